@@ -1,0 +1,49 @@
+# Coverline — `make run` serves the API on the embedded default; `make test` checks everything.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup run serve test lint types contracts pytest openapi bench clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+setup: $(VENV)/.synced
+
+# Migrate the SQLite file under var/, publish the demo catalog, create demo keys once, serve.
+run: setup
+	$(BIN)/coverline db upgrade
+	$(BIN)/coverline catalog load catalog/demo.toml
+	$(BIN)/coverline demo-keys
+	@echo "API docs: http://$(HOST):$(PORT)/docs"
+	$(BIN)/granian --interface asgi --factory api.app:production_app --host $(HOST) --port $(PORT) --log-level warning
+
+lint: setup
+	$(BIN)/ruff check src tests migrations
+	$(BIN)/ruff format --check src tests migrations
+
+types: setup
+	$(BIN)/mypy
+
+contracts: setup
+	$(BIN)/lint-imports
+
+pytest: setup
+	$(BIN)/pytest
+
+test: lint types contracts pytest
+
+openapi: setup
+	$(BIN)/coverline openapi --out openapi/openapi.json
+
+clean:
+	rm -rf $(VENV) .tools var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,102 @@
+"""The app factory: everything is built here, nothing at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme, Server
+
+from api.database import Database, provide_session
+from api.edge import Edge
+from api.errors import EXCEPTION_HANDLERS
+from api.logs import configure_logging
+from api.routes.health import HealthController
+from api.routes.offers import OfferController
+from api.routes.plans import PlanController
+from api.settings import Settings, load_settings
+
+API_VERSION = "0.1.0"
+
+DESCRIPTION = """\
+Service-plan subscriptions and entitlement checks.
+
+Authenticate with `Authorization: Bearer <key>`. Publishable keys (`pk_…`) may read plans and
+request offers from a browser; secret keys (`sk_…`) carry scopes: `checkout`, `support`,
+`finance`, `admin`. Every error is an RFC 9457 problem (`application/problem+json`). Every POST
+accepts an `Idempotency-Key` header: the same key and body within 24 hours replays the first
+response. Money is `{"amount": <integer minor units>, "currency": "<ISO 4217>"}`.
+"""
+
+
+class CoverlineApp(Litestar):
+    """Litestar, with the request edge (`api.edge`) in front of its router."""
+
+    edge: Edge
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await self.edge(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Coverline",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        servers=[Server(url="/")],
+        components=Components(
+            security_schemes={
+                "apiKey": SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="A publishable (`pk_…`) or secret (`sk_…`) API key",
+                )
+            }
+        ),
+        security=[{"apiKey": []}],
+        path="/docs",
+        render_plugins=[ScalarRenderPlugin(path="/")],
+        use_handler_docstrings=False,
+    )
+
+
+def create_app(settings: Settings | None = None) -> CoverlineApp:
+    settings = settings or load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        db.connect()
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    app = CoverlineApp(
+        route_handlers=[HealthController, PlanController, OfferController],
+        dependencies={"db_session": Provide(provide_session)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi_config(),
+        lifespan=[lifespan],
+        state=State({"settings": settings, "db": db}),
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+    )
+    app.edge = Edge(Litestar.__call__.__get__(app), settings, lambda: db.sessions)
+    return app
+
+
+def production_app() -> CoverlineApp:
+    """Entry point for the ASGI server (`granian --factory api.app:production_app`)."""
+    return create_app()
+

@@ -1,0 +1,149 @@
+"""API keys like Stripe's: publishable `pk_…` for checkout pages, secret `sk_…` with scopes.
+
+Only a SHA-256 of each key is stored; the key itself is shown once, at creation. Keys carry
+256 bits of randomness, so a fast hash is enough (no password stretching needed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.tables import ApiKeyRow
+from entitlements.errors import NotFound
+from entitlements.store.base import utcnow
+
+
+class KeyKind(StrEnum):
+    PUBLISHABLE = "publishable"
+    SECRET = "secret"
+
+
+class Scope(StrEnum):
+    CHECKOUT = "checkout"
+    SUPPORT = "support"
+    FINANCE = "finance"
+    ADMIN = "admin"
+
+
+# What a handler may declare in `opt["access"]`: publishable keys, and/or secret-key scopes.
+PUBLISHABLE = "publishable"
+
+
+class Principal(msgspec.Struct, frozen=True):
+    key_id: str
+    kind: KeyKind
+    scopes: frozenset[Scope]
+
+
+class IssuedKey(msgspec.Struct, frozen=True):
+    id: str
+    kind: KeyKind
+    name: str
+    scopes: list[Scope]
+    key: str  # shown once
+
+
+def hash_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+async def issue_key(
+    session: AsyncSession, *, kind: KeyKind, name: str, scopes: list[Scope], live: bool
+) -> IssuedKey:
+    if kind is KeyKind.PUBLISHABLE and scopes:
+        raise ValueError("publishable keys carry no scopes")
+    if kind is KeyKind.SECRET and not scopes:
+        raise ValueError("a secret key needs at least one scope")
+    prefix = ("pk_" if kind is KeyKind.PUBLISHABLE else "sk_") + ("live_" if live else "test_")
+    raw = prefix + secrets.token_urlsafe(32)
+    row = ApiKeyRow(
+        id="key_" + secrets.token_hex(12),
+        kind=kind.value,
+        name=name,
+        scopes=" ".join(sorted(s.value for s in scopes)),
+        secret_hash=hash_key(raw),
+        hint=f"{prefix}…{raw[-4:]}",
+        created_at=utcnow(),
+    )
+    session.add(row)
+    await session.flush()
+    return IssuedKey(row.id, kind, name, sorted(scopes), raw)
+
+
+async def list_keys(session: AsyncSession) -> list[ApiKeyRow]:
+    return list(await session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at)))
+
+
+async def find_key_by_name(session: AsyncSession, name: str) -> ApiKeyRow | None:
+    return await session.scalar(
+        select(ApiKeyRow).where(ApiKeyRow.name == name, ApiKeyRow.revoked_at.is_(None))
+    )
+
+
+async def revoke_key(session: AsyncSession, key_id: str) -> ApiKeyRow:
+    row = await session.get(ApiKeyRow, key_id)
+    if row is None:
+        raise NotFound(f"no API key {key_id}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
+
+
+async def authenticate(session: AsyncSession, raw: str) -> Principal | None:
+    row = await session.scalar(select(ApiKeyRow).where(ApiKeyRow.secret_hash == hash_key(raw)))
+    if row is None or row.revoked_at is not None:
+        return None
+    return Principal(
+        key_id=row.id,
+        kind=KeyKind(row.kind),
+        scopes=frozenset(Scope(s) for s in row.scopes.split()),
+    )
+
+
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    """The caller's key, looked up once per request and kept on the connection's state."""
+    if "principal" in connection.state:
+        cached: Principal | None = connection.state["principal"]
+        return cached
+    token = bearer_token(connection)
+    principal = None
+    if token is not None:
+        async with connection.app.state.db.sessions() as session:
+            principal = await authenticate(session, token)
+    connection.state["principal"] = principal
+    return principal
+
+
+async def access_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """Lets the caller through if its key may use the handler (`opt["access"]`)."""
+    allowed: frozenset[str] = handler.opt.get("access", frozenset())
+    principal = await principal_of(connection)
+    if principal is None:
+        raise NotAuthorizedException("a valid API key is required: Authorization: Bearer <key>")
+    if principal.kind is KeyKind.PUBLISHABLE:
+        if PUBLISHABLE not in allowed:
+            raise PermissionDeniedException("publishable keys may only read plans and request offers")
+        return
+    if not (principal.scopes & allowed):
+        needed = ", ".join(sorted(a for a in allowed if a != PUBLISHABLE))
+        raise PermissionDeniedException(f"this key lacks the scope this operation needs ({needed})")

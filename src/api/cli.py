@@ -1,0 +1,216 @@
+"""`coverline`: the operator's command line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import click
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import IssuedKey, KeyKind, Scope, find_key_by_name, issue_key, list_keys, revoke_key
+from api.settings import Environment, load_settings
+from entitlements.catalog import decode_catalog
+from entitlements.errors import DomainError
+from entitlements.store.base import create_engine, session_factory
+from entitlements.store.plans import PlanRepository, PublishOutcome
+
+T = TypeVar("T")
+DEMO_KEYS = (
+    ("demo checkout page", KeyKind.PUBLISHABLE, []),
+    ("demo merchant back end", KeyKind.SECRET, [Scope.CHECKOUT]),
+    ("demo support desk", KeyKind.SECRET, [Scope.SUPPORT]),
+    ("demo finance", KeyKind.SECRET, [Scope.FINANCE]),
+    ("demo admin", KeyKind.SECRET, [Scope.ADMIN]),
+)
+
+
+def _in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run one unit of work against the configured database and commit it."""
+
+    async def run() -> T:
+        engine = create_engine(load_settings().database_url)
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@click.group()
+def main() -> None:
+    """Coverline: service plans, offers and entitlement checks."""
+
+
+# --- database ------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Schema migrations (one Alembic history for SQLite and PostgreSQL)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    from api.migrate import upgrade
+
+    url = load_settings().database_url
+    if url.startswith(("sqlite", "sqlite+aiosqlite")) and "///" in url:
+        Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(url, revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision", default="base")
+def db_downgrade(revision: str) -> None:
+    from api.migrate import downgrade
+
+    downgrade(load_settings().database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+# --- catalog -------------------------------------------------------------------------------
+
+
+@main.group()
+def catalog() -> None:
+    """The plan catalog file."""
+
+
+def _read_catalog(path: Path) -> list[msgspec.Struct]:
+    plans, problems = decode_catalog(path.read_bytes())
+    if problems:
+        for problem in problems:
+            click.echo(f"{path}: {problem.path}: {problem.message}", err=True)
+        raise click.ClickException(f"{len(problems)} problem(s) in {path}")
+    return list(plans)
+
+
+@catalog.command("validate")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def catalog_validate(file: Path) -> None:
+    """Check a catalog file and report every problem with its path."""
+    plans = _read_catalog(file)
+    click.echo(f"{file}: {len(plans)} plan version(s), no problems")
+
+
+@catalog.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def catalog_load(file: Path) -> None:
+    """Publish the new plan versions in FILE; published versions never change."""
+    plans, problems = decode_catalog(file.read_bytes())
+    if problems:
+        _read_catalog(file)
+    results = _in_session(lambda s: PlanRepository(s).publish(plans))
+    for r in results:
+        click.echo(f"{r.code} v{r.version}: {r.outcome.value}" + (f" — {r.reason}" if r.reason else ""))
+    if any(r.outcome is PublishOutcome.REFUSED for r in results):
+        raise click.ClickException("nothing was published")
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """API keys: shown once at creation, stored hashed."""
+
+
+def _live() -> bool:
+    return load_settings().environment is Environment.PRODUCTION
+
+
+@keys.command("create")
+@click.option("--name", required=True)
+@click.option("--publishable", is_flag=True, help="a pk_ key for checkout pages")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice([s.value for s in Scope]))
+def keys_create(name: str, publishable: bool, scopes: tuple[str, ...]) -> None:
+    kind = KeyKind.PUBLISHABLE if publishable else KeyKind.SECRET
+    try:
+        issued = _in_session(
+            lambda s: issue_key(s, kind=kind, name=name, scopes=[Scope(x) for x in scopes], live=_live())
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{issued.id}  {issued.kind.value}  {' '.join(issued.scopes)}")
+    click.echo(f"key (shown once): {issued.key}")
+
+
+@keys.command("list")
+def keys_list() -> None:
+    for row in _in_session(list_keys):
+        state = "revoked" if row.revoked_at else "active"
+        click.echo(f"{row.id}  {row.kind:<11}  {row.hint:<18}  {row.scopes or '-':<10}  {state:<7}  {row.name}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    try:
+        _in_session(lambda s: revoke_key(s, key_id))
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(f"{key_id} revoked")
+
+
+# --- demo and docs -------------------------------------------------------------------------
+
+
+@main.command("demo-keys")
+@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=Path("var/demo-keys.env"))
+def demo_keys(env_file: Path) -> None:
+    """Create the demo keys once (development only) and write them to an env file."""
+    if load_settings().environment is Environment.PRODUCTION:
+        raise click.ClickException("demo keys are for development only")
+
+    async def create(session: AsyncSession) -> list[IssuedKey]:
+        issued = []
+        for name, kind, scopes in DEMO_KEYS:
+            if await find_key_by_name(session, name) is None:
+                issued.append(await issue_key(session, kind=kind, name=name, scopes=scopes, live=False))
+        return issued
+
+    issued = _in_session(create)
+    if not issued:
+        click.echo(f"demo keys exist already; they are in {env_file} (created on the first run)")
+        return
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"{_env_name(k)}={k.key}" for k in issued]
+    with env_file.open("a") as out:
+        out.write("\n".join(lines) + "\n")
+    env_file.chmod(0o600)
+    click.echo("demo API keys (shown once; also saved to " + str(env_file) + "):")
+    for k in issued:
+        click.echo(f"  {_env_name(k):<22} {k.key}")
+
+
+def _env_name(key: IssuedKey) -> str:
+    if key.kind is KeyKind.PUBLISHABLE:
+        return "COVERLINE_PK"
+    return "COVERLINE_SK_" + "_".join(s.value.upper() for s in key.scopes)
+
+
+@main.command("openapi")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def openapi(out: Path | None) -> None:
+    """Write the OpenAPI document generated from the app."""
+    from api.openapi import render_openapi
+
+    text = render_openapi()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text)
+        click.echo(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

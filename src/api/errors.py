@@ -1,0 +1,197 @@
+"""RFC 9457 problem details: the one place where errors become HTTP."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import Send
+
+from entitlements.errors import Conflict, DomainError, InvalidInput, InvalidOffer, NotFound
+from entitlements.money import CurrencyMismatch, UnknownCurrency
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger("api.errors")
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
+    """An RFC 9457 problem document."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] = []
+
+
+def problem_type(slug: str) -> str:
+    return f"urn:coverline:problem:{slug}"
+
+
+# Domain error → (status, slug). Order matters: the first matching class wins.
+DOMAIN_PROBLEMS: tuple[tuple[type[Exception], HTTPStatus, str], ...] = (
+    (InvalidOffer, HTTPStatus.UNPROCESSABLE_ENTITY, "invalid-offer"),
+    (InvalidInput, HTTPStatus.UNPROCESSABLE_ENTITY, "invalid-input"),
+    (UnknownCurrency, HTTPStatus.UNPROCESSABLE_ENTITY, "unknown-currency"),
+    (CurrencyMismatch, HTTPStatus.UNPROCESSABLE_ENTITY, "currency-mismatch"),
+    (NotFound, HTTPStatus.NOT_FOUND, "not-found"),
+    (Conflict, HTTPStatus.CONFLICT, "conflict"),
+)
+
+HTTP_SLUGS: dict[int, str] = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "invalid-input",
+    429: "rate-limited",
+    500: "internal-error",
+    503: "unavailable",
+}
+
+
+def make_problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    slug: str | None = None,
+    instance: str | None = None,
+    request_id: str | None = None,
+    errors: list[FieldError] | None = None,
+) -> Problem:
+    return Problem(
+        type=problem_type(slug or HTTP_SLUGS.get(status, "error")),
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        instance=instance,
+        request_id=request_id,
+        errors=errors or [],
+    )
+
+
+def _request_id(request: Request[Any, Any, Any]) -> str | None:
+    value = request.scope.get("state", {}).get("request_id")
+    return value if isinstance(value, str) else None
+
+
+def _response(request: Request[Any, Any, Any], problem: Problem, headers: dict[str, str] | None = None) -> Response[Problem]:
+    return Response(problem, status_code=problem.status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_errors(exc: ValidationException) -> list[FieldError]:
+    errors: list[FieldError] = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", "invalid value"))
+        key = item.get("key")
+        source = item.get("source")
+        text, sep, path = message.rpartition(" - at `")
+        if sep:  # msgspec: "Expected `int`, got `str` - at `$.price.amount`"
+            field = "body" + path.rstrip("`").removeprefix("$")
+            message = text
+        elif key:
+            field = f"{source}.{key}" if source and source != "body" else f"body.{key}" if source == "body" else str(key)
+        else:
+            field = "body"
+        errors.append(FieldError(field, message))
+    return errors
+
+
+def validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+    errors = _field_errors(exc)
+    malformed = any("malformed" in e.message.lower() or "invalid json" in e.message.lower() for e in errors)
+    if malformed or (not errors and "malformed" in exc.detail.lower()):
+        status, slug, detail = 400, "malformed-body", "the request body is not valid JSON"
+    else:
+        status, slug = 422, "validation-error"
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or exc.detail
+    problem = make_problem(status, detail, slug=slug, instance=request.url.path, request_id=_request_id(request), errors=errors)
+    return _response(request, problem)
+
+
+def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    status = exc.status_code
+    detail = exc.detail if status < 500 else "the server could not complete the request"
+    if status == 404 and detail == "Not Found":
+        detail = f"no resource at {request.url.path}"
+    problem = make_problem(status, detail, instance=request.url.path, request_id=_request_id(request))
+    headers = {k: v for k, v in (exc.headers or {}).items()}
+    return _response(request, problem, headers)
+
+
+def domain_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    for error_type, status, slug in DOMAIN_PROBLEMS:
+        if isinstance(exc, error_type):
+            field = exc.field if isinstance(exc, DomainError) else None
+            detail = exc.detail if isinstance(exc, DomainError) else str(exc)
+            errors = [FieldError(field, detail)] if field else None
+            problem = make_problem(int(status), detail, slug=slug, instance=request.url.path, request_id=_request_id(request), errors=errors)
+            return _response(request, problem)
+    return internal_error_handler(request, exc)
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.error("unhandled error", exc_info=exc, path=request.url.path)
+    problem = make_problem(500, "the server could not complete the request", instance=request.url.path, request_id=_request_id(request))
+    return _response(request, problem)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    ValidationException: validation_handler,
+    HTTPException: http_exception_handler,
+    DomainError: domain_handler,
+    UnknownCurrency: domain_handler,
+    CurrencyMismatch: domain_handler,
+    Exception: internal_error_handler,
+}
+
+
+async def send_problem(send: Send, problem: Problem, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """A problem response from raw ASGI code, outside Litestar's handlers."""
+    body = msgspec.json.encode(problem)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": problem.status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI declarations of the problem responses an operation can give."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            media_type=PROBLEM_JSON,
+            description=HTTPStatus(status).phrase,
+            generate_examples=False,
+        )
+        for status in statuses
+    }
+
+
+__all__ = ["MediaType", "Problem", "make_problem", "send_problem", "problem_responses", "EXCEPTION_HANDLERS"]

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, post
+from litestar.datastructures import State
+from litestar.openapi.spec import Example
+from litestar.params import Body
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import PUBLISHABLE, Scope, access_guard
+from api.errors import problem_responses
+from api.views import IdempotencyKey, Priced, caller_locale
+from entitlements.catalog import Billing, ClaimLimits, CoverageKind, CoverageStart, Ineligibility
+from entitlements.offers import OfferedProduct, quote_plans
+from entitlements.store.plans import PlanRepository
+
+
+class OfferRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    product: OfferedProduct
+    locale: Annotated[str, msgspec.Meta(max_length=35)] | None = None
+
+
+class OfferedPlan(msgspec.Struct, frozen=True):
+    code: str
+    version: int
+    name: str
+    summary: str
+    terms: str
+    billing: Billing
+    term_months: int
+    auto_renew: bool
+    coverage_start: CoverageStart
+
+
+class OfferedCoverage(msgspec.Struct, frozen=True):
+    kind: CoverageKind
+    deductible: Priced
+
+
+class OfferedCancellation(msgspec.Struct, frozen=True):
+    free_look_days: int
+    pro_rata: bool
+    fee: Priced
+
+
+class Offer(msgspec.Struct, frozen=True):
+    offer_id: str
+    offer_token: str
+    expires_at: dt.datetime
+    plan: OfferedPlan
+    price: Priced
+    coverages: list[OfferedCoverage]
+    waiting_period_days: int
+    claim_limits: ClaimLimits
+    cancellation: OfferedCancellation
+
+
+class IneligiblePlan(msgspec.Struct, frozen=True):
+    plan_code: str
+    plan_version: int
+    name: str
+    reason: Ineligibility
+
+
+class OfferSet(msgspec.Struct, frozen=True):
+    locale: str
+    offers: list[Offer]
+    ineligible: list[IneligiblePlan]
+
+
+EXAMPLE = {
+    "product": {
+        "category": "phone",
+        "sku": "PH-GALAXY-A55",
+        "price": {"amount": 2499000, "currency": "PHP"},
+        "purchase_date": "2026-11-23",
+        "country": "PH",
+    },
+    "locale": "fil",
+}
+
+
+class OfferController(Controller):
+    path = "/v1/offers"
+    tags = ["offers"]
+    guards = [access_guard]
+    opt = {"access": frozenset({PUBLISHABLE, Scope.CHECKOUT, Scope.ADMIN})}
+
+    @post(
+        summary="Eligible plans for the product in the cart, each with a signed offer",
+        description=(
+            "Prices are in the product's currency and texts in the caller's language "
+            "(`locale`, else `Accept-Language`, else English). Plans that cannot be sold for "
+            "this product come back under `ineligible` with the reason."
+        ),
+        status_code=200,
+        responses=problem_responses(400, 401, 403, 409, 413, 415, 422, 429),
+    )
+    async def create_offers(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: AsyncSession,
+        data: Annotated[OfferRequest, Body(examples=[Example(summary="A phone in Manila, terms in Tagalog", value=EXAMPLE)])],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[OfferSet]:
+        locale = caller_locale(request, data.locale)
+        now = dt.datetime.now(dt.UTC)
+        quotes, declined = quote_plans(
+            await PlanRepository(db_session).latest(),
+            data.product,
+            locale=locale,
+            keyring=state.settings.offer_keys,
+            now=now,
+            ttl=dt.timedelta(seconds=state.settings.offer_ttl_seconds),
+        )
+        currency = data.product.price.currency
+        offers = []
+        for quote in quotes:
+            plan, text = quote.plan, quote.plan.text(locale)
+            offers.append(
+                Offer(
+                    offer_id=quote.terms.offer_id,
+                    offer_token=quote.token,
+                    expires_at=dt.datetime.fromtimestamp(quote.terms.expires_at, dt.UTC),
+                    plan=OfferedPlan(
+                        plan.code, plan.version, text.name, text.summary, text.terms,
+                        plan.billing, plan.term_months, plan.auto_renew, plan.coverage_start,
+                    ),
+                    price=Priced.of(quote.terms.price, locale),
+                    coverages=[
+                        OfferedCoverage(c.kind, Priced.of(c.deductible(currency), locale))
+                        for c in plan.coverages
+                    ],
+                    waiting_period_days=quote.terms.waiting_period_days,
+                    claim_limits=plan.claim_limits,
+                    cancellation=OfferedCancellation(
+                        plan.cancellation.free_look_days,
+                        plan.cancellation.pro_rata,
+                        Priced.of(plan.cancellation.fee(currency), locale),
+                    ),
+                )
+            )
+        ineligible = [
+            IneligiblePlan(d.plan.code, d.plan.version, d.plan.text(locale).name, d.reason)
+            for d in declined
+        ]
+        return Response(OfferSet(locale, offers, ineligible), headers={"content-language": locale})

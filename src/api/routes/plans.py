@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import PUBLISHABLE, Scope, access_guard
+from api.errors import problem_responses
+from api.views import LocaleQuery, PlanView, caller_locale
+from entitlements.catalog import ProductCategory
+from entitlements.errors import NotFound
+from entitlements.store.plans import PlanRepository
+
+
+class PlanList(msgspec.Struct, frozen=True):
+    data: list[PlanView]
+
+
+class PlanController(Controller):
+    path = "/v1/plans"
+    tags = ["plans"]
+    guards = [access_guard]
+    opt = {"access": frozenset({PUBLISHABLE, *Scope})}
+
+    @get(
+        summary="List the newest version of each plan",
+        responses=problem_responses(400, 401, 403, 429),
+    )
+    async def list_plans(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        category: ProductCategory | None = None,
+        currency: Annotated[str | None, Parameter(pattern=r"^[A-Z]{3}$", required=False)] = None,
+        active: bool | None = None,
+        locale: LocaleQuery = None,
+    ) -> Response[PlanList]:
+        chosen = caller_locale(request, locale)
+        plans = [
+            plan
+            for plan in await PlanRepository(db_session).latest()
+            if (category is None or category in plan.eligibility.categories)
+            and (currency is None or currency in plan.currencies())
+            and (active is None or plan.active is active)
+        ]
+        return Response(
+            PlanList([PlanView.of(plan, chosen) for plan in plans]),
+            headers={"content-language": chosen},
+        )
+
+    @get(
+        "/{code:str}",
+        summary="One plan: its newest version, or the version asked for",
+        responses=problem_responses(400, 401, 403, 404, 429),
+    )
+    async def get_plan(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        code: Annotated[str, Parameter(max_length=64)],
+        version: Annotated[int | None, Parameter(ge=1, le=1_000_000, required=False)] = None,
+        locale: LocaleQuery = None,
+    ) -> Response[PlanView]:
+        plan = await PlanRepository(db_session).get(code, version)
+        if plan is None:
+            raise NotFound(f"no plan {code}" + (f" version {version}" if version else ""))
+        chosen = caller_locale(request, locale)
+        return Response(PlanView.of(plan, chosen), headers={"content-language": chosen})

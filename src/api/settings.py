@@ -1,0 +1,106 @@
+"""Typed settings from the environment. Read in the app factory, never at import."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+
+import msgspec
+
+from entitlements.offers import OfferKeyring
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class MissingSetting(RuntimeError):
+    def __init__(self, variable: str, why: str) -> None:
+        super().__init__(f"{variable} must be set: {why}")
+        self.variable = variable
+
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/coverline.db"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    environment: Environment = Environment.DEVELOPMENT
+    database_url: str = DEFAULT_DATABASE_URL
+    offer_keys: OfferKeyring
+    offer_ttl_seconds: int = 3600
+    log_format: str = "console"  # console | json
+    log_level: str = "INFO"
+    max_body_bytes: int = 1_048_576
+    rate_limit_per_minute: int = 0  # per API key; 0 turns it off
+    cors_origins: tuple[str, ...] = ("*",)
+    db_pool_size: int = 10
+
+    @property
+    def production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise MissingSetting(name, f"expected an integer, got {raw!r}") from None
+
+
+def _development_offer_keys(var_dir: Path) -> OfferKeyring:
+    """A per-checkout signing key kept under var/, so offers survive a restart of `make run`."""
+    path = var_dir / "dev-offer-keys.json"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"dev-1": secrets.token_urlsafe(48)}))
+        path.chmod(0o600)
+    keys: dict[str, str] = json.loads(path.read_text())
+    return OfferKeyring.from_mapping({kid: secret.encode() for kid, secret in keys.items()})
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    try:
+        environment = Environment(env.get("COVERLINE_ENV", "development"))
+    except ValueError:
+        raise MissingSetting("COVERLINE_ENV", "use `development` or `production`") from None
+    production = environment is Environment.PRODUCTION
+
+    database_url = env.get("DATABASE_URL", "")
+    if not database_url:
+        if production:
+            raise MissingSetting("DATABASE_URL", "production needs a PostgreSQL URL")
+        database_url = DEFAULT_DATABASE_URL
+
+    offer_spec = env.get("COVERLINE_OFFER_KEYS", "")
+    if offer_spec:
+        try:
+            keyring = OfferKeyring.parse(offer_spec)
+        except ValueError as exc:
+            raise MissingSetting("COVERLINE_OFFER_KEYS", str(exc)) from None
+    elif production:
+        raise MissingSetting("COVERLINE_OFFER_KEYS", "offers cannot be signed without a key")
+    else:
+        keyring = _development_offer_keys(Path(env.get("COVERLINE_VAR_DIR", "var")))
+
+    origins = tuple(o.strip() for o in env.get("COVERLINE_CORS_ORIGINS", "*").split(",") if o.strip())
+    return Settings(
+        environment=environment,
+        database_url=database_url,
+        offer_keys=keyring,
+        offer_ttl_seconds=_int(env, "COVERLINE_OFFER_TTL_SECONDS", 3600),
+        log_format=env.get("COVERLINE_LOG_FORMAT", "json" if production else "console"),
+        log_level=env.get("COVERLINE_LOG_LEVEL", "INFO").upper(),
+        max_body_bytes=_int(env, "COVERLINE_MAX_BODY_BYTES", 1_048_576),
+        rate_limit_per_minute=_int(env, "COVERLINE_RATE_LIMIT_PER_MINUTE", 0),
+        cors_origins=origins or ("*",),
+        db_pool_size=_int(env, "COVERLINE_DB_POOL_SIZE", 10),
+    )

@@ -1,0 +1,133 @@
+"""Response shapes shared by several resources, and the locale the caller asked for."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request
+from litestar.params import Parameter
+
+from entitlements.catalog import (
+    Billing,
+    ClaimLimits,
+    CoverageKind,
+    CoverageStart,
+    Eligibility,
+    Plan,
+)
+from entitlements.localization import format_money, negotiate_locale
+from entitlements.money import Money
+
+LocaleQuery = Annotated[
+    str | None,
+    Parameter(
+        query="locale",
+        description="en, fil, hi, sv, ar or vi; overrides Accept-Language",
+        max_length=35,
+        required=False,
+    ),
+]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Parameter(
+        header="Idempotency-Key",
+        description="Replays the first response for 24 hours when the same key and body are sent again",
+        min_length=1,
+        max_length=255,
+        required=False,
+    ),
+]
+
+
+def caller_locale(request: Request[Any, Any, Any], explicit: str | None) -> str:
+    return negotiate_locale(explicit, request.headers.get("accept-language"))
+
+
+class Priced(msgspec.Struct, frozen=True):
+    amount: int
+    currency: str
+    display: str  # formatted for the caller's locale
+
+    @classmethod
+    def of(cls, money: Money, locale: str) -> Priced:
+        return cls(money.amount, money.currency, format_money(money, locale))
+
+
+class CoverageView(msgspec.Struct, frozen=True):
+    kind: CoverageKind
+    deductibles: list[Money]
+
+
+class PriceBandView(msgspec.Struct, frozen=True):
+    product_price_min: Money
+    product_price_max: Money | None
+    price: Money
+
+
+class CancellationView(msgspec.Struct, frozen=True):
+    free_look_days: int
+    pro_rata: bool
+    fees: list[Money]
+
+
+class PlanView(msgspec.Struct, frozen=True):
+    code: str
+    version: int
+    active: bool
+    locale: str
+    name: str
+    summary: str
+    terms: str
+    billing: Billing
+    term_months: int
+    auto_renew: bool
+    coverage_start: CoverageStart
+    waiting_period_days: int
+    grace_period_days: int
+    coverages: list[CoverageView]
+    claim_limits: ClaimLimits
+    eligibility: Eligibility
+    currencies: list[str]
+    prices: list[PriceBandView]
+    cancellation: CancellationView
+
+    @classmethod
+    def of(cls, plan: Plan, locale: str) -> PlanView:
+        text = plan.text(locale)
+        return cls(
+            code=plan.code,
+            version=plan.version,
+            active=plan.active,
+            locale=locale if locale in plan.texts else "en",
+            name=text.name,
+            summary=text.summary,
+            terms=text.terms,
+            billing=plan.billing,
+            term_months=plan.term_months,
+            auto_renew=plan.auto_renew,
+            coverage_start=plan.coverage_start,
+            waiting_period_days=plan.waiting_period_days,
+            grace_period_days=plan.grace_period_days,
+            coverages=[
+                CoverageView(c.kind, [Money(a, cur) for cur, a in sorted(c.deductibles.items())])
+                for c in plan.coverages
+            ],
+            claim_limits=plan.claim_limits,
+            eligibility=plan.eligibility,
+            currencies=plan.currencies(),
+            prices=[
+                PriceBandView(
+                    Money(b.product_price_min, b.currency),
+                    None if b.product_price_max is None else Money(b.product_price_max, b.currency),
+                    Money(b.price, b.currency),
+                )
+                for b in plan.prices
+            ],
+            cancellation=CancellationView(
+                plan.cancellation.free_look_days,
+                plan.cancellation.pro_rata,
+                [Money(a, cur) for cur, a in sorted(plan.cancellation.fees.items())],
+            ),
+        )

@@ -1,0 +1,65 @@
+"""The caller's language: negotiation and locale-aware formatting (Babel/CLDR)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+from babel import Locale
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal
+
+from entitlements.catalog import DEFAULT_LOCALE, LOCALES
+from entitlements.money import Money
+
+# Tags that name one of our languages under another code.
+_ALIASES = {"tl": "fil"}
+
+
+def normalize_locale(tag: str) -> str | None:
+    """`fil-PH`, `tl`, `AR_sa` → a supported locale, or None."""
+    primary = tag.strip().replace("_", "-").split("-")[0].lower()
+    primary = _ALIASES.get(primary, primary)
+    return primary if primary in LOCALES else None
+
+
+def negotiate_locale(explicit: str | None, accept_language: str | None) -> str:
+    """An explicit choice wins; then Accept-Language by q-value; then English."""
+    if explicit:
+        chosen = normalize_locale(explicit)
+        if chosen:
+            return chosen
+    if accept_language:
+        ranked: list[tuple[float, int, str]] = []
+        for position, item in enumerate(accept_language.split(",")):
+            tag, _, params = item.partition(";")
+            quality = 1.0
+            params = params.strip()
+            if params.startswith("q="):
+                try:
+                    quality = float(params[2:])
+                except ValueError:
+                    continue
+            chosen = normalize_locale(tag)
+            if chosen and quality > 0:
+                ranked.append((-quality, position, chosen))
+        if ranked:
+            return min(ranked)[2]
+    return DEFAULT_LOCALE
+
+
+@lru_cache(maxsize=32)
+def _babel_locale(locale: str) -> Locale:
+    return Locale.parse(locale)
+
+
+def format_money(money: Money, locale: str) -> str:
+    return format_currency(money.to_decimal(), money.currency, locale=_babel_locale(locale))
+
+
+def format_day(day: dt.date, locale: str) -> str:
+    return format_date(day, format="long", locale=_babel_locale(locale))
+
+
+def format_number(value: int, locale: str) -> str:
+    return format_decimal(value, locale=_babel_locale(locale))

@@ -1,0 +1,129 @@
+"""Queries over published plan versions."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from entitlements.catalog import Plan, decode_plan, encode_plan
+from entitlements.store.base import utcnow
+from entitlements.store.tables import PlanRow
+
+# Published versions never change, so a decoded plan can be kept for the life of the process.
+_decoded: dict[tuple[str, int, str], Plan] = {}
+
+
+def _plan(row: PlanRow) -> Plan:
+    key = (row.code, row.version, row.digest)
+    plan = _decoded.get(key)
+    if plan is None:
+        plan = _decoded[key] = decode_plan(row.definition)
+    return plan
+
+
+class PublishOutcome(StrEnum):
+    PUBLISHED = "published"
+    UNCHANGED = "unchanged"
+    REFUSED = "refused"
+    WITHHELD = "withheld"  # valid, but not published because another plan in the file was refused
+
+
+class PublishResult(msgspec.Struct, frozen=True):
+    code: str
+    version: int
+    outcome: PublishOutcome
+    reason: str | None = None
+
+
+class PlanRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def latest(self) -> list[Plan]:
+        """The newest version of every plan code, ordered by code."""
+        newest = (
+            select(PlanRow.code, func.max(PlanRow.version).label("version"))
+            .group_by(PlanRow.code)
+            .subquery()
+        )
+        rows = await self.session.scalars(
+            select(PlanRow)
+            .join(newest, (PlanRow.code == newest.c.code) & (PlanRow.version == newest.c.version))
+            .order_by(PlanRow.code)
+        )
+        return [_plan(row) for row in rows]
+
+    async def get(self, code: str, version: int | None = None) -> Plan | None:
+        query = select(PlanRow).where(PlanRow.code == code)
+        if version is None:
+            query = query.order_by(PlanRow.version.desc()).limit(1)
+        else:
+            query = query.where(PlanRow.version == version)
+        row = await self.session.scalar(query)
+        return None if row is None else _plan(row)
+
+    async def publish(self, plans: list[Plan]) -> list[PublishResult]:
+        """Publish new versions; refuse every change to a published one. All or nothing."""
+        codes = {plan.code for plan in plans}
+        existing = {
+            (row.code, row.version): row
+            for row in await self.session.scalars(select(PlanRow).where(PlanRow.code.in_(codes)))
+        }
+        newest: dict[str, int] = {}
+        for code, version in existing:
+            newest[code] = max(version, newest.get(code, 0))
+        results: list[PublishResult] = []
+        for plan in sorted(plans, key=lambda p: (p.code, p.version)):
+            row = existing.get((plan.code, plan.version))
+            if row is not None:
+                if row.digest == plan.digest():
+                    results.append(PublishResult(plan.code, plan.version, PublishOutcome.UNCHANGED))
+                else:
+                    results.append(
+                        PublishResult(
+                            plan.code,
+                            plan.version,
+                            PublishOutcome.REFUSED,
+                            f"version {plan.version} is published and cannot change; "
+                            f"publish version {newest[plan.code] + 1} instead",
+                        )
+                    )
+            elif plan.version <= newest.get(plan.code, 0):
+                results.append(
+                    PublishResult(
+                        plan.code,
+                        plan.version,
+                        PublishOutcome.REFUSED,
+                        f"version {newest[plan.code]} is already the newest",
+                    )
+                )
+            else:
+                newest[plan.code] = plan.version
+                results.append(PublishResult(plan.code, plan.version, PublishOutcome.PUBLISHED))
+        if any(r.outcome is PublishOutcome.REFUSED for r in results):
+            return [
+                PublishResult(r.code, r.version, PublishOutcome.WITHHELD)
+                if r.outcome is PublishOutcome.PUBLISHED
+                else r
+                for r in results
+            ]
+        now = utcnow()
+        by_key = {(p.code, p.version): p for p in plans}
+        for result in results:
+            if result.outcome is PublishOutcome.PUBLISHED:
+                plan = by_key[(result.code, result.version)]
+                self.session.add(
+                    PlanRow(
+                        code=plan.code,
+                        version=plan.version,
+                        active=plan.active,
+                        digest=plan.digest(),
+                        definition=encode_plan(plan).decode(),
+                        published_at=now,
+                    )
+                )
+        await self.session.flush()
+        return results
