@@ -40,9 +40,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("principal", "key", name=op.f("pk_idempotent_requests")),
     )
-    op.create_index(
-        op.f("ix_idempotent_requests_created_at"), "idempotent_requests", ["created_at"]
-    )
+    op.create_index(op.f("ix_idempotent_requests_created_at"), "idempotent_requests", ["created_at"])
     op.create_table(
         "plans",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),

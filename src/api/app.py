@@ -99,4 +99,3 @@ def create_app(settings: Settings | None = None) -> CoverlineApp:
 def production_app() -> CoverlineApp:
     """Entry point for the ASGI server (`granian --factory api.app:production_app`)."""
     return create_app()
-

@@ -132,9 +132,7 @@ async def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     return principal
 
 
-async def access_guard(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
+async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """Lets the caller through if its key may use the handler (`opt["access"]`)."""
     allowed: frozenset[str] = handler.opt.get("access", frozenset())
     principal = await principal_of(connection)

@@ -20,7 +20,7 @@ from entitlements.store.base import create_engine, session_factory
 from entitlements.store.plans import PlanRepository, PublishOutcome
 
 T = TypeVar("T")
-DEMO_KEYS = (
+DEMO_KEYS: tuple[tuple[str, KeyKind, list[Scope]], ...] = (
     ("demo checkout page", KeyKind.PUBLISHABLE, []),
     ("demo merchant back end", KeyKind.SECRET, [Scope.CHECKOUT]),
     ("demo support desk", KeyKind.SECRET, [Scope.SUPPORT]),
@@ -148,7 +148,9 @@ def keys_create(name: str, publishable: bool, scopes: tuple[str, ...]) -> None:
 def keys_list() -> None:
     for row in _in_session(list_keys):
         state = "revoked" if row.revoked_at else "active"
-        click.echo(f"{row.id}  {row.kind:<11}  {row.hint:<18}  {row.scopes or '-':<10}  {state:<7}  {row.name}")
+        click.echo(
+            f"{row.id}  {row.kind:<11}  {row.hint:<18}  {row.scopes or '-':<10}  {state:<7}  {row.name}"
+        )
 
 
 @keys.command("revoke")
@@ -165,7 +167,9 @@ def keys_revoke(key_id: str) -> None:
 
 
 @main.command("demo-keys")
-@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=Path("var/demo-keys.env"))
+@click.option(
+    "--env-file", type=click.Path(dir_okay=False, path_type=Path), default=Path("var/demo-keys.env")
+)
 def demo_keys(env_file: Path) -> None:
     """Create the demo keys once (development only) and write them to an env file."""
     if load_settings().environment is Environment.PRODUCTION:

@@ -80,7 +80,10 @@ class Edge:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started = True
-                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())]}
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())],
+                }
             await send(message)
 
         begin = time.perf_counter()
@@ -90,7 +93,10 @@ class Edge:
         except Exception:
             log.exception("request failed outside the app")
             if not started:
-                await send_problem(tracked, make_problem(500, "the server could not complete the request", request_id=request_id))
+                await send_problem(
+                    tracked,
+                    make_problem(500, "the server could not complete the request", request_id=request_id),
+                )
         finally:
             log.info(
                 "request",
@@ -157,7 +163,11 @@ class Edge:
         path = scope["path"]
         if self._over_rate_limit(scope):
             retry = str(60 - int(time.time()) % 60).encode()
-            await send_problem(send, make_problem(429, "too many requests for this API key", instance=path, request_id=request_id), [(b"retry-after", retry)])
+            await send_problem(
+                send,
+                make_problem(429, "too many requests for this API key", instance=path, request_id=request_id),
+                [(b"retry-after", retry)],
+            )
             return
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
@@ -165,7 +175,10 @@ class Edge:
         declared = _header(scope, b"content-length")
         limit = self.settings.max_body_bytes
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await send_problem(send, make_problem(413, f"the body is over {limit} bytes", instance=path, request_id=request_id))
+            await send_problem(
+                send,
+                make_problem(413, f"the body is over {limit} bytes", instance=path, request_id=request_id),
+            )
             return
         chunks: list[bytes] = []
         size = 0
@@ -176,7 +189,12 @@ class Edge:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await send_problem(send, make_problem(413, f"the body is over {limit} bytes", instance=path, request_id=request_id))
+                await send_problem(
+                    send,
+                    make_problem(
+                        413, f"the body is over {limit} bytes", instance=path, request_id=request_id
+                    ),
+                )
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -185,13 +203,25 @@ class Edge:
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         is_json = content_type == "application/json" or content_type.endswith("+json")
         if body and not is_json:
-            await send_problem(send, make_problem(415, "send the body as application/json", instance=path, request_id=request_id))
+            await send_problem(
+                send,
+                make_problem(415, "send the body as application/json", instance=path, request_id=request_id),
+            )
             return
         if body:
             try:
                 body.decode("utf-8")
             except UnicodeDecodeError:
-                await send_problem(send, make_problem(400, "the body is not valid UTF-8", slug="malformed-body", instance=path, request_id=request_id))
+                await send_problem(
+                    send,
+                    make_problem(
+                        400,
+                        "the body is not valid UTF-8",
+                        slug="malformed-body",
+                        instance=path,
+                        request_id=request_id,
+                    ),
+                )
                 return
 
         replayed = False
@@ -199,7 +229,8 @@ class Edge:
         async def replay_receive() -> dict[str, Any]:
             nonlocal replayed
             if replayed:
-                return await receive()
+                message: dict[str, Any] = await receive()
+                return message
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
@@ -208,11 +239,22 @@ class Edge:
             await self.app(scope, replay_receive, send)
             return
         if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
-            await send_problem(send, make_problem(400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters", slug="invalid-idempotency-key", instance=path, request_id=request_id))
+            await send_problem(
+                send,
+                make_problem(
+                    400,
+                    f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters",
+                    slug="invalid-idempotency-key",
+                    instance=path,
+                    request_id=request_id,
+                ),
+            )
             return
         await self._idempotent(scope, replay_receive, send, key, body)
 
-    async def _idempotent(self, scope: dict[str, Any], receive: Any, send: Any, key: str, body: bytes) -> None:
+    async def _idempotent(
+        self, scope: dict[str, Any], receive: Any, send: Any, key: str, body: bytes
+    ) -> None:
         token = _header(scope, b"authorization") or ""
         sessions = self._sessions()
         principal: Principal | None = None
@@ -227,7 +269,9 @@ class Edge:
         request_id = scope["state"]["request_id"]
         path = scope["path"]
         query = scope.get("query_string", b"")
-        fingerprint = hashlib.sha256(b"\n".join([scope["method"].encode(), path.encode(), query, body])).hexdigest()
+        fingerprint = hashlib.sha256(
+            b"\n".join([scope["method"].encode(), path.encode(), query, body])
+        ).hexdigest()
         now = utcnow()
         async with sessions() as session, session.begin():
             await session.execute(
@@ -244,9 +288,27 @@ class Edge:
             )
         if stored is not None:
             if stored.fingerprint != fingerprint:
-                await send_problem(send, make_problem(422, "this Idempotency-Key was used with a different request", slug="idempotency-key-reused", instance=path, request_id=request_id))
+                await send_problem(
+                    send,
+                    make_problem(
+                        422,
+                        "this Idempotency-Key was used with a different request",
+                        slug="idempotency-key-reused",
+                        instance=path,
+                        request_id=request_id,
+                    ),
+                )
             elif stored.status_code is None:
-                await send_problem(send, make_problem(409, "a request with this Idempotency-Key is still in progress", slug="idempotency-in-progress", instance=path, request_id=request_id))
+                await send_problem(
+                    send,
+                    make_problem(
+                        409,
+                        "a request with this Idempotency-Key is still in progress",
+                        slug="idempotency-in-progress",
+                        instance=path,
+                        request_id=request_id,
+                    ),
+                )
             else:
                 stored_body = stored.body or b""
                 await send(
@@ -264,9 +326,22 @@ class Edge:
             return
         try:
             async with sessions() as session, session.begin():
-                session.add(IdempotentRequestRow(principal=principal.key_id, key=key, fingerprint=fingerprint, created_at=now))
+                session.add(
+                    IdempotentRequestRow(
+                        principal=principal.key_id, key=key, fingerprint=fingerprint, created_at=now
+                    )
+                )
         except IntegrityError:
-            await send_problem(send, make_problem(409, "a request with this Idempotency-Key is still in progress", slug="idempotency-in-progress", instance=path, request_id=request_id))
+            await send_problem(
+                send,
+                make_problem(
+                    409,
+                    "a request with this Idempotency-Key is still in progress",
+                    slug="idempotency-in-progress",
+                    instance=path,
+                    request_id=request_id,
+                ),
+            )
             return
 
         captured_status = 500

@@ -10,7 +10,7 @@ import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.types import Send
+from litestar.types import ExceptionHandlersMap
 
 from entitlements.errors import Conflict, DomainError, InvalidInput, InvalidOffer, NotFound
 from entitlements.money import CurrencyMismatch, UnknownCurrency
@@ -91,7 +91,9 @@ def _request_id(request: Request[Any, Any, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _response(request: Request[Any, Any, Any], problem: Problem, headers: dict[str, str] | None = None) -> Response[Problem]:
+def _response(
+    request: Request[Any, Any, Any], problem: Problem, headers: dict[str, str] | None = None
+) -> Response[Problem]:
     return Response(problem, status_code=problem.status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -101,16 +103,14 @@ def _field_errors(exc: ValidationException) -> list[FieldError]:
         if not isinstance(item, dict):
             continue
         message = str(item.get("message", "invalid value"))
+        source = getattr(item.get("source"), "value", item.get("source")) or "body"
         key = item.get("key")
-        source = item.get("source")
         text, sep, path = message.rpartition(" - at `")
         if sep:  # msgspec: "Expected `int`, got `str` - at `$.price.amount`"
             field = "body" + path.rstrip("`").removeprefix("$")
             message = text
-        elif key:
-            field = f"{source}.{key}" if source and source != "body" else f"body.{key}" if source == "body" else str(key)
         else:
-            field = "body"
+            field = f"{source}.{key}" if key else str(source)
         errors.append(FieldError(field, message))
     return errors
 
@@ -123,7 +123,9 @@ def validation_handler(request: Request[Any, Any, Any], exc: ValidationException
     else:
         status, slug = 422, "validation-error"
         detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or exc.detail
-    problem = make_problem(status, detail, slug=slug, instance=request.url.path, request_id=_request_id(request), errors=errors)
+    problem = make_problem(
+        status, detail, slug=slug, instance=request.url.path, request_id=_request_id(request), errors=errors
+    )
     return _response(request, problem)
 
 
@@ -143,18 +145,30 @@ def domain_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[
             field = exc.field if isinstance(exc, DomainError) else None
             detail = exc.detail if isinstance(exc, DomainError) else str(exc)
             errors = [FieldError(field, detail)] if field else None
-            problem = make_problem(int(status), detail, slug=slug, instance=request.url.path, request_id=_request_id(request), errors=errors)
+            problem = make_problem(
+                int(status),
+                detail,
+                slug=slug,
+                instance=request.url.path,
+                request_id=_request_id(request),
+                errors=errors,
+            )
             return _response(request, problem)
     return internal_error_handler(request, exc)
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     log.error("unhandled error", exc_info=exc, path=request.url.path)
-    problem = make_problem(500, "the server could not complete the request", instance=request.url.path, request_id=_request_id(request))
+    problem = make_problem(
+        500,
+        "the server could not complete the request",
+        instance=request.url.path,
+        request_id=_request_id(request),
+    )
     return _response(request, problem)
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ValidationException: validation_handler,
     HTTPException: http_exception_handler,
     DomainError: domain_handler,
@@ -164,7 +178,9 @@ EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
 }
 
 
-async def send_problem(send: Send, problem: Problem, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def send_problem(
+    send: Any, problem: Problem, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     """A problem response from raw ASGI code, outside Litestar's handlers."""
     body = msgspec.json.encode(problem)
     await send(
@@ -194,4 +210,4 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-__all__ = ["MediaType", "Problem", "make_problem", "send_problem", "problem_responses", "EXCEPTION_HANDLERS"]
+__all__ = ["EXCEPTION_HANDLERS", "MediaType", "Problem", "make_problem", "problem_responses", "send_problem"]

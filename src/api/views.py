@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, QueryParameter
 
 from entitlements.catalog import (
     Billing,
@@ -21,8 +21,8 @@ from entitlements.money import Money
 
 LocaleQuery = Annotated[
     str | None,
-    Parameter(
-        query="locale",
+    QueryParameter(
+        name="locale",
         description="en, fil, hi, sv, ar or vi; overrides Accept-Language",
         max_length=35,
         required=False,
@@ -31,8 +31,8 @@ LocaleQuery = Annotated[
 
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         description="Replays the first response for 24 hours when the same key and body are sent again",
         min_length=1,
         max_length=255,

@@ -254,9 +254,7 @@ def decode_catalog(raw: bytes) -> tuple[list[Plan], list[CatalogProblem]]:
     for index, plan in enumerate(plans):
         key = (plan.code, plan.version)
         if key in seen:
-            problems.append(
-                CatalogProblem(f"$.plans[{index}]", f"{plan.code} v{plan.version} appears twice")
-            )
+            problems.append(CatalogProblem(f"$.plans[{index}]", f"{plan.code} v{plan.version} appears twice"))
         seen[key] = index
     return plans, problems
 
@@ -310,9 +308,7 @@ def _overlapping_bands(bands: Sequence[PriceBand]) -> list[CatalogProblem]:
             a_below_b_end = b.product_price_max is None or a.product_price_min < b.product_price_max
             b_below_a_end = a.product_price_max is None or b.product_price_min < a.product_price_max
             if a_below_b_end and b_below_a_end:
-                problems.append(
-                    CatalogProblem(f"prices[{j}]", f"overlaps prices[{i}] for {a.currency}")
-                )
+                problems.append(CatalogProblem(f"prices[{j}]", f"overlaps prices[{i}] for {a.currency}"))
     return problems
 
 
@@ -322,4 +318,3 @@ def encode_plan(plan: Plan) -> bytes:
 
 def decode_plan(raw: bytes | str) -> Plan:
     return msgspec.json.decode(raw, type=Plan)
-

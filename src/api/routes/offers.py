@@ -6,6 +6,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import Body
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -103,8 +104,11 @@ class OfferController(Controller):
         self,
         request: Request[Any, Any, Any],
         state: State,
-        db_session: AsyncSession,
-        data: Annotated[OfferRequest, Body(examples=[Example(summary="A phone in Manila, terms in Tagalog", value=EXAMPLE)])],
+        db_session: NamedDependency[AsyncSession],
+        data: Annotated[
+            OfferRequest,
+            Body(examples=[Example(summary="A phone in Manila, terms in Tagalog", value=EXAMPLE)]),
+        ],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[OfferSet]:
         locale = caller_locale(request, data.locale)
@@ -127,8 +131,15 @@ class OfferController(Controller):
                     offer_token=quote.token,
                     expires_at=dt.datetime.fromtimestamp(quote.terms.expires_at, dt.UTC),
                     plan=OfferedPlan(
-                        plan.code, plan.version, text.name, text.summary, text.terms,
-                        plan.billing, plan.term_months, plan.auto_renew, plan.coverage_start,
+                        plan.code,
+                        plan.version,
+                        text.name,
+                        text.summary,
+                        text.terms,
+                        plan.billing,
+                        plan.term_months,
+                        plan.auto_renew,
+                        plan.coverage_start,
                     ),
                     price=Priced.of(quote.terms.price, locale),
                     coverages=[
@@ -145,7 +156,6 @@ class OfferController(Controller):
                 )
             )
         ineligible = [
-            IneligiblePlan(d.plan.code, d.plan.version, d.plan.text(locale).name, d.reason)
-            for d in declined
+            IneligiblePlan(d.plan.code, d.plan.version, d.plan.text(locale).name, d.reason) for d in declined
         ]
         return Response(OfferSet(locale, offers, ineligible), headers={"content-language": locale})

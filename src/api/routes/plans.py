@@ -4,7 +4,8 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, PathParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import PUBLISHABLE, Scope, access_guard
@@ -32,10 +33,10 @@ class PlanController(Controller):
     async def list_plans(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        category: ProductCategory | None = None,
-        currency: Annotated[str | None, Parameter(pattern=r"^[A-Z]{3}$", required=False)] = None,
-        active: bool | None = None,
+        db_session: NamedDependency[AsyncSession],
+        category: FromQuery[ProductCategory | None] = None,
+        currency: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{3}$", required=False)] = None,
+        active: FromQuery[bool | None] = None,
         locale: LocaleQuery = None,
     ) -> Response[PlanList]:
         chosen = caller_locale(request, locale)
@@ -59,9 +60,9 @@ class PlanController(Controller):
     async def get_plan(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        code: Annotated[str, Parameter(max_length=64)],
-        version: Annotated[int | None, Parameter(ge=1, le=1_000_000, required=False)] = None,
+        db_session: NamedDependency[AsyncSession],
+        code: Annotated[str, PathParameter(max_length=64)],
+        version: Annotated[int | None, QueryParameter(ge=1, le=1_000_000, required=False)] = None,
         locale: LocaleQuery = None,
     ) -> Response[PlanView]:
         plan = await PlanRepository(db_session).get(code, version)

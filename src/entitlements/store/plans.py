@@ -45,9 +45,7 @@ class PlanRepository:
     async def latest(self) -> list[Plan]:
         """The newest version of every plan code, ordered by code."""
         newest = (
-            select(PlanRow.code, func.max(PlanRow.version).label("version"))
-            .group_by(PlanRow.code)
-            .subquery()
+            select(PlanRow.code, func.max(PlanRow.version).label("version")).group_by(PlanRow.code).subquery()
         )
         rows = await self.session.scalars(
             select(PlanRow)

@@ -1,0 +1,56 @@
+import httpx
+import pytest
+
+from api.app import CoverlineApp
+from api.auth import hash_key, revoke_key
+from api.tables import ApiKeyRow
+from tests.conftest import Keys
+
+OFFER = {
+    "product": {
+        "category": "phone",
+        "sku": "S1",
+        "price": {"amount": 30000, "currency": "USD"},
+        "purchase_date": "2026-01-01",
+        "country": "US",
+    }
+}
+
+
+@pytest.mark.parametrize(
+    "header", [None, "Bearer", "Bearer sk_test_not_a_key", "Basic Zm9vOmJhcg==", "sk_test_x"]
+)
+async def test_missing_or_wrong_keys_are_401(
+    client: httpx.AsyncClient, keys: Keys, header: str | None
+) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = await client.get("/v1/plans", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [("publishable", 200), ("checkout", 200), ("admin", 200), ("support", 403), ("finance", 403)],
+)
+async def test_offers_need_a_publishable_or_checkout_key(
+    client: httpx.AsyncClient, keys: Keys, who: str, status: int
+) -> None:
+    response = await client.post("/v1/offers", json=OFFER, headers=keys.auth(who))
+    assert response.status_code == status, response.text
+
+
+async def test_a_revoked_key_is_401_at_once(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> None:
+    assert (await client.get("/v1/plans", headers=keys.auth("support"))).status_code == 200
+    async with app.state.db.sessions() as session, session.begin():
+        await revoke_key(session, keys.ids["support"])
+    assert (await client.get("/v1/plans", headers=keys.auth("support"))).status_code == 401
+
+
+async def test_only_a_hash_of_each_key_is_stored(app: CoverlineApp, keys: Keys) -> None:
+    async with app.state.db.sessions() as session:
+        row = await session.get(ApiKeyRow, keys.ids["admin"])
+    assert row is not None
+    assert row.secret_hash == hash_key(keys.raw["admin"])
+    assert keys.raw["admin"] not in (row.secret_hash, row.hint, row.name)
+    assert keys.raw["admin"].startswith("sk_test_") and keys.raw["publishable"].startswith("pk_test_")

@@ -1,0 +1,49 @@
+import httpx
+import pytest
+
+from tests.conftest import Keys
+
+pytestmark = pytest.mark.usefixtures("demo_catalog")
+
+
+async def test_plans_are_listed_with_filters(client: httpx.AsyncClient, keys: Keys) -> None:
+    everything = (await client.get("/v1/plans", headers=keys.auth("publishable"))).json()["data"]
+    assert len(everything) >= 5
+    phones = (
+        await client.get("/v1/plans", params={"category": "phone"}, headers=keys.auth("support"))
+    ).json()["data"]
+    assert phones and all("phone" in p["eligibility"]["categories"] for p in phones)
+    assert len(phones) < len(everything)
+    in_vnd = (
+        await client.get("/v1/plans", params={"currency": "VND"}, headers=keys.auth("publishable"))
+    ).json()["data"]
+    assert all("VND" in p["currencies"] for p in in_vnd)
+    inactive = (
+        await client.get("/v1/plans", params={"active": "false"}, headers=keys.auth("publishable"))
+    ).json()["data"]
+    assert all(not p["active"] for p in inactive)
+
+
+async def test_a_plan_speaks_the_callers_language(client: httpx.AsyncClient, keys: Keys) -> None:
+    code = (await client.get("/v1/plans", headers=keys.auth("publishable"))).json()["data"][0]["code"]
+    names = set()
+    for locale in ("en", "fil", "hi", "sv", "ar", "vi"):
+        response = await client.get(
+            f"/v1/plans/{code}", params={"locale": locale}, headers=keys.auth("publishable")
+        )
+        assert response.status_code == 200
+        assert response.json()["locale"] == locale
+        names.add(response.json()["terms"])
+    assert len(names) == 6
+    versioned = await client.get(f"/v1/plans/{code}", params={"version": 1}, headers=keys.auth("publishable"))
+    assert versioned.json()["version"] == 1
+
+
+async def test_an_unknown_plan_is_a_404_problem(client: httpx.AsyncClient, keys: Keys) -> None:
+    response = await client.get("/v1/plans/no-such-plan", headers=keys.auth("publishable"))
+    assert response.status_code == 404
+    assert response.json()["type"] == "urn:coverline:problem:not-found"
+    missing_version = await client.get(
+        "/v1/plans/no-such-plan", params={"version": 7}, headers=keys.auth("publishable")
+    )
+    assert "version 7" in missing_version.json()["detail"]

@@ -1,0 +1,92 @@
+"""Every error is an RFC 9457 problem; nothing internal leaks."""
+
+from typing import Any
+
+import httpx
+import pytest
+from litestar import get
+
+from api.app import create_app
+from api.auth import access_guard
+from tests.conftest import Keys, make_settings, serving
+
+PROBLEM_KEYS = {"type", "title", "status"}
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body.keys() >= PROBLEM_KEYS and body["status"] == status
+    assert body["type"].startswith("urn:coverline:problem:")
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
+
+
+async def test_statuses_are_problems(client: httpx.AsyncClient, keys: Keys) -> None:
+    auth = keys.auth("checkout")
+    assert_problem(await client.get("/v1/nothing-here", headers=auth), 404)
+    assert_problem(await client.delete("/v1/plans", headers=auth), 405)
+    assert_problem(await client.get("/v1/plans"), 401)
+    assert_problem(await client.post("/v1/offers", json={}, headers=keys.auth("support")), 403)
+    assert_problem(
+        await client.post("/v1/offers", content=b"{", headers={**auth, "content-type": "application/json"}),
+        400,
+    )
+    assert_problem(
+        await client.post(
+            "/v1/offers",
+            content=b"a=b",
+            headers={**auth, "content-type": "application/x-www-form-urlencoded"},
+        ),
+        415,
+    )
+    assert_problem(
+        await client.post(
+            "/v1/offers", content=b'{"product": "\xff"}', headers={**auth, "content-type": "application/json"}
+        ),
+        400,
+    )
+    big = b'{"p": "' + b"x" * 1_100_000 + b'"}'
+    assert_problem(
+        await client.post("/v1/offers", content=big, headers={**auth, "content-type": "application/json"}),
+        413,
+    )
+    body = assert_problem(await client.post("/v1/offers", json={"product": {}}, headers=auth), 422)
+    assert body["errors"][0]["field"].startswith("body.product")
+    body = assert_problem(await client.get("/v1/plans", params={"category": "car"}, headers=auth), 422)
+    assert body["errors"][0]["field"] == "query.category"
+
+
+async def test_rate_limit_is_a_429_problem(database_url: str, keys: Keys) -> None:
+    app = create_app(make_settings(database_url, rate_limit_per_minute=2))
+    async with serving(app) as client:
+        statuses = [
+            (await client.get("/v1/plans", headers=keys.auth("support"))).status_code for _ in range(3)
+        ]
+        assert statuses[:2] == [200, 200]
+        body = assert_problem(await client.get("/v1/plans", headers=keys.auth("support")), 429)
+        assert body["type"].endswith("rate-limited")
+
+
+async def test_unexpected_errors_leak_nothing(database_url: str, keys: Keys) -> None:
+    @get("/v1/boom", guards=[access_guard], opt={"access": frozenset({"admin"})})
+    async def boom() -> None:
+        raise RuntimeError("password=hunter2 at /srv/secret.py")
+
+    app = create_app(make_settings(database_url))
+    app.register(boom)
+    async with serving(app) as client:
+        response = await client.get("/v1/boom", headers=keys.auth("admin"))
+    body = assert_problem(response, 500)
+    assert "hunter2" not in response.text and "secret.py" not in response.text
+    assert body["detail"] == "the server could not complete the request"
+
+
+@pytest.mark.parametrize("incoming", ["abc-123", "x" * 200, "bad id with spaces"])
+async def test_request_ids_are_echoed_when_sane(client: httpx.AsyncClient, incoming: str) -> None:
+    response = await client.get("/health", headers={"X-Request-Id": incoming})
+    if incoming == "abc-123":
+        assert response.headers["x-request-id"] == incoming
+    else:
+        assert response.headers["x-request-id"].startswith("req_")

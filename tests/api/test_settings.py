@@ -1,0 +1,41 @@
+import pytest
+
+from api.settings import Environment, MissingSetting, load_settings
+
+
+def test_production_names_the_missing_variable() -> None:
+    with pytest.raises(MissingSetting, match="DATABASE_URL"):
+        load_settings({"COVERLINE_ENV": "production", "COVERLINE_OFFER_KEYS": "k:" + "s" * 32})
+    with pytest.raises(MissingSetting, match="COVERLINE_OFFER_KEYS"):
+        load_settings({"COVERLINE_ENV": "production", "DATABASE_URL": "postgresql://db/coverline"})
+
+
+def test_production_settings_are_read_from_the_environment() -> None:
+    settings = load_settings(
+        {
+            "COVERLINE_ENV": "production",
+            "DATABASE_URL": "postgresql://db/coverline",
+            "COVERLINE_OFFER_KEYS": "k2:" + "s" * 32 + ",k1:" + "r" * 32,
+            "COVERLINE_RATE_LIMIT_PER_MINUTE": "600",
+        }
+    )
+    assert settings.environment is Environment.PRODUCTION
+    assert settings.offer_keys.signing[0] == "k2"
+    assert settings.log_format == "json"
+    assert settings.rate_limit_per_minute == 600
+
+
+def test_development_keeps_its_offer_key_under_var(tmp_path: object) -> None:
+    first = load_settings({"COVERLINE_VAR_DIR": str(tmp_path)})
+    again = load_settings({"COVERLINE_VAR_DIR": str(tmp_path)})
+    assert first.offer_keys == again.offer_keys
+    assert first.database_url.startswith("sqlite")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("COVERLINE_ENV", "staging"), ("COVERLINE_MAX_BODY_BYTES", "lots"), ("COVERLINE_OFFER_KEYS", "short:x")],
+)
+def test_bad_values_name_their_variable(variable: str, value: str, tmp_path: object) -> None:
+    with pytest.raises(MissingSetting, match=variable):
+        load_settings({variable: value, "COVERLINE_VAR_DIR": str(tmp_path)})
