@@ -17,8 +17,11 @@ from api.database import Database, provide_session
 from api.edge import Edge
 from api.errors import EXCEPTION_HANDLERS
 from api.logs import configure_logging
+from api.routes.contracts import ClaimController, ContractController
+from api.routes.entitlements import EntitlementController
 from api.routes.health import HealthController
 from api.routes.offers import OfferController
+from api.routes.people import CustomerController, ProductController
 from api.routes.plans import PlanController
 from api.settings import Settings, load_settings
 
@@ -83,7 +86,16 @@ def create_app(settings: Settings | None = None) -> CoverlineApp:
             await db.dispose()
 
     app = CoverlineApp(
-        route_handlers=[HealthController, PlanController, OfferController],
+        route_handlers=[
+            HealthController,
+            PlanController,
+            OfferController,
+            CustomerController,
+            ProductController,
+            ContractController,
+            ClaimController,
+            EntitlementController,
+        ],
         dependencies={"db_session": Provide(provide_session)},
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),

@@ -145,3 +145,11 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: 
     if not (principal.scopes & allowed):
         needed = ", ".join(sorted(a for a in allowed if a != PUBLISHABLE))
         raise PermissionDeniedException(f"this key lacks the scope this operation needs ({needed})")
+
+
+def actor(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The key id that the audit log records for this request (set by `access_guard`)."""
+    principal: Principal | None = connection.state.get("principal")
+    if principal is None:
+        raise NotAuthorizedException("a valid API key is required")
+    return principal.key_id

@@ -178,9 +178,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
 }
 
 
-async def send_problem(
-    send: Any, problem: Problem, headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
+async def send_problem(send: Any, problem: Problem, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     """A problem response from raw ASGI code, outside Litestar's handlers."""
     body = msgspec.json.encode(problem)
     await send(

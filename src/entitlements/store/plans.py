@@ -13,14 +13,14 @@ from entitlements.store.base import utcnow
 from entitlements.store.tables import PlanRow
 
 # Published versions never change, so a decoded plan can be kept for the life of the process.
-_decoded: dict[tuple[str, int, str], Plan] = {}
+_published: dict[tuple[str, int], Plan] = {}
 
 
 def _plan(row: PlanRow) -> Plan:
-    key = (row.code, row.version, row.digest)
-    plan = _decoded.get(key)
-    if plan is None:
-        plan = _decoded[key] = decode_plan(row.definition)
+    key = (row.code, row.version)
+    plan = _published.get(key)
+    if plan is None or plan.digest() != row.digest:
+        plan = _published[key] = decode_plan(row.definition)
     return plan
 
 
@@ -55,6 +55,8 @@ class PlanRepository:
         return [_plan(row) for row in rows]
 
     async def get(self, code: str, version: int | None = None) -> Plan | None:
+        if version is not None and (code, version) in _published:
+            return _published[(code, version)]
         query = select(PlanRow).where(PlanRow.code == code)
         if version is None:
             query = query.order_by(PlanRow.version.desc()).limit(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from entitlements.store.base import Base, UTCDateTime
@@ -23,3 +23,124 @@ class PlanRow(Base):
     digest: Mapped[str] = mapped_column(String(64))
     definition: Mapped[str] = mapped_column(Text)  # the Plan as canonical JSON
     published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class CustomerRow(Base):
+    """The customer information file."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    external_ref: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254), index=True, nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(20), index=True, nullable=True)
+    locale: Mapped[str] = mapped_column(String(8))
+    country: Mapped[str] = mapped_column(String(2))
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ProductRow(Base):
+    """A covered item: one physical product, known by serial and/or IMEI."""
+
+    __tablename__ = "products"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    serial: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
+    imei: Mapped[str | None] = mapped_column(String(15), unique=True, nullable=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(32))
+    price_amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    purchase_date: Mapped[dt.date] = mapped_column(Date)
+    warranty_months: Mapped[int] = mapped_column(Integer)
+    order_ref: Mapped[str | None] = mapped_column(String(128), index=True, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ContractRow(Base):
+    __tablename__ = "contracts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True)
+    offer_id: Mapped[str] = mapped_column(String(64), unique=True)  # an offer sells once
+    plan_code: Mapped[str] = mapped_column(String(64))
+    plan_version: Mapped[int] = mapped_column(Integer)
+    price_amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    billing: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    sold_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    coverage_starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    waiting_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    grace_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Bumped by every change to the contract, its periods or its claims: the first statement
+    # of each write, so it also serialises writers on the contract (row lock / SQLite lock).
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class CoveragePeriodRow(Base):
+    __tablename__ = "coverage_periods"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"), index=True)
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    source_ref: Mapped[str] = mapped_column(String(128), unique=True)  # the payment that bought it
+
+
+class ContractEventRow(Base):
+    """Lifecycle events applied to a contract, once each, by their reference."""
+
+    __tablename__ = "contract_events"
+
+    reference: Mapped[str] = mapped_column(String(128), primary_key=True)
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    applied_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ClaimRow(Base):
+    __tablename__ = "claims"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(128), unique=True)  # the caller's, for idempotency
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"), index=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"))
+    incident_kind: Mapped[str] = mapped_column(String(32))
+    incident_date: Mapped[dt.date] = mapped_column(Date)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    covered_amount: Mapped[int] = mapped_column(BigInteger)
+    deductible: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # approved | denied | voided
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    voided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AuditEventRow(Base):
+    """Who changed what, when: every state change of a contract, claim or product."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_entity", "entity_id", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    entity: Mapped[str] = mapped_column(String(16))  # contract | claim | product | customer
+    entity_id: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(40))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    changes: Mapped[str] = mapped_column(Text)  # JSON

@@ -1,0 +1,315 @@
+"""Contracts (sold plans) and claims (service events)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import Scope, access_guard, actor
+from api.errors import problem_responses
+from api.routes.people import Id
+from api.views import IdempotencyKey
+from entitlements import services
+from entitlements.coverage import ContractStatus, Period
+from entitlements.money import Money
+from entitlements.store import audit
+from entitlements.store.base import utcnow
+from entitlements.store.contracts import get_contract, periods_of
+from entitlements.store.tables import ClaimRow, ContractRow
+
+POST_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429)
+READ_PROBLEMS = problem_responses(400, 401, 403, 404, 429)
+Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class PeriodView(msgspec.Struct, frozen=True):
+    start: dt.datetime
+    end: dt.datetime
+
+
+class ContractView(msgspec.Struct, frozen=True):
+    id: str
+    customer_id: str
+    product_id: str
+    plan_code: str
+    plan_version: int
+    price: Money
+    billing: str
+    status: ContractStatus
+    sold_at: dt.datetime
+    coverage_starts_at: dt.datetime
+    waiting_until: dt.datetime | None
+    grace_until: dt.datetime | None
+    ended_at: dt.datetime | None
+    coverage_periods: list[PeriodView]
+
+    @classmethod
+    def of(cls, row: ContractRow, periods: list[Period]) -> ContractView:
+        return cls(
+            id=row.id,
+            customer_id=row.customer_id,
+            product_id=row.product_id,
+            plan_code=row.plan_code,
+            plan_version=row.plan_version,
+            price=Money(row.price_amount, row.currency),
+            billing=row.billing,
+            status=ContractStatus(row.status),
+            sold_at=row.sold_at,
+            coverage_starts_at=row.coverage_starts_at,
+            waiting_until=row.waiting_until,
+            grace_until=row.grace_until,
+            ended_at=row.ended_at,
+            coverage_periods=[PeriodView(p.start, p.end) for p in periods],
+        )
+
+
+async def _view(session: AsyncSession, row: ContractRow) -> ContractView:
+    return ContractView.of(row, (await periods_of(session, [row.id])).get(row.id, []))
+
+
+class OpenContract(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    offer_token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    customer_id: Ref
+    product_id: Ref
+
+
+class Transfer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    customer_id: Ref
+
+
+class LifecycleAction(StrEnum):
+    PAYMENT = "payment"
+    PAST_DUE = "past_due"
+    LAPSE = "lapse"
+    CANCEL = "cancel"
+    EXPIRE = "expire"
+    ABANDON = "abandon"
+
+
+class Lifecycle(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A lifecycle event, applied once per reference (billing applies these from Stripe)."""
+
+    action: LifecycleAction
+    reference: Ref
+    at: dt.datetime | None = None
+
+
+class HistoryEntry(msgspec.Struct, frozen=True):
+    at: dt.datetime
+    entity: str
+    entity_id: str
+    action: str
+    actor: str
+    changes: dict[str, Any]
+
+
+class History(msgspec.Struct, frozen=True):
+    data: list[HistoryEntry]
+
+
+_ENDINGS = {
+    LifecycleAction.LAPSE: ContractStatus.LAPSED,
+    LifecycleAction.CANCEL: ContractStatus.CANCELLED,
+    LifecycleAction.EXPIRE: ContractStatus.EXPIRED,
+    LifecycleAction.ABANDON: ContractStatus.ABANDONED,
+}
+
+
+class ContractController(Controller):
+    path = "/v1/contracts"
+    tags = ["contracts"]
+    guards = [access_guard]
+
+    @post(
+        summary="Open a pending contract from a signed offer",
+        responses=POST_PROBLEMS,
+        opt={"access": frozenset({Scope.CHECKOUT, Scope.ADMIN})},
+    )
+    async def open_contract(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: NamedDependency[AsyncSession],
+        data: JSONBody[OpenContract],
+        idempotency_key: IdempotencyKey = None,
+    ) -> ContractView:
+        row = await services.open_contract(
+            db_session,
+            offer_token=data.offer_token,
+            customer_id=data.customer_id,
+            product_id=data.product_id,
+            keyring=state.settings.offer_keys,
+            now=utcnow(),
+            actor=actor(request),
+        )
+        return await _view(db_session, row)
+
+    @get(
+        "/{contract_id:str}",
+        summary="One contract with its coverage periods",
+        responses=READ_PROBLEMS,
+        opt={"access": frozenset(Scope)},
+    )
+    async def get_contract(self, db_session: NamedDependency[AsyncSession], contract_id: Id) -> ContractView:
+        return await _view(db_session, await get_contract(db_session, contract_id))
+
+    @post(
+        "/{contract_id:str}/lifecycle",
+        summary="Apply a payment, past-due, lapse, cancel, expire or abandon event (admin)",
+        description="Idempotent by `reference`: billing applies Stripe events through the same operations.",
+        responses=POST_PROBLEMS,
+        status_code=200,
+        opt={"access": frozenset({Scope.ADMIN})},
+    )
+    async def apply_lifecycle(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        contract_id: Id,
+        data: JSONBody[Lifecycle],
+        idempotency_key: IdempotencyKey = None,
+    ) -> ContractView:
+        at = data.at or utcnow()
+        who = actor(request)
+        if data.action is LifecycleAction.PAYMENT:
+            row = await services.record_payment(
+                db_session, contract_id, reference=data.reference, paid_at=at, actor=who
+            )
+        elif data.action is LifecycleAction.PAST_DUE:
+            row = await services.mark_past_due(
+                db_session, contract_id, reference=data.reference, at=at, actor=who
+            )
+        else:
+            row = await services.end_contract(
+                db_session,
+                contract_id,
+                target=_ENDINGS[data.action],
+                reference=data.reference,
+                at=at,
+                actor=who,
+            )
+        return await _view(db_session, row)
+
+    @post(
+        "/{contract_id:str}/transfer",
+        summary="Transfer the contract and its product to another customer",
+        responses=POST_PROBLEMS,
+        status_code=200,
+        opt={"access": frozenset({Scope.SUPPORT, Scope.ADMIN})},
+    )
+    async def transfer(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        contract_id: Id,
+        data: JSONBody[Transfer],
+        idempotency_key: IdempotencyKey = None,
+    ) -> ContractView:
+        row = await services.transfer_contract(
+            db_session, contract_id, customer_id=data.customer_id, actor=actor(request)
+        )
+        return await _view(db_session, row)
+
+    @get(
+        "/{contract_id:str}/history",
+        summary="Every change to the contract and its claims",
+        responses=READ_PROBLEMS,
+        opt={"access": frozenset({Scope.SUPPORT, Scope.ADMIN})},
+    )
+    async def history(self, db_session: NamedDependency[AsyncSession], contract_id: Id) -> History:
+        contract = await get_contract(db_session, contract_id)
+        rows = await audit.history(db_session, [contract.id])
+        return History(
+            [
+                HistoryEntry(r.at, r.entity, r.entity_id, r.action, r.actor, msgspec.json.decode(r.changes))
+                for r in rows
+            ]
+        )
+
+
+class ClaimView(msgspec.Struct, frozen=True):
+    id: str
+    reference: str
+    contract_id: str
+    product_id: str
+    incident_kind: str
+    incident_date: dt.date
+    amount: Money
+    deductible: Money
+    covered_amount: Money
+    status: str
+    reason: str | None
+    created_at: dt.datetime
+    voided_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, row: ClaimRow) -> ClaimView:
+        return cls(
+            row.id,
+            row.reference,
+            row.contract_id,
+            row.product_id,
+            row.incident_kind,
+            row.incident_date,
+            Money(row.amount, row.currency),
+            Money(row.deductible, row.currency),
+            Money(row.covered_amount, row.currency),
+            row.status,
+            row.reason,
+            row.created_at,
+            row.voided_at,
+        )
+
+
+class ClaimController(Controller):
+    path = "/v1/claims"
+    tags = ["claims"]
+    guards = [access_guard]
+    opt = {"access": frozenset({Scope.SUPPORT, Scope.ADMIN})}
+
+    @post(
+        summary="File a claim: approved or denied with a reason; idempotent by reference",
+        responses=POST_PROBLEMS,
+    )
+    async def file_claim(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        data: JSONBody[services.ClaimInput],
+        idempotency_key: IdempotencyKey = None,
+    ) -> ClaimView:
+        return ClaimView.of(await services.file_claim(db_session, data, actor=actor(request), now=utcnow()))
+
+    @get("/{claim_id:str}", summary="One claim", responses=READ_PROBLEMS)
+    async def get_claim(self, db_session: NamedDependency[AsyncSession], claim_id: Id) -> ClaimView:
+        from entitlements.errors import NotFound
+
+        row = await db_session.get(ClaimRow, claim_id)
+        if row is None:
+            raise NotFound(f"no claim {claim_id}", field="claim_id")
+        return ClaimView.of(row)
+
+    @post(
+        "/{claim_id:str}/void",
+        summary="Void a claim, giving its limits back",
+        responses=POST_PROBLEMS,
+        status_code=200,
+    )
+    async def void_claim(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        claim_id: Id,
+        idempotency_key: IdempotencyKey = None,
+    ) -> ClaimView:
+        return ClaimView.of(
+            await services.void_claim(db_session, claim_id, actor=actor(request), now=utcnow())
+        )

@@ -1,0 +1,251 @@
+"""Entitlement checks: is this product covered, for this incident, at this instant?"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import Scope, access_guard
+from api.errors import problem_responses
+from api.views import IdempotencyKey, LocaleQuery, caller_locale
+from entitlements.catalog import CoverageKind
+from entitlements.coverage import ContractStatus, Decision, Reason, no_contract
+from entitlements.errors import InvalidInput
+from entitlements.identifiers import mask_email, mask_phone
+from entitlements.money import Money
+from entitlements.services import ContractDecision, Lookup, ProductEntitlement, check_entitlements, resolve
+from entitlements.store.base import utcnow
+from entitlements.store.plans import PlanRepository
+from entitlements.summaries import summarize
+
+MAX_BATCH = 1000
+
+
+class ContractEntitlement(msgspec.Struct, frozen=True):
+    contract_id: str
+    plan_code: str
+    plan_version: int
+    plan_name: str
+    status: ContractStatus
+    covered: bool
+    reason: Reason | None
+    coverages: list[CoverageKind]
+    deductible: Money | None
+    remaining_claims: int | None
+    remaining_aggregate: Money | None
+    period_end: dt.datetime | None
+    waiting_until: dt.datetime | None
+    grace_until: dt.datetime | None
+
+
+class ProductEntitlementView(msgspec.Struct, frozen=True):
+    product_id: str
+    serial: str | None
+    imei: str | None
+    sku: str
+    category: str
+    customer_id: str
+    contact: str | None  # masked
+    covered: bool
+    reason: Reason | None
+    summary: str
+    contracts: list[ContractEntitlement]
+
+
+class EntitlementAnswer(msgspec.Struct, frozen=True):
+    lookup: Lookup
+    at: dt.datetime
+    incident: CoverageKind | None
+    locale: str
+    covered: bool
+    reason: Reason | None
+    summary: str
+    products: list[ProductEntitlementView]
+
+
+class BatchCheck(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    lookups: Annotated[list[Lookup], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
+    at: dt.datetime | None = None
+    incident: CoverageKind | None = None
+    locale: Annotated[str, msgspec.Meta(max_length=35)] | None = None
+
+
+class BatchAnswer(msgspec.Struct, frozen=True):
+    results: list[EntitlementAnswer]
+
+
+def _aware(at: dt.datetime | None) -> dt.datetime:
+    if at is None:
+        return utcnow()
+    if at.tzinfo is None:
+        raise InvalidInput("`at` needs a time zone (e.g. 2026-11-23T10:00:00Z)", field="at")
+    return at.astimezone(dt.UTC)
+
+
+async def _contract_view(
+    session: AsyncSession, item: ContractDecision, locale: str
+) -> tuple[ContractEntitlement, str]:
+    c, d = item.contract, item.decision
+    plan = await PlanRepository(session).get(c.plan_code, c.plan_version)
+    name = plan.text(locale).name if plan else c.plan_code
+    view = ContractEntitlement(
+        c.id,
+        c.plan_code,
+        c.plan_version,
+        name,
+        ContractStatus(c.status),
+        d.covered,
+        d.reason,
+        list(d.coverages),
+        d.deductible,
+        d.remaining_claims,
+        d.remaining_aggregate,
+        d.period_end,
+        d.waiting_until,
+        d.grace_until,
+    )
+    return view, name
+
+
+def _summary(decision: Decision, locale: str, plan_name: str | None, item: ContractDecision | None) -> str:
+    starts = ended = None
+    if item is not None:
+        starts = item.contract.coverage_starts_at
+        ended = item.contract.ended_at
+    return summarize(decision, locale, plan_name=plan_name, starts_at=starts, ended_at=ended)
+
+
+async def _product_view(
+    session: AsyncSession, entitlement: ProductEntitlement, locale: str
+) -> ProductEntitlementView:
+    views: list[ContractEntitlement] = []
+    best_item: ContractDecision | None = None
+    best_name: str | None = None
+    for item in entitlement.contracts:
+        view, name = await _contract_view(session, item, locale)
+        views.append(view)
+        if item.decision is entitlement.best:
+            best_item, best_name = item, name
+    customer = entitlement.customer
+    contact = (
+        mask_email(customer.email)
+        if customer.email
+        else mask_phone(customer.phone)
+        if customer.phone
+        else None
+    )
+    product = entitlement.product
+    best = entitlement.best
+    return ProductEntitlementView(
+        product.id,
+        product.serial,
+        product.imei,
+        product.sku,
+        product.category,
+        product.customer_id,
+        contact,
+        best.covered,
+        best.reason,
+        _summary(best, locale, best_name, best_item),
+        views,
+    )
+
+
+async def answer_lookups(
+    session: AsyncSession, lookups: list[Lookup], at: dt.datetime, incident: CoverageKind | None, locale: str
+) -> list[EntitlementAnswer]:
+    found = await resolve(session, lookups)
+    products = {p.id: p for group in found for p in group}
+    decided = await check_entitlements(session, list(products.values()), at=at, incident=incident)
+    views = {pid: await _product_view(session, decided[pid], locale) for pid in decided}
+    answers = []
+    for lookup, group in zip(lookups, found, strict=True):
+        items = [views[p.id] for p in group]
+        if items:
+            lead = next((v for v in items if v.covered), items[0])
+            answers.append(
+                EntitlementAnswer(
+                    lookup, at, incident, locale, lead.covered, lead.reason, lead.summary, items
+                )
+            )
+        else:
+            nothing = no_contract(at, incident)
+            answers.append(
+                EntitlementAnswer(
+                    lookup,
+                    at,
+                    incident,
+                    locale,
+                    False,
+                    Reason.NO_CONTRACT,
+                    _summary(nothing, locale, None, None),
+                    [],
+                )
+            )
+    return answers
+
+
+def _lookup_field_errors(lookups: list[Lookup], prefix: str) -> None:
+    for index, lookup in enumerate(lookups):
+        try:
+            lookup.only()
+        except InvalidInput as exc:
+            raise InvalidInput(exc.detail, field=f"{prefix}[{index}]") from None
+
+
+class EntitlementController(Controller):
+    path = "/v1/entitlements"
+    tags = ["entitlements"]
+    guards = [access_guard]
+    opt = {"access": frozenset({Scope.SUPPORT, Scope.ADMIN})}
+
+    @get(
+        summary="Is it covered? By serial, IMEI, contract, customer or order, at an instant, for an incident",
+        responses=problem_responses(400, 401, 403, 422, 429),
+    )
+    async def check(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        serial: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
+        imei: Annotated[str | None, QueryParameter(max_length=32, required=False)] = None,
+        contract_id: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
+        customer_id: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
+        order_ref: Annotated[str | None, QueryParameter(max_length=128, required=False)] = None,
+        at: Annotated[
+            dt.datetime | None,
+            QueryParameter(required=False, description="an instant with a time zone; default now"),
+        ] = None,
+        incident: Annotated[CoverageKind | None, QueryParameter(required=False)] = None,
+        locale: LocaleQuery = None,
+    ) -> Response[EntitlementAnswer]:
+        lookup = Lookup(
+            serial=serial, imei=imei, contract_id=contract_id, customer_id=customer_id, order_ref=order_ref
+        )
+        chosen = caller_locale(request, locale)
+        [answer] = await answer_lookups(db_session, [lookup], _aware(at), incident, chosen)
+        return Response(answer, headers={"content-language": chosen})
+
+    @post(
+        "/check",
+        summary=f"Check up to {MAX_BATCH} lookups at once",
+        responses=problem_responses(400, 401, 403, 409, 413, 415, 422, 429),
+        status_code=200,
+    )
+    async def check_batch(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        data: JSONBody[BatchCheck],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[BatchAnswer]:
+        _lookup_field_errors(data.lookups, "lookups")
+        chosen = caller_locale(request, data.locale)
+        answers = await answer_lookups(db_session, data.lookups, _aware(data.at), data.incident, chosen)
+        return Response(BatchAnswer(answers), headers={"content-language": chosen})

@@ -1,0 +1,153 @@
+"""Customers (the customer information file) and their products."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, PathParameter, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import Scope, access_guard, actor
+from api.errors import problem_responses
+from api.views import IdempotencyKey
+from entitlements import services
+from entitlements.catalog import ProductCategory
+from entitlements.money import Money
+from entitlements.store.contracts import get_customer, get_product
+from entitlements.store.tables import CustomerRow, ProductRow
+
+Id = Annotated[str, PathParameter(max_length=64)]
+
+
+class CustomerView(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+    country: str
+    locale: str
+    external_ref: str | None
+    email: str | None
+    phone: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: CustomerRow) -> CustomerView:
+        return cls(
+            row.id,
+            row.name,
+            row.country,
+            row.locale,
+            row.external_ref,
+            row.email,
+            row.phone,
+            row.created_at,
+            row.updated_at,
+        )
+
+
+class CustomerList(msgspec.Struct, frozen=True):
+    data: list[CustomerView]
+
+
+class ProductView(msgspec.Struct, frozen=True):
+    id: str
+    customer_id: str
+    sku: str
+    category: ProductCategory
+    price: Money
+    purchase_date: dt.date
+    warranty_months: int
+    serial: str | None
+    imei: str | None
+    order_ref: str | None
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: ProductRow) -> ProductView:
+        return cls(
+            row.id,
+            row.customer_id,
+            row.sku,
+            ProductCategory(row.category),
+            Money(row.price_amount, row.currency),
+            row.purchase_date,
+            row.warranty_months,
+            row.serial,
+            row.imei,
+            row.order_ref,
+            row.created_at,
+        )
+
+
+WRITE = frozenset({Scope.CHECKOUT, Scope.SUPPORT, Scope.ADMIN})
+POST_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429)
+
+
+class CustomerController(Controller):
+    path = "/v1/customers"
+    tags = ["customers"]
+    guards = [access_guard]
+    opt = {"access": WRITE}  # finance sees no PII
+
+    @post(summary="Create a customer", responses=POST_PROBLEMS)
+    async def create_customer(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        data: JSONBody[services.CustomerInput],
+        idempotency_key: IdempotencyKey = None,
+    ) -> CustomerView:
+        return CustomerView.of(await services.create_customer(db_session, data, actor(request)))
+
+    @get(
+        summary="Find customers by external ref, email or phone (normalized)",
+        responses=problem_responses(400, 401, 403, 422, 429),
+    )
+    async def find_customers(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        external_ref: Annotated[str | None, QueryParameter(max_length=128, required=False)] = None,
+        email: Annotated[str | None, QueryParameter(max_length=254, required=False)] = None,
+        phone: Annotated[str | None, QueryParameter(max_length=32, required=False)] = None,
+    ) -> CustomerList:
+        rows = await services.find_customers(db_session, external_ref=external_ref, email=email, phone=phone)
+        return CustomerList([CustomerView.of(r) for r in rows])
+
+    @get("/{customer_id:str}", summary="One customer", responses=problem_responses(400, 401, 403, 404, 429))
+    async def get_customer(self, db_session: NamedDependency[AsyncSession], customer_id: Id) -> CustomerView:
+        return CustomerView.of(await get_customer(db_session, customer_id))
+
+    @patch("/{customer_id:str}", summary="Update a customer", responses=POST_PROBLEMS)
+    async def update_customer(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        customer_id: Id,
+        data: JSONBody[services.CustomerPatch],
+    ) -> CustomerView:
+        return CustomerView.of(await services.update_customer(db_session, customer_id, data, actor(request)))
+
+
+class ProductController(Controller):
+    path = "/v1/products"
+    tags = ["products"]
+    guards = [access_guard]
+    opt = {"access": WRITE}
+
+    @post(summary="Register a covered product (serial and/or IMEI)", responses=POST_PROBLEMS)
+    async def register_product(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        data: JSONBody[services.ProductInput],
+        idempotency_key: IdempotencyKey = None,
+    ) -> ProductView:
+        return ProductView.of(await services.register_product(db_session, data, actor(request)))
+
+    @get("/{product_id:str}", summary="One product", responses=problem_responses(400, 401, 403, 404, 429))
+    async def get_product(self, db_session: NamedDependency[AsyncSession], product_id: Id) -> ProductView:
+        return ProductView.of(await get_product(db_session, product_id))

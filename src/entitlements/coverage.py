@@ -1,0 +1,247 @@
+"""The entitlement decision: is this product covered at this instant, for this incident?
+
+A pure function of the contract's facts. Coverage comes from paid coverage periods
+`[start, end)`, never from a status flag, so "was it covered on the incident date?" is answered
+from the same facts as "is it covered now?".
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Sequence
+from enum import StrEnum
+
+import msgspec
+
+from entitlements.catalog import ClaimWindow, CoverageKind, Plan
+from entitlements.money import Money
+
+
+class ContractStatus(StrEnum):
+    PENDING_PAYMENT = "pending_payment"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    LAPSED = "lapsed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    ABANDONED = "abandoned"
+
+
+class Reason(StrEnum):
+    """Why a product is not covered."""
+
+    NO_CONTRACT = "no_contract"
+    PENDING_PAYMENT = "pending_payment"
+    ABANDONED = "abandoned"
+    NOT_YET_STARTED = "not_yet_started"
+    WAITING_PERIOD = "waiting_period"
+    PAST_DUE_GRACE = "past_due_grace"
+    LAPSED = "lapsed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    COVERAGE_NOT_INCLUDED = "coverage_not_included"
+    LIMIT_REACHED = "limit_reached"
+
+
+class Period(msgspec.Struct, frozen=True, array_like=True):
+    start: dt.datetime
+    end: dt.datetime
+
+    def contains(self, at: dt.datetime) -> bool:
+        return self.start <= at < self.end
+
+
+class ClaimUse(msgspec.Struct, frozen=True, array_like=True):
+    """An approved (not voided) claim, as far as limits care."""
+
+    incident_kind: CoverageKind
+    incident_at: dt.datetime
+    covered_amount: int
+
+
+class ContractFacts(msgspec.Struct, frozen=True):
+    contract_id: str
+    status: ContractStatus
+    plan: Plan
+    currency: str
+    product_price: Money
+    sold_at: dt.datetime
+    periods: tuple[Period, ...] = ()
+    claims: tuple[ClaimUse, ...] = ()
+    waiting_until: dt.datetime | None = None
+    grace_until: dt.datetime | None = None
+
+
+class Decision(msgspec.Struct, frozen=True):
+    covered: bool
+    reason: Reason | None
+    contract_id: str | None
+    status: ContractStatus | None
+    at: dt.datetime
+    incident: CoverageKind | None = None
+    coverages: tuple[CoverageKind, ...] = ()
+    deductible: Money | None = None
+    remaining_claims: int | None = None  # None: the plan sets no count
+    remaining_aggregate: Money | None = None  # None: the plan sets no aggregate cap
+    period_end: dt.datetime | None = None  # end of the continuous coverage around `at`
+    waiting_until: dt.datetime | None = None
+    grace_until: dt.datetime | None = None
+
+
+def add_months(at: dt.datetime, months: int) -> dt.datetime:
+    """Calendar months, clamping the day (Jan 31 + 1 month = Feb 28/29)."""
+    index = at.month - 1 + months
+    year, month = at.year + index // 12, index % 12 + 1
+    day = min(at.day, calendar.monthrange(year, month)[1])
+    return at.replace(year=year, month=month, day=day)
+
+
+def incident_instant(day: dt.date) -> dt.datetime:
+    """Where an incident known only by its date sits in time: the start of that UTC day."""
+    return dt.datetime.combine(day, dt.time(), dt.UTC)
+
+
+def _continuous_end(periods: Sequence[Period], at: dt.datetime) -> dt.datetime | None:
+    ordered = sorted(periods, key=lambda p: p.start)
+    end: dt.datetime | None = None
+    for period in ordered:
+        if end is None:
+            if period.contains(at):
+                end = period.end
+        elif period.start <= end:
+            end = max(end, period.end)
+    return end
+
+
+def _term_cycle(facts: ContractFacts, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    first = min(p.start for p in facts.periods)
+    cycles = 0
+    start = first
+    while add_months(first, (cycles + 1) * facts.plan.term_months) <= at:
+        cycles += 1
+        start = add_months(first, cycles * facts.plan.term_months)
+    return start, add_months(first, (cycles + 1) * facts.plan.term_months)
+
+
+def claims_headroom(facts: ContractFacts, at: dt.datetime) -> int | None:
+    """How many more claims could be approved for an incident at `at` (None: no count limit).
+
+    A term window counts every approved claim in the term cycle around `at`. A rolling window
+    must stay within the limit for every 12-month span that would contain the new claim, so the
+    fullest such span decides.
+    """
+    limit = facts.plan.claim_limits.count
+    if limit is None:
+        return None
+    if not facts.periods:
+        return limit
+    if facts.plan.claim_limits.window is ClaimWindow.TERM:
+        start, end = _term_cycle(facts, at)
+        # Claims are dated by day: a claim on the day cover began belongs to that term.
+        start = incident_instant(start.date())
+        used = sum(1 for c in facts.claims if start <= c.incident_at < end)
+    else:
+        ends = [at] + [c.incident_at for c in facts.claims if at < c.incident_at < add_months(at, 12)]
+        used = max(
+            sum(1 for c in facts.claims if add_months(end, -12) < c.incident_at <= end) for end in ends
+        )
+    return max(limit - used, 0)
+
+
+def aggregate_headroom(facts: ContractFacts) -> Money | None:
+    if not facts.plan.claim_limits.aggregate_up_to_product_price:
+        return None
+    used = sum(c.covered_amount for c in facts.claims)
+    return Money(max(facts.product_price.amount - used, 0), facts.product_price.currency)
+
+
+def no_contract(at: dt.datetime, incident: CoverageKind | None = None) -> Decision:
+    return Decision(False, Reason.NO_CONTRACT, None, None, at, incident)
+
+
+def decide_entitlement(
+    facts: ContractFacts, at: dt.datetime, incident: CoverageKind | None = None
+) -> Decision:
+    plan = facts.plan
+    kinds = tuple(c.kind for c in plan.coverages)
+    in_period = any(p.contains(at) for p in facts.periods)
+    remaining_claims = claims_headroom(facts, at)
+    remaining_aggregate = aggregate_headroom(facts)
+    coverage = plan.coverage(incident) if incident else None
+
+    def answer(reason: Reason | None) -> Decision:
+        return Decision(
+            covered=reason is None,
+            reason=reason,
+            contract_id=facts.contract_id,
+            status=facts.status,
+            at=at,
+            incident=incident,
+            coverages=kinds,
+            deductible=coverage.deductible(facts.currency) if coverage else None,
+            remaining_claims=remaining_claims,
+            remaining_aggregate=remaining_aggregate,
+            period_end=_continuous_end(facts.periods, at) if in_period else None,
+            waiting_until=facts.waiting_until,
+            grace_until=facts.grace_until,
+        )
+
+    if not in_period:
+        return answer(_why_not_in_period(facts, at))
+    if facts.waiting_until is not None and at < facts.waiting_until:
+        return answer(Reason.WAITING_PERIOD)
+    if incident is not None and coverage is None:
+        return answer(Reason.COVERAGE_NOT_INCLUDED)
+    if remaining_claims == 0 or (remaining_aggregate is not None and remaining_aggregate.amount == 0):
+        return answer(Reason.LIMIT_REACHED)
+    return answer(None)
+
+
+def decide_for_incident_day(facts: ContractFacts, day: dt.date, incident: CoverageKind | None) -> Decision:
+    """A date-only incident is covered if the product was covered at any moment of that UTC day:
+    the day's start, or the moment cover (or the end of the waiting period) began within it."""
+    start = incident_instant(day)
+    end = start + dt.timedelta(days=1)
+    moments = sorted(
+        {start}
+        | {p.start for p in facts.periods if start < p.start < end}
+        | ({facts.waiting_until} if facts.waiting_until and start < facts.waiting_until < end else set())
+    )
+    decisions = [decide_entitlement(facts, moment, incident) for moment in moments]
+    return next((d for d in decisions if d.covered), decisions[-1])
+
+
+def _why_not_in_period(facts: ContractFacts, at: dt.datetime) -> Reason:
+    status = facts.status
+    if not facts.periods:
+        if status is ContractStatus.ABANDONED:
+            return Reason.ABANDONED
+        if status is ContractStatus.PENDING_PAYMENT:
+            return Reason.PENDING_PAYMENT
+        if status is ContractStatus.CANCELLED:
+            return Reason.CANCELLED
+        return Reason.NOT_YET_STARTED
+    if at < min(p.start for p in facts.periods):
+        return Reason.NOT_YET_STARTED
+    if status is ContractStatus.PAST_DUE and (facts.grace_until is None or at < facts.grace_until):
+        return Reason.PAST_DUE_GRACE
+    if status is ContractStatus.CANCELLED:
+        return Reason.CANCELLED
+    if status in (ContractStatus.LAPSED, ContractStatus.PAST_DUE):
+        return Reason.LAPSED
+    if at < max(p.end for p in facts.periods):
+        return Reason.LAPSED  # a gap between paid periods
+    return Reason.EXPIRED
+
+
+# A precedence for picking the one answer for a product with several contracts.
+_PREFERENCE = {reason: rank for rank, reason in enumerate(Reason)}
+
+
+def best_decision(decisions: Sequence[Decision]) -> Decision:
+    """A covered contract wins; otherwise the most telling reason (a later one in `Reason`)."""
+    covered = [d for d in decisions if d.covered]
+    if covered:
+        return max(covered, key=lambda d: d.period_end or d.at)
+    return max(decisions, key=lambda d: _PREFERENCE[d.reason] if d.reason else -1)

@@ -1,0 +1,657 @@
+"""Use cases. Each takes the request's session (one unit of work; the caller commits) and the
+actor (the API key id) that the audit log records."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Annotated
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from entitlements import audit_names as A
+from entitlements.catalog import CountryCode, CoverageKind, ProductCategory
+from entitlements.contracts import check_transition, coverage_start, next_period
+from entitlements.coverage import (
+    ContractStatus,
+    Decision,
+    Reason,
+    decide_entitlement,
+    decide_for_incident_day,
+)
+from entitlements.errors import Conflict, InvalidInput, NotFound
+from entitlements.identifiers import normalize_email, normalize_imei, normalize_phone, normalize_serial
+from entitlements.localization import normalize_locale
+from entitlements.money import Money
+from entitlements.offers import OfferKeyring, verify_offer
+from entitlements.store import audit
+from entitlements.store.base import utcnow
+from entitlements.store.contracts import (
+    facts_for,
+    get_contract,
+    get_customer,
+    get_product,
+    lock_contract,
+    periods_of,
+    plan_of,
+)
+from entitlements.store.plans import PlanRepository
+from entitlements.store.tables import (
+    ClaimRow,
+    ContractEventRow,
+    ContractRow,
+    CoveragePeriodRow,
+    CustomerRow,
+    ProductRow,
+)
+
+Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+# --- customers -----------------------------------------------------------------------------------
+
+
+class CustomerInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: Text200
+    country: CountryCode
+    external_ref: Ref | None = None
+    email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    locale: Annotated[str, msgspec.Meta(max_length=35)] = "en"
+
+
+class CustomerPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: Text200 | None = None
+    email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    locale: Annotated[str, msgspec.Meta(max_length=35)] | None = None
+    country: CountryCode | None = None
+
+
+def _locale(raw: str) -> str:
+    locale = normalize_locale(raw)
+    if locale is None:
+        raise InvalidInput("locale must be one of en, fil, hi, sv, ar, vi", field="locale")
+    return locale
+
+
+async def create_customer(session: AsyncSession, data: CustomerInput, actor: str) -> CustomerRow:
+    if data.external_ref is not None:
+        existing = await session.scalar(
+            select(CustomerRow).where(CustomerRow.external_ref == data.external_ref)
+        )
+        if existing is not None:
+            raise Conflict(
+                f"customer {existing.id} already has external_ref {data.external_ref}", field="external_ref"
+            )
+    now = utcnow()
+    row = CustomerRow(
+        id=new_id("cus"),
+        external_ref=data.external_ref,
+        name=data.name.strip(),
+        email=normalize_email(data.email) if data.email else None,
+        phone=normalize_phone(data.phone, data.country) if data.phone else None,
+        locale=_locale(data.locale),
+        country=data.country,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    audit.record(session, "customer", row.id, A.CREATED, actor)
+    await session.flush()
+    return row
+
+
+async def update_customer(
+    session: AsyncSession, customer_id: str, patch: CustomerPatch, actor: str
+) -> CustomerRow:
+    row = await get_customer(session, customer_id)
+    changes: dict[str, object] = {}
+    country = patch.country or row.country
+    updates = {
+        "name": patch.name.strip() if patch.name else None,
+        "email": normalize_email(patch.email) if patch.email else None,
+        "phone": normalize_phone(patch.phone, country) if patch.phone else None,
+        "locale": _locale(patch.locale) if patch.locale else None,
+        "country": patch.country,
+    }
+    for field, value in updates.items():
+        if value is not None and getattr(row, field) != value:
+            changes[field] = [getattr(row, field), value]
+            setattr(row, field, value)
+    if changes:
+        row.updated_at = utcnow()
+        audit.record(session, "customer", row.id, A.UPDATED, actor, **{k: "changed" for k in changes})
+    return row
+
+
+async def find_customers(
+    session: AsyncSession, *, external_ref: str | None, email: str | None, phone: str | None
+) -> list[CustomerRow]:
+    query = select(CustomerRow)
+    if external_ref:
+        query = query.where(CustomerRow.external_ref == external_ref)
+    if email:
+        query = query.where(CustomerRow.email == normalize_email(email))
+    if phone:
+        query = query.where(CustomerRow.phone == normalize_phone(phone))
+    if not (external_ref or email or phone):
+        raise InvalidInput("look customers up by external_ref, email or phone", field="query")
+    return list(await session.scalars(query.order_by(CustomerRow.created_at).limit(100)))
+
+
+# --- products ------------------------------------------------------------------------------------
+
+
+class ProductInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    customer_id: Ref
+    sku: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    category: ProductCategory
+    price: Money
+    purchase_date: dt.date
+    serial: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    imei: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    warranty_months: Annotated[int, msgspec.Meta(ge=0, le=120)] = 12
+    order_ref: Ref | None = None
+
+
+async def register_product(session: AsyncSession, data: ProductInput, actor: str) -> ProductRow:
+    await get_customer(session, data.customer_id)
+    if not (data.serial or data.imei):
+        raise InvalidInput("a product needs a serial or an IMEI", field="serial")
+    if data.price.amount < 0:
+        raise InvalidInput("a price cannot be negative", field="price.amount")
+    serial = normalize_serial(data.serial) if data.serial else None
+    imei = normalize_imei(data.imei) if data.imei else None
+    for field, value in (("serial", serial), ("imei", imei)):
+        if value is not None:
+            column = ProductRow.serial if field == "serial" else ProductRow.imei
+            if await session.scalar(select(ProductRow.id).where(column == value)) is not None:
+                raise Conflict(f"a product with this {field} is registered already", field=field)
+    row = ProductRow(
+        id=new_id("prd"),
+        customer_id=data.customer_id,
+        serial=serial,
+        imei=imei,
+        sku=data.sku,
+        category=data.category.value,
+        price_amount=data.price.amount,
+        currency=data.price.currency,
+        purchase_date=data.purchase_date,
+        warranty_months=data.warranty_months,
+        order_ref=data.order_ref,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    audit.record(session, "product", row.id, A.CREATED, actor, customer_id=row.customer_id)
+    await session.flush()
+    return row
+
+
+# --- contracts -----------------------------------------------------------------------------------
+
+
+async def open_contract(
+    session: AsyncSession,
+    *,
+    offer_token: str,
+    customer_id: str,
+    product_id: str,
+    keyring: OfferKeyring,
+    now: dt.datetime,
+    actor: str,
+) -> ContractRow:
+    """A pending contract from a signed offer, for the product the offer was made for."""
+    terms = verify_offer(offer_token, keyring, now)
+    existing = await session.scalar(select(ContractRow).where(ContractRow.offer_id == terms.offer_id))
+    if existing is not None:
+        if (existing.customer_id, existing.product_id) == (customer_id, product_id):
+            return existing  # the same sale, asked again
+        raise Conflict("this offer has been used for another sale", field="offer_token")
+    customer = await get_customer(session, customer_id)
+    product = await get_product(session, product_id)
+    if product.customer_id != customer.id:
+        raise InvalidInput("the product belongs to another customer", field="product_id")
+    offered = terms.product
+    mismatches = [
+        name
+        for name, same in (
+            ("category", offered.category.value == product.category),
+            ("price", offered.price == Money(product.price_amount, product.currency)),
+            ("purchase_date", offered.purchase_date == product.purchase_date),
+            ("serial", offered.serial is None or normalize_serial(offered.serial) == product.serial),
+        )
+        if not same
+    ]
+    if mismatches:
+        raise InvalidInput(
+            f"the product does not match the offer ({', '.join(mismatches)})", field="offer_token"
+        )
+    plan = await PlanRepository(session).get(terms.plan_code, terms.plan_version)
+    if plan is None:
+        raise NotFound(f"no plan {terms.plan_code} v{terms.plan_version}", field="offer_token")
+    row = ContractRow(
+        id=new_id("ctr"),
+        customer_id=customer.id,
+        product_id=product.id,
+        offer_id=terms.offer_id,
+        plan_code=plan.code,
+        plan_version=plan.version,
+        price_amount=terms.price.amount,
+        currency=terms.price.currency,
+        billing=plan.billing.value,
+        status=ContractStatus.PENDING_PAYMENT.value,
+        sold_at=now,
+        coverage_starts_at=coverage_start(plan, product.purchase_date, product.warranty_months, now),
+        waiting_until=now + dt.timedelta(days=terms.waiting_period_days)
+        if terms.waiting_period_days
+        else None,
+        revision=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    audit.record(
+        session,
+        "contract",
+        row.id,
+        A.OPENED,
+        actor,
+        plan=f"{plan.code} v{plan.version}",
+        offer_id=terms.offer_id,
+    )
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("this offer has been used for another sale", field="offer_token") from None
+    return row
+
+
+async def _once(session: AsyncSession, contract: ContractRow, reference: str, kind: str) -> bool:
+    """Record that `reference` was applied; False if it had been already (nothing to do)."""
+    seen = await session.get(ContractEventRow, reference)
+    if seen is not None:
+        if seen.contract_id != contract.id:
+            raise Conflict(f"reference {reference} belongs to another contract", field="reference")
+        return False
+    session.add(
+        ContractEventRow(reference=reference, contract_id=contract.id, kind=kind, applied_at=utcnow())
+    )
+    return True
+
+
+def _move(
+    session: AsyncSession,
+    contract: ContractRow,
+    target: ContractStatus,
+    actor: str,
+    reference: str,
+    **extra: object,
+) -> None:
+    current = ContractStatus(contract.status)
+    check_transition(current, target)
+    contract.status = target.value
+    audit.record(
+        session,
+        "contract",
+        contract.id,
+        target.value,
+        actor,
+        status=[current.value, target.value],
+        reference=reference,
+        **extra,
+    )
+
+
+async def record_payment(
+    session: AsyncSession, contract_id: str, *, reference: str, paid_at: dt.datetime, actor: str
+) -> ContractRow:
+    """A payment buys one coverage period (the term, a month or a year) and makes the contract active."""
+    contract = await lock_contract(session, contract_id)
+    if not await _once(session, contract, reference, "payment"):
+        return contract
+    check_transition(ContractStatus(contract.status), ContractStatus.ACTIVE)
+    plan = await plan_of(session, contract)
+    existing = (await periods_of(session, [contract.id])).get(contract.id, [])
+    period = next_period(plan, existing, contract.coverage_starts_at, paid_at)
+    session.add(
+        CoveragePeriodRow(
+            contract_id=contract.id, starts_at=period.start, ends_at=period.end, source_ref=reference
+        )
+    )
+    contract.grace_until = None
+    contract.ended_at = None
+    _move(
+        session,
+        contract,
+        ContractStatus.ACTIVE,
+        actor,
+        reference,
+        period=[period.start.isoformat(), period.end.isoformat()],
+    )
+    await session.flush()
+    return contract
+
+
+async def mark_past_due(
+    session: AsyncSession, contract_id: str, *, reference: str, at: dt.datetime, actor: str
+) -> ContractRow:
+    contract = await lock_contract(session, contract_id)
+    if await _once(session, contract, reference, "past_due"):
+        plan = await plan_of(session, contract)
+        periods = (await periods_of(session, [contract.id])).get(contract.id, [])
+        grace_from = max([at, *(p.end for p in periods)])
+        contract.grace_until = grace_from + dt.timedelta(days=plan.grace_period_days)
+        _move(
+            session,
+            contract,
+            ContractStatus.PAST_DUE,
+            actor,
+            reference,
+            grace_until=contract.grace_until.isoformat(),
+        )
+    return contract
+
+
+async def end_contract(
+    session: AsyncSession,
+    contract_id: str,
+    *,
+    target: ContractStatus,
+    reference: str,
+    at: dt.datetime,
+    actor: str,
+) -> ContractRow:
+    """Lapse, cancel, expire or abandon. Cancelling cuts coverage at `at`; the paid past stays."""
+    if target not in (
+        ContractStatus.LAPSED,
+        ContractStatus.CANCELLED,
+        ContractStatus.EXPIRED,
+        ContractStatus.ABANDONED,
+    ):
+        raise InvalidInput(f"{target.value} does not end a contract", field="action")
+    contract = await lock_contract(session, contract_id)
+    if not await _once(session, contract, reference, target.value):
+        return contract
+    check_transition(ContractStatus(contract.status), target)
+    if target is ContractStatus.CANCELLED:
+        for period in await session.scalars(
+            select(CoveragePeriodRow).where(CoveragePeriodRow.contract_id == contract.id)
+        ):
+            if period.ends_at > at:
+                period.ends_at = max(period.starts_at, at)
+    contract.ended_at = at
+    contract.grace_until = None if target is not ContractStatus.LAPSED else contract.grace_until
+    _move(session, contract, target, actor, reference, at=at.isoformat())
+    await session.flush()
+    return contract
+
+
+async def transfer_contract(
+    session: AsyncSession, contract_id: str, *, customer_id: str, actor: str
+) -> ContractRow:
+    """The contract and its product move to a new owner; the history stays with the contract."""
+    contract = await lock_contract(session, contract_id)
+    new_owner = await get_customer(session, customer_id)
+    if new_owner.id == contract.customer_id:
+        raise Conflict("the contract already belongs to this customer", field="customer_id")
+    if contract.status in (ContractStatus.CANCELLED.value, ContractStatus.ABANDONED.value):
+        raise Conflict(f"a {contract.status} contract cannot be transferred", field="contract_id")
+    previous = contract.customer_id
+    contract.customer_id = new_owner.id
+    product = await get_product(session, contract.product_id)
+    product.customer_id = new_owner.id
+    audit.record(session, "contract", contract.id, A.TRANSFERRED, actor, customer_id=[previous, new_owner.id])
+    audit.record(session, "product", product.id, A.TRANSFERRED, actor, customer_id=[previous, new_owner.id])
+    await session.flush()
+    return contract
+
+
+# --- claims --------------------------------------------------------------------------------------
+
+
+class ClaimInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    reference: Ref
+    incident_kind: CoverageKind
+    incident_date: dt.date
+    amount: Money
+    contract_id: Ref | None = None
+    serial: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    customer_id: Ref | None = None  # when given, the contract must be this customer's
+    description: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+async def _contract_for_claim(session: AsyncSession, data: ClaimInput, today: dt.date) -> ContractRow:
+    if data.contract_id:
+        return await get_contract(session, data.contract_id)
+    if not data.serial:
+        raise InvalidInput("a claim names a contract_id or a serial", field="contract_id")
+    serial = normalize_serial(data.serial)
+    product = await session.scalar(select(ProductRow).where(ProductRow.serial == serial))
+    if product is None:
+        raise NotFound("no product with this serial", field="serial")
+    contracts = list(await session.scalars(select(ContractRow).where(ContractRow.product_id == product.id)))
+    if not contracts:
+        raise NotFound("no contract covers this product", field="serial")
+    facts = await facts_for(session, contracts, {product.id: product})
+    covered = [
+        c
+        for c in contracts
+        if decide_for_incident_day(facts[c.id], data.incident_date, data.incident_kind).covered
+    ]
+    return (covered or sorted(contracts, key=lambda c: c.sold_at))[-1]
+
+
+async def file_claim(session: AsyncSession, data: ClaimInput, *, actor: str, now: dt.datetime) -> ClaimRow:
+    """Approve or deny a claim; approval consumes the plan's limits. Idempotent by reference."""
+    previous = await session.scalar(select(ClaimRow).where(ClaimRow.reference == data.reference))
+    if previous is not None:
+        return previous
+    if data.incident_date > now.date():
+        raise InvalidInput("the incident date is in the future", field="incident_date")
+    if data.amount.amount <= 0:
+        raise InvalidInput("a claim amount is positive", field="amount.amount")
+    target = await _contract_for_claim(session, data, now.date())
+    if data.customer_id is not None and target.customer_id != data.customer_id:
+        raise InvalidInput("the contract belongs to another customer", field="customer_id")
+    contract = await lock_contract(session, target.id)  # serialises claims on this contract
+    previous = await session.scalar(select(ClaimRow).where(ClaimRow.reference == data.reference))
+    if previous is not None:  # a concurrent twin won the race
+        return previous
+    if data.amount.currency != contract.currency:
+        raise InvalidInput(f"the contract is in {contract.currency}", field="amount.currency")
+    product = await get_product(session, contract.product_id)
+    facts = (await facts_for(session, [contract], {product.id: product}))[contract.id]
+    decision = decide_for_incident_day(facts, data.incident_date, data.incident_kind)
+    deductible = decision.deductible.amount if decision.deductible else 0
+    covered_amount = 0
+    reason = decision.reason
+    if decision.covered:
+        payable = max(data.amount.amount - deductible, 0)
+        cap = decision.remaining_aggregate.amount if decision.remaining_aggregate else payable
+        covered_amount = min(payable, cap)
+    claim = ClaimRow(
+        id=new_id("clm"),
+        reference=data.reference,
+        contract_id=contract.id,
+        product_id=product.id,
+        incident_kind=data.incident_kind.value,
+        incident_date=data.incident_date,
+        amount=data.amount.amount,
+        currency=data.amount.currency,
+        covered_amount=covered_amount,
+        deductible=deductible,
+        status="approved" if decision.covered else "denied",
+        reason=reason.value if reason else None,
+        description=data.description,
+        created_at=now,
+    )
+    session.add(claim)
+    audit.record(
+        session,
+        "claim",
+        claim.id,
+        claim.status,
+        actor,
+        contract_id=contract.id,
+        reason=claim.reason,
+        covered_amount=covered_amount,
+    )
+    audit.record(session, "contract", contract.id, A.CLAIM + claim.status, actor, claim_id=claim.id)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("a claim with this reference is being filed", field="reference") from None
+    return claim
+
+
+async def void_claim(session: AsyncSession, claim_id: str, *, actor: str, now: dt.datetime) -> ClaimRow:
+    """Void a claim; an approved one gives its count and amount back to the limits."""
+    claim = await session.get(ClaimRow, claim_id)
+    if claim is None:
+        raise NotFound(f"no claim {claim_id}", field="claim_id")
+    await lock_contract(session, claim.contract_id)
+    await session.refresh(claim)
+    if claim.status == "voided":
+        return claim
+    previous = claim.status
+    claim.status = "voided"
+    claim.voided_at = now
+    audit.record(session, "claim", claim.id, A.VOIDED, actor, status=[previous, "voided"])
+    audit.record(session, "contract", claim.contract_id, A.CLAIM + "voided", actor, claim_id=claim.id)
+    return claim
+
+
+# --- entitlement checks --------------------------------------------------------------------------
+
+
+class Lookup(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Exactly one way to find the products to check."""
+
+    serial: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    imei: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    contract_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    customer_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    order_ref: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+
+    def only(self) -> tuple[str, str]:
+        given = [
+            (k, v)
+            for k in ("serial", "imei", "contract_id", "customer_id", "order_ref")
+            if (v := getattr(self, k))
+        ]
+        if len(given) != 1:
+            raise InvalidInput(
+                "give exactly one of serial, imei, contract_id, customer_id, order_ref", field="lookup"
+            )
+        return given[0]
+
+
+class ContractDecision(msgspec.Struct, frozen=True):
+    contract: ContractRow
+    decision: Decision
+
+
+class ProductEntitlement(msgspec.Struct, frozen=True):
+    product: ProductRow
+    customer: CustomerRow
+    best: Decision
+    contracts: list[ContractDecision]
+
+
+async def resolve(session: AsyncSession, lookups: list[Lookup]) -> list[list[ProductRow]]:
+    """The products each lookup names (an empty list: nothing found)."""
+    keyed = [lookup.only() for lookup in lookups]
+    by_kind: dict[str, set[str]] = {}
+    for kind, value in keyed:
+        normalized = (
+            normalize_serial(value)
+            if kind == "serial"
+            else normalize_imei(value)
+            if kind == "imei"
+            else value
+        )
+        by_kind.setdefault(kind, set()).add(normalized)
+    products: dict[str, ProductRow] = {}
+    contract_products: dict[str, str] = {}
+    columns = {
+        "serial": ProductRow.serial,
+        "imei": ProductRow.imei,
+        "customer_id": ProductRow.customer_id,
+        "order_ref": ProductRow.order_ref,
+    }
+    for kind, values in by_kind.items():
+        if kind == "contract_id":
+            rows = await session.execute(
+                select(ContractRow.id, ContractRow.product_id).where(ContractRow.id.in_(values))
+            )
+            contract_products.update({cid: pid for cid, pid in rows})
+            if contract_products:
+                for row in await session.scalars(
+                    select(ProductRow).where(ProductRow.id.in_(set(contract_products.values())))
+                ):
+                    products[row.id] = row
+        else:
+            for row in await session.scalars(select(ProductRow).where(columns[kind].in_(values))):
+                products[row.id] = row
+    answers: list[list[ProductRow]] = []
+    for kind, value in keyed:
+        if kind == "contract_id":
+            pid = contract_products.get(value)
+            answers.append([products[pid]] if pid else [])
+        elif kind in ("serial", "imei"):
+            norm = normalize_serial(value) if kind == "serial" else normalize_imei(value)
+            answers.append([p for p in products.values() if getattr(p, kind) == norm])
+        else:
+            answers.append(
+                sorted(
+                    (p for p in products.values() if getattr(p, kind) == value), key=lambda p: p.created_at
+                )
+            )
+    return answers
+
+
+async def check_entitlements(
+    session: AsyncSession, products: list[ProductRow], *, at: dt.datetime, incident: CoverageKind | None
+) -> dict[str, ProductEntitlement]:
+    """The decision for every product, from every contract on it."""
+    if not products:
+        return {}
+    by_id = {p.id: p for p in products}
+    contracts = list(await session.scalars(select(ContractRow).where(ContractRow.product_id.in_(by_id))))
+    customers = {
+        c.id: c
+        for c in await session.scalars(
+            select(CustomerRow).where(CustomerRow.id.in_({p.customer_id for p in products}))
+        )
+    }
+    facts = await facts_for(session, contracts, by_id)
+    results: dict[str, ProductEntitlement] = {}
+    for product in products:
+        decisions = [
+            ContractDecision(c, decide_entitlement(facts[c.id], at, incident))
+            for c in sorted(contracts, key=lambda c: c.sold_at)
+            if c.product_id == product.id
+        ]
+        best = best_of(decisions, at, incident)
+        results[product.id] = ProductEntitlement(product, customers[product.customer_id], best, decisions)
+    return results
+
+
+def best_of(decisions: list[ContractDecision], at: dt.datetime, incident: CoverageKind | None) -> Decision:
+    from entitlements.coverage import best_decision, no_contract
+
+    if not decisions:
+        return no_contract(at, incident)
+    return best_decision([d.decision for d in decisions])
+
+
+__all__ = ["Reason"]

@@ -1,0 +1,113 @@
+"""Queries for customers, products, contracts, periods and claims."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from entitlements.catalog import CoverageKind, Plan
+from entitlements.coverage import ClaimUse, ContractFacts, ContractStatus, Period, incident_instant
+from entitlements.errors import NotFound
+from entitlements.money import Money
+from entitlements.store.base import utcnow
+from entitlements.store.plans import PlanRepository
+from entitlements.store.tables import ClaimRow, ContractRow, CoveragePeriodRow, CustomerRow, ProductRow
+
+
+async def lock_contract(session: AsyncSession, contract_id: str) -> ContractRow:
+    """Take the contract for writing: bump its revision first, which locks the row (PostgreSQL)
+    or the database (SQLite) until commit, so concurrent writers queue instead of racing."""
+    result = await session.execute(
+        update(ContractRow)
+        .where(ContractRow.id == contract_id)
+        .values(revision=ContractRow.revision + 1, updated_at=utcnow())
+        .returning(ContractRow.id)
+    )
+    if result.scalar_one_or_none() is None:
+        raise NotFound(f"no contract {contract_id}", field="contract_id")
+    row = await session.get(ContractRow, contract_id, populate_existing=True)
+    assert row is not None
+    return row
+
+
+async def get_customer(session: AsyncSession, customer_id: str) -> CustomerRow:
+    row = await session.get(CustomerRow, customer_id)
+    if row is None:
+        raise NotFound(f"no customer {customer_id}", field="customer_id")
+    return row
+
+
+async def get_product(session: AsyncSession, product_id: str) -> ProductRow:
+    row = await session.get(ProductRow, product_id)
+    if row is None:
+        raise NotFound(f"no product {product_id}", field="product_id")
+    return row
+
+
+async def get_contract(session: AsyncSession, contract_id: str) -> ContractRow:
+    row = await session.get(ContractRow, contract_id)
+    if row is None:
+        raise NotFound(f"no contract {contract_id}", field="contract_id")
+    return row
+
+
+async def periods_of(session: AsyncSession, contract_ids: Iterable[str]) -> dict[str, list[Period]]:
+    ids = list(contract_ids)
+    found: dict[str, list[Period]] = defaultdict(list)
+    if ids:
+        rows = await session.execute(
+            select(CoveragePeriodRow.contract_id, CoveragePeriodRow.starts_at, CoveragePeriodRow.ends_at)
+            .where(CoveragePeriodRow.contract_id.in_(ids))
+            .order_by(CoveragePeriodRow.starts_at)
+        )
+        for contract_id, start, end in rows:
+            found[contract_id].append(Period(start, end))
+    return found
+
+
+async def approved_claims_of(session: AsyncSession, contract_ids: Iterable[str]) -> dict[str, list[ClaimUse]]:
+    ids = list(contract_ids)
+    found: dict[str, list[ClaimUse]] = defaultdict(list)
+    if ids:
+        rows = await session.execute(
+            select(
+                ClaimRow.contract_id, ClaimRow.incident_kind, ClaimRow.incident_date, ClaimRow.covered_amount
+            ).where(ClaimRow.contract_id.in_(ids), ClaimRow.status == "approved")
+        )
+        for contract_id, kind, day, amount in rows:
+            found[contract_id].append(ClaimUse(CoverageKind(kind), incident_instant(day), amount))
+    return found
+
+
+async def plan_of(session: AsyncSession, contract: ContractRow) -> Plan:
+    plan = await PlanRepository(session).get(contract.plan_code, contract.plan_version)
+    if plan is None:  # published versions are never deleted
+        raise RuntimeError(f"contract {contract.id} pins a missing plan version")
+    return plan
+
+
+async def facts_for(
+    session: AsyncSession, contracts: list[ContractRow], products: dict[str, ProductRow]
+) -> dict[str, ContractFacts]:
+    """Everything the entitlement decision needs, for many contracts in four queries."""
+    periods = await periods_of(session, (c.id for c in contracts))
+    claims = await approved_claims_of(session, (c.id for c in contracts))
+    facts: dict[str, ContractFacts] = {}
+    for contract in contracts:
+        product = products[contract.product_id]
+        facts[contract.id] = ContractFacts(
+            contract_id=contract.id,
+            status=ContractStatus(contract.status),
+            plan=await plan_of(session, contract),
+            currency=contract.currency,
+            product_price=Money(product.price_amount, product.currency),
+            sold_at=contract.sold_at,
+            periods=tuple(periods.get(contract.id, ())),
+            claims=tuple(claims.get(contract.id, ())),
+            waiting_until=contract.waiting_until,
+            grace_until=contract.grace_until,
+        )
+    return facts

@@ -1,0 +1,185 @@
+"""A checkout and a help desk, driven through the API, for the contract and claim tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+import httpx
+
+from api.app import CoverlineApp
+from entitlements.catalog import (
+    Billing,
+    ClaimLimits,
+    ClaimWindow,
+    Coverage,
+    CoverageKind,
+    CoverageStart,
+    Eligibility,
+    Plan,
+    PlanText,
+    PriceBand,
+    ProductCategory,
+)
+from entitlements.store.plans import PlanRepository
+from tests.conftest import Keys
+
+TEXTS = {
+    "en": PlanText("Screen Guard", "Repairs for breakdowns and cracked screens", "Terms"),
+    "sv": PlanText("Skärmskydd", "Reparation vid fel och spruckna skärmar", "Villkor"),
+    "ar": PlanText("حماية الشاشة", "إصلاح الأعطال والشاشات المكسورة", "الشروط"),
+}
+
+
+def test_plan(**overrides: Any) -> Plan:
+    values: dict[str, Any] = {
+        "code": "test-screen-guard",
+        "version": 1,
+        "texts": TEXTS,
+        "coverages": [
+            Coverage(CoverageKind.MECHANICAL_BREAKDOWN),
+            Coverage(CoverageKind.SCREEN, {"USD": 2900, "SAR": 9900, "VND": 500000}),
+        ],
+        "term_months": 24,
+        "billing": Billing.UPFRONT,
+        "eligibility": Eligibility([ProductCategory.PHONE], max_days_since_purchase=365),
+        "prices": [PriceBand("USD", 0, 7900), PriceBand("SAR", 0, 29900), PriceBand("VND", 0, 1_500_000)],
+        "waiting_period_days": 30,
+        "claim_limits": ClaimLimits(count=2, window=ClaimWindow.TERM, aggregate_up_to_product_price=True),
+    }
+    values.update(overrides)
+    return Plan(**values)
+
+
+TEST_PLANS = [
+    test_plan(),
+    test_plan(
+        code="test-monthly", billing=Billing.MONTHLY, term_months=1, auto_renew=True, waiting_period_days=0
+    ),
+    test_plan(
+        code="test-after-warranty",
+        coverage_start=CoverageStart.AFTER_MANUFACTURER_WARRANTY,
+        coverages=[Coverage(CoverageKind.MECHANICAL_BREAKDOWN)],
+        claim_limits=ClaimLimits(count=3, window=ClaimWindow.ROLLING_12_MONTHS),
+    ),
+]
+
+
+async def publish_test_plans(app: CoverlineApp) -> None:
+    async with app.state.db.sessions() as session, session.begin():
+        await PlanRepository(session).publish(TEST_PLANS)
+
+
+class Shop:
+    def __init__(self, client: httpx.AsyncClient, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+
+    async def call(self, method: str, path: str, who: str = "admin", **kwargs: Any) -> Any:
+        response = await self.client.request(method, path, headers=self.keys.auth(who), **kwargs)
+        assert response.status_code < 300, response.text
+        return response.json()
+
+    async def customer(self, **overrides: Any) -> dict[str, Any]:
+        body = {
+            "name": "Maria Santos",
+            "country": "US",
+            "email": f"m{secrets.token_hex(3)}@example.com",
+            "locale": "en",
+        }
+        body.update(overrides)
+        result: dict[str, Any] = await self.call("POST", "/v1/customers", "checkout", json=body)
+        return result
+
+    async def product(
+        self,
+        customer_id: str,
+        *,
+        price: int = 80000,
+        currency: str = "USD",
+        purchase_date: dt.date | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        body = {
+            "customer_id": customer_id,
+            "sku": "PHONE-1",
+            "category": "phone",
+            "price": {"amount": price, "currency": currency},
+            "purchase_date": (purchase_date or dt.date.today()).isoformat(),
+            "serial": extra.pop("serial", f"SN{secrets.token_hex(5)}"),
+            **extra,
+        }
+        result: dict[str, Any] = await self.call("POST", "/v1/products", "checkout", json=body)
+        return result
+
+    async def sell(
+        self,
+        plan_code: str = "test-screen-guard",
+        *,
+        purchase_date: dt.date | None = None,
+        pay: bool = True,
+        country: str = "US",
+        currency: str = "USD",
+        price: int = 80000,
+        warranty_months: int = 12,
+    ) -> dict[str, Any]:
+        """Customer → product → offer → contract → payment; the contract as the API shows it."""
+        customer = await self.customer(country=country)
+        product = await self.product(
+            customer["id"],
+            price=price,
+            currency=currency,
+            purchase_date=purchase_date,
+            warranty_months=warranty_months,
+        )
+        offers = await self.call(
+            "POST",
+            "/v1/offers",
+            "publishable",
+            json={
+                "product": {
+                    "category": "phone",
+                    "sku": product["sku"],
+                    "price": product["price"],
+                    "purchase_date": product["purchase_date"],
+                    "country": country,
+                    "serial": product["serial"],
+                }
+            },
+        )
+        token = next(o["offer_token"] for o in offers["offers"] if o["plan"]["code"] == plan_code)
+        contract: dict[str, Any] = await self.call(
+            "POST",
+            "/v1/contracts",
+            "checkout",
+            json={"offer_token": token, "customer_id": customer["id"], "product_id": product["id"]},
+        )
+        if pay:
+            contract = await self.lifecycle(contract["id"], "payment", f"pay-{contract['id']}")
+        contract["serial"] = product["serial"]
+        contract["customer"] = customer
+        return contract
+
+    async def lifecycle(
+        self, contract_id: str, action: str, reference: str, at: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"action": action, "reference": reference}
+        if at is not None:
+            body["at"] = at.isoformat()
+        result: dict[str, Any] = await self.call("POST", f"/v1/contracts/{contract_id}/lifecycle", json=body)
+        return result
+
+    async def check(self, who: str = "support", **params: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call("GET", "/v1/entitlements", who, params=params)
+        return result
+
+    async def claim(self, expect: int = 201, **body: Any) -> dict[str, Any]:
+        body.setdefault("reference", f"ticket-{secrets.token_hex(4)}")
+        body.setdefault("incident_kind", "screen")
+        body.setdefault("incident_date", dt.date.today().isoformat())
+        body.setdefault("amount", {"amount": 15000, "currency": "USD"})
+        response = await self.client.post("/v1/claims", json=body, headers=self.keys.auth("support"))
+        assert response.status_code == expect, response.text
+        result: dict[str, Any] = response.json()
+        return result

@@ -1,0 +1,89 @@
+"""The operator's CLI against a real database file."""
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from api.cli import main
+
+CATALOG = b"""
+[[plans]]
+code = "cli-test-tv"
+version = 1
+term_months = 36
+billing = "upfront"
+[plans.texts.en]
+name = "TV Care"
+summary = "s"
+terms = "t"
+[[plans.coverages]]
+kind = "mechanical_breakdown"
+[plans.eligibility]
+categories = ["tv"]
+[[plans.prices]]
+currency = "SEK"
+product_price_min = 0
+price = 99900
+"""
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
+    monkeypatch.setenv("COVERLINE_VAR_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    return runner
+
+
+def test_catalog_load_publishes_once_and_refuses_edits(cli: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "catalog.toml"
+    path.write_bytes(CATALOG)
+    first = cli.invoke(main, ["catalog", "load", str(path)])
+    assert first.exit_code == 0, first.output
+    assert "cli-test-tv v1: published" in first.output
+    again = cli.invoke(main, ["catalog", "load", str(path)])
+    assert "cli-test-tv v1: unchanged" in again.output
+    path.write_bytes(CATALOG.replace(b"price = 99900", b"price = 89900"))
+    edited = cli.invoke(main, ["catalog", "load", str(path)])
+    assert edited.exit_code != 0
+    assert "publish version 2 instead" in edited.output
+    path.write_bytes(
+        CATALOG.replace(b"price = 99900", b"price = 89900").replace(b"version = 1", b"version = 2")
+    )
+    assert "cli-test-tv v2: published" in cli.invoke(main, ["catalog", "load", str(path)]).output
+
+
+def test_catalog_validate_reports_paths(cli: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_bytes(CATALOG.replace(b'billing = "upfront"', b'billing = "weekly"'))
+    result = cli.invoke(main, ["catalog", "validate", str(path)])
+    assert result.exit_code != 0
+    assert "$.plans[0].billing" in result.output
+
+
+def test_keys_are_shown_once_listed_by_hint_and_revocable(cli: CliRunner) -> None:
+    created = cli.invoke(main, ["keys", "create", "--name", "help desk", "--scope", "support"])
+    assert created.exit_code == 0, created.output
+    raw = created.output.split("key (shown once): ")[1].strip()
+    key_id = created.output.split()[0]
+    assert raw.startswith("sk_test_")
+    listing = cli.invoke(main, ["keys", "list"]).output
+    assert key_id in listing
+    assert raw not in listing
+    assert "active" in listing
+    assert cli.invoke(main, ["keys", "revoke", key_id]).exit_code == 0
+    assert "revoked" in cli.invoke(main, ["keys", "list"]).output
+    assert cli.invoke(main, ["keys", "create", "--name", "x"]).exit_code != 0  # a secret key needs a scope
+
+
+def test_demo_keys_are_made_once(cli: CliRunner, tmp_path: Path) -> None:
+    env_file = tmp_path / "demo.env"
+    first = cli.invoke(main, ["demo-keys", "--env-file", str(env_file)])
+    assert first.exit_code == 0, first.output
+    assert "COVERLINE_PK=pk_test_" in env_file.read_text()
+    second = cli.invoke(main, ["demo-keys", "--env-file", str(env_file)])
+    assert "exist already" in second.output
+    assert len(env_file.read_text().splitlines()) == 5
