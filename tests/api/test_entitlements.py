@@ -1,0 +1,187 @@
+import datetime as dt
+
+import httpx
+import pytest
+
+from api.app import CoverlineApp
+from tests.api.shop import Shop, publish_test_plans
+from tests.conftest import Keys
+
+
+@pytest.fixture
+async def shop(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> Shop:
+    await publish_test_plans(app)
+    return Shop(client, keys)
+
+
+async def test_every_lookup_finds_the_same_coverage(shop: Shop) -> None:
+    customer = await shop.customer()
+    product = await shop.product(customer["id"], imei="49-015420-323751-8", order_ref="ORD-77")
+    offers = await shop.call(
+        "POST",
+        "/v1/offers",
+        "publishable",
+        json={
+            "product": {
+                "category": "phone",
+                "sku": product["sku"],
+                "price": product["price"],
+                "purchase_date": product["purchase_date"],
+                "country": "US",
+            }
+        },
+    )
+    token = next(o["offer_token"] for o in offers["offers"] if o["plan"]["code"] == "test-screen-guard")
+    contract = await shop.call(
+        "POST",
+        "/v1/contracts",
+        "checkout",
+        json={"offer_token": token, "customer_id": customer["id"], "product_id": product["id"]},
+    )
+    await shop.lifecycle(contract["id"], "payment", "pay-1")
+    for params in (
+        {"serial": product["serial"]},
+        {"imei": "490154203237518"},
+        {"contract_id": contract["id"]},
+        {"customer_id": customer["id"]},
+        {"order_ref": "ORD-77"},
+    ):
+        answer = await shop.check(**params)
+        assert answer["covered"] is True, params
+        assert [p["product_id"] for p in answer["products"]] == [product["id"]]
+
+
+async def test_unknown_products_have_no_contract(shop: Shop) -> None:
+    answer = await shop.check(serial="NEVER-SOLD-1", locale="sv")
+    assert (answer["covered"], answer["reason"], answer["products"]) == (False, "no_contract", [])
+    assert answer["summary"].startswith("Ej") or "sv" == answer["locale"]
+
+
+@pytest.mark.parametrize("locale", ["en", "fil", "hi", "sv", "ar", "vi"])
+async def test_the_summary_speaks_the_callers_language(
+    shop: Shop, client: httpx.AsyncClient, keys: Keys, locale: str
+) -> None:
+    contract = await shop.sell()
+    answer = await shop.check(serial=contract["serial"], incident="screen", locale=locale)
+    assert answer["locale"] == locale
+    english = await shop.check(serial=contract["serial"], incident="screen", locale="en")
+    if locale != "en":
+        assert answer["summary"] != english["summary"]
+    by_header = await client.get(
+        "/v1/entitlements",
+        params={"serial": contract["serial"]},
+        headers={**keys.auth("support"), "Accept-Language": f"{locale};q=0.9"},
+    )
+    assert by_header.headers["content-language"] == locale
+
+
+async def test_the_summary_formats_money_and_dates_for_the_locale(shop: Shop) -> None:
+    contract = await shop.sell(country="SA", currency="SAR", price=300000)
+    arabic = await shop.check(serial=contract["serial"], incident="screen", locale="ar")
+    assert "٩٩" in arabic["summary"] or "99" in arabic["summary"]  # the 99.00 SAR deductible
+    swedish = await shop.check(serial=contract["serial"], incident="screen", locale="sv")
+    assert "99,00" in swedish["summary"]
+
+
+async def test_batch_checks_many_lookups_in_order(shop: Shop) -> None:
+    sold = [await shop.sell() for _ in range(3)]
+    lookups = [{"serial": c["serial"]} for c in sold] + [
+        {"serial": "UNKNOWN-9"},
+        {"contract_id": sold[0]["id"]},
+    ]
+    answer = await shop.call(
+        "POST",
+        "/v1/entitlements/check",
+        "support",
+        json={"lookups": lookups, "incident": "screen", "locale": "vi"},
+    )
+    results = answer["results"]
+    assert [r["covered"] for r in results] == [True, True, True, False, True]
+    assert [r["lookup"] for r in results] == lookups
+    assert all(r["locale"] == "vi" for r in results)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"serial": "!"}, "serial"),
+        ({"imei": "490154203237517"}, "imei"),  # wrong check digit
+        ({"imei": "12345"}, "imei"),
+        ({"serial": "ABC123", "imei": "490154203237518"}, "lookup"),
+        ({}, "lookup"),
+        ({"serial": "ABC123", "incident": "meteor"}, "query.incident"),
+        ({"serial": "ABC123", "at": "yesterday"}, "query.at"),
+        ({"serial": "ABC123", "at": "2026-11-01T10:00:00"}, "at"),  # no time zone
+    ],
+)
+async def test_bad_lookups_name_the_field(
+    client: httpx.AsyncClient, keys: Keys, params: dict[str, str], field: str
+) -> None:
+    response = await client.get("/v1/entitlements", params=params, headers=keys.auth("support"))
+    assert response.status_code in (400, 422), response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["field"] == field
+
+
+async def test_batch_limits_and_bad_entries(client: httpx.AsyncClient, keys: Keys) -> None:
+    too_many = {"lookups": [{"serial": f"SN{i:05d}"} for i in range(1001)]}
+    response = await client.post("/v1/entitlements/check", json=too_many, headers=keys.auth("support"))
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "body.lookups"
+    mixed = {"lookups": [{"serial": "SN00001"}, {"serial": "SN2", "imei": "490154203237518"}]}
+    response = await client.post("/v1/entitlements/check", json=mixed, headers=keys.auth("support"))
+    assert response.json()["errors"][0]["field"] == "lookups[1]"
+
+
+async def test_every_script_round_trips(shop: Shop) -> None:
+    names = ["ماريا سانتوس", "मारिया संतोष", "Nguyễn Thị Hồng Nhung", "Åsa Öberg", "Maria dela Cruz"]
+    for name in names:
+        created = await shop.customer(name=name, email=None, phone="+46701234567", locale="ar")
+        fetched = await shop.call("GET", f"/v1/customers/{created['id']}", "support")
+        assert fetched["name"] == name
+        found = await shop.call("GET", "/v1/customers", "support", params={"phone": "+46 70 123 45 67"})
+        assert name in [c["name"] for c in found["data"]]
+
+
+async def test_customers_are_found_by_normalized_contacts(shop: Shop) -> None:
+    created = await shop.customer(
+        email="Maria.Santos@Example.PH", phone="0917 123 4567", country="PH", external_ref="crm-1"
+    )
+    assert created["email"] == "maria.santos@example.ph"
+    assert created["phone"] == "+639171234567"
+    for params in (
+        {"email": " MARIA.santos@example.ph "},
+        {"phone": "+63 917 123 4567"},
+        {"external_ref": "crm-1"},
+    ):
+        found = await shop.call("GET", "/v1/customers", "support", params=params)
+        assert [c["id"] for c in found["data"]] == [created["id"]]
+    updated = await shop.call("PATCH", f"/v1/customers/{created['id']}", "support", json={"locale": "fil-PH"})
+    assert updated["locale"] == "fil"
+
+
+async def test_serials_are_normalized_and_unique(shop: Shop, client: httpx.AsyncClient, keys: Keys) -> None:
+    customer = await shop.customer()
+    product = await shop.product(customer["id"], serial="ab-123 ")
+    assert product["serial"] == "AB123"
+    clash = await client.post(
+        "/v1/products",
+        json={
+            "customer_id": customer["id"],
+            "sku": "X",
+            "category": "phone",
+            "price": {"amount": 1, "currency": "USD"},
+            "purchase_date": "2026-01-01",
+            "serial": "AB123",
+        },
+        headers=keys.auth("checkout"),
+    )
+    assert clash.status_code == 409
+    assert clash.json()["errors"][0]["field"] == "serial"
+
+
+async def test_at_answers_for_the_past(shop: Shop) -> None:
+    contract = await shop.sell()
+    before_sale = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).isoformat()
+    answer = await shop.check(serial=contract["serial"], at=before_sale)
+    assert (answer["covered"], answer["reason"]) == (False, "not_yet_started")

@@ -1,0 +1,197 @@
+"""Properties of the entitlement decision."""
+
+import datetime as dt
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from entitlements.catalog import (
+    Billing,
+    ClaimLimits,
+    ClaimWindow,
+    Coverage,
+    CoverageKind,
+    CoverageStart,
+    Eligibility,
+    Plan,
+    PlanText,
+    PriceBand,
+    ProductCategory,
+)
+from entitlements.contracts import coverage_start, next_period
+from entitlements.coverage import (
+    ClaimUse,
+    ContractFacts,
+    ContractStatus,
+    Period,
+    Reason,
+    add_months,
+    claims_headroom,
+    decide_entitlement,
+    decide_for_incident_day,
+)
+from entitlements.money import Money
+
+EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+kinds = st.sampled_from(list(CoverageKind))
+instants = st.integers(-400, 1500).map(lambda d: EPOCH + dt.timedelta(days=d, hours=7))
+statuses = st.sampled_from(list(ContractStatus))
+
+
+def plan(count: int | None, window: ClaimWindow, aggregate: bool = False, term: int = 12) -> Plan:
+    return Plan(
+        code="p",
+        version=1,
+        texts={"en": PlanText("P", "s", "t")},
+        coverages=[Coverage(CoverageKind.SCREEN, {"USD": 1000}), Coverage(CoverageKind.MECHANICAL_BREAKDOWN)],
+        term_months=term,
+        billing=Billing.UPFRONT,
+        eligibility=Eligibility([ProductCategory.PHONE]),
+        prices=[PriceBand("USD", 0, 100)],
+        claim_limits=ClaimLimits(count, window, aggregate),
+    )
+
+
+@st.composite
+def contracts(draw: st.DrawFn) -> ContractFacts:
+    start = draw(instants)
+    periods = []
+    cursor = start
+    for _ in range(draw(st.integers(0, 4))):
+        cursor += dt.timedelta(days=draw(st.integers(0, 40)))
+        length = dt.timedelta(days=draw(st.integers(1, 400)))
+        periods.append(Period(cursor, cursor + length))
+        cursor += length
+    limits = draw(st.sampled_from([None, 1, 2, 3]))
+    window = draw(st.sampled_from(list(ClaimWindow)))
+    claims = tuple(
+        ClaimUse(draw(kinds), draw(instants), draw(st.integers(1, 50_000)))
+        for _ in range(draw(st.integers(0, 5)))
+    )
+    waiting = draw(st.one_of(st.none(), st.integers(0, 60).map(lambda d: start + dt.timedelta(days=d))))
+    return ContractFacts(
+        contract_id="ctr_1",
+        status=draw(statuses),
+        plan=plan(limits, window, draw(st.booleans()), draw(st.sampled_from([1, 12, 24]))),
+        currency="USD",
+        product_price=Money(draw(st.integers(1, 200_000)), "USD"),
+        sold_at=start,
+        periods=tuple(periods),
+        claims=claims,
+        waiting_until=waiting,
+        grace_until=start + dt.timedelta(days=draw(st.integers(0, 900))),
+    )
+
+
+@settings(max_examples=300)
+@given(contracts(), instants, st.one_of(st.none(), kinds))
+def test_never_covered_outside_every_period(
+    facts: ContractFacts, at: dt.datetime, incident: CoverageKind | None
+) -> None:
+    decision = decide_entitlement(facts, at, incident)
+    if decision.covered:
+        assert any(p.start <= at < p.end for p in facts.periods)
+        assert decision.reason is None
+        assert decision.period_end is not None and decision.period_end > at
+    else:
+        assert decision.reason is not None
+
+
+@settings(max_examples=300)
+@given(contracts(), instants)
+def test_remaining_is_never_negative(facts: ContractFacts, at: dt.datetime) -> None:
+    decision = decide_entitlement(facts, at)
+    assert decision.remaining_claims is None or decision.remaining_claims >= 0
+    assert decision.remaining_aggregate is None or decision.remaining_aggregate.amount >= 0
+
+
+@settings(max_examples=300)
+@given(contracts(), instants, instants, kinds, st.integers(1, 50_000))
+def test_an_approved_claim_never_increases_what_remains(
+    facts: ContractFacts, at: dt.datetime, incident_at: dt.datetime, kind: CoverageKind, amount: int
+) -> None:
+    before = decide_entitlement(facts, at)
+    after = decide_entitlement(
+        ContractFacts(
+            **{
+                **{f: getattr(facts, f) for f in facts.__struct_fields__},
+                "claims": (*facts.claims, ClaimUse(kind, incident_at, amount)),
+            }
+        ),
+        at,
+    )
+    if before.remaining_claims is not None:
+        assert after.remaining_claims is not None
+        assert after.remaining_claims <= before.remaining_claims
+    if before.remaining_aggregate is not None:
+        assert after.remaining_aggregate is not None
+        assert after.remaining_aggregate.amount <= before.remaining_aggregate.amount
+
+
+@settings(max_examples=300)
+@given(contracts(), instants)
+def test_the_waiting_period_is_honoured(facts: ContractFacts, at: dt.datetime) -> None:
+    assume(facts.waiting_until is not None and at < facts.waiting_until)
+    decision = decide_entitlement(facts, at)
+    assert not decision.covered
+    if any(p.contains(at) for p in facts.periods):
+        assert decision.reason is Reason.WAITING_PERIOD
+
+
+@given(
+    st.dates(dt.date(2024, 1, 1), dt.date(2027, 1, 1)),
+    st.integers(0, 36),
+    st.integers(0, 400),
+)
+def test_after_warranty_plans_cover_nothing_before_the_warranty_ends(
+    purchase: dt.date, warranty: int, sold_after: int
+) -> None:
+    p = Plan(
+        **{
+            **{f: getattr(plan(None, ClaimWindow.TERM), f) for f in Plan.__struct_fields__},
+            "coverage_start": CoverageStart.AFTER_MANUFACTURER_WARRANTY,
+        }
+    )
+    sold_at = dt.datetime.combine(purchase, dt.time(9), dt.UTC) + dt.timedelta(days=sold_after)
+    warranty_end = add_months(dt.datetime.combine(purchase, dt.time(), dt.UTC), warranty)
+    period = next_period(p, [], coverage_start(p, purchase, warranty, sold_at), sold_at)
+    assert period.start >= warranty_end
+    facts = ContractFacts("c", ContractStatus.ACTIVE, p, "USD", Money(1, "USD"), sold_at, (period,))
+    day_before = warranty_end - dt.timedelta(seconds=1)
+    assert not decide_entitlement(facts, day_before).covered
+
+
+@settings(max_examples=200)
+@given(contracts(), st.dates(dt.date(2025, 1, 1), dt.date(2030, 1, 1)), kinds)
+def test_a_covered_incident_day_is_covered_at_some_moment_of_it(
+    facts: ContractFacts, day: dt.date, kind: CoverageKind
+) -> None:
+    decision = decide_for_incident_day(facts, day, kind)
+    if decision.covered:
+        assert decision.at.date() == day
+
+
+@given(st.integers(1, 3), st.lists(instants, max_size=6), instants)
+def test_rolling_headroom_keeps_every_twelve_month_span_within_the_limit(
+    limit: int, claim_times: list[dt.datetime], at: dt.datetime
+) -> None:
+    facts = ContractFacts(
+        "c",
+        ContractStatus.ACTIVE,
+        plan(limit, ClaimWindow.ROLLING_12_MONTHS),
+        "USD",
+        Money(1, "USD"),
+        EPOCH,
+        (Period(EPOCH - dt.timedelta(days=999), EPOCH + dt.timedelta(days=2000)),),
+        tuple(ClaimUse(CoverageKind.SCREEN, t, 1) for t in claim_times),
+    )
+    headroom = claims_headroom(facts, at)
+    assert headroom is not None
+    if headroom > 0:  # approving one more at `at` keeps every span within the limit
+        times = sorted([*claim_times, at])
+        for end in times:
+            assert sum(1 for t in times if add_months(end, -12) < t <= end) <= max(limit, _worst(claim_times))
+
+
+def _worst(times: list[dt.datetime]) -> int:
+    return max((sum(1 for t in times if add_months(e, -12) < t <= e) for e in times), default=0)
