@@ -69,6 +69,7 @@ def upgrade() -> None:
         sa.Column("purchase_date", sa.Date(), nullable=False),
         sa.Column("warranty_months", sa.Integer(), nullable=False),
         sa.Column("order_ref", sa.String(length=128), nullable=True),
+        sa.Column("entitlement", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["customer_id"], ["customers.id"], name=op.f("fk_products_customer_id_customers")

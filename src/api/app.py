@@ -12,10 +12,12 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server
+from litestar.routes import HTTPRoute
 
 from api.database import Database, provide_session
 from api.edge import Edge
 from api.errors import EXCEPTION_HANDLERS
+from api.idempotency import IdempotencyMiddleware
 from api.logs import configure_logging
 from api.routes.contracts import ClaimController, ContractController
 from api.routes.entitlements import EntitlementController
@@ -98,13 +100,17 @@ def create_app(settings: Settings | None = None) -> CoverlineApp:
         ],
         dependencies={"db_session": Provide(provide_session)},
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[IdempotencyMiddleware],
         openapi_config=openapi_config(),
         lifespan=[lifespan],
         state=State({"settings": settings, "db": db}),
         request_max_body_size=settings.max_body_bytes,
         debug=False,
     )
-    app.edge = Edge(Litestar.__call__.__get__(app), settings, lambda: db.sessions)
+    routes = [
+        (route.path_format, sorted(route.methods)) for route in app.routes if isinstance(route, HTTPRoute)
+    ]
+    app.edge = Edge(Litestar.__call__.__get__(app), settings, routes)
     return app
 
 

@@ -110,9 +110,8 @@ async def authenticate(session: AsyncSession, raw: str) -> Principal | None:
     )
 
 
-def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    header = connection.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+def bearer_token_of(header: str | None) -> str | None:
+    scheme, _, token = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
@@ -123,7 +122,7 @@ async def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     if "principal" in connection.state:
         cached: Principal | None = connection.state["principal"]
         return cached
-    token = bearer_token(connection)
+    token = bearer_token_of(connection.headers.get("authorization"))
     principal = None
     if token is not None:
         async with connection.app.state.db.sessions() as session:

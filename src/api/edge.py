@@ -1,13 +1,11 @@
 """What every request passes through before Litestar routes it.
 
 It lives outside Litestar's middleware so it also wraps 404s and 405s: the request id and
-access log, CORS for the checkout-page endpoints, body limits and media type, rate limits and
-idempotent replay of POSTs.
+access log, CORS for the checkout-page endpoints, body limits and media type, and rate limits.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import re
 import secrets
@@ -16,22 +14,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.auth import Principal, authenticate
 from api.errors import make_problem, send_problem
 from api.settings import Settings
-from api.tables import IdempotentRequestRow
-from entitlements.store.base import utcnow
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
-log = structlog.get_logger("api.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-IDEMPOTENCY_TTL = dt.timedelta(hours=24)
-MAX_IDEMPOTENCY_KEY = 255
 # Paths a browser on a checkout page may call with a publishable key.
 CORS_PATHS = ("/v1/plans", "/v1/offers")
 CORS_ALLOW_HEADERS = b"authorization, content-type, idempotency-key, accept-language, x-request-id"
@@ -54,16 +43,16 @@ def _with_header(send: Any, extra: list[tuple[bytes, bytes]]) -> Any:
 
 
 class Edge:
-    def __init__(
-        self,
-        app: ASGIApp,
-        settings: Settings,
-        sessions: Callable[[], async_sessionmaker[AsyncSession]],
-    ) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, routes: list[tuple[str, list[str]]]) -> None:
         self.app = app
         self.settings = settings
-        self._sessions = sessions
+        # (path template, methods), static paths first: what OPTIONS answers in `Allow`.
+        self._routes = [
+            (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), ", ".join(sorted(methods)))
+            for path, methods in sorted(routes, key=lambda r: (r[0].count("{"), r[0]))
+        ]
         self._window: tuple[int, dict[str, int]] = (0, {})
+        self.log = structlog.get_logger("api.access")  # after the app factory configured logging
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -91,14 +80,14 @@ class Edge:
         try:
             await self._cors(scope, receive, tracked)
         except Exception:
-            log.exception("request failed outside the app")
+            self.log.exception("request failed outside the app")
             if not started:
                 await send_problem(
                     tracked,
                     make_problem(500, "the server could not complete the request", request_id=request_id),
                 )
         finally:
-            log.info(
+            self.log.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],  # never the query: it can carry serials and contacts
@@ -169,6 +158,14 @@ class Edge:
                 [(b"retry-after", retry)],
             )
             return
+        if scope["method"] == "OPTIONS":
+            allow = next((methods for pattern, methods in self._routes if pattern.match(path)), None)
+            if allow is not None:
+                await send(
+                    {"type": "http.response.start", "status": 204, "headers": [(b"allow", allow.encode())]}
+                )
+                await send({"type": "http.response.body", "body": b""})
+                return
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
@@ -234,142 +231,4 @@ class Edge:
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        key = _header(scope, b"idempotency-key")
-        if key is None:
-            await self.app(scope, replay_receive, send)
-            return
-        if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
-            await send_problem(
-                send,
-                make_problem(
-                    400,
-                    f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters",
-                    slug="invalid-idempotency-key",
-                    instance=path,
-                    request_id=request_id,
-                ),
-            )
-            return
-        await self._idempotent(scope, replay_receive, send, key, body)
-
-    async def _idempotent(
-        self, scope: dict[str, Any], receive: Any, send: Any, key: str, body: bytes
-    ) -> None:
-        token = _header(scope, b"authorization") or ""
-        sessions = self._sessions()
-        principal: Principal | None = None
-        scheme, _, raw = token.partition(" ")
-        if scheme.lower() == "bearer" and raw.strip():
-            async with sessions() as session:
-                principal = await authenticate(session, raw.strip())
-        scope["state"]["principal"] = principal
-        if principal is None:  # the guard answers 401; nothing to remember
-            await self.app(scope, receive, send)
-            return
-        request_id = scope["state"]["request_id"]
-        path = scope["path"]
-        query = scope.get("query_string", b"")
-        fingerprint = hashlib.sha256(
-            b"\n".join([scope["method"].encode(), path.encode(), query, body])
-        ).hexdigest()
-        now = utcnow()
-        async with sessions() as session, session.begin():
-            await session.execute(
-                delete(IdempotentRequestRow).where(
-                    IdempotentRequestRow.principal == principal.key_id,
-                    IdempotentRequestRow.key == key,
-                    IdempotentRequestRow.created_at < now - IDEMPOTENCY_TTL,
-                )
-            )
-            stored = await session.scalar(
-                select(IdempotentRequestRow).where(
-                    IdempotentRequestRow.principal == principal.key_id, IdempotentRequestRow.key == key
-                )
-            )
-        if stored is not None:
-            if stored.fingerprint != fingerprint:
-                await send_problem(
-                    send,
-                    make_problem(
-                        422,
-                        "this Idempotency-Key was used with a different request",
-                        slug="idempotency-key-reused",
-                        instance=path,
-                        request_id=request_id,
-                    ),
-                )
-            elif stored.status_code is None:
-                await send_problem(
-                    send,
-                    make_problem(
-                        409,
-                        "a request with this Idempotency-Key is still in progress",
-                        slug="idempotency-in-progress",
-                        instance=path,
-                        request_id=request_id,
-                    ),
-                )
-            else:
-                stored_body = stored.body or b""
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": stored.status_code,
-                        "headers": [
-                            (b"content-type", (stored.content_type or "application/json").encode()),
-                            (b"content-length", str(len(stored_body)).encode()),
-                            (b"idempotent-replayed", b"true"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": stored_body})
-            return
-        try:
-            async with sessions() as session, session.begin():
-                session.add(
-                    IdempotentRequestRow(
-                        principal=principal.key_id, key=key, fingerprint=fingerprint, created_at=now
-                    )
-                )
-        except IntegrityError:
-            await send_problem(
-                send,
-                make_problem(
-                    409,
-                    "a request with this Idempotency-Key is still in progress",
-                    slug="idempotency-in-progress",
-                    instance=path,
-                    request_id=request_id,
-                ),
-            )
-            return
-
-        captured_status = 500
-        captured_type: str | None = None
-        captured: list[bytes] = []
-
-        async def capture(message: dict[str, Any]) -> None:
-            nonlocal captured_status, captured_type
-            if message["type"] == "http.response.start":
-                captured_status = message["status"]
-                for name, value in message.get("headers", []):
-                    if name.lower() == b"content-type":
-                        captured_type = value.decode("latin-1")
-            elif message["type"] == "http.response.body":
-                captured.append(message.get("body", b""))
-            await send(message)
-
-        completed = False
-        try:
-            await self.app(scope, receive, capture)
-            completed = captured_status < 500
-        finally:
-            async with sessions() as session, session.begin():
-                row = await session.get(IdempotentRequestRow, (principal.key_id, key))
-                if row is not None:
-                    if completed:
-                        row.status_code = captured_status
-                        row.content_type = captured_type
-                        row.body = b"".join(captured)
-                    else:  # a server error is not an answer: let the caller retry
-                        await session.delete(row)
+        await self.app(scope, replay_receive, send)

@@ -195,8 +195,11 @@ async def send_problem(send: Any, problem: Problem, headers: list[tuple[bytes, b
     await send({"type": "http.response.body", "body": body})
 
 
+ALWAYS = (400, 401, 403, 422, 429)  # bad input, auth, scope, validation, rate limit
+
+
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI declarations of the problem responses an operation can give."""
+    """OpenAPI declarations of the problem responses an operation can give (besides `ALWAYS`)."""
     return {
         status: ResponseSpec(
             data_container=Problem,
@@ -204,7 +207,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
             description=HTTPStatus(status).phrase,
             generate_examples=False,
         )
-        for status in statuses
+        for status in sorted({*ALWAYS, *statuses})
     }
 
 

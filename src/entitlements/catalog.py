@@ -94,7 +94,7 @@ class Coverage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class ClaimLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     count: Annotated[int, msgspec.Meta(ge=1)] | None = None
     window: ClaimWindow = ClaimWindow.TERM
-    # Aggregate of approved claim amounts over the window, capped at the product's price.
+    # Approved claim amounts over the contract's life may not exceed the product's price.
     aggregate_up_to_product_price: bool = False
 
 

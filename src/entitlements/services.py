@@ -13,14 +13,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements import audit_names as A
-from entitlements.catalog import CountryCode, CoverageKind, ProductCategory
+from entitlements.catalog import CountryCode, CoverageKind, Plan, ProductCategory
 from entitlements.contracts import check_transition, coverage_start, next_period
 from entitlements.coverage import (
     ContractStatus,
     Decision,
-    Reason,
+    best_decision,
     decide_entitlement,
     decide_for_incident_day,
+    no_contract,
 )
 from entitlements.errors import Conflict, InvalidInput, NotFound
 from entitlements.identifiers import normalize_email, normalize_imei, normalize_phone, normalize_serial
@@ -39,6 +40,7 @@ from entitlements.store.contracts import (
     plan_of,
 )
 from entitlements.store.plans import PlanRepository
+from entitlements.store.snapshots import ContractSnapshot, ProductSnapshot, decode_snapshot, refresh_snapshots
 from entitlements.store.tables import (
     ClaimRow,
     ContractEventRow,
@@ -130,6 +132,9 @@ async def update_customer(
     if changes:
         row.updated_at = utcnow()
         audit.record(session, "customer", row.id, A.UPDATED, actor, **{k: "changed" for k in changes})
+    if {"email", "phone"} & changes.keys():  # the masked contact lives in the snapshots
+        owned = await session.scalars(select(ProductRow.id).where(ProductRow.customer_id == row.id))
+        await refresh_snapshots(session, list(owned))
     return row
 
 
@@ -188,11 +193,12 @@ async def register_product(session: AsyncSession, data: ProductInput, actor: str
         purchase_date=data.purchase_date,
         warranty_months=data.warranty_months,
         order_ref=data.order_ref,
+        entitlement="",
         created_at=utcnow(),
     )
     session.add(row)
     audit.record(session, "product", row.id, A.CREATED, actor, customer_id=row.customer_id)
-    await session.flush()
+    await refresh_snapshots(session, [row.id])
     return row
 
 
@@ -272,6 +278,7 @@ async def open_contract(
         await session.flush()
     except IntegrityError:
         raise Conflict("this offer has been used for another sale", field="offer_token") from None
+    await refresh_snapshots(session, [product.id])
     return row
 
 
@@ -337,7 +344,7 @@ async def record_payment(
         reference,
         period=[period.start.isoformat(), period.end.isoformat()],
     )
-    await session.flush()
+    await refresh_snapshots(session, [contract.product_id])
     return contract
 
 
@@ -358,6 +365,7 @@ async def mark_past_due(
             reference,
             grace_until=contract.grace_until.isoformat(),
         )
+        await refresh_snapshots(session, [contract.product_id])
     return contract
 
 
@@ -391,7 +399,7 @@ async def end_contract(
     contract.ended_at = at
     contract.grace_until = None if target is not ContractStatus.LAPSED else contract.grace_until
     _move(session, contract, target, actor, reference, at=at.isoformat())
-    await session.flush()
+    await refresh_snapshots(session, [contract.product_id])
     return contract
 
 
@@ -411,7 +419,7 @@ async def transfer_contract(
     product.customer_id = new_owner.id
     audit.record(session, "contract", contract.id, A.TRANSFERRED, actor, customer_id=[previous, new_owner.id])
     audit.record(session, "product", product.id, A.TRANSFERRED, actor, customer_id=[previous, new_owner.id])
-    await session.flush()
+    await refresh_snapshots(session, [product.id])
     return contract
 
 
@@ -510,6 +518,7 @@ async def file_claim(session: AsyncSession, data: ClaimInput, *, actor: str, now
         await session.flush()
     except IntegrityError:
         raise Conflict("a claim with this reference is being filed", field="reference") from None
+    await refresh_snapshots(session, [product.id])
     return claim
 
 
@@ -527,6 +536,7 @@ async def void_claim(session: AsyncSession, claim_id: str, *, actor: str, now: d
     claim.voided_at = now
     audit.record(session, "claim", claim.id, A.VOIDED, actor, status=[previous, "voided"])
     audit.record(session, "contract", claim.contract_id, A.CLAIM + "voided", actor, claim_id=claim.id)
+    await refresh_snapshots(session, [claim.product_id])
     return claim
 
 
@@ -556,102 +566,81 @@ class Lookup(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defau
 
 
 class ContractDecision(msgspec.Struct, frozen=True):
-    contract: ContractRow
+    contract: ContractSnapshot
     decision: Decision
 
 
 class ProductEntitlement(msgspec.Struct, frozen=True):
-    product: ProductRow
-    customer: CustomerRow
+    product: ProductSnapshot
     best: Decision
     contracts: list[ContractDecision]
 
 
-async def resolve(session: AsyncSession, lookups: list[Lookup]) -> list[list[ProductRow]]:
-    """The products each lookup names (an empty list: nothing found)."""
-    keyed = [lookup.only() for lookup in lookups]
-    by_kind: dict[str, set[str]] = {}
+_LOOKUP_COLUMNS = {
+    "serial": ProductRow.serial,
+    "imei": ProductRow.imei,
+    "customer_id": ProductRow.customer_id,
+    "order_ref": ProductRow.order_ref,
+}
+
+
+def _normalized(kind: str, value: str) -> str:
+    if kind == "serial":
+        return normalize_serial(value)
+    if kind == "imei":
+        return normalize_imei(value)
+    return value
+
+
+async def resolve(session: AsyncSession, lookups: list[Lookup]) -> list[list[ProductSnapshot]]:
+    """The product snapshots each lookup names (an empty list: nothing found), one query per
+    kind of lookup, however many lookups."""
+    keyed = [(kind, _normalized(kind, value)) for kind, value in (lookup.only() for lookup in lookups)]
+    wanted: dict[str, set[str]] = {}
     for kind, value in keyed:
-        normalized = (
-            normalize_serial(value)
-            if kind == "serial"
-            else normalize_imei(value)
-            if kind == "imei"
-            else value
-        )
-        by_kind.setdefault(kind, set()).add(normalized)
-    products: dict[str, ProductRow] = {}
-    contract_products: dict[str, str] = {}
-    columns = {
-        "serial": ProductRow.serial,
-        "imei": ProductRow.imei,
-        "customer_id": ProductRow.customer_id,
-        "order_ref": ProductRow.order_ref,
-    }
-    for kind, values in by_kind.items():
+        wanted.setdefault(kind, set()).add(value)
+    found: dict[tuple[str, str], list[ProductSnapshot]] = {}
+    for kind, values in wanted.items():
         if kind == "contract_id":
-            rows = await session.execute(
-                select(ContractRow.id, ContractRow.product_id).where(ContractRow.id.in_(values))
+            by_contract = select(ContractRow.id, ProductRow.entitlement).join(
+                ProductRow, ProductRow.id == ContractRow.product_id
             )
-            contract_products.update({cid: pid for cid, pid in rows})
-            if contract_products:
-                for row in await session.scalars(
-                    select(ProductRow).where(ProductRow.id.in_(set(contract_products.values())))
-                ):
-                    products[row.id] = row
+            rows = await session.execute(by_contract.where(ContractRow.id.in_(values)))
         else:
-            for row in await session.scalars(select(ProductRow).where(columns[kind].in_(values))):
-                products[row.id] = row
-    answers: list[list[ProductRow]] = []
-    for kind, value in keyed:
-        if kind == "contract_id":
-            pid = contract_products.get(value)
-            answers.append([products[pid]] if pid else [])
-        elif kind in ("serial", "imei"):
-            norm = normalize_serial(value) if kind == "serial" else normalize_imei(value)
-            answers.append([p for p in products.values() if getattr(p, kind) == norm])
-        else:
-            answers.append(
-                sorted(
-                    (p for p in products.values() if getattr(p, kind) == value), key=lambda p: p.created_at
-                )
-            )
-    return answers
+            column = _LOOKUP_COLUMNS[kind]
+            by_product = select(column, ProductRow.entitlement).where(column.in_(values))
+            rows = await session.execute(by_product.order_by(ProductRow.created_at, ProductRow.id))
+        for key, raw in rows:
+            found.setdefault((kind, key), []).append(decode_snapshot(raw))
+    return [found.get(item, []) for item in keyed]
 
 
-async def check_entitlements(
-    session: AsyncSession, products: list[ProductRow], *, at: dt.datetime, incident: CoverageKind | None
-) -> dict[str, ProductEntitlement]:
-    """The decision for every product, from every contract on it."""
-    if not products:
-        return {}
-    by_id = {p.id: p for p in products}
-    contracts = list(await session.scalars(select(ContractRow).where(ContractRow.product_id.in_(by_id))))
-    customers = {
-        c.id: c
-        for c in await session.scalars(
-            select(CustomerRow).where(CustomerRow.id.in_({p.customer_id for p in products}))
+async def plans_for(session: AsyncSession, snapshots: list[ProductSnapshot]) -> dict[tuple[str, int], Plan]:
+    repository = PlanRepository(session)
+    plans: dict[tuple[str, int], Plan] = {}
+    for snapshot in snapshots:
+        for contract in snapshot.contracts:
+            key = (contract.plan_code, contract.plan_version)
+            if key not in plans:
+                plan = await repository.get(*key)
+                if plan is None:  # published versions are never deleted
+                    raise RuntimeError(f"contract {contract.contract_id} pins a missing plan version")
+                plans[key] = plan
+    return plans
+
+
+def decide_product(
+    snapshot: ProductSnapshot,
+    plans: dict[tuple[str, int], Plan],
+    at: dt.datetime,
+    incident: CoverageKind | None,
+) -> ProductEntitlement:
+    """The decision from every contract on the product, and the one that answers for it."""
+    decisions = [
+        ContractDecision(
+            c, decide_entitlement(c.facts(plans[(c.plan_code, c.plan_version)], snapshot.price), at, incident)
         )
-    }
-    facts = await facts_for(session, contracts, by_id)
-    results: dict[str, ProductEntitlement] = {}
-    for product in products:
-        decisions = [
-            ContractDecision(c, decide_entitlement(facts[c.id], at, incident))
-            for c in sorted(contracts, key=lambda c: c.sold_at)
-            if c.product_id == product.id
-        ]
-        best = best_of(decisions, at, incident)
-        results[product.id] = ProductEntitlement(product, customers[product.customer_id], best, decisions)
-    return results
-
-
-def best_of(decisions: list[ContractDecision], at: dt.datetime, incident: CoverageKind | None) -> Decision:
-    from entitlements.coverage import best_decision, no_contract
-
-    if not decisions:
-        return no_contract(at, incident)
-    return best_decision([d.decision for d in decisions])
-
-
-__all__ = ["Reason"]
+        for c in snapshot.contracts
+    ]
+    best = best_decision([d.decision for d in decisions]) if decisions else no_contract(at, incident)
+    return ProductEntitlement(snapshot, best, decisions)

@@ -13,7 +13,11 @@ FALLBACK = "en"
 
 def _sentence(key: str, locale: str, **values: str) -> str:
     texts = SENTENCES[key]
-    return (texts.get(locale) or texts[FALLBACK]).format(**values)
+    template = texts.get(locale) or texts[FALLBACK]
+    incident = values.get("incident")
+    if incident and not template.startswith("{incident}"):
+        values["incident"] = incident[:1].lower() + incident[1:]  # a name mid-sentence
+    return template.format(**values)
 
 
 def summarize(

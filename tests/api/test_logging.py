@@ -2,20 +2,20 @@
 
 import json
 
-import httpx
 import pytest
 
-from api.logs import configure_logging
-from tests.conftest import Keys
+from api.app import create_app
+from tests.conftest import Keys, make_settings, serving
 
 
 async def test_access_log_has_request_id_and_no_secrets(
-    client: httpx.AsyncClient, keys: Keys, capsys: pytest.CaptureFixture[str]
+    database_url: str, keys: Keys, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    configure_logging("json", "INFO")
-    response = await client.get(
-        "/v1/plans", params={"locale": "sv", "serial": "SECRET-SERIAL"}, headers=keys.auth("support")
-    )
+    app = create_app(make_settings(database_url, log_format="json", log_level="INFO"))
+    async with serving(app) as client:
+        response = await client.get(
+            "/v1/plans", params={"locale": "sv", "serial": "SECRET-SERIAL"}, headers=keys.auth("support")
+        )
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     access = [line for line in lines if line.get("event") == "request"]
     assert access, lines

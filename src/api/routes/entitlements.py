@@ -14,17 +14,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Scope, access_guard
 from api.errors import problem_responses
 from api.views import IdempotencyKey, LocaleQuery, caller_locale
-from entitlements.catalog import CoverageKind
+from entitlements.catalog import CoverageKind, Plan
 from entitlements.coverage import ContractStatus, Decision, Reason, no_contract
 from entitlements.errors import InvalidInput
-from entitlements.identifiers import mask_email, mask_phone
 from entitlements.money import Money
-from entitlements.services import ContractDecision, Lookup, ProductEntitlement, check_entitlements, resolve
+from entitlements.services import (
+    ContractDecision,
+    Lookup,
+    ProductEntitlement,
+    decide_product,
+    plans_for,
+    resolve,
+)
 from entitlements.store.base import utcnow
-from entitlements.store.plans import PlanRepository
 from entitlements.summaries import summarize
 
 MAX_BATCH = 1000
+PlanMap = dict[tuple[str, int], Plan]
 
 
 class ContractEntitlement(msgspec.Struct, frozen=True):
@@ -88,18 +94,15 @@ def _aware(at: dt.datetime | None) -> dt.datetime:
     return at.astimezone(dt.UTC)
 
 
-async def _contract_view(
-    session: AsyncSession, item: ContractDecision, locale: str
-) -> tuple[ContractEntitlement, str]:
+def _contract_view(plans: PlanMap, item: ContractDecision, locale: str) -> tuple[ContractEntitlement, str]:
     c, d = item.contract, item.decision
-    plan = await PlanRepository(session).get(c.plan_code, c.plan_version)
-    name = plan.text(locale).name if plan else c.plan_code
+    name = plans[(c.plan_code, c.plan_version)].text(locale).name
     view = ContractEntitlement(
-        c.id,
+        c.contract_id,
         c.plan_code,
         c.plan_version,
         name,
-        ContractStatus(c.status),
+        c.status,
         d.covered,
         d.reason,
         list(d.coverages),
@@ -114,42 +117,36 @@ async def _contract_view(
 
 
 def _summary(decision: Decision, locale: str, plan_name: str | None, item: ContractDecision | None) -> str:
-    starts = ended = None
-    if item is not None:
-        starts = item.contract.coverage_starts_at
-        ended = item.contract.ended_at
-    return summarize(decision, locale, plan_name=plan_name, starts_at=starts, ended_at=ended)
+    contract = item.contract if item else None
+    return summarize(
+        decision,
+        locale,
+        plan_name=plan_name,
+        starts_at=contract.coverage_starts_at if contract else None,
+        ended_at=(contract.ended_at or max((p.end for p in contract.periods), default=None))
+        if contract
+        else None,
+    )
 
 
-async def _product_view(
-    session: AsyncSession, entitlement: ProductEntitlement, locale: str
-) -> ProductEntitlementView:
+def _product_view(plans: PlanMap, entitlement: ProductEntitlement, locale: str) -> ProductEntitlementView:
     views: list[ContractEntitlement] = []
     best_item: ContractDecision | None = None
     best_name: str | None = None
     for item in entitlement.contracts:
-        view, name = await _contract_view(session, item, locale)
+        view, name = _contract_view(plans, item, locale)
         views.append(view)
         if item.decision is entitlement.best:
             best_item, best_name = item, name
-    customer = entitlement.customer
-    contact = (
-        mask_email(customer.email)
-        if customer.email
-        else mask_phone(customer.phone)
-        if customer.phone
-        else None
-    )
-    product = entitlement.product
-    best = entitlement.best
+    product, best = entitlement.product, entitlement.best
     return ProductEntitlementView(
-        product.id,
+        product.product_id,
         product.serial,
         product.imei,
         product.sku,
         product.category,
         product.customer_id,
-        contact,
+        product.contact,
         best.covered,
         best.reason,
         _summary(best, locale, best_name, best_item),
@@ -161,12 +158,12 @@ async def answer_lookups(
     session: AsyncSession, lookups: list[Lookup], at: dt.datetime, incident: CoverageKind | None, locale: str
 ) -> list[EntitlementAnswer]:
     found = await resolve(session, lookups)
-    products = {p.id: p for group in found for p in group}
-    decided = await check_entitlements(session, list(products.values()), at=at, incident=incident)
-    views = {pid: await _product_view(session, decided[pid], locale) for pid in decided}
+    plans = await plans_for(session, [snapshot for group in found for snapshot in group])
     answers = []
     for lookup, group in zip(lookups, found, strict=True):
-        items = [views[p.id] for p in group]
+        items = [
+            _product_view(plans, decide_product(snapshot, plans, at, incident), locale) for snapshot in group
+        ]
         if items:
             lead = next((v for v in items if v.covered), items[0])
             answers.append(
@@ -176,17 +173,9 @@ async def answer_lookups(
             )
         else:
             nothing = no_contract(at, incident)
+            summary = _summary(nothing, locale, None, None)
             answers.append(
-                EntitlementAnswer(
-                    lookup,
-                    at,
-                    incident,
-                    locale,
-                    False,
-                    Reason.NO_CONTRACT,
-                    _summary(nothing, locale, None, None),
-                    [],
-                )
+                EntitlementAnswer(lookup, at, incident, locale, False, Reason.NO_CONTRACT, summary, [])
             )
     return answers
 

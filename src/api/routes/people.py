@@ -20,7 +20,7 @@ from entitlements.money import Money
 from entitlements.store.contracts import get_customer, get_product
 from entitlements.store.tables import CustomerRow, ProductRow
 
-Id = Annotated[str, PathParameter(max_length=64)]
+Id = Annotated[str, PathParameter(min_length=1, max_length=64)]
 
 
 class CustomerView(msgspec.Struct, frozen=True):

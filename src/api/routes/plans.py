@@ -61,7 +61,7 @@ class PlanController(Controller):
         self,
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        code: Annotated[str, PathParameter(max_length=64)],
+        code: Annotated[str, PathParameter(min_length=1, max_length=64)],
         version: Annotated[int | None, QueryParameter(ge=1, le=1_000_000, required=False)] = None,
         locale: LocaleQuery = None,
     ) -> Response[PlanView]:

@@ -58,6 +58,8 @@ class ProductRow(Base):
     purchase_date: Mapped[dt.date] = mapped_column(Date)
     warranty_months: Mapped[int] = mapped_column(Integer)
     order_ref: Mapped[str | None] = mapped_column(String(128), index=True, nullable=True)
+    # The entitlement snapshot (see `store.snapshots`): rewritten with every change to the record.
+    entitlement: Mapped[str] = mapped_column(Text, deferred=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
