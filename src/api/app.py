@@ -107,9 +107,7 @@ def create_app(settings: Settings | None = None) -> CoverlineApp:
         request_max_body_size=settings.max_body_bytes,
         debug=False,
     )
-    routes = [
-        (route.path_format, sorted(route.methods)) for route in app.routes if isinstance(route, HTTPRoute)
-    ]
+    routes = [(r.path_format, [str(m) for m in r.methods]) for r in app.routes if isinstance(r, HTTPRoute)]
     app.edge = Edge(Litestar.__call__.__get__(app), settings, routes)
     return app
 
