@@ -15,7 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme, Server
 from litestar.routes import HTTPRoute
 
 from api.database import Database, provide_session
-from api.edge import Edge
+from api.edge import Edge, Route
 from api.errors import EXCEPTION_HANDLERS
 from api.idempotency import IdempotencyMiddleware
 from api.logs import configure_logging
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> CoverlineApp:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
-        db.connect()
+        await db.start()
         try:
             yield
         finally:
@@ -107,9 +107,28 @@ def create_app(settings: Settings | None = None) -> CoverlineApp:
         request_max_body_size=settings.max_body_bytes,
         debug=False,
     )
-    routes = [(r.path_format, [str(m) for m in r.methods]) for r in app.routes if isinstance(r, HTTPRoute)]
-    app.edge = Edge(Litestar.__call__.__get__(app), settings, routes)
+    app.edge = Edge(Litestar.__call__.__get__(app), settings, _route_table(app))
     return app
+
+
+def _route_table(app: Litestar) -> list[Route]:
+    """Each path's methods and the query parameters the OpenAPI document declares for them."""
+    paths = app.openapi_schema.paths or {}
+    table = []
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        item = paths.get(route.path_format)
+        methods: dict[str, frozenset[str] | None] = {}
+        for method in route.methods:
+            operation = getattr(item, str(method).lower(), None) if item else None
+            if operation is None:  # the docs UI and OPTIONS: not part of the API document
+                methods[str(method)] = None
+            else:
+                query = [p.name for p in operation.parameters or [] if getattr(p, "param_in", "") == "query"]
+                methods[str(method)] = frozenset(query)
+        table.append(Route(route.path_format, methods))
+    return table
 
 
 def production_app() -> CoverlineApp:

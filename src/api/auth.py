@@ -125,7 +125,7 @@ async def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     token = bearer_token_of(connection.headers.get("authorization"))
     principal = None
     if token is not None:
-        async with connection.app.state.db.sessions() as session:
+        async with connection.app.state.db.readers() as session:
             principal = await authenticate(session, token)
     connection.state["principal"] = principal
     return principal

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
+import asyncpg
+from litestar import Request
 from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from entitlements.store.base import create_engine, session_factory
+from entitlements.catalog import Plan
+from entitlements.store.base import create_engine, reader_factory, session_factory
+from entitlements.store.plans import PlanRepository
+from entitlements.store.snapshots import PgSnapshots, SessionSnapshots, SnapshotSource
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """The snapshot pool only runs read-only statements: nothing to reset between uses."""
 
 
 class Database:
@@ -16,10 +27,21 @@ class Database:
         self.pool_size = pool_size
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self._readers: async_sessionmaker[AsyncSession] | None = None
+        self._snapshot_pool: asyncpg.Pool | None = None
 
-    def connect(self) -> None:
+    async def start(self) -> None:
         self._engine = create_engine(self.url, pool_size=self.pool_size)
         self._sessions = session_factory(self._engine)
+        self._readers = reader_factory(self._engine)
+        if self._engine.dialect.name == "postgresql":
+            url = self._engine.url.set(drivername="postgresql")
+            self._snapshot_pool = await asyncpg.create_pool(
+                url.render_as_string(hide_password=False),
+                min_size=1,
+                max_size=self.pool_size,
+                reset=_keep_session,
+            )
 
     @property
     def engine(self) -> AsyncEngine:
@@ -33,14 +55,47 @@ class Database:
             raise RuntimeError("the database is not connected yet")
         return self._sessions
 
+    @property
+    def readers(self) -> async_sessionmaker[AsyncSession]:
+        if self._readers is None:
+            raise RuntimeError("the database is not connected yet")
+        return self._readers
+
+    @asynccontextmanager
+    async def snapshots(self) -> AsyncIterator[SnapshotSource]:
+        """Where entitlement checks read: asyncpg directly on PostgreSQL, else SQLAlchemy."""
+        if self._snapshot_pool is not None:
+            async with self._snapshot_pool.acquire() as connection:
+                yield PgSnapshots(connection)
+        else:
+            async with self.readers() as session:
+                yield SessionSnapshots(session)
+
+    async def plan(self, code: str, version: int) -> Plan | None:
+        """A published plan version (kept in memory once read: versions never change)."""
+        async with self.readers() as session:
+            return await PlanRepository(session).get(code, version)
+
     async def dispose(self) -> None:
+        if self._snapshot_pool is not None:
+            await self._snapshot_pool.close()
         if self._engine is not None:
             await self._engine.dispose()
 
 
-async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
-    """One transaction per request: committed when the handler returns, rolled back if it raises."""
+READ_ONLY = {"GET", "HEAD"}
+
+
+async def provide_session(
+    state: State, request: Request[Any, Any, Any]
+) -> AsyncGenerator[AsyncSession, None]:
+    """One transaction per request: committed when the handler returns, rolled back if it raises.
+    Reads (GET, and handlers marked `opt={"read_only": True}`) get an autocommit session."""
     db: Database = state.db
+    if request.method in READ_ONLY or request.route_handler.opt.get("read_only"):
+        async with db.readers() as reader:
+            yield reader
+        return
     async with db.sessions() as session:
         try:
             yield session

@@ -12,13 +12,23 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
+import msgspec
 import structlog
 
 from api.errors import make_problem, send_problem
 from api.settings import Settings
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+class Route(msgspec.Struct, frozen=True):
+    """A path template and, per method, the query parameters it declares."""
+
+    path: str
+    methods: dict[str, frozenset[str] | None]  # None: not in the OpenAPI document, not checked
+
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Paths a browser on a checkout page may call with a publishable key.
@@ -43,16 +53,20 @@ def _with_header(send: Any, extra: list[tuple[bytes, bytes]]) -> Any:
 
 
 class Edge:
-    def __init__(self, app: ASGIApp, settings: Settings, routes: list[tuple[str, list[str]]]) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, routes: list[Route]) -> None:
         self.app = app
         self.settings = settings
-        # (path template, methods), static paths first: what OPTIONS answers in `Allow`.
+        # Static paths first, as the router matches them.
         self._routes = [
-            (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), ", ".join(sorted(methods)))
-            for path, methods in sorted(routes, key=lambda r: (r[0].count("{"), r[0]))
+            (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$"), route)
+            for route in sorted(routes, key=lambda r: (r.path.count("{"), r.path))
         ]
+
         self._window: tuple[int, dict[str, int]] = (0, {})
-        self.log = structlog.get_logger("api.access")  # after the app factory configured logging
+        self.log: Any = structlog.get_logger("api.access")  # after the app factory configured logging
+
+    def _route(self, path: str) -> Route | None:
+        return next((route for pattern, route in self._routes if pattern.match(path)), None)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -158,13 +172,23 @@ class Edge:
                 [(b"retry-after", retry)],
             )
             return
-        if scope["method"] == "OPTIONS":
-            allow = next((methods for pattern, methods in self._routes if pattern.match(path)), None)
-            if allow is not None:
-                await send(
-                    {"type": "http.response.start", "status": 204, "headers": [(b"allow", allow.encode())]}
+        route = self._route(path)
+        if route is not None and scope["method"] == "OPTIONS":
+            allow = ", ".join(sorted(route.methods)).encode()
+            await send({"type": "http.response.start", "status": 204, "headers": [(b"allow", allow)]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        known = route.methods.get(scope["method"]) if route is not None else None
+        if known is not None and scope.get("query_string"):
+            names = {
+                key for key, _ in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+            }
+            if unknown := sorted(names - known):  # a typo (`?serail=`) must not silently widen a query
+                detail = f"unknown query parameter(s): {', '.join(unknown)}"
+                problem = make_problem(
+                    400, detail, slug="unknown-query-parameter", instance=path, request_id=request_id
                 )
-                await send({"type": "http.response.body", "body": b""})
+                await send_problem(send, problem)
                 return
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)

@@ -57,7 +57,7 @@ class IdempotencyMiddleware:
         token = bearer_token_of(_header(scope, b"authorization"))
         principal: Principal | None = None
         if token is not None:
-            async with sessions() as session:
+            async with scope["app"].state.db.readers() as session:
                 principal = await authenticate(session, token)
         state["principal"] = principal
         if principal is None:  # the guard answers 401; nothing to remember

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import msgspec
@@ -40,7 +41,13 @@ from entitlements.store.contracts import (
     plan_of,
 )
 from entitlements.store.plans import PlanRepository
-from entitlements.store.snapshots import ContractSnapshot, ProductSnapshot, decode_snapshot, refresh_snapshots
+from entitlements.store.snapshots import (
+    ContractSnapshot,
+    ProductSnapshot,
+    SnapshotSource,
+    decode_snapshot,
+    refresh_snapshots,
+)
 from entitlements.store.tables import (
     ClaimRow,
     ContractEventRow,
@@ -576,14 +583,6 @@ class ProductEntitlement(msgspec.Struct, frozen=True):
     contracts: list[ContractDecision]
 
 
-_LOOKUP_COLUMNS = {
-    "serial": ProductRow.serial,
-    "imei": ProductRow.imei,
-    "customer_id": ProductRow.customer_id,
-    "order_ref": ProductRow.order_ref,
-}
-
-
 def _normalized(kind: str, value: str) -> str:
     if kind == "serial":
         return normalize_serial(value)
@@ -592,7 +591,7 @@ def _normalized(kind: str, value: str) -> str:
     return value
 
 
-async def resolve(session: AsyncSession, lookups: list[Lookup]) -> list[list[ProductSnapshot]]:
+async def resolve(source: SnapshotSource, lookups: list[Lookup]) -> list[list[ProductSnapshot]]:
     """The product snapshots each lookup names (an empty list: nothing found), one query per
     kind of lookup, however many lookups."""
     keyed = [(kind, _normalized(kind, value)) for kind, value in (lookup.only() for lookup in lookups)]
@@ -601,28 +600,21 @@ async def resolve(session: AsyncSession, lookups: list[Lookup]) -> list[list[Pro
         wanted.setdefault(kind, set()).add(value)
     found: dict[tuple[str, str], list[ProductSnapshot]] = {}
     for kind, values in wanted.items():
-        if kind == "contract_id":
-            by_contract = select(ContractRow.id, ProductRow.entitlement).join(
-                ProductRow, ProductRow.id == ContractRow.product_id
-            )
-            rows = await session.execute(by_contract.where(ContractRow.id.in_(values)))
-        else:
-            column = _LOOKUP_COLUMNS[kind]
-            by_product = select(column, ProductRow.entitlement).where(column.in_(values))
-            rows = await session.execute(by_product.order_by(ProductRow.created_at, ProductRow.id))
-        for key, raw in rows:
+        for key, raw in await source.fetch(kind, sorted(values)):
             found.setdefault((kind, key), []).append(decode_snapshot(raw))
     return [found.get(item, []) for item in keyed]
 
 
-async def plans_for(session: AsyncSession, snapshots: list[ProductSnapshot]) -> dict[tuple[str, int], Plan]:
-    repository = PlanRepository(session)
+PlanLoader = Callable[[str, int], Awaitable[Plan | None]]
+
+
+async def plans_for(load: PlanLoader, snapshots: list[ProductSnapshot]) -> dict[tuple[str, int], Plan]:
     plans: dict[tuple[str, int], Plan] = {}
     for snapshot in snapshots:
         for contract in snapshot.contracts:
             key = (contract.plan_code, contract.plan_version)
             if key not in plans:
-                plan = await repository.get(*key)
+                plan = await load(*key)
                 if plan is None:  # published versions are never deleted
                     raise RuntimeError(f"contract {contract.contract_id} pins a missing plan version")
                 plans[key] = plan

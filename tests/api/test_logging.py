@@ -14,13 +14,15 @@ async def test_access_log_has_request_id_and_no_secrets(
     app = create_app(make_settings(database_url, log_format="json", log_level="INFO"))
     async with serving(app) as client:
         response = await client.get(
-            "/v1/plans", params={"locale": "sv", "serial": "SECRET-SERIAL"}, headers=keys.auth("support")
+            "/v1/entitlements",
+            params={"locale": "sv", "serial": "SECRET-SERIAL"},
+            headers=keys.auth("support"),
         )
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     access = [line for line in lines if line.get("event") == "request"]
     assert access, lines
     assert access[-1]["request_id"] == response.headers["x-request-id"]
-    assert access[-1]["path"] == "/v1/plans"
+    assert access[-1]["path"] == "/v1/entitlements"
     assert access[-1]["status"] == 200
     everything = json.dumps(lines)
     assert keys.raw["support"] not in everything

@@ -56,6 +56,8 @@ async def test_statuses_are_problems(client: httpx.AsyncClient, keys: Keys) -> N
     assert body["errors"][0]["field"].startswith("body.product")
     body = assert_problem(await client.get("/v1/plans", params={"category": "car"}, headers=auth), 422)
     assert body["errors"][0]["field"] == "query.category"
+    body = assert_problem(await client.get("/v1/plans", params={"categroy": "phone"}, headers=auth), 400)
+    assert body["detail"] == "unknown query parameter(s): categroy"
 
 
 async def test_rate_limit_is_a_429_problem(database_url: str, keys: Keys) -> None:

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency
+from litestar.datastructures import State
 from litestar.params import JSONBody, QueryParameter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, access_guard
+from api.database import Database
 from api.errors import problem_responses
 from api.views import IdempotencyKey, LocaleQuery, caller_locale
 from entitlements.catalog import CoverageKind, Plan
@@ -155,10 +155,11 @@ def _product_view(plans: PlanMap, entitlement: ProductEntitlement, locale: str) 
 
 
 async def answer_lookups(
-    session: AsyncSession, lookups: list[Lookup], at: dt.datetime, incident: CoverageKind | None, locale: str
+    db: Database, lookups: list[Lookup], at: dt.datetime, incident: CoverageKind | None, locale: str
 ) -> list[EntitlementAnswer]:
-    found = await resolve(session, lookups)
-    plans = await plans_for(session, [snapshot for group in found for snapshot in group])
+    async with db.snapshots() as source:
+        found = await resolve(source, lookups)
+    plans = await plans_for(db.plan, [snapshot for group in found for snapshot in group])
     answers = []
     for lookup, group in zip(lookups, found, strict=True):
         items = [
@@ -201,7 +202,7 @@ class EntitlementController(Controller):
     async def check(
         self,
         request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
+        state: State,
         serial: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
         imei: Annotated[str | None, QueryParameter(max_length=32, required=False)] = None,
         contract_id: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
@@ -218,7 +219,7 @@ class EntitlementController(Controller):
             serial=serial, imei=imei, contract_id=contract_id, customer_id=customer_id, order_ref=order_ref
         )
         chosen = caller_locale(request, locale)
-        [answer] = await answer_lookups(db_session, [lookup], _aware(at), incident, chosen)
+        [answer] = await answer_lookups(state.db, [lookup], _aware(at), incident, chosen)
         return Response(answer, headers={"content-language": chosen})
 
     @post(
@@ -230,11 +231,11 @@ class EntitlementController(Controller):
     async def check_batch(
         self,
         request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
+        state: State,
         data: JSONBody[BatchCheck],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[BatchAnswer]:
         _lookup_field_errors(data.lookups, "lookups")
         chosen = caller_locale(request, data.locale)
-        answers = await answer_lookups(db_session, data.lookups, _aware(data.at), data.incident, chosen)
+        answers = await answer_lookups(state.db, data.lookups, _aware(data.at), data.incident, chosen)
         return Response(BatchAnswer(answers), headers={"content-language": chosen})

@@ -56,7 +56,7 @@ class PlanRepository:
 
     async def get(self, code: str, version: int | None = None) -> Plan | None:
         if version is not None and (code, version) in _published:
-            return _published[(code, version)]
+            return _published[(code, version)]  # no query: a published version never changes
         query = select(PlanRow).where(PlanRow.code == code)
         if version is None:
             query = query.order_by(PlanRow.version.desc()).limit(1)

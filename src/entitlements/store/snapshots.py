@@ -8,8 +8,11 @@ read that is never staler than the last commit, from any worker or instance.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, Protocol
 
+import asyncpg
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -131,3 +134,70 @@ async def refresh_snapshots(session: AsyncSession, product_ids: list[str]) -> No
             .where(ProductRow.id == product_id)
             .values(entitlement=_encoder.encode(snapshot).decode())
         )
+
+
+# --- reading snapshots ---------------------------------------------------------------------------
+
+LOOKUP_KINDS = ("serial", "imei", "contract_id", "customer_id", "order_ref")
+
+
+class SnapshotSource(Protocol):
+    async def fetch(self, kind: str, values: list[str]) -> list[tuple[str, str]]:
+        """(looked-up value, snapshot JSON) for every product that `kind` in `values` names."""
+        ...
+
+
+_COLUMNS = {
+    "serial": ProductRow.serial,
+    "imei": ProductRow.imei,
+    "customer_id": ProductRow.customer_id,
+    "order_ref": ProductRow.order_ref,
+}
+
+
+class SessionSnapshots:
+    """Through SQLAlchemy: any database."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def fetch(self, kind: str, values: list[str]) -> list[tuple[str, str]]:
+        if kind == "contract_id":
+            rows = await self.session.execute(
+                select(ContractRow.id, ProductRow.entitlement)
+                .join(ProductRow, ProductRow.id == ContractRow.product_id)
+                .where(ContractRow.id.in_(values))
+            )
+        else:
+            column = _COLUMNS[kind]
+            rows = await self.session.execute(
+                select(column, ProductRow.entitlement)
+                .where(column.in_(values))
+                .order_by(ProductRow.created_at, ProductRow.id)
+            )
+        return [(str(key), str(raw)) for key, raw in rows]
+
+
+_PG_QUERIES = {
+    "serial": "SELECT serial, entitlement FROM products WHERE serial = ANY($1::text[])"
+    " ORDER BY created_at, id",
+    "imei": "SELECT imei, entitlement FROM products WHERE imei = ANY($1::text[]) ORDER BY created_at, id",
+    "customer_id": "SELECT customer_id, entitlement FROM products WHERE customer_id = ANY($1::text[])"
+    " ORDER BY created_at, id",
+    "order_ref": "SELECT order_ref, entitlement FROM products WHERE order_ref = ANY($1::text[])"
+    " ORDER BY created_at, id",
+    "contract_id": "SELECT c.id, p.entitlement FROM contracts c JOIN products p ON p.id = c.product_id"
+    " WHERE c.id = ANY($1::text[])",
+}
+
+
+class PgSnapshots:
+    """Straight through asyncpg with prepared statements: the hot path on PostgreSQL.
+    The same rows and order as `SessionSnapshots`, at a fraction of the cost per call."""
+
+    def __init__(self, connection: asyncpg.Connection[Any] | PoolConnectionProxy[Any]) -> None:
+        self.connection = connection
+
+    async def fetch(self, kind: str, values: list[str]) -> list[tuple[str, str]]:
+        rows = await self.connection.fetch(_PG_QUERIES[kind], values)
+        return [(row[0], row[1]) for row in rows]

@@ -1,0 +1,254 @@
+"""`make bench`: measured ratios on PostgreSQL, in one run, against the production server.
+
+1. Seeds 1,000,000 contracts (customers, products with their entitlement snapshots, contracts,
+   coverage periods, some claims) into a `coverline_bench` database with COPY. A re-run reuses
+   the data set when it is already there.
+2. Starts granian with the production settings and drives it over loopback with wrk at 64
+   connections: (a) a bare endpoint of the same app, (b) the entitlement check by random serial,
+   (c) the batch check with 100 random serials.
+3. Prints throughput, p50/p99, the ratios and the workers' RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+import msgspec
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from api.auth import KeyKind, Scope, hash_key  # noqa: E402
+from api.migrate import upgrade  # noqa: E402
+from entitlements.catalog import decode_catalog  # noqa: E402
+from entitlements.coverage import ClaimUse, ContractStatus, Period  # noqa: E402
+from entitlements.money import Money  # noqa: E402
+from entitlements.store.snapshots import ContractSnapshot, ProductSnapshot  # noqa: E402
+
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DB = "coverline_bench"
+DB_URL = f"postgresql://postgres@127.0.0.1:5432/{DB}"
+PLAN = ("phone-protect-24", 1)
+BENCH_KEY = "sk_test_bench_" + "k" * 32
+OFFER_KEYS = "bench-1:" + "b" * 40
+CHUNK = 50_000
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+async def fresh_database(contracts: int) -> bool:
+    """True when the data set must be seeded (the database is new and empty)."""
+    admin = await asyncpg.connect(ADMIN_URL)
+    exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DB)
+    if exists:
+        db = await asyncpg.connect(DB_URL)
+        try:
+            seeded = await db.fetchval("SELECT count(*) FROM contracts")
+        except asyncpg.PostgresError:
+            seeded = -1
+        await db.close()
+        if seeded == contracts:
+            log(f"reusing {seeded:,} contracts in {DB}")
+            await admin.close()
+            return False
+        await admin.execute(f'DROP DATABASE "{DB}" WITH (FORCE)')
+    await admin.execute(f'CREATE DATABASE "{DB}"')
+    await admin.close()
+    return True
+
+
+async def seed(contracts: int) -> None:
+    db = await asyncpg.connect(DB_URL)
+    now = dt.datetime.now(dt.UTC)
+    plans, problems = decode_catalog((ROOT / "catalog" / "demo.toml").read_bytes())
+    assert not problems
+    from entitlements.catalog import encode_plan
+
+    await db.executemany(
+        "INSERT INTO plans (code, version, active, digest, definition, published_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        [(p.code, p.version, p.active, p.digest(), encode_plan(p).decode(), now) for p in plans],
+    )
+    await db.execute(
+        "INSERT INTO api_keys (id, kind, name, scopes, secret_hash, hint, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+        "key_bench", KeyKind.SECRET.value, "bench", Scope.SUPPORT.value, hash_key(BENCH_KEY), "sk_test_…bench", now,
+    )
+    encoder = msgspec.json.Encoder()
+    sold = now - dt.timedelta(days=30)
+    start = time.perf_counter()
+    for offset in range(0, contracts, CHUNK):
+        customers, products, rows, periods, claims = [], [], [], [], []
+        for i in range(offset, min(offset + CHUNK, contracts)):
+            cus, prd, ctr, serial = f"cus_b{i:09d}", f"prd_b{i:09d}", f"ctr_b{i:09d}", f"BN{i:08d}"
+            period = Period(sold, sold + dt.timedelta(days=730))
+            used = (ClaimUse("screen", sold + dt.timedelta(days=3), 12000),) if i % 10 == 0 else ()  # type: ignore[arg-type]
+            snapshot = ProductSnapshot(
+                prd, cus, "PHONE-X", "phone", Money(50000, "USD"), serial, None, f"c***@example.com",
+                (ContractSnapshot(ctr, ContractStatus.ACTIVE, *PLAN, "USD", sold, sold, None, None, None, (period,), used),),
+            )
+            customers.append((cus, f"Customer {i}", f"c{i}@example.com", "en", "US", sold, sold))
+            products.append((prd, cus, serial, "PHONE-X", "phone", 50000, "USD", sold.date(), 12, encoder.encode(snapshot).decode(), sold))
+            rows.append((ctr, cus, prd, f"ofr_b{i:09d}", *PLAN, 7900, "USD", "upfront", "active", sold, sold, 0, sold, sold))
+            periods.append((ctr, period.start, period.end, f"pay_b{i:09d}"))
+            if used:
+                claims.append((f"clm_b{i:09d}", f"ref_b{i:09d}", ctr, prd, "screen", (sold + dt.timedelta(days=3)).date(), 15000, "USD", 12000, 2900, "approved", sold))
+        await db.copy_records_to_table("customers", records=customers, columns=["id", "name", "email", "locale", "country", "created_at", "updated_at"])
+        await db.copy_records_to_table(
+            "products", records=products,
+            columns=["id", "customer_id", "serial", "sku", "category", "price_amount", "currency", "purchase_date", "warranty_months", "entitlement", "created_at"],
+        )
+        await db.copy_records_to_table(
+            "contracts", records=rows,
+            columns=["id", "customer_id", "product_id", "offer_id", "plan_code", "plan_version", "price_amount", "currency", "billing", "status", "sold_at", "coverage_starts_at", "revision", "created_at", "updated_at"],
+        )
+        await db.copy_records_to_table("coverage_periods", records=periods, columns=["contract_id", "starts_at", "ends_at", "source_ref"])
+        if claims:
+            await db.copy_records_to_table(
+                "claims", records=claims,
+                columns=["id", "reference", "contract_id", "product_id", "incident_kind", "incident_date", "amount", "currency", "covered_amount", "deductible", "status", "created_at"],
+            )
+        done = min(offset + CHUNK, contracts)
+        log(f"seeded {done:,} contracts ({done / (time.perf_counter() - start):,.0f}/s)")
+    await db.execute("ANALYZE")
+    await db.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "COVERLINE_ENV": "production",
+        "DATABASE_URL": DB_URL,
+        "COVERLINE_OFFER_KEYS": OFFER_KEYS,
+        "COVERLINE_LOG_LEVEL": "WARNING",
+        "COVERLINE_DB_POOL_SIZE": "16",
+    }
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "granian"), "--interface", "asgi", "--factory", "api.app:production_app",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
+        env=env, cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.2)
+    time.sleep(1.0)
+    return server, base
+
+
+def rss_mb(server: subprocess.Popen[bytes]) -> list[float]:
+    out = subprocess.run(["ps", "-o", "pid=,ppid=,rss=", "-A"], capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in out.splitlines()]
+    return [int(rss) / 1024 for pid, ppid, rss in rows if int(ppid) == server.pid]
+
+
+LUA_SINGLE = """
+math.randomseed(%(seed)d)
+request = function()
+  return wrk.format("GET", string.format("/v1/entitlements?serial=BN%%08d", math.random(0, %(n)d - 1)))
+end
+"""
+
+LUA_BATCH = """
+math.randomseed(%(seed)d)
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  local parts = {}
+  for i = 1, 100 do parts[i] = string.format('{"serial":"BN%%08d"}', math.random(0, %(n)d - 1)) end
+  return wrk.format(nil, "/v1/entitlements/check", nil, '{"lookups":[' .. table.concat(parts, ",") .. ']}')
+end
+"""
+
+
+def wrk(base: str, path: str, seconds: int, script: str | None = None) -> dict[str, float]:
+    cmd = ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency", "-H", f"Authorization: Bearer {BENCH_KEY}"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        if script:
+            lua.write(script)
+    if script:
+        cmd += ["-s", lua.name]
+    out = subprocess.run([*cmd, base + path], capture_output=True, text=True, check=True).stdout
+    os.unlink(lua.name)
+
+    def latency(label: str) -> float:
+        match = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert match, out
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50_ms": latency("50%"), "p99_ms": latency("99%"), "errors": int(non2xx.group(1)) if non2xx else 0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--contracts", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (make bench installs it from Debian's packages)")
+    t0 = time.perf_counter()
+    if asyncio.run(fresh_database(args.contracts)):
+        upgrade(DB_URL)
+        asyncio.run(seed(args.contracts))
+    log(f"data set ready in {time.perf_counter() - t0:.0f} s")
+    server, base = start_server(args.workers)
+    try:
+        params = {"seed": 42, "n": args.contracts}
+        wrk(base, "/health", 3)  # warm-up: imports, pools, plan cache
+        wrk(base, "/v1/entitlements?serial=BN00000001", 3)
+        results = {
+            "bare /health": wrk(base, "/health", args.seconds),
+            "check by serial": wrk(base, "/", args.seconds, LUA_SINGLE % params),
+            "batch of 100": wrk(base, "/", args.seconds, LUA_BATCH % params),
+        }
+        rss = rss_mb(server)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    bare = results["bare /health"]["rps"]
+    print()
+    print(f"{'':<18}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+    for name, r in results.items():
+        print(f"{name:<18}{r['rps']:>10,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>9}")
+    single = results["check by serial"]
+    batch = results["batch of 100"]
+    print()
+    print(f"check / bare           {single['rps'] / bare:.2f}   (target >= 0.50)")
+    print(f"check p99              {single['p99_ms']:.1f} ms (target <= 25)")
+    print(f"batch decisions/s      {batch['rps'] * 100:,.0f} (target >= 20,000)")
+    print(f"worker RSS             {', '.join(f'{m:.0f} MB' for m in rss)} (target <= 300 each)")
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    (out / "entitlements.json").write_text(json.dumps({"contracts": args.contracts, "workers": args.workers, "results": results, "rss_mb": rss}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
