@@ -84,6 +84,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "database_url": database_url,
         "offer_keys": TEST_KEYRING,
         "log_level": "WARNING",
+        "key_cache_seconds": 0,  # revocations take effect at once in tests
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

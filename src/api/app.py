@@ -14,6 +14,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server
 from litestar.routes import HTTPRoute
 
+from api.auth import KeyCache
 from api.database import Database, provide_session
 from api.edge import Edge, Route
 from api.errors import EXCEPTION_HANDLERS
@@ -103,7 +104,7 @@ def create_app(settings: Settings | None = None) -> CoverlineApp:
         middleware=[IdempotencyMiddleware],
         openapi_config=openapi_config(),
         lifespan=[lifespan],
-        state=State({"settings": settings, "db": db}),
+        state=State({"settings": settings, "db": db, "key_cache": KeyCache(db, settings.key_cache_seconds)}),
         request_max_body_size=settings.max_body_bytes,
         debug=False,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from enum import StrEnum
 from typing import Any
 
@@ -18,6 +19,7 @@ from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.database import Database
 from api.tables import ApiKeyRow
 from entitlements.errors import NotFound
 from entitlements.store.base import utcnow
@@ -99,15 +101,38 @@ async def revoke_key(session: AsyncSession, key_id: str) -> ApiKeyRow:
     return row
 
 
-async def authenticate(session: AsyncSession, raw: str) -> Principal | None:
-    row = await session.scalar(select(ApiKeyRow).where(ApiKeyRow.secret_hash == hash_key(raw)))
-    if row is None or row.revoked_at is not None:
+class KeyCache:
+    """Key lookups, remembered for a few seconds per worker: checks run at thousands per second
+    per key, and a lookup per request would cost more than the check itself."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, db: Database, seconds: float) -> None:
+        self.db = db
+        self.seconds = seconds
+        self._entries: dict[str, tuple[float, Principal | None]] = {}
+
+    async def principal(self, raw: str) -> Principal | None:
+        if self.seconds <= 0:
+            return await authenticate(self.db, raw)
+        now = time.monotonic()
+        entry = self._entries.get(raw)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        principal = await authenticate(self.db, raw)
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[raw] = (now + self.seconds, principal)
+        return principal
+
+
+async def authenticate(db: Database, raw: str) -> Principal | None:
+    """The active key with this secret, or None (unknown or revoked)."""
+    found = await db.active_key(hash_key(raw))
+    if found is None:
         return None
-    return Principal(
-        key_id=row.id,
-        kind=KeyKind(row.kind),
-        scopes=frozenset(Scope(s) for s in row.scopes.split()),
-    )
+    key_id, kind, scopes = found
+    return Principal(key_id=key_id, kind=KeyKind(kind), scopes=frozenset(Scope(s) for s in scopes.split()))
 
 
 def bearer_token_of(header: str | None) -> str | None:
@@ -125,8 +150,7 @@ async def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     token = bearer_token_of(connection.headers.get("authorization"))
     principal = None
     if token is not None:
-        async with connection.app.state.db.readers() as session:
-            principal = await authenticate(session, token)
+        principal = await connection.app.state.key_cache.principal(token)
     connection.state["principal"] = principal
     return principal
 

@@ -9,11 +9,13 @@ from typing import Any
 import asyncpg
 from litestar import Request
 from litestar.datastructures import State
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.tables import ApiKeyRow
 from entitlements.catalog import Plan
 from entitlements.store.base import create_engine, reader_factory, session_factory
-from entitlements.store.plans import PlanRepository
+from entitlements.store.plans import PlanRepository, published_plan
 from entitlements.store.snapshots import PgSnapshots, SessionSnapshots, SnapshotSource
 
 
@@ -71,8 +73,29 @@ class Database:
             async with self.readers() as session:
                 yield SessionSnapshots(session)
 
+    async def active_key(self, secret_hash: str) -> tuple[str, str, str] | None:
+        """(id, kind, scopes) of the unrevoked API key with this hash: asked on every request."""
+        if self._snapshot_pool is not None:
+            async with self._snapshot_pool.acquire() as connection:
+                row = await connection.fetchrow(
+                    "SELECT id, kind, scopes FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL",
+                    secret_hash,
+                )
+            return None if row is None else (row[0], row[1], row[2])
+        async with self.readers() as session:
+            found = await session.execute(
+                select(ApiKeyRow.id, ApiKeyRow.kind, ApiKeyRow.scopes).where(
+                    ApiKeyRow.secret_hash == secret_hash, ApiKeyRow.revoked_at.is_(None)
+                )
+            )
+            first = found.first()
+        return None if first is None else (first[0], first[1], first[2])
+
     async def plan(self, code: str, version: int) -> Plan | None:
         """A published plan version (kept in memory once read: versions never change)."""
+        known = published_plan(code, version)
+        if known is not None:
+            return known
         async with self.readers() as session:
             return await PlanRepository(session).get(code, version)
 

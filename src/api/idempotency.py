@@ -13,7 +13,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
-from api.auth import Principal, authenticate, bearer_token_of
+from api.auth import Principal, bearer_token_of
 from api.errors import make_problem, send_problem
 from api.tables import IdempotentRequestRow
 from entitlements.store.base import utcnow
@@ -57,8 +57,7 @@ class IdempotencyMiddleware:
         token = bearer_token_of(_header(scope, b"authorization"))
         principal: Principal | None = None
         if token is not None:
-            async with scope["app"].state.db.readers() as session:
-                principal = await authenticate(session, token)
+            principal = await scope["app"].state.key_cache.principal(token)
         state["principal"] = principal
         if principal is None:  # the guard answers 401; nothing to remember
             await self.app(asgi_scope, receive, send)

@@ -39,6 +39,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_per_minute: int = 0  # per API key; 0 turns it off
     cors_origins: tuple[str, ...] = ("*",)
     db_pool_size: int = 10
+    key_cache_seconds: float = 2.0  # how long a worker trusts a key lookup; a revocation waits this long
 
     @property
     def production(self) -> bool:
@@ -103,4 +104,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         rate_limit_per_minute=_int(env, "COVERLINE_RATE_LIMIT_PER_MINUTE", 0),
         cors_origins=origins or ("*",),
         db_pool_size=_int(env, "COVERLINE_DB_POOL_SIZE", 10),
+        key_cache_seconds=_int(env, "COVERLINE_KEY_CACHE_SECONDS", 2),
     )

@@ -1,10 +1,10 @@
 import httpx
 import pytest
 
-from api.app import CoverlineApp
+from api.app import CoverlineApp, create_app
 from api.auth import hash_key, revoke_key
 from api.tables import ApiKeyRow
-from tests.conftest import Keys
+from tests.conftest import Keys, make_settings, serving
 
 OFFER = {
     "product": {
@@ -54,3 +54,16 @@ async def test_only_a_hash_of_each_key_is_stored(app: CoverlineApp, keys: Keys) 
     assert row.secret_hash == hash_key(keys.raw["admin"])
     assert keys.raw["admin"] not in (row.secret_hash, row.hint, row.name)
     assert keys.raw["admin"].startswith("sk_test_") and keys.raw["publishable"].startswith("pk_test_")
+
+
+async def test_a_worker_trusts_a_key_lookup_for_the_cache_window(database_url: str, keys: Keys) -> None:
+    app = create_app(make_settings(database_url, key_cache_seconds=60))
+    async with serving(app) as cached:
+        assert (await cached.get("/v1/plans", headers=keys.auth("finance"))).status_code == 200
+        async with app.state.db.sessions() as session, session.begin():
+            await revoke_key(session, keys.ids["finance"])
+        # Within the window the worker's earlier lookup still stands; a fresh worker refuses at once.
+        assert (await cached.get("/v1/plans", headers=keys.auth("finance"))).status_code == 200
+    fresh = create_app(make_settings(database_url, key_cache_seconds=60))
+    async with serving(fresh) as client:
+        assert (await client.get("/v1/plans", headers=keys.auth("finance"))).status_code == 401

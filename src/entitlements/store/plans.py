@@ -24,6 +24,11 @@ def _plan(row: PlanRow) -> Plan:
     return plan
 
 
+def published_plan(code: str, version: int) -> Plan | None:
+    """A version this process has read before, without a query."""
+    return _published.get((code, version))
+
+
 class PublishOutcome(StrEnum):
     PUBLISHED = "published"
     UNCHANGED = "unchanged"
