@@ -28,8 +28,8 @@ run: setup
 	$(BIN)/granian --interface asgi --factory api.app:production_app --host $(HOST) --port $(PORT) --log-level warning
 
 lint: setup
-	$(BIN)/ruff check src tests migrations
-	$(BIN)/ruff format --check src tests migrations
+	$(BIN)/ruff check src tests migrations bench
+	$(BIN)/ruff format --check src tests migrations bench
 
 types: setup
 	$(BIN)/mypy

@@ -31,12 +31,12 @@ import msgspec
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from api.auth import KeyKind, Scope, hash_key  # noqa: E402
-from api.migrate import upgrade  # noqa: E402
-from entitlements.catalog import decode_catalog  # noqa: E402
-from entitlements.coverage import ClaimUse, ContractStatus, Period  # noqa: E402
-from entitlements.money import Money  # noqa: E402
-from entitlements.store.snapshots import ContractSnapshot, ProductSnapshot  # noqa: E402
+from api.auth import KeyKind, Scope, hash_key
+from api.migrate import upgrade
+from entitlements.catalog import decode_catalog, encode_plan
+from entitlements.coverage import ClaimUse, ContractStatus, Period
+from entitlements.money import Money
+from entitlements.store.snapshots import ContractSnapshot, ProductSnapshot
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB = "coverline_bench"
@@ -77,15 +77,21 @@ async def seed(contracts: int) -> None:
     now = dt.datetime.now(dt.UTC)
     plans, problems = decode_catalog((ROOT / "catalog" / "demo.toml").read_bytes())
     assert not problems
-    from entitlements.catalog import encode_plan
-
     await db.executemany(
-        "INSERT INTO plans (code, version, active, digest, definition, published_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO plans (code, version, active, digest, definition, published_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
         [(p.code, p.version, p.active, p.digest(), encode_plan(p).decode(), now) for p in plans],
     )
     await db.execute(
-        "INSERT INTO api_keys (id, kind, name, scopes, secret_hash, hint, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7)",
-        "key_bench", KeyKind.SECRET.value, "bench", Scope.SUPPORT.value, hash_key(BENCH_KEY), "sk_test_…bench", now,
+        "INSERT INTO api_keys (id, kind, name, scopes, secret_hash, hint, created_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "key_bench",
+        KeyKind.SECRET.value,
+        "bench",
+        Scope.SUPPORT.value,
+        hash_key(BENCH_KEY),
+        "sk_test_…bench",
+        now,
     )
     encoder = msgspec.json.Encoder()
     sold = now - dt.timedelta(days=30)
@@ -97,29 +103,146 @@ async def seed(contracts: int) -> None:
             period = Period(sold, sold + dt.timedelta(days=730))
             used = (ClaimUse("screen", sold + dt.timedelta(days=3), 12000),) if i % 10 == 0 else ()  # type: ignore[arg-type]
             snapshot = ProductSnapshot(
-                prd, cus, "PHONE-X", "phone", Money(50000, "USD"), serial, None, f"c***@example.com",
-                (ContractSnapshot(ctr, ContractStatus.ACTIVE, *PLAN, "USD", sold, sold, None, None, None, (period,), used),),
+                prd,
+                cus,
+                "PHONE-X",
+                "phone",
+                Money(50000, "USD"),
+                serial,
+                None,
+                "c***@example.com",
+                (
+                    ContractSnapshot(
+                        ctr,
+                        ContractStatus.ACTIVE,
+                        *PLAN,
+                        "USD",
+                        sold,
+                        sold,
+                        None,
+                        None,
+                        None,
+                        (period,),
+                        used,
+                    ),
+                ),
             )
             customers.append((cus, f"Customer {i}", f"c{i}@example.com", "en", "US", sold, sold))
-            products.append((prd, cus, serial, "PHONE-X", "phone", 50000, "USD", sold.date(), 12, encoder.encode(snapshot).decode(), sold))
-            rows.append((ctr, cus, prd, f"ofr_b{i:09d}", *PLAN, 7900, "USD", "upfront", "active", sold, sold, 0, sold, sold))
+            products.append(
+                (
+                    prd,
+                    cus,
+                    serial,
+                    "PHONE-X",
+                    "phone",
+                    50000,
+                    "USD",
+                    sold.date(),
+                    12,
+                    encoder.encode(snapshot).decode(),
+                    sold,
+                )
+            )
+            rows.append(
+                (
+                    ctr,
+                    cus,
+                    prd,
+                    f"ofr_b{i:09d}",
+                    *PLAN,
+                    7900,
+                    "USD",
+                    "upfront",
+                    "active",
+                    sold,
+                    sold,
+                    0,
+                    sold,
+                    sold,
+                )
+            )
             periods.append((ctr, period.start, period.end, f"pay_b{i:09d}"))
             if used:
-                claims.append((f"clm_b{i:09d}", f"ref_b{i:09d}", ctr, prd, "screen", (sold + dt.timedelta(days=3)).date(), 15000, "USD", 12000, 2900, "approved", sold))
-        await db.copy_records_to_table("customers", records=customers, columns=["id", "name", "email", "locale", "country", "created_at", "updated_at"])
+                claims.append(
+                    (
+                        f"clm_b{i:09d}",
+                        f"ref_b{i:09d}",
+                        ctr,
+                        prd,
+                        "screen",
+                        (sold + dt.timedelta(days=3)).date(),
+                        15000,
+                        "USD",
+                        12000,
+                        2900,
+                        "approved",
+                        sold,
+                    )
+                )
         await db.copy_records_to_table(
-            "products", records=products,
-            columns=["id", "customer_id", "serial", "sku", "category", "price_amount", "currency", "purchase_date", "warranty_months", "entitlement", "created_at"],
+            "customers",
+            records=customers,
+            columns=["id", "name", "email", "locale", "country", "created_at", "updated_at"],
         )
         await db.copy_records_to_table(
-            "contracts", records=rows,
-            columns=["id", "customer_id", "product_id", "offer_id", "plan_code", "plan_version", "price_amount", "currency", "billing", "status", "sold_at", "coverage_starts_at", "revision", "created_at", "updated_at"],
+            "products",
+            records=products,
+            columns=[
+                "id",
+                "customer_id",
+                "serial",
+                "sku",
+                "category",
+                "price_amount",
+                "currency",
+                "purchase_date",
+                "warranty_months",
+                "entitlement",
+                "created_at",
+            ],
         )
-        await db.copy_records_to_table("coverage_periods", records=periods, columns=["contract_id", "starts_at", "ends_at", "source_ref"])
+        await db.copy_records_to_table(
+            "contracts",
+            records=rows,
+            columns=[
+                "id",
+                "customer_id",
+                "product_id",
+                "offer_id",
+                "plan_code",
+                "plan_version",
+                "price_amount",
+                "currency",
+                "billing",
+                "status",
+                "sold_at",
+                "coverage_starts_at",
+                "revision",
+                "created_at",
+                "updated_at",
+            ],
+        )
+        await db.copy_records_to_table(
+            "coverage_periods", records=periods, columns=["contract_id", "starts_at", "ends_at", "source_ref"]
+        )
         if claims:
             await db.copy_records_to_table(
-                "claims", records=claims,
-                columns=["id", "reference", "contract_id", "product_id", "incident_kind", "incident_date", "amount", "currency", "covered_amount", "deductible", "status", "created_at"],
+                "claims",
+                records=claims,
+                columns=[
+                    "id",
+                    "reference",
+                    "contract_id",
+                    "product_id",
+                    "incident_kind",
+                    "incident_date",
+                    "amount",
+                    "currency",
+                    "covered_amount",
+                    "deductible",
+                    "status",
+                    "created_at",
+                ],
             )
         done = min(offset + CHUNK, contracts)
         log(f"seeded {done:,} contracts ({done / (time.perf_counter() - start):,.0f}/s)")
@@ -144,9 +267,24 @@ def start_server(workers: int) -> tuple[subprocess.Popen[bytes], str]:
         "COVERLINE_DB_POOL_SIZE": "16",
     }
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "granian"), "--interface", "asgi", "--factory", "api.app:production_app",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
-        env=env, cwd=ROOT,
+        [
+            str(Path(sys.executable).parent / "granian"),
+            "--interface",
+            "asgi",
+            "--factory",
+            "api.app:production_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        cwd=ROOT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -161,7 +299,9 @@ def start_server(workers: int) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def rss_mb(server: subprocess.Popen[bytes]) -> list[float]:
-    out = subprocess.run(["ps", "-o", "pid=,ppid=,rss=", "-A"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["ps", "-o", "pid=,ppid=,rss=", "-A"], capture_output=True, text=True, check=True
+    ).stdout
     rows = [line.split() for line in out.splitlines()]
     return [int(rss) / 1024 for pid, ppid, rss in rows if int(ppid) == server.pid]
 
@@ -203,7 +343,12 @@ def wrk(base: str, path: str, seconds: int, script: str | None = None) -> dict[s
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50_ms": latency("50%"), "p99_ms": latency("99%"), "errors": int(non2xx.group(1)) if non2xx else 0}
+    return {
+        "rps": rps,
+        "p50_ms": latency("50%"),
+        "p99_ms": latency("99%"),
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+    }
 
 
 def main() -> None:
@@ -247,7 +392,12 @@ def main() -> None:
     print(f"worker RSS             {', '.join(f'{m:.0f} MB' for m in rss)} (target <= 300 each)")
     out = ROOT / "bench" / "out"
     out.mkdir(exist_ok=True)
-    (out / "entitlements.json").write_text(json.dumps({"contracts": args.contracts, "workers": args.workers, "results": results, "rss_mb": rss}, indent=2))
+    (out / "entitlements.json").write_text(
+        json.dumps(
+            {"contracts": args.contracts, "workers": args.workers, "results": results, "rss_mb": rss},
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":
