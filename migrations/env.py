@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import api.tables  # noqa: F401  (registers the edge's tables)
+import billing.tables  # noqa: F401
 import entitlements.store.tables  # noqa: F401
 from entitlements.store.base import Base, create_engine
 

@@ -81,6 +81,8 @@ class ContractRow(Base):
     waiting_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     grace_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
     # Bumped by every change to the contract, its periods or its claims: the first statement
     # of each write, so it also serialises writers on the contract (row lock / SQLite lock).
     revision: Mapped[int] = mapped_column(Integer, default=0)

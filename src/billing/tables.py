@@ -1,0 +1,48 @@
+"""Billing's tables: Stripe events as received, and the ledger of money movements."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from entitlements.store.base import Base, UTCDateTime
+
+
+class StripeEventRow(Base):
+    """Every event exactly once, by Stripe's id, raw as it came."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100), index=True)
+    created: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    outcome: Mapped[str] = mapped_column(String(200))
+
+
+class LedgerEntryRow(Base):
+    """An append-only money movement. Corrections are new rows; amounts are signed minor units
+    (money in positive, money out negative)."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    entry_key: Mapped[str] = mapped_column(String(255), unique=True)  # one row per Stripe movement
+    kind: Mapped[str] = mapped_column(String(32), index=True)  # sale | renewal | refund | dispute | …
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    contract_id: Mapped[str | None] = mapped_column(ForeignKey("contracts.id"), index=True, nullable=True)
+    stripe_payment_intent: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    stripe_charge: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    stripe_invoice: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    stripe_refund: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    stripe_dispute: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    period_start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    period_end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
