@@ -39,6 +39,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_per_minute: int = 0  # per API key; 0 turns it off
     cors_origins: tuple[str, ...] = ("*",)
     db_pool_size: int = 10
+    stripe_api_key: str | None = None  # unset: the offline sandbox gateway
+    stripe_api_base: str | None = None  # another Stripe-compatible server (localstripe in tests)
+    stripe_webhook_secrets: tuple[str, ...] = ()  # all valid during a rotation; the first is current
     key_cache_seconds: float = 2.0  # how long a worker trusts a key lookup; a revocation waits this long
 
     @property
@@ -56,15 +59,20 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise MissingSetting(name, f"expected an integer, got {raw!r}") from None
 
 
-def _development_offer_keys(var_dir: Path) -> OfferKeyring:
-    """A per-checkout signing key kept under var/, so offers survive a restart of `make run`."""
-    path = var_dir / "dev-offer-keys.json"
-    if not path.exists():
+def _development_secret(var_dir: Path, name: str) -> str:
+    """A secret made once per checkout and kept under var/, so `make run` can restart."""
+    path = var_dir / "dev-secrets.json"
+    known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    if name not in known:
+        known[name] = secrets.token_urlsafe(48)
         var_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"dev-1": secrets.token_urlsafe(48)}))
+        path.write_text(json.dumps(known))
         path.chmod(0o600)
-    keys: dict[str, str] = json.loads(path.read_text())
-    return OfferKeyring.from_mapping({kid: secret.encode() for kid, secret in keys.items()})
+    return known[name]
+
+
+def _development_offer_keys(var_dir: Path) -> OfferKeyring:
+    return OfferKeyring.from_mapping({"dev-1": _development_secret(var_dir, "offer-key-dev-1").encode()})
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -92,6 +100,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     else:
         keyring = _development_offer_keys(Path(env.get("COVERLINE_VAR_DIR", "var")))
 
+    stripe_api_key = env.get("STRIPE_API_KEY") or None
+    webhook_secrets = tuple(x.strip() for x in env.get("STRIPE_WEBHOOK_SECRET", "").split(",") if x.strip())
+    if production and not stripe_api_key:
+        raise MissingSetting("STRIPE_API_KEY", "production takes payments through Stripe")
+    if stripe_api_key and not webhook_secrets:
+        raise MissingSetting("STRIPE_WEBHOOK_SECRET", "Stripe's events cannot be verified without it")
+    if not webhook_secrets:
+        webhook_secrets = (_development_secret(Path(env.get("COVERLINE_VAR_DIR", "var")), "whsec_sandbox"),)
+
     origins = tuple(o.strip() for o in env.get("COVERLINE_CORS_ORIGINS", "*").split(",") if o.strip())
     return Settings(
         environment=environment,
@@ -105,4 +122,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cors_origins=origins or ("*",),
         db_pool_size=_int(env, "COVERLINE_DB_POOL_SIZE", 10),
         key_cache_seconds=_int(env, "COVERLINE_KEY_CACHE_SECONDS", 2),
+        stripe_api_key=stripe_api_key,
+        stripe_api_base=env.get("STRIPE_API_BASE") or None,
+        stripe_webhook_secrets=webhook_secrets,
     )

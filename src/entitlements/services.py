@@ -4,6 +4,7 @@ actor (the API key id) that the audit log records."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -63,6 +64,12 @@ Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(10)}"
+
+
+def contract_id_for(offer_id: str) -> str:
+    """An offer sells once, so the contract's id follows from it: a retried checkout names the
+    same contract, and the payment calls keyed on it can never charge twice."""
+    return "ctr_" + hashlib.sha256(offer_id.encode()).hexdigest()[:20]
 
 
 # --- customers -----------------------------------------------------------------------------------
@@ -252,7 +259,7 @@ async def open_contract(
     if plan is None:
         raise NotFound(f"no plan {terms.plan_code} v{terms.plan_version}", field="offer_token")
     row = ContractRow(
-        id=new_id("ctr"),
+        id=contract_id_for(terms.offer_id),
         customer_id=customer.id,
         product_id=product.id,
         offer_id=terms.offer_id,
@@ -289,17 +296,18 @@ async def open_contract(
     return row
 
 
-async def _once(session: AsyncSession, contract: ContractRow, reference: str, kind: str) -> bool:
-    """Record that `reference` was applied; False if it had been already (nothing to do)."""
+async def _applied(session: AsyncSession, contract: ContractRow, reference: str) -> bool:
+    """Whether the event `reference` names was applied to this contract already."""
     seen = await session.get(ContractEventRow, reference)
-    if seen is not None:
-        if seen.contract_id != contract.id:
-            raise Conflict(f"reference {reference} belongs to another contract", field="reference")
-        return False
+    if seen is not None and seen.contract_id != contract.id:
+        raise Conflict(f"reference {reference} belongs to another contract", field="reference")
+    return seen is not None
+
+
+def _remember(session: AsyncSession, contract: ContractRow, reference: str, kind: str) -> None:
     session.add(
         ContractEventRow(reference=reference, contract_id=contract.id, kind=kind, applied_at=utcnow())
     )
-    return True
 
 
 def _move(
@@ -330,9 +338,10 @@ async def record_payment(
 ) -> ContractRow:
     """A payment buys one coverage period (the term, a month or a year) and makes the contract active."""
     contract = await lock_contract(session, contract_id)
-    if not await _once(session, contract, reference, "payment"):
+    if await _applied(session, contract, reference):
         return contract
-    check_transition(ContractStatus(contract.status), ContractStatus.ACTIVE)
+    check_transition(ContractStatus(contract.status), ContractStatus.ACTIVE)  # before any write
+    _remember(session, contract, reference, "payment")
     plan = await plan_of(session, contract)
     existing = (await periods_of(session, [contract.id])).get(contract.id, [])
     period = next_period(plan, existing, contract.coverage_starts_at, paid_at)
@@ -359,7 +368,9 @@ async def mark_past_due(
     session: AsyncSession, contract_id: str, *, reference: str, at: dt.datetime, actor: str
 ) -> ContractRow:
     contract = await lock_contract(session, contract_id)
-    if await _once(session, contract, reference, "past_due"):
+    if not await _applied(session, contract, reference):
+        check_transition(ContractStatus(contract.status), ContractStatus.PAST_DUE)
+        _remember(session, contract, reference, "past_due")
         plan = await plan_of(session, contract)
         periods = (await periods_of(session, [contract.id])).get(contract.id, [])
         grace_from = max([at, *(p.end for p in periods)])
@@ -394,9 +405,10 @@ async def end_contract(
     ):
         raise InvalidInput(f"{target.value} does not end a contract", field="action")
     contract = await lock_contract(session, contract_id)
-    if not await _once(session, contract, reference, target.value):
+    if await _applied(session, contract, reference):
         return contract
     check_transition(ContractStatus(contract.status), target)
+    _remember(session, contract, reference, target.value)
     if target is ContractStatus.CANCELLED:
         for period in await session.scalars(
             select(CoveragePeriodRow).where(CoveragePeriodRow.contract_id == contract.id)

@@ -1,0 +1,71 @@
+"""The payment gateway port. `StripeGateway` speaks to Stripe; `SandboxGateway` is an offline,
+Stripe-shaped stand-in for the embedded default. Both take an idempotency key on every call
+that moves money, derived from our own ids, so a retry can never charge or refund twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+import msgspec
+
+from entitlements.money import Money
+
+
+class GatewayError(Exception):
+    """The gateway could not do it (declined card, Stripe down, timeout): the caller may retry."""
+
+    def __init__(self, message: str, *, declined: bool = False) -> None:
+        super().__init__(message)
+        self.declined = declined
+
+
+class PaymentIntent(msgspec.Struct, frozen=True):
+    id: str
+    status: str  # requires_payment_method | requires_confirmation | processing | succeeded | …
+    client_secret: str | None
+    amount: Money
+
+
+class Subscription(msgspec.Struct, frozen=True):
+    id: str
+    status: str  # incomplete | active | past_due | canceled | …
+    client_secret: str | None  # of the first invoice's payment, for the page to confirm
+
+
+class Refund(msgspec.Struct, frozen=True):
+    id: str
+    status: str
+    amount: Money
+
+
+class Gateway(Protocol):
+    sandbox: bool
+
+    async def ensure_customer(self, *, customer_id: str, name: str, email: str | None) -> str:
+        """The gateway's customer id for our customer (created once, found again after)."""
+        ...
+
+    async def create_payment_intent(
+        self, *, amount: Money, customer: str, contract_id: str, payment_method: str | None, key: str
+    ) -> PaymentIntent: ...
+
+    async def create_subscription(
+        self,
+        *,
+        customer: str,
+        amount: Money,
+        interval_months: int,
+        contract_id: str,
+        payment_method: str | None,
+        cancel_at: dt.datetime | None,
+        key: str,
+    ) -> Subscription: ...
+
+    async def cancel_subscription(self, subscription_id: str, *, key: str) -> None: ...
+
+    async def refund(self, *, payment_intent: str, amount: Money, contract_id: str, key: str) -> Refund: ...
+
+    async def invoice_status(self, invoice_id: str) -> str:
+        """The invoice's status now (`paid`, `open`, …): events may arrive out of order."""
+        ...

@@ -1,0 +1,361 @@
+"""An offline, Stripe-shaped gateway for the embedded default and the demo.
+
+It keeps customers, PaymentIntents, subscriptions, invoices and refunds in memory, has a clock
+that can be advanced to produce renewals (paid or failed) and lapses, and emits Stripe-format
+events signed with the webhook secret into the same webhook handler Stripe's events reach.
+Test cards: `pm_card_visa` pays; `pm_card_chargeDeclined` and `pm_card_insufficientFunds` fail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from billing.gateway import GatewayError, PaymentIntent, Refund, Subscription
+from billing.signatures import sign
+from entitlements.coverage import add_months
+from entitlements.money import Money
+
+GOOD_CARD = "pm_card_visa"
+DECLINES = {
+    "pm_card_chargeDeclined": "card_declined",
+    "pm_card_insufficientFunds": "insufficient_funds",
+}
+RETRY_DAYS = (3, 5, 7)  # failed renewals are retried, then the subscription is cancelled
+
+Deliver = Callable[[bytes, str], Awaitable[None]]
+
+
+def _id(prefix: str, *parts: str) -> str:
+    return f"{prefix}_sbx{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:20]}"
+
+
+class SandboxGateway:
+    sandbox = True
+
+    def __init__(self, webhook_secret: str, now: Callable[[], dt.datetime] | None = None) -> None:
+        self.webhook_secret = webhook_secret
+        self._real_now = now or (lambda: dt.datetime.now(dt.UTC))
+        self.offset = dt.timedelta()
+        self.customers: dict[str, dict[str, Any]] = {}
+        self.payment_intents: dict[str, dict[str, Any]] = {}
+        self.subscriptions: dict[str, dict[str, Any]] = {}
+        self.invoices: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        self.outbox: list[dict[str, Any]] = []
+        self.renewal_card: str | None = None  # overrides customers' cards for renewals (the demo's decline)
+        self._by_key: dict[str, Any] = {}
+        self._sequence = itertools.count(1)
+
+    # --- clock and events ------------------------------------------------------------------------
+
+    def now(self) -> dt.datetime:
+        return self._real_now() + self.offset
+
+    def _emit(self, event_type: str, obj: dict[str, Any]) -> None:
+        created = int(self.now().timestamp())
+        digest = hashlib.sha256(obj["id"].encode()).hexdigest()[:8]
+        self.outbox.append(
+            {
+                "id": f"evt_sbx{next(self._sequence):08d}{digest}",
+                "object": "event",
+                "api_version": "2026-10-28.endive",
+                "created": created,
+                "livemode": False,
+                "type": event_type,
+                "data": {"object": msgspec.json.decode(msgspec.json.encode(obj))},
+                "pending_webhooks": 1,
+            }
+        )
+
+    def signed_outbox(self) -> list[tuple[bytes, str]]:
+        """The events emitted since the last call, as (raw body, Stripe-Signature) pairs."""
+        events, self.outbox = self.outbox, []
+        timestamp = int(self._real_now().timestamp())
+        signed = []
+        for event in events:
+            raw = msgspec.json.encode(event)
+            signed.append((raw, sign(raw, self.webhook_secret, timestamp)))
+        return signed
+
+    async def deliver(self, to: Deliver) -> int:
+        count = 0
+        for raw, header in self.signed_outbox():
+            await to(raw, header)
+            count += 1
+        return count
+
+    # --- the port --------------------------------------------------------------------------------
+
+    def _once(self, key: str, make: Callable[[], Any]) -> Any:
+        """Stripe's idempotency: the same key returns the first result."""
+        if key not in self._by_key:
+            self._by_key[key] = make()
+        return self._by_key[key]
+
+    async def ensure_customer(self, *, customer_id: str, name: str, email: str | None) -> str:
+        stripe_id = _id("cus", customer_id)
+        self.customers.setdefault(
+            stripe_id, {"id": stripe_id, "object": "customer", "name": name, "email": email, "card": None}
+        )
+        return stripe_id
+
+    def _charge(self, card: str | None) -> str | None:
+        """The decline code, or None when the card pays."""
+        if card is None:
+            return "no_payment_method"
+        return DECLINES.get(card)
+
+    async def create_payment_intent(
+        self, *, amount: Money, customer: str, contract_id: str, payment_method: str | None, key: str
+    ) -> PaymentIntent:
+        def make() -> PaymentIntent:
+            pi_id = _id("pi", key)
+            pi: dict[str, Any] = {
+                "id": pi_id,
+                "object": "payment_intent",
+                "amount": amount.amount,
+                "currency": amount.currency.lower(),
+                "customer": customer,
+                "metadata": {"contract_id": contract_id},
+                "client_secret": f"{pi_id}_secret_sandbox",
+                "status": "requires_payment_method",
+                "latest_charge": None,
+                "created": int(self.now().timestamp()),
+            }
+            self.payment_intents[pi_id] = pi
+            if payment_method is not None:
+                self._confirm(pi, payment_method)
+            return PaymentIntent(pi_id, pi["status"], pi["client_secret"], amount)
+
+        result: PaymentIntent = self._once(key, make)
+        return result
+
+    def _confirm(self, pi: dict[str, Any], card: str) -> None:
+        decline = self._charge(card)
+        if decline:
+            pi["status"] = "requires_payment_method"
+            pi["last_payment_error"] = {"code": "card_declined", "decline_code": decline}
+            self._emit("payment_intent.payment_failed", pi)
+            return
+        pi["status"] = "succeeded"
+        pi["latest_charge"] = _id("ch", pi["id"])
+        self.customers[pi["customer"]]["card"] = card
+        self._emit("payment_intent.succeeded", pi)
+
+    def confirm_payment_intent(self, pi_id: str, card: str) -> str:
+        """What the checkout page does with Stripe.js: confirm with a card."""
+        pi = self.payment_intents.get(pi_id)
+        if pi is None:
+            raise GatewayError(f"no PaymentIntent {pi_id}")
+        if pi["status"] != "succeeded":
+            self._confirm(pi, card)
+        return str(pi["status"])
+
+    async def create_subscription(
+        self,
+        *,
+        customer: str,
+        amount: Money,
+        interval_months: int,
+        contract_id: str,
+        payment_method: str | None,
+        cancel_at: dt.datetime | None,
+        key: str,
+    ) -> Subscription:
+        def make() -> Subscription:
+            sub_id = _id("sub", key)
+            now = self.now()
+            sub: dict[str, Any] = {
+                "id": sub_id,
+                "object": "subscription",
+                "customer": customer,
+                "status": "incomplete",
+                "metadata": {"contract_id": contract_id},
+                "cancel_at": int(cancel_at.timestamp()) if cancel_at else None,
+                "cancellation_details": {"reason": None},
+                "billing_mode": {"type": "flexible"},
+                "items": {"object": "list", "data": [self._item(sub_id, amount, interval_months, now)]},
+                "_amount": [amount.amount, amount.currency],
+                "_months": interval_months,
+                "_failures": 0,
+            }
+            self.subscriptions[sub_id] = sub
+            invoice = self._invoice(sub, "subscription_create", now)
+            if payment_method is not None:
+                self.customers[customer]["card"] = payment_method
+                self._pay(sub, invoice)
+            else:
+                self._emit("customer.subscription.created", self._public(sub))
+            return Subscription(sub_id, sub["status"], f"{invoice['id']}_secret_sandbox")
+
+        result: Subscription = self._once(key, make)
+        return result
+
+    def _item(self, sub_id: str, amount: Money, months: int, start: dt.datetime) -> dict[str, Any]:
+        return {
+            "id": f"si_{sub_id[4:]}",
+            "object": "subscription_item",
+            "current_period_start": int(start.timestamp()),
+            "current_period_end": int(add_months(start, months).timestamp()),
+            "price": {
+                "object": "price",
+                "unit_amount": amount.amount,
+                "currency": amount.currency.lower(),
+                "recurring": {"interval": "month", "interval_count": months},
+            },
+        }
+
+    @staticmethod
+    def _public(sub: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in sub.items() if not k.startswith("_")}
+
+    def _invoice(self, sub: dict[str, Any], reason: str, start: dt.datetime) -> dict[str, Any]:
+        amount, currency = sub["_amount"]
+        item = sub["items"]["data"][0]
+        invoice_id = _id("in", sub["id"], str(item["current_period_start"]))
+        invoice: dict[str, Any] = {
+            "id": invoice_id,
+            "object": "invoice",
+            "customer": sub["customer"],
+            "billing_reason": reason,
+            "status": "open",
+            "amount_due": amount,
+            "amount_paid": 0,
+            "currency": currency.lower(),
+            "period_start": item["current_period_start"],
+            "period_end": item["current_period_end"],
+            "parent": {
+                "type": "subscription_details",
+                "subscription_details": {"subscription": sub["id"], "metadata": dict(sub["metadata"])},
+            },
+            "lines": {
+                "object": "list",
+                "data": [
+                    {
+                        "amount": amount,
+                        "period": {"start": item["current_period_start"], "end": item["current_period_end"]},
+                        "pricing": {"price_details": {"price": "price_sandbox"}},
+                    }
+                ],
+            },
+            "payments": {"object": "list", "data": []},
+            "created": int(start.timestamp()),
+            "attempt_count": 0,
+        }
+        self.invoices[invoice_id] = invoice
+        sub["_open_invoice"] = invoice_id
+        return invoice
+
+    def _pay(self, sub: dict[str, Any], invoice: dict[str, Any]) -> bool:
+        card = self.customers[sub["customer"]]["card"]
+        if invoice["billing_reason"] == "subscription_cycle" and self.renewal_card is not None:
+            card = self.renewal_card
+        invoice["attempt_count"] += 1
+        decline = self._charge(card)
+        if decline:
+            sub["_failures"] += 1
+            if sub["status"] == "active":
+                sub["status"] = "past_due"
+                self._emit("customer.subscription.updated", self._public(sub))
+            self._emit("invoice.payment_failed", invoice)
+            return False
+        pi_id = _id("pi", invoice["id"])
+        invoice["status"] = "paid"
+        invoice["amount_paid"] = invoice["amount_due"]
+        invoice["payments"]["data"] = [
+            {
+                "object": "invoice_payment",
+                "amount_paid": invoice["amount_due"],
+                "status": "paid",
+                "payment": {"type": "payment_intent", "payment_intent": pi_id},
+            }
+        ]
+        sub["_failures"] = 0
+        sub.pop("_open_invoice", None)
+        was = sub["status"]
+        sub["status"] = "active"
+        if was != "active":
+            self._emit(
+                "customer.subscription.updated" if was != "incomplete" else "customer.subscription.created",
+                self._public(sub),
+            )
+        self._emit("invoice.paid", invoice)
+        return True
+
+    async def cancel_subscription(self, subscription_id: str, *, key: str) -> None:
+        sub = self.subscriptions.get(subscription_id)
+        if sub is None or sub["status"] == "canceled":
+            return
+        self._end(sub, "cancellation_requested")
+
+    def _end(self, sub: dict[str, Any], reason: str) -> None:
+        sub["status"] = "canceled"
+        sub["cancellation_details"] = {"reason": reason}
+        sub["ended_at"] = int(self.now().timestamp())
+        self._emit("customer.subscription.deleted", self._public(sub))
+
+    async def refund(self, *, payment_intent: str, amount: Money, contract_id: str, key: str) -> Refund:
+        def make() -> Refund:
+            refund_id = _id("re", key)
+            refund = {
+                "id": refund_id,
+                "object": "refund",
+                "amount": amount.amount,
+                "currency": amount.currency.lower(),
+                "payment_intent": payment_intent,
+                "charge": _id("ch", payment_intent),
+                "status": "succeeded",
+                "metadata": {"contract_id": contract_id},
+                "created": int(self.now().timestamp()),
+            }
+            self.refunds[refund_id] = refund
+            self._emit("refund.created", refund)
+            return Refund(refund_id, "succeeded", amount)
+
+        result: Refund = self._once(key, make)
+        return result
+
+    async def invoice_status(self, invoice_id: str) -> str:
+        invoice = self.invoices.get(invoice_id)
+        return "unknown" if invoice is None else str(invoice["status"])
+
+    # --- the clock -------------------------------------------------------------------------------
+
+    def advance(self, days: int) -> None:
+        """Move time forward a day at a time: renewals fall due, are paid or fail and are retried,
+        and subscriptions that keep failing are cancelled, as Stripe's smart retries would."""
+        for _ in range(days):
+            self.offset += dt.timedelta(days=1)
+            now = self.now()
+            for sub in list(self.subscriptions.values()):
+                if sub["status"] in ("canceled", "incomplete"):
+                    continue
+                item = sub["items"]["data"][0]
+                if sub.get("cancel_at") and sub["cancel_at"] <= now.timestamp():
+                    self._end(sub, "cancellation_requested")
+                    continue
+                open_invoice = self.invoices.get(sub.get("_open_invoice", ""))
+                if open_invoice is not None:
+                    due = dt.datetime.fromtimestamp(open_invoice["created"], dt.UTC)
+                    retry_at = due + dt.timedelta(days=sum(RETRY_DAYS[: sub["_failures"]]))
+                    if (
+                        now >= retry_at
+                        and not self._pay(sub, open_invoice)
+                        and sub["_failures"] > len(RETRY_DAYS)
+                    ):
+                        self._end(sub, "payment_failed")
+                    continue
+                if now.timestamp() >= item["current_period_end"]:
+                    start = dt.datetime.fromtimestamp(item["current_period_end"], dt.UTC)
+                    amount, currency = sub["_amount"]
+                    sub["items"]["data"][0] = self._item(
+                        sub["id"], Money(amount, currency), sub["_months"], start
+                    )
+                    self._emit("invoice.upcoming", {"id": "", "object": "invoice", "subscription": sub["id"]})
+                    self._pay(sub, self._invoice(sub, "subscription_cycle", start))

@@ -1,0 +1,140 @@
+"""The gateway on Stripe, through the official SDK's `StripeClient` (never a global api_key).
+
+Every call that creates or moves something carries an idempotency key derived from our own ids
+(`checkout:<offer id>:…`, `refund:<contract>:…`), so our retries, and the SDK's own, reach
+Stripe as the same request and can never charge or refund twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import stripe
+from stripe.params import (
+    CustomerCreateParams,
+    PaymentIntentCreateParams,
+    SubscriptionCreateParams,
+)
+
+from billing.gateway import GatewayError, PaymentIntent, Refund, Subscription
+from entitlements.money import Money
+
+API_VERSION = stripe.api_version  # the version this SDK release is built for
+
+
+class StripeGateway:
+    sandbox = False
+
+    def __init__(
+        self, api_key: str, *, api_base: str | None = None, timeout: float = 20.0, retries: int = 2
+    ) -> None:
+        self.client = stripe.StripeClient(
+            api_key,
+            stripe_version=API_VERSION,
+            base_addresses={"api": api_base} if api_base else {},
+            max_network_retries=retries,
+            http_client=stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True),
+        )
+
+    @staticmethod
+    def _options(key: str | None) -> Any:
+        return {"idempotency_key": key} if key else {}
+
+    async def _call(self, coro: Any) -> Any:
+        try:
+            return await coro
+        except stripe.CardError as exc:
+            raise GatewayError(exc.user_message or "the card was declined", declined=True) from exc
+        except stripe.StripeError as exc:
+            raise GatewayError(f"Stripe: {exc.user_message or exc.__class__.__name__}") from exc
+
+    async def ensure_customer(self, *, customer_id: str, name: str, email: str | None) -> str:
+        params: CustomerCreateParams = {"name": name, "metadata": {"coverline_customer": customer_id}}
+        if email:
+            params["email"] = email
+        customer = await self._call(
+            self.client.v1.customers.create_async(params, self._options(f"customer:{customer_id}"))
+        )
+        return str(customer.id)
+
+    async def create_payment_intent(
+        self, *, amount: Money, customer: str, contract_id: str, payment_method: str | None, key: str
+    ) -> PaymentIntent:
+        params: PaymentIntentCreateParams = {
+            "amount": amount.amount,
+            "currency": amount.currency.lower(),
+            "customer": customer,
+            "metadata": {"contract_id": contract_id},
+        }
+        if payment_method:
+            params["payment_method"] = payment_method
+            params["confirm"] = True
+        intent = await self._call(self.client.v1.payment_intents.create_async(params, self._options(key)))
+        return PaymentIntent(intent.id, intent.status, intent.client_secret, amount)
+
+    async def create_subscription(
+        self,
+        *,
+        customer: str,
+        amount: Money,
+        interval_months: int,
+        contract_id: str,
+        payment_method: str | None,
+        cancel_at: dt.datetime | None,
+        key: str,
+    ) -> Subscription:
+        yearly = interval_months % 12 == 0
+        interval: Any = {
+            "interval": "year" if yearly else "month",
+            "interval_count": interval_months // 12 if yearly else interval_months,
+        }
+        params: SubscriptionCreateParams = {
+            "customer": customer,
+            "items": [
+                {
+                    "price_data": {
+                        "currency": amount.currency.lower(),
+                        "unit_amount": amount.amount,
+                        "recurring": interval,
+                        "product": await self._product(contract_id),
+                    }
+                }
+            ],
+            "metadata": {"contract_id": contract_id},
+            "payment_behavior": "default_incomplete",
+            "payment_settings": {"save_default_payment_method": "on_subscription"},
+            "expand": ["latest_invoice.confirmation_secret"],
+        }
+        if cancel_at is not None:
+            params["cancel_at"] = int(cancel_at.timestamp())
+        if payment_method:
+            params["default_payment_method"] = payment_method
+        sub = await self._call(self.client.v1.subscriptions.create_async(params, self._options(key)))
+        invoice = getattr(sub, "latest_invoice", None)
+        secret = getattr(getattr(invoice, "confirmation_secret", None), "client_secret", None)
+        return Subscription(sub.id, sub.status, secret)
+
+    async def _product(self, contract_id: str) -> str:
+        product = await self._call(
+            self.client.v1.products.create_async(
+                {"name": f"Coverline contract {contract_id}"}, self._options(f"product:{contract_id}")
+            )
+        )
+        return str(product.id)
+
+    async def cancel_subscription(self, subscription_id: str, *, key: str) -> None:
+        await self._call(self.client.v1.subscriptions.cancel_async(subscription_id, None, self._options(key)))
+
+    async def refund(self, *, payment_intent: str, amount: Money, contract_id: str, key: str) -> Refund:
+        params = {
+            "payment_intent": payment_intent,
+            "amount": amount.amount,
+            "metadata": {"contract_id": contract_id},
+        }
+        refund = await self._call(self.client.v1.refunds.create_async(params, self._options(key)))  # type: ignore[arg-type]
+        return Refund(refund.id, refund.status or "pending", amount)
+
+    async def invoice_status(self, invoice_id: str) -> str:
+        invoice = await self._call(self.client.v1.invoices.retrieve_async(invoice_id))
+        return str(invoice.status)

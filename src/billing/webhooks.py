@@ -1,0 +1,402 @@
+"""Stripe webhooks: verify, store once, apply in one transaction.
+
+Events arrive late, twice and out of order. Each is stored under its unique id (a duplicate is a
+no-op), and applied through the contract operations, which are idempotent by a reference derived
+from the Stripe object (PaymentIntent, invoice, subscription, refund). Where arrival order could
+mislead, the decision comes from the object's state: a failed invoice that is paid by now is not
+past due; a subscription says itself whether it ended for non-payment or by request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from billing.gateway import Gateway
+from billing.signatures import verify
+from billing.tables import LedgerEntryRow, StripeEventRow
+from entitlements import services
+from entitlements.coverage import ContractStatus
+from entitlements.errors import DomainError
+from entitlements.store import audit
+from entitlements.store.base import utcnow
+from entitlements.store.tables import ContractRow
+
+ACTOR = "stripe"
+log = structlog.get_logger("billing.webhooks")
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+
+
+class MalformedEvent(Exception):
+    pass
+
+
+class Event(msgspec.Struct):
+    id: str
+    type: str
+    created: int
+    data: dict[str, Any]
+
+    @property
+    def object(self) -> dict[str, Any]:
+        obj = self.data.get("object")
+        if not isinstance(obj, dict):
+            raise MalformedEvent("event without data.object")
+        return obj
+
+    @property
+    def at(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.created, dt.UTC)
+
+
+async def ingest(
+    sessions: async_sessionmaker[AsyncSession],
+    raw: bytes,
+    signature: str | None,
+    *,
+    secrets: Sequence[str],
+    gateway: Gateway,
+    now: float,
+) -> tuple[Outcome, str]:
+    """Verify and apply one delivery. Raises `SignatureError` (nothing stored) or `MalformedEvent`;
+    any other exception rolls everything back so that Stripe delivers again."""
+    verify(raw, signature, secrets, now)
+    try:
+        event = msgspec.json.decode(raw, type=Event)
+    except msgspec.DecodeError as exc:
+        raise MalformedEvent(str(exc)) from None
+    try:
+        async with sessions() as session, session.begin():
+            if await session.get(StripeEventRow, event.id) is not None:
+                return Outcome.DUPLICATE, event.id
+            # Stored first: a concurrent twin waits on this row's key, then finds it taken.
+            row = StripeEventRow(
+                id=event.id,
+                type=event.type,
+                created=event.created,
+                payload=raw.decode(),
+                received_at=utcnow(),
+                outcome="",
+            )
+            session.add(row)
+            await session.flush()
+            outcome, detail = await apply(session, event, gateway)
+            row.outcome = f"{outcome.value}: {detail}" if detail else outcome.value
+    except IntegrityError:
+        return Outcome.DUPLICATE, event.id
+    log.info("stripe event", event_id=event.id, type=event.type, outcome=outcome.value, detail=detail)
+    return outcome, event.id
+
+
+Handler = Callable[[AsyncSession, Event, Gateway], Awaitable[str | None]]
+
+
+async def apply(session: AsyncSession, event: Event, gateway: Gateway) -> tuple[Outcome, str]:
+    handler = HANDLERS.get(event.type)
+    if handler is None:
+        return Outcome.IGNORED, "not an event Coverline acts on"
+    try:
+        detail = await handler(session, event, gateway)
+    except DomainError as exc:  # e.g. a payment for a contract cancelled meanwhile: nothing to do
+        return Outcome.IGNORED, exc.detail
+    if detail is not None and detail.startswith("ignored"):
+        return Outcome.IGNORED, detail.removeprefix("ignored: ")
+    return Outcome.APPLIED, detail or ""
+
+
+# --- finding our contract from Stripe's objects (the current shapes and localstripe's older ones) --
+
+
+def _metadata_contract(obj: dict[str, Any]) -> str | None:
+    metadata = obj.get("metadata") or {}
+    value = metadata.get("contract_id")
+    return value if isinstance(value, str) else None
+
+
+def _invoice_subscription(invoice: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(subscription id, contract id from its metadata) of an invoice, in either shape."""
+    parent = invoice.get("parent") or {}
+    details = parent.get("subscription_details") if parent.get("type") == "subscription_details" else None
+    if details:
+        return details.get("subscription"), _metadata_contract(details)
+    subscription = invoice.get("subscription")  # before 2025-03-31 (and localstripe)
+    if isinstance(subscription, dict):
+        return subscription.get("id"), _metadata_contract(subscription)
+    return subscription, None
+
+
+async def _contract(
+    session: AsyncSession,
+    *,
+    contract_id: str | None = None,
+    subscription: str | None = None,
+    payment_intent: str | None = None,
+) -> ContractRow | None:
+    if contract_id:
+        found = await session.get(ContractRow, contract_id)
+        if found is not None:
+            return found
+    if subscription:
+        return await session.scalar(
+            select(ContractRow).where(ContractRow.stripe_subscription_id == subscription)
+        )
+    if payment_intent:
+        return await session.scalar(
+            select(ContractRow).where(ContractRow.stripe_payment_intent_id == payment_intent)
+        )
+    return None
+
+
+def _ledger(
+    session: AsyncSession, key: str, kind: str, amount: int, currency: str, at: dt.datetime, **ids: Any
+) -> None:
+    session.add(
+        LedgerEntryRow(
+            entry_key=key,
+            kind=kind,
+            amount=amount,
+            currency=currency.upper(),
+            occurred_at=at,
+            recorded_at=utcnow(),
+            **ids,
+        )
+    )
+
+
+async def _ledger_once(
+    session: AsyncSession, key: str, kind: str, amount: int, currency: str, at: dt.datetime, **ids: Any
+) -> None:
+    if await session.scalar(select(LedgerEntryRow.id).where(LedgerEntryRow.entry_key == key)) is None:
+        _ledger(session, key, kind, amount, currency, at, **ids)
+
+
+# --- handlers ----------------------------------------------------------------------------------------
+
+
+async def payment_succeeded(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+    pi = event.object
+    contract = await _contract(session, contract_id=_metadata_contract(pi), payment_intent=pi.get("id"))
+    if contract is None:
+        return "ignored: no contract for this PaymentIntent"
+    contract.stripe_payment_intent_id = contract.stripe_payment_intent_id or pi["id"]
+    await services.record_payment(session, contract.id, reference=pi["id"], paid_at=event.at, actor=ACTOR)
+    charge = pi.get("latest_charge") or pi.get("charge")
+    await _ledger_once(
+        session,
+        f"charge:{pi['id']}",
+        "sale",
+        int(pi["amount"]),
+        pi["currency"],
+        event.at,
+        contract_id=contract.id,
+        stripe_payment_intent=pi["id"],
+        stripe_charge=charge if isinstance(charge, str) else None,
+    )
+    return None
+
+
+async def invoice_paid(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+    invoice = event.object
+    subscription, contract_id = _invoice_subscription(invoice)
+    contract = await _contract(session, contract_id=contract_id, subscription=subscription)
+    if contract is None:
+        return "ignored: no contract for this invoice"
+    if subscription and not contract.stripe_subscription_id:
+        contract.stripe_subscription_id = subscription
+    paid_at = dt.datetime.fromtimestamp(invoice.get("period_start") or event.created, dt.UTC)
+    await services.record_payment(
+        session, contract.id, reference=invoice["id"], paid_at=max(paid_at, contract.sold_at), actor=ACTOR
+    )
+    payments = (invoice.get("payments") or {}).get("data") or []
+    intent = next(
+        (p["payment"].get("payment_intent") for p in payments if p.get("payment")), None
+    ) or invoice.get("payment_intent")
+    kind = "sale" if invoice.get("billing_reason") == "subscription_create" else "renewal"
+    amount = int(invoice.get("amount_paid") or invoice.get("amount_due") or 0)
+    await _ledger_once(
+        session,
+        f"invoice:{invoice['id']}",
+        kind,
+        amount,
+        invoice["currency"],
+        event.at,
+        contract_id=contract.id,
+        stripe_invoice=invoice["id"],
+        stripe_payment_intent=intent,
+        stripe_charge=invoice.get("charge") if isinstance(invoice.get("charge"), str) else None,
+        period_start=_ts(invoice.get("period_start")),
+        period_end=_ts(invoice.get("period_end")),
+    )
+    return None
+
+
+def _ts(value: Any) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(value, dt.UTC) if isinstance(value, int) else None
+
+
+async def invoice_failed(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+    invoice = event.object
+    if await gateway.invoice_status(invoice["id"]) == "paid":
+        return "ignored: the invoice is paid by now"
+    subscription, contract_id = _invoice_subscription(invoice)
+    contract = await _contract(session, contract_id=contract_id, subscription=subscription)
+    if contract is None:
+        return "ignored: no contract for this invoice"
+    if invoice.get("billing_reason") == "subscription_create":
+        return "ignored: the first payment failed; the contract stays pending"
+    await services.mark_past_due(
+        session, contract.id, reference=f"{invoice['id']}:failed", at=event.at, actor=ACTOR
+    )
+    return None
+
+
+async def subscription_changed(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+    sub = event.object
+    contract = await _contract(session, contract_id=_metadata_contract(sub), subscription=sub.get("id"))
+    if contract is None:
+        return "ignored: no contract for this subscription"
+    contract.stripe_subscription_id = contract.stripe_subscription_id or sub["id"]
+    if sub.get("status") != "canceled":
+        return "subscription noted"
+    # The subscription says why it ended; the order its events arrived in does not matter.
+    reason = (sub.get("cancellation_details") or {}).get("reason")
+    ended = _ts(sub.get("ended_at")) or event.at
+    cancel_at = _ts(sub.get("cancel_at"))
+    if reason == "payment_failed":
+        target = ContractStatus.LAPSED
+    elif cancel_at is not None and ended >= cancel_at:
+        target = ContractStatus.EXPIRED  # a fixed term paid in instalments, ended as planned
+    else:
+        target = ContractStatus.CANCELLED
+    await services.end_contract(
+        session, contract.id, target=target, reference=f"{sub['id']}:ended", at=ended, actor=ACTOR
+    )
+    return target.value
+
+
+async def renewal_notice(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+    invoice = event.object  # an upcoming invoice has no id
+    subscription, contract_id = _invoice_subscription(invoice)
+    contract = await _contract(session, contract_id=contract_id, subscription=subscription)
+    if contract is None:
+        return "ignored: no contract for this subscription"
+    audit.record(session, "contract", contract.id, "renewal_notice", ACTOR, event_id=event.id)
+    return None
+
+
+async def refund_recorded(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+    obj = event.object
+    refunds = [obj] if obj.get("object") == "refund" else ((obj.get("refunds") or {}).get("data") or [])
+    for refund in refunds:
+        intent = refund.get("payment_intent") or obj.get("payment_intent")
+        contract = await _contract(session, contract_id=_metadata_contract(refund), payment_intent=intent)
+        if refund.get("status") in ("failed", "canceled"):
+            continue
+        await _ledger_once(
+            session,
+            f"refund:{refund['id']}",
+            "refund",
+            -int(refund["amount"]),
+            refund["currency"],
+            event.at,
+            contract_id=contract.id if contract else None,
+            stripe_refund=refund["id"],
+            stripe_payment_intent=intent,
+            stripe_charge=refund.get("charge") if isinstance(refund.get("charge"), str) else None,
+        )
+    return None
+
+
+async def dispute_changed(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+    dispute = event.object
+    contract = await _contract(session, payment_intent=dispute.get("payment_intent"))
+    ids = {
+        "contract_id": contract.id if contract else None,
+        "stripe_dispute": dispute["id"],
+        "stripe_payment_intent": dispute.get("payment_intent"),
+    }
+    if event.type == "charge.dispute.created":
+        await _ledger_once(
+            session,
+            f"dispute:{dispute['id']}",
+            "dispute",
+            -int(dispute["amount"]),
+            dispute["currency"],
+            event.at,
+            **ids,
+        )
+        if contract:
+            audit.record(session, "contract", contract.id, "disputed", ACTOR, dispute=dispute["id"])
+    elif dispute.get("status") == "won":
+        await _ledger_once(
+            session,
+            f"dispute_reversal:{dispute['id']}",
+            "dispute_reversal",
+            int(dispute["amount"]),
+            dispute["currency"],
+            event.at,
+            **ids,
+        )
+    return dispute.get("status")
+
+
+async def checkout_completed(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+    checkout = event.object
+    if checkout.get("payment_status") != "paid":
+        return "ignored: not paid"
+    contract = await _contract(session, contract_id=_metadata_contract(checkout))
+    if contract is None:
+        return "ignored: no contract for this session"
+    await services.record_payment(
+        session, contract.id, reference=checkout["id"], paid_at=event.at, actor=ACTOR
+    )
+    return None
+
+
+async def payment_failed(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+    pi = event.object
+    contract = await _contract(session, contract_id=_metadata_contract(pi), payment_intent=pi.get("id"))
+    if contract is not None:
+        error = (pi.get("last_payment_error") or {}).get("decline_code") or "declined"
+        audit.record(
+            session,
+            "contract",
+            contract.id,
+            "payment_failed",
+            ACTOR,
+            payment_intent=pi.get("id"),
+            decline=error,
+        )
+    return "the contract stays pending until a payment succeeds"
+
+
+HANDLERS: dict[str, Handler] = {
+    "payment_intent.succeeded": payment_succeeded,
+    "payment_intent.payment_failed": payment_failed,
+    "invoice.paid": invoice_paid,
+    "invoice.payment_succeeded": invoice_paid,
+    "invoice.payment_failed": invoice_failed,
+    "invoice.upcoming": renewal_notice,
+    "customer.subscription.created": subscription_changed,
+    "customer.subscription.updated": subscription_changed,
+    "customer.subscription.deleted": subscription_changed,
+    "refund.created": refund_recorded,
+    "refund.updated": refund_recorded,
+    "charge.refunded": refund_recorded,
+    "charge.dispute.created": dispute_changed,
+    "charge.dispute.closed": dispute_changed,
+    "checkout.session.completed": checkout_completed,
+}
