@@ -265,6 +265,8 @@ def start_server(workers: int) -> tuple[subprocess.Popen[bytes], str]:
         "COVERLINE_OFFER_KEYS": OFFER_KEYS,
         "COVERLINE_LOG_LEVEL": "WARNING",
         "COVERLINE_DB_POOL_SIZE": "16",
+        "STRIPE_API_KEY": "sk_test_bench_unused",  # production settings; the bench takes no payment
+        "STRIPE_WEBHOOK_SECRET": "whsec_bench",
     }
     server = subprocess.Popen(
         [

@@ -34,6 +34,7 @@ DEMO_CATALOG = ROOT / "catalog" / "demo.toml"
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
 TEST_KEYRING = OfferKeyring((("test-2", b"b" * 40), ("test-1", b"a" * 40)))
+WEBHOOK_SECRETS = ("whsec_test_current", "whsec_test_previous")
 
 
 def _postgres_reachable() -> bool:
@@ -85,6 +86,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "offer_keys": TEST_KEYRING,
         "log_level": "WARNING",
         "key_cache_seconds": 0,  # revocations take effect at once in tests
+        "stripe_webhook_secrets": WEBHOOK_SECRETS,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

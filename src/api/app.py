@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -20,6 +20,12 @@ from api.edge import Edge, Route
 from api.errors import EXCEPTION_HANDLERS
 from api.idempotency import IdempotencyMiddleware
 from api.logs import configure_logging
+from api.routes.billing import (
+    CheckoutController,
+    SandboxController,
+    StripeWebhookController,
+    deliver_sandbox_events,
+)
 from api.routes.contracts import ClaimController, ContractController
 from api.routes.entitlements import EntitlementController
 from api.routes.health import HealthController
@@ -27,6 +33,9 @@ from api.routes.offers import OfferController
 from api.routes.people import CustomerController, ProductController
 from api.routes.plans import PlanController
 from api.settings import Settings, load_settings
+from billing.gateway import Gateway
+from billing.sandbox import SandboxGateway
+from billing.stripe_gateway import StripeGateway
 
 API_VERSION = "0.1.0"
 
@@ -98,13 +107,24 @@ def create_app(settings: Settings | None = None) -> CoverlineApp:
             ContractController,
             ClaimController,
             EntitlementController,
+            CheckoutController,
+            StripeWebhookController,
+            SandboxController,
         ],
         dependencies={"db_session": Provide(provide_session)},
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[IdempotencyMiddleware],
         openapi_config=openapi_config(),
         lifespan=[lifespan],
-        state=State({"settings": settings, "db": db, "key_cache": KeyCache(db, settings.key_cache_seconds)}),
+        state=State(
+            {
+                "settings": settings,
+                "db": db,
+                "key_cache": KeyCache(db, settings.key_cache_seconds),
+                "gateway": make_gateway(settings),
+            }
+        ),
+        after_response=deliver_after_response,
         request_max_body_size=settings.max_body_bytes,
         debug=False,
     )
@@ -130,6 +150,19 @@ def _route_table(app: Litestar) -> list[Route]:
                 methods[str(method)] = frozenset(query)
         table.append(Route(route.path_format, methods))
     return table
+
+
+def make_gateway(settings: Settings) -> Gateway:
+    """Stripe when a key is configured, else the offline sandbox (which signs its events with the
+    first webhook secret, so they pass the same verification as Stripe's)."""
+    if settings.stripe_api_key:
+        return StripeGateway(settings.stripe_api_key, api_base=settings.stripe_api_base)
+    return SandboxGateway(settings.stripe_webhook_secrets[0])
+
+
+async def deliver_after_response(request: Request[Any, Any, Any]) -> None:
+    """Sandbox events reach the webhook handler after the request that caused them committed."""
+    await deliver_sandbox_events(request.app.state)
 
 
 def production_app() -> CoverlineApp:

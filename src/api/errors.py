@@ -12,6 +12,9 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
+from billing.gateway import GatewayError
+from billing.signatures import SignatureError
+from billing.webhooks import MalformedEvent, NotYetKnown
 from entitlements.errors import Conflict, DomainError, InvalidInput, InvalidOffer, NotFound
 from entitlements.money import CurrencyMismatch, UnknownCurrency
 
@@ -48,6 +51,9 @@ DOMAIN_PROBLEMS: tuple[tuple[type[Exception], HTTPStatus, str], ...] = (
     (CurrencyMismatch, HTTPStatus.UNPROCESSABLE_ENTITY, "currency-mismatch"),
     (NotFound, HTTPStatus.NOT_FOUND, "not-found"),
     (Conflict, HTTPStatus.CONFLICT, "conflict"),
+    (SignatureError, HTTPStatus.BAD_REQUEST, "invalid-signature"),
+    (MalformedEvent, HTTPStatus.BAD_REQUEST, "malformed-event"),
+    (NotYetKnown, HTTPStatus.SERVICE_UNAVAILABLE, "not-yet-known"),
 )
 
 HTTP_SLUGS: dict[int, str] = {
@@ -57,11 +63,13 @@ HTTP_SLUGS: dict[int, str] = {
     404: "not-found",
     405: "method-not-allowed",
     409: "conflict",
+    402: "payment-declined",
     413: "payload-too-large",
     415: "unsupported-media-type",
     422: "invalid-input",
     429: "rate-limited",
     500: "internal-error",
+    502: "payment-gateway-error",
     503: "unavailable",
 }
 
@@ -157,6 +165,14 @@ def domain_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[
     return internal_error_handler(request, exc)
 
 
+def gateway_handler(request: Request[Any, Any, Any], exc: GatewayError) -> Response[Problem]:
+    status, slug = (402, "payment-declined") if exc.declined else (502, "payment-gateway-error")
+    problem = make_problem(
+        status, str(exc), slug=slug, instance=request.url.path, request_id=_request_id(request)
+    )
+    return _response(request, problem)
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     log.error("unhandled error", exc_info=exc, path=request.url.path)
     problem = make_problem(
@@ -174,6 +190,10 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: domain_handler,
     UnknownCurrency: domain_handler,
     CurrencyMismatch: domain_handler,
+    SignatureError: domain_handler,
+    MalformedEvent: domain_handler,
+    NotYetKnown: domain_handler,
+    GatewayError: gateway_handler,
     Exception: internal_error_handler,
 }
 

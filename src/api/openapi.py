@@ -13,7 +13,9 @@ from entitlements.offers import OfferKeyring
 def render_openapi() -> str:
     from api.app import create_app
 
-    # The document does not depend on settings; give the factory a throwaway keyring.
-    app = create_app(Settings(offer_keys=OfferKeyring((("doc", b"x" * 32),))))
+    # The document does not depend on settings; give the factory throwaway secrets.
+    app = create_app(
+        Settings(offer_keys=OfferKeyring((("doc", b"x" * 32),)), stripe_webhook_secrets=("doc",))
+    )
     schema = msgspec.to_builtins(app.openapi_schema.to_schema())
     return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"

@@ -41,7 +41,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_size: int = 10
     stripe_api_key: str | None = None  # unset: the offline sandbox gateway
     stripe_api_base: str | None = None  # another Stripe-compatible server (localstripe in tests)
-    stripe_webhook_secrets: tuple[str, ...] = ()  # all valid during a rotation; the first is current
+    stripe_webhook_secrets: tuple[str, ...]  # all valid during a rotation; the first is current
     key_cache_seconds: float = 2.0  # how long a worker trusts a key lookup; a revocation waits this long
 
     @property

@@ -73,22 +73,20 @@ class SandboxGateway:
             }
         )
 
-    def signed_outbox(self) -> list[tuple[bytes, str]]:
-        """The events emitted since the last call, as (raw body, Stripe-Signature) pairs."""
-        events, self.outbox = self.outbox, []
-        timestamp = int(self._real_now().timestamp())
-        signed = []
-        for event in events:
-            raw = msgspec.json.encode(event)
-            signed.append((raw, sign(raw, self.webhook_secret, timestamp)))
-        return signed
-
     async def deliver(self, to: Deliver) -> int:
-        count = 0
-        for raw, header in self.signed_outbox():
-            await to(raw, header)
-            count += 1
-        return count
+        """Deliver the pending events, signed now; a failed delivery is kept and tried again
+        with the next delivery, as Stripe retries."""
+        pending, self.outbox = self.outbox, []
+        delivered = 0
+        for event in pending:
+            raw = msgspec.json.encode(event)
+            try:
+                await to(raw, sign(raw, self.webhook_secret, int(self._real_now().timestamp())))
+            except Exception:
+                self.outbox.append(event)
+            else:
+                delivered += 1
+        return delivered
 
     # --- the port --------------------------------------------------------------------------------
 

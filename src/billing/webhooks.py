@@ -44,6 +44,10 @@ class MalformedEvent(Exception):
     pass
 
 
+class NotYetKnown(Exception):
+    """The event names one of our contracts that is not committed yet: Stripe should retry."""
+
+
 class Event(msgspec.Struct):
     id: str
     type: str

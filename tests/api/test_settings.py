@@ -3,18 +3,28 @@ import pytest
 from api.settings import Environment, MissingSetting, load_settings
 
 
-def test_production_names_the_missing_variable() -> None:
-    with pytest.raises(MissingSetting, match="DATABASE_URL"):
-        load_settings({"COVERLINE_ENV": "production", "COVERLINE_OFFER_KEYS": "k:" + "s" * 32})
-    with pytest.raises(MissingSetting, match="COVERLINE_OFFER_KEYS"):
-        load_settings({"COVERLINE_ENV": "production", "DATABASE_URL": "postgresql://db/coverline"})
+PRODUCTION = {
+    "COVERLINE_ENV": "production",
+    "DATABASE_URL": "postgresql://db/coverline",
+    "COVERLINE_OFFER_KEYS": "k:" + "s" * 32,
+    "STRIPE_API_KEY": "sk_test_123",
+    "STRIPE_WEBHOOK_SECRET": "whsec_new,whsec_old",
+}
+
+
+@pytest.mark.parametrize(
+    "missing", ["DATABASE_URL", "COVERLINE_OFFER_KEYS", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET"]
+)
+def test_production_names_the_missing_variable(missing: str) -> None:
+    with pytest.raises(MissingSetting, match=missing):
+        load_settings({k: v for k, v in PRODUCTION.items() if k != missing})
+    assert load_settings(PRODUCTION).stripe_webhook_secrets == ("whsec_new", "whsec_old")
 
 
 def test_production_settings_are_read_from_the_environment() -> None:
     settings = load_settings(
-        {
-            "COVERLINE_ENV": "production",
-            "DATABASE_URL": "postgresql://db/coverline",
+        PRODUCTION
+        | {
             "COVERLINE_OFFER_KEYS": "k2:" + "s" * 32 + ",k1:" + "r" * 32,
             "COVERLINE_RATE_LIMIT_PER_MINUTE": "600",
         }

@@ -71,7 +71,7 @@ class ContractView(msgspec.Struct, frozen=True):
         )
 
 
-async def _view(session: AsyncSession, row: ContractRow) -> ContractView:
+async def contract_view(session: AsyncSession, row: ContractRow) -> ContractView:
     return ContractView.of(row, (await periods_of(session, [row.id])).get(row.id, []))
 
 
@@ -150,7 +150,7 @@ class ContractController(Controller):
             now=utcnow(),
             actor=actor(request),
         )
-        return await _view(db_session, row)
+        return await contract_view(db_session, row)
 
     @get(
         "/{contract_id:str}",
@@ -159,7 +159,7 @@ class ContractController(Controller):
         opt={"access": frozenset(Scope)},
     )
     async def get_contract(self, db_session: NamedDependency[AsyncSession], contract_id: Id) -> ContractView:
-        return await _view(db_session, await get_contract(db_session, contract_id))
+        return await contract_view(db_session, await get_contract(db_session, contract_id))
 
     @post(
         "/{contract_id:str}/lifecycle",
@@ -196,7 +196,7 @@ class ContractController(Controller):
                 at=at,
                 actor=who,
             )
-        return await _view(db_session, row)
+        return await contract_view(db_session, row)
 
     @post(
         "/{contract_id:str}/transfer",
@@ -216,7 +216,7 @@ class ContractController(Controller):
         row = await services.transfer_contract(
             db_session, contract_id, customer_id=data.customer_id, actor=actor(request)
         )
-        return await _view(db_session, row)
+        return await contract_view(db_session, row)
 
     @get(
         "/{contract_id:str}/history",

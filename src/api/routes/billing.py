@@ -1,0 +1,167 @@
+"""Checkout, Stripe's webhooks, and the sandbox's clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
+from litestar.params import JSONBody
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import Scope, access_guard, actor
+from api.errors import problem_responses
+from api.routes.contracts import ContractView, contract_view
+from api.views import IdempotencyKey
+from billing.checkout import start_checkout
+from billing.sandbox import SandboxGateway
+from billing.webhooks import Outcome, ingest
+from entitlements.store.base import utcnow
+
+Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+TestCard = Annotated[str, msgspec.Meta(pattern=r"^pm_[A-Za-z0-9_]{1,100}$")]
+
+
+class CheckoutRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    offer_token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    customer_id: Ref
+    product_id: Ref
+    # Confirm server-side with a saved payment method; without it the page confirms with the
+    # client secret (Stripe.js). In the sandbox: pm_card_visa, pm_card_chargeDeclined, …
+    payment_method: TestCard | None = None
+
+
+class CheckoutView(msgspec.Struct, frozen=True):
+    contract: ContractView
+    mode: str
+    client_secret: str | None
+    payment_status: str
+    payment_intent: str | None
+    subscription: str | None
+
+
+class WebhookReceipt(msgspec.Struct, frozen=True):
+    received: bool
+    event_id: str
+    outcome: Outcome
+
+
+class ClockAdvance(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    days: Annotated[int, msgspec.Meta(ge=1, le=800)]
+    # From now on, renewals are charged to this card instead of the customer's (the demo's decline).
+    renewal_card: TestCard | None = None
+
+
+class ClockView(msgspec.Struct, frozen=True):
+    now: dt.datetime
+    events_delivered: int
+
+
+class CheckoutController(Controller):
+    path = "/v1/checkouts"
+    tags = ["checkouts"]
+    guards = [access_guard]
+    opt = {"access": frozenset({Scope.CHECKOUT, Scope.ADMIN})}
+
+    @post(
+        summary="Sell a signed offer: a pending contract and its payment (PaymentIntent or subscription)",
+        responses=problem_responses(404, 409, 413, 415, 502),
+    )
+    async def checkout(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: NamedDependency[AsyncSession],
+        data: JSONBody[CheckoutRequest],
+        idempotency_key: IdempotencyKey = None,
+    ) -> CheckoutView:
+        result = await start_checkout(
+            db_session,
+            state.gateway,
+            offer_token=data.offer_token,
+            customer_id=data.customer_id,
+            product_id=data.product_id,
+            payment_method=data.payment_method,
+            keyring=state.settings.offer_keys,
+            now=utcnow(),
+            actor=actor(request),
+        )
+        return CheckoutView(
+            await contract_view(db_session, result.contract),
+            result.mode,
+            result.client_secret,
+            result.payment_status,
+            result.payment_intent,
+            result.subscription,
+        )
+
+
+class StripeWebhookController(Controller):
+    path = "/v1/stripe/webhooks"
+    tags = ["stripe"]
+    security = [{}]  # signed by Stripe instead
+
+    @post(
+        summary="Stripe's events: verified on the raw body, stored once, applied in one transaction",
+        responses=problem_responses(413, 415, 503),
+        status_code=200,
+    )
+    async def receive(self, request: Request[Any, Any, Any], state: State) -> WebhookReceipt:
+        outcome, event_id = await ingest(
+            state.db.sessions,
+            await request.body(),
+            request.headers.get("stripe-signature"),
+            secrets=state.settings.stripe_webhook_secrets,
+            gateway=state.gateway,
+            now=time.time(),
+        )
+        return WebhookReceipt(True, event_id, outcome)
+
+
+class SandboxController(Controller):
+    path = "/v1/sandbox"
+    tags = ["sandbox"]
+    guards = [access_guard]
+    opt = {"access": frozenset({Scope.ADMIN})}
+
+    @post(
+        "/clock/advance",
+        summary="Advance the sandbox gateway's clock: renewals fall due, are paid or fail (404 on Stripe)",
+        responses=problem_responses(404, 413, 415),
+        status_code=200,
+    )
+    async def advance(
+        self, state: State, data: JSONBody[ClockAdvance], idempotency_key: IdempotencyKey = None
+    ) -> ClockView:
+        gateway = state.gateway
+        if not isinstance(gateway, SandboxGateway):
+            raise NotFoundException("the sandbox clock exists only with the sandbox gateway")
+        if data.renewal_card is not None:
+            gateway.renewal_card = data.renewal_card
+        gateway.advance(data.days)
+        delivered = await deliver_sandbox_events(state)
+        return ClockView(gateway.now(), delivered)
+
+
+async def deliver_sandbox_events(state: State) -> int:
+    """Hand the sandbox's events to the webhook handler, signed, as Stripe would deliver them."""
+    gateway = state.gateway
+    if not isinstance(gateway, SandboxGateway):
+        return 0
+
+    async def to_handler(raw: bytes, signature: str) -> None:
+        await ingest(
+            state.db.sessions,
+            raw,
+            signature,
+            secrets=state.settings.stripe_webhook_secrets,
+            gateway=gateway,
+            now=time.time(),
+        )
+
+    return await gateway.deliver(to_handler)

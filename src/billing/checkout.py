@@ -1,0 +1,92 @@
+"""Checkout: a signed offer becomes a pending contract and a payment in the gateway."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing.gateway import Gateway
+from entitlements import services
+from entitlements.catalog import Billing
+from entitlements.contracts import billing_interval_months
+from entitlements.coverage import add_months
+from entitlements.money import Money
+from entitlements.offers import OfferKeyring
+from entitlements.store.contracts import get_customer, plan_of
+from entitlements.store.tables import ContractRow
+
+
+class CheckoutResult(msgspec.Struct, frozen=True):
+    contract: ContractRow
+    mode: str  # payment | subscription
+    client_secret: str | None
+    payment_status: str
+    payment_intent: str | None = None
+    subscription: str | None = None
+
+
+async def start_checkout(
+    session: AsyncSession,
+    gateway: Gateway,
+    *,
+    offer_token: str,
+    customer_id: str,
+    product_id: str,
+    payment_method: str | None,
+    keyring: OfferKeyring,
+    now: dt.datetime,
+    actor: str,
+) -> CheckoutResult:
+    """Upfront plans get a PaymentIntent; monthly and annual ones a subscription that starts
+    incomplete until the first invoice is paid (a fixed term paid in instalments ends itself at
+    the term's end). Keys follow from the contract, whose id follows from the offer: a retried
+    checkout reaches the gateway as the same request."""
+    contract = await services.open_contract(
+        session,
+        offer_token=offer_token,
+        customer_id=customer_id,
+        product_id=product_id,
+        keyring=keyring,
+        now=now,
+        actor=actor,
+    )
+    customer = await get_customer(session, contract.customer_id)
+    stripe_customer = await gateway.ensure_customer(
+        customer_id=customer.id, name=customer.name, email=customer.email
+    )
+    if customer.stripe_customer_id != stripe_customer:
+        customer.stripe_customer_id = stripe_customer
+    plan = await plan_of(session, contract)
+    price = Money(contract.price_amount, contract.currency)
+    if plan.billing is Billing.UPFRONT:
+        intent = await gateway.create_payment_intent(
+            amount=price,
+            customer=stripe_customer,
+            contract_id=contract.id,
+            payment_method=payment_method,
+            key=f"checkout:{contract.id}:payment_intent",
+        )
+        contract.stripe_payment_intent_id = intent.id
+        return CheckoutResult(
+            contract, "payment", intent.client_secret, intent.status, payment_intent=intent.id
+        )
+    cancel_at = None if plan.auto_renew else add_months(contract.sold_at, plan.term_months)
+    subscription = await gateway.create_subscription(
+        customer=stripe_customer,
+        amount=price,
+        interval_months=billing_interval_months(plan),
+        contract_id=contract.id,
+        payment_method=payment_method,
+        cancel_at=cancel_at,
+        key=f"checkout:{contract.id}:subscription",
+    )
+    contract.stripe_subscription_id = subscription.id
+    return CheckoutResult(
+        contract,
+        "subscription",
+        subscription.client_secret,
+        subscription.status,
+        subscription=subscription.id,
+    )
