@@ -151,8 +151,9 @@ async def _contract(
 ) -> ContractRow | None:
     if contract_id:
         found = await session.get(ContractRow, contract_id)
-        if found is not None:
-            return found
+        if found is None:  # ours (we set the metadata), but its checkout has not committed yet
+            raise NotYetKnown(f"contract {contract_id} is not known yet")
+        return found
     if subscription:
         return await session.scalar(
             select(ContractRow).where(ContractRow.stripe_subscription_id == subscription)

@@ -2,7 +2,6 @@ import pytest
 
 from api.settings import Environment, MissingSetting, load_settings
 
-
 PRODUCTION = {
     "COVERLINE_ENV": "production",
     "DATABASE_URL": "postgresql://db/coverline",

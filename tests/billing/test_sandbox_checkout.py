@@ -1,0 +1,132 @@
+"""offer → checkout → paid → covered → a month later renewed → declined → grace → lapsed,
+through the sandbox gateway and the same signed-webhook path Stripe's events take."""
+
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from api.app import CoverlineApp
+from billing.sandbox import SandboxGateway
+from billing.tables import LedgerEntryRow, StripeEventRow
+from tests.api.shop import Shop, publish_test_plans
+from tests.conftest import Keys
+
+
+@pytest.fixture
+async def shop(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> Shop:
+    await publish_test_plans(app)
+    return Shop(client, keys)
+
+
+async def checkout(shop: Shop, plan_code: str, card: str | None, **customer: Any) -> dict[str, Any]:
+    buyer = await shop.customer(**customer)
+    product = await shop.product(buyer["id"])
+    body = {
+        "product": {
+            "category": "phone",
+            "sku": product["sku"],
+            "price": product["price"],
+            "purchase_date": product["purchase_date"],
+            "country": "US",
+        }
+    }
+    offers = await shop.call("POST", "/v1/offers", "publishable", json=body)
+    token = next(o["offer_token"] for o in offers["offers"] if o["plan"]["code"] == plan_code)
+    request = {"offer_token": token, "customer_id": buyer["id"], "product_id": product["id"]}
+    if card:
+        request["payment_method"] = card
+    result: dict[str, Any] = await shop.call("POST", "/v1/checkouts", "checkout", json=request)
+    result["serial"] = product["serial"]
+    return result
+
+
+async def test_an_upfront_plan_is_paid_and_covered(shop: Shop, app: CoverlineApp) -> None:
+    result = await checkout(shop, "test-screen-guard", "pm_card_visa")
+    assert (result["mode"], result["payment_status"]) == ("payment", "succeeded")
+    assert result["payment_intent"].startswith("pi_")
+    contract = await shop.call("GET", f"/v1/contracts/{result['contract']['id']}", "support")
+    assert contract["status"] == "active"  # the signed payment_intent.succeeded event was applied
+    assert len(contract["coverage_periods"]) == 1
+    assert (await shop.check(serial=result["serial"]))["covered"] is True
+    async with app.state.db.sessions() as session:
+        ledger = list(await session.scalars(select(LedgerEntryRow)))
+    assert [(e.kind, e.amount, e.currency, e.stripe_payment_intent) for e in ledger] == [
+        ("sale", 7900, "USD", result["payment_intent"])
+    ]
+
+
+async def test_a_declined_card_leaves_the_contract_pending(shop: Shop) -> None:
+    result = await checkout(shop, "test-screen-guard", "pm_card_chargeDeclined")
+    assert result["payment_status"] == "requires_payment_method"
+    contract_id = result["contract"]["id"]
+    assert (await shop.call("GET", f"/v1/contracts/{contract_id}", "support"))["status"] == "pending_payment"
+    history = await shop.call("GET", f"/v1/contracts/{contract_id}/history", "support")
+    assert "payment_failed" in [h["action"] for h in history["data"]]
+
+
+async def test_a_retried_checkout_never_charges_twice(shop: Shop, app: CoverlineApp) -> None:
+    buyer = await shop.customer()
+    product = await shop.product(buyer["id"])
+    body = {
+        "product": {
+            "category": "phone",
+            "sku": product["sku"],
+            "price": product["price"],
+            "purchase_date": product["purchase_date"],
+            "country": "US",
+        }
+    }
+    token = (await shop.call("POST", "/v1/offers", "publishable", json=body))["offers"][0]["offer_token"]
+    request = {
+        "offer_token": token,
+        "customer_id": buyer["id"],
+        "product_id": product["id"],
+        "payment_method": "pm_card_visa",
+    }
+    first = await shop.call("POST", "/v1/checkouts", "checkout", json=request)
+    again = await shop.call("POST", "/v1/checkouts", "checkout", json=request)
+    assert first["contract"]["id"] == again["contract"]["id"]
+    gateway: SandboxGateway = app.state.gateway
+    assert len(gateway.payment_intents) == 1
+
+
+async def test_renewal_decline_grace_and_lapse(shop: Shop, app: CoverlineApp) -> None:
+    result = await checkout(shop, "test-monthly", "pm_card_visa")
+    assert (result["mode"], result["payment_status"]) == ("subscription", "active")
+    contract_id, serial = result["contract"]["id"], result["serial"]
+    assert (await shop.check(serial=serial))["covered"] is True
+
+    renewed = await shop.call("POST", "/v1/sandbox/clock/advance", json={"days": 31})
+    now = renewed["now"]
+    contract = await shop.call("GET", f"/v1/contracts/{contract_id}", "support")
+    assert len(contract["coverage_periods"]) == 2
+    assert (await shop.check(serial=serial, at=now))["covered"] is True
+
+    declined = await shop.call(
+        "POST", "/v1/sandbox/clock/advance", json={"days": 31, "renewal_card": "pm_card_chargeDeclined"}
+    )
+    in_grace = await shop.check(serial=serial, at=declined["now"])
+    assert (in_grace["covered"], in_grace["reason"]) == (False, "past_due_grace")
+
+    lapsed = await shop.call("POST", "/v1/sandbox/clock/advance", json={"days": 20})
+    after = await shop.check(serial=serial, at=lapsed["now"])
+    assert (after["covered"], after["reason"]) == (False, "lapsed")
+    assert (await shop.call("GET", f"/v1/contracts/{contract_id}", "support"))["status"] == "lapsed"
+
+    async with app.state.db.sessions() as session:
+        kinds = [e.kind for e in await session.scalars(select(LedgerEntryRow).order_by(LedgerEntryRow.id))]
+        types = {e.type for e in await session.scalars(select(StripeEventRow))}
+    assert kinds == ["sale", "renewal"]
+    assert {
+        "invoice.paid",
+        "invoice.payment_failed",
+        "invoice.upcoming",
+        "customer.subscription.deleted",
+    } <= types
+
+
+async def test_the_clock_is_the_sandbox_only(client: httpx.AsyncClient, keys: Keys) -> None:
+    response = await client.post("/v1/sandbox/clock/advance", json={"days": 1}, headers=keys.auth("support"))
+    assert response.status_code == 403

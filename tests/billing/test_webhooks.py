@@ -1,0 +1,266 @@
+"""The webhook endpoint, with events built as Stripe's SDK builds them (current shapes) and as
+localstripe sends them (older shapes)."""
+
+import datetime as dt
+import time
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+import stripe
+from sqlalchemy import func, select
+
+from api.app import CoverlineApp
+from billing.signatures import sign
+from billing.tables import LedgerEntryRow, StripeEventRow
+from tests.api.shop import Shop, publish_test_plans
+from tests.conftest import WEBHOOK_SECRETS, Keys
+
+
+@pytest.fixture
+async def shop(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> Shop:
+    await publish_test_plans(app)
+    return Shop(client, keys)
+
+
+def event(
+    event_id: str, event_type: str, obj: stripe.StripeObject | dict[str, Any], created: int | None = None
+) -> bytes:
+    data = obj.to_dict() if isinstance(obj, stripe.StripeObject) else obj
+    return msgspec.json.encode(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": event_type,
+            "created": created or int(time.time()),
+            "data": {"object": data},
+        }
+    )
+
+
+async def deliver(
+    client: httpx.AsyncClient, raw: bytes, secret: str = WEBHOOK_SECRETS[0], at: float | None = None
+) -> httpx.Response:
+    header = sign(raw, secret, int(at if at is not None else time.time()))
+    return await client.post(
+        "/v1/stripe/webhooks",
+        content=raw,
+        headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+    )
+
+
+async def stored_events(app: CoverlineApp) -> int:
+    async with app.state.db.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(StripeEventRow)) or 0)
+
+
+async def pending_subscription(shop: Shop, app: CoverlineApp) -> dict[str, Any]:
+    contract = await shop.sell("test-monthly", pay=False)
+    return contract
+
+
+def current_invoice(
+    contract_id: str, subscription: str, invoice_id: str, reason: str, start: dt.datetime
+) -> stripe.Invoice:
+    """An invoice in the shape of API versions since 2025-03-31 (parent, payments, pricing)."""
+    return stripe.Invoice.construct_from(
+        {
+            "id": invoice_id,
+            "object": "invoice",
+            "status": "paid",
+            "billing_reason": reason,
+            "amount_paid": 7900,
+            "amount_due": 7900,
+            "currency": "usd",
+            "period_start": int(start.timestamp()),
+            "period_end": int((start + dt.timedelta(days=30)).timestamp()),
+            "parent": {
+                "type": "subscription_details",
+                "subscription_details": {
+                    "subscription": subscription,
+                    "metadata": {"contract_id": contract_id},
+                },
+            },
+            "payments": {
+                "object": "list",
+                "data": [
+                    {
+                        "object": "invoice_payment",
+                        "amount_paid": 7900,
+                        "status": "paid",
+                        "payment": {"type": "payment_intent", "payment_intent": f"pi_{invoice_id}"},
+                    }
+                ],
+            },
+            "lines": {
+                "object": "list",
+                "data": [{"amount": 7900, "pricing": {"price_details": {"price": "price_1"}}}],
+            },
+        },
+        "sk_test_x",
+    )
+
+
+async def test_an_invoice_in_the_current_shape_grants_coverage(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    contract = await pending_subscription(shop, app)
+    invoice = current_invoice(
+        contract["id"], "sub_new_shape", "in_1", "subscription_create", dt.datetime.now(dt.UTC)
+    )
+    response = await deliver(client, event("evt_1", "invoice.paid", invoice))
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": True, "event_id": "evt_1", "outcome": "applied"}
+    after = await shop.call("GET", f"/v1/contracts/{contract['id']}", "support")
+    assert after["status"] == "active"
+    assert len(after["coverage_periods"]) == 1
+    async with app.state.db.sessions() as session:
+        [entry] = list(await session.scalars(select(LedgerEntryRow)))
+    assert (entry.kind, entry.amount, entry.stripe_invoice, entry.stripe_payment_intent) == (
+        "sale",
+        7900,
+        "in_1",
+        "pi_in_1",
+    )
+
+
+async def test_an_invoice_in_localstripes_older_shape_grants_coverage(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    contract = await pending_subscription(shop, app)
+    subscription = stripe.Subscription.construct_from(
+        {
+            "id": "sub_old_shape",
+            "object": "subscription",
+            "status": "active",
+            "metadata": {"contract_id": contract["id"]},
+            "current_period_start": int(time.time()),
+            "current_period_end": int(time.time()) + 2_592_000,
+        },
+        "sk_test_x",
+    )
+    assert (await deliver(client, event("evt_sub", "customer.subscription.created", subscription))).json()[
+        "outcome"
+    ] == "applied"
+    old_invoice = {
+        "id": "in_old",
+        "object": "invoice",
+        "subscription": "sub_old_shape",
+        "paid": True,
+        "charge": "ch_old",
+        "billing_reason": "subscription_create",
+        "amount_paid": 7900,
+        "currency": "usd",
+        "status": "paid",
+    }
+    response = await deliver(client, event("evt_old", "invoice.payment_succeeded", old_invoice))
+    assert response.json()["outcome"] == "applied"
+    assert (await shop.call("GET", f"/v1/contracts/{contract['id']}", "support"))["status"] == "active"
+
+
+async def test_duplicates_are_stored_once_and_do_nothing(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    contract = await pending_subscription(shop, app)
+    raw = event(
+        "evt_dup",
+        "invoice.paid",
+        current_invoice(contract["id"], "sub_d", "in_d", "subscription_create", dt.datetime.now(dt.UTC)),
+    )
+    first, second = await deliver(client, raw), await deliver(client, raw, secret=WEBHOOK_SECRETS[1])
+    assert (first.json()["outcome"], second.json()["outcome"]) == ("applied", "duplicate")
+    assert await stored_events(app) == 1
+    assert (
+        len((await shop.call("GET", f"/v1/contracts/{contract['id']}", "support"))["coverage_periods"]) == 1
+    )
+
+
+async def test_unknown_types_are_acknowledged_and_ignored(
+    client: httpx.AsyncClient, app: CoverlineApp
+) -> None:
+    response = await deliver(
+        client, event("evt_x", "issuing_card.created", {"id": "ic_1", "object": "issuing.card"})
+    )
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "ignored"
+
+
+@pytest.mark.parametrize(
+    ("secret", "at_offset", "tamper"),
+    [
+        ("whsec_forged", 0, False),
+        (WEBHOOK_SECRETS[0], -301, False),
+        (WEBHOOK_SECRETS[0], 301, False),
+        (WEBHOOK_SECRETS[0], 0, True),
+    ],
+    ids=["forged", "stale", "future-dated", "tampered"],
+)
+async def test_bad_signatures_are_refused_and_nothing_is_stored(
+    client: httpx.AsyncClient, app: CoverlineApp, secret: str, at_offset: int, tamper: bool
+) -> None:
+    raw = event("evt_bad", "invoice.paid", {"id": "in_bad", "object": "invoice"})
+    header = sign(raw, secret, int(time.time()) + at_offset)
+    body = raw.replace(b"in_bad", b"in_BAD") if tamper else raw
+    response = await client.post(
+        "/v1/stripe/webhooks",
+        content=body,
+        headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["type"].endswith("invalid-signature")
+    assert await stored_events(app) == 0
+
+
+async def test_a_failure_that_is_paid_by_now_is_not_past_due(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    """invoice.payment_failed arriving after the retry paid: the invoice's state decides."""
+    result = await shop.call(
+        "POST", "/v1/checkouts", "checkout", json=await _checkout_body(shop, "test-monthly")
+    )
+    gateway = app.state.gateway
+    [invoice] = [i for i in gateway.invoices.values()]
+    stale_failure = {**invoice, "status": "open", "billing_reason": "subscription_cycle"}
+    response = await deliver(client, event("evt_late_failure", "invoice.payment_failed", stale_failure))
+    assert response.json()["outcome"] == "ignored"
+    assert (await shop.call("GET", f"/v1/contracts/{result['contract']['id']}", "support"))[
+        "status"
+    ] == "active"
+
+
+async def test_an_event_for_a_contract_not_committed_yet_asks_for_a_retry(
+    client: httpx.AsyncClient, app: CoverlineApp
+) -> None:
+    pi = {
+        "id": "pi_early",
+        "object": "payment_intent",
+        "amount": 100,
+        "currency": "usd",
+        "metadata": {"contract_id": "ctr_not_yet"},
+    }
+    response = await deliver(client, event("evt_early", "payment_intent.succeeded", pi))
+    assert response.status_code == 503
+    assert await stored_events(app) == 0  # Stripe delivers it again later
+
+
+async def _checkout_body(shop: Shop, plan_code: str) -> dict[str, Any]:
+    buyer = await shop.customer()
+    product = await shop.product(buyer["id"])
+    body = {
+        "product": {
+            "category": "phone",
+            "sku": product["sku"],
+            "price": product["price"],
+            "purchase_date": product["purchase_date"],
+            "country": "US",
+        }
+    }
+    offers = await shop.call("POST", "/v1/offers", "publishable", json=body)
+    token = next(o["offer_token"] for o in offers["offers"] if o["plan"]["code"] == plan_code)
+    return {
+        "offer_token": token,
+        "customer_id": buyer["id"],
+        "product_id": product["id"],
+        "payment_method": "pm_card_visa",
+    }
