@@ -24,7 +24,7 @@ from billing.gateway import Gateway
 from billing.signatures import verify
 from billing.tables import LedgerEntryRow, StripeEventRow
 from entitlements import services
-from entitlements.coverage import ContractStatus
+from entitlements.coverage import ContractStatus, Period
 from entitlements.errors import DomainError
 from entitlements.store import audit
 from entitlements.store.base import utcnow
@@ -221,9 +221,9 @@ async def invoice_paid(session: AsyncSession, event: Event, gateway: Gateway) ->
         return "ignored: no contract for this invoice"
     if subscription and not contract.stripe_subscription_id:
         contract.stripe_subscription_id = subscription
-    paid_at = dt.datetime.fromtimestamp(invoice.get("period_start") or event.created, dt.UTC)
+    period = _service_period(invoice)
     await services.record_payment(
-        session, contract.id, reference=invoice["id"], paid_at=max(paid_at, contract.sold_at), actor=ACTOR
+        session, contract.id, reference=invoice["id"], paid_at=event.at, actor=ACTOR, period=period
     )
     payments = (invoice.get("payments") or {}).get("data") or []
     intent = next(
@@ -248,6 +248,16 @@ async def invoice_paid(session: AsyncSession, event: Event, gateway: Gateway) ->
     return None
 
 
+def _service_period(invoice: dict[str, Any]) -> Period | None:
+    """The span an invoice pays for: its line's period (for a renewal, the invoice's own
+    period_start/end name the period before), else the invoice's period."""
+    lines = (invoice.get("lines") or {}).get("data") or []
+    span = (lines[0].get("period") if lines else None) or {}
+    start = _ts(span.get("start")) or _ts(invoice.get("period_start"))
+    end = _ts(span.get("end")) or _ts(invoice.get("period_end"))
+    return Period(start, end) if start and end and end > start else None
+
+
 def _ts(value: Any) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(value, dt.UTC) if isinstance(value, int) else None
 
@@ -262,8 +272,9 @@ async def invoice_failed(session: AsyncSession, event: Event, gateway: Gateway) 
         return "ignored: no contract for this invoice"
     if invoice.get("billing_reason") == "subscription_create":
         return "ignored: the first payment failed; the contract stays pending"
+    due = _service_period(invoice)
     await services.mark_past_due(
-        session, contract.id, reference=f"{invoice['id']}:failed", at=event.at, actor=ACTOR
+        session, contract.id, reference=invoice["id"], at=due.start if due else event.at, actor=ACTOR
     )
     return None
 

@@ -14,8 +14,8 @@ TRANSITIONS: dict[ContractStatus, frozenset[ContractStatus]] = {
     S.PENDING_PAYMENT: frozenset({S.ACTIVE, S.ABANDONED, S.CANCELLED}),
     S.ACTIVE: frozenset({S.ACTIVE, S.PAST_DUE, S.CANCELLED, S.EXPIRED, S.LAPSED}),
     S.PAST_DUE: frozenset({S.ACTIVE, S.PAST_DUE, S.LAPSED, S.CANCELLED}),
-    S.LAPSED: frozenset({S.ACTIVE}),  # a late payment reinstates
-    S.EXPIRED: frozenset({S.ACTIVE}),  # a renewal after the end
+    S.LAPSED: frozenset(),  # an ended subscription is not revived: a new sale is a new contract
+    S.EXPIRED: frozenset(),
     S.CANCELLED: frozenset(),
     S.ABANDONED: frozenset(),
 }

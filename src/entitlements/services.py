@@ -20,6 +20,7 @@ from entitlements.contracts import check_transition, coverage_start, next_period
 from entitlements.coverage import (
     ContractStatus,
     Decision,
+    Period,
     best_decision,
     decide_entitlement,
     decide_for_incident_day,
@@ -304,86 +305,116 @@ async def _applied(session: AsyncSession, contract: ContractRow, reference: str)
     return seen is not None
 
 
-def _remember(session: AsyncSession, contract: ContractRow, reference: str, kind: str) -> None:
-    session.add(
-        ContractEventRow(reference=reference, contract_id=contract.id, kind=kind, applied_at=utcnow())
-    )
-
-
-def _move(
-    session: AsyncSession,
-    contract: ContractRow,
-    target: ContractStatus,
-    actor: str,
-    reference: str,
-    **extra: object,
+def _remember(
+    session: AsyncSession, contract: ContractRow, reference: str, kind: str, at: dt.datetime
 ) -> None:
-    current = ContractStatus(contract.status)
-    check_transition(current, target)
-    contract.status = target.value
-    audit.record(
-        session,
-        "contract",
-        contract.id,
-        target.value,
-        actor,
-        status=[current.value, target.value],
-        reference=reference,
-        **extra,
+    session.add(ContractEventRow(reference=reference, contract_id=contract.id, kind=kind, applied_at=at))
+
+
+ENDINGS = (ContractStatus.CANCELLED, ContractStatus.LAPSED, ContractStatus.EXPIRED, ContractStatus.ABANDONED)
+FAILED = ":failed"
+
+
+async def _settle(session: AsyncSession, contract: ContractRow, actor: str, reference: str) -> None:
+    """Derive the status from every lifecycle event applied so far, whatever order they came in:
+    an ending wins (cancelled over lapsed over expired); else an invoice that failed and has not
+    been paid since makes it past due; else a payment makes it active."""
+    events = list(
+        await session.scalars(select(ContractEventRow).where(ContractEventRow.contract_id == contract.id))
     )
+    paid = {e.reference for e in events if e.kind == "payment"}
+    endings = sorted(
+        (e for e in events if e.kind in ENDINGS), key=lambda e: ENDINGS.index(ContractStatus(e.kind))
+    )
+    unpaid = [
+        e
+        for e in events
+        if e.kind == ContractStatus.PAST_DUE and e.reference.removesuffix(FAILED) not in paid
+    ]
+    plan = await plan_of(session, contract)
+    contract.grace_until = None
+    contract.ended_at = None
+    if endings:
+        target = ContractStatus(endings[0].kind)
+        contract.ended_at = endings[0].applied_at
+        if target is ContractStatus.CANCELLED:  # coverage stops at the cancellation, paid or not
+            for period in await session.scalars(
+                select(CoveragePeriodRow).where(CoveragePeriodRow.contract_id == contract.id)
+            ):
+                period.ends_at = max(period.starts_at, min(period.ends_at, contract.ended_at))
+    elif unpaid:
+        target = ContractStatus.PAST_DUE
+        contract.grace_until = min(e.applied_at for e in unpaid) + dt.timedelta(days=plan.grace_period_days)
+    elif paid:
+        target = ContractStatus.ACTIVE
+    else:
+        target = ContractStatus.PENDING_PAYMENT
+    current = ContractStatus(contract.status)
+    if target is not current:
+        contract.status = target.value
+        audit.record(
+            session,
+            "contract",
+            contract.id,
+            target.value,
+            actor,
+            status=[current.value, target.value],
+            reference=reference,
+        )
+    await refresh_snapshots(session, [contract.product_id])
 
 
 async def record_payment(
-    session: AsyncSession, contract_id: str, *, reference: str, paid_at: dt.datetime, actor: str
+    session: AsyncSession,
+    contract_id: str,
+    *,
+    reference: str,
+    paid_at: dt.datetime,
+    actor: str,
+    period: Period | None = None,
 ) -> ContractRow:
-    """A payment buys one coverage period (the term, a month or a year) and makes the contract active."""
+    """A payment buys a coverage period: the one given (a subscription invoice's), else the next
+    billing interval (the term upfront, a month, a year). Idempotent by `reference`; a payment
+    that reaches an ended contract still records the period it paid for."""
     contract = await lock_contract(session, contract_id)
     if await _applied(session, contract, reference):
         return contract
-    check_transition(ContractStatus(contract.status), ContractStatus.ACTIVE)  # before any write
-    _remember(session, contract, reference, "payment")
-    plan = await plan_of(session, contract)
-    existing = (await periods_of(session, [contract.id])).get(contract.id, [])
-    period = next_period(plan, existing, contract.coverage_starts_at, paid_at)
+    if period is None:
+        check_transition(ContractStatus(contract.status), ContractStatus.ACTIVE)  # the operator's path
+        plan = await plan_of(session, contract)
+        existing = (await periods_of(session, [contract.id])).get(contract.id, [])
+        period = next_period(plan, existing, contract.coverage_starts_at, paid_at)
+    _remember(session, contract, reference, "payment", paid_at)
     session.add(
         CoveragePeriodRow(
             contract_id=contract.id, starts_at=period.start, ends_at=period.end, source_ref=reference
         )
     )
-    contract.grace_until = None
-    contract.ended_at = None
-    _move(
+    audit.record(
         session,
-        contract,
-        ContractStatus.ACTIVE,
+        "contract",
+        contract.id,
+        "paid",
         actor,
-        reference,
+        reference=reference,
         period=[period.start.isoformat(), period.end.isoformat()],
     )
-    await refresh_snapshots(session, [contract.product_id])
+    await session.flush()
+    await _settle(session, contract, actor, reference)
     return contract
 
 
 async def mark_past_due(
     session: AsyncSession, contract_id: str, *, reference: str, at: dt.datetime, actor: str
 ) -> ContractRow:
+    """A renewal failed: past due with a grace end, until a payment with the same reference."""
     contract = await lock_contract(session, contract_id)
-    if not await _applied(session, contract, reference):
-        check_transition(ContractStatus(contract.status), ContractStatus.PAST_DUE)
-        _remember(session, contract, reference, "past_due")
-        plan = await plan_of(session, contract)
-        periods = (await periods_of(session, [contract.id])).get(contract.id, [])
-        grace_from = max([at, *(p.end for p in periods)])
-        contract.grace_until = grace_from + dt.timedelta(days=plan.grace_period_days)
-        _move(
-            session,
-            contract,
-            ContractStatus.PAST_DUE,
-            actor,
-            reference,
-            grace_until=contract.grace_until.isoformat(),
-        )
-        await refresh_snapshots(session, [contract.product_id])
+    if await _applied(session, contract, reference + FAILED):
+        return contract
+    check_transition(ContractStatus(contract.status), ContractStatus.PAST_DUE)
+    _remember(session, contract, reference + FAILED, ContractStatus.PAST_DUE.value, at)
+    await session.flush()
+    await _settle(session, contract, actor, reference)
     return contract
 
 
@@ -397,28 +428,15 @@ async def end_contract(
     actor: str,
 ) -> ContractRow:
     """Lapse, cancel, expire or abandon. Cancelling cuts coverage at `at`; the paid past stays."""
-    if target not in (
-        ContractStatus.LAPSED,
-        ContractStatus.CANCELLED,
-        ContractStatus.EXPIRED,
-        ContractStatus.ABANDONED,
-    ):
+    if target not in ENDINGS:
         raise InvalidInput(f"{target.value} does not end a contract", field="action")
     contract = await lock_contract(session, contract_id)
     if await _applied(session, contract, reference):
         return contract
     check_transition(ContractStatus(contract.status), target)
-    _remember(session, contract, reference, target.value)
-    if target is ContractStatus.CANCELLED:
-        for period in await session.scalars(
-            select(CoveragePeriodRow).where(CoveragePeriodRow.contract_id == contract.id)
-        ):
-            if period.ends_at > at:
-                period.ends_at = max(period.starts_at, at)
-    contract.ended_at = at
-    contract.grace_until = None if target is not ContractStatus.LAPSED else contract.grace_until
-    _move(session, contract, target, actor, reference, at=at.isoformat())
-    await refresh_snapshots(session, [contract.product_id])
+    _remember(session, contract, reference, target.value, at)
+    await session.flush()
+    await _settle(session, contract, actor, reference)
     return contract
 
 

@@ -129,7 +129,7 @@ async def test_transfer_moves_ownership_and_keeps_history(shop: Shop) -> None:
     assert (await shop.check(customer_id=contract["customer"]["id"]))["products"] == []
     history = await shop.call("GET", f"/v1/contracts/{contract['id']}/history", "support")
     actions = [h["action"] for h in history["data"]]
-    assert actions[:3] == ["opened", "active", "transferred"]
+    assert actions[:4] == ["opened", "paid", "active", "transferred"]
     assert all(h["actor"].startswith("key_") for h in history["data"])
 
 
