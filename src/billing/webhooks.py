@@ -197,7 +197,9 @@ async def payment_succeeded(session: AsyncSession, event: Event, gateway: Gatewa
     if contract is None:
         return "ignored: no contract for this PaymentIntent"
     contract.stripe_payment_intent_id = contract.stripe_payment_intent_id or pi["id"]
-    await services.record_payment(session, contract.id, reference=pi["id"], paid_at=event.at, actor=ACTOR)
+    await services.record_payment(
+        session, contract.id, reference=pi["id"], paid_at=event.at, actor=ACTOR, checked=False
+    )
     charge = pi.get("latest_charge") or pi.get("charge")
     await _ledger_once(
         session,
@@ -223,7 +225,13 @@ async def invoice_paid(session: AsyncSession, event: Event, gateway: Gateway) ->
         contract.stripe_subscription_id = subscription
     period = _service_period(invoice)
     await services.record_payment(
-        session, contract.id, reference=invoice["id"], paid_at=event.at, actor=ACTOR, period=period
+        session,
+        contract.id,
+        reference=invoice["id"],
+        paid_at=event.at,
+        actor=ACTOR,
+        checked=False,
+        period=period,
     )
     payments = (invoice.get("payments") or {}).get("data") or []
     intent = next(
@@ -274,7 +282,12 @@ async def invoice_failed(session: AsyncSession, event: Event, gateway: Gateway) 
         return "ignored: the first payment failed; the contract stays pending"
     due = _service_period(invoice)
     await services.mark_past_due(
-        session, contract.id, reference=invoice["id"], at=due.start if due else event.at, actor=ACTOR
+        session,
+        contract.id,
+        reference=invoice["id"],
+        at=due.start if due else event.at,
+        actor=ACTOR,
+        checked=False,
     )
     return None
 
@@ -298,7 +311,13 @@ async def subscription_changed(session: AsyncSession, event: Event, gateway: Gat
     else:
         target = ContractStatus.CANCELLED
     await services.end_contract(
-        session, contract.id, target=target, reference=f"{sub['id']}:ended", at=ended, actor=ACTOR
+        session,
+        contract.id,
+        target=target,
+        reference=f"{sub['id']}:ended",
+        at=ended,
+        actor=ACTOR,
+        checked=False,
     )
     return target.value
 
@@ -377,7 +396,7 @@ async def checkout_completed(session: AsyncSession, event: Event, gateway: Gatew
     if contract is None:
         return "ignored: no contract for this session"
     await services.record_payment(
-        session, contract.id, reference=checkout["id"], paid_at=event.at, actor=ACTOR
+        session, contract.id, reference=checkout["id"], paid_at=event.at, actor=ACTOR, checked=False
     )
     return None
 

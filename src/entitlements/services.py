@@ -372,15 +372,20 @@ async def record_payment(
     paid_at: dt.datetime,
     actor: str,
     period: Period | None = None,
+    checked: bool = True,
 ) -> ContractRow:
     """A payment buys a coverage period: the one given (a subscription invoice's), else the next
-    billing interval (the term upfront, a month, a year). Idempotent by `reference`; a payment
-    that reaches an ended contract still records the period it paid for."""
+    billing interval (the term upfront, a month, a year). Idempotent by `reference`.
+
+    `checked=False` is for facts reported by the gateway, which arrive in any order: they are
+    recorded whatever the status says now (a payment that reaches an ended contract still buys
+    the period it paid for), and the status is settled from all of them."""
     contract = await lock_contract(session, contract_id)
     if await _applied(session, contract, reference):
         return contract
+    if checked:
+        check_transition(ContractStatus(contract.status), ContractStatus.ACTIVE)
     if period is None:
-        check_transition(ContractStatus(contract.status), ContractStatus.ACTIVE)  # the operator's path
         plan = await plan_of(session, contract)
         existing = (await periods_of(session, [contract.id])).get(contract.id, [])
         period = next_period(plan, existing, contract.coverage_starts_at, paid_at)
@@ -405,13 +410,20 @@ async def record_payment(
 
 
 async def mark_past_due(
-    session: AsyncSession, contract_id: str, *, reference: str, at: dt.datetime, actor: str
+    session: AsyncSession,
+    contract_id: str,
+    *,
+    reference: str,
+    at: dt.datetime,
+    actor: str,
+    checked: bool = True,
 ) -> ContractRow:
     """A renewal failed: past due with a grace end, until a payment with the same reference."""
     contract = await lock_contract(session, contract_id)
     if await _applied(session, contract, reference + FAILED):
         return contract
-    check_transition(ContractStatus(contract.status), ContractStatus.PAST_DUE)
+    if checked:
+        check_transition(ContractStatus(contract.status), ContractStatus.PAST_DUE)
     _remember(session, contract, reference + FAILED, ContractStatus.PAST_DUE.value, at)
     await session.flush()
     await _settle(session, contract, actor, reference)
@@ -426,6 +438,7 @@ async def end_contract(
     reference: str,
     at: dt.datetime,
     actor: str,
+    checked: bool = True,
 ) -> ContractRow:
     """Lapse, cancel, expire or abandon. Cancelling cuts coverage at `at`; the paid past stays."""
     if target not in ENDINGS:
@@ -433,7 +446,8 @@ async def end_contract(
     contract = await lock_contract(session, contract_id)
     if await _applied(session, contract, reference):
         return contract
-    check_transition(ContractStatus(contract.status), target)
+    if checked:
+        check_transition(ContractStatus(contract.status), target)
     _remember(session, contract, reference, target.value, at)
     await session.flush()
     await _settle(session, contract, actor, reference)
