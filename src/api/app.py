@@ -21,6 +21,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.idempotency import IdempotencyMiddleware
 from api.logs import configure_logging
 from api.routes.billing import (
+    CancellationController,
     CheckoutController,
     SandboxController,
     StripeWebhookController,
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> CoverlineApp:
             ClaimController,
             EntitlementController,
             CheckoutController,
+            CancellationController,
             StripeWebhookController,
             SandboxController,
         ],

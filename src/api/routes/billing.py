@@ -17,10 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Scope, access_guard, actor
 from api.errors import problem_responses
 from api.routes.contracts import ContractView, contract_view
+from api.routes.people import Id
 from api.views import IdempotencyKey
+from billing.cancellation import cancel_contract, quote_refund
 from billing.checkout import start_checkout
 from billing.sandbox import SandboxGateway
 from billing.webhooks import Outcome, ingest
+from entitlements.money import Money
+from entitlements.refunds import RefundBasis
 from entitlements.store.base import utcnow
 
 Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -99,6 +103,84 @@ class CheckoutController(Controller):
             result.payment_intent,
             result.subscription,
         )
+
+
+class RefundQuoteView(msgspec.Struct, frozen=True):
+    contract_id: str
+    refund: Money
+    basis: RefundBasis
+    fee: Money
+    unused_days: int
+    period_days: int
+    quoted_at: dt.datetime
+
+
+class CancelRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    refund: Money  # the amount of the quote being accepted
+
+
+class RefundView(msgspec.Struct, frozen=True):
+    id: str
+    amount: Money
+    status: str
+
+
+class CancelView(msgspec.Struct, frozen=True):
+    contract: ContractView
+    refund: RefundView | None
+
+
+CANCEL_ACCESS = frozenset({Scope.SUPPORT, Scope.CHECKOUT, Scope.ADMIN})
+
+
+class CancellationController(Controller):
+    path = "/v1/contracts/{contract_id:str}"
+    tags = ["contracts"]
+    guards = [access_guard]
+    opt = {"access": CANCEL_ACCESS}
+
+    @post(
+        "/refund-quote",
+        summary="What cancelling now would refund, by the plan's policy (free look, pro rata, fee)",
+        responses=problem_responses(404, 413, 415),
+        status_code=200,
+    )
+    async def refund_quote(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        contract_id: Id,
+        idempotency_key: IdempotencyKey = None,
+    ) -> RefundQuoteView:
+        now = utcnow()
+        quoted = await quote_refund(db_session, contract_id, now)
+        q = quoted.quote
+        return RefundQuoteView(contract_id, q.amount, q.basis, q.fee, q.unused_days, q.period_days, now)
+
+    @post(
+        "/cancel",
+        summary="Cancel now with the quoted refund: refunded through Stripe once, subscription stopped",
+        responses=problem_responses(402, 404, 409, 413, 415, 502),
+        status_code=200,
+    )
+    async def cancel(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: NamedDependency[AsyncSession],
+        contract_id: Id,
+        data: JSONBody[CancelRequest],
+        idempotency_key: IdempotencyKey = None,
+    ) -> CancelView:
+        contract, refund = await cancel_contract(
+            db_session,
+            state.gateway,
+            contract_id,
+            expected_refund=data.refund,
+            at=utcnow(),
+            actor=actor(request),
+        )
+        view = RefundView(refund.id, refund.amount, refund.status) if refund else None
+        return CancelView(await contract_view(db_session, contract), view)
 
 
 class StripeWebhookController(Controller):

@@ -1,0 +1,129 @@
+"""Cancellation with a refund by the plan's policy: quote first, then refund and cancel.
+
+The refund's idempotency key is the contract's, so however often a cancel is retried (after a
+timeout, or a failure between Stripe's refund and our commit) Stripe refunds once, and the same
+refund id lands in the ledger once, whether from here or from its webhook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing.gateway import Gateway, Refund
+from billing.tables import LedgerEntryRow
+from entitlements import services
+from entitlements.coverage import ContractStatus
+from entitlements.errors import Conflict
+from entitlements.money import Money
+from entitlements.refunds import RefundQuote, refund_quote
+from entitlements.store.base import utcnow
+from entitlements.store.contracts import get_contract, periods_of, plan_of
+from entitlements.store.tables import ClaimRow, ContractRow
+
+PAYMENTS = ("sale", "renewal")
+
+
+class Quoted(msgspec.Struct, frozen=True):
+    contract: ContractRow
+    quote: RefundQuote
+    payment_intent: str | None
+
+
+async def quote_refund(session: AsyncSession, contract_id: str, at: dt.datetime) -> Quoted:
+    contract = await get_contract(session, contract_id)
+    plan = await plan_of(session, contract)
+    entries = list(
+        await session.scalars(
+            select(LedgerEntryRow)
+            .where(LedgerEntryRow.contract_id == contract.id)
+            .order_by(LedgerEntryRow.occurred_at)
+        )
+    )
+    paid = [e for e in entries if e.kind in PAYMENTS]
+    net = sum(e.amount for e in entries)
+    latest = paid[-1] if paid else None
+    periods = (await periods_of(session, [contract.id])).get(contract.id, [])
+    current = next((p for p in periods if p.contains(at)), None)
+    approved = await session.scalar(
+        select(ClaimRow.id).where(ClaimRow.contract_id == contract.id, ClaimRow.status == "approved").limit(1)
+    )
+    currency = contract.currency
+    quote = refund_quote(
+        plan,
+        paid_total=Money(max(net, 0), currency),
+        current_payment=Money(latest.amount if latest else 0, currency),
+        current_period=current,
+        sold_at=contract.sold_at,
+        any_approved_claim=approved is not None,
+        at=at,
+    )
+    if quote.amount.amount > max(net, 0):  # never more than is left of what was paid
+        quote = msgspec.structs.replace(quote, amount=Money(max(net, 0), currency))
+    return Quoted(contract, quote, latest.stripe_payment_intent if latest else None)
+
+
+async def cancel_contract(
+    session: AsyncSession,
+    gateway: Gateway,
+    contract_id: str,
+    *,
+    expected_refund: Money,
+    at: dt.datetime,
+    actor: str,
+) -> tuple[ContractRow, Refund | None]:
+    """Refund what the policy says (the caller confirms the quoted amount), stop the subscription,
+    and cancel the contract, cutting coverage now."""
+    quoted = await quote_refund(session, contract_id, at)
+    contract = quoted.contract
+    if contract.status == ContractStatus.CANCELLED.value:
+        raise Conflict("the contract is cancelled already", field="contract_id")
+    if expected_refund != quoted.quote.amount:
+        raise Conflict(
+            f"the refund is now {quoted.quote.amount}, not {expected_refund}: ask for a new quote",
+            field="refund",
+        )
+    refund = None
+    if quoted.quote.amount.amount > 0 and quoted.payment_intent:
+        refund = await gateway.refund(
+            payment_intent=quoted.payment_intent,
+            amount=quoted.quote.amount,
+            contract_id=contract.id,
+            key=f"cancel:{contract.id}:refund",
+        )
+        if (
+            await session.scalar(
+                select(LedgerEntryRow.id).where(LedgerEntryRow.entry_key == f"refund:{refund.id}")
+            )
+            is None
+        ):
+            session.add(
+                LedgerEntryRow(
+                    entry_key=f"refund:{refund.id}",
+                    kind="refund",
+                    amount=-refund.amount.amount,
+                    currency=refund.amount.currency,
+                    contract_id=contract.id,
+                    stripe_refund=refund.id,
+                    stripe_payment_intent=quoted.payment_intent,
+                    occurred_at=at,
+                    recorded_at=utcnow(),
+                )
+            )
+    if contract.stripe_subscription_id:
+        await gateway.cancel_subscription(
+            contract.stripe_subscription_id, key=f"cancel:{contract.id}:subscription"
+        )
+    await services.end_contract(
+        session,
+        contract.id,
+        target=ContractStatus.CANCELLED,
+        reference=f"cancel:{contract.id}",
+        at=at,
+        actor=actor,
+        checked=False,
+    )
+    return contract, refund

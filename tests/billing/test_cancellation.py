@@ -1,0 +1,181 @@
+import httpx
+import pytest
+from sqlalchemy import select
+
+from api.app import CoverlineApp
+from api.routes.billing import deliver_sandbox_events
+from billing.gateway import GatewayError
+from billing.sandbox import SandboxGateway
+from billing.tables import LedgerEntryRow
+from tests.api.shop import Shop, publish_test_plans
+from tests.billing.test_webhooks import _checkout_body
+from tests.conftest import Keys
+
+
+@pytest.fixture
+async def shop(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> Shop:
+    await publish_test_plans(app)
+    return Shop(client, keys)
+
+
+async def sold(shop: Shop, plan_code: str = "test-screen-guard") -> str:
+    result = await shop.call("POST", "/v1/checkouts", "checkout", json=await _checkout_body(shop, plan_code))
+    contract_id: str = result["contract"]["id"]
+    return contract_id
+
+
+async def refunds(app: CoverlineApp) -> list[tuple[str, int]]:
+    async with app.state.db.sessions() as session:
+        return [
+            (e.entry_key, e.amount)
+            for e in await session.scalars(select(LedgerEntryRow).where(LedgerEntryRow.kind == "refund"))
+        ]
+
+
+async def test_free_look_cancel_refunds_everything_once(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient, keys: Keys
+) -> None:
+    contract_id = await sold(shop)
+    quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support")
+    assert (quote["refund"], quote["basis"]) == ({"amount": 7900, "currency": "USD"}, "free_look")
+    done = await shop.call(
+        "POST", f"/v1/contracts/{contract_id}/cancel", "support", json={"refund": quote["refund"]}
+    )
+    assert done["contract"]["status"] == "cancelled"
+    assert done["refund"]["amount"] == {"amount": 7900, "currency": "USD"}
+    assert (await shop.check(contract_id=contract_id))["reason"] == "cancelled"
+    again = await client.post(
+        f"/v1/contracts/{contract_id}/cancel", json={"refund": quote["refund"]}, headers=keys.auth("support")
+    )
+    assert again.status_code == 409
+    gateway: SandboxGateway = app.state.gateway
+    assert len(gateway.refunds) == 1
+    assert [amount for _, amount in await refunds(app)] == [
+        -7900
+    ]  # the webhook's refund.created changed nothing
+
+
+async def test_a_stale_quote_is_refused(shop: Shop, client: httpx.AsyncClient, keys: Keys) -> None:
+    contract_id = await sold(shop)
+    response = await client.post(
+        f"/v1/contracts/{contract_id}/cancel",
+        json={"refund": {"amount": 100, "currency": "USD"}},
+        headers=keys.auth("support"),
+    )
+    assert response.status_code == 409
+    assert response.json()["errors"][0]["field"] == "refund"
+    assert (await shop.call("GET", f"/v1/contracts/{contract_id}", "support"))["status"] == "active"
+
+
+async def test_after_an_approved_claim_the_refund_is_pro_rata(shop: Shop) -> None:
+    contract_id = await sold(shop)
+    await shop.claim(contract_id=contract_id)
+    quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support")
+    assert quote["basis"] == "pro_rata"
+    assert 0 < quote["refund"]["amount"] < 7900
+
+
+async def test_cancelling_a_subscription_stops_it(shop: Shop, app: CoverlineApp) -> None:
+    contract_id = await sold(shop, "test-monthly")
+    quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "checkout")
+    await shop.call(
+        "POST", f"/v1/contracts/{contract_id}/cancel", "checkout", json={"refund": quote["refund"]}
+    )
+    gateway: SandboxGateway = app.state.gateway
+    [subscription] = gateway.subscriptions.values()
+    assert subscription["status"] == "canceled"
+    assert (await shop.call("GET", f"/v1/contracts/{contract_id}", "support"))["status"] == "cancelled"
+
+
+class Flaky:
+    """The sandbox, but `refund` fails: before reaching Stripe, or after Stripe refunded."""
+
+    def __init__(self, inner: SandboxGateway, *, after_refund: bool) -> None:
+        self.inner = inner
+        self.after_refund = after_refund
+        self.failures = 1
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def refund(self, **kwargs: object) -> object:
+        if self.failures and not self.after_refund:
+            self.failures -= 1
+            raise GatewayError("Stripe: timed out")
+        result = await self.inner.refund(**kwargs)  # type: ignore[arg-type]
+        if self.failures:
+            self.failures -= 1
+            raise GatewayError("Stripe: connection reset after the refund")
+        return result
+
+
+@pytest.mark.parametrize("after_refund", [False, True], ids=["before-stripe", "after-stripe-refunded"])
+async def test_a_cancel_that_fails_half_way_converges_on_retry(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient, keys: Keys, after_refund: bool
+) -> None:
+    contract_id = await sold(shop)
+    quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support")
+    sandbox = app.state.gateway
+    app.state.gateway = Flaky(sandbox, after_refund=after_refund)
+    try:
+        failed = await client.post(
+            f"/v1/contracts/{contract_id}/cancel",
+            json={"refund": quote["refund"]},
+            headers=keys.auth("support"),
+        )
+        assert failed.status_code == 502
+        assert failed.json()["type"].endswith("payment-gateway-error")
+        assert (await shop.call("GET", f"/v1/contracts/{contract_id}", "support"))[
+            "status"
+        ] == "active"  # nothing half-written
+        retried = await shop.call(
+            "POST", f"/v1/contracts/{contract_id}/cancel", "support", json={"refund": quote["refund"]}
+        )
+    finally:
+        app.state.gateway = sandbox
+    assert retried["contract"]["status"] == "cancelled"
+    assert len(sandbox.refunds) == 1  # refunded once, whichever side the failure was on
+    assert [amount for _, amount in await refunds(app)] == [-7900]
+
+
+class FlakyCharge:
+    """The sandbox, but the first PaymentIntent call fails after Stripe created and charged it
+    (a timeout on the way back): the retry must find the same PaymentIntent, not charge again."""
+
+    def __init__(self, inner: SandboxGateway) -> None:
+        self.inner = inner
+        self.failures = 1
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def create_payment_intent(self, **kwargs: object) -> object:
+        result = await self.inner.create_payment_intent(**kwargs)  # type: ignore[arg-type]
+        if self.failures:
+            self.failures -= 1
+            raise GatewayError("Stripe: 429 Too Many Requests")
+        return result
+
+
+async def test_a_checkout_retried_after_a_gateway_failure_charges_once(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient, keys: Keys
+) -> None:
+    body = await _checkout_body(shop, "test-screen-guard")
+    sandbox = app.state.gateway
+    app.state.gateway = FlakyCharge(sandbox)
+    try:
+        failed = await client.post("/v1/checkouts", json=body, headers=keys.auth("checkout"))
+        assert failed.status_code == 502
+        retried = await shop.call("POST", "/v1/checkouts", "checkout", json=body)
+    finally:
+        app.state.gateway = sandbox
+    assert len(sandbox.payment_intents) == 1
+    # The charge's event, refused while its contract was not committed, is delivered again.
+    assert [e["type"] for e in sandbox.outbox] == ["payment_intent.succeeded"]
+    await deliver_sandbox_events(app.state)
+    assert (await shop.call("GET", f"/v1/contracts/{retried['contract']['id']}", "support"))[
+        "status"
+    ] == "active"
+    async with app.state.db.sessions() as session:
+        sales = list(await session.scalars(select(LedgerEntryRow).where(LedgerEntryRow.kind == "sale")))
+    assert [e.amount for e in sales] == [7900]
