@@ -66,6 +66,11 @@ class Gateway(Protocol):
 
     async def refund(self, *, payment_intent: str, amount: Money, contract_id: str, key: str) -> Refund: ...
 
+    async def subscription_contract(self, subscription_id: str) -> str | None:
+        """The contract a subscription was sold for (its metadata), asked when an event names a
+        subscription we have not linked yet."""
+        ...
+
     async def invoice_status(self, invoice_id: str) -> str:
         """The invoice's status now (`paid`, `open`, …): events may arrive out of order."""
         ...

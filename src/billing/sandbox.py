@@ -319,6 +319,10 @@ class SandboxGateway:
         result: Refund = self._once(key, make)
         return result
 
+    async def subscription_contract(self, subscription_id: str) -> str | None:
+        sub = self.subscriptions.get(subscription_id)
+        return None if sub is None else sub["metadata"].get("contract_id")
+
     async def invoice_status(self, invoice_id: str) -> str:
         invoice = self.invoices.get(invoice_id)
         return "unknown" if invoice is None else str(invoice["status"])

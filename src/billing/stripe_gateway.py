@@ -135,6 +135,11 @@ class StripeGateway:
         refund = await self._call(self.client.v1.refunds.create_async(params, self._options(key)))  # type: ignore[arg-type]
         return Refund(refund.id, refund.status or "pending", amount)
 
+    async def subscription_contract(self, subscription_id: str) -> str | None:
+        sub = await self._call(self.client.v1.subscriptions.retrieve_async(subscription_id))
+        value = (sub.metadata or {}).get("contract_id")
+        return value if isinstance(value, str) else None
+
     async def invoice_status(self, invoice_id: str) -> str:
         invoice = await self._call(self.client.v1.invoices.retrieve_async(invoice_id))
         return str(invoice.status)

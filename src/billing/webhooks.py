@@ -215,10 +215,22 @@ async def payment_succeeded(session: AsyncSession, event: Event, gateway: Gatewa
     return None
 
 
+async def _invoice_contract(
+    session: AsyncSession, invoice: dict[str, Any], gateway: Gateway
+) -> ContractRow | None:
+    subscription, contract_id = _invoice_subscription(invoice)
+    if contract_id is None and subscription:
+        linked = await _contract(session, subscription=subscription)
+        if linked is not None:
+            return linked
+        contract_id = await gateway.subscription_contract(subscription)  # an older shape: ask
+    return await _contract(session, contract_id=contract_id, subscription=subscription)
+
+
 async def invoice_paid(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
     invoice = event.object
-    subscription, contract_id = _invoice_subscription(invoice)
-    contract = await _contract(session, contract_id=contract_id, subscription=subscription)
+    subscription, _ = _invoice_subscription(invoice)
+    contract = await _invoice_contract(session, invoice, gateway)
     if contract is None:
         return "ignored: no contract for this invoice"
     if subscription and not contract.stripe_subscription_id:
@@ -274,8 +286,7 @@ async def invoice_failed(session: AsyncSession, event: Event, gateway: Gateway) 
     invoice = event.object
     if await gateway.invoice_status(invoice["id"]) == "paid":
         return "ignored: the invoice is paid by now"
-    subscription, contract_id = _invoice_subscription(invoice)
-    contract = await _contract(session, contract_id=contract_id, subscription=subscription)
+    contract = await _invoice_contract(session, invoice, gateway)
     if contract is None:
         return "ignored: no contract for this invoice"
     if invoice.get("billing_reason") == "subscription_create":
@@ -324,8 +335,7 @@ async def subscription_changed(session: AsyncSession, event: Event, gateway: Gat
 
 async def renewal_notice(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
     invoice = event.object  # an upcoming invoice has no id
-    subscription, contract_id = _invoice_subscription(invoice)
-    contract = await _contract(session, contract_id=contract_id, subscription=subscription)
+    contract = await _invoice_contract(session, invoice, gateway)
     if contract is None:
         return "ignored: no contract for this subscription"
     audit.record(session, "contract", contract.id, "renewal_notice", ACTOR, event_id=event.id)
