@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import CoverlineApp, create_app
 from api.auth import KeyKind, Scope, issue_key
@@ -93,7 +94,11 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
 
 
 async def _empty_tables(app: CoverlineApp) -> None:
-    async with app.state.db.engine.begin() as connection:
+    await empty_tables(app.state.db.engine)
+
+
+async def empty_tables(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             await connection.execute(text(f'DELETE FROM "{table.name}"'))
 

@@ -5,7 +5,7 @@ that moves money, derived from our own ids, so a retry can never charge or refun
 from __future__ import annotations
 
 import datetime as dt
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -71,6 +71,7 @@ class Gateway(Protocol):
         subscription we have not linked yet."""
         ...
 
-    async def invoice_status(self, invoice_id: str) -> str:
-        """The invoice's status now (`paid`, `open`, …): events may arrive out of order."""
+    async def invoice(self, invoice_id: str) -> dict[str, Any] | None:
+        """The invoice as the gateway has it now: events arrive late and out of order, so where
+        an event's copy could mislead, the current object decides."""
         ...

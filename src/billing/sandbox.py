@@ -323,9 +323,9 @@ class SandboxGateway:
         sub = self.subscriptions.get(subscription_id)
         return None if sub is None else sub["metadata"].get("contract_id")
 
-    async def invoice_status(self, invoice_id: str) -> str:
-        invoice = self.invoices.get(invoice_id)
-        return "unknown" if invoice is None else str(invoice["status"])
+    async def invoice(self, invoice_id: str) -> dict[str, Any] | None:
+        found = self.invoices.get(invoice_id)
+        return None if found is None else msgspec.json.decode(msgspec.json.encode(found))
 
     # --- the clock -------------------------------------------------------------------------------
 

@@ -137,9 +137,14 @@ class StripeGateway:
 
     async def subscription_contract(self, subscription_id: str) -> str | None:
         sub = await self._call(self.client.v1.subscriptions.retrieve_async(subscription_id))
-        value = (sub.metadata or {}).get("contract_id")
+        value = (sub.to_dict().get("metadata") or {}).get("contract_id")  # a StripeObject is no dict
         return value if isinstance(value, str) else None
 
-    async def invoice_status(self, invoice_id: str) -> str:
-        invoice = await self._call(self.client.v1.invoices.retrieve_async(invoice_id))
-        return str(invoice.status)
+    async def invoice(self, invoice_id: str) -> dict[str, Any] | None:
+        try:
+            found = await self.client.v1.invoices.retrieve_async(invoice_id)
+        except stripe.InvalidRequestError:  # no such invoice
+            return None
+        except stripe.StripeError as exc:
+            raise GatewayError(f"Stripe: {exc.user_message or exc.__class__.__name__}") from exc
+        return found.to_dict()

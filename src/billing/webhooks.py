@@ -194,6 +194,13 @@ async def _ledger_once(
 async def payment_succeeded(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
     pi = event.object
     contract = await _contract(session, contract_id=_metadata_contract(pi), payment_intent=pi.get("id"))
+    if contract is None and isinstance(pi.get("invoice"), str):
+        # An invoice's payment (older API versions name it): the invoice, fetched now, decides.
+        invoice = await gateway.invoice(pi["invoice"])
+        if invoice is not None and (invoice.get("status") == "paid" or invoice.get("paid") is True):
+            return await invoice_paid(
+                session, Event(event.id, "invoice.paid", event.created, {"object": invoice}), gateway
+            )
     if contract is None:
         return "ignored: no contract for this PaymentIntent"
     contract.stripe_payment_intent_id = contract.stripe_payment_intent_id or pi["id"]
@@ -282,9 +289,19 @@ def _ts(value: Any) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(value, dt.UTC) if isinstance(value, int) else None
 
 
+async def invoice_changed(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+    """Any other invoice event: acted on only if the invoice says it is paid (localstripe, for
+    one, reports a subscription's first invoice paid in `invoice.created` alone)."""
+    invoice = event.object
+    if invoice.get("status") == "paid" or invoice.get("paid") is True:
+        return await invoice_paid(session, event, gateway)
+    return "ignored: the invoice is not paid"
+
+
 async def invoice_failed(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
     invoice = event.object
-    if await gateway.invoice_status(invoice["id"]) == "paid":
+    now = await gateway.invoice(invoice["id"])
+    if now is not None and now.get("status") == "paid":
         return "ignored: the invoice is paid by now"
     contract = await _invoice_contract(session, invoice, gateway)
     if contract is None:
@@ -434,6 +451,9 @@ HANDLERS: dict[str, Handler] = {
     "invoice.paid": invoice_paid,
     "invoice.payment_succeeded": invoice_paid,
     "invoice.payment_failed": invoice_failed,
+    "invoice.created": invoice_changed,
+    "invoice.updated": invoice_changed,
+    "invoice.finalized": invoice_changed,
     "invoice.upcoming": renewal_notice,
     "customer.subscription.created": subscription_changed,
     "customer.subscription.updated": subscription_changed,

@@ -22,7 +22,7 @@ from api.auth import KeyKind, Scope, issue_key
 from entitlements.catalog import decode_catalog
 from entitlements.store.base import create_engine, session_factory
 from entitlements.store.plans import PlanRepository
-from tests.conftest import DEMO_CATALOG
+from tests.conftest import DEMO_CATALOG, empty_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 schema = schemathesis.openapi.from_path(ROOT / "openapi" / "openapi.json")
@@ -90,6 +90,13 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     yield base, key
     server.terminate()
     server.wait(timeout=10)
+    asyncio.run(_empty(url))  # the modules after this one start from an empty database
+
+
+async def _empty(url: str) -> None:
+    engine = create_engine(url)
+    await empty_tables(engine)
+    await engine.dispose()
 
 
 @schema.parametrize()

@@ -24,11 +24,12 @@ from sqlalchemy import select
 from api.auth import KeyKind, Scope, issue_key
 from billing.gateway import GatewayError
 from billing.stripe_gateway import StripeGateway
-from billing.tables import LedgerEntryRow
+from billing.tables import LedgerEntryRow, StripeEventRow
 from entitlements.money import Money
 from entitlements.store.base import create_engine, session_factory
 from entitlements.store.plans import PlanRepository
 from tests.api.shop import TEST_PLANS
+from tests.conftest import empty_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -121,7 +122,20 @@ class Stack:
             if found:
                 return found
             time.sleep(0.25)
-        pytest.fail(f"never happened: {what}")
+        pytest.fail(f"never happened: {what}; events received: {self.events()}")
+
+    def events(self) -> list[tuple[str, str]]:
+        async def read() -> list[tuple[str, str]]:
+            engine = create_engine(self.database_url)
+            async with session_factory(engine)() as session:
+                rows = await session.execute(
+                    select(StripeEventRow.type, StripeEventRow.outcome).order_by(StripeEventRow.received_at)
+                )
+                found = [(str(t), str(o)) for t, o in rows]
+            await engine.dispose()
+            return found
+
+        return asyncio.run(read())
 
     def ledger(self) -> list[LedgerEntryRow]:
         async def read() -> list[LedgerEntryRow]:
@@ -184,6 +198,13 @@ def stack(postgresql_url: str) -> Iterator[Stack]:
         localstripe.terminate()
         app.wait(timeout=10)
         localstripe.wait(timeout=10)
+        asyncio.run(_empty(postgresql_url))  # the next module starts from an empty database
+
+
+async def _empty(url: str) -> None:
+    engine = create_engine(url)
+    await empty_tables(engine)
+    await engine.dispose()
 
 
 def test_checkout_charges_a_card_and_the_signed_event_activates_the_contract(stack: Stack) -> None:
