@@ -116,6 +116,30 @@ def catalog_load(file: Path) -> None:
         raise click.ClickException("nothing was published")
 
 
+# --- Stripe -------------------------------------------------------------------------------------
+
+
+@main.group("stripe")
+def stripe_group() -> None:
+    """The catalog in Stripe (or the sandbox)."""
+
+
+@stripe_group.command("sync-catalog")
+def stripe_sync_catalog() -> None:
+    """Create the Stripe products and prices the published plans need; found again by lookup
+    key, so running it twice creates nothing new."""
+    from api.app import make_gateway
+    from billing.catalog_sync import sync_catalog
+
+    settings = load_settings()
+    gateway = make_gateway(settings)
+    plans = _in_session(lambda s: PlanRepository(s).latest())
+    report = asyncio.run(sync_catalog(gateway, plans))
+    for key in report.created:
+        click.echo(f"created {key}")
+    click.echo(f"{len(report.created)} price(s) created, {len(report.found)} already there")
+
+
 # --- API keys ------------------------------------------------------------------------------
 
 

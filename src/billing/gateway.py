@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from billing.catalog_sync import PriceSpec
 from entitlements.money import Money
 
 
@@ -65,6 +66,10 @@ class Gateway(Protocol):
     async def cancel_subscription(self, subscription_id: str, *, key: str) -> None: ...
 
     async def refund(self, *, payment_intent: str, amount: Money, contract_id: str, key: str) -> Refund: ...
+
+    async def ensure_price(self, spec: PriceSpec) -> tuple[str, bool]:
+        """(price id, created now?) for a catalog price, found again by its lookup key."""
+        ...
 
     async def subscription_contract(self, subscription_id: str) -> str | None:
         """The contract a subscription was sold for (its metadata), asked when an event names a

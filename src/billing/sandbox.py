@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from billing.catalog_sync import PriceSpec
 from billing.gateway import GatewayError, PaymentIntent, Refund, Subscription
 from billing.signatures import sign
 from entitlements.coverage import add_months
@@ -47,6 +48,7 @@ class SandboxGateway:
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
+        self.prices: dict[str, dict[str, Any]] = {}  # by lookup_key
         self.outbox: list[dict[str, Any]] = []
         self.renewal_card: str | None = None  # overrides customers' cards for renewals (the demo's decline)
         self._by_key: dict[str, Any] = {}
@@ -318,6 +320,17 @@ class SandboxGateway:
 
         result: Refund = self._once(key, make)
         return result
+
+    async def ensure_price(self, spec: PriceSpec) -> tuple[str, bool]:
+        if spec.lookup_key in self.prices:
+            return str(self.prices[spec.lookup_key]["id"]), False
+        price = {
+            "id": _id("price", spec.lookup_key),
+            "lookup_key": spec.lookup_key,
+            **msgspec.structs.asdict(spec),
+        }
+        self.prices[spec.lookup_key] = price
+        return str(price["id"]), True
 
     async def subscription_contract(self, subscription_id: str) -> str | None:
         sub = self.subscriptions.get(subscription_id)

@@ -17,6 +17,7 @@ from stripe.params import (
     SubscriptionCreateParams,
 )
 
+from billing.catalog_sync import PriceSpec
 from billing.gateway import GatewayError, PaymentIntent, Refund, Subscription
 from entitlements.money import Money
 
@@ -134,6 +135,39 @@ class StripeGateway:
         }
         refund = await self._call(self.client.v1.refunds.create_async(params, self._options(key)))  # type: ignore[arg-type]
         return Refund(refund.id, refund.status or "pending", amount)
+
+    async def ensure_price(self, spec: PriceSpec) -> tuple[str, bool]:
+        existing = await self._call(
+            self.client.v1.prices.list_async({"lookup_keys": [spec.lookup_key], "limit": 1})
+        )
+        if existing.data:
+            return str(existing.data[0].id), False
+        try:
+            await self._call(self.client.v1.products.retrieve_async(spec.product_id))
+        except GatewayError:
+            await self._call(
+                self.client.v1.products.create_async(
+                    {"id": spec.product_id, "name": spec.product_name},
+                    self._options(f"product:{spec.product_id}"),
+                )
+            )
+        params: Any = {
+            "product": spec.product_id,
+            "currency": spec.currency.lower(),
+            "unit_amount": spec.unit_amount,
+            "lookup_key": spec.lookup_key,
+            "metadata": spec.metadata,
+        }
+        if spec.interval_months is not None:
+            yearly = spec.interval_months % 12 == 0
+            params["recurring"] = {
+                "interval": "year" if yearly else "month",
+                "interval_count": spec.interval_months // 12 if yearly else spec.interval_months,
+            }
+        price = await self._call(
+            self.client.v1.prices.create_async(params, self._options(f"price:{spec.lookup_key}"))
+        )
+        return str(price.id), True
 
     async def subscription_contract(self, subscription_id: str) -> str | None:
         sub = await self._call(self.client.v1.subscriptions.retrieve_async(subscription_id))

@@ -22,6 +22,7 @@ import stripe
 from sqlalchemy import select
 
 from api.auth import KeyKind, Scope, issue_key
+from billing.catalog_sync import sync_catalog
 from billing.gateway import GatewayError
 from billing.stripe_gateway import StripeGateway
 from billing.tables import LedgerEntryRow, StripeEventRow
@@ -290,3 +291,11 @@ def test_a_plan_based_subscription_with_a_paid_invoice_activates_the_contract(st
         "invoice paid applied",
     )
     assert len(activated["coverage_periods"]) == 1
+
+
+def test_catalog_sync_meets_localstripes_missing_prices(stack: Stack) -> None:
+    """localstripe answers 404 on /v1/prices, so the sync reports a gateway error there; the
+    sync itself is proven idempotent against the sandbox (tests/billing/test_catalog_sync.py)."""
+    gateway = StripeGateway(API_KEY, api_base=stack.stripe_base)
+    with pytest.raises(GatewayError):
+        asyncio.run(sync_catalog(gateway, TEST_PLANS[:1]))
