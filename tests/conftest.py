@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from hypothesis import settings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,6 +30,10 @@ from entitlements.catalog import decode_catalog
 from entitlements.offers import OfferKeyring
 from entitlements.store.base import Base
 from entitlements.store.plans import PlanRepository
+
+# Property tests judge correctness, not speed: no per-example deadline on a loaded CI machine.
+settings.register_profile("coverline", deadline=None)
+settings.load_profile("coverline")
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CATALOG = ROOT / "catalog" / "demo.toml"

@@ -95,6 +95,11 @@ class CheckoutController(Controller):
             now=utcnow(),
             actor=actor(request),
         )
+        # The sandbox's events (a card charged at once) are applied before the answer, as a
+        # synchronous charge would be; Stripe's arrive by webhook whenever they come.
+        await db_session.commit()
+        if await deliver_sandbox_events(state):
+            await db_session.refresh(result.contract)
         return CheckoutView(
             await contract_view(db_session, result.contract),
             result.mode,
