@@ -30,6 +30,9 @@ class Route(msgspec.Struct, frozen=True):
     methods: dict[str, frozenset[str] | None]  # None: not in the OpenAPI document, not checked
 
 
+# No text we store may hold a NUL character (PostgreSQL's text cannot), so none is accepted.
+_NUL = re.compile(rb"%00")
+NUL_DETAIL = "text may not contain NUL (\\u0000) characters"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Paths a browser on a checkout page may call with a publishable key.
 CORS_PATHS = ("/v1/plans", "/v1/offers")
@@ -178,6 +181,12 @@ class Edge:
             await send({"type": "http.response.start", "status": 204, "headers": [(b"allow", allow)]})
             await send({"type": "http.response.body", "body": b""})
             return
+        if _NUL.search(scope.get("query_string", b"")):
+            await send_problem(
+                send,
+                make_problem(400, NUL_DETAIL, slug="malformed-query", instance=path, request_id=request_id),
+            )
+            return
         known = route.methods.get(scope["method"]) if route is not None else None
         if known is not None and scope.get("query_string"):
             names = {
@@ -230,6 +239,14 @@ class Edge:
             )
             return
         if body:
+            if b"\\u0000" in body:
+                await send_problem(
+                    send,
+                    make_problem(
+                        400, NUL_DETAIL, slug="malformed-body", instance=path, request_id=request_id
+                    ),
+                )
+                return
             try:
                 body.decode("utf-8")
             except UnicodeDecodeError:

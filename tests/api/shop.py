@@ -113,6 +113,41 @@ class Shop:
         result: dict[str, Any] = await self.call("POST", "/v1/products", "checkout", json=body)
         return result
 
+    async def offer_token(
+        self, product: dict[str, Any], plan_code: str | None = None, country: str = "US"
+    ) -> str:
+        """The signed offer for a registered product: for `plan_code`, or the first offered."""
+        facts = {k: product[k] for k in ("sku", "price", "purchase_date", "serial")}
+        offers = await self.call(
+            "POST",
+            "/v1/offers",
+            "publishable",
+            json={"product": {"category": "phone", "country": country, **facts}},
+        )
+        token: str = next(
+            o["offer_token"] for o in offers["offers"] if plan_code in (None, o["plan"]["code"])
+        )
+        return token
+
+    async def checkout_request(
+        self, plan_code: str, card: str | None = "pm_card_visa"
+    ) -> tuple[dict[str, Any], str]:
+        """A new customer and product, the body that checks them out under `plan_code`, and the
+        product's serial."""
+        buyer = await self.customer()
+        product = await self.product(buyer["id"])
+        token = await self.offer_token(product, plan_code)
+        request = {"offer_token": token, "customer_id": buyer["id"], "product_id": product["id"]}
+        if card:
+            request["payment_method"] = card
+        return request, str(product["serial"])
+
+    async def checkout(self, plan_code: str, card: str | None = "pm_card_visa") -> dict[str, Any]:
+        request, serial = await self.checkout_request(plan_code, card)
+        result: dict[str, Any] = await self.call("POST", "/v1/checkouts", "checkout", json=request)
+        result["serial"] = serial
+        return result
+
     async def sell(
         self,
         plan_code: str = "test-screen-guard",
@@ -133,22 +168,7 @@ class Shop:
             purchase_date=purchase_date,
             warranty_months=warranty_months,
         )
-        offers = await self.call(
-            "POST",
-            "/v1/offers",
-            "publishable",
-            json={
-                "product": {
-                    "category": "phone",
-                    "sku": product["sku"],
-                    "price": product["price"],
-                    "purchase_date": product["purchase_date"],
-                    "country": country,
-                    "serial": product["serial"],
-                }
-            },
-        )
-        token = next(o["offer_token"] for o in offers["offers"] if o["plan"]["code"] == plan_code)
+        token = await self.offer_token(product, plan_code, country=country)
         contract: dict[str, Any] = await self.call(
             "POST",
             "/v1/contracts",

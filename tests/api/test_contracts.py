@@ -139,16 +139,7 @@ async def test_an_offer_sells_once_and_only_for_its_product(
     customer = await shop.customer()
     product = await shop.product(customer["id"])
     other = await shop.product(customer["id"], price=90000)
-    body = {
-        "product": {
-            "category": "phone",
-            "sku": product["sku"],
-            "price": product["price"],
-            "purchase_date": product["purchase_date"],
-            "country": "US",
-        }
-    }
-    token = (await shop.call("POST", "/v1/offers", "publishable", json=body))["offers"][0]["offer_token"]
+    token = await shop.offer_token(product)
     wrong = await client.post(
         "/v1/contracts",
         json={"offer_token": token, "customer_id": customer["id"], "product_id": other["id"]},

@@ -17,21 +17,7 @@ async def shop(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> Shop
 async def test_every_lookup_finds_the_same_coverage(shop: Shop) -> None:
     customer = await shop.customer()
     product = await shop.product(customer["id"], imei="49-015420-323751-8", order_ref="ORD-77")
-    offers = await shop.call(
-        "POST",
-        "/v1/offers",
-        "publishable",
-        json={
-            "product": {
-                "category": "phone",
-                "sku": product["sku"],
-                "price": product["price"],
-                "purchase_date": product["purchase_date"],
-                "country": "US",
-            }
-        },
-    )
-    token = next(o["offer_token"] for o in offers["offers"] if o["plan"]["code"] == "test-screen-guard")
+    token = await shop.offer_token(product, "test-screen-guard")
     contract = await shop.call(
         "POST",
         "/v1/contracts",

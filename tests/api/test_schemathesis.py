@@ -4,15 +4,9 @@ server (granian) on each database: no 5xx, and no response outside its schema.""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -22,17 +16,12 @@ from api.auth import KeyKind, Scope, issue_key
 from entitlements.catalog import decode_catalog
 from entitlements.store.base import create_engine, session_factory
 from entitlements.store.plans import PlanRepository
-from tests.conftest import DEMO_CATALOG, empty_tables
+from tests.conftest import DEMO_CATALOG
+from tests.live import coverline_server, empty_database
 
 ROOT = Path(__file__).resolve().parents[2]
 schema = schemathesis.openapi.from_path(ROOT / "openapi" / "openapi.json")
 OFFER_KEYS = "st-1:" + "z" * 40
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _seed(url: str) -> str:
@@ -51,52 +40,9 @@ async def _seed(url: str) -> str:
 def live_server(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     url: str = request.getfixturevalue(f"{request.param}_url")
     key = asyncio.run(_seed(url))
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "COVERLINE_OFFER_KEYS": OFFER_KEYS,
-        "COVERLINE_LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen(
-        [
-            Path(sys.executable).parent / "granian",
-            "--interface",
-            "asgi",
-            "--factory",
-            "api.app:production_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/health").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or server.poll() is not None:
-            server.kill()
-            pytest.fail("the server did not start")
-        time.sleep(0.1)
-    yield base, key
-    server.terminate()
-    server.wait(timeout=10)
-    asyncio.run(_empty(url))  # the modules after this one start from an empty database
-
-
-async def _empty(url: str) -> None:
-    engine = create_engine(url)
-    await empty_tables(engine)
-    await engine.dispose()
+    with coverline_server({"DATABASE_URL": url, "COVERLINE_OFFER_KEYS": OFFER_KEYS}) as base:
+        yield base, key
+    empty_database(url)
 
 
 @schema.parametrize()

@@ -8,7 +8,6 @@ from billing.gateway import GatewayError
 from billing.sandbox import SandboxGateway
 from billing.tables import LedgerEntryRow
 from tests.api.shop import Shop, publish_test_plans
-from tests.billing.test_webhooks import _checkout_body
 from tests.conftest import Keys
 
 
@@ -19,8 +18,7 @@ async def shop(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> Shop
 
 
 async def sold(shop: Shop, plan_code: str = "test-screen-guard") -> str:
-    result = await shop.call("POST", "/v1/checkouts", "checkout", json=await _checkout_body(shop, plan_code))
-    contract_id: str = result["contract"]["id"]
+    contract_id: str = (await shop.checkout(plan_code))["contract"]["id"]
     return contract_id
 
 
@@ -160,7 +158,7 @@ class FlakyCharge:
 async def test_a_checkout_retried_after_a_gateway_failure_charges_once(
     shop: Shop, app: CoverlineApp, client: httpx.AsyncClient, keys: Keys
 ) -> None:
-    body = await _checkout_body(shop, "test-screen-guard")
+    body, _ = await shop.checkout_request("test-screen-guard")
     sandbox = app.state.gateway
     app.state.gateway = FlakyCharge(sandbox)
     try:

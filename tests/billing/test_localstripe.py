@@ -7,13 +7,8 @@ integration would, and replayed calls are proven against the sandbox gateway ins
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -30,32 +25,11 @@ from entitlements.money import Money
 from entitlements.store.base import create_engine, session_factory
 from entitlements.store.plans import PlanRepository
 from tests.api.shop import TEST_PLANS
-from tests.conftest import empty_tables
+from tests.live import BIN, coverline_server, empty_database, free_port, running
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 SECRET = "whsec_localstripe_test"
 API_KEY = "sk_test_localstripe"
 T = TypeVar("T")
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{process.args} exited")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    pytest.fail(f"{url} did not answer")
 
 
 async def _seed(url: str) -> str:
@@ -151,61 +125,24 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(postgresql_url: str) -> Iterator[Stack]:
-    stripe_port, app_port = _port(), _port()
-    localstripe = subprocess.Popen(
-        [str(BIN / "localstripe"), "--port", str(stripe_port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    stripe_base = f"http://127.0.0.1:{stripe_port}"
+    stripe_base = f"http://127.0.0.1:{free_port()}"
     env = {
-        **os.environ,
         "DATABASE_URL": postgresql_url,
         "STRIPE_API_KEY": API_KEY,
         "STRIPE_API_BASE": stripe_base,
         "STRIPE_WEBHOOK_SECRET": SECRET,
         "COVERLINE_OFFER_KEYS": "ls-1:" + "l" * 40,
-        "COVERLINE_LOG_LEVEL": "WARNING",
     }
-    app = subprocess.Popen(
-        [
-            str(BIN / "granian"),
-            "--interface",
-            "asgi",
-            "--factory",
-            "api.app:production_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(app_port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=ROOT,
-    )
-    try:
-        _wait(stripe_base + "/v1/customers", localstripe)
-        _wait(f"http://127.0.0.1:{app_port}/health", app)
+    localstripe = [str(BIN / "localstripe"), "--port", stripe_base.rsplit(":", 1)[1]]
+    with running(localstripe, stripe_base + "/v1/customers"), coverline_server(env) as app:
         registered = httpx.post(
             f"{stripe_base}/_config/webhooks/coverline",
-            data={"url": f"http://127.0.0.1:{app_port}/v1/stripe/webhooks", "secret": SECRET},
+            data={"url": f"{app}/v1/stripe/webhooks", "secret": SECRET},
         )
         assert registered.status_code == 200, registered.text
         key = asyncio.run(_seed(postgresql_url))
-        yield Stack(f"http://127.0.0.1:{app_port}", stripe_base, key, postgresql_url)
-    finally:
-        app.terminate()
-        localstripe.terminate()
-        app.wait(timeout=10)
-        localstripe.wait(timeout=10)
-        asyncio.run(_empty(postgresql_url))  # the next module starts from an empty database
-
-
-async def _empty(url: str) -> None:
-    engine = create_engine(url)
-    await empty_tables(engine)
-    await engine.dispose()
+        yield Stack(app, stripe_base, key, postgresql_url)
+    empty_database(postgresql_url)
 
 
 def test_checkout_charges_a_card_and_the_signed_event_activates_the_contract(stack: Stack) -> None:

@@ -1,8 +1,6 @@
 """offer → checkout → paid → covered → a month later renewed → declined → grace → lapsed,
 through the sandbox gateway and the same signed-webhook path Stripe's events take."""
 
-from typing import Any
-
 import httpx
 import pytest
 from sqlalchemy import select
@@ -20,30 +18,8 @@ async def shop(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> Shop
     return Shop(client, keys)
 
 
-async def checkout(shop: Shop, plan_code: str, card: str | None, **customer: Any) -> dict[str, Any]:
-    buyer = await shop.customer(**customer)
-    product = await shop.product(buyer["id"])
-    body = {
-        "product": {
-            "category": "phone",
-            "sku": product["sku"],
-            "price": product["price"],
-            "purchase_date": product["purchase_date"],
-            "country": "US",
-        }
-    }
-    offers = await shop.call("POST", "/v1/offers", "publishable", json=body)
-    token = next(o["offer_token"] for o in offers["offers"] if o["plan"]["code"] == plan_code)
-    request = {"offer_token": token, "customer_id": buyer["id"], "product_id": product["id"]}
-    if card:
-        request["payment_method"] = card
-    result: dict[str, Any] = await shop.call("POST", "/v1/checkouts", "checkout", json=request)
-    result["serial"] = product["serial"]
-    return result
-
-
 async def test_an_upfront_plan_is_paid_and_covered(shop: Shop, app: CoverlineApp) -> None:
-    result = await checkout(shop, "test-screen-guard", "pm_card_visa")
+    result = await shop.checkout("test-screen-guard", "pm_card_visa")
     assert (result["mode"], result["payment_status"]) == ("payment", "succeeded")
     assert result["payment_intent"].startswith("pi_")
     contract = await shop.call("GET", f"/v1/contracts/{result['contract']['id']}", "support")
@@ -58,7 +34,7 @@ async def test_an_upfront_plan_is_paid_and_covered(shop: Shop, app: CoverlineApp
 
 
 async def test_a_declined_card_leaves_the_contract_pending(shop: Shop) -> None:
-    result = await checkout(shop, "test-screen-guard", "pm_card_chargeDeclined")
+    result = await shop.checkout("test-screen-guard", "pm_card_chargeDeclined")
     assert result["payment_status"] == "requires_payment_method"
     contract_id = result["contract"]["id"]
     assert (await shop.call("GET", f"/v1/contracts/{contract_id}", "support"))["status"] == "pending_payment"
@@ -67,24 +43,7 @@ async def test_a_declined_card_leaves_the_contract_pending(shop: Shop) -> None:
 
 
 async def test_a_retried_checkout_never_charges_twice(shop: Shop, app: CoverlineApp) -> None:
-    buyer = await shop.customer()
-    product = await shop.product(buyer["id"])
-    body = {
-        "product": {
-            "category": "phone",
-            "sku": product["sku"],
-            "price": product["price"],
-            "purchase_date": product["purchase_date"],
-            "country": "US",
-        }
-    }
-    token = (await shop.call("POST", "/v1/offers", "publishable", json=body))["offers"][0]["offer_token"]
-    request = {
-        "offer_token": token,
-        "customer_id": buyer["id"],
-        "product_id": product["id"],
-        "payment_method": "pm_card_visa",
-    }
+    request, _ = await shop.checkout_request("test-screen-guard")
     first = await shop.call("POST", "/v1/checkouts", "checkout", json=request)
     again = await shop.call("POST", "/v1/checkouts", "checkout", json=request)
     assert first["contract"]["id"] == again["contract"]["id"]
@@ -93,7 +52,7 @@ async def test_a_retried_checkout_never_charges_twice(shop: Shop, app: Coverline
 
 
 async def test_renewal_decline_grace_and_lapse(shop: Shop, app: CoverlineApp) -> None:
-    result = await checkout(shop, "test-monthly", "pm_card_visa")
+    result = await shop.checkout("test-monthly", "pm_card_visa")
     assert (result["mode"], result["payment_status"]) == ("subscription", "active")
     contract_id, serial = result["contract"]["id"], result["serial"]
     assert (await shop.check(serial=serial))["covered"] is True

@@ -216,9 +216,7 @@ async def test_a_failure_that_is_paid_by_now_is_not_past_due(
     shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
 ) -> None:
     """invoice.payment_failed arriving after the retry paid: the invoice's state decides."""
-    result = await shop.call(
-        "POST", "/v1/checkouts", "checkout", json=await _checkout_body(shop, "test-monthly")
-    )
+    result = await shop.checkout("test-monthly")
     gateway = app.state.gateway
     [invoice] = [i for i in gateway.invoices.values()]
     stale_failure = {**invoice, "status": "open", "billing_reason": "subscription_cycle"}
@@ -242,25 +240,3 @@ async def test_an_event_for_a_contract_not_committed_yet_asks_for_a_retry(
     response = await deliver(client, event("evt_early", "payment_intent.succeeded", pi))
     assert response.status_code == 503
     assert await stored_events(app) == 0  # Stripe delivers it again later
-
-
-async def _checkout_body(shop: Shop, plan_code: str) -> dict[str, Any]:
-    buyer = await shop.customer()
-    product = await shop.product(buyer["id"])
-    body = {
-        "product": {
-            "category": "phone",
-            "sku": product["sku"],
-            "price": product["price"],
-            "purchase_date": product["purchase_date"],
-            "country": "US",
-        }
-    }
-    offers = await shop.call("POST", "/v1/offers", "publishable", json=body)
-    token = next(o["offer_token"] for o in offers["offers"] if o["plan"]["code"] == plan_code)
-    return {
-        "offer_token": token,
-        "customer_id": buyer["id"],
-        "product_id": product["id"],
-        "payment_method": "pm_card_visa",
-    }

@@ -1,0 +1,71 @@
+"""Real processes for the tests that need them: the production server (granian) and localstripe."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from entitlements.store.base import create_engine
+from tests.conftest import ROOT, empty_tables
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running(command: Sequence[str], ready_url: str, env: dict[str, str] | None = None) -> Iterator[None]:
+    """The command, started and answering at `ready_url`, stopped at the end."""
+    process = subprocess.Popen(
+        list(command), env={**os.environ, **(env or {})}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=None
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(ready_url, timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"{command[0]} did not start")
+                time.sleep(0.1)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextmanager
+def coverline_server(env: dict[str, str]) -> Iterator[str]:
+    """The app under the production server, on a free port; its base URL."""
+    port = free_port()
+    command = [str(BIN / "granian"), "--interface", "asgi", "--factory", "api.app:production_app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    base = f"http://127.0.0.1:{port}"
+    with running(command, base + "/health", {"COVERLINE_LOG_LEVEL": "WARNING", **env}):
+        yield base
+
+
+def empty_database(url: str) -> None:
+    """What a module that wrote through a live server leaves to the next: nothing."""
+
+    async def empty() -> None:
+        engine = create_engine(url)
+        await empty_tables(engine)
+        await engine.dispose()
+
+    asyncio.run(empty())
