@@ -29,6 +29,7 @@ from api.routes.billing import (
 )
 from api.routes.contracts import ClaimController, ContractController
 from api.routes.entitlements import EntitlementController
+from api.routes.finance import FinanceController
 from api.routes.health import HealthController
 from api.routes.offers import OfferController
 from api.routes.people import CustomerController, ProductController
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> CoverlineApp:
             CancellationController,
             StripeWebhookController,
             SandboxController,
+            FinanceController,
         ],
         dependencies={"db_session": Provide(provide_session)},
         exception_handlers=EXCEPTION_HANDLERS,

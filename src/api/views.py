@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 import msgspec
@@ -16,6 +17,7 @@ from entitlements.catalog import (
     Eligibility,
     Plan,
 )
+from entitlements.errors import InvalidInput
 from entitlements.localization import format_money, negotiate_locale
 from entitlements.money import Money
 
@@ -39,6 +41,26 @@ IdempotencyKey = Annotated[
         required=False,
     ),
 ]
+
+
+# An ISO 8601 instant with its offset: numbers and zone-less times are refused, not guessed.
+INSTANT_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$"
+
+
+def instant_query(name: str, description: str) -> Any:
+    return QueryParameter(
+        name=name, pattern=INSTANT_PATTERN, max_length=40, required=False, description=description
+    )
+
+
+def parse_instant(raw: str | None, field: str) -> dt.datetime | None:
+    if raw is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"`{field}` is not an instant (e.g. 2026-11-23T10:00:00Z)", field=field) from None
+    return value.astimezone(dt.UTC)
 
 
 def caller_locale(request: Request[Any, Any, Any], explicit: str | None) -> str:

@@ -28,7 +28,7 @@ from entitlements.coverage import ContractStatus, Period
 from entitlements.errors import DomainError
 from entitlements.store import audit
 from entitlements.store.base import utcnow
-from entitlements.store.tables import ContractRow
+from entitlements.store.tables import ContractRow, CoveragePeriodRow
 
 ACTOR = "stripe"
 log = structlog.get_logger("billing.webhooks")
@@ -208,6 +208,7 @@ async def payment_succeeded(session: AsyncSession, event: Event, gateway: Gatewa
         session, contract.id, reference=pi["id"], paid_at=event.at, actor=ACTOR, checked=False
     )
     charge = pi.get("latest_charge") or pi.get("charge")
+    bought = await session.scalar(select(CoveragePeriodRow).where(CoveragePeriodRow.source_ref == pi["id"]))
     await _ledger_once(
         session,
         f"charge:{pi['id']}",
@@ -218,6 +219,8 @@ async def payment_succeeded(session: AsyncSession, event: Event, gateway: Gatewa
         contract_id=contract.id,
         stripe_payment_intent=pi["id"],
         stripe_charge=charge if isinstance(charge, str) else None,
+        period_start=bought.starts_at if bought else None,  # the coverage it pays for: revenue
+        period_end=bought.ends_at if bought else None,  # is earned over this span
     )
     return None
 
@@ -269,8 +272,8 @@ async def invoice_paid(session: AsyncSession, event: Event, gateway: Gateway) ->
         stripe_invoice=invoice["id"],
         stripe_payment_intent=intent,
         stripe_charge=invoice.get("charge") if isinstance(invoice.get("charge"), str) else None,
-        period_start=_ts(invoice.get("period_start")),
-        period_end=_ts(invoice.get("period_end")),
+        period_start=period.start if period else None,
+        period_end=period.end if period else None,
     )
     return None
 

@@ -98,7 +98,8 @@ async def test_batch_checks_many_lookups_in_order(shop: Shop) -> None:
         ({}, "lookup"),
         ({"serial": "ABC123", "incident": "meteor"}, "query.incident"),
         ({"serial": "ABC123", "at": "yesterday"}, "query.at"),
-        ({"serial": "ABC123", "at": "2026-11-01T10:00:00"}, "at"),  # no time zone
+        ({"serial": "ABC123", "at": "2026-11-01T10:00:00"}, "query.at"),  # no offset: not guessed
+        ({"serial": "ABC123", "at": "1795000000"}, "query.at"),  # nor a number
     ],
 )
 async def test_bad_lookups_name_the_field(

@@ -56,9 +56,13 @@ async def test_statuses_are_problems(client: httpx.AsyncClient, keys: Keys) -> N
     assert body["errors"][0]["field"].startswith("body.product")
     body = assert_problem(await client.get("/v1/plans", params={"category": "car"}, headers=auth), 422)
     assert body["errors"][0]["field"] == "query.category"
-    nul = assert_problem(await client.get("/v1/customers", params={"external_ref": "a\x00b"}, headers=auth), 400)
+    nul = assert_problem(
+        await client.get("/v1/customers", params={"external_ref": "a\x00b"}, headers=auth), 400
+    )
     assert "NUL" in nul["detail"]
-    nul = assert_problem(await client.post("/v1/customers", json={"name": "x\x00", "country": "SE"}, headers=auth), 400)
+    nul = assert_problem(
+        await client.post("/v1/customers", json={"name": "x\x00", "country": "SE"}, headers=auth), 400
+    )
     assert "NUL" in nul["detail"]
     body = assert_problem(await client.get("/v1/plans", params={"categroy": "phone"}, headers=auth), 400)
     assert body["detail"] == "unknown query parameter(s): categroy"

@@ -13,7 +13,7 @@ from litestar.params import JSONBody, QueryParameter
 from api.auth import Scope, access_guard
 from api.database import Database
 from api.errors import problem_responses
-from api.views import IdempotencyKey, LocaleQuery, caller_locale
+from api.views import IdempotencyKey, LocaleQuery, caller_locale, instant_query, parse_instant
 from entitlements.catalog import CoverageKind, Plan
 from entitlements.coverage import ContractStatus, Decision, Reason, no_contract
 from entitlements.errors import InvalidInput
@@ -208,10 +208,7 @@ class EntitlementController(Controller):
         contract_id: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
         customer_id: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
         order_ref: Annotated[str | None, QueryParameter(max_length=128, required=False)] = None,
-        at: Annotated[
-            dt.datetime | None,
-            QueryParameter(required=False, description="an instant with a time zone; default now"),
-        ] = None,
+        at: Annotated[str | None, instant_query("at", "an instant with its offset; default now")] = None,
         incident: Annotated[CoverageKind | None, QueryParameter(required=False)] = None,
         locale: LocaleQuery = None,
     ) -> Response[EntitlementAnswer]:
@@ -219,7 +216,9 @@ class EntitlementController(Controller):
             serial=serial, imei=imei, contract_id=contract_id, customer_id=customer_id, order_ref=order_ref
         )
         chosen = caller_locale(request, locale)
-        [answer] = await answer_lookups(state.db, [lookup], _aware(at), incident, chosen)
+        [answer] = await answer_lookups(
+            state.db, [lookup], parse_instant(at, "at") or utcnow(), incident, chosen
+        )
         return Response(answer, headers={"content-language": chosen})
 
     @post(

@@ -1,0 +1,235 @@
+"""Finance: the ledger and deferred revenue, as JSON pages and CSV. Ids only, never customer PII."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
+from litestar.response import Stream
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import Scope, access_guard
+from api.errors import problem_responses
+from api.views import instant_query, parse_instant
+from billing.ledger import LedgerFilter, csv_header, csv_line, ledger_page, ledger_rows, movement
+from billing.revenue import positions
+from entitlements.errors import InvalidInput
+from entitlements.money import Money
+from entitlements.store.base import utcnow
+
+Since = Annotated[str | None, instant_query("from", "inclusive")]
+Until = Annotated[str | None, instant_query("to", "exclusive")]
+AsOf = Annotated[str | None, instant_query("as_of", "default now")]
+Currency = Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{3}$", required=False)]
+ContractId = Annotated[str | None, QueryParameter(max_length=64, required=False)]
+Bom = Annotated[bool, QueryParameter(required=False, description="start with a UTF-8 BOM (for Excel)")]
+
+
+REVENUE_COLUMNS = (
+    "as_of",
+    "currency",
+    "collected_minor",
+    "recognized_minor",
+    "deferred_minor",
+    "collected",
+    "recognized",
+    "deferred",
+)
+
+
+class LedgerEntry(msgspec.Struct, frozen=True):
+    id: int
+    occurred_at: dt.datetime
+    kind: str
+    amount: Money
+    amount_decimal: str
+    contract_id: str | None
+    period_start: dt.datetime | None
+    period_end: dt.datetime | None
+    stripe_payment_intent: str | None
+    stripe_charge: str | None
+    stripe_invoice: str | None
+    stripe_refund: str | None
+    stripe_dispute: str | None
+
+
+class LedgerPage(msgspec.Struct, frozen=True):
+    data: list[LedgerEntry]
+    next_cursor: str | None
+
+
+class RevenuePosition(msgspec.Struct, frozen=True):
+    currency: str
+    collected: Money
+    recognized: Money
+    deferred: Money
+
+
+class DeferredRevenue(msgspec.Struct, frozen=True):
+    as_of: dt.datetime
+    data: list[RevenuePosition]
+
+
+def _filter(
+    since: str | None, until: str | None, currency: str | None, contract_id: str | None
+) -> LedgerFilter:
+    return LedgerFilter(parse_instant(since, "from"), parse_instant(until, "to"), currency, contract_id)
+
+
+def _cursor(raw: str | None) -> int:
+    if raw is None:
+        return 0
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidInput("not a cursor from this API", field="cursor")
+    return int(raw)
+
+
+async def _deferred(session: AsyncSession, as_of: dt.datetime, currency: str | None) -> DeferredRevenue:
+    moves = [
+        movement(row)
+        async for row in ledger_rows(
+            session, LedgerFilter(until=as_of + dt.timedelta(microseconds=1), currency=currency)
+        )
+    ]
+    return DeferredRevenue(
+        as_of,
+        [
+            RevenuePosition(
+                p.currency,
+                Money(p.collected, p.currency),
+                Money(p.recognized, p.currency),
+                Money(p.deferred, p.currency),
+            )
+            for p in positions(moves, as_of)
+        ],
+    )
+
+
+class FinanceController(Controller):
+    path = "/v1/finance"
+    tags = ["finance"]
+    guards = [access_guard]
+    opt = {"access": frozenset({Scope.FINANCE, Scope.ADMIN})}
+
+    @get(
+        "/ledger",
+        summary="Every money movement, oldest first, a page at a time",
+        responses=problem_responses(),
+    )
+    async def ledger(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        since: Since = None,
+        until: Until = None,
+        currency: Currency = None,
+        contract_id: ContractId = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=20, required=False)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000, required=False)] = 100,
+    ) -> LedgerPage:
+        rows = await ledger_page(
+            db_session,
+            _filter(since, until, currency, contract_id),
+            after_id=_cursor(cursor),
+            limit=limit + 1,
+        )
+        page = rows[:limit]
+        data = [
+            LedgerEntry(
+                r.id,
+                r.occurred_at,
+                r.kind,
+                Money(r.amount, r.currency),
+                f"{Money(r.amount, r.currency).to_decimal():f}",
+                r.contract_id,
+                r.period_start,
+                r.period_end,
+                r.stripe_payment_intent,
+                r.stripe_charge,
+                r.stripe_invoice,
+                r.stripe_refund,
+                r.stripe_dispute,
+            )
+            for r in page
+        ]
+        return LedgerPage(data, str(page[-1].id) if len(rows) > limit else None)
+
+    @get(
+        "/ledger.csv",
+        summary="The ledger as CSV (amounts in minor units and as decimals)",
+        media_type="text/csv",
+        responses=problem_responses(),
+    )
+    async def ledger_csv(
+        self,
+        state: State,
+        since: Since = None,
+        until: Until = None,
+        currency: Currency = None,
+        contract_id: ContractId = None,
+        bom: Bom = False,
+    ) -> Stream:
+        where = _filter(since, until, currency, contract_id)
+
+        async def lines() -> AsyncIterator[str]:
+            yield csv_header(bom)
+            async with state.db.readers() as session:
+                async for row in ledger_rows(session, where):
+                    yield csv_line(row)
+
+        return Stream(
+            lines(),
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": 'attachment; filename="ledger.csv"'},
+        )
+
+    @get(
+        "/deferred-revenue",
+        summary="Recognized and deferred revenue per currency, as of an instant",
+        responses=problem_responses(),
+    )
+    async def deferred_revenue(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        as_of: AsOf = None,
+        currency: Currency = None,
+    ) -> DeferredRevenue:
+        return await _deferred(db_session, parse_instant(as_of, "as_of") or utcnow(), currency)
+
+    @get(
+        "/deferred-revenue.csv",
+        summary="Deferred revenue as CSV",
+        media_type="text/csv",
+        responses=problem_responses(),
+    )
+    async def deferred_revenue_csv(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        as_of: AsOf = None,
+        currency: Currency = None,
+        bom: Bom = False,
+    ) -> Stream:
+        report = await _deferred(db_session, parse_instant(as_of, "as_of") or utcnow(), currency)
+
+        async def lines() -> AsyncIterator[str]:
+            yield ("\ufeff" if bom else "") + ",".join(REVENUE_COLUMNS) + "\r\n"
+            for p in report.data:
+                values = (p.collected, p.recognized, p.deferred)
+                yield (
+                    ",".join(
+                        [
+                            report.as_of.isoformat().replace("+00:00", "Z"),
+                            p.currency,
+                            *(str(m.amount) for m in values),
+                            *(f"{m.to_decimal():f}" for m in values),
+                        ]
+                    )
+                    + "\r\n"
+                )
+
+        return Stream(lines(), media_type="text/csv; charset=utf-8")

@@ -1,0 +1,112 @@
+"""Reading the ledger: filtered pages by id (a cursor), and CSV with stable columns."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import AsyncIterator
+
+import msgspec
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing.revenue import Movement
+from billing.tables import LedgerEntryRow
+from entitlements.money import Money
+
+CSV_COLUMNS = (
+    "id",
+    "occurred_at",
+    "kind",
+    "amount_minor",
+    "amount",
+    "currency",
+    "contract_id",
+    "period_start",
+    "period_end",
+    "stripe_payment_intent",
+    "stripe_charge",
+    "stripe_invoice",
+    "stripe_refund",
+    "stripe_dispute",
+)
+
+
+class LedgerFilter(msgspec.Struct, frozen=True):
+    since: dt.datetime | None = None  # inclusive
+    until: dt.datetime | None = None  # exclusive
+    currency: str | None = None
+    contract_id: str | None = None
+
+    def query(self) -> Select[LedgerEntryRow]:
+        query = select(LedgerEntryRow)
+        if self.since is not None:
+            query = query.where(LedgerEntryRow.occurred_at >= self.since)
+        if self.until is not None:
+            query = query.where(LedgerEntryRow.occurred_at < self.until)
+        if self.currency is not None:
+            query = query.where(LedgerEntryRow.currency == self.currency)
+        if self.contract_id is not None:
+            query = query.where(LedgerEntryRow.contract_id == self.contract_id)
+        return query
+
+
+async def ledger_page(
+    session: AsyncSession, where: LedgerFilter, *, after_id: int, limit: int
+) -> list[LedgerEntryRow]:
+    rows = await session.scalars(
+        where.query().where(LedgerEntryRow.id > after_id).order_by(LedgerEntryRow.id).limit(limit)
+    )
+    return list(rows)
+
+
+async def ledger_rows(
+    session: AsyncSession, where: LedgerFilter, chunk: int = 5000
+) -> AsyncIterator[LedgerEntryRow]:
+    """Every matching row, in id order, a chunk at a time (memory stays flat however long)."""
+    after = 0
+    while True:
+        page = await ledger_page(session, where, after_id=after, limit=chunk)
+        for row in page:
+            yield row
+        if len(page) < chunk:
+            return
+        after = page[-1].id
+
+
+def _iso(value: dt.datetime | None) -> str:
+    return "" if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def csv_line(row: LedgerEntryRow) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(
+        [
+            row.id,
+            _iso(row.occurred_at),
+            row.kind,
+            row.amount,
+            f"{Money(row.amount, row.currency).to_decimal():f}",
+            row.currency,
+            row.contract_id or "",
+            _iso(row.period_start),
+            _iso(row.period_end),
+            row.stripe_payment_intent or "",
+            row.stripe_charge or "",
+            row.stripe_invoice or "",
+            row.stripe_refund or "",
+            row.stripe_dispute or "",
+        ]
+    )
+    return out.getvalue()
+
+
+def csv_header(bom: bool) -> str:
+    return ("\ufeff" if bom else "") + ",".join(CSV_COLUMNS) + "\r\n"
+
+
+def movement(row: LedgerEntryRow) -> Movement:
+    return Movement(
+        row.contract_id, row.amount, row.currency, row.occurred_at, row.period_start, row.period_end
+    )

@@ -1,0 +1,95 @@
+import csv
+import datetime as dt
+import io
+
+import httpx
+import pytest
+
+from api.app import CoverlineApp
+from tests.api.shop import Shop, publish_test_plans
+from tests.conftest import Keys
+
+
+@pytest.fixture
+async def shop(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> Shop:
+    await publish_test_plans(app)
+    return Shop(client, keys)
+
+
+async def test_the_ledger_pages_by_cursor_and_only_finance_reads_it(
+    shop: Shop, client: httpx.AsyncClient, keys: Keys
+) -> None:
+    sold = [await shop.checkout("test-screen-guard") for _ in range(3)]
+    first = await shop.call("GET", "/v1/finance/ledger", "finance", params={"limit": 2})
+    assert [e["kind"] for e in first["data"]] == ["sale", "sale"]
+    assert first["data"][0]["amount"] == {"amount": 7900, "currency": "USD"}
+    assert first["data"][0]["amount_decimal"] == "79.00"
+    rest = await shop.call(
+        "GET", "/v1/finance/ledger", "finance", params={"limit": 2, "cursor": first["next_cursor"]}
+    )
+    assert (len(rest["data"]), rest["next_cursor"]) == (1, None)
+    contracts = {e["contract_id"] for e in first["data"] + rest["data"]}
+    assert contracts == {s["contract"]["id"] for s in sold}
+    only_one = await shop.call(
+        "GET", "/v1/finance/ledger", "finance", params={"contract_id": sold[0]["contract"]["id"]}
+    )
+    assert len(only_one["data"]) == 1
+    assert (await client.get("/v1/finance/ledger", headers=keys.auth("support"))).status_code == 403
+    assert (
+        await client.get(
+            "/v1/finance/ledger", params={"from": "2026-01-01T00:00:00"}, headers=keys.auth("finance")
+        )
+    ).status_code == 422
+
+
+async def test_the_ledger_as_csv_with_stable_columns(
+    shop: Shop, client: httpx.AsyncClient, keys: Keys
+) -> None:
+    await shop.checkout("test-screen-guard")
+    response = await client.get(
+        "/v1/finance/ledger.csv", params={"bom": "true"}, headers=keys.auth("finance")
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    text = response.content.decode("utf-8")
+    assert text.startswith("\ufeffid,occurred_at,kind,amount_minor,amount,currency,contract_id")
+    [row] = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
+    assert (row["kind"], row["amount_minor"], row["amount"], row["currency"]) == (
+        "sale",
+        "7900",
+        "79.00",
+        "USD",
+    )
+    assert "@" not in text  # ids, never customer contacts
+
+
+async def test_deferred_revenue_is_earned_over_the_term_and_released_by_a_refund(shop: Shop) -> None:
+    sold = await shop.checkout("test-screen-guard")
+    start = dt.datetime.fromisoformat(sold["contract"]["coverage_periods"][0]["start"])
+    end = dt.datetime.fromisoformat(sold["contract"]["coverage_periods"][0]["end"])
+    halfway = (start + (end - start) / 2).isoformat()
+    [position] = (
+        await shop.call("GET", "/v1/finance/deferred-revenue", "finance", params={"as_of": halfway})
+    )["data"]
+    assert position["collected"]["amount"] == 7900
+    assert 3940 <= position["recognized"]["amount"] <= 3950
+    assert position["recognized"]["amount"] + position["deferred"]["amount"] == 7900
+
+    contract_id = sold["contract"]["id"]
+    quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support")
+    await shop.call(
+        "POST", f"/v1/contracts/{contract_id}/cancel", "support", json={"refund": quote["refund"]}
+    )
+    later = (end + dt.timedelta(days=1)).isoformat()
+    [after] = (await shop.call("GET", "/v1/finance/deferred-revenue", "finance", params={"as_of": later}))[
+        "data"
+    ]
+    assert (after["collected"]["amount"], after["deferred"]["amount"]) == (0, 0)  # free look: all back
+
+
+async def test_deferred_revenue_as_csv(shop: Shop, client: httpx.AsyncClient, keys: Keys) -> None:
+    await shop.checkout("test-screen-guard")
+    response = await client.get("/v1/finance/deferred-revenue.csv", headers=keys.auth("finance"))
+    [row] = list(csv.DictReader(io.StringIO(response.text)))
+    assert row["currency"] == "USD"
+    assert int(row["recognized_minor"]) + int(row["deferred_minor"]) == int(row["collected_minor"]) == 7900
