@@ -140,6 +140,40 @@ def stripe_sync_catalog() -> None:
     click.echo(f"{len(report.created)} price(s) created, {len(report.found)} already there")
 
 
+@stripe_group.command("sync")
+@click.option(
+    "--since", required=True, help="an ISO instant, e.g. 2026-11-01T00:00:00Z (Stripe keeps 30 days)"
+)
+def stripe_sync(since: str) -> None:
+    """Fetch the gateway's events since SINCE and feed the ones we missed through the webhook
+    handler: a lost webhook is repaired by this command, not by hand."""
+    import datetime as dt
+
+    from api.app import make_gateway
+    from billing.webhooks import sync_events
+
+    try:
+        start = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter("not an ISO instant", param_hint="--since") from None
+    if start.tzinfo is None:
+        raise click.BadParameter("give the instant's offset (e.g. Z)", param_hint="--since")
+    settings = load_settings()
+
+    async def run() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            report = await sync_events(session_factory(engine), make_gateway(settings), start)
+        finally:
+            await engine.dispose()
+        click.echo(
+            f"{report.seen} event(s): {report.applied} applied now, {report.duplicates} had arrived, "
+            f"{report.ignored} not for Coverline"
+        )
+
+    asyncio.run(run())
+
+
 # --- API keys ------------------------------------------------------------------------------
 
 

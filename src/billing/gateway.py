@@ -5,6 +5,7 @@ that moves money, derived from our own ids, so a retry can never charge or refun
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import msgspec
@@ -69,6 +70,10 @@ class Gateway(Protocol):
 
     async def ensure_price(self, spec: PriceSpec) -> tuple[str, bool]:
         """(price id, created now?) for a catalog price, found again by its lookup key."""
+        ...
+
+    def events_since(self, since: dt.datetime) -> AsyncIterator[bytes]:
+        """Every event created since `since`, oldest first, as raw JSON (auto-paging)."""
         ...
 
     async def subscription_contract(self, subscription_id: str) -> str | None:

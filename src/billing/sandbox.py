@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -50,6 +50,7 @@ class SandboxGateway:
         self.refunds: dict[str, dict[str, Any]] = {}
         self.prices: dict[str, dict[str, Any]] = {}  # by lookup_key
         self.outbox: list[dict[str, Any]] = []
+        self.log: list[dict[str, Any]] = []  # every event ever emitted, as Stripe keeps them
         self.renewal_card: str | None = None  # overrides customers' cards for renewals (the demo's decline)
         self._by_key: dict[str, Any] = {}
         self._sequence = itertools.count(1)
@@ -62,18 +63,18 @@ class SandboxGateway:
     def _emit(self, event_type: str, obj: dict[str, Any]) -> None:
         created = int(self.now().timestamp())
         digest = hashlib.sha256(obj["id"].encode()).hexdigest()[:8]
-        self.outbox.append(
-            {
-                "id": f"evt_sbx{next(self._sequence):08d}{digest}",
-                "object": "event",
-                "api_version": "2026-10-28.endive",
-                "created": created,
-                "livemode": False,
-                "type": event_type,
-                "data": {"object": msgspec.json.decode(msgspec.json.encode(obj))},
-                "pending_webhooks": 1,
-            }
-        )
+        event = {
+            "id": f"evt_sbx{next(self._sequence):08d}{digest}",
+            "object": "event",
+            "api_version": "2026-10-28.endive",
+            "created": created,
+            "livemode": False,
+            "type": event_type,
+            "data": {"object": msgspec.json.decode(msgspec.json.encode(obj))},
+            "pending_webhooks": 1,
+        }
+        self.outbox.append(event)
+        self.log.append(event)
 
     async def deliver(self, to: Deliver) -> int:
         """Deliver the pending events, signed now; a failed delivery is kept and tried again
@@ -331,6 +332,11 @@ class SandboxGateway:
         }
         self.prices[spec.lookup_key] = price
         return str(price["id"]), True
+
+    async def events_since(self, since: dt.datetime) -> AsyncIterator[bytes]:
+        for event in list(self.log):
+            if event["created"] >= since.timestamp():
+                yield msgspec.json.encode(event)
 
     async def subscription_contract(self, subscription_id: str) -> str | None:
         sub = self.subscriptions.get(subscription_id)

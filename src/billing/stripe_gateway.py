@@ -8,6 +8,8 @@ Stripe as the same request and can never charge or refund twice.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import stripe
@@ -168,6 +170,14 @@ class StripeGateway:
             self.client.v1.prices.create_async(params, self._options(f"price:{spec.lookup_key}"))
         )
         return str(price.id), True
+
+    async def events_since(self, since: dt.datetime) -> AsyncIterator[bytes]:
+        page = await self._call(
+            self.client.v1.events.list_async({"created": {"gte": int(since.timestamp())}, "limit": 100})
+        )
+        events = [event async for event in page.auto_paging_iter()]  # newest first, as Stripe lists
+        for event in reversed(events):
+            yield json.dumps(event.to_dict()).encode()
 
     async def subscription_contract(self, subscription_id: str) -> str | None:
         sub = await self._call(self.client.v1.subscriptions.retrieve_async(subscription_id))

@@ -78,6 +78,14 @@ async def ingest(
     """Verify and apply one delivery. Raises `SignatureError` (nothing stored) or `MalformedEvent`;
     any other exception rolls everything back so that Stripe delivers again."""
     verify(raw, signature, secrets, now)
+    return await record_and_apply(sessions, raw, gateway)
+
+
+async def record_and_apply(
+    sessions: async_sessionmaker[AsyncSession], raw: bytes, gateway: Gateway
+) -> tuple[Outcome, str]:
+    """Store an authentic event once and apply it, in one transaction: the webhook's path after
+    its signature, and the repair path for events fetched from Stripe itself."""
     try:
         event = msgspec.json.decode(raw, type=Event)
     except msgspec.DecodeError as exc:
@@ -468,3 +476,24 @@ HANDLERS: dict[str, Handler] = {
     "charge.dispute.closed": dispute_changed,
     "checkout.session.completed": checkout_completed,
 }
+
+
+class SyncReport(msgspec.Struct, frozen=True):
+    seen: int
+    applied: int
+    duplicates: int
+    ignored: int
+
+
+async def sync_events(
+    sessions: async_sessionmaker[AsyncSession], gateway: Gateway, since: dt.datetime
+) -> SyncReport:
+    """Feed every event the gateway has since `since` (Stripe keeps 30 days) through the same
+    handler, oldest first: those already received are duplicates, the lost ones are applied."""
+    counts = {outcome: 0 for outcome in Outcome}
+    seen = 0
+    async for raw in gateway.events_since(since):
+        seen += 1
+        outcome, _ = await record_and_apply(sessions, raw, gateway)
+        counts[outcome] += 1
+    return SyncReport(seen, counts[Outcome.APPLIED], counts[Outcome.DUPLICATE], counts[Outcome.IGNORED])
