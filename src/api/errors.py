@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 import structlog
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
@@ -99,9 +99,7 @@ def _request_id(request: Request[Any, Any, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _response(
-    request: Request[Any, Any, Any], problem: Problem, headers: dict[str, str] | None = None
-) -> Response[Problem]:
+def _response(problem: Problem, headers: dict[str, str] | None = None) -> Response[Problem]:
     return Response(problem, status_code=problem.status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -134,7 +132,7 @@ def validation_handler(request: Request[Any, Any, Any], exc: ValidationException
     problem = make_problem(
         status, detail, slug=slug, instance=request.url.path, request_id=_request_id(request), errors=errors
     )
-    return _response(request, problem)
+    return _response(problem)
 
 
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
@@ -144,7 +142,7 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
         detail = f"no resource at {request.url.path}"
     problem = make_problem(status, detail, instance=request.url.path, request_id=_request_id(request))
     headers = {k: v for k, v in (exc.headers or {}).items()}
-    return _response(request, problem, headers)
+    return _response(problem, headers)
 
 
 def domain_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
@@ -161,7 +159,7 @@ def domain_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[
                 request_id=_request_id(request),
                 errors=errors,
             )
-            return _response(request, problem)
+            return _response(problem)
     return internal_error_handler(request, exc)
 
 
@@ -170,7 +168,7 @@ def gateway_handler(request: Request[Any, Any, Any], exc: GatewayError) -> Respo
     problem = make_problem(
         status, str(exc), slug=slug, instance=request.url.path, request_id=_request_id(request)
     )
-    return _response(request, problem)
+    return _response(problem)
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
@@ -181,7 +179,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
         instance=request.url.path,
         request_id=_request_id(request),
     )
-    return _response(request, problem)
+    return _response(problem)
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
@@ -229,6 +227,3 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
         )
         for status in sorted({*ALWAYS, *statuses})
     }
-
-
-__all__ = ["EXCEPTION_HANDLERS", "MediaType", "Problem", "make_problem", "problem_responses", "send_problem"]
