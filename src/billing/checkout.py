@@ -18,13 +18,19 @@ from entitlements.store.contracts import get_customer, plan_of
 from entitlements.store.tables import ContractRow
 
 
+class HostedPage(msgspec.Struct, frozen=True):
+    success_url: str
+    cancel_url: str
+
+
 class CheckoutResult(msgspec.Struct, frozen=True):
     contract: ContractRow
-    mode: str  # payment | subscription
+    mode: str  # payment | subscription | hosted
     client_secret: str | None
     payment_status: str
     payment_intent: str | None = None
     subscription: str | None = None
+    checkout_url: str | None = None
 
 
 async def start_checkout(
@@ -35,6 +41,7 @@ async def start_checkout(
     customer_id: str,
     product_id: str,
     payment_method: str | None,
+    hosted: HostedPage | None = None,
     keyring: OfferKeyring,
     now: dt.datetime,
     actor: str,
@@ -60,6 +67,18 @@ async def start_checkout(
         customer.stripe_customer_id = stripe_customer
     plan = await plan_of(session, contract)
     price = Money(contract.price_amount, contract.currency)
+    if hosted is not None:  # Stripe's own payment page; its events complete the contract
+        page = await gateway.create_checkout_session(
+            customer=stripe_customer,
+            amount=price,
+            interval_months=None if plan.billing is Billing.UPFRONT else billing_interval_months(plan),
+            contract_id=contract.id,
+            product_name=plan.text("en").name,
+            success_url=hosted.success_url,
+            cancel_url=hosted.cancel_url,
+            key=f"checkout:{contract.id}:session",
+        )
+        return CheckoutResult(contract, "hosted", None, "unpaid", checkout_url=page.url)
     if plan.billing is Billing.UPFRONT:
         intent = await gateway.create_payment_intent(
             amount=price,

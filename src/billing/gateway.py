@@ -35,6 +35,11 @@ class Subscription(msgspec.Struct, frozen=True):
     client_secret: str | None  # of the first invoice's payment, for the page to confirm
 
 
+class CheckoutSession(msgspec.Struct, frozen=True):
+    id: str
+    url: str
+
+
 class Refund(msgspec.Struct, frozen=True):
     id: str
     status: str
@@ -63,6 +68,21 @@ class Gateway(Protocol):
         cancel_at: dt.datetime | None,
         key: str,
     ) -> Subscription: ...
+
+    async def create_checkout_session(
+        self,
+        *,
+        customer: str,
+        amount: Money,
+        interval_months: int | None,
+        contract_id: str,
+        product_name: str,
+        success_url: str,
+        cancel_url: str,
+        key: str,
+    ) -> CheckoutSession:
+        """A hosted payment page: one-off when `interval_months` is None, else a subscription."""
+        ...
 
     async def cancel_subscription(self, subscription_id: str, *, key: str) -> None: ...
 

@@ -17,9 +17,10 @@ from typing import Any
 import msgspec
 
 from billing.catalog_sync import PriceSpec
-from billing.gateway import GatewayError, PaymentIntent, Refund, Subscription
+from billing.gateway import CheckoutSession, GatewayError, PaymentIntent, Refund, Subscription
 from billing.signatures import sign
 from entitlements.coverage import add_months
+from entitlements.errors import NotFound
 from entitlements.money import Money
 
 GOOD_CARD = "pm_card_visa"
@@ -49,6 +50,7 @@ class SandboxGateway:
         self.invoices: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
         self.prices: dict[str, dict[str, Any]] = {}  # by lookup_key
+        self.checkout_sessions: dict[str, dict[str, Any]] = {}
         self.outbox: list[dict[str, Any]] = []
         self.log: list[dict[str, Any]] = []  # every event ever emitted, as Stripe keeps them
         self.renewal_card: str | None = None  # overrides customers' cards for renewals (the demo's decline)
@@ -288,6 +290,73 @@ class SandboxGateway:
             )
         self._emit("invoice.paid", invoice)
         return True
+
+    async def create_checkout_session(
+        self,
+        *,
+        customer: str,
+        amount: Money,
+        interval_months: int | None,
+        contract_id: str,
+        product_name: str,
+        success_url: str,
+        cancel_url: str,
+        key: str,
+    ) -> CheckoutSession:
+        def make() -> CheckoutSession:
+            session_id = _id("cs", key)
+            self.checkout_sessions[session_id] = {
+                "id": session_id,
+                "object": "checkout.session",
+                "mode": "payment" if interval_months is None else "subscription",
+                "customer": customer,
+                "metadata": {"contract_id": contract_id},
+                "status": "open",
+                "payment_status": "unpaid",
+                "success_url": success_url,
+                "_amount": amount,
+                "_months": interval_months,
+                "_key": key,
+            }
+            return CheckoutSession(session_id, f"sandbox://checkout/{session_id}")
+
+        result: CheckoutSession = self._once(key, make)
+        return result
+
+    async def complete_checkout_session(self, session_id: str, card: str) -> str:
+        """What the customer does on the hosted page: pay with a card."""
+        session = self.checkout_sessions.get(session_id)
+        if session is None:
+            raise NotFound(f"no Checkout Session {session_id}", field="session_id")
+        if session["status"] == "complete":
+            return "complete"
+        contract_id, key = session["metadata"]["contract_id"], session["_key"]
+        if session["_months"] is None:
+            intent = await self.create_payment_intent(
+                amount=session["_amount"],
+                customer=session["customer"],
+                contract_id=contract_id,
+                payment_method=card,
+                key=f"{key}:payment_intent",
+            )
+            session["payment_intent"] = intent.id
+            paid = intent.status == "succeeded"
+        else:
+            sub = await self.create_subscription(
+                customer=session["customer"],
+                amount=session["_amount"],
+                interval_months=session["_months"],
+                contract_id=contract_id,
+                payment_method=card,
+                cancel_at=None,
+                key=f"{key}:subscription",
+            )
+            session["subscription"] = sub.id
+            paid = sub.status == "active"
+        if paid:
+            session["status"], session["payment_status"] = "complete", "paid"
+            self._emit("checkout.session.completed", self._public(session))
+        return str(session["status"])
 
     async def cancel_subscription(self, subscription_id: str, *, key: str) -> None:
         sub = self.subscriptions.get(subscription_id)

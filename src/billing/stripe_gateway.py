@@ -20,7 +20,7 @@ from stripe.params import (
 )
 
 from billing.catalog_sync import PriceSpec
-from billing.gateway import GatewayError, PaymentIntent, Refund, Subscription
+from billing.gateway import CheckoutSession, GatewayError, PaymentIntent, Refund, Subscription
 from entitlements.money import Money
 
 API_VERSION = stripe.api_version  # the version this SDK release is built for
@@ -117,6 +117,45 @@ class StripeGateway:
         invoice = getattr(sub, "latest_invoice", None)
         secret = getattr(getattr(invoice, "confirmation_secret", None), "client_secret", None)
         return Subscription(sub.id, sub.status, secret)
+
+    async def create_checkout_session(
+        self,
+        *,
+        customer: str,
+        amount: Money,
+        interval_months: int | None,
+        contract_id: str,
+        product_name: str,
+        success_url: str,
+        cancel_url: str,
+        key: str,
+    ) -> CheckoutSession:
+        price: Any = {
+            "currency": amount.currency.lower(),
+            "unit_amount": amount.amount,
+            "product_data": {"name": product_name},
+        }
+        params: Any = {
+            "customer": customer,
+            "line_items": [{"price_data": price, "quantity": 1}],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "metadata": {"contract_id": contract_id},
+        }
+        if interval_months is None:
+            params |= {"mode": "payment", "payment_intent_data": {"metadata": {"contract_id": contract_id}}}
+        else:
+            yearly = interval_months % 12 == 0
+            price["recurring"] = {
+                "interval": "year" if yearly else "month",
+                "interval_count": interval_months // 12 if yearly else interval_months,
+            }
+            params |= {
+                "mode": "subscription",
+                "subscription_data": {"metadata": {"contract_id": contract_id}},
+            }
+        session = await self._call(self.client.v1.checkout.sessions.create_async(params, self._options(key)))
+        return CheckoutSession(session.id, session.url or "")
 
     async def _product(self, contract_id: str) -> str:
         product = await self._call(

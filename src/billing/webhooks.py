@@ -427,16 +427,19 @@ async def dispute_changed(session: AsyncSession, event: Event, gateway: Gateway)
 
 
 async def checkout_completed(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+    """A hosted page was paid. Its PaymentIntent or invoice events record the payment; this one
+    only links the contract to them (so nothing is recorded twice)."""
     checkout = event.object
     if checkout.get("payment_status") != "paid":
         return "ignored: not paid"
     contract = await _contract(session, contract_id=_metadata_contract(checkout))
     if contract is None:
         return "ignored: no contract for this session"
-    await services.record_payment(
-        session, contract.id, reference=checkout["id"], paid_at=event.at, actor=ACTOR, checked=False
-    )
-    return None
+    if isinstance(checkout.get("payment_intent"), str):
+        contract.stripe_payment_intent_id = contract.stripe_payment_intent_id or checkout["payment_intent"]
+    if isinstance(checkout.get("subscription"), str):
+        contract.stripe_subscription_id = contract.stripe_subscription_id or checkout["subscription"]
+    return "linked"
 
 
 async def payment_failed(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:

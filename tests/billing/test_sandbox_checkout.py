@@ -8,6 +8,7 @@ from sqlalchemy import select
 from api.app import CoverlineApp
 from billing.sandbox import SandboxGateway
 from billing.tables import LedgerEntryRow, StripeEventRow
+from entitlements.store.tables import ContractRow
 from tests.api.shop import Shop, publish_test_plans
 from tests.conftest import Keys
 
@@ -89,3 +90,31 @@ async def test_renewal_decline_grace_and_lapse(shop: Shop, app: CoverlineApp) ->
 async def test_the_clock_is_the_sandbox_only(client: httpx.AsyncClient, keys: Keys) -> None:
     response = await client.post("/v1/sandbox/clock/advance", json={"days": 1}, headers=keys.auth("support"))
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("plan_code", "linked"), [("test-screen-guard", "payment_intent"), ("test-monthly", "subscription")]
+)
+async def test_the_hosted_page_alternative(
+    shop: Shop, app: CoverlineApp, plan_code: str, linked: str
+) -> None:
+    request, serial = await shop.checkout_request(plan_code, card=None)
+    request["hosted"] = {
+        "success_url": "https://shop.example/thanks",
+        "cancel_url": "https://shop.example/cart",
+    }
+    result = await shop.call("POST", "/v1/checkouts", "checkout", json=request)
+    assert (result["mode"], result["payment_status"]) == ("hosted", "unpaid")
+    assert result["checkout_url"].startswith("sandbox://checkout/cs_")
+    assert (await shop.check(serial=serial))["reason"] == "pending_payment"
+    session_id = result["checkout_url"].rsplit("/", 1)[1]
+    paid = await shop.call("POST", f"/v1/sandbox/checkout-sessions/{session_id}/pay", "admin", json={})
+    assert paid["status"] == "complete"
+    contract = await shop.call("GET", f"/v1/contracts/{result['contract']['id']}", "support")
+    assert contract["status"] == "active"
+    assert len(contract["coverage_periods"]) == 1  # the session's completion recorded nothing twice
+    assert (await shop.check(serial=serial))["covered"] is True
+    async with app.state.db.sessions() as session:
+        row = await session.get(ContractRow, result["contract"]["id"])
+    assert row is not None
+    assert getattr(row, f"stripe_{linked}_id") is not None

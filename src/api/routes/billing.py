@@ -20,7 +20,7 @@ from api.routes.contracts import ContractView, contract_view
 from api.routes.people import Id
 from api.views import IdempotencyKey
 from billing.cancellation import cancel_contract, quote_refund
-from billing.checkout import start_checkout
+from billing.checkout import HostedPage, start_checkout
 from billing.sandbox import SandboxGateway
 from billing.webhooks import Outcome, ingest
 from entitlements.money import Money
@@ -31,6 +31,14 @@ Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 TestCard = Annotated[str, msgspec.Meta(pattern=r"^pm_[A-Za-z0-9_]{1,100}$")]
 
 
+Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]{1,2000}$")]
+
+
+class Hosted(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    success_url: Url
+    cancel_url: Url
+
+
 class CheckoutRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     offer_token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
     customer_id: Ref
@@ -38,15 +46,18 @@ class CheckoutRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Confirm server-side with a saved payment method; without it the page confirms with the
     # client secret (Stripe.js). In the sandbox: pm_card_visa, pm_card_chargeDeclined, …
     payment_method: TestCard | None = None
+    # Alternatively, Stripe's hosted payment page: the answer carries its `checkout_url`.
+    hosted: Hosted | None = None
 
 
 class CheckoutView(msgspec.Struct, frozen=True):
     contract: ContractView
-    mode: str
+    mode: str  # payment | subscription | hosted
     client_secret: str | None
     payment_status: str
     payment_intent: str | None
     subscription: str | None
+    checkout_url: str | None
 
 
 class WebhookReceipt(msgspec.Struct, frozen=True):
@@ -59,6 +70,16 @@ class ClockAdvance(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     days: Annotated[int, msgspec.Meta(ge=1, le=800)]
     # From now on, renewals are charged to this card instead of the customer's (the demo's decline).
     renewal_card: TestCard | None = None
+
+
+class PayHostedPage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    payment_method: TestCard = "pm_card_visa"
+
+
+class HostedPageView(msgspec.Struct, frozen=True):
+    id: str
+    status: str
+    events_delivered: int
 
 
 class ClockView(msgspec.Struct, frozen=True):
@@ -91,6 +112,7 @@ class CheckoutController(Controller):
             customer_id=data.customer_id,
             product_id=data.product_id,
             payment_method=data.payment_method,
+            hosted=HostedPage(data.hosted.success_url, data.hosted.cancel_url) if data.hosted else None,
             keyring=state.settings.offer_keys,
             now=utcnow(),
             actor=actor(request),
@@ -107,6 +129,7 @@ class CheckoutController(Controller):
             result.payment_status,
             result.payment_intent,
             result.subscription,
+            result.checkout_url,
         )
 
 
@@ -225,14 +248,35 @@ class SandboxController(Controller):
     async def advance(
         self, state: State, data: JSONBody[ClockAdvance], idempotency_key: IdempotencyKey = None
     ) -> ClockView:
-        gateway = state.gateway
-        if not isinstance(gateway, SandboxGateway):
-            raise NotFoundException("the sandbox clock exists only with the sandbox gateway")
+        gateway = _sandbox(state)
         if data.renewal_card is not None:
             gateway.renewal_card = data.renewal_card
         gateway.advance(data.days)
         delivered = await deliver_sandbox_events(state)
         return ClockView(gateway.now(), delivered)
+
+    @post(
+        "/checkout-sessions/{session_id:str}/pay",
+        summary="Pay a sandbox hosted checkout page as the customer would (404 on Stripe)",
+        responses=problem_responses(402, 404, 413, 415),
+        status_code=200,
+    )
+    async def pay_hosted_page(
+        self,
+        state: State,
+        session_id: Id,
+        data: JSONBody[PayHostedPage],
+        idempotency_key: IdempotencyKey = None,
+    ) -> HostedPageView:
+        status = await _sandbox(state).complete_checkout_session(session_id, data.payment_method)
+        return HostedPageView(session_id, status, await deliver_sandbox_events(state))
+
+
+def _sandbox(state: State) -> SandboxGateway:
+    gateway = state.gateway
+    if not isinstance(gateway, SandboxGateway):
+        raise NotFoundException("this exists only with the sandbox gateway")
+    return gateway
 
 
 async def deliver_sandbox_events(state: State) -> int:
