@@ -93,3 +93,29 @@ async def test_deferred_revenue_as_csv(shop: Shop, client: httpx.AsyncClient, ke
     [row] = list(csv.DictReader(io.StringIO(response.text)))
     assert row["currency"] == "USD"
     assert int(row["recognized_minor"]) + int(row["deferred_minor"]) == int(row["collected_minor"]) == 7900
+
+
+async def test_the_renewals_report_follows_each_renewal(
+    shop: Shop, client: httpx.AsyncClient, keys: Keys
+) -> None:
+    for _ in range(2):
+        await shop.checkout("test-monthly")
+    await shop.call("POST", "/v1/sandbox/clock/advance", json={"days": 31})  # both renew
+    # From now on renewals are declined: both fail, and after the retries both lapse.
+    await shop.call(
+        "POST", "/v1/sandbox/clock/advance", json={"days": 31, "renewal_card": "pm_card_chargeDeclined"}
+    )
+    end = (await shop.call("POST", "/v1/sandbox/clock/advance", json={"days": 20}))["now"]
+    report = await shop.call("GET", "/v1/finance/renewals", "finance", params={"to": end})
+    totals = {
+        field: sum(line[field] for line in report["data"])
+        for field in ("due", "renewed", "renewed_amount", "failed", "lapsed")
+    }
+    assert totals == {"due": 4, "renewed": 2, "renewed_amount": 2 * 7900, "failed": 2, "lapsed": 2}
+    assert {line["plan_code"] for line in report["data"]} == {"test-monthly"}
+    csv_text = (
+        await client.get("/v1/finance/renewals.csv", params={"to": end}, headers=keys.auth("finance"))
+    ).text
+    assert csv_text.startswith(
+        "month,currency,plan_code,due,renewed,renewed_amount,failed,recovered,in_grace,lapsed,cancelled"
+    )

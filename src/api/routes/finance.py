@@ -18,6 +18,7 @@ from api.auth import Scope, access_guard
 from api.errors import problem_responses
 from api.views import instant_query, parse_instant
 from billing.ledger import LedgerFilter, csv_header, csv_line, ledger_page, ledger_rows, movement
+from billing.renewals import RenewalLine, renewals_report
 from billing.revenue import positions
 from entitlements.errors import InvalidInput
 from entitlements.money import Money
@@ -111,6 +112,18 @@ async def _deferred(session: AsyncSession, as_of: dt.datetime, currency: str | N
     )
 
 
+class RenewalsReport(msgspec.Struct, frozen=True):
+    since: dt.datetime
+    until: dt.datetime
+    data: list[RenewalLine]
+
+
+async def _renewals(session: AsyncSession, since: str | None, until: str | None) -> RenewalsReport:
+    end = parse_instant(until, "to") or utcnow()
+    start = parse_instant(since, "from") or end - dt.timedelta(days=366)
+    return RenewalsReport(start, end, await renewals_report(session, start, end))
+
+
 class FinanceController(Controller):
     path = "/v1/finance"
     tags = ["finance"]
@@ -187,6 +200,39 @@ class FinanceController(Controller):
             media_type="text/csv; charset=utf-8",
             headers={"content-disposition": 'attachment; filename="ledger.csv"'},
         )
+
+    @get(
+        "/renewals",
+        summary="Renewals per month, currency and plan: due, renewed, failed, recovered, lapsed, cancelled",
+        responses=problem_responses(),
+    )
+    async def renewals(
+        self, db_session: NamedDependency[AsyncSession], since: Since = None, until: Until = None
+    ) -> RenewalsReport:
+        return await _renewals(db_session, since, until)
+
+    @get(
+        "/renewals.csv",
+        summary="The renewals report as CSV",
+        media_type="text/csv",
+        responses=problem_responses(),
+    )
+    async def renewals_csv(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        since: Since = None,
+        until: Until = None,
+        bom: Bom = False,
+    ) -> Stream:
+        report = await _renewals(db_session, since, until)
+        fields = RenewalLine.__struct_fields__
+
+        async def lines() -> AsyncIterator[str]:
+            yield ("\ufeff" if bom else "") + ",".join(fields) + "\r\n"
+            for line in report.data:
+                yield ",".join(str(getattr(line, f)) for f in fields) + "\r\n"
+
+        return Stream(lines(), media_type="text/csv; charset=utf-8")
 
     @get(
         "/deferred-revenue",

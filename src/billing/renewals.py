@@ -1,0 +1,79 @@
+"""The renewals report: per month, currency and plan, what fell due and what became of it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing.tables import LedgerEntryRow
+from entitlements.coverage import ContractStatus
+from entitlements.store.tables import ContractEventRow, ContractRow
+
+FAILED = ":failed"
+
+
+class RenewalLine(msgspec.Struct, frozen=True):
+    month: str  # YYYY-MM, UTC
+    currency: str
+    plan_code: str
+    due: int  # renewals that fell due: renewed or failed
+    renewed: int
+    renewed_amount: int
+    failed: int  # failed in the month
+    recovered: int  # of those, paid since
+    in_grace: int  # of those, neither paid nor ended yet
+    lapsed: int
+    cancelled: int
+
+
+async def renewals_report(session: AsyncSession, since: dt.datetime, until: dt.datetime) -> list[RenewalLine]:
+    renewals = {
+        row.stripe_invoice: row
+        for row in await session.scalars(select(LedgerEntryRow).where(LedgerEntryRow.kind == "renewal"))
+        if row.stripe_invoice
+    }
+    events = list(
+        await session.execute(
+            select(ContractEventRow, ContractRow.plan_code, ContractRow.currency, ContractRow.status).join(
+                ContractRow, ContractRow.id == ContractEventRow.contract_id
+            )
+        )
+    )
+    paid = {event.reference for event, *_ in events if event.kind == "payment"}
+    ended = {
+        event.contract_id
+        for event, *_ in events
+        if event.kind in (ContractStatus.LAPSED, ContractStatus.CANCELLED)
+    }
+    lines: dict[tuple[str, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for event, plan_code, currency, _status in events:
+        if not (since <= event.applied_at < until):
+            continue
+        counts = lines[(event.applied_at.strftime("%Y-%m"), currency, plan_code)]
+        if event.kind == "payment" and event.reference in renewals:
+            counts["renewed"] += 1
+            counts["due"] += 1
+            counts["renewed_amount"] += renewals[event.reference].amount
+        elif event.kind == ContractStatus.PAST_DUE:
+            invoice = event.reference.removesuffix(FAILED)
+            counts["failed"] += 1
+            counts["due"] += invoice not in paid  # a recovered one is counted once, as renewed
+            if invoice in paid:
+                counts["recovered"] += 1
+            elif event.contract_id not in ended:
+                counts["in_grace"] += 1
+        elif event.kind == ContractStatus.LAPSED:
+            counts["lapsed"] += 1
+        elif event.kind == ContractStatus.CANCELLED:
+            counts["cancelled"] += 1
+    return [
+        RenewalLine(month, currency, plan, **{field: counts[field] for field in _COUNTS})
+        for (month, currency, plan), counts in sorted(lines.items())
+    ]
+
+
+_COUNTS = ("due", "renewed", "renewed_amount", "failed", "recovered", "in_grace", "lapsed", "cancelled")
