@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -172,6 +174,75 @@ def stripe_sync(since: str) -> None:
         )
 
     asyncio.run(run())
+
+
+# --- finance ------------------------------------------------------------------------------------
+
+
+@main.command("reconcile")
+@click.option("--from", "since", required=True, help="an ISO instant, e.g. 2026-11-01T00:00:00Z")
+@click.option("--to", "until", required=True, help="an ISO instant (exclusive)")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def reconcile_command(since: str, until: str, fmt: str, out: Path | None) -> None:
+    """The ledger against the gateway's balance transactions, with gross, fee and net per currency."""
+    import datetime as dt
+
+    import structlog
+
+    from api.app import make_gateway
+    from billing.reconcile import Finding, reconcile
+
+    def instant(value: str, name: str) -> dt.datetime:
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter("not an ISO instant", param_hint=name) from None
+        if parsed.tzinfo is None:
+            raise click.BadParameter("give the instant's offset (e.g. Z)", param_hint=name)
+        return parsed
+
+    settings = load_settings()
+    interactive = sys.stderr.isatty()
+    log = structlog.get_logger("reconcile")
+
+    def progress(count: int) -> None:
+        if interactive:
+            click.echo(f"\r{count:,} balance transactions read", nl=False, err=True)
+        else:
+            log.info("reconcile progress", balance_transactions=count)
+
+    async def run() -> bytes:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                report = await reconcile(
+                    session,
+                    make_gateway(settings),
+                    instant(since, "--from"),
+                    instant(until, "--to"),
+                    progress,
+                )
+        finally:
+            await engine.dispose()
+        if interactive:
+            click.echo(err=True)
+        if fmt == "json":
+            return msgspec.json.format(msgspec.json.encode(report)) + b"\n"
+        table = io.StringIO()
+        writer = csv.writer(table)
+        fields = Finding.__struct_fields__
+        writer.writerow(fields)
+        for finding in report.findings:
+            writer.writerow(["" if (v := getattr(finding, k)) is None else v for k in fields])
+        return table.getvalue().encode()
+
+    result = asyncio.run(run())
+    if out is None:
+        sys.stdout.buffer.write(result)
+    else:
+        out.write_bytes(result)
+        click.echo(f"wrote {out}", err=True)
 
 
 # --- API keys ------------------------------------------------------------------------------

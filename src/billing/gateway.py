@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import msgspec
 
 from billing.catalog_sync import PriceSpec
+from billing.reconcile import BalanceTransaction
 from entitlements.money import Money
 
 
@@ -90,6 +91,12 @@ class Gateway(Protocol):
 
     async def ensure_price(self, spec: PriceSpec) -> tuple[str, bool]:
         """(price id, created now?) for a catalog price, found again by its lookup key."""
+        ...
+
+    def balance_transactions(
+        self, since: dt.datetime, until: dt.datetime
+    ) -> AsyncIterator[BalanceTransaction]:
+        """Stripe's balance transactions in the range, auto-paged, with the ids of their sources."""
         ...
 
     def events_since(self, since: dt.datetime) -> AsyncIterator[bytes]:

@@ -18,6 +18,7 @@ import msgspec
 
 from billing.catalog_sync import PriceSpec
 from billing.gateway import CheckoutSession, GatewayError, PaymentIntent, Refund, Subscription
+from billing.reconcile import BalanceTransaction
 from billing.signatures import sign
 from entitlements.coverage import add_months
 from entitlements.errors import NotFound
@@ -51,6 +52,7 @@ class SandboxGateway:
         self.refunds: dict[str, dict[str, Any]] = {}
         self.prices: dict[str, dict[str, Any]] = {}  # by lookup_key
         self.checkout_sessions: dict[str, dict[str, Any]] = {}
+        self.balance: list[BalanceTransaction] = []
         self.outbox: list[dict[str, Any]] = []
         self.log: list[dict[str, Any]] = []  # every event ever emitted, as Stripe keeps them
         self.renewal_card: str | None = None  # overrides customers' cards for renewals (the demo's decline)
@@ -148,6 +150,9 @@ class SandboxGateway:
             return
         pi["status"] = "succeeded"
         pi["latest_charge"] = _id("ch", pi["id"])
+        self._settle(
+            pi["latest_charge"], "charge", pi["amount"], pi["currency"], (pi["latest_charge"], pi["id"])
+        )
         self.customers[pi["customer"]]["card"] = card
         self._emit("payment_intent.succeeded", pi)
 
@@ -269,6 +274,9 @@ class SandboxGateway:
             self._emit("invoice.payment_failed", invoice)
             return False
         pi_id = _id("pi", invoice["id"])
+        self._settle(
+            _id("ch", pi_id), "charge", invoice["amount_due"], invoice["currency"], (_id("ch", pi_id), pi_id)
+        )
         invoice["status"] = "paid"
         invoice["amount_paid"] = invoice["amount_due"]
         invoice["payments"]["data"] = [
@@ -385,6 +393,7 @@ class SandboxGateway:
                 "created": int(self.now().timestamp()),
             }
             self.refunds[refund_id] = refund
+            self._settle(refund_id, "refund", -amount.amount, amount.currency, (refund_id,))
             self._emit("refund.created", refund)
             return Refund(refund_id, "succeeded", amount)
 
@@ -414,6 +423,30 @@ class SandboxGateway:
     async def invoice(self, invoice_id: str) -> dict[str, Any] | None:
         found = self.invoices.get(invoice_id)
         return None if found is None else msgspec.json.decode(msgspec.json.encode(found))
+
+    def _settle(self, source: str, category: str, amount: int, currency: str, ids: tuple[str, ...]) -> None:
+        """A balance transaction, with a fee like Stripe's (2.9 % + 30 minor units on charges)."""
+        fee = amount * 29 // 1000 + 30 if amount > 0 else 0
+        self.balance.append(
+            BalanceTransaction(
+                id=_id("txn", source, category),
+                reporting_category=category,
+                amount=amount,
+                fee=fee,
+                net=amount - fee,
+                currency=currency.upper(),
+                status="available",
+                created=self.now(),
+                source_ids=ids,
+            )
+        )
+
+    async def balance_transactions(
+        self, since: dt.datetime, until: dt.datetime
+    ) -> AsyncIterator[BalanceTransaction]:
+        for tx in list(self.balance):
+            if since <= tx.created < until:
+                yield tx
 
     # --- the clock -------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from stripe.params import (
 
 from billing.catalog_sync import PriceSpec
 from billing.gateway import CheckoutSession, GatewayError, PaymentIntent, Refund, Subscription
+from billing.reconcile import BalanceTransaction
 from entitlements.money import Money
 
 API_VERSION = stripe.api_version  # the version this SDK release is built for
@@ -217,6 +218,37 @@ class StripeGateway:
         events = [event async for event in page.auto_paging_iter()]  # newest first, as Stripe lists
         for event in reversed(events):
             yield json.dumps(event.to_dict()).encode()
+
+    async def balance_transactions(
+        self, since: dt.datetime, until: dt.datetime
+    ) -> AsyncIterator[BalanceTransaction]:
+        window: Any = {"gte": int(since.timestamp()), "lt": int(until.timestamp())}
+        params: Any = {"created": window, "limit": 100, "expand": ["data.source"]}
+        try:
+            page = await self.client.v1.balance_transactions.list_async(params)
+        except stripe.InvalidRequestError:  # a Stripe-compatible server without the filter
+            del params["created"]
+            page = await self._call(self.client.v1.balance_transactions.list_async(params))
+        async for tx in page.auto_paging_iter():
+            data = tx.to_dict()  # a StripeObject is not a dict
+            source = data.get("source")
+            ids = [source] if isinstance(source, str) else []
+            if isinstance(source, dict):
+                ids += [v for k in ("id", "payment_intent", "charge") if isinstance(v := source.get(k), str)]
+            created = dt.datetime.fromtimestamp(int(data["created"]), dt.UTC)
+            if not since <= created < until:
+                continue
+            yield BalanceTransaction(
+                id=data["id"],
+                reporting_category=data.get("reporting_category") or data.get("type") or "",
+                amount=int(data["amount"]),
+                fee=int(data.get("fee") or 0),
+                net=int(data.get("net") or 0),
+                currency=str(data["currency"]).upper(),
+                status=str(data.get("status") or ""),
+                created=created,
+                source_ids=tuple(ids),
+            )
 
     async def subscription_contract(self, subscription_id: str) -> str | None:
         sub = await self._call(self.client.v1.subscriptions.retrieve_async(subscription_id))

@@ -87,3 +87,31 @@ def test_demo_keys_are_made_once(cli: CliRunner, tmp_path: Path) -> None:
     second = cli.invoke(main, ["demo-keys", "--env-file", str(env_file)])
     assert "exist already" in second.output
     assert len(env_file.read_text().splitlines()) == 5
+
+
+def test_reconcile_writes_json_or_csv_and_reports_progress(cli: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "recon.csv"
+    result = cli.invoke(
+        main,
+        [
+            "reconcile",
+            "--from",
+            "2026-11-01T00:00:00Z",
+            "--to",
+            "2026-12-01T00:00:00Z",
+            "--format",
+            "csv",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith(
+        "category,currency,ledger_id,ledger_amount,stripe_id,stripe_amount,stripe_ids"
+    )
+    as_json = cli.invoke(
+        main, ["reconcile", "--from", "2026-11-01T00:00:00Z", "--to", "2026-12-01T00:00:00Z"]
+    )
+    assert '"missing_in_ledger": 0' in as_json.output
+    bad = cli.invoke(main, ["reconcile", "--from", "2026-11-01", "--to", "2026-12-01T00:00:00Z"])
+    assert bad.exit_code != 0

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from api.auth import KeyKind, Scope, issue_key
 from billing.catalog_sync import sync_catalog
 from billing.gateway import GatewayError
+from billing.reconcile import Reconciliation, reconcile
 from billing.stripe_gateway import StripeGateway
 from billing.tables import LedgerEntryRow, StripeEventRow
 from billing.webhooks import SyncReport, sync_events
@@ -259,3 +260,22 @@ def test_a_sync_reads_localstripes_events_and_applies_nothing_twice(stack: Stack
     assert report.seen > 0
     assert report.applied == 0
     assert [(e.entry_key, e.amount) for e in stack.ledger()] == before
+
+
+def test_reconciliation_reads_localstripes_balance_transactions(stack: Stack) -> None:
+    gateway = StripeGateway(API_KEY, api_base=stack.stripe_base)
+
+    async def run() -> Reconciliation:
+        engine = create_engine(stack.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                now = dt.datetime.now(dt.UTC)
+                return await reconcile(
+                    session, gateway, now - dt.timedelta(hours=1), now + dt.timedelta(minutes=1)
+                )
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(run())
+    assert report.counts["matched"] >= 1  # the checkout's charge, found by its charge or PaymentIntent id
+    assert report.totals

@@ -18,6 +18,7 @@ from api.auth import Scope, access_guard
 from api.errors import problem_responses
 from api.views import instant_query, parse_instant
 from billing.ledger import LedgerFilter, csv_header, csv_line, ledger_page, ledger_rows, movement
+from billing.reconcile import Reconciliation, reconcile
 from billing.renewals import RenewalLine, renewals_report
 from billing.revenue import positions
 from entitlements.errors import InvalidInput
@@ -233,6 +234,22 @@ class FinanceController(Controller):
                 yield ",".join(str(getattr(line, f)) for f in fields) + "\r\n"
 
         return Stream(lines(), media_type="text/csv; charset=utf-8")
+
+    @get(
+        "/reconciliation",
+        summary="The ledger against Stripe's balance transactions: matched, missing either side, mismatches",
+        responses=problem_responses(502),
+    )
+    async def reconciliation(
+        self,
+        state: State,
+        db_session: NamedDependency[AsyncSession],
+        since: Since = None,
+        until: Until = None,
+    ) -> Reconciliation:
+        end = parse_instant(until, "to") or utcnow()
+        start = parse_instant(since, "from") or end - dt.timedelta(days=30)
+        return await reconcile(db_session, state.gateway, start, end)
 
     @get(
         "/deferred-revenue",

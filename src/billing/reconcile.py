@@ -1,0 +1,164 @@
+"""Reconciliation: the ledger against the gateway's balance transactions, streamed.
+
+Each balance transaction is matched to the ledger by the Stripe id of what moved the money
+(charge or PaymentIntent, refund, dispute). Both sides are read in pages; memory holds the
+unmatched ledger keys of the range, not the rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from enum import StrEnum
+from typing import Protocol
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing.ledger import LedgerFilter, ledger_rows
+from billing.tables import LedgerEntryRow
+
+
+class BalanceTransaction(msgspec.Struct, frozen=True):
+    id: str
+    reporting_category: str  # charge | refund | dispute | dispute_reversal | fee | payout | …
+    amount: int  # gross, signed minor units
+    fee: int
+    net: int
+    currency: str
+    status: str  # available | pending
+    created: dt.datetime
+    source_ids: tuple[str, ...]  # ids the ledger may know it by (charge, PaymentIntent, refund, dispute)
+
+
+class BalanceSource(Protocol):
+    def balance_transactions(
+        self, since: dt.datetime, until: dt.datetime
+    ) -> AsyncIterator[BalanceTransaction]: ...
+
+
+class Category(StrEnum):
+    MATCHED = "matched"
+    MISSING_IN_LEDGER = "missing_in_ledger"
+    MISSING_IN_STRIPE = "missing_in_stripe"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    STATUS_MISMATCH = "status_mismatch"
+
+
+class Finding(msgspec.Struct, frozen=True):
+    category: Category
+    currency: str
+    ledger_id: int | None
+    ledger_amount: int | None
+    stripe_id: str | None
+    stripe_amount: int | None
+    stripe_ids: str  # the ids that matched or were looked for
+
+
+class Totals(msgspec.Struct):
+    currency: str
+    gross: int = 0
+    fee: int = 0
+    net: int = 0
+    ledger: int = 0
+
+
+class Reconciliation(msgspec.Struct, frozen=True):
+    since: dt.datetime
+    until: dt.datetime
+    counts: dict[str, int]
+    totals: list[Totals]
+    findings: list[Finding]  # everything but the matched
+
+
+_KINDS = {
+    "charge": {"sale", "renewal"},
+    "refund": {"refund"},
+    "dispute": {"dispute"},
+    "dispute_reversal": {"dispute_reversal"},
+}
+
+
+def _keys(row: LedgerEntryRow) -> list[str]:
+    by_kind = {
+        "sale": [row.stripe_charge, row.stripe_payment_intent],
+        "renewal": [row.stripe_charge, row.stripe_payment_intent],
+        "refund": [row.stripe_refund],
+        "dispute": [row.stripe_dispute],
+        "dispute_reversal": [row.stripe_dispute],
+    }
+    return [k for k in by_kind.get(row.kind, []) if k]
+
+
+async def reconcile(
+    session: AsyncSession,
+    gateway: BalanceSource,
+    since: dt.datetime,
+    until: dt.datetime,
+    progress: Callable[[int], None] | None = None,
+) -> Reconciliation:
+    index: dict[tuple[str, str], tuple[int, int, str, str]] = {}  # (kind group, stripe id) → row facts
+    totals: dict[str, Totals] = {}
+    async for row in ledger_rows(session, LedgerFilter(since=since, until=until)):
+        group = next((g for g, kinds in _KINDS.items() if row.kind in kinds), row.kind)
+        for key in _keys(row):
+            index[(group, key)] = (row.id, row.amount, row.currency, row.kind)
+        totals.setdefault(row.currency, Totals(row.currency)).ledger += row.amount
+    counts: dict[str, int] = defaultdict(int)
+    findings: list[Finding] = []
+    used: set[int] = set()
+    seen = 0
+    async for tx in gateway.balance_transactions(since, until):
+        seen += 1
+        if progress is not None and seen % 1000 == 0:
+            progress(seen)
+        total = totals.setdefault(tx.currency, Totals(tx.currency))
+        total.gross += tx.amount
+        total.fee += tx.fee
+        total.net += tx.net
+        failed_refund = tx.reporting_category == "refund_failure"
+        group = "refund" if failed_refund else tx.reporting_category
+        if group not in _KINDS:
+            continue  # fees, payouts, adjustments: in the totals, not in our ledger
+        match = next(((k, index[(group, k)]) for k in tx.source_ids if (group, k) in index), None)
+        if match is None and failed_refund:
+            continue  # a failed refund we never recorded: nothing disagrees
+        if match is None:
+            category = Category.MISSING_IN_LEDGER
+            ledger_id = ledger_amount = None
+        else:
+            ledger_id, ledger_amount, currency, _ = match[1]
+            used.add(ledger_id)
+            if currency != tx.currency:
+                category = Category.CURRENCY_MISMATCH
+            elif failed_refund:
+                category = Category.STATUS_MISMATCH  # the ledger says refunded; Stripe says it failed
+            elif ledger_amount != tx.amount:
+                category = Category.AMOUNT_MISMATCH
+            else:
+                category = Category.MATCHED
+        counts[category] += 1
+        if category is not Category.MATCHED:
+            findings.append(
+                Finding(
+                    category, tx.currency, ledger_id, ledger_amount, tx.id, tx.amount, ",".join(tx.source_ids)
+                )
+            )
+    reported: set[int] = set()
+    for (_, key), (ledger_id, amount, currency, _kind) in index.items():
+        if ledger_id in used or ledger_id in reported:
+            continue
+        reported.add(ledger_id)
+        counts[Category.MISSING_IN_STRIPE] += 1
+        findings.append(Finding(Category.MISSING_IN_STRIPE, currency, ledger_id, amount, None, None, key))
+    if progress is not None:
+        progress(seen)
+    return Reconciliation(
+        since,
+        until,
+        {c.value: counts[c] for c in Category},
+        sorted(totals.values(), key=lambda t: t.currency),
+        findings,
+    )

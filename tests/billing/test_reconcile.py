@@ -1,0 +1,101 @@
+"""Every category of the reconciliation, provoked on purpose; then a lost webhook found by it and
+repaired by a sync."""
+
+import datetime as dt
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from api.app import CoverlineApp
+from billing.reconcile import BalanceTransaction
+from billing.sandbox import SandboxGateway
+from billing.tables import LedgerEntryRow
+from billing.webhooks import sync_events
+from entitlements.store.base import utcnow
+from tests.api.shop import Shop, publish_test_plans
+from tests.conftest import Keys
+
+
+@pytest.fixture
+async def shop(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> Shop:
+    await publish_test_plans(app)
+    return Shop(client, keys)
+
+
+async def reconciliation(shop: Shop, since: dt.datetime) -> dict[str, object]:
+    until = utcnow() + dt.timedelta(minutes=1)
+    params = {"from": since.isoformat(), "to": until.isoformat()}
+    result: dict[str, object] = await shop.call("GET", "/v1/finance/reconciliation", "finance", params=params)
+    return result
+
+
+async def test_every_category_is_found(shop: Shop, app: CoverlineApp) -> None:
+    sandbox: SandboxGateway = app.state.gateway
+    since = utcnow() - dt.timedelta(minutes=1)
+    sold = [await shop.checkout("test-screen-guard") for _ in range(4)]
+    # A refund that Stripe later reports as failed.
+    refunded = sold[3]["contract"]["id"]
+    quote = await shop.call("POST", f"/v1/contracts/{refunded}/refund-quote", "support")
+    cancel = await shop.call(
+        "POST", f"/v1/contracts/{refunded}/cancel", "support", json={"refund": quote["refund"]}
+    )
+    refund_id = cancel["refund"]["id"]
+    sandbox.balance.append(
+        BalanceTransaction(
+            "txn_fail", "refund_failure", 7900, 0, 7900, "USD", "available", sandbox.now(), (refund_id,)
+        )
+    )
+
+    # A charge whose webhook never came.
+    async def lose(to: object) -> int:
+        sandbox.outbox.clear()
+        return 0
+
+    deliver, sandbox.deliver = sandbox.deliver, lose  # type: ignore[method-assign]
+    lost = await shop.checkout("test-screen-guard")
+    sandbox.deliver = deliver  # type: ignore[method-assign]
+    # The ledger and Stripe disagreeing on amount and on currency; and a ledger row Stripe never saw.
+    async with app.state.db.sessions() as session, session.begin():
+        await session.execute(
+            update(LedgerEntryRow)
+            .where(LedgerEntryRow.contract_id == sold[0]["contract"]["id"])
+            .values(amount=7000)
+        )
+        await session.execute(
+            update(LedgerEntryRow)
+            .where(LedgerEntryRow.contract_id == sold[1]["contract"]["id"])
+            .values(currency="EUR")
+        )
+        session.add(
+            LedgerEntryRow(
+                entry_key="charge:pi_ghost",
+                kind="sale",
+                amount=100,
+                currency="USD",
+                stripe_payment_intent="pi_ghost",
+                occurred_at=utcnow(),
+                recorded_at=utcnow(),
+            )
+        )
+
+    report = await reconciliation(shop, since)
+    assert report["counts"] == {
+        "matched": 3,  # sold[2]'s charge, sold[3]'s charge and its refund (whose failure mismatches)
+        "missing_in_ledger": 1,
+        "missing_in_stripe": 1,
+        "amount_mismatch": 1,
+        "currency_mismatch": 1,
+        "status_mismatch": 1,
+    }
+    [usd] = [t for t in report["totals"] if t["currency"] == "USD"]  # type: ignore[union-attr]
+    assert usd["gross"] == 5 * 7900 - 7900 + 7900  # five charges, a refund, its failure
+    assert usd["net"] == usd["gross"] - usd["fee"]
+
+    # The lost webhook, found above, is repaired by a sync; the next run matches it.
+    await sync_events(app.state.db.sessions, sandbox, since)
+    again = await reconciliation(shop, since)
+    assert again["counts"]["missing_in_ledger"] == 0  # type: ignore[index]
+    assert (await shop.call("GET", f"/v1/contracts/{lost['contract']['id']}", "support"))[
+        "status"
+    ] == "active"
