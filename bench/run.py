@@ -406,12 +406,89 @@ def webhook_ingestion(base: str, contracts: int, seconds: int, events: int = 12_
     return result
 
 
+RECON_START = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)  # a range of its own in the bench database
+
+
+async def reconciliation_bench(rows: int) -> dict[str, float]:
+    """1,000,000 ledger rows against 1,000,000 balance transactions (1 in 1,000 off by a cent),
+    streamed through `reconcile`, in a process of its own so its peak memory is its own."""
+    import resource
+
+    from billing.reconcile import BalanceTransaction, reconcile
+
+    db = await asyncpg.connect(DB_URL)
+    have = await db.fetchval("SELECT count(*) FROM ledger_entries WHERE entry_key LIKE 'recon:%'")
+    if have != rows:
+        await db.execute("DELETE FROM ledger_entries WHERE entry_key LIKE 'recon:%'")
+        for offset in range(0, rows, CHUNK):
+            records = [
+                (
+                    f"recon:{i}",
+                    "sale",
+                    7900,
+                    "USD",
+                    f"ch_r{i}",
+                    RECON_START + dt.timedelta(seconds=i),
+                    RECON_START,
+                )
+                for i in range(offset, min(offset + CHUNK, rows))
+            ]
+            columns = [
+                "entry_key",
+                "kind",
+                "amount",
+                "currency",
+                "stripe_charge",
+                "occurred_at",
+                "recorded_at",
+            ]
+            await db.copy_records_to_table("ledger_entries", records=records, columns=columns)
+        log(f"seeded {rows:,} ledger rows for the reconciliation")
+    await db.close()
+
+    class Source:
+        async def balance_transactions(self, since: dt.datetime, until: dt.datetime):  # type: ignore[no-untyped-def]
+            for i in range(rows):
+                amount = 7901 if i % 1000 == 0 else 7900
+                yield BalanceTransaction(
+                    f"txn_r{i}",
+                    "charge",
+                    amount,
+                    259,
+                    amount - 259,
+                    "USD",
+                    "available",
+                    RECON_START + dt.timedelta(seconds=i),
+                    (f"ch_r{i}",),
+                )
+
+    from entitlements.store.base import create_engine, session_factory
+
+    engine = create_engine(DB_URL)
+    start = time.perf_counter()
+    async with session_factory(engine)() as session, session.begin():
+        report = await reconcile(session, Source(), RECON_START, RECON_START + dt.timedelta(seconds=rows))
+    seconds = time.perf_counter() - start
+    await engine.dispose()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "peak_mb": peak,
+        **{k: float(v) for k, v in report.counts.items()},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--contracts", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--reconcile-only", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.reconcile_only:
+        print(json.dumps(asyncio.run(reconciliation_bench(args.reconcile_only))))
+        return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (make bench installs it from Debian's packages)")
     t0 = time.perf_counter()
@@ -435,6 +512,10 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+    recon_run = subprocess.run(
+        [sys.executable, __file__, "--reconcile-only", "1000000"], capture_output=True, text=True, check=True
+    )
+    recon = json.loads(recon_run.stdout.strip().splitlines()[-1])
     bare = results["bare /health"]["rps"]
     print()
     print(f"{'':<18}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
@@ -450,6 +531,11 @@ def main() -> None:
     print(
         f"webhook ingestion      {ingestion['rps']:,.0f} events/s, p99 {ingestion['p99_ms']:.0f} ms "
         f"({ingestion['errors']:.0f} non-2xx; target >= 300)"
+    )
+    print(
+        f"reconciliation         {recon['rows']:,.0f} ledger rows x as many balance transactions in "
+        f"{recon['seconds']:.1f} s, peak {recon['peak_mb']:.0f} MB (targets <= 60 s, <= 500 MB); "
+        f"{recon['matched']:,.0f} matched, {recon['amount_mismatch']:,.0f} amount mismatches"
     )
     out = ROOT / "bench" / "out"
     out.mkdir(exist_ok=True)

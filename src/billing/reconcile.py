@@ -14,9 +14,9 @@ from enum import StrEnum
 from typing import Protocol
 
 import msgspec
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.ledger import LedgerFilter, ledger_rows
 from billing.tables import LedgerEntryRow
 
 
@@ -81,15 +81,31 @@ _KINDS = {
 }
 
 
-def _keys(row: LedgerEntryRow) -> list[str]:
-    by_kind = {
-        "sale": [row.stripe_charge, row.stripe_payment_intent],
-        "renewal": [row.stripe_charge, row.stripe_payment_intent],
-        "refund": [row.stripe_refund],
-        "dispute": [row.stripe_dispute],
-        "dispute_reversal": [row.stripe_dispute],
-    }
-    return [k for k in by_kind.get(row.kind, []) if k]
+async def _ledger_keys(
+    session: AsyncSession, since: dt.datetime, until: dt.datetime
+) -> AsyncIterator[tuple[int, str, int, str, tuple[str, ...]]]:
+    """(id, kind, amount, currency, Stripe ids) of the ledger rows in the range, streamed from a
+    server-side cursor: a million rows never sit in memory as objects."""
+    t = LedgerEntryRow
+    query = select(
+        t.id,
+        t.kind,
+        t.amount,
+        t.currency,
+        t.stripe_charge,
+        t.stripe_payment_intent,
+        t.stripe_refund,
+        t.stripe_dispute,
+    ).where(t.occurred_at >= since, t.occurred_at < until)
+    result = await session.stream(query.execution_options(yield_per=10_000))
+    async for row_id, kind, amount, currency, charge, intent, refund, dispute in result:
+        if kind in ("sale", "renewal"):
+            keys = tuple(k for k in (charge, intent) if k)
+        elif kind == "refund":
+            keys = (refund,) if refund else ()
+        else:
+            keys = (dispute,) if dispute else ()
+        yield row_id, kind, amount, currency, keys
 
 
 async def reconcile(
@@ -99,13 +115,14 @@ async def reconcile(
     until: dt.datetime,
     progress: Callable[[int], None] | None = None,
 ) -> Reconciliation:
-    index: dict[tuple[str, str], tuple[int, int, str, str]] = {}  # (kind group, stripe id) → row facts
+    # Stripe id → (row, amount, currency, kind group); Stripe's ids are unique across objects.
+    index: dict[str, tuple[int, int, str, str]] = {}
     totals: dict[str, Totals] = {}
-    async for row in ledger_rows(session, LedgerFilter(since=since, until=until)):
-        group = next((g for g, kinds in _KINDS.items() if row.kind in kinds), row.kind)
-        for key in _keys(row):
-            index[(group, key)] = (row.id, row.amount, row.currency, row.kind)
-        totals.setdefault(row.currency, Totals(row.currency)).ledger += row.amount
+    async for row_id, kind, amount, currency, keys in _ledger_keys(session, since, until):
+        group = next((g for g, kinds in _KINDS.items() if kind in kinds), kind)
+        for key in keys:
+            index[key] = (row_id, amount, currency, group)
+        totals.setdefault(currency, Totals(currency)).ledger += amount
     counts: dict[str, int] = defaultdict(int)
     findings: list[Finding] = []
     used: set[int] = set()
@@ -122,14 +139,14 @@ async def reconcile(
         group = "refund" if failed_refund else tx.reporting_category
         if group not in _KINDS:
             continue  # fees, payouts, adjustments: in the totals, not in our ledger
-        match = next(((k, index[(group, k)]) for k in tx.source_ids if (group, k) in index), None)
+        match = next((index[k] for k in tx.source_ids if k in index and index[k][3] == group), None)
         if match is None and failed_refund:
             continue  # a failed refund we never recorded: nothing disagrees
         if match is None:
             category = Category.MISSING_IN_LEDGER
             ledger_id = ledger_amount = None
         else:
-            ledger_id, ledger_amount, currency, _ = match[1]
+            ledger_id, ledger_amount, currency, _ = match
             used.add(ledger_id)
             if currency != tx.currency:
                 category = Category.CURRENCY_MISMATCH
@@ -147,7 +164,7 @@ async def reconcile(
                 )
             )
     reported: set[int] = set()
-    for (_, key), (ledger_id, amount, currency, _kind) in index.items():
+    for key, (ledger_id, amount, currency, _) in index.items():
         if ledger_id in used or ledger_id in reported:
             continue
         reported.add(ledger_id)

@@ -240,16 +240,11 @@ class FinanceController(Controller):
         summary="The ledger against Stripe's balance transactions: matched, missing either side, mismatches",
         responses=problem_responses(502),
     )
-    async def reconciliation(
-        self,
-        state: State,
-        db_session: NamedDependency[AsyncSession],
-        since: Since = None,
-        until: Until = None,
-    ) -> Reconciliation:
+    async def reconciliation(self, state: State, since: Since = None, until: Until = None) -> Reconciliation:
         end = parse_instant(until, "to") or utcnow()
         start = parse_instant(since, "from") or end - dt.timedelta(days=30)
-        return await reconcile(db_session, state.gateway, start, end)
+        async with state.db.sessions() as session, session.begin():  # a cursor streams the ledger
+            return await reconcile(session, state.gateway, start, end)
 
     @get(
         "/deferred-revenue",
