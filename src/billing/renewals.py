@@ -73,6 +73,7 @@ async def renewals_report(session: AsyncSession, since: dt.datetime, until: dt.d
     return [
         RenewalLine(month, currency, plan, **{field: counts[field] for field in _COUNTS})
         for (month, currency, plan), counts in sorted(lines.items())
+        if any(counts.values())  # a month with only first sales has no renewals to report
     ]
 
 
