@@ -240,3 +240,33 @@ async def test_an_event_for_a_contract_not_committed_yet_asks_for_a_retry(
     response = await deliver(client, event("evt_early", "payment_intent.succeeded", pi))
     assert response.status_code == 503
     assert await stored_events(app) == 0  # Stripe delivers it again later
+
+
+async def test_disputes_reach_the_ledger_and_the_contract_history(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    sold = await shop.checkout("test-screen-guard")
+    pi = sold["payment_intent"]
+    dispute = {
+        "id": "dp_1",
+        "object": "dispute",
+        "amount": 7900,
+        "currency": "usd",
+        "payment_intent": pi,
+        "status": "needs_response",
+    }
+    assert (await deliver(client, event("evt_dp_1", "charge.dispute.created", dispute))).json()[
+        "outcome"
+    ] == "applied"
+    won = {**dispute, "status": "won"}
+    assert (await deliver(client, event("evt_dp_2", "charge.dispute.closed", won))).json()[
+        "outcome"
+    ] == "applied"
+    async with app.state.db.sessions() as session:
+        rows = [
+            (e.kind, e.amount, e.stripe_dispute)
+            for e in await session.scalars(select(LedgerEntryRow).order_by(LedgerEntryRow.id))
+        ]
+    assert rows == [("sale", 7900, None), ("dispute", -7900, "dp_1"), ("dispute_reversal", 7900, "dp_1")]
+    history = await shop.call("GET", f"/v1/contracts/{sold['contract']['id']}/history", "support")
+    assert "disputed" in [h["action"] for h in history["data"]]
