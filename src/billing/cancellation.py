@@ -44,7 +44,7 @@ async def quote_refund(session: AsyncSession, contract_id: str, at: dt.datetime)
         )
     )
     paid = [e for e in entries if e.kind in PAYMENTS]
-    net = sum(e.amount for e in entries)
+    net = sum(e.amount for e in entries if e.kind != "fee")  # what the customer paid, net of refunds
     latest = paid[-1] if paid else None
     periods = (await periods_of(session, [contract.id])).get(contract.id, [])
     current = next((p for p in periods if p.contains(at)), None)

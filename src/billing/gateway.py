@@ -99,6 +99,10 @@ class Gateway(Protocol):
         """Stripe's balance transactions in the range, auto-paged, with the ids of their sources."""
         ...
 
+    async def balance_transaction(self, transaction_id: str) -> BalanceTransaction | None:
+        """One balance transaction (for the fee Stripe took on a charge)."""
+        ...
+
     def events_since(self, since: dt.datetime) -> AsyncIterator[bytes]:
         """Every event created since `since`, oldest first, as raw JSON (auto-paging)."""
         ...

@@ -150,9 +150,7 @@ class SandboxGateway:
             return
         pi["status"] = "succeeded"
         pi["latest_charge"] = _id("ch", pi["id"])
-        self._settle(
-            pi["latest_charge"], "charge", pi["amount"], pi["currency"], (pi["latest_charge"], pi["id"])
-        )
+        self._charged(pi["latest_charge"], pi["id"], pi["amount"], pi["currency"])
         self.customers[pi["customer"]]["card"] = card
         self._emit("payment_intent.succeeded", pi)
 
@@ -274,9 +272,7 @@ class SandboxGateway:
             self._emit("invoice.payment_failed", invoice)
             return False
         pi_id = _id("pi", invoice["id"])
-        self._settle(
-            _id("ch", pi_id), "charge", invoice["amount_due"], invoice["currency"], (_id("ch", pi_id), pi_id)
-        )
+        self._charged(_id("ch", pi_id), pi_id, invoice["amount_due"], invoice["currency"])
         invoice["status"] = "paid"
         invoice["amount_paid"] = invoice["amount_due"]
         invoice["payments"]["data"] = [
@@ -424,22 +420,39 @@ class SandboxGateway:
         found = self.invoices.get(invoice_id)
         return None if found is None else msgspec.json.decode(msgspec.json.encode(found))
 
-    def _settle(self, source: str, category: str, amount: int, currency: str, ids: tuple[str, ...]) -> None:
+    def _settle(self, source: str, category: str, amount: int, currency: str, ids: tuple[str, ...]) -> str:
         """A balance transaction, with a fee like Stripe's (2.9 % + 30 minor units on charges)."""
         fee = amount * 29 // 1000 + 30 if amount > 0 else 0
-        self.balance.append(
-            BalanceTransaction(
-                id=_id("txn", source, category),
-                reporting_category=category,
-                amount=amount,
-                fee=fee,
-                net=amount - fee,
-                currency=currency.upper(),
-                status="available",
-                created=self.now(),
-                source_ids=ids,
-            )
+        transaction = BalanceTransaction(
+            id=_id("txn", source, category),
+            reporting_category=category,
+            amount=amount,
+            fee=fee,
+            net=amount - fee,
+            currency=currency.upper(),
+            status="available",
+            created=self.now(),
+            source_ids=ids,
         )
+        self.balance.append(transaction)
+        return transaction.id
+
+    def _charged(self, charge_id: str, intent_id: str, amount: int, currency: str) -> None:
+        txn = self._settle(charge_id, "charge", amount, currency, (charge_id, intent_id))
+        charge = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": amount,
+            "currency": currency,
+            "paid": True,
+            "status": "succeeded",
+            "payment_intent": intent_id,
+            "balance_transaction": txn,
+        }
+        self._emit("charge.succeeded", charge)
+
+    async def balance_transaction(self, transaction_id: str) -> BalanceTransaction | None:
+        return next((t for t in self.balance if t.id == transaction_id), None)
 
     async def balance_transactions(
         self, since: dt.datetime, until: dt.datetime

@@ -219,6 +219,15 @@ class StripeGateway:
         for event in reversed(events):
             yield json.dumps(event.to_dict()).encode()
 
+    async def balance_transaction(self, transaction_id: str) -> BalanceTransaction | None:
+        try:
+            tx = await self.client.v1.balance_transactions.retrieve_async(transaction_id)
+        except stripe.InvalidRequestError:
+            return None
+        except stripe.StripeError as exc:
+            raise GatewayError(f"Stripe: {exc.user_message or exc.__class__.__name__}") from exc
+        return _balance_transaction(tx.to_dict())
+
     async def balance_transactions(
         self, since: dt.datetime, until: dt.datetime
     ) -> AsyncIterator[BalanceTransaction]:
@@ -238,17 +247,7 @@ class StripeGateway:
             created = dt.datetime.fromtimestamp(int(data["created"]), dt.UTC)
             if not since <= created < until:
                 continue
-            yield BalanceTransaction(
-                id=data["id"],
-                reporting_category=data.get("reporting_category") or data.get("type") or "",
-                amount=int(data["amount"]),
-                fee=int(data.get("fee") or 0),
-                net=int(data.get("net") or 0),
-                currency=str(data["currency"]).upper(),
-                status=str(data.get("status") or ""),
-                created=created,
-                source_ids=tuple(ids),
-            )
+            yield _balance_transaction(data, created, tuple(ids))
 
     async def subscription_contract(self, subscription_id: str) -> str | None:
         sub = await self._call(self.client.v1.subscriptions.retrieve_async(subscription_id))
@@ -263,3 +262,19 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise GatewayError(f"Stripe: {exc.user_message or exc.__class__.__name__}") from exc
         return found.to_dict()
+
+
+def _balance_transaction(
+    data: dict[str, Any], created: dt.datetime | None = None, ids: tuple[str, ...] = ()
+) -> BalanceTransaction:
+    return BalanceTransaction(
+        id=data["id"],
+        reporting_category=data.get("reporting_category") or data.get("type") or "",
+        amount=int(data["amount"]),
+        fee=int(data.get("fee") or 0),
+        net=int(data.get("net") or 0),
+        currency=str(data["currency"]).upper(),
+        status=str(data.get("status") or ""),
+        created=created or dt.datetime.fromtimestamp(int(data["created"]), dt.UTC),
+        source_ids=ids or tuple(x for x in [data.get("source")] if isinstance(x, str)),
+    )

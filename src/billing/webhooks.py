@@ -426,6 +426,31 @@ async def dispute_changed(session: AsyncSession, event: Event, gateway: Gateway)
     return dispute.get("status")
 
 
+async def fee_recorded(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+    """The fee Stripe took on a charge, from the charge's balance transaction."""
+    charge = event.object
+    txn = charge.get("balance_transaction")
+    if not isinstance(txn, str):
+        return "ignored: no balance transaction yet"
+    found = await gateway.balance_transaction(txn)
+    if found is None or found.fee == 0:
+        return "ignored: no fee"
+    intent = charge.get("payment_intent") if isinstance(charge.get("payment_intent"), str) else None
+    contract = await _contract(session, payment_intent=intent) if intent else None
+    await _ledger_once(
+        session,
+        f"fee:{txn}",
+        "fee",
+        -found.fee,
+        found.currency,
+        event.at,
+        contract_id=contract.id if contract else None,
+        stripe_charge=charge["id"],
+        stripe_payment_intent=intent,
+    )
+    return None
+
+
 async def checkout_completed(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
     """A hosted page was paid. Its PaymentIntent or invoice events record the payment; this one
     only links the contract to them (so nothing is recorded twice)."""
@@ -478,6 +503,8 @@ HANDLERS: dict[str, Handler] = {
     "charge.dispute.created": dispute_changed,
     "charge.dispute.closed": dispute_changed,
     "checkout.session.completed": checkout_completed,
+    "charge.succeeded": fee_recorded,
+    "charge.updated": fee_recorded,
 }
 
 

@@ -20,20 +20,19 @@ async def test_the_ledger_pages_by_cursor_and_only_finance_reads_it(
     shop: Shop, client: httpx.AsyncClient, keys: Keys
 ) -> None:
     sold = [await shop.checkout("test-screen-guard") for _ in range(3)]
-    first = await shop.call("GET", "/v1/finance/ledger", "finance", params={"limit": 2})
-    assert [e["kind"] for e in first["data"]] == ["sale", "sale"]
-    assert first["data"][0]["amount"] == {"amount": 7900, "currency": "USD"}
-    assert first["data"][0]["amount_decimal"] == "79.00"
+    first = await shop.call("GET", "/v1/finance/ledger", "finance", params={"limit": 4})
+    assert [e["kind"] for e in first["data"]] == ["fee", "sale", "fee", "sale"]  # Stripe's fee on each charge
+    assert first["data"][1]["amount"] == {"amount": 7900, "currency": "USD"}
+    assert first["data"][1]["amount_decimal"] == "79.00"
+    assert first["data"][0]["amount_decimal"] == "-2.59"
     rest = await shop.call(
-        "GET", "/v1/finance/ledger", "finance", params={"limit": 2, "cursor": first["next_cursor"]}
+        "GET", "/v1/finance/ledger", "finance", params={"limit": 4, "cursor": first["next_cursor"]}
     )
-    assert (len(rest["data"]), rest["next_cursor"]) == (1, None)
+    assert (len(rest["data"]), rest["next_cursor"]) == (2, None)
     contracts = {e["contract_id"] for e in first["data"] + rest["data"]}
     assert contracts == {s["contract"]["id"] for s in sold}
-    only_one = await shop.call(
-        "GET", "/v1/finance/ledger", "finance", params={"contract_id": sold[0]["contract"]["id"]}
-    )
-    assert len(only_one["data"]) == 1
+    mine = {"contract_id": sold[0]["contract"]["id"]}
+    assert len((await shop.call("GET", "/v1/finance/ledger", "finance", params=mine))["data"]) == 2
     assert (await client.get("/v1/finance/ledger", headers=keys.auth("support"))).status_code == 403
     assert (
         await client.get(
@@ -53,13 +52,14 @@ async def test_the_ledger_as_csv_with_stable_columns(
     assert response.headers["content-type"].startswith("text/csv")
     text = response.content.decode("utf-8")
     assert text.startswith("\ufeffid,occurred_at,kind,amount_minor,amount,currency,contract_id")
-    [row] = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
-    assert (row["kind"], row["amount_minor"], row["amount"], row["currency"]) == (
+    fee, sale = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
+    assert (sale["kind"], sale["amount_minor"], sale["amount"], sale["currency"]) == (
         "sale",
         "7900",
         "79.00",
         "USD",
     )
+    assert (fee["kind"], fee["amount_minor"], fee["amount"]) == ("fee", "-259", "-2.59")
     assert "@" not in text  # ids, never customer contacts
 
 

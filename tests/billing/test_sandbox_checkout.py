@@ -30,7 +30,8 @@ async def test_an_upfront_plan_is_paid_and_covered(shop: Shop, app: CoverlineApp
     async with app.state.db.sessions() as session:
         ledger = list(await session.scalars(select(LedgerEntryRow)))
     assert [(e.kind, e.amount, e.currency, e.stripe_payment_intent) for e in ledger] == [
-        ("sale", 7900, "USD", result["payment_intent"])
+        ("fee", -(7900 * 29 // 1000 + 30), "USD", result["payment_intent"]),  # Stripe's, from the charge
+        ("sale", 7900, "USD", result["payment_intent"]),
     ]
 
 
@@ -78,7 +79,7 @@ async def test_renewal_decline_grace_and_lapse(shop: Shop, app: CoverlineApp) ->
     async with app.state.db.sessions() as session:
         kinds = [e.kind for e in await session.scalars(select(LedgerEntryRow).order_by(LedgerEntryRow.id))]
         types = {e.type for e in await session.scalars(select(StripeEventRow))}
-    assert kinds == ["sale", "renewal"]
+    assert kinds == ["fee", "sale", "fee", "renewal"]
     assert {
         "invoice.paid",
         "invoice.payment_failed",

@@ -43,7 +43,7 @@ async def test_lost_webhooks_are_repaired_by_a_sync(shop: Shop, app: CoverlineAp
     ] * 3
     async with app.state.db.sessions() as session:
         kinds = sorted(e.kind for e in await session.scalars(select(LedgerEntryRow)))
-    assert kinds == ["sale", "sale", "sale"]
+    assert kinds == ["fee"] * 3 + ["sale"] * 3
 
     again = await sync_events(app.state.db.sessions, sandbox, since)
     assert (again.applied, again.duplicates + again.ignored) == (0, report.seen)

@@ -267,6 +267,11 @@ async def test_disputes_reach_the_ledger_and_the_contract_history(
             (e.kind, e.amount, e.stripe_dispute)
             for e in await session.scalars(select(LedgerEntryRow).order_by(LedgerEntryRow.id))
         ]
-    assert rows == [("sale", 7900, None), ("dispute", -7900, "dp_1"), ("dispute_reversal", 7900, "dp_1")]
+    assert rows == [
+        ("fee", -259, None),
+        ("sale", 7900, None),
+        ("dispute", -7900, "dp_1"),
+        ("dispute_reversal", 7900, "dp_1"),
+    ]
     history = await shop.call("GET", f"/v1/contracts/{sold['contract']['id']}/history", "support")
     assert "disputed" in [h["action"] for h in history["data"]]

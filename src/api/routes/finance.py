@@ -93,11 +93,12 @@ def _cursor(raw: str | None) -> int:
 
 
 async def _deferred(session: AsyncSession, as_of: dt.datetime, currency: str | None) -> DeferredRevenue:
-    moves = [
+    moves = [  # Stripe's fees are a cost, not the plans' revenue
         movement(row)
         async for row in ledger_rows(
             session, LedgerFilter(until=as_of + dt.timedelta(microseconds=1), currency=currency)
         )
+        if row.kind != "fee"
     ]
     return DeferredRevenue(
         as_of,
