@@ -30,6 +30,7 @@ CSV_COLUMNS = (
     "stripe_invoice",
     "stripe_refund",
     "stripe_dispute",
+    "stripe_balance_transaction",
 )
 
 
@@ -97,6 +98,7 @@ def csv_line(row: LedgerEntryRow) -> str:
             row.stripe_invoice or "",
             row.stripe_refund or "",
             row.stripe_dispute or "",
+            row.stripe_balance_transaction or "",
         ]
     )
     return out.getvalue()

@@ -24,10 +24,13 @@ class RenewalLine(msgspec.Struct, frozen=True):
     renewed: int
     renewed_amount: int
     failed: int  # failed in the month
+    failed_amount: int
     recovered: int  # of those, paid since
     in_grace: int  # of those, neither paid nor ended yet
     lapsed: int
+    lapsed_amount: int  # the price per period of the contracts that lapsed
     cancelled: int
+    cancelled_amount: int
 
 
 async def renewals_report(session: AsyncSession, since: dt.datetime, until: dt.datetime) -> list[RenewalLine]:
@@ -38,9 +41,9 @@ async def renewals_report(session: AsyncSession, since: dt.datetime, until: dt.d
     }
     events = list(
         await session.execute(
-            select(ContractEventRow, ContractRow.plan_code, ContractRow.currency, ContractRow.status).join(
-                ContractRow, ContractRow.id == ContractEventRow.contract_id
-            )
+            select(
+                ContractEventRow, ContractRow.plan_code, ContractRow.currency, ContractRow.price_amount
+            ).join(ContractRow, ContractRow.id == ContractEventRow.contract_id)
         )
     )
     paid = {event.reference for event, *_ in events if event.kind == "payment"}
@@ -50,7 +53,7 @@ async def renewals_report(session: AsyncSession, since: dt.datetime, until: dt.d
         if event.kind in (ContractStatus.LAPSED, ContractStatus.CANCELLED)
     }
     lines: dict[tuple[str, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for event, plan_code, currency, _status in events:
+    for event, plan_code, currency, price in events:
         if not (since <= event.applied_at < until):
             continue
         counts = lines[(event.applied_at.strftime("%Y-%m"), currency, plan_code)]
@@ -61,6 +64,7 @@ async def renewals_report(session: AsyncSession, since: dt.datetime, until: dt.d
         elif event.kind == ContractStatus.PAST_DUE:
             invoice = event.reference.removesuffix(FAILED)
             counts["failed"] += 1
+            counts["failed_amount"] += price
             counts["due"] += invoice not in paid  # a recovered one is counted once, as renewed
             if invoice in paid:
                 counts["recovered"] += 1
@@ -68,8 +72,10 @@ async def renewals_report(session: AsyncSession, since: dt.datetime, until: dt.d
                 counts["in_grace"] += 1
         elif event.kind == ContractStatus.LAPSED:
             counts["lapsed"] += 1
+            counts["lapsed_amount"] += price
         elif event.kind == ContractStatus.CANCELLED:
             counts["cancelled"] += 1
+            counts["cancelled_amount"] += price
     return [
         RenewalLine(month, currency, plan, **{field: counts[field] for field in _COUNTS})
         for (month, currency, plan), counts in sorted(lines.items())
@@ -77,4 +83,4 @@ async def renewals_report(session: AsyncSession, since: dt.datetime, until: dt.d
     ]
 
 
-_COUNTS = ("due", "renewed", "renewed_amount", "failed", "recovered", "in_grace", "lapsed", "cancelled")
+_COUNTS = tuple(f for f in RenewalLine.__struct_fields__ if f not in ("month", "currency", "plan_code"))

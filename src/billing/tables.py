@@ -42,6 +42,7 @@ class LedgerEntryRow(Base):
     stripe_invoice: Mapped[str | None] = mapped_column(String(255), nullable=True)
     stripe_refund: Mapped[str | None] = mapped_column(String(255), nullable=True)
     stripe_dispute: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    stripe_balance_transaction: Mapped[str | None] = mapped_column(String(255), nullable=True)
     period_start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     period_end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)

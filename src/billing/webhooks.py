@@ -447,6 +447,7 @@ async def fee_recorded(session: AsyncSession, event: Event, gateway: Gateway) ->
         contract_id=contract.id if contract else None,
         stripe_charge=charge["id"],
         stripe_payment_intent=intent,
+        stripe_balance_transaction=txn,
     )
     return None
 

@@ -109,13 +109,29 @@ async def test_the_renewals_report_follows_each_renewal(
     report = await shop.call("GET", "/v1/finance/renewals", "finance", params={"to": end})
     totals = {
         field: sum(line[field] for line in report["data"])
-        for field in ("due", "renewed", "renewed_amount", "failed", "lapsed")
+        for field in (
+            "due",
+            "renewed",
+            "renewed_amount",
+            "failed",
+            "failed_amount",
+            "lapsed",
+            "lapsed_amount",
+        )
     }
-    assert totals == {"due": 4, "renewed": 2, "renewed_amount": 2 * 7900, "failed": 2, "lapsed": 2}
+    assert totals == {
+        "due": 4,
+        "renewed": 2,
+        "renewed_amount": 2 * 7900,
+        "failed": 2,
+        "failed_amount": 2 * 7900,
+        "lapsed": 2,
+        "lapsed_amount": 2 * 7900,
+    }
     assert {line["plan_code"] for line in report["data"]} == {"test-monthly"}
     csv_text = (
         await client.get("/v1/finance/renewals.csv", params={"to": end}, headers=keys.auth("finance"))
     ).text
     assert csv_text.startswith(
-        "month,currency,plan_code,due,renewed,renewed_amount,failed,recovered,in_grace,lapsed,cancelled"
+        "month,currency,plan_code,due,renewed,renewed_amount,failed,failed_amount,recovered,in_grace,lapsed"
     )

@@ -59,6 +59,7 @@ class LedgerEntry(msgspec.Struct, frozen=True):
     stripe_invoice: str | None
     stripe_refund: str | None
     stripe_dispute: str | None
+    stripe_balance_transaction: str | None
 
 
 class LedgerPage(msgspec.Struct, frozen=True):
@@ -169,6 +170,7 @@ class FinanceController(Controller):
                 r.stripe_invoice,
                 r.stripe_refund,
                 r.stripe_dispute,
+                r.stripe_balance_transaction,
             )
             for r in page
         ]
