@@ -47,7 +47,6 @@ def upgrade() -> None:
         sa.Column("stripe_invoice", sa.String(length=255), nullable=True),
         sa.Column("stripe_refund", sa.String(length=255), nullable=True),
         sa.Column("stripe_dispute", sa.String(length=255), nullable=True),
-        sa.Column("stripe_balance_transaction", sa.String(length=255), nullable=True),
         sa.Column("period_start", sa.DateTime(timezone=True), nullable=True),
         sa.Column("period_end", sa.DateTime(timezone=True), nullable=True),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
