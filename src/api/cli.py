@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import io
 import sys
 from collections.abc import Awaitable, Callable
@@ -121,6 +122,18 @@ def catalog_load(file: Path) -> None:
 # --- Stripe -------------------------------------------------------------------------------------
 
 
+def _instant(value: str, option: str) -> dt.datetime:
+    """An ISO instant with its offset, read as the API reads one."""
+    from api.views import parse_instant
+
+    try:
+        parsed = parse_instant(value, option)
+    except DomainError as exc:
+        raise click.BadParameter(exc.detail, param_hint=option) from None
+    assert parsed is not None
+    return parsed
+
+
 @main.group("stripe")
 def stripe_group() -> None:
     """The catalog in Stripe (or the sandbox)."""
@@ -149,17 +162,11 @@ def stripe_sync_catalog() -> None:
 def stripe_sync(since: str) -> None:
     """Fetch the gateway's events since SINCE and feed the ones we missed through the webhook
     handler: a lost webhook is repaired by this command, not by hand."""
-    import datetime as dt
 
     from api.app import make_gateway
     from billing.webhooks import sync_events
 
-    try:
-        start = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter("not an ISO instant", param_hint="--since") from None
-    if start.tzinfo is None:
-        raise click.BadParameter("give the instant's offset (e.g. Z)", param_hint="--since")
+    start = _instant(since, "--since")
     settings = load_settings()
 
     async def run() -> None:
@@ -186,22 +193,13 @@ def stripe_sync(since: str) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def reconcile_command(since: str, until: str, fmt: str, out: Path | None) -> None:
     """The ledger against the gateway's balance transactions, with gross, fee and net per currency."""
-    import datetime as dt
 
     import structlog
 
     from api.app import make_gateway
     from billing.reconcile import Finding, reconcile
 
-    def instant(value: str, name: str) -> dt.datetime:
-        try:
-            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise click.BadParameter("not an ISO instant", param_hint=name) from None
-        if parsed.tzinfo is None:
-            raise click.BadParameter("give the instant's offset (e.g. Z)", param_hint=name)
-        return parsed
-
+    start, end = _instant(since, "--from"), _instant(until, "--to")
     settings = load_settings()
     interactive = sys.stderr.isatty()
     log = structlog.get_logger("reconcile")
@@ -219,8 +217,8 @@ def reconcile_command(since: str, until: str, fmt: str, out: Path | None) -> Non
                 report = await reconcile(
                     session,
                     make_gateway(settings),
-                    instant(since, "--from"),
-                    instant(until, "--to"),
+                    start,
+                    end,
                     progress,
                 )
         finally:

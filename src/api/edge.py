@@ -39,14 +39,14 @@ CORS_PATHS = ("/v1/plans", "/v1/offers")
 CORS_ALLOW_HEADERS = b"authorization, content-type, idempotency-key, accept-language, x-request-id"
 
 
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
+def header(scope: dict[str, Any], name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
             return str(value.decode("latin-1"))
     return None
 
 
-def _with_header(send: Any, extra: list[tuple[bytes, bytes]]) -> Any:
+def _withheader(send: Any, extra: list[tuple[bytes, bytes]]) -> Any:
     async def wrapped(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             message = {**message, "headers": [*message.get("headers", []), *extra]}
@@ -75,7 +75,7 @@ class Edge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _header(scope, b"x-request-id")
+        incoming = header(scope, b"x-request-id")
         request_id = incoming if incoming and _REQUEST_ID.match(incoming) else "req_" + secrets.token_hex(12)
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
@@ -121,7 +121,7 @@ class Edge:
         return origin.encode() if origin in self.settings.cors_origins else None
 
     async def _cors(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        origin = _header(scope, b"origin")
+        origin = header(scope, b"origin")
         if origin is None or not scope["path"].startswith(CORS_PATHS):
             await self._post(scope, receive, send)
             return
@@ -130,7 +130,7 @@ class Edge:
             await self._post(scope, receive, send)
             return
         cors = [(b"access-control-allow-origin", allowed), (b"vary", b"Origin")]
-        if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
+        if scope["method"] == "OPTIONS" and header(scope, b"access-control-request-method"):
             await send(
                 {
                     "type": "http.response.start",
@@ -146,13 +146,13 @@ class Edge:
             await send({"type": "http.response.body", "body": b""})
             return
         expose = (b"access-control-expose-headers", b"x-request-id, idempotent-replayed")
-        await self._post(scope, receive, _with_header(send, [*cors, expose]))
+        await self._post(scope, receive, _withheader(send, [*cors, expose]))
 
     # --- Rate limit, body limits, media type and idempotency -------------------------------
 
     def _over_rate_limit(self, scope: dict[str, Any]) -> bool:
         limit = self.settings.rate_limit_per_minute
-        token = _header(scope, b"authorization")
+        token = header(scope, b"authorization")
         if limit <= 0 or not token:
             return False
         minute = int(time.time() // 60)
@@ -202,7 +202,7 @@ class Edge:
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         limit = self.settings.max_body_bytes
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await send_problem(
@@ -230,7 +230,7 @@ class Edge:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
         is_json = content_type == "application/json" or content_type.endswith("+json")
         if body and not is_json:
             await send_problem(

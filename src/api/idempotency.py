@@ -14,6 +14,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import Principal, bearer_token_of
+from api.edge import header
 from api.errors import make_problem, send_problem
 from api.tables import IdempotentRequestRow
 from entitlements.store.base import utcnow
@@ -22,20 +23,13 @@ TTL = dt.timedelta(hours=24)
 MAX_KEY = 255
 
 
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, asgi_scope: Scope, receive: Receive, send: Send) -> None:
         scope: dict[str, Any] = asgi_scope  # type: ignore[assignment]
-        key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None
+        key = header(scope, b"idempotency-key") if scope["type"] == "http" else None
         if key is None or scope["method"] != "POST":
             await self.app(asgi_scope, receive, send)
             return
@@ -54,7 +48,7 @@ class IdempotencyMiddleware:
             )
             return
         sessions = scope["app"].state.db.sessions
-        token = bearer_token_of(_header(scope, b"authorization"))
+        token = bearer_token_of(header(scope, b"authorization"))
         principal: Principal | None = None
         if token is not None:
             principal = await scope["app"].state.key_cache.principal(token)

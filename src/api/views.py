@@ -60,6 +60,8 @@ def parse_instant(raw: str | None, field: str) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise InvalidInput(f"`{field}` is not an instant (e.g. 2026-11-23T10:00:00Z)", field=field) from None
+    if value.tzinfo is None:  # a zone-less time is not guessed
+        raise InvalidInput(f"`{field}` needs its offset (e.g. Z)", field=field)
     return value.astimezone(dt.UTC)
 
 

@@ -88,7 +88,7 @@ def csv_line(row: LedgerEntryRow) -> str:
             _iso(row.occurred_at),
             row.kind,
             row.amount,
-            f"{Money(row.amount, row.currency).to_decimal():f}",
+            Money(row.amount, row.currency).decimal_text(),
             row.currency,
             row.contract_id or "",
             _iso(row.period_start),

@@ -88,11 +88,7 @@ class StripeGateway:
         cancel_at: dt.datetime | None,
         key: str,
     ) -> Subscription:
-        yearly = interval_months % 12 == 0
-        interval: Any = {
-            "interval": "year" if yearly else "month",
-            "interval_count": interval_months // 12 if yearly else interval_months,
-        }
+        interval = _recurring(interval_months)
         params: SubscriptionCreateParams = {
             "customer": customer,
             "items": [
@@ -146,11 +142,7 @@ class StripeGateway:
         if interval_months is None:
             params |= {"mode": "payment", "payment_intent_data": {"metadata": {"contract_id": contract_id}}}
         else:
-            yearly = interval_months % 12 == 0
-            price["recurring"] = {
-                "interval": "year" if yearly else "month",
-                "interval_count": interval_months // 12 if yearly else interval_months,
-            }
+            price["recurring"] = _recurring(interval_months)
             params |= {
                 "mode": "subscription",
                 "subscription_data": {"metadata": {"contract_id": contract_id}},
@@ -201,11 +193,7 @@ class StripeGateway:
             "metadata": spec.metadata,
         }
         if spec.interval_months is not None:
-            yearly = spec.interval_months % 12 == 0
-            params["recurring"] = {
-                "interval": "year" if yearly else "month",
-                "interval_count": spec.interval_months // 12 if yearly else spec.interval_months,
-            }
+            params["recurring"] = _recurring(spec.interval_months)
         price = await self._call(
             self.client.v1.prices.create_async(params, self._options(f"price:{spec.lookup_key}"))
         )
@@ -278,3 +266,10 @@ def _balance_transaction(
         created=created or dt.datetime.fromtimestamp(int(data["created"]), dt.UTC),
         source_ids=ids or tuple(x for x in [data.get("source")] if isinstance(x, str)),
     )
+
+
+def _recurring(months: int) -> Any:
+    """Stripe's `recurring` for a billing interval in months: whole years as years."""
+    if months % 12 == 0:
+        return {"interval": "year", "interval_count": months // 12}
+    return {"interval": "month", "interval_count": months}

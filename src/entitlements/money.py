@@ -255,5 +255,9 @@ class Money(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         self._same(other)
         return Money(self.amount - other.amount, self.currency)
 
+    def decimal_text(self) -> str:
+        """Major units in plain notation (`1299.00`, `1500000`): for CSV and reports."""
+        return f"{self.to_decimal():f}"
+
     def __str__(self) -> str:
-        return f"{self.to_decimal():f} {self.currency}"
+        return f"{self.decimal_text()} {self.currency}"

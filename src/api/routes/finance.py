@@ -161,7 +161,7 @@ class FinanceController(Controller):
                 r.occurred_at,
                 r.kind,
                 Money(r.amount, r.currency),
-                f"{Money(r.amount, r.currency).to_decimal():f}",
+                Money(r.amount, r.currency).decimal_text(),
                 r.contract_id,
                 r.period_start,
                 r.period_end,
@@ -287,7 +287,7 @@ class FinanceController(Controller):
                             report.as_of.isoformat().replace("+00:00", "Z"),
                             p.currency,
                             *(str(m.amount) for m in values),
-                            *(f"{m.to_decimal():f}" for m in values),
+                            *(m.decimal_text() for m in values),
                         ]
                     )
                     + "\r\n"

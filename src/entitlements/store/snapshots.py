@@ -138,8 +138,6 @@ async def refresh_snapshots(session: AsyncSession, product_ids: list[str]) -> No
 
 # --- reading snapshots ---------------------------------------------------------------------------
 
-LOOKUP_KINDS = ("serial", "imei", "contract_id", "customer_id", "order_ref")
-
 
 class SnapshotSource(Protocol):
     async def fetch(self, kind: str, values: list[str]) -> list[tuple[str, str]]:
