@@ -484,6 +484,11 @@ def main() -> None:
     parser.add_argument("--contracts", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--parts",
+        default="checks,webhooks,reconciliation",
+        help="what to measure, comma-separated (default: all of checks, webhooks, reconciliation)",
+    )
     parser.add_argument("--reconcile-only", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.reconcile_only:
@@ -497,49 +502,58 @@ def main() -> None:
     if fresh:
         asyncio.run(seed(args.contracts))
     log(f"data set ready in {time.perf_counter() - t0:.0f} s")
+    parts = set(args.parts.split(","))
+    results: dict[str, dict[str, float]] = {}
+    rss: list[float] = []
     server, base = start_server(args.workers)
     try:
         params = {"seed": 42, "n": args.contracts}
         wrk(base, "/health", 3)  # warm-up: imports, pools, plan cache
         wrk(base, "/v1/entitlements?serial=BN00000001", 3)
-        results = {
-            "bare /health": wrk(base, "/health", args.seconds),
-            "check by serial": wrk(base, "/", args.seconds, LUA_SINGLE % params),
-            "batch of 100": wrk(base, "/", args.seconds, LUA_BATCH % params),
-        }
-        rss = rss_mb(server)
-        ingestion = webhook_ingestion(base, args.contracts, args.seconds)
+        if "checks" in parts:
+            results["bare /health"] = wrk(base, "/health", args.seconds)
+            results["check by serial"] = wrk(base, "/", args.seconds, LUA_SINGLE % params)
+            results["batch of 100"] = wrk(base, "/", args.seconds, LUA_BATCH % params)
+            rss = rss_mb(server)
+        if "webhooks" in parts:
+            results["webhooks"] = webhook_ingestion(base, args.contracts, args.seconds)
     finally:
         server.terminate()
         server.wait(timeout=20)
-    recon_run = subprocess.run(
-        [sys.executable, __file__, "--reconcile-only", "1000000"], capture_output=True, text=True, check=True
-    )
-    recon = json.loads(recon_run.stdout.strip().splitlines()[-1])
-    bare = results["bare /health"]["rps"]
     print()
-    print(f"{'':<18}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
-    for name, r in results.items():
-        print(f"{name:<18}{r['rps']:>10,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>9}")
-    single = results["check by serial"]
-    batch = results["batch of 100"]
-    print()
-    print(f"check / bare           {single['rps'] / bare:.2f}   (target >= 0.50)")
-    print(f"check p99              {single['p99_ms']:.1f} ms (target <= 25)")
-    print(f"batch decisions/s      {batch['rps'] * 100:,.0f} (target >= 20,000)")
-    print(f"worker RSS             {', '.join(f'{m:.0f} MB' for m in rss)} (target <= 300 each)")
-    print(
-        f"webhook ingestion      {ingestion['rps']:,.0f} events/s, p99 {ingestion['p99_ms']:.0f} ms "
-        f"({ingestion['errors']:.0f} non-2xx; target >= 300)"
-    )
-    print(
-        f"reconciliation         {recon['rows']:,.0f} ledger rows x as many balance transactions in "
-        f"{recon['seconds']:.1f} s, peak {recon['peak_mb']:.0f} MB (targets <= 60 s, <= 500 MB); "
-        f"{recon['matched']:,.0f} matched, {recon['amount_mismatch']:,.0f} amount mismatches"
-    )
+    if "checks" in parts:
+        print(f"{'':<18}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+        for name in ("bare /health", "check by serial", "batch of 100"):
+            r = results[name]
+            print(f"{name:<18}{r['rps']:>10,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>9}")
+        bare, single, batch = (results[n] for n in ("bare /health", "check by serial", "batch of 100"))
+        print()
+        print(f"check / bare           {single['rps'] / bare['rps']:.2f}   (target >= 0.50)")
+        print(f"check p99              {single['p99_ms']:.1f} ms (target <= 25)")
+        print(f"batch decisions/s      {batch['rps'] * 100:,.0f} (target >= 20,000)")
+        print(f"worker RSS             {', '.join(f'{m:.0f} MB' for m in rss)} (target <= 300 each)")
+    if "webhooks" in parts:
+        ingestion = results["webhooks"]
+        print(
+            f"webhook ingestion      {ingestion['rps']:,.0f} events/s, p50 {ingestion['p50_ms']:.0f} ms, "
+            f"p99 {ingestion['p99_ms']:.0f} ms ({ingestion['errors']:.0f} non-2xx; target >= 300)"
+        )
+    if "reconciliation" in parts:
+        recon_run = subprocess.run(
+            [sys.executable, __file__, "--reconcile-only", "1000000"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        recon = json.loads(recon_run.stdout.strip().splitlines()[-1])
+        print(
+            f"reconciliation         {recon['rows']:,.0f} ledger rows x as many balance transactions in "
+            f"{recon['seconds']:.1f} s, peak {recon['peak_mb']:.0f} MB (targets <= 60 s, <= 500 MB); "
+            f"{recon['matched']:,.0f} matched, {recon['amount_mismatch']:,.0f} amount mismatches"
+        )
     out = ROOT / "bench" / "out"
     out.mkdir(exist_ok=True)
-    (out / "entitlements.json").write_text(
+    (out / "results.json").write_text(
         json.dumps(
             {"contracts": args.contracts, "workers": args.workers, "results": results, "rss_mb": rss},
             indent=2,

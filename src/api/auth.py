@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -155,19 +155,25 @@ async def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     return principal
 
 
-async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """Lets the caller through if its key may use the handler (`opt["access"]`)."""
-    allowed: frozenset[str] = handler.opt.get("access", frozenset())
-    principal = await principal_of(connection)
+def refusal(principal: Principal | None, allowed: frozenset[str]) -> HTTPException | None:
+    """Why this caller may not use an operation open to `allowed`, or None when it may."""
     if principal is None:
-        raise NotAuthorizedException("a valid API key is required: Authorization: Bearer <key>")
+        return NotAuthorizedException("a valid API key is required: Authorization: Bearer <key>")
     if principal.kind is KeyKind.PUBLISHABLE:
         if PUBLISHABLE not in allowed:
-            raise PermissionDeniedException("publishable keys may only read plans and request offers")
-        return
+            return PermissionDeniedException("publishable keys may only read plans and request offers")
+        return None
     if not (principal.scopes & allowed):
         needed = ", ".join(sorted(a for a in allowed if a != PUBLISHABLE))
-        raise PermissionDeniedException(f"this key lacks the scope this operation needs ({needed})")
+        return PermissionDeniedException(f"this key lacks the scope this operation needs ({needed})")
+    return None
+
+
+async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Lets the caller through if its key may use the handler (`opt["access"]`)."""
+    refused = refusal(await principal_of(connection), handler.opt.get("access", frozenset()))
+    if refused is not None:
+        raise refused
 
 
 def actor(connection: ASGIConnection[Any, Any, Any, Any]) -> str:

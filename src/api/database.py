@@ -16,7 +16,7 @@ from api.tables import ApiKeyRow
 from entitlements.catalog import Plan
 from entitlements.store.base import create_engine, reader_factory, session_factory
 from entitlements.store.plans import PlanRepository, published_plan
-from entitlements.store.snapshots import PgSnapshots, SessionSnapshots, SnapshotSource
+from entitlements.store.snapshots import SessionSnapshots, SharedReads, SnapshotSource
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
@@ -31,6 +31,7 @@ class Database:
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._readers: async_sessionmaker[AsyncSession] | None = None
         self._snapshot_pool: asyncpg.Pool | None = None
+        self._shared_reads: SharedReads | None = None
 
     async def start(self) -> None:
         self._engine = create_engine(self.url, pool_size=self.pool_size)
@@ -44,6 +45,7 @@ class Database:
                 max_size=self.pool_size,
                 reset=_keep_session,
             )
+            self._shared_reads = SharedReads(self._snapshot_pool)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -65,10 +67,10 @@ class Database:
 
     @asynccontextmanager
     async def snapshots(self) -> AsyncIterator[SnapshotSource]:
-        """Where entitlement checks read: asyncpg directly on PostgreSQL, else SQLAlchemy."""
-        if self._snapshot_pool is not None:
-            async with self._snapshot_pool.acquire() as connection:
-                yield PgSnapshots(connection)
+        """Where entitlement checks read: asyncpg directly on PostgreSQL, in reads that concurrent
+        checks share, else SQLAlchemy."""
+        if self._shared_reads is not None:
+            yield self._shared_reads
         else:
             async with self.readers() as session:
                 yield SessionSnapshots(session)

@@ -21,6 +21,8 @@ from api.errors import make_problem, send_problem
 from api.settings import Settings
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+# Answers a request ahead of the app and says so, or returns False to leave it to the app.
+Shortcut = Callable[[dict[str, Any], Any], Awaitable[bool]]
 
 
 class Route(msgspec.Struct, frozen=True):
@@ -56,9 +58,16 @@ def _withheader(send: Any, extra: list[tuple[bytes, bytes]]) -> Any:
 
 
 class Edge:
-    def __init__(self, app: ASGIApp, settings: Settings, routes: list[Route]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        routes: list[Route],
+        shortcuts: dict[tuple[str, str], Shortcut] | None = None,
+    ) -> None:
         self.app = app
         self.settings = settings
+        self.shortcuts = shortcuts or {}
         # Static paths first, as the router matches them.
         self._routes = [
             (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$"), route)
@@ -200,7 +209,9 @@ class Edge:
                 await send_problem(send, problem)
                 return
         if scope["method"] not in ("POST", "PUT", "PATCH"):
-            await self.app(scope, receive, send)
+            shortcut = self.shortcuts.get((scope["method"], path))
+            if shortcut is None or not await shortcut(scope, send):
+                await self.app(scope, receive, send)
             return
         declared = header(scope, b"content-length")
         limit = self.settings.max_body_bytes

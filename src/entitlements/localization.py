@@ -53,13 +53,22 @@ def _babel_locale(locale: str) -> Locale:
     return Locale.parse(locale)
 
 
+# Formatting is pure and Babel's pattern machinery costs ~100 µs a call; checks format the same
+# few amounts and dates over and over, so the results are remembered (bounded).
+@lru_cache(maxsize=65_536)
+def _money_text(amount: int, currency: str, locale: str) -> str:
+    return format_currency(Money(amount, currency).to_decimal(), currency, locale=_babel_locale(locale))
+
+
 def format_money(money: Money, locale: str) -> str:
-    return format_currency(money.to_decimal(), money.currency, locale=_babel_locale(locale))
+    return _money_text(money.amount, money.currency, locale)
 
 
+@lru_cache(maxsize=16_384)
 def format_day(day: dt.date, locale: str) -> str:
     return format_date(day, format="long", locale=_babel_locale(locale))
 
 
+@lru_cache(maxsize=4_096)
 def format_number(value: int, locale: str) -> str:
     return format_decimal(value, locale=_babel_locale(locale))

@@ -7,6 +7,7 @@ read that is never staler than the last commit, from any worker or instance.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any, Protocol
 
@@ -199,3 +200,50 @@ class PgSnapshots:
     async def fetch(self, kind: str, values: list[str]) -> list[tuple[str, str]]:
         rows = await self.connection.fetch(_PG_QUERIES[kind], values)
         return [(row[0], row[1]) for row in rows]
+
+
+class _SharedRead:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.values: set[str] = set()
+        self.rows: asyncio.Future[list[tuple[str, str]]] = loop.create_future()
+
+
+class SharedReads:
+    """Snapshot reads on PostgreSQL that concurrent checks in one process share.
+
+    Lookups of one kind that arrive while a read is still being prepared join it, so a burst of
+    checks costs one round trip and one pool checkout instead of one each. A lookup only ever
+    joins a read that has not been sent, so every answer comes from a statement that started
+    after its request arrived: exactly as fresh as a read of its own.
+    """
+
+    MAX_VALUES = 1000
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._open: dict[str, _SharedRead] = {}
+
+    async def fetch(self, kind: str, values: list[str]) -> list[tuple[str, str]]:
+        read = self._open.get(kind)
+        if read is None or len(read.values) + len(values) > self.MAX_VALUES:
+            read = _SharedRead(asyncio.get_running_loop())
+            self._open[kind] = read
+            asyncio.get_running_loop().create_task(self._send(kind, read))  # runs after this tick
+        read.values.update(values)
+        # Shielded: a caller that goes away must not cancel the read the others wait for.
+        rows = await asyncio.shield(read.rows)
+        wanted = set(values)
+        return [row for row in rows if row[0] in wanted]
+
+    async def _send(self, kind: str, read: _SharedRead) -> None:
+        if self._open.get(kind) is read:
+            del self._open[kind]  # closed: later lookups start the next read
+        try:
+            async with self.pool.acquire() as connection:
+                rows = await PgSnapshots(connection).fetch(kind, sorted(read.values))
+        except BaseException as exc:
+            read.rows.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            read.rows.set_result(rows)

@@ -1,0 +1,136 @@
+"""`GET /v1/entitlements` is answered ahead of Litestar (`DirectCheck`) when it can be; whatever
+it answers must be exactly what the controller answers, and whatever it cannot answer exactly
+(every error among it) must reach the controller."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from api.app import CoverlineApp
+from api.routes.entitlements import DirectCheck
+from tests.api.shop import Shop, publish_test_plans
+from tests.conftest import Keys
+
+IMEI = "490154203237518"
+
+
+@pytest.fixture
+async def shop(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> Shop:
+    await publish_test_plans(app)
+    return Shop(client, keys)
+
+
+Case = tuple[str, str | None, str | None, bool]
+
+
+def _cases(serial: str, contract_id: str, customer_id: str) -> list[Case]:
+    """(raw query, key, Accept-Language, whether it may be answered directly): plain queries from
+    keys with the scope, and everything around them."""
+    plain = [
+        f"serial={serial}",
+        f"serial={serial.lower()}",
+        f"serial={serial[:4]}-{serial[4:]}",
+        f"serial={serial}&incident=screen&locale=ar",
+        f"serial={serial}&incident=theft_loss&locale=vi",
+        f"serial={serial}&at=2020-01-01T00:00:00Z",
+        f"serial={serial}&at=2099-01-01T00:00:00.123456-05:00&incident=screen",
+        f"imei={IMEI}",
+        "imei=49-015420-323751-8&locale=hi",
+        f"contract_id={contract_id}&locale=fil",
+        f"customer_id={customer_id}&incident=mechanical_breakdown",
+        "order_ref=ORD-77&locale=sv",
+        "serial=NEVER-SOLD-1&locale=xx",
+    ]
+    odd = [
+        "",
+        "serial=",
+        "serial",
+        f"&serial={serial}",
+        f"serial={serial}&",
+        f"serial={serial}&serial={serial}",
+        f"serial={serial}&imei={IMEI}",
+        "serial=" + "X" * 65,
+        "imei=123",
+        "imei=490154203237519",  # wrong check digit
+        f"serial={serial}&incident=nope",
+        f"serial={serial}&locale=" + "x" * 36,
+        f"serial={serial}&at=yesterday",
+        f"serial={serial}&at=2026-11-23T10:00:00",
+        f"serial={serial}&at=2026-13-45T10:00:00Z",
+        f"serial={serial}&at=2026-11-23T10:00:00+02:00",
+        f"serial={serial}&at=2026-11-23T10:00:00%2B02:00",
+        f"serial={serial.lower()}%20",
+        "serial=%D8%A7%D9%84%D9%87%D8%A7%D8%AA%D9%81",
+        "serial=ab+12",
+        "serail=X",
+    ]
+    cases: list[Case] = [(query, "support", None, True) for query in plain]
+    cases += [(query, "support", None, False) for query in odd]
+    for query in plain[:4]:
+        cases += [(query, "admin", "ar, en;q=0.5", True), (query, "support", "fil-PH;q=0.9, sv;q=0.8", True)]
+        cases += [(query, who, None, False) for who in ("checkout", "finance", "publishable", None, "bogus")]
+    return cases
+
+
+async def _ask(
+    client: httpx.AsyncClient, keys: Keys, query: str, who: str | None, language: str | None
+) -> tuple[int, dict[str, str], Any]:
+    headers = {"X-Request-Id": "req_same"}
+    if who == "bogus":
+        headers["Authorization"] = "Bearer sk_test_" + "0" * 40
+    elif who is not None:
+        headers.update(keys.auth(who))
+    if language is not None:
+        headers["Accept-Language"] = language
+    response = await client.get("/v1/entitlements?" + query if query else "/v1/entitlements", headers=headers)
+    body = json.loads(response.content)
+    if "at=" not in query and isinstance(body, dict):
+        body.pop("at", None)  # "now" differs between two requests
+    kept = {name: response.headers.get(name) for name in ("content-type", "content-language")}
+    return response.status_code, kept, body
+
+
+async def test_the_direct_answer_is_the_controllers_answer(
+    shop: Shop, client: httpx.AsyncClient, app: CoverlineApp, keys: Keys
+) -> None:
+    customer = await shop.customer(phone="+46 70 123 45 67", email=None)
+    product = await shop.product(customer["id"], imei=IMEI, order_ref="ORD-77")
+    token = await shop.offer_token(product, "test-screen-guard")
+    contract = await shop.call(
+        "POST",
+        "/v1/contracts",
+        "checkout",
+        json={"offer_token": token, "customer_id": customer["id"], "product_id": product["id"]},
+    )
+    await shop.lifecycle(contract["id"], "payment", "pay-1")
+    await shop.claim(contract_id=contract["id"])
+
+    shortcuts = app.edge.shortcuts
+    direct = shortcuts[("GET", "/v1/entitlements")]
+    assert isinstance(direct, DirectCheck)
+    answered: list[str] = []
+
+    async def watched(scope: dict[str, Any], send: Any) -> bool:
+        done = await direct(scope, send)
+        if done:
+            answered.append(scope["query_string"].decode())
+        return done
+
+    cases = _cases(product["serial"], contract["id"], customer["id"])
+    for query, who, language, _ in cases:
+        app.edge.shortcuts = {("GET", "/v1/entitlements"): watched}
+        fast = await _ask(client, keys, query, who, language)
+        app.edge.shortcuts = {}
+        controller = await _ask(client, keys, query, who, language)
+        assert fast == controller, (query, who, language)
+    app.edge.shortcuts = shortcuts
+
+    # The comparison is not vacuous: every plain query from a key with the scope was answered
+    # directly, nothing else was, and the controller's answers span success and every refusal.
+    assert sorted(answered) == sorted(query for query, _, _, plain in cases if plain)
+    statuses = {(await _ask(client, keys, query, who, language))[0] for query, who, language, _ in cases}
+    assert {200, 400, 401, 403, 422} <= statuses
