@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,7 +27,7 @@ from entitlements import services
 from entitlements.coverage import ContractStatus, Period
 from entitlements.errors import DomainError
 from entitlements.store import audit
-from entitlements.store.base import utcnow
+from entitlements.store.base import insert_new, utcnow
 from entitlements.store.tables import ContractRow, CoveragePeriodRow
 
 ACTOR = "stripe"
@@ -92,10 +92,10 @@ async def record_and_apply(
         raise MalformedEvent(str(exc)) from None
     try:
         async with sessions() as session, session.begin():
-            if await session.get(StripeEventRow, event.id) is not None:
-                return Outcome.DUPLICATE, event.id
             # Stored first: a concurrent twin waits on this row's key, then finds it taken.
-            row = StripeEventRow(
+            stored = await insert_new(
+                session,
+                StripeEventRow,
                 id=event.id,
                 type=event.type,
                 created=event.created,
@@ -103,10 +103,14 @@ async def record_and_apply(
                 received_at=utcnow(),
                 outcome="",
             )
-            session.add(row)
-            await session.flush()
+            if not stored:
+                return Outcome.DUPLICATE, event.id
             outcome, detail = await apply(session, event, gateway)
-            row.outcome = f"{outcome.value}: {detail}" if detail else outcome.value
+            await session.execute(
+                update(StripeEventRow)
+                .where(StripeEventRow.id == event.id)
+                .values(outcome=f"{outcome.value}: {detail}" if detail else outcome.value)
+            )
     except IntegrityError:
         return Outcome.DUPLICATE, event.id
     log.info("stripe event", event_id=event.id, type=event.type, outcome=outcome.value, detail=detail)
@@ -173,27 +177,20 @@ async def _contract(
     return None
 
 
-def _ledger(
-    session: AsyncSession, key: str, kind: str, amount: int, currency: str, at: dt.datetime, **ids: Any
-) -> None:
-    session.add(
-        LedgerEntryRow(
-            entry_key=key,
-            kind=kind,
-            amount=amount,
-            currency=currency.upper(),
-            occurred_at=at,
-            recorded_at=utcnow(),
-            **ids,
-        )
-    )
-
-
 async def _ledger_once(
     session: AsyncSession, key: str, kind: str, amount: int, currency: str, at: dt.datetime, **ids: Any
 ) -> None:
-    if await session.scalar(select(LedgerEntryRow.id).where(LedgerEntryRow.entry_key == key)) is None:
-        _ledger(session, key, kind, amount, currency, at, **ids)
+    await insert_new(
+        session,
+        LedgerEntryRow,
+        entry_key=key,
+        kind=kind,
+        amount=amount,
+        currency=currency.upper(),
+        occurred_at=at,
+        recorded_at=utcnow(),
+        **ids,
+    )
 
 
 # --- handlers ----------------------------------------------------------------------------------------

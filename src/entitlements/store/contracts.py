@@ -19,17 +19,20 @@ from entitlements.store.tables import ClaimRow, ContractRow, CoveragePeriodRow, 
 
 async def lock_contract(session: AsyncSession, contract_id: str) -> ContractRow:
     """Take the contract for writing: bump its revision first, which locks the row (PostgreSQL)
-    or the database (SQLite) until commit, so concurrent writers queue instead of racing."""
-    result = await session.execute(
-        update(ContractRow)
-        .where(ContractRow.id == contract_id)
-        .values(revision=ContractRow.revision + 1, updated_at=utcnow())
-        .returning(ContractRow.id)
+    or the database (SQLite) until commit, so concurrent writers queue instead of racing. The
+    same statement hands back the row as it is now."""
+    row: ContractRow | None = await session.scalar(
+        select(ContractRow)
+        .from_statement(
+            update(ContractRow)
+            .where(ContractRow.id == contract_id)
+            .values(revision=ContractRow.revision + 1, updated_at=utcnow())
+            .returning(ContractRow)
+        )
+        .execution_options(populate_existing=True)
     )
-    if result.scalar_one_or_none() is None:
+    if row is None:
         raise NotFound(f"no contract {contract_id}", field="contract_id")
-    row = await session.get(ContractRow, contract_id, populate_existing=True)
-    assert row is not None
     return row
 
 
