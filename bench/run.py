@@ -257,7 +257,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(workers: int, loop: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
         **os.environ,
@@ -276,6 +276,8 @@ def start_server(workers: int) -> tuple[subprocess.Popen[bytes], str]:
             "asgi",
             "--factory",
             "api.app:production_app",
+            "--loop",
+            loop,
             "--host",
             "127.0.0.1",
             "--port",
@@ -484,6 +486,7 @@ def main() -> None:
     parser.add_argument("--contracts", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--loop", default="uvloop", help="granian's event loop (make run uses uvloop)")
     parser.add_argument(
         "--parts",
         default="checks,webhooks,reconciliation",
@@ -505,7 +508,7 @@ def main() -> None:
     parts = set(args.parts.split(","))
     results: dict[str, dict[str, float]] = {}
     rss: list[float] = []
-    server, base = start_server(args.workers)
+    server, base = start_server(args.workers, args.loop)
     try:
         params = {"seed": 42, "n": args.contracts}
         wrk(base, "/health", 3)  # warm-up: imports, pools, plan cache

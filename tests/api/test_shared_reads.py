@@ -69,6 +69,40 @@ async def test_a_read_already_sent_is_never_joined(app: CoverlineApp, sold: list
     assert pool.checkouts == 2
 
 
+async def test_lookups_that_arrive_while_reads_are_out_gather_into_the_next(
+    app: CoverlineApp, sold: list[dict[str, Any]]
+) -> None:
+    released = asyncio.Event()
+
+    class SlowPool(CountingPool):
+        @asynccontextmanager
+        async def acquire(self) -> AsyncIterator[Any]:
+            await released.wait()
+            async with super().acquire() as connection:
+                yield connection
+
+    pool = SlowPool(app.state.db._snapshot_pool)
+    reads = SharedReads(pool)  # type: ignore[arg-type]
+    serials = [c["serial"] for c in sold]
+    out = []
+    for serial in serials[:2]:  # two reads out: every slot taken
+        out.append(asyncio.create_task(reads.fetch("serial", [serial])))
+        for _ in range(3):
+            await asyncio.sleep(0)
+    waiting = []
+    for serial in [*serials, "NEVER-SOLD"]:  # each on a later tick than the one before
+        waiting.append(asyncio.create_task(reads.fetch("serial", [serial])))
+        for _ in range(3):
+            await asyncio.sleep(0)
+    released.set()
+    answers = await asyncio.gather(*out, *waiting)
+    assert pool.checkouts == 3  # the two that were out, and one for everything that waited
+    asked = [*serials[:2], *serials, "NEVER-SOLD"]
+    assert [[key for key, _ in rows] for rows in answers] == [
+        [] if serial == "NEVER-SOLD" else [serial] for serial in asked
+    ]
+
+
 async def test_a_caller_that_goes_away_does_not_cancel_the_others(
     app: CoverlineApp, sold: list[dict[str, Any]]
 ) -> None:

@@ -212,16 +212,20 @@ class SharedReads:
     """Snapshot reads on PostgreSQL that concurrent checks in one process share.
 
     Lookups of one kind that arrive while a read is still being prepared join it, so a burst of
-    checks costs one round trip and one pool checkout instead of one each. A lookup only ever
-    joins a read that has not been sent, so every answer comes from a statement that started
-    after its request arrived: exactly as fresh as a read of its own.
+    checks costs one round trip and one pool checkout instead of one each. At most `IN_FLIGHT`
+    reads are out at once; lookups that arrive meanwhile gather into the next, so the busier the
+    process, the fuller each read. A lookup only ever joins a read that has not been sent, so
+    every answer comes from a statement that started after its request arrived: exactly as
+    fresh as a read of its own.
     """
 
     MAX_VALUES = 1000
+    IN_FLIGHT = 2
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
         self._open: dict[str, _SharedRead] = {}
+        self._slots = asyncio.Semaphore(self.IN_FLIGHT)
 
     async def fetch(self, kind: str, values: list[str]) -> list[tuple[str, str]]:
         read = self._open.get(kind)
@@ -236,11 +240,12 @@ class SharedReads:
         return [row for row in rows if row[0] in wanted]
 
     async def _send(self, kind: str, read: _SharedRead) -> None:
-        if self._open.get(kind) is read:
-            del self._open[kind]  # closed: later lookups start the next read
         try:
-            async with self.pool.acquire() as connection:
-                rows = await PgSnapshots(connection).fetch(kind, sorted(read.values))
+            async with self._slots:
+                if self._open.get(kind) is read:
+                    del self._open[kind]  # closed: later lookups start the next read
+                async with self.pool.acquire() as connection:
+                    rows = await PgSnapshots(connection).fetch(kind, sorted(read.values))
         except BaseException as exc:
             read.rows.set_exception(exc)
             if not isinstance(exc, Exception):
