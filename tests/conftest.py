@@ -13,7 +13,7 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
@@ -30,6 +30,9 @@ from entitlements.catalog import decode_catalog
 from entitlements.offers import OfferKeyring
 from entitlements.store.base import Base
 from entitlements.store.plans import PlanRepository
+
+if TYPE_CHECKING:
+    from tests.api.shop import Shop
 
 # Property tests judge correctness, not speed: no per-example deadline on a loaded CI machine.
 settings.register_profile("coverline", deadline=None)
@@ -175,6 +178,15 @@ async def keys(client: httpx.AsyncClient, app: CoverlineApp) -> Keys:
             )
             raw[scope.value], ids[scope.value] = issued.key, issued.id
     return Keys(raw, ids)
+
+
+@pytest.fixture
+async def shop(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> Shop:
+    """A checkout and a help desk over the API, with the test plans published."""
+    from tests.api.shop import Shop, publish_test_plans  # that module imports this one
+
+    await publish_test_plans(app)
+    return Shop(client, keys)
 
 
 @pytest.fixture

@@ -89,12 +89,17 @@ class Decision(msgspec.Struct, frozen=True):
     grace_until: dt.datetime | None = None
 
 
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def add_months(at: dt.datetime, months: int) -> dt.datetime:
     """Calendar months, clamping the day (Jan 31 + 1 month = Feb 28/29)."""
     index = at.month - 1 + months
     year, month = at.year + index // 12, index % 12 + 1
-    day = min(at.day, calendar.monthrange(year, month)[1])
-    return at.replace(year=year, month=month, day=day)
+    if at.day <= 28:  # every month has the day: the common case, on every check
+        return at.replace(year=year, month=month)
+    last = 29 if month == 2 and calendar.isleap(year) else _DAYS_IN_MONTH[month - 1]
+    return at.replace(year=year, month=month, day=min(at.day, last))
 
 
 def incident_instant(day: dt.date) -> dt.datetime:

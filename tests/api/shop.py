@@ -168,6 +168,22 @@ class Shop:
             purchase_date=purchase_date,
             warranty_months=warranty_months,
         )
+        contract = await self.open_contract(customer, product, plan_code, country=country)
+        if pay:
+            contract = await self.lifecycle(contract["id"], "payment", f"pay-{contract['id']}")
+        contract["serial"] = product["serial"]
+        contract["customer"] = customer
+        return contract
+
+    async def open_contract(
+        self,
+        customer: dict[str, Any],
+        product: dict[str, Any],
+        plan_code: str = "test-screen-guard",
+        *,
+        country: str = "US",
+    ) -> dict[str, Any]:
+        """The customer's registered product under contract from its signed offer, unpaid."""
         token = await self.offer_token(product, plan_code, country=country)
         contract: dict[str, Any] = await self.call(
             "POST",
@@ -175,10 +191,6 @@ class Shop:
             "checkout",
             json={"offer_token": token, "customer_id": customer["id"], "product_id": product["id"]},
         )
-        if pay:
-            contract = await self.lifecycle(contract["id"], "payment", f"pay-{contract['id']}")
-        contract["serial"] = product["serial"]
-        contract["customer"] = customer
         return contract
 
     async def lifecycle(

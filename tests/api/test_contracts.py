@@ -3,15 +3,8 @@ import datetime as dt
 import httpx
 import pytest
 
-from api.app import CoverlineApp
-from tests.api.shop import Shop, publish_test_plans
+from tests.api.shop import Shop
 from tests.conftest import Keys
-
-
-@pytest.fixture
-async def shop(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> Shop:
-    await publish_test_plans(app)
-    return Shop(client, keys)
 
 
 async def test_a_paid_upfront_contract_covers_the_term(shop: Shop) -> None:

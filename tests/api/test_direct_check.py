@@ -8,20 +8,13 @@ import json
 from typing import Any
 
 import httpx
-import pytest
 
 from api.app import CoverlineApp
 from api.routes.entitlements import DirectCheck
-from tests.api.shop import Shop, publish_test_plans
+from tests.api.shop import Shop
 from tests.conftest import Keys
 
 IMEI = "490154203237518"
-
-
-@pytest.fixture
-async def shop(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> Shop:
-    await publish_test_plans(app)
-    return Shop(client, keys)
 
 
 Case = tuple[str, str | None, str | None, bool]
@@ -99,13 +92,7 @@ async def test_the_direct_answer_is_the_controllers_answer(
 ) -> None:
     customer = await shop.customer(phone="+46 70 123 45 67", email=None)
     product = await shop.product(customer["id"], imei=IMEI, order_ref="ORD-77")
-    token = await shop.offer_token(product, "test-screen-guard")
-    contract = await shop.call(
-        "POST",
-        "/v1/contracts",
-        "checkout",
-        json={"offer_token": token, "customer_id": customer["id"], "product_id": product["id"]},
-    )
+    contract = await shop.open_contract(customer, product)
     await shop.lifecycle(contract["id"], "payment", "pay-1")
     await shop.claim(contract_id=contract["id"])
 

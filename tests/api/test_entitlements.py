@@ -3,27 +3,14 @@ import datetime as dt
 import httpx
 import pytest
 
-from api.app import CoverlineApp
-from tests.api.shop import Shop, publish_test_plans
+from tests.api.shop import Shop
 from tests.conftest import Keys
-
-
-@pytest.fixture
-async def shop(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> Shop:
-    await publish_test_plans(app)
-    return Shop(client, keys)
 
 
 async def test_every_lookup_finds_the_same_coverage(shop: Shop) -> None:
     customer = await shop.customer()
     product = await shop.product(customer["id"], imei="49-015420-323751-8", order_ref="ORD-77")
-    token = await shop.offer_token(product, "test-screen-guard")
-    contract = await shop.call(
-        "POST",
-        "/v1/contracts",
-        "checkout",
-        json={"offer_token": token, "customer_id": customer["id"], "product_id": product["id"]},
-    )
+    contract = await shop.open_contract(customer, product)
     await shop.lifecycle(contract["id"], "payment", "pay-1")
     for params in (
         {"serial": product["serial"]},

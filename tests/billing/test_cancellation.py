@@ -7,14 +7,8 @@ from api.routes.billing import deliver_sandbox_events
 from billing.gateway import GatewayError
 from billing.sandbox import SandboxGateway
 from billing.tables import LedgerEntryRow
-from tests.api.shop import Shop, publish_test_plans
+from tests.api.shop import Shop
 from tests.conftest import Keys
-
-
-@pytest.fixture
-async def shop(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> Shop:
-    await publish_test_plans(app)
-    return Shop(client, keys)
 
 
 async def sold(shop: Shop, plan_code: str = "test-screen-guard") -> str:

@@ -3,17 +3,9 @@ import datetime as dt
 import io
 
 import httpx
-import pytest
 
-from api.app import CoverlineApp
-from tests.api.shop import Shop, publish_test_plans
+from tests.api.shop import Shop
 from tests.conftest import Keys
-
-
-@pytest.fixture
-async def shop(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> Shop:
-    await publish_test_plans(app)
-    return Shop(client, keys)
 
 
 async def test_the_ledger_pages_by_cursor_and_only_finance_reads_it(

@@ -1,5 +1,6 @@
 """Properties of the entitlement decision."""
 
+import calendar
 import datetime as dt
 
 from hypothesis import given, settings
@@ -197,3 +198,16 @@ def test_rolling_headroom_keeps_every_twelve_month_span_within_the_limit(
 
 def _worst(times: list[dt.datetime]) -> int:
     return max((sum(1 for t in times if add_months(e, -12) < t <= e) for e in times), default=0)
+
+
+@given(
+    st.datetimes(dt.datetime(1990, 1, 1), dt.datetime(2100, 1, 1), timezones=st.just(dt.UTC)),
+    st.integers(-240, 240),
+)
+def test_adding_months_keeps_the_day_when_the_month_has_it_and_else_takes_its_last(
+    at: dt.datetime, months: int
+) -> None:
+    moved = add_months(at, months)
+    assert (moved.year * 12 + moved.month) - (at.year * 12 + at.month) == months
+    assert moved.day == min(at.day, calendar.monthrange(moved.year, moved.month)[1])
+    assert (moved.time(), moved.tzinfo) == (at.time(), at.tzinfo)
