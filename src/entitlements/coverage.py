@@ -119,14 +119,13 @@ def _continuous_end(periods: Sequence[Period], at: dt.datetime) -> dt.datetime |
     return end
 
 
-def _term_cycle(facts: ContractFacts, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    first = min(p.start for p in facts.periods)
-    cycles = 0
-    start = first
-    while add_months(first, (cycles + 1) * facts.plan.term_months) <= at:
-        cycles += 1
-        start = add_months(first, cycles * facts.plan.term_months)
-    return start, add_months(first, (cycles + 1) * facts.plan.term_months)
+def term_cycle(first: dt.datetime, term_months: int, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The term-long cycle, counted from `first`, that holds `at` (the first one before it)."""
+    months = (at.year - first.year) * 12 + at.month - first.month
+    cycles = max(months // term_months, 0)
+    if cycles and add_months(first, cycles * term_months) > at:  # earlier in its month than `first`
+        cycles -= 1
+    return add_months(first, cycles * term_months), add_months(first, (cycles + 1) * term_months)
 
 
 def claims_headroom(facts: ContractFacts, at: dt.datetime) -> int | None:
@@ -142,7 +141,7 @@ def claims_headroom(facts: ContractFacts, at: dt.datetime) -> int | None:
     if not facts.periods:
         return limit
     if facts.plan.claim_limits.window is ClaimWindow.TERM:
-        start, end = _term_cycle(facts, at)
+        start, end = term_cycle(min(p.start for p in facts.periods), facts.plan.term_months, at)
         # Claims are dated by day: a claim on the day cover began belongs to that term.
         start = incident_instant(start.date())
         used = sum(1 for c in facts.claims if start <= c.incident_at < end)

@@ -30,6 +30,7 @@ from entitlements.coverage import (
     claims_headroom,
     decide_entitlement,
     decide_for_incident_day,
+    term_cycle,
 )
 from entitlements.money import Money
 
@@ -211,3 +212,22 @@ def test_adding_months_keeps_the_day_when_the_month_has_it_and_else_takes_its_la
     assert (moved.year * 12 + moved.month) - (at.year * 12 + at.month) == months
     assert moved.day == min(at.day, calendar.monthrange(moved.year, moved.month)[1])
     assert (moved.time(), moved.tzinfo) == (at.time(), at.tzinfo)
+
+
+def _stepped_cycle(first: dt.datetime, term: int, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The cycle found by stepping one term at a time from the first."""
+    cycles = 0
+    while add_months(first, (cycles + 1) * term) <= at:
+        cycles += 1
+    return add_months(first, cycles * term), add_months(first, (cycles + 1) * term)
+
+
+@given(
+    st.datetimes(dt.datetime(2020, 1, 1), dt.datetime(2030, 1, 1), timezones=st.just(dt.UTC)),
+    st.sampled_from([1, 3, 12, 24, 36]),
+    st.datetimes(dt.datetime(2019, 1, 1), dt.datetime(2040, 1, 1), timezones=st.just(dt.UTC)),
+)
+def test_the_term_cycle_is_the_one_found_by_stepping_through_the_terms(
+    first: dt.datetime, term: int, at: dt.datetime
+) -> None:
+    assert term_cycle(first, term, at) == _stepped_cycle(first, term, at)
