@@ -45,7 +45,7 @@ test: lint types contracts pytest
 # 1,000,000 contracts in PostgreSQL (127.0.0.1:5432), the production server, wrk over loopback.
 bench: setup
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(ARGS)
 
 openapi: setup
 	$(BIN)/coverline openapi --out openapi/openapi.json
