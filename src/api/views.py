@@ -21,12 +21,15 @@ from entitlements.errors import InvalidInput
 from entitlements.localization import format_money, negotiate_locale
 from entitlements.money import Money
 
+LOCALE_MAX = 35  # a BCP 47 tag, with room for its subtags
+INSTANT_MAX = 40
+
 LocaleQuery = Annotated[
     str | None,
     QueryParameter(
         name="locale",
         description="en, fil, hi, sv, ar or vi; overrides Accept-Language",
-        max_length=35,
+        max_length=LOCALE_MAX,
         required=False,
     ),
 ]
@@ -49,7 +52,7 @@ INSTANT_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-
 
 def instant_query(name: str, description: str) -> Any:
     return QueryParameter(
-        name=name, pattern=INSTANT_PATTERN, max_length=40, required=False, description=description
+        name=name, pattern=INSTANT_PATTERN, max_length=INSTANT_MAX, required=False, description=description
     )
 
 

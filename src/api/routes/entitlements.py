@@ -16,7 +16,9 @@ from api.database import Database
 from api.edge import header
 from api.errors import problem_responses
 from api.views import (
+    INSTANT_MAX,
     INSTANT_PATTERN,
+    LOCALE_MAX,
     IdempotencyKey,
     LocaleQuery,
     caller_locale,
@@ -41,8 +43,9 @@ from entitlements.summaries import summarize
 
 MAX_BATCH = 1000
 ACCESS = frozenset({Scope.SUPPORT, Scope.ADMIN})
-# The check's query parameters and their longest values, as the controller declares them.
+# The ways to look products up, and their longest values.
 LOOKUP_LIMITS = {"serial": 64, "imei": 32, "contract_id": 64, "customer_id": 64, "order_ref": 128}
+CHECK_PARAMETERS = frozenset([*LOOKUP_LIMITS, "at", "incident", "locale"])
 PlanMap = dict[tuple[str, int], Plan]
 
 
@@ -92,7 +95,7 @@ class BatchCheck(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     lookups: Annotated[list[Lookup], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
     at: dt.datetime | None = None
     incident: CoverageKind | None = None
-    locale: Annotated[str, msgspec.Meta(max_length=35)] | None = None
+    locale: Annotated[str, msgspec.Meta(max_length=LOCALE_MAX)] | None = None
 
 
 class BatchAnswer(msgspec.Struct, frozen=True):
@@ -202,6 +205,10 @@ def _lookup_field_errors(lookups: list[Lookup], prefix: str) -> None:
             raise InvalidInput(exc.detail, field=f"{prefix}[{index}]") from None
 
 
+def _lookup_query(name: str) -> Any:
+    return QueryParameter(max_length=LOOKUP_LIMITS[name], required=False)
+
+
 class EntitlementController(Controller):
     path = "/v1/entitlements"
     tags = ["entitlements"]
@@ -216,11 +223,11 @@ class EntitlementController(Controller):
         self,
         request: Request[Any, Any, Any],
         state: State,
-        serial: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
-        imei: Annotated[str | None, QueryParameter(max_length=32, required=False)] = None,
-        contract_id: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
-        customer_id: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
-        order_ref: Annotated[str | None, QueryParameter(max_length=128, required=False)] = None,
+        serial: Annotated[str | None, _lookup_query("serial")] = None,
+        imei: Annotated[str | None, _lookup_query("imei")] = None,
+        contract_id: Annotated[str | None, _lookup_query("contract_id")] = None,
+        customer_id: Annotated[str | None, _lookup_query("customer_id")] = None,
+        order_ref: Annotated[str | None, _lookup_query("order_ref")] = None,
         at: Annotated[str | None, instant_query("at", "an instant with its offset; default now")] = None,
         incident: Annotated[CoverageKind | None, QueryParameter(required=False)] = None,
         locale: LocaleQuery = None,
@@ -288,15 +295,17 @@ class DirectCheck:
         params = self._query(scope.get("query_string", b""))
         if params is None:
             return False
+        if not params.keys() <= CHECK_PARAMETERS:
+            return False
         given = [(name, value) for name, value in params.items() if name in LOOKUP_LIMITS]
         if len(given) != 1 or len(given[0][1]) > LOOKUP_LIMITS[given[0][0]]:
             return False
         at_text, incident_text, locale = params.get("at"), params.get("incident"), params.get("locale")
-        if at_text is not None and (len(at_text) > 40 or not self._INSTANT.match(at_text)):
+        if at_text is not None and (len(at_text) > INSTANT_MAX or not self._INSTANT.match(at_text)):
             return False
         if incident_text is not None and incident_text not in self._INCIDENTS:
             return False
-        if locale is not None and len(locale) > 35:
+        if locale is not None and len(locale) > LOCALE_MAX:
             return False
         token = bearer_token_of(header(scope, b"authorization"))
         if token is None or refusal(await self.keys.principal(token), ACCESS) is not None:

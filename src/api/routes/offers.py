@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import PUBLISHABLE, Scope, access_guard
 from api.errors import problem_responses
-from api.views import IdempotencyKey, Priced, caller_locale
+from api.views import LOCALE_MAX, IdempotencyKey, Priced, caller_locale
 from entitlements.catalog import Billing, ClaimLimits, CoverageKind, CoverageStart, Ineligibility
 from entitlements.offers import OfferedProduct, quote_plans
 from entitlements.store.plans import PlanRepository
@@ -21,7 +21,7 @@ from entitlements.store.plans import PlanRepository
 
 class OfferRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     product: OfferedProduct
-    locale: Annotated[str, msgspec.Meta(max_length=35)] | None = None
+    locale: Annotated[str, msgspec.Meta(max_length=LOCALE_MAX)] | None = None
 
 
 class OfferedPlan(msgspec.Struct, frozen=True):
