@@ -226,13 +226,16 @@ class SharedReads:
         self.pool = pool
         self._open: dict[str, _SharedRead] = {}
         self._slots = asyncio.Semaphore(self.IN_FLIGHT)
+        self._sending: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     async def fetch(self, kind: str, values: list[str]) -> list[tuple[str, str]]:
         read = self._open.get(kind)
         if read is None or len(read.values) + len(values) > self.MAX_VALUES:
             read = _SharedRead(asyncio.get_running_loop())
             self._open[kind] = read
-            asyncio.get_running_loop().create_task(self._send(kind, read))  # runs after this tick
+            sending = asyncio.get_running_loop().create_task(self._send(kind, read))  # after this tick
+            self._sending.add(sending)
+            sending.add_done_callback(self._sending.discard)
         read.values.update(values)
         # Shielded: a caller that goes away must not cancel the read the others wait for.
         rows = await asyncio.shield(read.rows)
@@ -246,9 +249,12 @@ class SharedReads:
                     del self._open[kind]  # closed: later lookups start the next read
                 async with self.pool.acquire() as connection:
                     rows = await PgSnapshots(connection).fetch(kind, sorted(read.values))
-        except BaseException as exc:
+        except asyncio.CancelledError:  # the process is stopping
+            if self._open.get(kind) is read:
+                del self._open[kind]
+            read.rows.cancel()
+            raise
+        except Exception as exc:
             read.rows.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
         else:
             read.rows.set_result(rows)
