@@ -72,3 +72,11 @@ def format_day(day: dt.date, locale: str) -> str:
 @lru_cache(maxsize=4_096)
 def format_number(value: int, locale: str) -> str:
     return format_decimal(value, locale=_babel_locale(locale))
+
+
+def load_locale_data() -> None:
+    """Read each supported locale's CLDR data now rather than on the first check in it."""
+    for locale in LOCALES:
+        format_money(Money(100, "USD"), locale)
+        format_day(dt.date(2000, 1, 1), locale)
+        format_number(1, locale)
