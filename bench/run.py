@@ -5,8 +5,11 @@
    the data set when it is already there.
 2. Starts granian with the production settings and drives it over loopback with wrk at 64
    connections: (a) a bare endpoint of the same app, (b) the entitlement check by random serial,
-   (c) the batch check with 100 random serials.
-3. Prints throughput, p50/p99, the ratios and the workers' RSS.
+   (c) the batch check with 100 random serials; then posts signed Stripe events.
+3. Prints throughput, p50/p99, the ratios and the workers' RSS, then reconciles 1,000,000
+   ledger rows against as many balance transactions.
+
+`--parts checks,webhooks,reconciliation` picks what to measure (`make bench ARGS=...`).
 """
 
 from __future__ import annotations
