@@ -6,6 +6,7 @@ Only a SHA-256 of each key is stored; the key itself is shown once, at creation.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -103,7 +104,9 @@ async def revoke_key(session: AsyncSession, key_id: str) -> ApiKeyRow:
 
 class KeyCache:
     """Key lookups, remembered for a few seconds per worker: checks run at thousands per second
-    per key, and a lookup per request would cost more than the check itself."""
+    per key, and a lookup per request would cost more than the check itself. When a key's entry
+    runs out, the requests that miss it together share one lookup rather than each queueing for
+    a connection of their own."""
 
     MAX_ENTRIES = 10_000
 
@@ -111,18 +114,29 @@ class KeyCache:
         self.db = db
         self.seconds = seconds
         self._entries: dict[str, tuple[float, Principal | None]] = {}
+        self._lookups: dict[str, asyncio.Future[Principal | None]] = {}
 
     async def principal(self, raw: str) -> Principal | None:
         if self.seconds <= 0:
             return await authenticate(self.db, raw)
-        now = time.monotonic()
         entry = self._entries.get(raw)
-        if entry is not None and entry[0] > now:
+        if entry is not None and entry[0] > time.monotonic():
             return entry[1]
-        principal = await authenticate(self.db, raw)
+        lookup = self._lookups.get(raw)
+        if lookup is None:
+            lookup = self._lookups[raw] = asyncio.ensure_future(self._look_up(raw))
+        # Shielded: a caller that goes away must not cancel the lookup the others wait for.
+        return await asyncio.shield(lookup)
+
+    async def _look_up(self, raw: str) -> Principal | None:
+        started = time.monotonic()  # a revoked key stops working within `seconds` of this
+        try:
+            principal = await authenticate(self.db, raw)
+        finally:
+            del self._lookups[raw]
         if len(self._entries) >= self.MAX_ENTRIES:
             self._entries.clear()
-        self._entries[raw] = (now + self.seconds, principal)
+        self._entries[raw] = (started + self.seconds, principal)
         return principal
 
 

@@ -1,8 +1,10 @@
+import asyncio
+
 import httpx
 import pytest
 
 from api.app import CoverlineApp, create_app
-from api.auth import hash_key, revoke_key
+from api.auth import KeyCache, hash_key, revoke_key
 from api.tables import ApiKeyRow
 from tests.conftest import Keys, make_settings, serving
 
@@ -67,3 +69,22 @@ async def test_a_worker_trusts_a_key_lookup_for_the_cache_window(database_url: s
     fresh = create_app(make_settings(database_url, key_cache_seconds=60))
     async with serving(fresh) as client:
         assert (await client.get("/v1/plans", headers=keys.auth("finance"))).status_code == 401
+
+
+async def test_requests_that_miss_the_key_cache_together_share_one_lookup(
+    app: CoverlineApp, keys: Keys
+) -> None:
+    asked: list[str] = []
+
+    class CountingDatabase:
+        async def active_key(self, secret_hash: str) -> tuple[str, str, str] | None:
+            asked.append(secret_hash)
+            await asyncio.sleep(0.01)
+            return await app.state.db.active_key(secret_hash)
+
+    cache = KeyCache(CountingDatabase(), seconds=60)  # type: ignore[arg-type]
+    found = await asyncio.gather(*(cache.principal(keys.raw["support"]) for _ in range(20)))
+    assert len(asked) == 1
+    assert {p.key_id for p in found if p is not None} == {keys.ids["support"]} and None not in found
+    assert await cache.principal(keys.raw["support"]) == found[0] and len(asked) == 1  # remembered
+    assert await cache.principal("sk_test_unknown") is None and len(asked) == 2
