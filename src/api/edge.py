@@ -21,7 +21,8 @@ from api.errors import make_problem, send_problem
 from api.settings import Settings
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
-# Answers a request ahead of the app and says so, or returns False to leave it to the app.
+# Answers a request ahead of the app and says so, or returns False to leave it, unread, to the
+# edge's checks and the app. It may only answer what the app would answer 200 to.
 Shortcut = Callable[[dict[str, Any], Any], Awaitable[bool]]
 
 
@@ -68,17 +69,22 @@ class Edge:
         self.app = app
         self.settings = settings
         self.shortcuts = shortcuts or {}
-        # Static paths first, as the router matches them.
-        self._routes = [
+        # Static paths by name; templated ones in order, as the router matches them.
+        self._static = {route.path: route for route in routes if "{" not in route.path}
+        self._templated = [
             (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$"), route)
             for route in sorted(routes, key=lambda r: (r.path.count("{"), r.path))
+            if "{" in route.path
         ]
 
         self._window: tuple[int, dict[str, int]] = (0, {})
         self.log: Any = structlog.get_logger("api.access")  # after the app factory configured logging
 
     def _route(self, path: str) -> Route | None:
-        return next((route for pattern, route in self._routes if pattern.match(path)), None)
+        static = self._static.get(path)
+        if static is not None:
+            return static
+        return next((route for pattern, route in self._templated if pattern.match(path)), None)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -161,8 +167,10 @@ class Edge:
 
     def _over_rate_limit(self, scope: dict[str, Any]) -> bool:
         limit = self.settings.rate_limit_per_minute
+        if limit <= 0:
+            return False
         token = header(scope, b"authorization")
-        if limit <= 0 or not token:
+        if not token:
             return False
         minute = int(time.time() // 60)
         window, counts = self._window
@@ -190,6 +198,9 @@ class Edge:
             await send({"type": "http.response.start", "status": 204, "headers": [(b"allow", allow)]})
             await send({"type": "http.response.body", "body": b""})
             return
+        shortcut = self.shortcuts.get((scope["method"], path))
+        if shortcut is not None and await shortcut(scope, send):
+            return  # answered: a shortcut only answers what the app would answer 200 to
         if _NUL.search(scope.get("query_string", b"")):
             await send_problem(
                 send,
@@ -209,9 +220,7 @@ class Edge:
                 await send_problem(send, problem)
                 return
         if scope["method"] not in ("POST", "PUT", "PATCH"):
-            shortcut = self.shortcuts.get((scope["method"], path))
-            if shortcut is None or not await shortcut(scope, send):
-                await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
             return
         declared = header(scope, b"content-length")
         limit = self.settings.max_body_bytes
