@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
 import asyncpg
@@ -65,15 +65,17 @@ class Database:
             raise RuntimeError("the database is not connected yet")
         return self._readers
 
-    @asynccontextmanager
-    async def snapshots(self) -> AsyncIterator[SnapshotSource]:
+    def snapshots(self) -> AbstractAsyncContextManager[SnapshotSource]:
         """Where entitlement checks read: asyncpg directly on PostgreSQL, in reads that concurrent
-        checks share, else SQLAlchemy."""
+        checks share (nothing to open or close per check), else a SQLAlchemy session."""
         if self._shared_reads is not None:
-            yield self._shared_reads
-        else:
-            async with self.readers() as session:
-                yield SessionSnapshots(session)
+            return nullcontext(self._shared_reads)
+        return self._session_snapshots()
+
+    @asynccontextmanager
+    async def _session_snapshots(self) -> AsyncIterator[SnapshotSource]:
+        async with self.readers() as session:
+            yield SessionSnapshots(session)
 
     async def active_key(self, secret_hash: str) -> tuple[str, str, str] | None:
         """(id, kind, scopes) of the unrevoked API key with this hash: asked on every request."""
