@@ -10,10 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.tables import LedgerEntryRow
+from entitlements.contracts import FAILED, PAYMENT
 from entitlements.coverage import ContractStatus
 from entitlements.store.tables import ContractEventRow, ContractRow
-
-FAILED = ":failed"
 
 
 class RenewalLine(msgspec.Struct, frozen=True):
@@ -46,7 +45,7 @@ async def renewals_report(session: AsyncSession, since: dt.datetime, until: dt.d
             ).join(ContractRow, ContractRow.id == ContractEventRow.contract_id)
         )
     )
-    paid = {event.reference for event, *_ in events if event.kind == "payment"}
+    paid = {event.reference for event, *_ in events if event.kind == PAYMENT}
     ended = {
         event.contract_id
         for event, *_ in events
@@ -57,7 +56,7 @@ async def renewals_report(session: AsyncSession, since: dt.datetime, until: dt.d
         if not (since <= event.applied_at < until):
             continue
         counts = lines[(event.applied_at.strftime("%Y-%m"), currency, plan_code)]
-        if event.kind == "payment" and event.reference in renewals:
+        if event.kind == PAYMENT and event.reference in renewals:
             counts["renewed"] += 1
             counts["due"] += 1
             counts["renewed_amount"] += renewals[event.reference].amount

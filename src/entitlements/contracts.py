@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+
+import msgspec
 
 from entitlements.catalog import Billing, CoverageStart, Plan
 from entitlements.coverage import ContractStatus, Period, add_months
@@ -52,3 +55,42 @@ def next_period(
         if last_end >= paid_at:
             start = max(last_end, earliest_start)
     return Period(start, add_months(start, billing_interval_months(plan)))
+
+
+# A contract's endings, the one that wins first: a cancellation over a lapse over an expiry.
+ENDINGS = (S.CANCELLED, S.LAPSED, S.EXPIRED, S.ABANDONED)
+PAYMENT = "payment"
+FAILED = ":failed"  # suffix of a failed payment's reference: the payment of that reference clears it
+
+
+class LifecycleEvent(msgspec.Struct, frozen=True):
+    """A fact applied to a contract: a payment, a failed payment (`past_due`) or an ending."""
+
+    reference: str
+    kind: str  # PAYMENT or a ContractStatus value
+    applied_at: dt.datetime
+
+
+class Settlement(msgspec.Struct, frozen=True):
+    status: ContractStatus
+    grace_until: dt.datetime | None = None
+    ended_at: dt.datetime | None = None
+
+
+def settle(events: Iterable[LifecycleEvent], grace_days: int) -> Settlement:
+    """What every lifecycle event applied so far adds up to, in whatever order they came: an
+    ending wins (by `ENDINGS`, then the earliest); else a failed payment not paid since makes
+    the contract past due, with grace from the first such failure; else a payment makes it
+    active; else it is still pending payment."""
+    events = list(events)
+    endings = [e for e in events if e.kind in ENDINGS]
+    if endings:
+        first = min(endings, key=lambda e: (ENDINGS.index(S(e.kind)), e.applied_at, e.reference))
+        return Settlement(S(first.kind), ended_at=first.applied_at)
+    paid = {e.reference for e in events if e.kind == PAYMENT}
+    unpaid = [
+        e.applied_at for e in events if e.kind == S.PAST_DUE and e.reference.removesuffix(FAILED) not in paid
+    ]
+    if unpaid:
+        return Settlement(S.PAST_DUE, grace_until=min(unpaid) + dt.timedelta(days=grace_days))
+    return Settlement(S.ACTIVE if paid else S.PENDING_PAYMENT)

@@ -16,7 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements import audit_names as A
 from entitlements.catalog import CountryCode, CoverageKind, Plan, ProductCategory
-from entitlements.contracts import check_transition, coverage_start, next_period
+from entitlements.contracts import (
+    ENDINGS,
+    FAILED,
+    PAYMENT,
+    LifecycleEvent,
+    check_transition,
+    coverage_start,
+    next_period,
+    settle,
+)
 from entitlements.coverage import (
     ContractStatus,
     Decision,
@@ -311,44 +320,22 @@ def _remember(
     session.add(ContractEventRow(reference=reference, contract_id=contract.id, kind=kind, applied_at=at))
 
 
-ENDINGS = (ContractStatus.CANCELLED, ContractStatus.LAPSED, ContractStatus.EXPIRED, ContractStatus.ABANDONED)
-FAILED = ":failed"
-
-
 async def _settle(session: AsyncSession, contract: ContractRow, actor: str, reference: str) -> None:
-    """Derive the status from every lifecycle event applied so far, whatever order they came in:
-    an ending wins (cancelled over lapsed over expired); else an invoice that failed and has not
-    been paid since makes it past due; else a payment makes it active."""
-    events = list(
-        await session.scalars(select(ContractEventRow).where(ContractEventRow.contract_id == contract.id))
-    )
-    paid = {e.reference for e in events if e.kind == "payment"}
-    endings = sorted(
-        (e for e in events if e.kind in ENDINGS), key=lambda e: ENDINGS.index(ContractStatus(e.kind))
-    )
-    unpaid = [
-        e
-        for e in events
-        if e.kind == ContractStatus.PAST_DUE and e.reference.removesuffix(FAILED) not in paid
-    ]
+    """Settle the status from every lifecycle event applied so far (`contracts.settle`);
+    a cancellation cuts the coverage periods at its instant, paid or not."""
+    rows = await session.scalars(select(ContractEventRow).where(ContractEventRow.contract_id == contract.id))
     plan = await plan_of(session, contract)
-    contract.grace_until = None
-    contract.ended_at = None
-    if endings:
-        target = ContractStatus(endings[0].kind)
-        contract.ended_at = endings[0].applied_at
-        if target is ContractStatus.CANCELLED:  # coverage stops at the cancellation, paid or not
-            for period in await session.scalars(
-                select(CoveragePeriodRow).where(CoveragePeriodRow.contract_id == contract.id)
-            ):
-                period.ends_at = max(period.starts_at, min(period.ends_at, contract.ended_at))
-    elif unpaid:
-        target = ContractStatus.PAST_DUE
-        contract.grace_until = min(e.applied_at for e in unpaid) + dt.timedelta(days=plan.grace_period_days)
-    elif paid:
-        target = ContractStatus.ACTIVE
-    else:
-        target = ContractStatus.PENDING_PAYMENT
+    settled = settle(
+        (LifecycleEvent(e.reference, e.kind, e.applied_at) for e in rows), plan.grace_period_days
+    )
+    target = settled.status
+    contract.grace_until = settled.grace_until
+    contract.ended_at = settled.ended_at
+    if target is ContractStatus.CANCELLED and settled.ended_at is not None:
+        for period in await session.scalars(
+            select(CoveragePeriodRow).where(CoveragePeriodRow.contract_id == contract.id)
+        ):
+            period.ends_at = max(period.starts_at, min(period.ends_at, settled.ended_at))
     current = ContractStatus(contract.status)
     if target is not current:
         contract.status = target.value
@@ -389,7 +376,7 @@ async def record_payment(
         plan = await plan_of(session, contract)
         existing = (await periods_of(session, [contract.id])).get(contract.id, [])
         period = next_period(plan, existing, contract.coverage_starts_at, paid_at)
-    _remember(session, contract, reference, "payment", paid_at)
+    _remember(session, contract, reference, PAYMENT, paid_at)
     session.add(
         CoveragePeriodRow(
             contract_id=contract.id, starts_at=period.start, ends_at=period.end, source_ref=reference
