@@ -581,21 +581,21 @@ async def void_claim(session: AsyncSession, claim_id: str, *, actor: str, now: d
 # --- entitlement checks --------------------------------------------------------------------------
 
 
+# The ways to look products up, and their longest values.
+LOOKUP_LIMITS = {"serial": 64, "imei": 32, "contract_id": 64, "customer_id": 64, "order_ref": 128}
+
+
 class Lookup(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """Exactly one way to find the products to check."""
 
-    serial: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    imei: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-    contract_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    customer_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    order_ref: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    serial: Annotated[str, msgspec.Meta(max_length=LOOKUP_LIMITS["serial"])] | None = None
+    imei: Annotated[str, msgspec.Meta(max_length=LOOKUP_LIMITS["imei"])] | None = None
+    contract_id: Annotated[str, msgspec.Meta(max_length=LOOKUP_LIMITS["contract_id"])] | None = None
+    customer_id: Annotated[str, msgspec.Meta(max_length=LOOKUP_LIMITS["customer_id"])] | None = None
+    order_ref: Annotated[str, msgspec.Meta(max_length=LOOKUP_LIMITS["order_ref"])] | None = None
 
     def only(self) -> tuple[str, str]:
-        given = [
-            (k, v)
-            for k in ("serial", "imei", "contract_id", "customer_id", "order_ref")
-            if (v := getattr(self, k))
-        ]
+        given = [(k, v) for k in LOOKUP_LIMITS if (v := getattr(self, k))]
         if len(given) != 1:
             raise InvalidInput(
                 "give exactly one of serial, imei, contract_id, customer_id, order_ref", field="lookup"

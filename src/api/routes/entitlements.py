@@ -31,6 +31,7 @@ from entitlements.errors import DomainError, InvalidInput
 from entitlements.localization import negotiate_locale
 from entitlements.money import Money
 from entitlements.services import (
+    LOOKUP_LIMITS,
     ContractDecision,
     Lookup,
     ProductEntitlement,
@@ -43,8 +44,6 @@ from entitlements.summaries import summarize
 
 MAX_BATCH = 1000
 ACCESS = frozenset({Scope.SUPPORT, Scope.ADMIN})
-# The ways to look products up, and their longest values.
-LOOKUP_LIMITS = {"serial": 64, "imei": 32, "contract_id": 64, "customer_id": 64, "order_ref": 128}
 CHECK_PARAMETERS = frozenset([*LOOKUP_LIMITS, "at", "incident", "locale"])
 PlanMap = dict[tuple[str, int], Plan]
 
