@@ -126,4 +126,5 @@ async def cancel_contract(
         actor=actor,
         checked=False,
     )
+    await session.refresh(contract)  # as the cancellation left it
     return contract, refund

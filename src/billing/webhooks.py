@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,11 +27,20 @@ from entitlements import services
 from entitlements.coverage import ContractStatus, Period
 from entitlements.errors import DomainError
 from entitlements.store import audit
-from entitlements.store.base import insert_new, utcnow
-from entitlements.store.tables import ContractRow, CoveragePeriodRow
+from entitlements.store.base import utcnow
+from entitlements.store.lifecycle import ContractState, LifecycleRecord
+from entitlements.store.statements import statements
 
 ACTOR = "stripe"
 log = structlog.get_logger("billing.webhooks")
+
+stripe_events: Table = StripeEventRow.__table__  # type: ignore[assignment]
+ledger_entries: Table = LedgerEntryRow.__table__  # type: ignore[assignment]
+_OUTCOME = (
+    update(stripe_events)
+    .where(stripe_events.c.id == bindparam("event_id"))
+    .values(outcome=bindparam("result"))
+)
 
 
 class Outcome(StrEnum):
@@ -93,9 +102,9 @@ async def record_and_apply(
     try:
         async with sessions() as session, session.begin():
             # Stored first: a concurrent twin waits on this row's key, then finds it taken.
-            stored = await insert_new(
-                session,
-                StripeEventRow,
+            run = await statements(session)
+            stored = await run.insert_new(
+                stripe_events,
                 id=event.id,
                 type=event.type,
                 created=event.created,
@@ -106,10 +115,8 @@ async def record_and_apply(
             if not stored:
                 return Outcome.DUPLICATE, event.id
             outcome, detail = await apply(session, event, gateway)
-            await session.execute(
-                update(StripeEventRow)
-                .where(StripeEventRow.id == event.id)
-                .values(outcome=f"{outcome.value}: {detail}" if detail else outcome.value)
+            await (await statements(session)).run(
+                _OUTCOME, event_id=event.id, result=f"{outcome.value}: {detail}" if detail else outcome.value
             )
     except IntegrityError:
         return Outcome.DUPLICATE, event.id
@@ -154,35 +161,35 @@ def _invoice_subscription(invoice: dict[str, Any]) -> tuple[str | None, str | No
     return subscription, None
 
 
+async def _record(session: AsyncSession) -> LifecycleRecord:
+    return LifecycleRecord(await statements(session))
+
+
 async def _contract(
     session: AsyncSession,
     *,
     contract_id: str | None = None,
     subscription: str | None = None,
     payment_intent: str | None = None,
-) -> ContractRow | None:
+) -> ContractState | None:
+    record = await _record(session)
     if contract_id:
-        found = await session.get(ContractRow, contract_id)
+        found = await record.find("contract_id", contract_id)
         if found is None:  # ours (we set the metadata), but its checkout has not committed yet
             raise NotYetKnown(f"contract {contract_id} is not known yet")
         return found
     if subscription:
-        return await session.scalar(
-            select(ContractRow).where(ContractRow.stripe_subscription_id == subscription)
-        )
+        return await record.find("subscription", subscription)
     if payment_intent:
-        return await session.scalar(
-            select(ContractRow).where(ContractRow.stripe_payment_intent_id == payment_intent)
-        )
+        return await record.find("payment_intent", payment_intent)
     return None
 
 
 async def _ledger_once(
     session: AsyncSession, key: str, kind: str, amount: int, currency: str, at: dt.datetime, **ids: Any
 ) -> None:
-    await insert_new(
-        session,
-        LedgerEntryRow,
+    await (await statements(session)).insert_new(
+        ledger_entries,
         entry_key=key,
         kind=kind,
         amount=amount,
@@ -208,12 +215,12 @@ async def payment_succeeded(session: AsyncSession, event: Event, gateway: Gatewa
             )
     if contract is None:
         return "ignored: no contract for this PaymentIntent"
-    contract.stripe_payment_intent_id = contract.stripe_payment_intent_id or pi["id"]
-    await services.record_payment(
+    record = await _record(session)
+    await record.link(contract, payment_intent=pi["id"])
+    bought = await services.record_payment(
         session, contract.id, reference=pi["id"], paid_at=event.at, actor=ACTOR, checked=False
-    )
+    ) or await record.period_bought(pi["id"])  # recorded before (by the checkout, say)
     charge = pi.get("latest_charge") or pi.get("charge")
-    bought = await session.scalar(select(CoveragePeriodRow).where(CoveragePeriodRow.source_ref == pi["id"]))
     await _ledger_once(
         session,
         f"charge:{pi['id']}",
@@ -224,15 +231,15 @@ async def payment_succeeded(session: AsyncSession, event: Event, gateway: Gatewa
         contract_id=contract.id,
         stripe_payment_intent=pi["id"],
         stripe_charge=charge if isinstance(charge, str) else None,
-        period_start=bought.starts_at if bought else None,  # the coverage it pays for: revenue
-        period_end=bought.ends_at if bought else None,  # is earned over this span
+        period_start=bought.start if bought else None,  # the coverage it pays for: revenue
+        period_end=bought.end if bought else None,  # is earned over this span
     )
     return None
 
 
 async def _invoice_contract(
     session: AsyncSession, invoice: dict[str, Any], gateway: Gateway
-) -> ContractRow | None:
+) -> ContractState | None:
     subscription, contract_id = _invoice_subscription(invoice)
     if contract_id is None and subscription:
         linked = await _contract(session, subscription=subscription)
@@ -248,8 +255,7 @@ async def invoice_paid(session: AsyncSession, event: Event, gateway: Gateway) ->
     contract = await _invoice_contract(session, invoice, gateway)
     if contract is None:
         return "ignored: no contract for this invoice"
-    if subscription and not contract.stripe_subscription_id:
-        contract.stripe_subscription_id = subscription
+    await (await _record(session)).link(contract, subscription=subscription)
     period = _service_period(invoice)
     await services.record_payment(
         session,
@@ -333,7 +339,7 @@ async def subscription_changed(session: AsyncSession, event: Event, gateway: Gat
     contract = await _contract(session, contract_id=_metadata_contract(sub), subscription=sub.get("id"))
     if contract is None:
         return "ignored: no contract for this subscription"
-    contract.stripe_subscription_id = contract.stripe_subscription_id or sub["id"]
+    await (await _record(session)).link(contract, subscription=sub["id"])
     if sub.get("status") != "canceled":
         return "subscription noted"
     # The subscription says why it ended; the order its events arrived in does not matter.
@@ -458,10 +464,12 @@ async def checkout_completed(session: AsyncSession, event: Event, gateway: Gatew
     contract = await _contract(session, contract_id=_metadata_contract(checkout))
     if contract is None:
         return "ignored: no contract for this session"
-    if isinstance(checkout.get("payment_intent"), str):
-        contract.stripe_payment_intent_id = contract.stripe_payment_intent_id or checkout["payment_intent"]
-    if isinstance(checkout.get("subscription"), str):
-        contract.stripe_subscription_id = contract.stripe_subscription_id or checkout["subscription"]
+    intent, subscription = checkout.get("payment_intent"), checkout.get("subscription")
+    await (await _record(session)).link(
+        contract,
+        payment_intent=intent if isinstance(intent, str) else None,
+        subscription=subscription if isinstance(subscription, str) else None,
+    )
     return "linked"
 
 

@@ -20,6 +20,7 @@ from entitlements.contracts import (
     ENDINGS,
     FAILED,
     PAYMENT,
+    TRANSITIONS,
     LifecycleEvent,
     check_transition,
     coverage_start,
@@ -48,9 +49,9 @@ from entitlements.store.contracts import (
     get_customer,
     get_product,
     lock_contract,
-    periods_of,
     plan_of,
 )
+from entitlements.store.lifecycle import AuditEntry, ContractState, LifecycleRecord
 from entitlements.store.plans import PlanRepository
 from entitlements.store.snapshots import (
     ContractSnapshot,
@@ -59,11 +60,10 @@ from entitlements.store.snapshots import (
     decode_snapshot,
     refresh_snapshots,
 )
+from entitlements.store.statements import statements
 from entitlements.store.tables import (
     ClaimRow,
-    ContractEventRow,
     ContractRow,
-    CoveragePeriodRow,
     CustomerRow,
     ProductRow,
 )
@@ -306,49 +306,47 @@ async def open_contract(
     return row
 
 
-async def _applied(session: AsyncSession, contract: ContractRow, reference: str) -> bool:
-    """Whether the event `reference` names was applied to this contract already."""
-    seen = await session.get(ContractEventRow, reference)
-    if seen is not None and seen.contract_id != contract.id:
-        raise Conflict(f"reference {reference} belongs to another contract", field="reference")
-    return seen is not None
+async def _first_time(
+    record: LifecycleRecord, contract: ContractState, fact: LifecycleEvent, target: ContractStatus | None
+) -> bool:
+    """Record the fact unless it was applied before (then False: nothing more to do). With a
+    `target`, the fact must be a transition the contract's status allows, unless it is a replay."""
+    if target is not None and target not in TRANSITIONS[contract.status]:
+        owner = await record.applied_to(fact.reference)
+        if owner is None:
+            check_transition(contract.status, target)  # raises: not allowed now
+    else:
+        owner = await record.remember(contract.id, fact)
+        if owner is None:
+            return True
+    if owner != contract.id:
+        raise Conflict(f"reference {fact.reference} belongs to another contract", field="reference")
+    return False
 
 
-def _remember(
-    session: AsyncSession, contract: ContractRow, reference: str, kind: str, at: dt.datetime
+async def _settle(
+    session: AsyncSession,
+    record: LifecycleRecord,
+    contract: ContractState,
+    *,
+    reference: str,
+    actor: str,
+    bought: Period | None = None,
+    audits: tuple[AuditEntry, ...] = (),
 ) -> None:
-    session.add(ContractEventRow(reference=reference, contract_id=contract.id, kind=kind, applied_at=at))
-
-
-async def _settle(session: AsyncSession, contract: ContractRow, actor: str, reference: str) -> None:
-    """Settle the status from every lifecycle event applied so far (`contracts.settle`);
-    a cancellation cuts the coverage periods at its instant, paid or not."""
-    rows = await session.scalars(select(ContractEventRow).where(ContractEventRow.contract_id == contract.id))
+    """Settle the status from every lifecycle fact applied so far (`contracts.settle`) and write
+    it; a cancellation cuts the coverage periods at its instant, paid or not."""
     plan = await plan_of(session, contract)
-    settled = settle(
-        (LifecycleEvent(e.reference, e.kind, e.applied_at) for e in rows), plan.grace_period_days
-    )
-    target = settled.status
-    contract.grace_until = settled.grace_until
-    contract.ended_at = settled.ended_at
-    if target is ContractStatus.CANCELLED and settled.ended_at is not None:
-        for period in await session.scalars(
-            select(CoveragePeriodRow).where(CoveragePeriodRow.contract_id == contract.id)
-        ):
-            period.ends_at = max(period.starts_at, min(period.ends_at, settled.ended_at))
-    current = ContractStatus(contract.status)
-    if target is not current:
-        contract.status = target.value
-        audit.record(
-            session,
-            "contract",
-            contract.id,
-            target.value,
-            actor,
-            status=[current.value, target.value],
-            reference=reference,
+    settled = settle(await record.facts(contract.id), plan.grace_period_days)
+    entries = list(audits)
+    if settled.status is not contract.status:
+        entries.append(
+            AuditEntry(
+                settled.status.value,
+                {"status": [contract.status.value, settled.status.value], "reference": reference},
+            )
         )
-    await refresh_snapshots(session, [contract.product_id])
+    await record.write(contract, settled, bought=bought, reference=reference, audits=entries, actor=actor)
 
 
 async def record_payment(
@@ -360,40 +358,27 @@ async def record_payment(
     actor: str,
     period: Period | None = None,
     checked: bool = True,
-) -> ContractRow:
+) -> Period | None:
     """A payment buys a coverage period: the one given (a subscription invoice's), else the next
-    billing interval (the term upfront, a month, a year). Idempotent by `reference`.
+    billing interval (the term upfront, a month, a year). Idempotent by `reference`: returns the
+    period bought, or None when the payment was recorded before.
 
     `checked=False` is for facts reported by the gateway, which arrive in any order: they are
     recorded whatever the status says now (a payment that reaches an ended contract still buys
     the period it paid for), and the status is settled from all of them."""
-    contract = await lock_contract(session, contract_id)
-    if await _applied(session, contract, reference):
-        return contract
-    if checked:
-        check_transition(ContractStatus(contract.status), ContractStatus.ACTIVE)
+    record = LifecycleRecord(await statements(session))
+    contract = await record.lock(contract_id)
+    fact = LifecycleEvent(reference, PAYMENT, paid_at)
+    if not await _first_time(record, contract, fact, ContractStatus.ACTIVE if checked else None):
+        return None
     if period is None:
         plan = await plan_of(session, contract)
-        existing = (await periods_of(session, [contract.id])).get(contract.id, [])
-        period = next_period(plan, existing, contract.coverage_starts_at, paid_at)
-    _remember(session, contract, reference, PAYMENT, paid_at)
-    session.add(
-        CoveragePeriodRow(
-            contract_id=contract.id, starts_at=period.start, ends_at=period.end, source_ref=reference
-        )
+        period = next_period(plan, await record.periods(contract.id), contract.coverage_starts_at, paid_at)
+    paid = AuditEntry(
+        "paid", {"reference": reference, "period": [period.start.isoformat(), period.end.isoformat()]}
     )
-    audit.record(
-        session,
-        "contract",
-        contract.id,
-        "paid",
-        actor,
-        reference=reference,
-        period=[period.start.isoformat(), period.end.isoformat()],
-    )
-    await session.flush()
-    await _settle(session, contract, actor, reference)
-    return contract
+    await _settle(session, record, contract, reference=reference, actor=actor, bought=period, audits=(paid,))
+    return period
 
 
 async def mark_past_due(
@@ -404,17 +389,13 @@ async def mark_past_due(
     at: dt.datetime,
     actor: str,
     checked: bool = True,
-) -> ContractRow:
+) -> None:
     """A renewal failed: past due with a grace end, until a payment with the same reference."""
-    contract = await lock_contract(session, contract_id)
-    if await _applied(session, contract, reference + FAILED):
-        return contract
-    if checked:
-        check_transition(ContractStatus(contract.status), ContractStatus.PAST_DUE)
-    _remember(session, contract, reference + FAILED, ContractStatus.PAST_DUE.value, at)
-    await session.flush()
-    await _settle(session, contract, actor, reference)
-    return contract
+    record = LifecycleRecord(await statements(session))
+    contract = await record.lock(contract_id)
+    fact = LifecycleEvent(reference + FAILED, ContractStatus.PAST_DUE.value, at)
+    if await _first_time(record, contract, fact, ContractStatus.PAST_DUE if checked else None):
+        await _settle(session, record, contract, reference=reference, actor=actor)
 
 
 async def end_contract(
@@ -426,19 +407,15 @@ async def end_contract(
     at: dt.datetime,
     actor: str,
     checked: bool = True,
-) -> ContractRow:
+) -> None:
     """Lapse, cancel, expire or abandon. Cancelling cuts coverage at `at`; the paid past stays."""
     if target not in ENDINGS:
         raise InvalidInput(f"{target.value} does not end a contract", field="action")
-    contract = await lock_contract(session, contract_id)
-    if await _applied(session, contract, reference):
-        return contract
-    if checked:
-        check_transition(ContractStatus(contract.status), target)
-    _remember(session, contract, reference, target.value, at)
-    await session.flush()
-    await _settle(session, contract, actor, reference)
-    return contract
+    record = LifecycleRecord(await statements(session))
+    contract = await record.lock(contract_id)
+    fact = LifecycleEvent(reference, target.value, at)
+    if await _first_time(record, contract, fact, target if checked else None):
+        await _settle(session, record, contract, reference=reference, actor=actor)
 
 
 async def transfer_contract(

@@ -180,15 +180,13 @@ class ContractController(Controller):
         at = data.at or utcnow()
         who = actor(request)
         if data.action is LifecycleAction.PAYMENT:
-            row = await services.record_payment(
+            await services.record_payment(
                 db_session, contract_id, reference=data.reference, paid_at=at, actor=who
             )
         elif data.action is LifecycleAction.PAST_DUE:
-            row = await services.mark_past_due(
-                db_session, contract_id, reference=data.reference, at=at, actor=who
-            )
+            await services.mark_past_due(db_session, contract_id, reference=data.reference, at=at, actor=who)
         else:
-            row = await services.end_contract(
+            await services.end_contract(
                 db_session,
                 contract_id,
                 target=_ENDINGS[data.action],
@@ -196,7 +194,7 @@ class ContractController(Controller):
                 at=at,
                 actor=who,
             )
-        return await contract_view(db_session, row)
+        return await contract_view(db_session, await get_contract(db_session, contract_id))
 
     @post(
         "/{contract_id:str}/transfer",

@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -87,15 +86,3 @@ def reader_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-async def insert_new(session: AsyncSession, row_type: type[Base], **values: Any) -> bool:
-    """Insert a row unless its unique key is taken; True when this one went in. One statement
-    (`ON CONFLICT DO NOTHING`) where a look-up and an insert would cost two round trips; on
-    PostgreSQL a concurrent insert of the same key waits for the first to commit or roll back."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    key = next(iter(Base.metadata.tables[row_type.__tablename__].primary_key))
-    inserted = await session.execute(
-        dialect.insert(row_type).values(**values).on_conflict_do_nothing().returning(key)
-    )
-    return inserted.first() is not None

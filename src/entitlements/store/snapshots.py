@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections import defaultdict
 from typing import Any, Protocol
 
 import asyncpg
 import msgspec
 from asyncpg.pool import PoolConnectionProxy
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from entitlements.catalog import Plan
-from entitlements.coverage import ClaimUse, ContractFacts, ContractStatus, Period
+from entitlements.catalog import CoverageKind, Plan
+from entitlements.coverage import ClaimUse, ContractFacts, ContractStatus, Period, incident_instant
 from entitlements.identifiers import mask_email, mask_phone
 from entitlements.money import Money
-from entitlements.store.contracts import approved_claims_of, periods_of
-from entitlements.store.tables import ContractRow, CustomerRow, ProductRow
+from entitlements.store.statements import Statements, statements
+from entitlements.store.tables import ClaimRow, ContractRow, CoveragePeriodRow, CustomerRow, ProductRow
 
 
 class ContractSnapshot(msgspec.Struct, frozen=True, array_like=True):
@@ -74,67 +75,134 @@ def decode_snapshot(raw: str | bytes) -> ProductSnapshot:
     return _decoder.decode(raw)
 
 
-def masked_contact(customer: CustomerRow) -> str | None:
-    if customer.email:
-        return mask_email(customer.email)
-    return mask_phone(customer.phone) if customer.phone else None
+def masked_contact(email: str | None, phone: str | None) -> str | None:
+    if email:
+        return mask_email(email)
+    return mask_phone(phone) if phone else None
 
 
-async def build_snapshot(session: AsyncSession, product: ProductRow) -> ProductSnapshot:
-    customer = await session.get(CustomerRow, product.customer_id)
-    assert customer is not None
-    contracts = list(
-        await session.scalars(
-            select(ContractRow)
-            .where(ContractRow.product_id == product.id)
-            .order_by(ContractRow.sold_at, ContractRow.id)
-        )
+products: Table = ProductRow.__table__  # type: ignore[assignment]
+customers: Table = CustomerRow.__table__  # type: ignore[assignment]
+contracts: Table = ContractRow.__table__  # type: ignore[assignment]
+periods: Table = CoveragePeriodRow.__table__  # type: ignore[assignment]
+claims: Table = ClaimRow.__table__  # type: ignore[assignment]
+
+# The product row is locked first: a writer that changes another contract of the same product
+# waits here, and then reads the record with the first writer's changes committed.
+_PRODUCT = (
+    select(
+        products.c.customer_id,
+        products.c.sku,
+        products.c.category,
+        products.c.price_amount,
+        products.c.currency,
+        products.c.serial,
+        products.c.imei,
+        customers.c.email,
+        customers.c.phone,
     )
-    ids = [c.id for c in contracts]
-    periods = await periods_of(session, ids)
-    claims = await approved_claims_of(session, ids)
+    .join(customers, customers.c.id == products.c.customer_id)
+    .where(products.c.id == bindparam("product_id"))
+    .with_for_update(of=products)
+)
+_CONTRACTS = (
+    select(
+        contracts.c.id,
+        contracts.c.status,
+        contracts.c.plan_code,
+        contracts.c.plan_version,
+        contracts.c.currency,
+        contracts.c.sold_at,
+        contracts.c.coverage_starts_at,
+        contracts.c.ended_at,
+        contracts.c.waiting_until,
+        contracts.c.grace_until,
+    )
+    .where(contracts.c.product_id == bindparam("product_id"))
+    .order_by(contracts.c.sold_at, contracts.c.id)
+)
+_PERIODS = (
+    select(periods.c.contract_id, periods.c.starts_at, periods.c.ends_at)
+    .join(contracts, contracts.c.id == periods.c.contract_id)
+    .where(contracts.c.product_id == bindparam("product_id"))
+    .order_by(periods.c.starts_at, periods.c.id)
+)
+_CLAIMS = (
+    select(claims.c.contract_id, claims.c.incident_kind, claims.c.incident_date, claims.c.covered_amount)
+    .join(contracts, contracts.c.id == claims.c.contract_id)
+    .where(contracts.c.product_id == bindparam("product_id"), claims.c.status == "approved")
+    .order_by(claims.c.incident_date, claims.c.id)
+)
+_WRITE = (
+    update(products).where(products.c.id == bindparam("product_id")).values(entitlement=bindparam("snapshot"))
+)
+
+
+async def build_snapshot(statements: Statements, product_id: str) -> ProductSnapshot | None:
+    """The product's snapshot from the record, its row locked until the transaction ends."""
+    product = await statements.row(_PRODUCT, product_id=product_id)
+    if product is None:
+        return None
+    customer_id, sku, category, price, currency, serial, imei, email, phone = product
+    spans: dict[str, list[Period]] = defaultdict(list)
+    for contract_id, start, end in await statements.rows(_PERIODS, product_id=product_id):
+        spans[contract_id].append(Period(start, end))
+    used: dict[str, list[ClaimUse]] = defaultdict(list)
+    for contract_id, kind, day, amount in await statements.rows(_CLAIMS, product_id=product_id):
+        used[contract_id].append(ClaimUse(CoverageKind(kind), incident_instant(day), amount))
     return ProductSnapshot(
-        product_id=product.id,
-        customer_id=product.customer_id,
-        sku=product.sku,
-        category=product.category,
-        price=Money(product.price_amount, product.currency),
-        serial=product.serial,
-        imei=product.imei,
-        contact=masked_contact(customer),
+        product_id=product_id,
+        customer_id=customer_id,
+        sku=sku,
+        category=category,
+        price=Money(price, currency),
+        serial=serial,
+        imei=imei,
+        contact=masked_contact(email, phone),
         contracts=tuple(
             ContractSnapshot(
-                contract_id=c.id,
-                status=ContractStatus(c.status),
-                plan_code=c.plan_code,
-                plan_version=c.plan_version,
-                currency=c.currency,
-                sold_at=c.sold_at,
-                coverage_starts_at=c.coverage_starts_at,
-                ended_at=c.ended_at,
-                waiting_until=c.waiting_until,
-                grace_until=c.grace_until,
-                periods=tuple(periods.get(c.id, ())),
-                claims=tuple(sorted(claims.get(c.id, ()), key=lambda u: u.incident_at)),
+                contract_id=c_id,
+                status=ContractStatus(status),
+                plan_code=plan_code,
+                plan_version=plan_version,
+                currency=c_currency,
+                sold_at=sold_at,
+                coverage_starts_at=starts_at,
+                ended_at=ended_at,
+                waiting_until=waiting_until,
+                grace_until=grace_until,
+                periods=tuple(spans[c_id]),
+                claims=tuple(used[c_id]),
             )
-            for c in contracts
+            for (
+                c_id,
+                status,
+                plan_code,
+                plan_version,
+                c_currency,
+                sold_at,
+                starts_at,
+                ended_at,
+                waiting_until,
+                grace_until,
+            ) in await statements.rows(_CONTRACTS, product_id=product_id)
         ),
     )
 
 
+async def refresh_snapshot(statements: Statements, product_id: str) -> None:
+    """Rewrite the product's snapshot from the record (inside the caller's transaction)."""
+    snapshot = await build_snapshot(statements, product_id)
+    if snapshot is not None:
+        await statements.run(_WRITE, product_id=product_id, snapshot=_encoder.encode(snapshot).decode())
+
+
 async def refresh_snapshots(session: AsyncSession, product_ids: list[str]) -> None:
-    """Rewrite the snapshots of these products from the record (inside the caller's transaction)."""
-    await session.flush()
-    for product_id in dict.fromkeys(product_ids):
-        product = await session.get(ProductRow, product_id)
-        if product is None:
-            continue
-        snapshot = await build_snapshot(session, product)
-        await session.execute(
-            update(ProductRow)
-            .where(ProductRow.id == product_id)
-            .values(entitlement=_encoder.encode(snapshot).decode())
-        )
+    """Rewrite the snapshots of these products, in a fixed order (so two writers never wait on
+    each other's products)."""
+    run = await statements(session)
+    for product_id in sorted(set(product_ids)):
+        await refresh_snapshot(run, product_id)
 
 
 # --- reading snapshots ---------------------------------------------------------------------------

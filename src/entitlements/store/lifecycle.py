@@ -1,0 +1,217 @@
+"""The record of a contract's lifecycle facts: payments, failed payments and endings.
+
+Every Stripe event that touches a contract comes through here, so these statements run per
+event: they go through `Statements` (asyncpg itself on PostgreSQL, the session elsewhere). The
+rules that decide what a fact means (`contracts.settle`, `contracts.next_period`) stay in the
+domain; this module only reads and writes rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+from sqlalchemy import Table, bindparam, case, insert, select, update
+
+from entitlements.contracts import LifecycleEvent, Settlement
+from entitlements.coverage import ContractStatus, Period
+from entitlements.errors import NotFound
+from entitlements.store.base import utcnow
+from entitlements.store.snapshots import refresh_snapshot
+from entitlements.store.statements import Row, Statements
+from entitlements.store.tables import AuditEventRow, ContractEventRow, ContractRow, CoveragePeriodRow
+
+contracts: Table = ContractRow.__table__  # type: ignore[assignment]
+periods: Table = CoveragePeriodRow.__table__  # type: ignore[assignment]
+events: Table = ContractEventRow.__table__  # type: ignore[assignment]
+audit_events: Table = AuditEventRow.__table__  # type: ignore[assignment]
+
+
+class ContractState(msgspec.Struct, frozen=True):
+    """What the lifecycle needs of a contract, as it is now."""
+
+    id: str
+    product_id: str
+    status: ContractStatus
+    plan_code: str
+    plan_version: int
+    coverage_starts_at: dt.datetime
+    grace_until: dt.datetime | None
+    ended_at: dt.datetime | None
+    stripe_payment_intent_id: str | None
+    stripe_subscription_id: str | None
+
+    @classmethod
+    def of(cls, row: Row) -> ContractState:
+        return cls(row[0], row[1], ContractStatus(row[2]), *row[3:])
+
+
+class AuditEntry(msgspec.Struct, frozen=True):
+    action: str
+    changes: dict[str, Any]
+
+
+_STATE = (
+    contracts.c.id,
+    contracts.c.product_id,
+    contracts.c.status,
+    contracts.c.plan_code,
+    contracts.c.plan_version,
+    contracts.c.coverage_starts_at,
+    contracts.c.grace_until,
+    contracts.c.ended_at,
+    contracts.c.stripe_payment_intent_id,
+    contracts.c.stripe_subscription_id,
+)
+# Bumping the revision is the first write of every change: it locks the row (PostgreSQL) or the
+# database (SQLite) until commit, so concurrent writers queue instead of racing.
+_LOCK = (
+    update(contracts)
+    .where(contracts.c.id == bindparam("contract_id"))
+    .values(revision=contracts.c.revision + 1, updated_at=bindparam("now"))
+    .returning(*_STATE)
+)
+_BY = {
+    "contract_id": select(*_STATE).where(contracts.c.id == bindparam("value")),
+    "subscription": select(*_STATE).where(contracts.c.stripe_subscription_id == bindparam("value")),
+    "payment_intent": select(*_STATE).where(contracts.c.stripe_payment_intent_id == bindparam("value")),
+}
+_LINK_PAYMENT_INTENT = (
+    update(contracts)
+    .where(contracts.c.id == bindparam("contract_id"), contracts.c.stripe_payment_intent_id.is_(None))
+    .values(stripe_payment_intent_id=bindparam("value"))
+)
+_LINK_SUBSCRIPTION = (
+    update(contracts)
+    .where(contracts.c.id == bindparam("contract_id"), contracts.c.stripe_subscription_id.is_(None))
+    .values(stripe_subscription_id=bindparam("value"))
+)
+_OWNER = select(events.c.contract_id).where(events.c.reference == bindparam("reference"))
+_EVENTS = select(events.c.reference, events.c.kind, events.c.applied_at).where(
+    events.c.contract_id == bindparam("contract_id")
+)
+_PERIODS = (
+    select(periods.c.starts_at, periods.c.ends_at)
+    .where(periods.c.contract_id == bindparam("contract_id"))
+    .order_by(periods.c.starts_at, periods.c.id)
+)
+_PERIOD_BOUGHT = select(periods.c.starts_at, periods.c.ends_at).where(
+    periods.c.source_ref == bindparam("reference")
+)
+_ADD_PERIOD = insert(periods)
+# A cancellation cuts every period at its instant: what was paid before it stays.
+_CUT = (
+    update(periods)
+    .where(periods.c.contract_id == bindparam("contract"), periods.c.ends_at > bindparam("cut"))
+    .values(
+        ends_at=case((periods.c.starts_at > bindparam("cut"), periods.c.starts_at), else_=bindparam("cut"))
+    )
+)
+_SETTLE = (
+    update(contracts)
+    .where(contracts.c.id == bindparam("contract_id"))
+    .values(status=bindparam("settled"), grace_until=bindparam("grace"), ended_at=bindparam("ended"))
+)
+_AUDIT = insert(audit_events)
+
+
+class LifecycleRecord:
+    def __init__(self, statements: Statements) -> None:
+        self.statements = statements
+
+    async def find(self, by: str, value: str) -> ContractState | None:
+        """The contract with this id, Stripe subscription or Stripe PaymentIntent."""
+        row = await self.statements.row(_BY[by], value=value)
+        return None if row is None else ContractState.of(row)
+
+    async def link(
+        self, contract: ContractState, *, payment_intent: str | None = None, subscription: str | None = None
+    ) -> None:
+        """Name the contract's PaymentIntent or subscription, unless it names one already."""
+        if payment_intent and contract.stripe_payment_intent_id is None:
+            await self.statements.run(_LINK_PAYMENT_INTENT, contract_id=contract.id, value=payment_intent)
+        if subscription and contract.stripe_subscription_id is None:
+            await self.statements.run(_LINK_SUBSCRIPTION, contract_id=contract.id, value=subscription)
+
+    async def lock(self, contract_id: str) -> ContractState:
+        """Take the contract for writing and hand it back as it is now."""
+        row = await self.statements.row(_LOCK, contract_id=contract_id, now=utcnow())
+        if row is None:
+            raise NotFound(f"no contract {contract_id}", field="contract_id")
+        return ContractState.of(row)
+
+    async def remember(self, contract_id: str, fact: LifecycleEvent) -> str | None:
+        """Record the fact once: None when it is new, else the contract it was applied to."""
+        if await self.statements.insert_new(
+            events,
+            reference=fact.reference,
+            contract_id=contract_id,
+            kind=fact.kind,
+            applied_at=fact.applied_at,
+        ):
+            return None
+        return await self.applied_to(fact.reference)
+
+    async def applied_to(self, reference: str) -> str | None:
+        row = await self.statements.row(_OWNER, reference=reference)
+        return None if row is None else str(row[0])
+
+    async def facts(self, contract_id: str) -> list[LifecycleEvent]:
+        """Every fact applied to the contract so far."""
+        return [LifecycleEvent(*row) for row in await self.statements.rows(_EVENTS, contract_id=contract_id)]
+
+    async def periods(self, contract_id: str) -> list[Period]:
+        """The contract's coverage periods, in order."""
+        return [Period(*row) for row in await self.statements.rows(_PERIODS, contract_id=contract_id)]
+
+    async def period_bought(self, reference: str) -> Period | None:
+        row = await self.statements.row(_PERIOD_BOUGHT, reference=reference)
+        return None if row is None else Period(row[0], row[1])
+
+    async def write(
+        self,
+        contract: ContractState,
+        settled: Settlement,
+        *,
+        bought: Period | None,
+        reference: str,
+        audits: list[AuditEntry],
+        actor: str,
+    ) -> None:
+        """Write what a fact changed, then the product's snapshot, in the caller's transaction."""
+        if bought is not None:
+            await self.statements.run(
+                _ADD_PERIOD,
+                contract_id=contract.id,
+                starts_at=bought.start,
+                ends_at=bought.end,
+                source_ref=reference,
+            )
+        if settled.status is ContractStatus.CANCELLED and settled.ended_at is not None:
+            await self.statements.run(_CUT, contract=contract.id, cut=settled.ended_at)
+        now = (contract.status, contract.grace_until, contract.ended_at)
+        if (settled.status, settled.grace_until, settled.ended_at) != now:
+            await self.statements.run(
+                _SETTLE,
+                contract_id=contract.id,
+                settled=settled.status.value,
+                grace=settled.grace_until,
+                ended=settled.ended_at,
+            )
+        at = utcnow()
+        await self.statements.run_many(
+            _AUDIT,
+            [
+                {
+                    "entity": "contract",
+                    "entity_id": contract.id,
+                    "action": entry.action,
+                    "actor": actor,
+                    "at": at,
+                    "changes": msgspec.json.encode(entry.changes).decode(),
+                }
+                for entry in audits
+            ],
+        )
+        await refresh_snapshot(self.statements, contract.product_id)
