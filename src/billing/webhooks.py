@@ -28,7 +28,7 @@ from entitlements.coverage import ContractStatus, Period
 from entitlements.errors import DomainError
 from entitlements.store import audit
 from entitlements.store.base import utcnow
-from entitlements.store.lifecycle import ContractState, LifecycleRecord
+from entitlements.store.lifecycle import ContractState, LifecycleRecord, LockedContract
 from entitlements.store.statements import statements
 
 ACTOR = "stripe"
@@ -110,14 +110,17 @@ async def record_and_apply(
                 created=event.created,
                 payload=raw.decode(),
                 received_at=utcnow(),
-                outcome="",
+                outcome=Outcome.APPLIED.value,  # the usual outcome; any other is written below
             )
             if not stored:
                 return Outcome.DUPLICATE, event.id
             outcome, detail = await apply(session, event, gateway)
-            await (await statements(session)).run(
-                _OUTCOME, event_id=event.id, result=f"{outcome.value}: {detail}" if detail else outcome.value
-            )
+            if outcome is not Outcome.APPLIED or detail:
+                await (await statements(session)).run(
+                    _OUTCOME,
+                    event_id=event.id,
+                    result=f"{outcome.value}: {detail}" if detail else outcome.value,
+                )
     except IntegrityError:
         return Outcome.DUPLICATE, event.id
     log.info("stripe event", event_id=event.id, type=event.type, outcome=outcome.value, detail=detail)
@@ -172,6 +175,7 @@ async def _contract(
     subscription: str | None = None,
     payment_intent: str | None = None,
 ) -> ContractState | None:
+    """Our contract, by the id in Stripe's metadata, else by its subscription or PaymentIntent."""
     record = await _record(session)
     if contract_id:
         found = await record.find("contract_id", contract_id)
@@ -183,6 +187,27 @@ async def _contract(
     if payment_intent:
         return await record.find("payment_intent", payment_intent)
     return None
+
+
+async def _locked(
+    session: AsyncSession,
+    *,
+    contract_id: str | None = None,
+    subscription: str | None = None,
+    payment_intent: str | None = None,
+) -> LockedContract | None:
+    """The same contract taken for writing, and linked to the subscription and PaymentIntent
+    named (unless it names its own already): one statement when the metadata names it."""
+    if not contract_id:
+        found = await _contract(session, subscription=subscription, payment_intent=payment_intent)
+        if found is None:
+            return None
+        contract_id = found.id
+    record = await _record(session)
+    locked = await record.lock(contract_id, payment_intent=payment_intent, subscription=subscription)
+    if locked is None:
+        raise NotYetKnown(f"contract {contract_id} is not known yet")
+    return locked
 
 
 async def _ledger_once(
@@ -205,7 +230,7 @@ async def _ledger_once(
 
 async def payment_succeeded(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
     pi = event.object
-    contract = await _contract(session, contract_id=_metadata_contract(pi), payment_intent=pi.get("id"))
+    contract = await _locked(session, contract_id=_metadata_contract(pi), payment_intent=pi.get("id"))
     if contract is None and isinstance(pi.get("invoice"), str):
         # An invoice's payment (older API versions name it): the invoice, fetched now, decides.
         invoice = await gateway.invoice(pi["invoice"])
@@ -215,11 +240,9 @@ async def payment_succeeded(session: AsyncSession, event: Event, gateway: Gatewa
             )
     if contract is None:
         return "ignored: no contract for this PaymentIntent"
-    record = await _record(session)
-    await record.link(contract, payment_intent=pi["id"])
     bought = await services.record_payment(
-        session, contract.id, reference=pi["id"], paid_at=event.at, actor=ACTOR, checked=False
-    ) or await record.period_bought(pi["id"])  # recorded before (by the checkout, say)
+        session, contract, reference=pi["id"], paid_at=event.at, actor=ACTOR, checked=False
+    ) or await (await _record(session)).period_bought(pi["id"])  # recorded before (by the checkout, say)
     charge = pi.get("latest_charge") or pi.get("charge")
     await _ledger_once(
         session,
@@ -252,14 +275,15 @@ async def _invoice_contract(
 async def invoice_paid(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
     invoice = event.object
     subscription, _ = _invoice_subscription(invoice)
-    contract = await _invoice_contract(session, invoice, gateway)
-    if contract is None:
+    found = await _invoice_contract(session, invoice, gateway)
+    if found is None:
         return "ignored: no contract for this invoice"
-    await (await _record(session)).link(contract, subscription=subscription)
+    contract = await _locked(session, contract_id=found.id, subscription=subscription)
+    assert contract is not None  # found just now, in this transaction
     period = _service_period(invoice)
     await services.record_payment(
         session,
-        contract.id,
+        contract,
         reference=invoice["id"],
         paid_at=event.at,
         actor=ACTOR,
@@ -336,10 +360,9 @@ async def invoice_failed(session: AsyncSession, event: Event, gateway: Gateway) 
 
 async def subscription_changed(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
     sub = event.object
-    contract = await _contract(session, contract_id=_metadata_contract(sub), subscription=sub.get("id"))
+    contract = await _locked(session, contract_id=_metadata_contract(sub), subscription=sub.get("id"))
     if contract is None:
         return "ignored: no contract for this subscription"
-    await (await _record(session)).link(contract, subscription=sub["id"])
     if sub.get("status") != "canceled":
         return "subscription noted"
     # The subscription says why it ended; the order its events arrived in does not matter.
@@ -354,7 +377,7 @@ async def subscription_changed(session: AsyncSession, event: Event, gateway: Gat
         target = ContractStatus.CANCELLED
     await services.end_contract(
         session,
-        contract.id,
+        contract,
         target=target,
         reference=f"{sub['id']}:ended",
         at=ended,
@@ -461,12 +484,13 @@ async def checkout_completed(session: AsyncSession, event: Event, gateway: Gatew
     checkout = event.object
     if checkout.get("payment_status") != "paid":
         return "ignored: not paid"
-    contract = await _contract(session, contract_id=_metadata_contract(checkout))
-    if contract is None:
+    contract_id = _metadata_contract(checkout)
+    if contract_id is None:
         return "ignored: no contract for this session"
     intent, subscription = checkout.get("payment_intent"), checkout.get("subscription")
-    await (await _record(session)).link(
-        contract,
+    await _locked(
+        session,
+        contract_id=contract_id,
         payment_intent=intent if isinstance(intent, str) else None,
         subscription=subscription if isinstance(subscription, str) else None,
     )

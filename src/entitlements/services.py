@@ -51,7 +51,7 @@ from entitlements.store.contracts import (
     lock_contract,
     plan_of,
 )
-from entitlements.store.lifecycle import AuditEntry, ContractState, LifecycleRecord
+from entitlements.store.lifecycle import AuditEntry, ContractState, LifecycleRecord, LockedContract
 from entitlements.store.plans import PlanRepository
 from entitlements.store.snapshots import (
     ContractSnapshot,
@@ -324,10 +324,20 @@ async def _first_time(
     return False
 
 
+async def _locked(record: LifecycleRecord, contract: str | LockedContract) -> LockedContract:
+    if isinstance(contract, LockedContract):
+        return contract
+    locked = await record.lock(contract)
+    if locked is None:
+        raise NotFound(f"no contract {contract}", field="contract_id")
+    return locked
+
+
 async def _settle(
     session: AsyncSession,
     record: LifecycleRecord,
     contract: ContractState,
+    facts: list[LifecycleEvent],
     *,
     reference: str,
     actor: str,
@@ -337,7 +347,7 @@ async def _settle(
     """Settle the status from every lifecycle fact applied so far (`contracts.settle`) and write
     it; a cancellation cuts the coverage periods at its instant, paid or not."""
     plan = await plan_of(session, contract)
-    settled = settle(await record.facts(contract.id), plan.grace_period_days)
+    settled = settle(facts, plan.grace_period_days)
     entries = list(audits)
     if settled.status is not contract.status:
         entries.append(
@@ -351,7 +361,7 @@ async def _settle(
 
 async def record_payment(
     session: AsyncSession,
-    contract_id: str,
+    contract: str | LockedContract,
     *,
     reference: str,
     paid_at: dt.datetime,
@@ -365,25 +375,30 @@ async def record_payment(
 
     `checked=False` is for facts reported by the gateway, which arrive in any order: they are
     recorded whatever the status says now (a payment that reaches an ended contract still buys
-    the period it paid for), and the status is settled from all of them."""
+    the period it paid for), and the status is settled from all of them.
+
+    `contract` is its id, or the contract as the caller has locked it in this transaction."""
     record = LifecycleRecord(await statements(session))
-    contract = await record.lock(contract_id)
+    locked = await _locked(record, contract)
     fact = LifecycleEvent(reference, PAYMENT, paid_at)
-    if not await _first_time(record, contract, fact, ContractStatus.ACTIVE if checked else None):
+    if not await _first_time(record, locked, fact, ContractStatus.ACTIVE if checked else None):
         return None
+    facts, existing = await record.history(locked.id)
     if period is None:
-        plan = await plan_of(session, contract)
-        period = next_period(plan, await record.periods(contract.id), contract.coverage_starts_at, paid_at)
+        plan = await plan_of(session, locked)
+        period = next_period(plan, existing, locked.coverage_starts_at, paid_at)
     paid = AuditEntry(
         "paid", {"reference": reference, "period": [period.start.isoformat(), period.end.isoformat()]}
     )
-    await _settle(session, record, contract, reference=reference, actor=actor, bought=period, audits=(paid,))
+    await _settle(
+        session, record, locked, facts, reference=reference, actor=actor, bought=period, audits=(paid,)
+    )
     return period
 
 
 async def mark_past_due(
     session: AsyncSession,
-    contract_id: str,
+    contract: str | LockedContract,
     *,
     reference: str,
     at: dt.datetime,
@@ -392,15 +407,16 @@ async def mark_past_due(
 ) -> None:
     """A renewal failed: past due with a grace end, until a payment with the same reference."""
     record = LifecycleRecord(await statements(session))
-    contract = await record.lock(contract_id)
+    locked = await _locked(record, contract)
     fact = LifecycleEvent(reference + FAILED, ContractStatus.PAST_DUE.value, at)
-    if await _first_time(record, contract, fact, ContractStatus.PAST_DUE if checked else None):
-        await _settle(session, record, contract, reference=reference, actor=actor)
+    if await _first_time(record, locked, fact, ContractStatus.PAST_DUE if checked else None):
+        facts, _ = await record.history(locked.id)
+        await _settle(session, record, locked, facts, reference=reference, actor=actor)
 
 
 async def end_contract(
     session: AsyncSession,
-    contract_id: str,
+    contract: str | LockedContract,
     *,
     target: ContractStatus,
     reference: str,
@@ -412,10 +428,11 @@ async def end_contract(
     if target not in ENDINGS:
         raise InvalidInput(f"{target.value} does not end a contract", field="action")
     record = LifecycleRecord(await statements(session))
-    contract = await record.lock(contract_id)
+    locked = await _locked(record, contract)
     fact = LifecycleEvent(reference, target.value, at)
-    if await _first_time(record, contract, fact, target if checked else None):
-        await _settle(session, record, contract, reference=reference, actor=actor)
+    if await _first_time(record, locked, fact, target if checked else None):
+        facts, _ = await record.history(locked.id)
+        await _settle(session, record, locked, facts, reference=reference, actor=actor)
 
 
 async def transfer_contract(

@@ -9,15 +9,14 @@ domain; this module only reads and writes rows.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Self
 
 import msgspec
-from sqlalchemy import Table, bindparam, case, insert, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, null, select, type_coerce, union_all, update
 
 from entitlements.contracts import LifecycleEvent, Settlement
 from entitlements.coverage import ContractStatus, Period
-from entitlements.errors import NotFound
-from entitlements.store.base import utcnow
+from entitlements.store.base import UTCDateTime, utcnow
 from entitlements.store.snapshots import refresh_snapshot
 from entitlements.store.statements import Row, Statements
 from entitlements.store.tables import AuditEventRow, ContractEventRow, ContractRow, CoveragePeriodRow
@@ -43,8 +42,12 @@ class ContractState(msgspec.Struct, frozen=True):
     stripe_subscription_id: str | None
 
     @classmethod
-    def of(cls, row: Row) -> ContractState:
+    def of(cls, row: Row) -> Self:
         return cls(row[0], row[1], ContractStatus(row[2]), *row[3:])
+
+
+class LockedContract(ContractState, frozen=True):
+    """A contract taken for writing (`LifecycleRecord.lock`) in the current transaction."""
 
 
 class AuditEntry(msgspec.Struct, frozen=True):
@@ -65,11 +68,17 @@ _STATE = (
     contracts.c.stripe_subscription_id,
 )
 # Bumping the revision is the first write of every change: it locks the row (PostgreSQL) or the
-# database (SQLite) until commit, so concurrent writers queue instead of racing.
+# database (SQLite) until commit, so concurrent writers queue instead of racing. The same
+# statement names the contract's Stripe PaymentIntent or subscription, unless it names one already.
 _LOCK = (
     update(contracts)
     .where(contracts.c.id == bindparam("contract_id"))
-    .values(revision=contracts.c.revision + 1, updated_at=bindparam("now"))
+    .values(
+        revision=contracts.c.revision + 1,
+        updated_at=bindparam("now"),
+        stripe_payment_intent_id=func.coalesce(contracts.c.stripe_payment_intent_id, bindparam("intent")),
+        stripe_subscription_id=func.coalesce(contracts.c.stripe_subscription_id, bindparam("subscription")),
+    )
     .returning(*_STATE)
 )
 _BY = {
@@ -77,24 +86,19 @@ _BY = {
     "subscription": select(*_STATE).where(contracts.c.stripe_subscription_id == bindparam("value")),
     "payment_intent": select(*_STATE).where(contracts.c.stripe_payment_intent_id == bindparam("value")),
 }
-_LINK_PAYMENT_INTENT = (
-    update(contracts)
-    .where(contracts.c.id == bindparam("contract_id"), contracts.c.stripe_payment_intent_id.is_(None))
-    .values(stripe_payment_intent_id=bindparam("value"))
-)
-_LINK_SUBSCRIPTION = (
-    update(contracts)
-    .where(contracts.c.id == bindparam("contract_id"), contracts.c.stripe_subscription_id.is_(None))
-    .values(stripe_subscription_id=bindparam("value"))
-)
 _OWNER = select(events.c.contract_id).where(events.c.reference == bindparam("reference"))
-_EVENTS = select(events.c.reference, events.c.kind, events.c.applied_at).where(
-    events.c.contract_id == bindparam("contract_id")
-)
-_PERIODS = (
-    select(periods.c.starts_at, periods.c.ends_at)
-    .where(periods.c.contract_id == bindparam("contract_id"))
-    .order_by(periods.c.starts_at, periods.c.id)
+# The facts applied to a contract and its coverage periods, in one statement: (reference, kind,
+# applied_at, None) for a fact, (None, None, start, end) for a period.
+_HISTORY = union_all(
+    select(
+        events.c.reference,
+        events.c.kind,
+        events.c.applied_at,
+        type_coerce(null(), UTCDateTime()).label("ends_at"),
+    ).where(events.c.contract_id == bindparam("contract_id")),
+    select(null(), null(), periods.c.starts_at, periods.c.ends_at).where(
+        periods.c.contract_id == bindparam("contract_id")
+    ),
 )
 _PERIOD_BOUGHT = select(periods.c.starts_at, periods.c.ends_at).where(
     periods.c.source_ref == bindparam("reference")
@@ -125,21 +129,15 @@ class LifecycleRecord:
         row = await self.statements.row(_BY[by], value=value)
         return None if row is None else ContractState.of(row)
 
-    async def link(
-        self, contract: ContractState, *, payment_intent: str | None = None, subscription: str | None = None
-    ) -> None:
-        """Name the contract's PaymentIntent or subscription, unless it names one already."""
-        if payment_intent and contract.stripe_payment_intent_id is None:
-            await self.statements.run(_LINK_PAYMENT_INTENT, contract_id=contract.id, value=payment_intent)
-        if subscription and contract.stripe_subscription_id is None:
-            await self.statements.run(_LINK_SUBSCRIPTION, contract_id=contract.id, value=subscription)
-
-    async def lock(self, contract_id: str) -> ContractState:
-        """Take the contract for writing and hand it back as it is now."""
-        row = await self.statements.row(_LOCK, contract_id=contract_id, now=utcnow())
-        if row is None:
-            raise NotFound(f"no contract {contract_id}", field="contract_id")
-        return ContractState.of(row)
+    async def lock(
+        self, contract_id: str, *, payment_intent: str | None = None, subscription: str | None = None
+    ) -> LockedContract | None:
+        """Take the contract for writing and hand it back as it is now (None: no such contract),
+        naming its PaymentIntent or subscription unless it names one already."""
+        row = await self.statements.row(
+            _LOCK, contract_id=contract_id, now=utcnow(), intent=payment_intent, subscription=subscription
+        )
+        return None if row is None else LockedContract.of(row)
 
     async def remember(self, contract_id: str, fact: LifecycleEvent) -> str | None:
         """Record the fact once: None when it is new, else the contract it was applied to."""
@@ -157,13 +155,16 @@ class LifecycleRecord:
         row = await self.statements.row(_OWNER, reference=reference)
         return None if row is None else str(row[0])
 
-    async def facts(self, contract_id: str) -> list[LifecycleEvent]:
-        """Every fact applied to the contract so far."""
-        return [LifecycleEvent(*row) for row in await self.statements.rows(_EVENTS, contract_id=contract_id)]
-
-    async def periods(self, contract_id: str) -> list[Period]:
-        """The contract's coverage periods, in order."""
-        return [Period(*row) for row in await self.statements.rows(_PERIODS, contract_id=contract_id)]
+    async def history(self, contract_id: str) -> tuple[list[LifecycleEvent], list[Period]]:
+        """Every fact applied to the contract so far, and its coverage periods in order."""
+        facts: list[LifecycleEvent] = []
+        spans: list[Period] = []
+        for reference, kind, start, end in await self.statements.rows(_HISTORY, contract_id=contract_id):
+            if reference is None:
+                spans.append(Period(start, end))
+            else:
+                facts.append(LifecycleEvent(reference, kind, start))
+        return facts, sorted(spans, key=lambda p: (p.start, p.end))
 
     async def period_bought(self, reference: str) -> Period | None:
         row = await self.statements.row(_PERIOD_BOUGHT, reference=reference)

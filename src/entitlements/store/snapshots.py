@@ -15,7 +15,18 @@ from typing import Any, Protocol
 import asyncpg
 import msgspec
 from asyncpg.pool import PoolConnectionProxy
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    String,
+    Table,
+    bindparam,
+    null,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements.catalog import CoverageKind, Plan
@@ -88,7 +99,8 @@ periods: Table = CoveragePeriodRow.__table__  # type: ignore[assignment]
 claims: Table = ClaimRow.__table__  # type: ignore[assignment]
 
 # The product row is locked first: a writer that changes another contract of the same product
-# waits here, and then reads the record with the first writer's changes committed.
+# waits here, and then reads the record with the first writer's changes committed. The same
+# statement reads the product's contracts (none: one row of NULLs for them).
 _PRODUCT = (
     select(
         products.c.customer_id,
@@ -100,13 +112,6 @@ _PRODUCT = (
         products.c.imei,
         customers.c.email,
         customers.c.phone,
-    )
-    .join(customers, customers.c.id == products.c.customer_id)
-    .where(products.c.id == bindparam("product_id"))
-    .with_for_update(of=products)
-)
-_CONTRACTS = (
-    select(
         contracts.c.id,
         contracts.c.status,
         contracts.c.plan_code,
@@ -118,20 +123,39 @@ _CONTRACTS = (
         contracts.c.waiting_until,
         contracts.c.grace_until,
     )
-    .where(contracts.c.product_id == bindparam("product_id"))
+    .select_from(
+        products.join(customers, customers.c.id == products.c.customer_id).outerjoin(
+            contracts, contracts.c.product_id == products.c.id
+        )
+    )
+    .where(products.c.id == bindparam("product_id"))
     .order_by(contracts.c.sold_at, contracts.c.id)
+    .with_for_update(of=products)
 )
-_PERIODS = (
-    select(periods.c.contract_id, periods.c.starts_at, periods.c.ends_at)
+# The coverage periods and approved claims of the product's contracts, in one statement:
+# (contract, None, start, end, None, None) for a period, (contract, kind, None, None, day, amount)
+# for a claim.
+_USES = union_all(
+    select(
+        periods.c.contract_id,
+        type_coerce(null(), String()),
+        periods.c.starts_at,
+        periods.c.ends_at,
+        type_coerce(null(), Date()),
+        type_coerce(null(), BigInteger()),
+    )
     .join(contracts, contracts.c.id == periods.c.contract_id)
-    .where(contracts.c.product_id == bindparam("product_id"))
-    .order_by(periods.c.starts_at, periods.c.id)
-)
-_CLAIMS = (
-    select(claims.c.contract_id, claims.c.incident_kind, claims.c.incident_date, claims.c.covered_amount)
+    .where(contracts.c.product_id == bindparam("product_id")),
+    select(
+        claims.c.contract_id,
+        claims.c.incident_kind,
+        null(),
+        null(),
+        claims.c.incident_date,
+        claims.c.covered_amount,
+    )
     .join(contracts, contracts.c.id == claims.c.contract_id)
-    .where(contracts.c.product_id == bindparam("product_id"), claims.c.status == "approved")
-    .order_by(claims.c.incident_date, claims.c.id)
+    .where(contracts.c.product_id == bindparam("product_id"), claims.c.status == "approved"),
 )
 _WRITE = (
     update(products).where(products.c.id == bindparam("product_id")).values(entitlement=bindparam("snapshot"))
@@ -140,16 +164,17 @@ _WRITE = (
 
 async def build_snapshot(statements: Statements, product_id: str) -> ProductSnapshot | None:
     """The product's snapshot from the record, its row locked until the transaction ends."""
-    product = await statements.row(_PRODUCT, product_id=product_id)
-    if product is None:
+    rows = await statements.rows(_PRODUCT, product_id=product_id)
+    if not rows:
         return None
-    customer_id, sku, category, price, currency, serial, imei, email, phone = product
+    customer_id, sku, category, price, currency, serial, imei, email, phone = rows[0][:9]
     spans: dict[str, list[Period]] = defaultdict(list)
-    for contract_id, start, end in await statements.rows(_PERIODS, product_id=product_id):
-        spans[contract_id].append(Period(start, end))
     used: dict[str, list[ClaimUse]] = defaultdict(list)
-    for contract_id, kind, day, amount in await statements.rows(_CLAIMS, product_id=product_id):
-        used[contract_id].append(ClaimUse(CoverageKind(kind), incident_instant(day), amount))
+    for contract_id, kind, start, end, day, amount in await statements.rows(_USES, product_id=product_id):
+        if kind is None:
+            spans[contract_id].append(Period(start, end))
+        else:
+            used[contract_id].append(ClaimUse(CoverageKind(kind), incident_instant(day), amount))
     return ProductSnapshot(
         product_id=product_id,
         customer_id=customer_id,
@@ -171,8 +196,10 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
                 ended_at=ended_at,
                 waiting_until=waiting_until,
                 grace_until=grace_until,
-                periods=tuple(spans[c_id]),
-                claims=tuple(used[c_id]),
+                periods=tuple(sorted(spans[c_id], key=lambda p: (p.start, p.end))),
+                claims=tuple(
+                    sorted(used[c_id], key=lambda u: (u.incident_at, u.incident_kind, u.covered_amount))
+                ),
             )
             for (
                 c_id,
@@ -185,7 +212,8 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
                 ended_at,
                 waiting_until,
                 grace_until,
-            ) in await statements.rows(_CONTRACTS, product_id=product_id)
+            ) in (row[9:] for row in rows)
+            if c_id is not None
         ),
     )
 
