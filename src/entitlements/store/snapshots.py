@@ -98,9 +98,12 @@ contracts: Table = ContractRow.__table__  # type: ignore[assignment]
 periods: Table = CoveragePeriodRow.__table__  # type: ignore[assignment]
 claims: Table = ClaimRow.__table__  # type: ignore[assignment]
 
-# The product row is locked first: a writer that changes another contract of the same product
-# waits here, and then reads the record with the first writer's changes committed. The same
-# statement reads the product's contracts (none: one row of NULLs for them).
+# The product row is locked first, in a statement of its own: a writer that changes another
+# contract of the same product waits here, and the statements after it read the record with the
+# first writer's changes committed. (A read in the locking statement itself would see the
+# product row as committed, but the rows joined to it as they were when the statement began.)
+_LOCK = select(products.c.id).where(products.c.id == bindparam("product_id")).with_for_update()
+# The product, its owner's contact and its contracts (none: one row of NULLs for them).
 _PRODUCT = (
     select(
         products.c.customer_id,
@@ -130,7 +133,6 @@ _PRODUCT = (
     )
     .where(products.c.id == bindparam("product_id"))
     .order_by(contracts.c.sold_at, contracts.c.id)
-    .with_for_update(of=products)
 )
 # The coverage periods and approved claims of the product's contracts, in one statement:
 # (contract, None, start, end, None, None) for a period, (contract, kind, None, None, day, amount)
@@ -164,9 +166,9 @@ _WRITE = (
 
 async def build_snapshot(statements: Statements, product_id: str) -> ProductSnapshot | None:
     """The product's snapshot from the record, its row locked until the transaction ends."""
-    rows = await statements.rows(_PRODUCT, product_id=product_id)
-    if not rows:
+    if await statements.row(_LOCK, product_id=product_id) is None:
         return None
+    rows = await statements.rows(_PRODUCT, product_id=product_id)
     customer_id, sku, category, price, currency, serial, imei, email, phone = rows[0][:9]
     spans: dict[str, list[Period]] = defaultdict(list)
     used: dict[str, list[ClaimUse]] = defaultdict(list)

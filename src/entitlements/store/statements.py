@@ -143,10 +143,14 @@ class PgStatements:
         return await self.row(_insert_new(table, "postgresql"), **values) is not None
 
 
+# Databases whose statements run straight through their driver.
+THROUGH_DRIVER = {"postgresql"}
+
+
 async def statements(session: AsyncSession) -> Statements:
     """The way to run statements in this session's transaction. Pending ORM changes are flushed
     first, so that statements run past the session see them."""
-    if session.get_bind().dialect.name != "postgresql":
+    if session.get_bind().dialect.name not in THROUGH_DRIVER:
         return SessionStatements(session)
     await session.flush()
     raw = await (await session.connection()).get_raw_connection()

@@ -1,0 +1,153 @@
+"""The lifecycle write path's statements: asyncpg and the session write the same record, and a
+product's snapshot is rebuilt under its row lock."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from api.app import CoverlineApp
+from entitlements import services
+from entitlements.coverage import ContractStatus
+from entitlements.store import statements as statements_module
+from entitlements.store.lifecycle import LifecycleRecord
+from entitlements.store.snapshots import build_snapshot, decode_snapshot
+from entitlements.store.statements import PgStatements, SessionStatements, statements
+from entitlements.store.tables import (
+    AuditEventRow,
+    ContractEventRow,
+    ContractRow,
+    CoveragePeriodRow,
+    ProductRow,
+)
+from tests.api.shop import Shop
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+DAY = dt.timedelta(days=1)
+
+
+async def _life(shop: Shop, start: dt.datetime) -> dict[str, Any]:
+    """Sold, paid, a renewal fails, paid late, then cancelled: every kind of lifecycle write."""
+    contract = await shop.sell("test-monthly", pay=False)
+    cid = contract["id"]  # references are unique across contracts: each names its contract
+    await shop.lifecycle(cid, "payment", f"{cid}-inv-1", at=start)
+    await shop.lifecycle(cid, "payment", f"{cid}-inv-1", at=start)  # a replay: nothing more
+    await shop.lifecycle(cid, "past_due", f"{cid}-inv-2", at=start + 31 * DAY)
+    await shop.lifecycle(cid, "payment", f"{cid}-inv-2", at=start + 33 * DAY)
+    await shop.lifecycle(cid, "cancel", f"{cid}-cancel", at=start + 40 * DAY)
+    return contract
+
+
+async def _record_of(app: CoverlineApp, contract: dict[str, Any]) -> dict[str, Any]:
+    """The rows the lifecycle wrote, with the contract's own id written as `C`."""
+    cid = contract["id"]
+    async with app.state.db.sessions() as session:
+        row = await session.get(ContractRow, cid)
+        assert row is not None
+        periods = (
+            await session.execute(
+                select(CoveragePeriodRow.starts_at, CoveragePeriodRow.ends_at, CoveragePeriodRow.source_ref)
+                .where(CoveragePeriodRow.contract_id == cid)
+                .order_by(CoveragePeriodRow.starts_at)
+            )
+        ).all()
+        facts = (
+            await session.execute(
+                select(ContractEventRow.reference, ContractEventRow.kind, ContractEventRow.applied_at)
+                .where(ContractEventRow.contract_id == cid)
+                .order_by(ContractEventRow.reference)
+            )
+        ).all()
+        audits = (
+            await session.execute(
+                select(AuditEventRow.action, AuditEventRow.actor, AuditEventRow.changes)
+                .where(AuditEventRow.entity_id == cid, AuditEventRow.action != "opened")
+                .order_by(AuditEventRow.id)
+            )
+        ).all()
+        raw = await session.scalar(select(ProductRow.entitlement).where(ProductRow.id == row.product_id))
+    snapshot = decode_snapshot(raw or "")
+    (entry,) = snapshot.contracts
+
+    def unnamed(rows: list[Any]) -> list[tuple[Any, ...]]:
+        return [tuple(v.replace(cid, "C") if isinstance(v, str) else v for v in row) for row in rows]
+
+    return {
+        "contract": (row.status, row.grace_until, row.ended_at, row.revision),
+        "periods": unnamed(list(periods)),
+        "facts": unnamed(list(facts)),
+        "audits": unnamed(list(audits)),
+        "snapshot": (entry.status, entry.grace_until, entry.ended_at, entry.periods, entry.claims),
+    }
+
+
+async def test_asyncpg_and_the_session_write_the_same_record(
+    shop: Shop, app: CoverlineApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + DAY
+    through_driver = await _life(shop, start)
+    monkeypatch.setattr(statements_module, "THROUGH_DRIVER", set())
+    through_session = await _life(shop, start)
+
+    first, second = await _record_of(app, through_driver), await _record_of(app, through_session)
+    assert first == second
+    assert first["contract"][0] == ContractStatus.CANCELLED.value
+    assert [a[0] for a in first["audits"]][-1] == "cancelled"
+    # Cancelled 40 days in: the second month's period is cut there.
+    assert first["periods"][-1][1] == start + 40 * DAY
+
+
+async def test_both_runners_read_the_same_snapshot_and_history(shop: Shop, app: CoverlineApp) -> None:
+    contract = await shop.sell("test-screen-guard")
+    await shop.claim(contract_id=contract["id"])
+    async with app.state.db.sessions() as session, session.begin():
+        driver = await statements(session)
+        assert isinstance(driver, PgStatements)
+        runners = [driver, SessionStatements(session)]
+        snapshots = [await build_snapshot(run, contract["product_id"]) for run in runners]
+        histories = [await LifecycleRecord(run).history(contract["id"]) for run in runners]
+    assert snapshots[0] == snapshots[1]
+    assert snapshots[0] is not None and len(snapshots[0].contracts[0].claims) == 1
+    assert histories[0] == histories[1] and histories[0][0] and histories[0][1]
+
+
+async def test_two_contracts_of_one_product_never_overwrite_each_others_snapshot(
+    shop: Shop, app: CoverlineApp
+) -> None:
+    """Two writers change two contracts of the same product at once: the second waits for the
+    product's row, then rebuilds its snapshot from a record that includes the first's change."""
+    customer = await shop.customer()
+    product = await shop.product(customer["id"])
+    first = await shop.open_contract(customer, product, "test-screen-guard")
+    second = await shop.open_contract(customer, product, "test-monthly")
+    now = dt.datetime.now(dt.UTC)
+    for contract in (first, second):
+        await shop.lifecycle(contract["id"], "payment", f"pay-{contract['id']}")
+    second_waiting = asyncio.Event()
+
+    async def cancel_second() -> None:
+        async with app.state.db.sessions() as session, session.begin():
+            second_waiting.set()
+            await services.end_contract(
+                session, second["id"], target=ContractStatus.CANCELLED, reference="c2", at=now, actor="t"
+            )
+
+    async with app.state.db.sessions() as session, session.begin():
+        await services.end_contract(
+            session, first["id"], target=ContractStatus.CANCELLED, reference="c1", at=now, actor="t"
+        )
+        waiting = asyncio.create_task(cancel_second())
+        await second_waiting.wait()
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # it waits for this transaction's product row
+    await waiting
+
+    async with app.state.db.sessions() as session:
+        raw = await session.scalar(select(ProductRow.entitlement).where(ProductRow.id == product["id"]))
+    statuses = {c.contract_id: c.status for c in decode_snapshot(raw or "").contracts}
+    assert statuses == {first["id"]: ContractStatus.CANCELLED, second["id"]: ContractStatus.CANCELLED}
