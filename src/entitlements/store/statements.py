@@ -152,7 +152,13 @@ async def statements(session: AsyncSession) -> Statements:
     first, so that statements run past the session see them."""
     if session.get_bind().dialect.name not in THROUGH_DRIVER:
         return SessionStatements(session)
-    await session.flush()
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    transaction = session.sync_session.get_transaction()
+    known = session.info.get(_KNOWN)
+    if transaction is not None and known is not None and known[0] is transaction:
+        cached: Statements = known[1]  # this transaction's, from an earlier call
+        return cached
     raw = await (await session.connection()).get_raw_connection()
     adapter = raw.dbapi_connection
     # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement: send it now,
@@ -160,4 +166,9 @@ async def statements(session: AsyncSession) -> Statements:
     if adapter._transaction is None and not adapter.autocommit:  # type: ignore[union-attr]
         await adapter._start_transaction()  # type: ignore[union-attr]
     connection: asyncpg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
-    return PgStatements(connection)
+    found = PgStatements(connection)
+    session.info[_KNOWN] = (session.sync_session.get_transaction(), found)
+    return found
+
+
+_KNOWN = "coverline.statements"
