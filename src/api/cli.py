@@ -165,6 +165,7 @@ def stripe_sync(since: str) -> None:
 
     from api.app import make_gateway
     from billing.webhooks import sync_events
+    from entitlements.store.statements import session_transactions
 
     start = _instant(since, "--since")
     settings = load_settings()
@@ -172,7 +173,9 @@ def stripe_sync(since: str) -> None:
     async def run() -> None:
         engine = create_engine(settings.database_url)
         try:
-            report = await sync_events(session_factory(engine), make_gateway(settings), start)
+            report = await sync_events(
+                session_transactions(session_factory(engine)), make_gateway(settings), start
+            )
         finally:
             await engine.dispose()
         click.echo(

@@ -17,10 +17,12 @@ from entitlements.catalog import Plan
 from entitlements.store.base import create_engine, reader_factory, session_factory
 from entitlements.store.plans import PlanRepository, published_plan
 from entitlements.store.snapshots import SessionSnapshots, SharedReads, SnapshotSource
+from entitlements.store.statements import PgStatements, SessionStatements, Statements
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
-    """The snapshot pool only runs read-only statements: nothing to reset between uses."""
+    """Connections of asyncpg's own pool set no session state (their transactions end with their
+    blocks): nothing to reset between uses, which would cost a round trip each time."""
 
 
 class Database:
@@ -30,7 +32,7 @@ class Database:
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._readers: async_sessionmaker[AsyncSession] | None = None
-        self._snapshot_pool: asyncpg.Pool | None = None
+        self._driver_pool: asyncpg.Pool | None = None
         self._shared_reads: SharedReads | None = None
 
     async def start(self) -> None:
@@ -39,13 +41,13 @@ class Database:
         self._readers = reader_factory(self._engine)
         if self._engine.dialect.name == "postgresql":
             url = self._engine.url.set(drivername="postgresql")
-            self._snapshot_pool = await asyncpg.create_pool(
+            self._driver_pool = await asyncpg.create_pool(
                 url.render_as_string(hide_password=False),
                 min_size=1,
                 max_size=self.pool_size,
                 reset=_keep_session,
             )
-            self._shared_reads = SharedReads(self._snapshot_pool)
+            self._shared_reads = SharedReads(self._driver_pool)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -65,6 +67,18 @@ class Database:
             raise RuntimeError("the database is not connected yet")
         return self._readers
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Statements]:
+        """Statements in one transaction, committed when the block ends, rolled back if it raises:
+        on PostgreSQL on a connection of asyncpg's own pool, past SQLAlchemy's session (whose
+        begin, commit and close cost as much CPU as a webhook's statements), else in a session."""
+        if self._driver_pool is None:
+            async with self.sessions() as session, session.begin():
+                yield SessionStatements(session)
+            return
+        async with self._driver_pool.acquire() as connection, connection.transaction():
+            yield PgStatements(connection)
+
     def snapshots(self) -> AbstractAsyncContextManager[SnapshotSource]:
         """Where entitlement checks read: asyncpg directly on PostgreSQL, in reads that concurrent
         checks share (nothing to open or close per check), else a SQLAlchemy session."""
@@ -79,8 +93,8 @@ class Database:
 
     async def active_key(self, secret_hash: str) -> tuple[str, str, str] | None:
         """(id, kind, scopes) of the unrevoked API key with this hash: asked on every request."""
-        if self._snapshot_pool is not None:
-            async with self._snapshot_pool.acquire() as connection:
+        if self._driver_pool is not None:
+            async with self._driver_pool.acquire() as connection:
                 row = await connection.fetchrow(
                     "SELECT id, kind, scopes FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL",
                     secret_hash,
@@ -104,8 +118,8 @@ class Database:
             return await PlanRepository(session).get(code, version)
 
     async def dispose(self) -> None:
-        if self._snapshot_pool is not None:
-            await self._snapshot_pool.close()
+        if self._driver_pool is not None:
+            await self._driver_pool.close()
         if self._engine is not None:
             await self._engine.dispose()
 

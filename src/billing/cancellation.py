@@ -22,6 +22,7 @@ from entitlements.money import Money
 from entitlements.refunds import RefundQuote, refund_quote
 from entitlements.store.base import utcnow
 from entitlements.store.contracts import get_contract, periods_of, plan_of
+from entitlements.store.statements import statements
 from entitlements.store.tables import ClaimRow, ContractRow
 
 PAYMENTS = ("sale", "renewal")
@@ -118,7 +119,7 @@ async def cancel_contract(
             contract.stripe_subscription_id, key=f"cancel:{contract.id}:subscription"
         )
     await services.end_contract(
-        session,
+        await statements(session),
         contract.id,
         target=ContractStatus.CANCELLED,
         reference=f"cancel:{contract.id}",

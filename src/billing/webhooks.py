@@ -18,7 +18,6 @@ import msgspec
 import structlog
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing.gateway import Gateway
 from billing.signatures import verify
@@ -29,7 +28,7 @@ from entitlements.errors import DomainError
 from entitlements.store import audit
 from entitlements.store.base import utcnow
 from entitlements.store.lifecycle import ContractState, LifecycleRecord, LockedContract
-from entitlements.store.statements import statements
+from entitlements.store.statements import Statements, Transactions
 
 ACTOR = "stripe"
 log = structlog.get_logger("billing.webhooks")
@@ -76,7 +75,7 @@ class Event(msgspec.Struct):
 
 
 async def ingest(
-    sessions: async_sessionmaker[AsyncSession],
+    transactions: Transactions,
     raw: bytes,
     signature: str | None,
     *,
@@ -87,12 +86,10 @@ async def ingest(
     """Verify and apply one delivery. Raises `SignatureError` (nothing stored) or `MalformedEvent`;
     any other exception rolls everything back so that Stripe delivers again."""
     verify(raw, signature, secrets, now)
-    return await record_and_apply(sessions, raw, gateway)
+    return await record_and_apply(transactions, raw, gateway)
 
 
-async def record_and_apply(
-    sessions: async_sessionmaker[AsyncSession], raw: bytes, gateway: Gateway
-) -> tuple[Outcome, str]:
+async def record_and_apply(transactions: Transactions, raw: bytes, gateway: Gateway) -> tuple[Outcome, str]:
     """Store an authentic event once and apply it, in one transaction: the webhook's path after
     its signature, and the repair path for events fetched from Stripe itself."""
     try:
@@ -100,9 +97,8 @@ async def record_and_apply(
     except msgspec.DecodeError as exc:
         raise MalformedEvent(str(exc)) from None
     try:
-        async with sessions() as session, session.begin():
+        async with transactions() as run:
             # Stored first: a concurrent twin waits on this row's key, then finds it taken.
-            run = await statements(session)
             stored = await run.insert_new(
                 stripe_events,
                 id=event.id,
@@ -114,9 +110,9 @@ async def record_and_apply(
             )
             if not stored:
                 return Outcome.DUPLICATE, event.id
-            outcome, detail = await apply(session, event, gateway)
+            outcome, detail = await apply(run, event, gateway)
             if outcome is not Outcome.APPLIED or detail:
-                await (await statements(session)).run(
+                await run.run(
                     _OUTCOME,
                     event_id=event.id,
                     result=f"{outcome.value}: {detail}" if detail else outcome.value,
@@ -127,15 +123,15 @@ async def record_and_apply(
     return outcome, event.id
 
 
-Handler = Callable[[AsyncSession, Event, Gateway], Awaitable[str | None]]
+Handler = Callable[[Statements, Event, Gateway], Awaitable[str | None]]
 
 
-async def apply(session: AsyncSession, event: Event, gateway: Gateway) -> tuple[Outcome, str]:
+async def apply(run: Statements, event: Event, gateway: Gateway) -> tuple[Outcome, str]:
     handler = HANDLERS.get(event.type)
     if handler is None:
         return Outcome.IGNORED, "not an event Coverline acts on"
     try:
-        detail = await handler(session, event, gateway)
+        detail = await handler(run, event, gateway)
     except DomainError as exc:  # e.g. a payment for a contract cancelled meanwhile: nothing to do
         return Outcome.IGNORED, exc.detail
     if detail is not None and detail.startswith("ignored"):
@@ -164,19 +160,15 @@ def _invoice_subscription(invoice: dict[str, Any]) -> tuple[str | None, str | No
     return subscription, None
 
 
-async def _record(session: AsyncSession) -> LifecycleRecord:
-    return LifecycleRecord(await statements(session))
-
-
 async def _contract(
-    session: AsyncSession,
+    run: Statements,
     *,
     contract_id: str | None = None,
     subscription: str | None = None,
     payment_intent: str | None = None,
 ) -> ContractState | None:
     """Our contract, by the id in Stripe's metadata, else by its subscription or PaymentIntent."""
-    record = await _record(session)
+    record = LifecycleRecord(run)
     if contract_id:
         found = await record.find("contract_id", contract_id)
         if found is None:  # ours (we set the metadata), but its checkout has not committed yet
@@ -190,7 +182,7 @@ async def _contract(
 
 
 async def _locked(
-    session: AsyncSession,
+    run: Statements,
     *,
     contract_id: str | None = None,
     subscription: str | None = None,
@@ -199,11 +191,11 @@ async def _locked(
     """The same contract taken for writing, and linked to the subscription and PaymentIntent
     named (unless it names its own already): one statement when the metadata names it."""
     if not contract_id:
-        found = await _contract(session, subscription=subscription, payment_intent=payment_intent)
+        found = await _contract(run, subscription=subscription, payment_intent=payment_intent)
         if found is None:
             return None
         contract_id = found.id
-    record = await _record(session)
+    record = LifecycleRecord(run)
     locked = await record.lock(contract_id, payment_intent=payment_intent, subscription=subscription)
     if locked is None:
         raise NotYetKnown(f"contract {contract_id} is not known yet")
@@ -211,9 +203,9 @@ async def _locked(
 
 
 async def _ledger_once(
-    session: AsyncSession, key: str, kind: str, amount: int, currency: str, at: dt.datetime, **ids: Any
+    run: Statements, key: str, kind: str, amount: int, currency: str, at: dt.datetime, **ids: Any
 ) -> None:
-    await (await statements(session)).insert_new(
+    await run.insert_new(
         ledger_entries,
         entry_key=key,
         kind=kind,
@@ -228,24 +220,24 @@ async def _ledger_once(
 # --- handlers ----------------------------------------------------------------------------------------
 
 
-async def payment_succeeded(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+async def payment_succeeded(run: Statements, event: Event, gateway: Gateway) -> str | None:
     pi = event.object
-    contract = await _locked(session, contract_id=_metadata_contract(pi), payment_intent=pi.get("id"))
+    contract = await _locked(run, contract_id=_metadata_contract(pi), payment_intent=pi.get("id"))
     if contract is None and isinstance(pi.get("invoice"), str):
         # An invoice's payment (older API versions name it): the invoice, fetched now, decides.
         invoice = await gateway.invoice(pi["invoice"])
         if invoice is not None and (invoice.get("status") == "paid" or invoice.get("paid") is True):
             return await invoice_paid(
-                session, Event(event.id, "invoice.paid", event.created, {"object": invoice}), gateway
+                run, Event(event.id, "invoice.paid", event.created, {"object": invoice}), gateway
             )
     if contract is None:
         return "ignored: no contract for this PaymentIntent"
     bought = await services.record_payment(
-        session, contract, reference=pi["id"], paid_at=event.at, actor=ACTOR, checked=False
-    ) or await (await _record(session)).period_bought(pi["id"])  # recorded before (by the checkout, say)
+        run, contract, reference=pi["id"], paid_at=event.at, actor=ACTOR, checked=False
+    ) or await LifecycleRecord(run).period_bought(pi["id"])  # recorded before (by the checkout, say)
     charge = pi.get("latest_charge") or pi.get("charge")
     await _ledger_once(
-        session,
+        run,
         f"charge:{pi['id']}",
         "sale",
         int(pi["amount"]),
@@ -261,28 +253,28 @@ async def payment_succeeded(session: AsyncSession, event: Event, gateway: Gatewa
 
 
 async def _invoice_contract(
-    session: AsyncSession, invoice: dict[str, Any], gateway: Gateway
+    run: Statements, invoice: dict[str, Any], gateway: Gateway
 ) -> ContractState | None:
     subscription, contract_id = _invoice_subscription(invoice)
     if contract_id is None and subscription:
-        linked = await _contract(session, subscription=subscription)
+        linked = await _contract(run, subscription=subscription)
         if linked is not None:
             return linked
         contract_id = await gateway.subscription_contract(subscription)  # an older shape: ask
-    return await _contract(session, contract_id=contract_id, subscription=subscription)
+    return await _contract(run, contract_id=contract_id, subscription=subscription)
 
 
-async def invoice_paid(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+async def invoice_paid(run: Statements, event: Event, gateway: Gateway) -> str | None:
     invoice = event.object
     subscription, _ = _invoice_subscription(invoice)
-    found = await _invoice_contract(session, invoice, gateway)
+    found = await _invoice_contract(run, invoice, gateway)
     if found is None:
         return "ignored: no contract for this invoice"
-    contract = await _locked(session, contract_id=found.id, subscription=subscription)
+    contract = await _locked(run, contract_id=found.id, subscription=subscription)
     assert contract is not None  # found just now, in this transaction
     period = _service_period(invoice)
     await services.record_payment(
-        session,
+        run,
         contract,
         reference=invoice["id"],
         paid_at=event.at,
@@ -297,7 +289,7 @@ async def invoice_paid(session: AsyncSession, event: Event, gateway: Gateway) ->
     kind = "sale" if invoice.get("billing_reason") == "subscription_create" else "renewal"
     amount = int(invoice.get("amount_paid") or invoice.get("amount_due") or 0)
     await _ledger_once(
-        session,
+        run,
         f"invoice:{invoice['id']}",
         kind,
         amount,
@@ -327,28 +319,28 @@ def _ts(value: Any) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(value, dt.UTC) if isinstance(value, int) else None
 
 
-async def invoice_changed(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+async def invoice_changed(run: Statements, event: Event, gateway: Gateway) -> str | None:
     """Any other invoice event: acted on only if the invoice says it is paid (localstripe, for
     one, reports a subscription's first invoice paid in `invoice.created` alone)."""
     invoice = event.object
     if invoice.get("status") == "paid" or invoice.get("paid") is True:
-        return await invoice_paid(session, event, gateway)
+        return await invoice_paid(run, event, gateway)
     return "ignored: the invoice is not paid"
 
 
-async def invoice_failed(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+async def invoice_failed(run: Statements, event: Event, gateway: Gateway) -> str | None:
     invoice = event.object
     now = await gateway.invoice(invoice["id"])
     if now is not None and now.get("status") == "paid":
         return "ignored: the invoice is paid by now"
-    contract = await _invoice_contract(session, invoice, gateway)
+    contract = await _invoice_contract(run, invoice, gateway)
     if contract is None:
         return "ignored: no contract for this invoice"
     if invoice.get("billing_reason") == "subscription_create":
         return "ignored: the first payment failed; the contract stays pending"
     due = _service_period(invoice)
     await services.mark_past_due(
-        session,
+        run,
         contract.id,
         reference=invoice["id"],
         at=due.start if due else event.at,
@@ -358,9 +350,9 @@ async def invoice_failed(session: AsyncSession, event: Event, gateway: Gateway) 
     return None
 
 
-async def subscription_changed(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+async def subscription_changed(run: Statements, event: Event, gateway: Gateway) -> str | None:
     sub = event.object
-    contract = await _locked(session, contract_id=_metadata_contract(sub), subscription=sub.get("id"))
+    contract = await _locked(run, contract_id=_metadata_contract(sub), subscription=sub.get("id"))
     if contract is None:
         return "ignored: no contract for this subscription"
     if sub.get("status") != "canceled":
@@ -376,7 +368,7 @@ async def subscription_changed(session: AsyncSession, event: Event, gateway: Gat
     else:
         target = ContractStatus.CANCELLED
     await services.end_contract(
-        session,
+        run,
         contract,
         target=target,
         reference=f"{sub['id']}:ended",
@@ -387,25 +379,25 @@ async def subscription_changed(session: AsyncSession, event: Event, gateway: Gat
     return target.value
 
 
-async def renewal_notice(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+async def renewal_notice(run: Statements, event: Event, gateway: Gateway) -> str | None:
     invoice = event.object  # an upcoming invoice has no id
-    contract = await _invoice_contract(session, invoice, gateway)
+    contract = await _invoice_contract(run, invoice, gateway)
     if contract is None:
         return "ignored: no contract for this subscription"
-    audit.record(session, "contract", contract.id, "renewal_notice", ACTOR, event_id=event.id)
+    await audit.append(run, "contract", contract.id, ACTOR, [("renewal_notice", {"event_id": event.id})])
     return None
 
 
-async def refund_recorded(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+async def refund_recorded(run: Statements, event: Event, gateway: Gateway) -> str | None:
     obj = event.object
     refunds = [obj] if obj.get("object") == "refund" else ((obj.get("refunds") or {}).get("data") or [])
     for refund in refunds:
         intent = refund.get("payment_intent") or obj.get("payment_intent")
-        contract = await _contract(session, contract_id=_metadata_contract(refund), payment_intent=intent)
+        contract = await _contract(run, contract_id=_metadata_contract(refund), payment_intent=intent)
         if refund.get("status") in ("failed", "canceled"):
             continue
         await _ledger_once(
-            session,
+            run,
             f"refund:{refund['id']}",
             "refund",
             -int(refund["amount"]),
@@ -419,9 +411,9 @@ async def refund_recorded(session: AsyncSession, event: Event, gateway: Gateway)
     return None
 
 
-async def dispute_changed(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+async def dispute_changed(run: Statements, event: Event, gateway: Gateway) -> str | None:
     dispute = event.object
-    contract = await _contract(session, payment_intent=dispute.get("payment_intent"))
+    contract = await _contract(run, payment_intent=dispute.get("payment_intent"))
     ids = {
         "contract_id": contract.id if contract else None,
         "stripe_dispute": dispute["id"],
@@ -429,7 +421,7 @@ async def dispute_changed(session: AsyncSession, event: Event, gateway: Gateway)
     }
     if event.type == "charge.dispute.created":
         await _ledger_once(
-            session,
+            run,
             f"dispute:{dispute['id']}",
             "dispute",
             -int(dispute["amount"]),
@@ -438,10 +430,12 @@ async def dispute_changed(session: AsyncSession, event: Event, gateway: Gateway)
             **ids,
         )
         if contract:
-            audit.record(session, "contract", contract.id, "disputed", ACTOR, dispute=dispute["id"])
+            await audit.append(
+                run, "contract", contract.id, ACTOR, [("disputed", {"dispute": dispute["id"]})]
+            )
     elif dispute.get("status") == "won":
         await _ledger_once(
-            session,
+            run,
             f"dispute_reversal:{dispute['id']}",
             "dispute_reversal",
             int(dispute["amount"]),
@@ -452,7 +446,7 @@ async def dispute_changed(session: AsyncSession, event: Event, gateway: Gateway)
     return dispute.get("status")
 
 
-async def fee_recorded(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+async def fee_recorded(run: Statements, event: Event, gateway: Gateway) -> str | None:
     """The fee Stripe took on a charge, from the charge's balance transaction."""
     charge = event.object
     txn = charge.get("balance_transaction")
@@ -462,9 +456,9 @@ async def fee_recorded(session: AsyncSession, event: Event, gateway: Gateway) ->
     if found is None or found.fee == 0:
         return "ignored: no fee"
     intent = charge.get("payment_intent") if isinstance(charge.get("payment_intent"), str) else None
-    contract = await _contract(session, payment_intent=intent) if intent else None
+    contract = await _contract(run, payment_intent=intent) if intent else None
     await _ledger_once(
-        session,
+        run,
         f"fee:{txn}",
         "fee",
         -found.fee,
@@ -478,7 +472,7 @@ async def fee_recorded(session: AsyncSession, event: Event, gateway: Gateway) ->
     return None
 
 
-async def checkout_completed(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+async def checkout_completed(run: Statements, event: Event, gateway: Gateway) -> str | None:
     """A hosted page was paid. Its PaymentIntent or invoice events record the payment; this one
     only links the contract to them (so nothing is recorded twice)."""
     checkout = event.object
@@ -489,7 +483,7 @@ async def checkout_completed(session: AsyncSession, event: Event, gateway: Gatew
         return "ignored: no contract for this session"
     intent, subscription = checkout.get("payment_intent"), checkout.get("subscription")
     await _locked(
-        session,
+        run,
         contract_id=contract_id,
         payment_intent=intent if isinstance(intent, str) else None,
         subscription=subscription if isinstance(subscription, str) else None,
@@ -497,20 +491,13 @@ async def checkout_completed(session: AsyncSession, event: Event, gateway: Gatew
     return "linked"
 
 
-async def payment_failed(session: AsyncSession, event: Event, gateway: Gateway) -> str | None:
+async def payment_failed(run: Statements, event: Event, gateway: Gateway) -> str | None:
     pi = event.object
-    contract = await _contract(session, contract_id=_metadata_contract(pi), payment_intent=pi.get("id"))
+    contract = await _contract(run, contract_id=_metadata_contract(pi), payment_intent=pi.get("id"))
     if contract is not None:
         error = (pi.get("last_payment_error") or {}).get("decline_code") or "declined"
-        audit.record(
-            session,
-            "contract",
-            contract.id,
-            "payment_failed",
-            ACTOR,
-            payment_intent=pi.get("id"),
-            decline=error,
-        )
+        failed = {"payment_intent": pi.get("id"), "decline": error}
+        await audit.append(run, "contract", contract.id, ACTOR, [("payment_failed", failed)])
     return "the contract stays pending until a payment succeeds"
 
 
@@ -545,15 +532,13 @@ class SyncReport(msgspec.Struct, frozen=True):
     ignored: int
 
 
-async def sync_events(
-    sessions: async_sessionmaker[AsyncSession], gateway: Gateway, since: dt.datetime
-) -> SyncReport:
+async def sync_events(transactions: Transactions, gateway: Gateway, since: dt.datetime) -> SyncReport:
     """Feed every event the gateway has since `since` (Stripe keeps 30 days) through the same
     handler, oldest first: those already received are duplicates, the lost ones are applied."""
     counts = {outcome: 0 for outcome in Outcome}
     seen = 0
     async for raw in gateway.events_since(since):
         seen += 1
-        outcome, _ = await record_and_apply(sessions, raw, gateway)
+        outcome, _ = await record_and_apply(transactions, raw, gateway)
         counts[outcome] += 1
     return SyncReport(seen, counts[Outcome.APPLIED], counts[Outcome.DUPLICATE], counts[Outcome.IGNORED])

@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from sqlalchemy import select
@@ -49,9 +49,8 @@ from entitlements.store.contracts import (
     get_customer,
     get_product,
     lock_contract,
-    plan_of,
 )
-from entitlements.store.lifecycle import AuditEntry, ContractState, LifecycleRecord, LockedContract
+from entitlements.store.lifecycle import ContractState, LifecycleRecord, LockedContract
 from entitlements.store.plans import PlanRepository
 from entitlements.store.snapshots import (
     ContractSnapshot,
@@ -60,7 +59,7 @@ from entitlements.store.snapshots import (
     decode_snapshot,
     refresh_snapshots,
 )
-from entitlements.store.statements import statements
+from entitlements.store.statements import Statements
 from entitlements.store.tables import (
     ClaimRow,
     ContractRow,
@@ -334,7 +333,6 @@ async def _locked(record: LifecycleRecord, contract: str | LockedContract) -> Lo
 
 
 async def _settle(
-    session: AsyncSession,
     record: LifecycleRecord,
     contract: ContractState,
     facts: list[LifecycleEvent],
@@ -342,25 +340,21 @@ async def _settle(
     reference: str,
     actor: str,
     bought: Period | None = None,
-    audits: tuple[AuditEntry, ...] = (),
+    audits: tuple[tuple[str, dict[str, Any]], ...] = (),
 ) -> None:
     """Settle the status from every lifecycle fact applied so far (`contracts.settle`) and write
     it; a cancellation cuts the coverage periods at its instant, paid or not."""
-    plan = await plan_of(session, contract)
+    plan = await record.plan(contract)
     settled = settle(facts, plan.grace_period_days)
     entries = list(audits)
     if settled.status is not contract.status:
-        entries.append(
-            AuditEntry(
-                settled.status.value,
-                {"status": [contract.status.value, settled.status.value], "reference": reference},
-            )
-        )
+        change = {"status": [contract.status.value, settled.status.value], "reference": reference}
+        entries.append((settled.status.value, change))
     await record.write(contract, settled, bought=bought, reference=reference, audits=entries, actor=actor)
 
 
 async def record_payment(
-    session: AsyncSession,
+    run: Statements,
     contract: str | LockedContract,
     *,
     reference: str,
@@ -378,26 +372,22 @@ async def record_payment(
     the period it paid for), and the status is settled from all of them.
 
     `contract` is its id, or the contract as the caller has locked it in this transaction."""
-    record = LifecycleRecord(await statements(session))
+    record = LifecycleRecord(run)
     locked = await _locked(record, contract)
     fact = LifecycleEvent(reference, PAYMENT, paid_at)
     if not await _first_time(record, locked, fact, ContractStatus.ACTIVE if checked else None):
         return None
     facts, existing = await record.history(locked.id)
     if period is None:
-        plan = await plan_of(session, locked)
+        plan = await record.plan(locked)
         period = next_period(plan, existing, locked.coverage_starts_at, paid_at)
-    paid = AuditEntry(
-        "paid", {"reference": reference, "period": [period.start.isoformat(), period.end.isoformat()]}
-    )
-    await _settle(
-        session, record, locked, facts, reference=reference, actor=actor, bought=period, audits=(paid,)
-    )
+    paid = ("paid", {"reference": reference, "period": [period.start.isoformat(), period.end.isoformat()]})
+    await _settle(record, locked, facts, reference=reference, actor=actor, bought=period, audits=(paid,))
     return period
 
 
 async def mark_past_due(
-    session: AsyncSession,
+    run: Statements,
     contract: str | LockedContract,
     *,
     reference: str,
@@ -406,16 +396,16 @@ async def mark_past_due(
     checked: bool = True,
 ) -> None:
     """A renewal failed: past due with a grace end, until a payment with the same reference."""
-    record = LifecycleRecord(await statements(session))
+    record = LifecycleRecord(run)
     locked = await _locked(record, contract)
     fact = LifecycleEvent(reference + FAILED, ContractStatus.PAST_DUE.value, at)
     if await _first_time(record, locked, fact, ContractStatus.PAST_DUE if checked else None):
         facts, _ = await record.history(locked.id)
-        await _settle(session, record, locked, facts, reference=reference, actor=actor)
+        await _settle(record, locked, facts, reference=reference, actor=actor)
 
 
 async def end_contract(
-    session: AsyncSession,
+    run: Statements,
     contract: str | LockedContract,
     *,
     target: ContractStatus,
@@ -427,12 +417,12 @@ async def end_contract(
     """Lapse, cancel, expire or abandon. Cancelling cuts coverage at `at`; the paid past stays."""
     if target not in ENDINGS:
         raise InvalidInput(f"{target.value} does not end a contract", field="action")
-    record = LifecycleRecord(await statements(session))
+    record = LifecycleRecord(run)
     locked = await _locked(record, contract)
     fact = LifecycleEvent(reference, target.value, at)
     if await _first_time(record, locked, fact, target if checked else None):
         facts, _ = await record.history(locked.id)
-        await _settle(session, record, locked, facts, reference=reference, actor=actor)
+        await _settle(record, locked, facts, reference=reference, actor=actor)
 
 
 async def transfer_contract(

@@ -131,15 +131,15 @@ async def test_two_contracts_of_one_product_never_overwrite_each_others_snapshot
     second_waiting = asyncio.Event()
 
     async def cancel_second() -> None:
-        async with app.state.db.sessions() as session, session.begin():
+        async with app.state.db.transaction() as run:
             second_waiting.set()
             await services.end_contract(
-                session, second["id"], target=ContractStatus.CANCELLED, reference="c2", at=now, actor="t"
+                run, second["id"], target=ContractStatus.CANCELLED, reference="c2", at=now, actor="t"
             )
 
-    async with app.state.db.sessions() as session, session.begin():
+    async with app.state.db.transaction() as run:
         await services.end_contract(
-            session, first["id"], target=ContractStatus.CANCELLED, reference="c1", at=now, actor="t"
+            run, first["id"], target=ContractStatus.CANCELLED, reference="c1", at=now, actor="t"
         )
         waiting = asyncio.create_task(cancel_second())
         await second_waiting.wait()

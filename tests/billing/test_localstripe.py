@@ -27,6 +27,7 @@ from billing.webhooks import SyncReport, sync_events
 from entitlements.money import Money
 from entitlements.store.base import create_engine, session_factory
 from entitlements.store.plans import PlanRepository
+from entitlements.store.statements import session_transactions
 from tests.api.shop import TEST_PLANS
 from tests.live import BIN, coverline_server, empty_database, free_port, running
 
@@ -251,7 +252,9 @@ def test_a_sync_reads_localstripes_events_and_applies_nothing_twice(stack: Stack
         engine = create_engine(stack.database_url)
         try:
             return await sync_events(
-                session_factory(engine), gateway, dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+                session_transactions(session_factory(engine)),
+                gateway,
+                dt.datetime.now(dt.UTC) - dt.timedelta(hours=1),
             )
         finally:
             await engine.dispose()

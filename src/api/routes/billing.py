@@ -223,7 +223,7 @@ class StripeWebhookController(Controller):
     )
     async def receive(self, request: Request[Any, Any, Any], state: State) -> WebhookReceipt:
         outcome, event_id = await ingest(
-            state.db.sessions,
+            state.db.transaction,
             await request.body(),
             request.headers.get("stripe-signature"),
             secrets=state.settings.stripe_webhook_secrets,
@@ -287,7 +287,7 @@ async def deliver_sandbox_events(state: State) -> int:
 
     async def to_handler(raw: bytes, signature: str) -> None:
         await ingest(
-            state.db.sessions,
+            state.db.transaction,
             raw,
             signature,
             secrets=state.settings.stripe_webhook_secrets,

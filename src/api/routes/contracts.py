@@ -23,6 +23,7 @@ from entitlements.money import Money
 from entitlements.store import audit
 from entitlements.store.base import utcnow
 from entitlements.store.contracts import get_contract, periods_of
+from entitlements.store.statements import statements
 from entitlements.store.tables import ClaimRow, ContractRow
 
 POST_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429)
@@ -179,15 +180,14 @@ class ContractController(Controller):
     ) -> ContractView:
         at = data.at or utcnow()
         who = actor(request)
+        run = await statements(db_session)
         if data.action is LifecycleAction.PAYMENT:
-            await services.record_payment(
-                db_session, contract_id, reference=data.reference, paid_at=at, actor=who
-            )
+            await services.record_payment(run, contract_id, reference=data.reference, paid_at=at, actor=who)
         elif data.action is LifecycleAction.PAST_DUE:
-            await services.mark_past_due(db_session, contract_id, reference=data.reference, at=at, actor=who)
+            await services.mark_past_due(run, contract_id, reference=data.reference, at=at, actor=who)
         else:
             await services.end_contract(
-                db_session,
+                run,
                 contract_id,
                 target=_ENDINGS[data.action],
                 reference=data.reference,

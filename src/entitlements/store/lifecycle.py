@@ -14,17 +14,20 @@ from typing import Any, Self
 import msgspec
 from sqlalchemy import Table, bindparam, case, func, insert, null, select, type_coerce, union_all, update
 
+from entitlements.catalog import Plan
 from entitlements.contracts import LifecycleEvent, Settlement
 from entitlements.coverage import ContractStatus, Period
+from entitlements.store import audit
 from entitlements.store.base import UTCDateTime, utcnow
+from entitlements.store.plans import plan_from, published_plan
 from entitlements.store.snapshots import refresh_snapshot
 from entitlements.store.statements import Row, Statements
-from entitlements.store.tables import AuditEventRow, ContractEventRow, ContractRow, CoveragePeriodRow
+from entitlements.store.tables import ContractEventRow, ContractRow, CoveragePeriodRow, PlanRow
 
 contracts: Table = ContractRow.__table__  # type: ignore[assignment]
 periods: Table = CoveragePeriodRow.__table__  # type: ignore[assignment]
 events: Table = ContractEventRow.__table__  # type: ignore[assignment]
-audit_events: Table = AuditEventRow.__table__  # type: ignore[assignment]
+plans: Table = PlanRow.__table__  # type: ignore[assignment]
 
 
 class ContractState(msgspec.Struct, frozen=True):
@@ -48,11 +51,6 @@ class ContractState(msgspec.Struct, frozen=True):
 
 class LockedContract(ContractState, frozen=True):
     """A contract taken for writing (`LifecycleRecord.lock`) in the current transaction."""
-
-
-class AuditEntry(msgspec.Struct, frozen=True):
-    action: str
-    changes: dict[str, Any]
 
 
 _STATE = (
@@ -117,7 +115,9 @@ _SETTLE = (
     .where(contracts.c.id == bindparam("contract_id"))
     .values(status=bindparam("settled"), grace_until=bindparam("grace"), ended_at=bindparam("ended"))
 )
-_AUDIT = insert(audit_events)
+_PLAN = select(plans.c.code, plans.c.version, plans.c.digest, plans.c.definition).where(
+    plans.c.code == bindparam("code"), plans.c.version == bindparam("version")
+)
 
 
 class LifecycleRecord:
@@ -166,6 +166,16 @@ class LifecycleRecord:
                 facts.append(LifecycleEvent(reference, kind, start))
         return facts, sorted(spans, key=lambda p: (p.start, p.end))
 
+    async def plan(self, contract: ContractState) -> Plan:
+        """The plan version the contract pins (published versions never change or go away)."""
+        known = published_plan(contract.plan_code, contract.plan_version)
+        if known is not None:
+            return known
+        row = await self.statements.row(_PLAN, code=contract.plan_code, version=contract.plan_version)
+        if row is None:
+            raise RuntimeError(f"contract {contract.id} pins a missing plan version")
+        return plan_from(*row)
+
     async def period_bought(self, reference: str) -> Period | None:
         row = await self.statements.row(_PERIOD_BOUGHT, reference=reference)
         return None if row is None else Period(row[0], row[1])
@@ -177,7 +187,7 @@ class LifecycleRecord:
         *,
         bought: Period | None,
         reference: str,
-        audits: list[AuditEntry],
+        audits: list[tuple[str, dict[str, Any]]],
         actor: str,
     ) -> None:
         """Write what a fact changed, then the product's snapshot, in the caller's transaction."""
@@ -200,19 +210,5 @@ class LifecycleRecord:
                 grace=settled.grace_until,
                 ended=settled.ended_at,
             )
-        at = utcnow()
-        await self.statements.run_many(
-            _AUDIT,
-            [
-                {
-                    "entity": "contract",
-                    "entity_id": contract.id,
-                    "action": entry.action,
-                    "actor": actor,
-                    "at": at,
-                    "changes": msgspec.json.encode(entry.changes).decode(),
-                }
-                for entry in audits
-            ],
-        )
+        await audit.append(self.statements, "contract", contract.id, actor, audits)
         await refresh_snapshot(self.statements, contract.product_id)

@@ -17,10 +17,14 @@ _published: dict[tuple[str, int], Plan] = {}
 
 
 def _plan(row: PlanRow) -> Plan:
-    key = (row.code, row.version)
-    plan = _published.get(key)
-    if plan is None or plan.digest() != row.digest:
-        plan = _published[key] = decode_plan(row.definition)
+    return plan_from(row.code, row.version, row.digest, row.definition)
+
+
+def plan_from(code: str, version: int, digest: str, definition: str) -> Plan:
+    """A published version from its row (decoded once per process)."""
+    plan = _published.get((code, version))
+    if plan is None or plan.digest() != digest:
+        plan = _published[(code, version)] = decode_plan(definition)
     return plan
 
 

@@ -14,16 +14,18 @@ The rows come back alike from both: positional, with aware UTC datetimes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import cache
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from sqlalchemy import Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
@@ -110,7 +112,7 @@ async def _as_sqlalchemy(sql: str, call: Awaitable[T]) -> T:
 class PgStatements:
     """Straight through asyncpg, on the connection (and so in the transaction) of a session."""
 
-    def __init__(self, connection: asyncpg.Connection[Any]) -> None:
+    def __init__(self, connection: asyncpg.Connection[Any] | PoolConnectionProxy[Any]) -> None:
         self.connection = connection
 
     @staticmethod
@@ -172,3 +174,19 @@ async def statements(session: AsyncSession) -> Statements:
 
 
 _KNOWN = "coverline.statements"
+
+
+# A unit of work: statements in one transaction, committed when the block ends, rolled back if it
+# raises. `Database.transaction` is one (asyncpg's own pool on PostgreSQL: no session at all).
+Transactions = Callable[[], AbstractAsyncContextManager[Statements]]
+
+
+def session_transactions(sessions: async_sessionmaker[AsyncSession]) -> Transactions:
+    """Units of work from a session factory, for a caller that has no `Database`."""
+
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[Statements]:
+        async with sessions() as session, session.begin():
+            yield await statements(session)
+
+    return transaction
