@@ -5,8 +5,10 @@ snapshot, write the ledger) is a dozen short statements. Through SQLAlchemy's se
 about 400-550 µs of CPU in adapter layers; asyncpg alone runs the same statement in about 100 µs.
 So the statements of that path are written once, as SQLAlchemy Core with named `bindparam`s,
 and run
-- on PostgreSQL by asyncpg itself, on the session's own connection (so in its transaction),
-  from SQL compiled once per statement and prepared by asyncpg's statement cache;
+- on PostgreSQL by asyncpg itself, from SQL compiled once per statement and prepared by
+  asyncpg's statement cache: on a session's own connection, inside its transaction
+  (`statements(session)`), or on a connection of asyncpg's own pool with no session at all
+  (`api.database.Database.transaction`, the webhook's path);
 - on any other database (SQLite) through the session, as usual.
 
 The rows come back alike from both: positional, with aware UTC datetimes.
@@ -154,13 +156,7 @@ async def statements(session: AsyncSession) -> Statements:
     first, so that statements run past the session see them."""
     if session.get_bind().dialect.name not in THROUGH_DRIVER:
         return SessionStatements(session)
-    if session.new or session.dirty or session.deleted:
-        await session.flush()
-    transaction = session.sync_session.get_transaction()
-    known = session.info.get(_KNOWN)
-    if transaction is not None and known is not None and known[0] is transaction:
-        cached: Statements = known[1]  # this transaction's, from an earlier call
-        return cached
+    await session.flush()
     raw = await (await session.connection()).get_raw_connection()
     adapter = raw.dbapi_connection
     # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement: send it now,
@@ -168,12 +164,7 @@ async def statements(session: AsyncSession) -> Statements:
     if adapter._transaction is None and not adapter.autocommit:  # type: ignore[union-attr]
         await adapter._start_transaction()  # type: ignore[union-attr]
     connection: asyncpg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
-    found = PgStatements(connection)
-    session.info[_KNOWN] = (session.sync_session.get_transaction(), found)
-    return found
-
-
-_KNOWN = "coverline.statements"
+    return PgStatements(connection)
 
 
 # A unit of work: statements in one transaction, committed when the block ends, rolled back if it
