@@ -151,3 +151,42 @@ async def test_two_contracts_of_one_product_never_overwrite_each_others_snapshot
         raw = await session.scalar(select(ProductRow.entitlement).where(ProductRow.id == product["id"]))
     statuses = {c.contract_id: c.status for c in decode_snapshot(raw or "").contracts}
     assert statuses == {first["id"]: ContractStatus.CANCELLED, second["id"]: ContractStatus.CANCELLED}
+
+
+async def test_concurrent_sales_and_claims_on_one_product_never_deadlock(shop: Shop) -> None:
+    """Each sale and claim holds its product by the foreign key (`FOR KEY SHARE`) before it
+    locks the product for the snapshot rewrite: that lock must not conflict with the first."""
+    for _ in range(5):
+        customer = await shop.customer()
+        product = await shop.product(customer["id"])
+        tokens = [await shop.offer_token(product, code) for code in ("test-screen-guard", "test-monthly")]
+        sales = await asyncio.gather(
+            *(
+                shop.client.post(
+                    "/v1/contracts",
+                    json={"offer_token": token, "customer_id": customer["id"], "product_id": product["id"]},
+                    headers=shop.keys.auth("checkout"),
+                )
+                for token in tokens
+            )
+        )
+        assert [r.status_code for r in sales] == [201, 201], [r.text for r in sales]
+        for sale in sales:
+            await shop.lifecycle(sale.json()["id"], "payment", f"pay-{sale.json()['id']}")
+        claims = await asyncio.gather(
+            *(
+                shop.client.post(
+                    "/v1/claims",
+                    json={
+                        "contract_id": sale.json()["id"],
+                        "reference": f"ticket-{sale.json()['id']}",
+                        "incident_kind": "mechanical_breakdown",
+                        "incident_date": dt.date.today().isoformat(),
+                        "amount": {"amount": 15000, "currency": "USD"},
+                    },
+                    headers=shop.keys.auth("support"),
+                )
+                for sale in sales
+            )
+        )
+        assert [r.status_code for r in claims] == [201, 201], [r.text for r in claims]

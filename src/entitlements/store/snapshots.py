@@ -102,7 +102,10 @@ claims: Table = ClaimRow.__table__  # type: ignore[assignment]
 # contract of the same product waits here, and the statements after it read the record with the
 # first writer's changes committed. (A read in the locking statement itself would see the
 # product row as committed, but the rows joined to it as they were when the statement began.)
-_LOCK = select(products.c.id).where(products.c.id == bindparam("product_id")).with_for_update()
+# `FOR NO KEY UPDATE`, the lock an UPDATE of the row takes: a writer that inserted a contract or a
+# claim holds `FOR KEY SHARE` on the product through its foreign key, and two of them asking for
+# `FOR UPDATE` would deadlock.
+_LOCK = select(products.c.id).where(products.c.id == bindparam("product_id")).with_for_update(key_share=True)
 # The product, its owner's contact and its contracts (none: one row of NULLs for them).
 _PRODUCT = (
     select(
