@@ -341,16 +341,19 @@ async def _settle(
     actor: str,
     bought: Period | None = None,
     audits: tuple[tuple[str, dict[str, Any]], ...] = (),
-) -> None:
+) -> Period | None:
     """Settle the status from every lifecycle fact applied so far (`contracts.settle`) and write
-    it; a cancellation cuts the coverage periods at its instant, paid or not."""
+    it; a cancellation cuts the coverage periods at its instant, paid or not. Returns the period
+    bought, as stored."""
     plan = await record.plan(contract)
     settled = settle(facts, plan.grace_period_days)
     entries = list(audits)
     if settled.status is not contract.status:
         change = {"status": [contract.status.value, settled.status.value], "reference": reference}
         entries.append((settled.status.value, change))
-    await record.write(contract, settled, bought=bought, reference=reference, audits=entries, actor=actor)
+    return await record.write(
+        contract, settled, bought=bought, reference=reference, audits=entries, actor=actor
+    )
 
 
 async def record_payment(
@@ -365,7 +368,8 @@ async def record_payment(
 ) -> Period | None:
     """A payment buys a coverage period: the one given (a subscription invoice's), else the next
     billing interval (the term upfront, a month, a year). Idempotent by `reference`: returns the
-    period bought, or None when the payment was recorded before.
+    period bought as stored (cut, on a contract cancelled before it), or None when the payment
+    was recorded before.
 
     `checked=False` is for facts reported by the gateway, which arrive in any order: they are
     recorded whatever the status says now (a payment that reaches an ended contract still buys
@@ -382,8 +386,9 @@ async def record_payment(
         plan = await record.plan(locked)
         period = next_period(plan, existing, locked.coverage_starts_at, paid_at)
     paid = ("paid", {"reference": reference, "period": [period.start.isoformat(), period.end.isoformat()]})
-    await _settle(record, locked, facts, reference=reference, actor=actor, bought=period, audits=(paid,))
-    return period
+    return await _settle(
+        record, locked, facts, reference=reference, actor=actor, bought=period, audits=(paid,)
+    )
 
 
 async def mark_past_due(

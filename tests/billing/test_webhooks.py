@@ -275,3 +275,34 @@ async def test_disputes_reach_the_ledger_and_the_contract_history(
     ]
     history = await shop.call("GET", f"/v1/contracts/{sold['contract']['id']}/history", "support")
     assert "disputed" in [h["action"] for h in history["data"]]
+
+
+async def test_a_payment_that_reaches_a_cancelled_contract_books_the_coverage_it_bought(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    """Cancelled first, paid after (the events crossed): the payment buys its period, cut at the
+    cancellation like every other, and the ledger spreads the sale over that cut period only."""
+    contract = await shop.sell("test-screen-guard", pay=False)
+    cancelled_at = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=40)
+    await shop.lifecycle(contract["id"], "cancel", f"cancel-{contract['id']}", at=cancelled_at)
+    pi = {
+        "id": "pi_late",
+        "object": "payment_intent",
+        "amount": 7900,
+        "currency": "usd",
+        "metadata": {"contract_id": contract["id"]},
+    }
+    response = await deliver(client, event("evt_late", "payment_intent.succeeded", pi))
+    assert response.json()["outcome"] == "applied"
+    view = await shop.call("GET", f"/v1/contracts/{contract['id']}", "support")
+    assert view["status"] == "cancelled"
+    [period] = view["coverage_periods"]
+    async with app.state.db.sessions() as session:
+        sale = await session.scalar(
+            select(LedgerEntryRow).where(LedgerEntryRow.entry_key == "charge:pi_late")
+        )
+    assert sale is not None and sale.period_end == cancelled_at
+    assert (sale.period_start.isoformat(), sale.period_end.isoformat()) == (
+        dt.datetime.fromisoformat(period["start"]).isoformat(),
+        dt.datetime.fromisoformat(period["end"]).isoformat(),
+    )

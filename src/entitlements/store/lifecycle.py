@@ -109,6 +109,7 @@ _CUT = (
     .values(
         ends_at=case((periods.c.starts_at > bindparam("cut"), periods.c.starts_at), else_=bindparam("cut"))
     )
+    .returning(periods.c.source_ref, periods.c.starts_at, periods.c.ends_at)
 )
 _SETTLE = (
     update(contracts)
@@ -189,8 +190,9 @@ class LifecycleRecord:
         reference: str,
         audits: list[tuple[str, dict[str, Any]]],
         actor: str,
-    ) -> None:
-        """Write what a fact changed, then the product's snapshot, in the caller's transaction."""
+    ) -> Period | None:
+        """Write what a fact changed, then the product's snapshot, in the caller's transaction.
+        Returns the period bought as it was stored (a cancellation may have cut it)."""
         if bought is not None:
             await self.statements.run(
                 _ADD_PERIOD,
@@ -200,7 +202,11 @@ class LifecycleRecord:
                 source_ref=reference,
             )
         if settled.status is ContractStatus.CANCELLED and settled.ended_at is not None:
-            await self.statements.run(_CUT, contract=contract.id, cut=settled.ended_at)
+            for source, start, end in await self.statements.rows(
+                _CUT, contract=contract.id, cut=settled.ended_at
+            ):
+                if bought is not None and source == reference:
+                    bought = Period(start, end)
         now = (contract.status, contract.grace_until, contract.ended_at)
         if (settled.status, settled.grace_until, settled.ended_at) != now:
             await self.statements.run(
@@ -212,3 +218,4 @@ class LifecycleRecord:
             )
         await audit.append(self.statements, "contract", contract.id, actor, audits)
         await refresh_snapshot(self.statements, contract.product_id)
+        return bought
