@@ -21,8 +21,9 @@ from entitlements.store.statements import PgStatements, SessionStatements, State
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
-    """Connections of asyncpg's own pool set no session state (their transactions end with their
-    blocks): nothing to reset between uses, which would cost a round trip each time."""
+    """asyncpg's pools here set no session state (reads, and transactions that end with their
+    blocks; asyncpg rolls back one left open): nothing to reset between uses, which would cost a
+    round trip each time."""
 
 
 class Database:
@@ -32,7 +33,8 @@ class Database:
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._readers: async_sessionmaker[AsyncSession] | None = None
-        self._driver_pool: asyncpg.Pool | None = None
+        self._read_pool: asyncpg.Pool | None = None  # checks and key lookups
+        self._write_pool: asyncpg.Pool | None = None  # units of work (`transaction`)
         self._shared_reads: SharedReads | None = None
 
     async def start(self) -> None:
@@ -40,14 +42,12 @@ class Database:
         self._sessions = session_factory(self._engine)
         self._readers = reader_factory(self._engine)
         if self._engine.dialect.name == "postgresql":
-            url = self._engine.url.set(drivername="postgresql")
-            self._driver_pool = await asyncpg.create_pool(
-                url.render_as_string(hide_password=False),
-                min_size=1,
-                max_size=self.pool_size,
-                reset=_keep_session,
-            )
-            self._shared_reads = SharedReads(self._driver_pool)
+            url = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._read_pool, self._write_pool = [
+                await asyncpg.create_pool(url, min_size=1, max_size=self.pool_size, reset=_keep_session)
+                for _ in range(2)
+            ]
+            self._shared_reads = SharedReads(self._read_pool)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -69,15 +69,16 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Statements]:
-        """Statements in one transaction, committed when the block ends, rolled back if it raises:
-        on PostgreSQL on a connection of asyncpg's own pool, past SQLAlchemy's session (a webhook
-        event cost 2.7-3.0 ms of CPU in process through a session, 1.9-2.2 ms this way), else in
-        a session."""
-        if self._driver_pool is None:
+        """Statements in one transaction, committed when the block ends, rolled back if it raises.
+        On PostgreSQL asyncpg runs them on a connection of a pool of its own, past SQLAlchemy's
+        session and pool: a webhook event cost 2.7-3.0 ms of CPU in process through a session,
+        1.9-2.2 ms this way. (Not the pool the checks read from: a webhook that waits on Stripe
+        or on a contract's lock must not hold up key lookups and checks.)"""
+        if self._write_pool is None:
             async with self.sessions() as session, session.begin():
                 yield SessionStatements(session)
             return
-        async with self._driver_pool.acquire() as connection, connection.transaction():
+        async with self._write_pool.acquire() as connection, connection.transaction():
             yield PgStatements(connection)
 
     def snapshots(self) -> AbstractAsyncContextManager[SnapshotSource]:
@@ -94,8 +95,8 @@ class Database:
 
     async def active_key(self, secret_hash: str) -> tuple[str, str, str] | None:
         """(id, kind, scopes) of the unrevoked API key with this hash: asked on every request."""
-        if self._driver_pool is not None:
-            async with self._driver_pool.acquire() as connection:
+        if self._read_pool is not None:
+            async with self._read_pool.acquire() as connection:
                 row = await connection.fetchrow(
                     "SELECT id, kind, scopes FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL",
                     secret_hash,
@@ -119,8 +120,9 @@ class Database:
             return await PlanRepository(session).get(code, version)
 
     async def dispose(self) -> None:
-        if self._driver_pool is not None:
-            await self._driver_pool.close()
+        for pool in (self._read_pool, self._write_pool):
+            if pool is not None:
+                await pool.close()
         if self._engine is not None:
             await self._engine.dispose()
 

@@ -4,6 +4,7 @@ product's snapshot is rebuilt under its row lock."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from typing import Any
 
@@ -190,3 +191,14 @@ async def test_concurrent_sales_and_claims_on_one_product_never_deadlock(shop: S
             )
         )
         assert [r.status_code for r in claims] == [201, 201], [r.text for r in claims]
+
+
+async def test_units_of_work_that_wait_never_hold_up_checks(shop: Shop, app: CoverlineApp) -> None:
+    """Every write connection taken by a transaction that waits (on Stripe, on a lock): checks
+    and key lookups read from a pool of their own and still answer."""
+    contract = await shop.sell("test-screen-guard")
+    async with contextlib.AsyncExitStack() as held:
+        for _ in range(app.state.db.pool_size):
+            await held.enter_async_context(app.state.db.transaction())
+        answer = await asyncio.wait_for(shop.check(serial=contract["serial"]), timeout=10)
+    assert [p["product_id"] for p in answer["products"]] == [contract["product_id"]]

@@ -43,7 +43,7 @@ async def sold(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> list
 
 
 async def test_a_burst_of_checks_costs_one_read(app: CoverlineApp, sold: list[dict[str, Any]]) -> None:
-    pool = CountingPool(app.state.db._driver_pool)
+    pool = CountingPool(app.state.db._read_pool)
     reads = SharedReads(pool)  # type: ignore[arg-type]
     serials = [c["serial"] for c in sold]
     asked = [*serials, "NEVER-SOLD", serials[0]]
@@ -58,7 +58,7 @@ async def test_a_burst_of_checks_costs_one_read(app: CoverlineApp, sold: list[di
 
 
 async def test_a_read_already_sent_is_never_joined(app: CoverlineApp, sold: list[dict[str, Any]]) -> None:
-    pool = CountingPool(app.state.db._driver_pool)
+    pool = CountingPool(app.state.db._read_pool)
     reads = SharedReads(pool)  # type: ignore[arg-type]
     first = asyncio.create_task(reads.fetch("serial", [sold[0]["serial"]]))
     await asyncio.sleep(0)  # the read of the first is sent now
@@ -81,7 +81,7 @@ async def test_lookups_that_arrive_while_reads_are_out_gather_into_the_next(
             async with super().acquire() as connection:
                 yield connection
 
-    pool = SlowPool(app.state.db._driver_pool)
+    pool = SlowPool(app.state.db._read_pool)
     reads = SharedReads(pool)  # type: ignore[arg-type]
     serials = [c["serial"] for c in sold]
     out = []
@@ -106,7 +106,7 @@ async def test_lookups_that_arrive_while_reads_are_out_gather_into_the_next(
 async def test_a_caller_that_goes_away_does_not_cancel_the_others(
     app: CoverlineApp, sold: list[dict[str, Any]]
 ) -> None:
-    reads = SharedReads(app.state.db._driver_pool)
+    reads = SharedReads(app.state.db._read_pool)
     leaving = asyncio.create_task(reads.fetch("serial", [sold[0]["serial"]]))
     staying = asyncio.create_task(reads.fetch("serial", [sold[1]["serial"]]))
     await asyncio.sleep(0)
