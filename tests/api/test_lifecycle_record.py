@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import secrets
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from api.app import CoverlineApp
 from entitlements import services
 from entitlements.coverage import ContractStatus
+from entitlements.store import audit
 from entitlements.store import statements as statements_module
 from entitlements.store.lifecycle import LifecycleRecord
 from entitlements.store.snapshots import build_snapshot, decode_snapshot
@@ -202,3 +204,19 @@ async def test_units_of_work_that_wait_never_hold_up_checks(shop: Shop, app: Cov
             await held.enter_async_context(app.state.db.transaction())
         answer = await asyncio.wait_for(shop.check(serial=contract["serial"]), timeout=10)
     assert [p["product_id"] for p in answer["products"]] == [contract["product_id"]]
+
+
+async def test_statements_past_the_session_are_inside_its_transaction(shop: Shop, app: CoverlineApp) -> None:
+    """SQLAlchemy's asyncpg adapter sends BEGIN lazily; `statements` sends it first, so a write
+    through asyncpg is rolled back with the session's transaction."""
+    entity = f"rolled-back-{secrets.token_hex(4)}"
+
+    async with app.state.db.sessions() as session:
+        await session.begin()
+        run = await statements(session)
+        assert isinstance(run, PgStatements)
+        await audit.append(run, "contract", entity, "t", [("written", {})])
+        assert run.connection.is_in_transaction()
+        await session.rollback()
+    async with app.state.db.sessions() as session:
+        assert await session.scalar(select(AuditEventRow.id).where(AuditEventRow.entity_id == entity)) is None
