@@ -177,3 +177,25 @@ async def test_scopes_guard_pii_and_entitlements(
     client: httpx.AsyncClient, keys: Keys, who: str, path: str, status: int
 ) -> None:
     assert (await client.get(path, headers=keys.auth(who))).status_code == status
+
+
+async def test_an_instant_without_an_offset_is_a_problem_and_changes_nothing(
+    shop: Shop, client: httpx.AsyncClient, keys: Keys
+) -> None:
+    contract = await shop.sell(pay=False)
+    bare = "2030-01-01T00:00:00"  # no offset: no instant at all
+    response = await client.post(
+        f"/v1/contracts/{contract['id']}/lifecycle",
+        json={"action": "cancel", "reference": f"cancel-{contract['id']}", "at": bare},
+        headers=keys.auth("admin"),
+    )
+    assert response.status_code == 422, response.text
+    assert "at" in response.json()["detail"]
+    after = await shop.call("GET", f"/v1/contracts/{contract['id']}", "support")
+    assert after["status"] == "pending_payment"
+    batch = await client.post(
+        "/v1/entitlements/check",
+        json={"lookups": [{"serial": contract["serial"]}], "at": bare},
+        headers=keys.auth("support"),
+    )
+    assert batch.status_code == 422, batch.text

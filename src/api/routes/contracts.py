@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Scope, access_guard, actor
 from api.errors import problem_responses
 from api.routes.people import Id
-from api.views import IdempotencyKey
+from api.views import IdempotencyKey, Instant
 from entitlements import services
 from entitlements.coverage import ContractStatus, Period
 from entitlements.money import Money
@@ -100,7 +100,7 @@ class Lifecycle(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     action: LifecycleAction
     reference: Ref
-    at: dt.datetime | None = None
+    at: Instant | None = None
 
 
 class HistoryEntry(msgspec.Struct, frozen=True):

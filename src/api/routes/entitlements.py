@@ -20,6 +20,7 @@ from api.views import (
     INSTANT_PATTERN,
     LOCALE_MAX,
     IdempotencyKey,
+    Instant,
     LocaleQuery,
     caller_locale,
     instant_query,
@@ -92,7 +93,7 @@ class EntitlementAnswer(msgspec.Struct, frozen=True):
 
 class BatchCheck(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     lookups: Annotated[list[Lookup], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
-    at: dt.datetime | None = None
+    at: Instant | None = None
     incident: CoverageKind | None = None
     locale: Annotated[str, msgspec.Meta(max_length=LOCALE_MAX)] | None = None
 
