@@ -103,16 +103,9 @@ def _pg_sql(statement: Executable, params: Mapping[str, Any]) -> tuple[str, tupl
     return found
 
 
-async def _as_sqlalchemy(sql: str, call: Awaitable[T]) -> T:
-    """A broken constraint raises SQLAlchemy's `IntegrityError`, as it would through the session."""
-    try:
-        return await call
-    except asyncpg.IntegrityConstraintViolationError as exc:
-        raise IntegrityError(sql, None, exc) from exc
-
-
 class PgStatements:
-    """Straight through asyncpg, on the connection (and so in the transaction) of a session."""
+    """Straight through asyncpg, on a connection inside a transaction: a session's, or one of
+    `Database.transaction`'s."""
 
     def __init__(self, connection: asyncpg.Connection[Any] | PoolConnectionProxy[Any]) -> None:
         self.connection = connection
@@ -125,7 +118,11 @@ class PgStatements:
         self, method: Callable[..., Awaitable[T]], statement: Executable, params: Mapping[str, Any]
     ) -> T:
         sql, names, fixed = _pg_sql(statement, params)
-        return await _as_sqlalchemy(sql, method(sql, *self._args(names, fixed, params)))
+        try:
+            return await method(sql, *self._args(names, fixed, params))
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            # As through the session: a broken constraint is SQLAlchemy's `IntegrityError`.
+            raise IntegrityError(sql, None, exc) from exc
 
     async def rows(self, statement: Executable, /, **params: Any) -> list[Row]:
         return list(await self._call(self.connection.fetch, statement, params))
@@ -140,8 +137,10 @@ class PgStatements:
     async def run_many(self, statement: Executable, params: Sequence[Mapping[str, Any]], /) -> None:
         if params:
             sql, names, fixed = _pg_sql(statement, params[0])
-            args = [self._args(names, fixed, p) for p in params]
-            await _as_sqlalchemy(sql, self.connection.executemany(sql, args))
+            try:
+                await self.connection.executemany(sql, [self._args(names, fixed, p) for p in params])
+            except asyncpg.IntegrityConstraintViolationError as exc:
+                raise IntegrityError(sql, None, exc) from exc
 
     async def insert_new(self, table: Table, /, **values: Any) -> bool:
         return await self.row(_insert_new(table, "postgresql"), **values) is not None
