@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -86,16 +85,7 @@ async def approved_claims_of(session: AsyncSession, contract_ids: Iterable[str])
     return found
 
 
-class PinsPlan(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def plan_code(self) -> str: ...
-    @property
-    def plan_version(self) -> int: ...
-
-
-async def plan_of(session: AsyncSession, contract: PinsPlan) -> Plan:
+async def plan_of(session: AsyncSession, contract: ContractRow) -> Plan:
     plan = await PlanRepository(session).get(contract.plan_code, contract.plan_version)
     if plan is None:  # published versions are never deleted
         raise RuntimeError(f"contract {contract.id} pins a missing plan version")
