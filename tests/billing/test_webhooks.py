@@ -191,7 +191,9 @@ async def test_unknown_types_are_acknowledged_and_ignored(
     [
         ("whsec_forged", 0, False),
         (WEBHOOK_SECRETS[0], -301, False),
-        (WEBHOOK_SECRETS[0], 301, False),
+        # Well past the tolerance: a signature a second ahead becomes acceptable while a slow
+        # machine handles the request.
+        (WEBHOOK_SECRETS[0], 360, False),
         (WEBHOOK_SECRETS[0], 0, True),
     ],
     ids=["forged", "stale", "future-dated", "tampered"],
