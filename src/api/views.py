@@ -46,9 +46,10 @@ IdempotencyKey = Annotated[
 ]
 
 
-# An ISO 8601 instant with its offset: numbers and zone-less times are refused, not guessed.
 # An instant in a body: with its offset (a bare local time names no instant).
 Instant = Annotated[dt.datetime, msgspec.Meta(tz=True)]
+
+# An ISO 8601 instant with its offset: numbers and zone-less times are refused, not guessed.
 INSTANT_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$"
 
 

@@ -103,11 +103,8 @@ class BatchAnswer(msgspec.Struct, frozen=True):
 
 
 def _aware(at: dt.datetime | None) -> dt.datetime:
-    if at is None:
-        return utcnow()
-    if at.tzinfo is None:
-        raise InvalidInput("`at` needs a time zone (e.g. 2026-11-23T10:00:00Z)", field="at")
-    return at.astimezone(dt.UTC)
+    """The instant asked about, in UTC (an `Instant` always has its offset); default now."""
+    return utcnow() if at is None else at.astimezone(dt.UTC)
 
 
 def _contract_view(plans: PlanMap, item: ContractDecision, locale: str) -> tuple[ContractEntitlement, str]:
