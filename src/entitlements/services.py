@@ -356,6 +356,22 @@ async def _settle(
     )
 
 
+async def _apply(
+    run: Statements,
+    contract: str | LockedContract,
+    fact: LifecycleEvent,
+    target: ContractStatus | None,
+    reference: str,
+    actor: str,
+) -> None:
+    """Record a fact that buys nothing (a failed payment, an ending) and settle the status."""
+    record = LifecycleRecord(run)
+    locked = await _locked(record, contract)
+    if await _first_time(record, locked, fact, target):
+        facts, _ = await record.history(locked.id)
+        await _settle(record, locked, facts, reference=reference, actor=actor)
+
+
 async def record_payment(
     run: Statements,
     contract: str | LockedContract,
@@ -401,12 +417,8 @@ async def mark_past_due(
     checked: bool = True,
 ) -> None:
     """A renewal failed: past due with a grace end, until a payment with the same reference."""
-    record = LifecycleRecord(run)
-    locked = await _locked(record, contract)
     fact = LifecycleEvent(reference + FAILED, ContractStatus.PAST_DUE.value, at)
-    if await _first_time(record, locked, fact, ContractStatus.PAST_DUE if checked else None):
-        facts, _ = await record.history(locked.id)
-        await _settle(record, locked, facts, reference=reference, actor=actor)
+    await _apply(run, contract, fact, ContractStatus.PAST_DUE if checked else None, reference, actor)
 
 
 async def end_contract(
@@ -422,12 +434,8 @@ async def end_contract(
     """Lapse, cancel, expire or abandon. Cancelling cuts coverage at `at`; the paid past stays."""
     if target not in ENDINGS:
         raise InvalidInput(f"{target.value} does not end a contract", field="action")
-    record = LifecycleRecord(run)
-    locked = await _locked(record, contract)
     fact = LifecycleEvent(reference, target.value, at)
-    if await _first_time(record, locked, fact, target if checked else None):
-        facts, _ = await record.history(locked.id)
-        await _settle(record, locked, facts, reference=reference, actor=actor)
+    await _apply(run, contract, fact, target if checked else None, reference, actor)
 
 
 async def transfer_contract(
