@@ -14,13 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.gateway import Gateway, Refund
+from billing.ledger import record_once
 from billing.tables import LedgerEntryRow
 from entitlements import services
 from entitlements.coverage import ContractStatus
 from entitlements.errors import Conflict
 from entitlements.money import Money
 from entitlements.refunds import RefundQuote, refund_quote
-from entitlements.store.base import utcnow
 from entitlements.store.contracts import get_contract, periods_of, plan_of
 from entitlements.store.statements import statements
 from entitlements.store.tables import ClaimRow, ContractRow
@@ -95,25 +95,17 @@ async def cancel_contract(
             contract_id=contract.id,
             key=f"cancel:{contract.id}:refund",
         )
-        if (
-            await session.scalar(
-                select(LedgerEntryRow.id).where(LedgerEntryRow.entry_key == f"refund:{refund.id}")
-            )
-            is None
-        ):
-            session.add(
-                LedgerEntryRow(
-                    entry_key=f"refund:{refund.id}",
-                    kind="refund",
-                    amount=-refund.amount.amount,
-                    currency=refund.amount.currency,
-                    contract_id=contract.id,
-                    stripe_refund=refund.id,
-                    stripe_payment_intent=quoted.payment_intent,
-                    occurred_at=at,
-                    recorded_at=utcnow(),
-                )
-            )
+        await record_once(
+            await statements(session),
+            f"refund:{refund.id}",
+            "refund",
+            -refund.amount.amount,
+            refund.amount.currency,
+            at,
+            contract_id=contract.id,
+            stripe_refund=refund.id,
+            stripe_payment_intent=quoted.payment_intent,
+        )
     if contract.stripe_subscription_id:
         await gateway.cancel_subscription(
             contract.stripe_subscription_id, key=f"cancel:{contract.id}:subscription"

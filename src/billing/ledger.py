@@ -1,4 +1,5 @@
-"""Reading the ledger: filtered pages by id (a cursor), and CSV with stable columns."""
+"""The ledger: each money movement written once by its key; filtered pages by id (a cursor), and CSV
+with stable columns."""
 
 from __future__ import annotations
 
@@ -6,14 +7,36 @@ import csv
 import datetime as dt
 import io
 from collections.abc import AsyncIterator
+from typing import Any
 
 import msgspec
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.revenue import Movement
 from billing.tables import LedgerEntryRow
 from entitlements.money import Money
+from entitlements.store.base import utcnow
+from entitlements.store.statements import Statements
+
+ledger_entries: Table = LedgerEntryRow.__table__  # type: ignore[assignment]
+
+
+async def record_once(
+    run: Statements, key: str, kind: str, amount: int, currency: str, at: dt.datetime, **ids: Any
+) -> None:
+    """A money movement, once by its key, whichever of our call and Stripe's webhook comes first."""
+    await run.insert_new(
+        ledger_entries,
+        entry_key=key,
+        kind=kind,
+        amount=amount,
+        currency=currency.upper(),
+        occurred_at=at,
+        recorded_at=utcnow(),
+        **ids,
+    )
+
 
 CSV_COLUMNS = (
     "id",

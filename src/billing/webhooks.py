@@ -20,8 +20,9 @@ from sqlalchemy import Table, bindparam, update
 from sqlalchemy.exc import IntegrityError
 
 from billing.gateway import Gateway
+from billing.ledger import record_once
 from billing.signatures import verify
-from billing.tables import LedgerEntryRow, StripeEventRow
+from billing.tables import StripeEventRow
 from entitlements import services
 from entitlements.coverage import ContractStatus, Period
 from entitlements.errors import DomainError
@@ -34,7 +35,6 @@ ACTOR = "stripe"
 log = structlog.get_logger("billing.webhooks")
 
 stripe_events: Table = StripeEventRow.__table__  # type: ignore[assignment]
-ledger_entries: Table = LedgerEntryRow.__table__  # type: ignore[assignment]
 _OUTCOME = (
     update(stripe_events)
     .where(stripe_events.c.id == bindparam("event_id"))
@@ -202,21 +202,6 @@ async def _locked(
     return locked
 
 
-async def _ledger_once(
-    run: Statements, key: str, kind: str, amount: int, currency: str, at: dt.datetime, **ids: Any
-) -> None:
-    await run.insert_new(
-        ledger_entries,
-        entry_key=key,
-        kind=kind,
-        amount=amount,
-        currency=currency.upper(),
-        occurred_at=at,
-        recorded_at=utcnow(),
-        **ids,
-    )
-
-
 # --- handlers ----------------------------------------------------------------------------------------
 
 
@@ -236,7 +221,7 @@ async def payment_succeeded(run: Statements, event: Event, gateway: Gateway) -> 
         run, contract, reference=pi["id"], paid_at=event.at, actor=ACTOR, checked=False
     ) or await LifecycleRecord(run).period_bought(pi["id"])  # recorded before (by the checkout, say)
     charge = pi.get("latest_charge") or pi.get("charge")
-    await _ledger_once(
+    await record_once(
         run,
         f"charge:{pi['id']}",
         "sale",
@@ -288,7 +273,7 @@ async def invoice_paid(run: Statements, event: Event, gateway: Gateway) -> str |
     ) or invoice.get("payment_intent")
     kind = "sale" if invoice.get("billing_reason") == "subscription_create" else "renewal"
     amount = int(invoice.get("amount_paid") or invoice.get("amount_due") or 0)
-    await _ledger_once(
+    await record_once(
         run,
         f"invoice:{invoice['id']}",
         kind,
@@ -396,7 +381,7 @@ async def refund_recorded(run: Statements, event: Event, gateway: Gateway) -> st
         contract = await _contract(run, contract_id=_metadata_contract(refund), payment_intent=intent)
         if refund.get("status") in ("failed", "canceled"):
             continue
-        await _ledger_once(
+        await record_once(
             run,
             f"refund:{refund['id']}",
             "refund",
@@ -420,7 +405,7 @@ async def dispute_changed(run: Statements, event: Event, gateway: Gateway) -> st
         "stripe_payment_intent": dispute.get("payment_intent"),
     }
     if event.type == "charge.dispute.created":
-        await _ledger_once(
+        await record_once(
             run,
             f"dispute:{dispute['id']}",
             "dispute",
@@ -434,7 +419,7 @@ async def dispute_changed(run: Statements, event: Event, gateway: Gateway) -> st
                 run, "contract", contract.id, ACTOR, [("disputed", {"dispute": dispute["id"]})]
             )
     elif dispute.get("status") == "won":
-        await _ledger_once(
+        await record_once(
             run,
             f"dispute_reversal:{dispute['id']}",
             "dispute_reversal",
@@ -457,7 +442,7 @@ async def fee_recorded(run: Statements, event: Event, gateway: Gateway) -> str |
         return "ignored: no fee"
     intent = charge.get("payment_intent") if isinstance(charge.get("payment_intent"), str) else None
     contract = await _contract(run, payment_intent=intent) if intent else None
-    await _ledger_once(
+    await record_once(
         run,
         f"fee:{txn}",
         "fee",
