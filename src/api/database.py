@@ -17,7 +17,7 @@ from entitlements.catalog import Plan
 from entitlements.store.base import create_engine, reader_factory, session_factory
 from entitlements.store.plans import PlanRepository, published_plan
 from entitlements.store.snapshots import SessionSnapshots, SharedReads, SnapshotSource
-from entitlements.store.statements import PgStatements, SessionStatements, Statements
+from entitlements.store.statements import PgStatements, Statements, session_transactions
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
@@ -75,8 +75,8 @@ class Database:
         1.9-2.2 ms this way. (Not the pool the checks read from: a webhook that waits on Stripe
         or on a contract's lock must not hold up key lookups and checks.)"""
         if self._write_pool is None:
-            async with self.sessions() as session, session.begin():
-                yield SessionStatements(session)
+            async with session_transactions(self.sessions)() as run:
+                yield run
             return
         async with self._write_pool.acquire() as connection, connection.transaction():
             yield PgStatements(connection)
