@@ -5,8 +5,7 @@ asked."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import contextlib
 from typing import Any
 
 import asyncpg
@@ -22,17 +21,20 @@ pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=Tr
 
 
 class CountingPool:
-    """The app's pool, counting the connections the reads take."""
+    """The app's pool, counting the connections the reads take and give back."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
         self.checkouts = 0
+        self.returns = 0
 
-    @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[Any]:
+    async def acquire(self) -> Any:
         self.checkouts += 1
-        async with self.pool.acquire() as connection:
-            yield connection
+        return await self.pool.acquire()
+
+    async def release(self, connection: Any) -> None:
+        self.returns += 1
+        await self.pool.release(connection)
 
 
 @pytest.fixture
@@ -48,13 +50,18 @@ async def test_a_burst_of_checks_costs_one_read(app: CoverlineApp, sold: list[di
     serials = [c["serial"] for c in sold]
     asked = [*serials, "NEVER-SOLD", serials[0]]
     answers = await asyncio.gather(*(reads.fetch("serial", [serial]) for serial in asked))
-    assert pool.checkouts == 1
+    assert reads.sent == 1
     for serial, rows in zip(asked, answers, strict=True):
         found = [decode_snapshot(raw) for _, raw in rows]
         assert [s.serial for s in found] == ([] if serial == "NEVER-SOLD" else [serial])
+    twice = await reads.fetch("serial", [serials[2], serials[2], "NEVER-SOLD"])
+    assert [key for key, _ in twice] == [serials[2]]
     contract_rows = await reads.fetch("contract_id", [sold[1]["id"]])
     assert [decode_snapshot(raw).serial for _, raw in contract_rows] == [sold[1]["serial"]]
-    assert pool.checkouts == 2
+    assert reads.sent == 3
+    assert pool.checkouts == 1  # each read kept its connection for the next
+    await reads.close()
+    assert pool.returns == 1
 
 
 async def test_a_read_already_sent_is_never_joined(app: CoverlineApp, sold: list[dict[str, Any]]) -> None:
@@ -66,7 +73,8 @@ async def test_a_read_already_sent_is_never_joined(app: CoverlineApp, sold: list
     second = await reads.fetch("serial", [sold[1]["serial"]])
     assert [key for key, _ in await first] == [sold[0]["serial"]]
     assert [key for key, _ in second] == [sold[1]["serial"]]
-    assert pool.checkouts == 2
+    assert reads.sent == 2
+    await reads.close()
 
 
 async def test_lookups_that_arrive_while_reads_are_out_gather_into_the_next(
@@ -75,11 +83,9 @@ async def test_lookups_that_arrive_while_reads_are_out_gather_into_the_next(
     released = asyncio.Event()
 
     class SlowPool(CountingPool):
-        @asynccontextmanager
-        async def acquire(self) -> AsyncIterator[Any]:
+        async def acquire(self) -> Any:
             await released.wait()
-            async with super().acquire() as connection:
-                yield connection
+            return await super().acquire()
 
     pool = SlowPool(app.state.db._read_pool)
     reads = SharedReads(pool)  # type: ignore[arg-type]
@@ -96,7 +102,9 @@ async def test_lookups_that_arrive_while_reads_are_out_gather_into_the_next(
             await asyncio.sleep(0)
     released.set()
     answers = await asyncio.gather(*out, *waiting)
-    assert pool.checkouts == 3  # the two that were out, and one for everything that waited
+    assert reads.sent == 3  # the two that were out, and one for everything that waited
+    assert pool.checkouts == 2  # one connection for each read out at once
+    await reads.close()
     asked = [*serials[:2], *serials, "NEVER-SOLD"]
     assert [[key for key, _ in rows] for rows in answers] == [
         [] if serial == "NEVER-SOLD" else [serial] for serial in asked
@@ -114,17 +122,76 @@ async def test_a_caller_that_goes_away_does_not_cancel_the_others(
     assert [key for key, _ in await staying] == [sold[1]["serial"]]
     with pytest.raises(asyncio.CancelledError):
         await leaving
+    await reads.close()
 
 
 async def test_a_failed_read_fails_every_check_that_shared_it(app: CoverlineApp) -> None:
     class BrokenPool:
-        @asynccontextmanager
-        async def acquire(self) -> AsyncIterator[Any]:
+        async def acquire(self) -> Any:
             raise ConnectionError("the database went away")
-            yield
 
     reads = SharedReads(BrokenPool())  # type: ignore[arg-type]
     results = await asyncio.gather(
         reads.fetch("serial", ["A"]), reads.fetch("serial", ["B"]), return_exceptions=True
     )
     assert [type(r) for r in results] == [ConnectionError, ConnectionError]
+
+
+async def test_a_connection_the_database_closed_between_reads_is_not_used_again(
+    app: CoverlineApp, sold: list[dict[str, Any]]
+) -> None:
+    pool = CountingPool(app.state.db._read_pool)
+    taken: list[Any] = []
+    acquire = pool.acquire
+
+    async def remembered() -> Any:
+        taken.append(await acquire())
+        return taken[-1]
+
+    pool.acquire = remembered  # type: ignore[method-assign]
+    reads = SharedReads(pool)  # type: ignore[arg-type]
+    serial = sold[0]["serial"]
+    assert [key for key, _ in await reads.fetch("serial", [serial])] == [serial]
+    pid = taken[0].get_server_pid()
+    async with app.state.db._write_pool.acquire() as other:
+        assert await other.fetchval("SELECT pg_terminate_backend($1)", pid)
+    for _ in range(200):  # until the client has seen the server close it
+        await asyncio.sleep(0.01)
+        with contextlib.suppress(asyncpg.InterfaceError):  # the pool took it back
+            if not taken[0].is_closed():
+                continue
+        break
+    assert [key for key, _ in await reads.fetch("serial", [serial])] == [serial]
+    assert pool.checkouts == 2  # a fresh connection for the next read, not the dead one
+    await reads.close()
+    assert pool.returns == 2
+
+
+async def test_closing_while_a_read_is_out_gives_its_connection_back_when_it_ends(
+    app: CoverlineApp, sold: list[dict[str, Any]]
+) -> None:
+    released = asyncio.Event()
+
+    class SlowPool(CountingPool):
+        async def acquire(self) -> Any:
+            await released.wait()
+            return await super().acquire()
+
+    pool = SlowPool(app.state.db._read_pool)
+    reads = SharedReads(pool)  # type: ignore[arg-type]
+    out = asyncio.create_task(reads.fetch("serial", [sold[0]["serial"]]))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    await reads.close()
+    released.set()
+    assert [key for key, _ in await out] == [sold[0]["serial"]]
+    assert (pool.checkouts, pool.returns) == (1, 1)
+
+
+async def test_the_read_pool_plans_its_lookups_once(app: CoverlineApp, client: httpx.AsyncClient) -> None:
+    """Its statements are key lookups over an array, which PostgreSQL would otherwise plan anew on
+    every execution (`api.database.READ_SETTINGS`)."""
+    async with app.state.db._read_pool.acquire() as connection:
+        assert await connection.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+    async with app.state.db._write_pool.acquire() as connection:
+        assert await connection.fetchval("SHOW plan_cache_mode") == "auto"

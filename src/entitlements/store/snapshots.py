@@ -304,17 +304,26 @@ class PgSnapshots:
 
 
 class _SharedRead:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self) -> None:
         self.values: set[str] = set()
-        self.rows: asyncio.Future[list[tuple[str, str]]] = loop.create_future()
+        # Each caller's own values and future: a caller that goes away cancels only its own.
+        self.waiters: list[tuple[list[str], asyncio.Future[list[tuple[str, str]]]]] = []
+
+
+def _open(connection: Any) -> bool:
+    try:
+        return not connection.is_closed()
+    except asyncpg.InterfaceError:  # the pool already took it back when it closed
+        return False
 
 
 class SharedReads:
     """Snapshot reads on PostgreSQL that concurrent checks in one process share.
 
     Lookups of one kind that arrive while a read is still being prepared join it, so a burst of
-    checks costs one round trip and one pool checkout instead of one each. At most `IN_FLIGHT`
-    reads are out at once; lookups that arrive meanwhile gather into the next, so the busier the
+    checks costs one round trip instead of one each. At most `IN_FLIGHT` reads are out at once,
+    each on a connection it keeps (taking one from the pool and giving it back cost more than
+    the read it carried); lookups that arrive meanwhile gather into the next, so the busier the
     process, the fuller each read. A lookup only ever joins a read that has not been sent, so
     every answer comes from a statement that started after its request arrived: exactly as
     fresh as a read of its own.
@@ -325,37 +334,78 @@ class SharedReads:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        self.sent = 0  # reads sent so far
         self._open: dict[str, _SharedRead] = {}
         self._slots = asyncio.Semaphore(self.IN_FLIGHT)
+        self._kept: list[Any] = []  # connections between reads
+        self._closed = False
         self._sending: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     async def fetch(self, kind: str, values: list[str]) -> list[tuple[str, str]]:
+        loop = asyncio.get_running_loop()
         read = self._open.get(kind)
         if read is None or len(read.values) + len(values) > self.MAX_VALUES:
-            read = _SharedRead(asyncio.get_running_loop())
+            read = _SharedRead()
             self._open[kind] = read
-            sending = asyncio.get_running_loop().create_task(self._send(kind, read))  # after this tick
+            sending = loop.create_task(self._send(kind, read))  # after this tick
             self._sending.add(sending)
             sending.add_done_callback(self._sending.discard)
         read.values.update(values)
-        # Shielded: a caller that goes away must not cancel the read the others wait for.
-        rows = await asyncio.shield(read.rows)
-        wanted = set(values)
-        return [row for row in rows if row[0] in wanted]
+        rows: asyncio.Future[list[tuple[str, str]]] = loop.create_future()
+        read.waiters.append((values, rows))
+        return await rows
 
     async def _send(self, kind: str, read: _SharedRead) -> None:
         try:
             async with self._slots:
                 if self._open.get(kind) is read:
                     del self._open[kind]  # closed: later lookups start the next read
-                async with self.pool.acquire() as connection:
-                    rows = await PgSnapshots(connection).fetch(kind, sorted(read.values))
+                rows = await self._read(kind, sorted(read.values))
         except asyncio.CancelledError:  # the process is stopping
             if self._open.get(kind) is read:
                 del self._open[kind]
-            read.rows.cancel()
+            for _, waiter in read.waiters:
+                waiter.cancel()
             raise
         except Exception as exc:
-            read.rows.set_exception(exc)
+            for _, waiter in read.waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
         else:
-            read.rows.set_result(rows)
+            by_value: dict[str, list[tuple[str, str]]] = {}
+            for row in rows:
+                by_value.setdefault(row[0], []).append(row)
+            for values, waiter in read.waiters:
+                if not waiter.done():
+                    waiter.set_result(
+                        [row for value in dict.fromkeys(values) for row in by_value.get(value, [])]
+                    )
+
+    async def _read(self, kind: str, values: list[str]) -> list[tuple[str, str]]:
+        connection = None
+        while self._kept and connection is None:
+            kept = self._kept.pop()
+            if _open(kept):
+                connection = kept
+            else:  # closed between reads (a restart, an idle timeout): the pool takes it back
+                await self.pool.release(kept)
+        if connection is None:
+            connection = await self.pool.acquire()
+        try:
+            rows = await PgSnapshots(connection).fetch(kind, values)
+        except BaseException:
+            await self.pool.release(connection)  # the pool knows whether it can be used again
+            raise
+        self.sent += 1
+        if self._closed:
+            await self.pool.release(connection)
+        else:
+            self._kept.append(connection)
+        return rows
+
+    async def close(self) -> None:
+        """Give the kept connections back, so the pool can close (a read still out gives its
+        connection back when it ends)."""
+        self._closed = True
+        while self._kept:
+            await self.pool.release(self._kept.pop())
