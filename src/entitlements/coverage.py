@@ -102,9 +102,12 @@ def add_months(at: dt.datetime, months: int) -> dt.datetime:
     return at.replace(year=year, month=month, day=min(at.day, last))
 
 
+_MIDNIGHT = dt.time()
+
+
 def incident_instant(day: dt.date) -> dt.datetime:
     """Where an incident known only by its date sits in time: the start of that UTC day."""
-    return dt.datetime.combine(day, dt.time(), dt.UTC)
+    return dt.datetime.combine(day, _MIDNIGHT, dt.UTC)
 
 
 def _continuous_end(periods: Sequence[Period], at: dt.datetime) -> dt.datetime | None:
@@ -123,9 +126,11 @@ def term_cycle(first: dt.datetime, term_months: int, at: dt.datetime) -> tuple[d
     """The term-long cycle, counted from `first`, that holds `at` (the first one before it)."""
     months = (at.year - first.year) * 12 + at.month - first.month
     cycles = max(months // term_months, 0)
-    if cycles and add_months(first, cycles * term_months) > at:  # earlier in its month than `first`
+    start = add_months(first, cycles * term_months)
+    if cycles and start > at:  # earlier in its month than `first`
         cycles -= 1
-    return add_months(first, cycles * term_months), add_months(first, (cycles + 1) * term_months)
+        start = add_months(first, cycles * term_months)
+    return start, add_months(first, (cycles + 1) * term_months)
 
 
 def claims_headroom(facts: ContractFacts, at: dt.datetime) -> int | None:
