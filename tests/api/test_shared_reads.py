@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
@@ -44,9 +45,26 @@ async def sold(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> list
     return [await shop.sell() for _ in range(3)]
 
 
-async def test_a_burst_of_checks_costs_one_read(app: CoverlineApp, sold: list[dict[str, Any]]) -> None:
+@pytest.fixture
+async def shared(app: CoverlineApp) -> AsyncIterator[Callable[[Any], SharedReads]]:
+    """Shared reads over a pool, their kept connections given back however the test ends (a
+    connection still out would keep the app's pool from closing)."""
+    made: list[SharedReads] = []
+
+    def make(pool: Any) -> SharedReads:
+        made.append(SharedReads(pool))
+        return made[-1]
+
+    yield make
+    for reads in made:
+        await reads.close()
+
+
+async def test_a_burst_of_checks_costs_one_read(
+    app: CoverlineApp, sold: list[dict[str, Any]], shared: Callable[[Any], SharedReads]
+) -> None:
     pool = CountingPool(app.state.db._read_pool)
-    reads = SharedReads(pool)  # type: ignore[arg-type]
+    reads = shared(pool)
     serials = [c["serial"] for c in sold]
     asked = [*serials, "NEVER-SOLD", serials[0]]
     answers = await asyncio.gather(*(reads.fetch("serial", [serial]) for serial in asked))
@@ -64,9 +82,11 @@ async def test_a_burst_of_checks_costs_one_read(app: CoverlineApp, sold: list[di
     assert pool.returns == 1
 
 
-async def test_a_read_already_sent_is_never_joined(app: CoverlineApp, sold: list[dict[str, Any]]) -> None:
+async def test_a_read_already_sent_is_never_joined(
+    app: CoverlineApp, sold: list[dict[str, Any]], shared: Callable[[Any], SharedReads]
+) -> None:
     pool = CountingPool(app.state.db._read_pool)
-    reads = SharedReads(pool)  # type: ignore[arg-type]
+    reads = shared(pool)
     first = asyncio.create_task(reads.fetch("serial", [sold[0]["serial"]]))
     await asyncio.sleep(0)  # the read of the first is sent now
     await asyncio.sleep(0)
@@ -74,11 +94,10 @@ async def test_a_read_already_sent_is_never_joined(app: CoverlineApp, sold: list
     assert [key for key, _ in await first] == [sold[0]["serial"]]
     assert [key for key, _ in second] == [sold[1]["serial"]]
     assert reads.sent == 2
-    await reads.close()
 
 
 async def test_lookups_that_arrive_while_reads_are_out_gather_into_the_next(
-    app: CoverlineApp, sold: list[dict[str, Any]]
+    app: CoverlineApp, sold: list[dict[str, Any]], shared: Callable[[Any], SharedReads]
 ) -> None:
     released = asyncio.Event()
 
@@ -88,7 +107,7 @@ async def test_lookups_that_arrive_while_reads_are_out_gather_into_the_next(
             return await super().acquire()
 
     pool = SlowPool(app.state.db._read_pool)
-    reads = SharedReads(pool)  # type: ignore[arg-type]
+    reads = shared(pool)
     serials = [c["serial"] for c in sold]
     out = []
     for serial in serials[:2]:  # two reads out: every slot taken
@@ -104,7 +123,6 @@ async def test_lookups_that_arrive_while_reads_are_out_gather_into_the_next(
     answers = await asyncio.gather(*out, *waiting)
     assert reads.sent == 3  # the two that were out, and one for everything that waited
     assert pool.checkouts == 2  # one connection for each read out at once
-    await reads.close()
     asked = [*serials[:2], *serials, "NEVER-SOLD"]
     assert [[key for key, _ in rows] for rows in answers] == [
         [] if serial == "NEVER-SOLD" else [serial] for serial in asked
@@ -112,9 +130,9 @@ async def test_lookups_that_arrive_while_reads_are_out_gather_into_the_next(
 
 
 async def test_a_caller_that_goes_away_does_not_cancel_the_others(
-    app: CoverlineApp, sold: list[dict[str, Any]]
+    app: CoverlineApp, sold: list[dict[str, Any]], shared: Callable[[Any], SharedReads]
 ) -> None:
-    reads = SharedReads(app.state.db._read_pool)
+    reads = shared(app.state.db._read_pool)
     leaving = asyncio.create_task(reads.fetch("serial", [sold[0]["serial"]]))
     staying = asyncio.create_task(reads.fetch("serial", [sold[1]["serial"]]))
     await asyncio.sleep(0)
@@ -122,15 +140,16 @@ async def test_a_caller_that_goes_away_does_not_cancel_the_others(
     assert [key for key, _ in await staying] == [sold[1]["serial"]]
     with pytest.raises(asyncio.CancelledError):
         await leaving
-    await reads.close()
 
 
-async def test_a_failed_read_fails_every_check_that_shared_it(app: CoverlineApp) -> None:
+async def test_a_failed_read_fails_every_check_that_shared_it(
+    app: CoverlineApp, shared: Callable[[Any], SharedReads]
+) -> None:
     class BrokenPool:
         async def acquire(self) -> Any:
             raise ConnectionError("the database went away")
 
-    reads = SharedReads(BrokenPool())  # type: ignore[arg-type]
+    reads = shared(BrokenPool())
     results = await asyncio.gather(
         reads.fetch("serial", ["A"]), reads.fetch("serial", ["B"]), return_exceptions=True
     )
@@ -138,7 +157,7 @@ async def test_a_failed_read_fails_every_check_that_shared_it(app: CoverlineApp)
 
 
 async def test_a_connection_the_database_closed_between_reads_is_not_used_again(
-    app: CoverlineApp, sold: list[dict[str, Any]]
+    app: CoverlineApp, sold: list[dict[str, Any]], shared: Callable[[Any], SharedReads]
 ) -> None:
     pool = CountingPool(app.state.db._read_pool)
     taken: list[Any] = []
@@ -149,7 +168,7 @@ async def test_a_connection_the_database_closed_between_reads_is_not_used_again(
         return taken[-1]
 
     pool.acquire = remembered  # type: ignore[method-assign]
-    reads = SharedReads(pool)  # type: ignore[arg-type]
+    reads = shared(pool)
     serial = sold[0]["serial"]
     assert [key for key, _ in await reads.fetch("serial", [serial])] == [serial]
     pid = taken[0].get_server_pid()
@@ -168,7 +187,7 @@ async def test_a_connection_the_database_closed_between_reads_is_not_used_again(
 
 
 async def test_closing_while_a_read_is_out_gives_its_connection_back_when_it_ends(
-    app: CoverlineApp, sold: list[dict[str, Any]]
+    app: CoverlineApp, sold: list[dict[str, Any]], shared: Callable[[Any], SharedReads]
 ) -> None:
     released = asyncio.Event()
 
@@ -178,7 +197,7 @@ async def test_closing_while_a_read_is_out_gives_its_connection_back_when_it_end
             return await super().acquire()
 
     pool = SlowPool(app.state.db._read_pool)
-    reads = SharedReads(pool)  # type: ignore[arg-type]
+    reads = shared(pool)
     out = asyncio.create_task(reads.fetch("serial", [sold[0]["serial"]]))
     for _ in range(3):
         await asyncio.sleep(0)
@@ -195,3 +214,28 @@ async def test_the_read_pool_plans_its_lookups_once(app: CoverlineApp, client: h
         assert await connection.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
     async with app.state.db._write_pool.acquire() as connection:
         assert await connection.fetchval("SHOW plan_cache_mode") == "auto"
+
+
+async def test_a_read_stopped_before_it_began_leaves_no_read_open_behind(
+    app: CoverlineApp, sold: list[dict[str, Any]], shared: Callable[[Any], SharedReads]
+) -> None:
+    reads = shared(app.state.db._read_pool)
+    serial = sold[0]["serial"]
+    looking = asyncio.create_task(reads.fetch("serial", [serial]))
+    await asyncio.sleep(0)  # the lookup opened a read, whose task has not run yet
+    for sending in list(reads._sending):
+        sending.cancel()
+    await asyncio.wait([looking], timeout=5)
+    assert looking.cancelled()  # its lookup is told, not left waiting
+    assert [key for key, _ in await asyncio.wait_for(reads.fetch("serial", [serial]), 5)] == [serial]
+
+
+async def test_a_kept_connection_goes_back_to_the_pool_now_and_then(
+    app: CoverlineApp, sold: list[dict[str, Any]], shared: Callable[[Any], SharedReads]
+) -> None:
+    pool = CountingPool(app.state.db._read_pool)
+    reads = shared(pool)
+    reads.KEEP_FOR = 2
+    for _ in range(3):
+        assert [key for key, _ in await reads.fetch("serial", [sold[0]["serial"]])] == [sold[0]["serial"]]
+    assert (reads.sent, pool.checkouts, pool.returns) == (3, 2, 1)

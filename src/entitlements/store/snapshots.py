@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 from collections import defaultdict
 from typing import Any, Protocol
 
@@ -331,6 +332,7 @@ class SharedReads:
 
     MAX_VALUES = 1000
     IN_FLIGHT = 2
+    KEEP_FOR = 1000  # reads, then a kept connection goes back, for the pool's recycling and trimming
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -349,11 +351,19 @@ class SharedReads:
             self._open[kind] = read
             sending = loop.create_task(self._send(kind, read))  # after this tick
             self._sending.add(sending)
-            sending.add_done_callback(self._sending.discard)
+            sending.add_done_callback(functools.partial(self._sent, kind, read))
         read.values.update(values)
         rows: asyncio.Future[list[tuple[str, str]]] = loop.create_future()
         read.waiters.append((values, rows))
         return await rows
+
+    def _sent(self, kind: str, read: _SharedRead, sending: asyncio.Task[None]) -> None:
+        self._sending.discard(sending)
+        if sending.cancelled():  # the process is stopping, perhaps before the read even began
+            if self._open.get(kind) is read:
+                del self._open[kind]
+            for _, waiter in read.waiters:
+                waiter.cancel()
 
     async def _send(self, kind: str, read: _SharedRead) -> None:
         try:
@@ -361,12 +371,6 @@ class SharedReads:
                 if self._open.get(kind) is read:
                     del self._open[kind]  # closed: later lookups start the next read
                 rows = await self._read(kind, sorted(read.values))
-        except asyncio.CancelledError:  # the process is stopping
-            if self._open.get(kind) is read:
-                del self._open[kind]
-            for _, waiter in read.waiters:
-                waiter.cancel()
-            raise
         except Exception as exc:
             for _, waiter in read.waiters:
                 if not waiter.done():
@@ -397,7 +401,7 @@ class SharedReads:
             await self.pool.release(connection)  # the pool knows whether it can be used again
             raise
         self.sent += 1
-        if self._closed:
+        if self._closed or self.sent % self.KEEP_FOR == 0:
             await self.pool.release(connection)
         else:
             self._kept.append(connection)
