@@ -45,6 +45,18 @@ async def sold(client: httpx.AsyncClient, app: CoverlineApp, keys: Keys) -> list
     return [await shop.sell() for _ in range(3)]
 
 
+class HeldPool(CountingPool):
+    """Hands out no connection until `released` is set: the reads that take one stay out."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
+        self.released = asyncio.Event()
+
+    async def acquire(self) -> Any:
+        await self.released.wait()
+        return await super().acquire()
+
+
 @pytest.fixture
 async def shared(app: CoverlineApp) -> AsyncIterator[Callable[[Any], SharedReads]]:
     """Shared reads over a pool, their kept connections given back however the test ends (a
@@ -99,14 +111,7 @@ async def test_a_read_already_sent_is_never_joined(
 async def test_lookups_that_arrive_while_reads_are_out_gather_into_the_next(
     app: CoverlineApp, sold: list[dict[str, Any]], shared: Callable[[Any], SharedReads]
 ) -> None:
-    released = asyncio.Event()
-
-    class SlowPool(CountingPool):
-        async def acquire(self) -> Any:
-            await released.wait()
-            return await super().acquire()
-
-    pool = SlowPool(app.state.db._read_pool)
+    pool = HeldPool(app.state.db._read_pool)
     reads = shared(pool)
     serials = [c["serial"] for c in sold]
     out = []
@@ -119,7 +124,7 @@ async def test_lookups_that_arrive_while_reads_are_out_gather_into_the_next(
         waiting.append(asyncio.create_task(reads.fetch("serial", [serial])))
         for _ in range(3):
             await asyncio.sleep(0)
-    released.set()
+    pool.released.set()
     answers = await asyncio.gather(*out, *waiting)
     assert reads.sent == 3  # the two that were out, and one for everything that waited
     assert pool.checkouts == 2  # one connection for each read out at once
@@ -189,20 +194,13 @@ async def test_a_connection_the_database_closed_between_reads_is_not_used_again(
 async def test_closing_while_a_read_is_out_gives_its_connection_back_when_it_ends(
     app: CoverlineApp, sold: list[dict[str, Any]], shared: Callable[[Any], SharedReads]
 ) -> None:
-    released = asyncio.Event()
-
-    class SlowPool(CountingPool):
-        async def acquire(self) -> Any:
-            await released.wait()
-            return await super().acquire()
-
-    pool = SlowPool(app.state.db._read_pool)
+    pool = HeldPool(app.state.db._read_pool)
     reads = shared(pool)
     out = asyncio.create_task(reads.fetch("serial", [sold[0]["serial"]]))
     for _ in range(3):
         await asyncio.sleep(0)
     await reads.close()
-    released.set()
+    pool.released.set()
     assert [key for key, _ in await out] == [sold[0]["serial"]]
     assert (pool.checkouts, pool.returns) == (1, 1)
 
