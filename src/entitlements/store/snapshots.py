@@ -311,7 +311,7 @@ class _SharedRead:
         self.waiters: list[tuple[list[str], asyncio.Future[list[tuple[str, str]]]]] = []
 
 
-def _open(connection: Any) -> bool:
+def _usable(connection: Any) -> bool:
     try:
         return not connection.is_closed()
     except asyncpg.InterfaceError:  # the pool already took it back when it closed
@@ -389,7 +389,7 @@ class SharedReads:
         connection = None
         while self._kept and connection is None:
             kept = self._kept.pop()
-            if _open(kept):
+            if _usable(kept):
                 connection = kept
             else:  # closed between reads (a restart, an idle timeout): the pool takes it back
                 await self.pool.release(kept)
