@@ -87,6 +87,7 @@ async def cancel_contract(
             f"the refund is now {quoted.quote.amount}, not {expected_refund}: ask for a new quote",
             field="refund",
         )
+    run = await statements(session)
     refund = None
     if quoted.quote.amount.amount > 0 and quoted.payment_intent:
         refund = await gateway.refund(
@@ -96,7 +97,7 @@ async def cancel_contract(
             key=f"cancel:{contract.id}:refund",
         )
         await record_once(
-            await statements(session),
+            run,
             f"refund:{refund.id}",
             "refund",
             -refund.amount.amount,
@@ -111,7 +112,7 @@ async def cancel_contract(
             contract.stripe_subscription_id, key=f"cancel:{contract.id}:subscription"
         )
     await services.end_contract(
-        await statements(session),
+        run,
         contract.id,
         target=ContractStatus.CANCELLED,
         reference=f"cancel:{contract.id}",
