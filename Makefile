@@ -25,7 +25,7 @@ run: setup
 	$(BIN)/coverline catalog load catalog/demo.toml
 	$(BIN)/coverline demo-keys
 	@echo "API docs: http://$(HOST):$(PORT)/docs"
-	$(BIN)/granian --interface asgi --factory api.app:production_app --loop uvloop --host $(HOST) --port $(PORT) --log-level warning
+	$(BIN)/coverline serve --host $(HOST) --port $(PORT)
 
 lint: setup
 	$(BIN)/ruff check src tests migrations bench

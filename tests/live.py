@@ -1,4 +1,4 @@
-"""Real processes for the tests that need them: the production server (granian) and localstripe."""
+"""Real processes for the tests that need them: the production server (`coverline serve`) and localstripe."""
 
 from __future__ import annotations
 
@@ -53,8 +53,7 @@ def running(command: Sequence[str], ready_url: str, env: dict[str, str] | None =
 def coverline_server(env: dict[str, str]) -> Iterator[str]:
     """The app under the production server, on a free port; its base URL."""
     port = free_port()
-    command = [str(BIN / "granian"), "--interface", "asgi", "--factory", "api.app:production_app"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    command = [str(BIN / "coverline"), "serve", "--host", "127.0.0.1", "--port", str(port)]
     base = f"http://127.0.0.1:{port}"
     with running(command, base + "/health", {"COVERLINE_LOG_LEVEL": "WARNING", **env}):
         yield base

@@ -188,5 +188,5 @@ async def deliver_after_response(request: Request[Any, Any, Any]) -> None:
 
 
 def production_app() -> CoverlineApp:
-    """Entry point for the ASGI server (`granian --factory api.app:production_app`)."""
+    """Entry point for the server's workers (`coverline serve`)."""
     return create_app(long_lived=True)

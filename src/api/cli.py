@@ -332,6 +332,43 @@ def _env_name(key: IssuedKey) -> str:
     return "COVERLINE_SK_" + "_".join(s.value.upper() for s in key.scopes)
 
 
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option(
+    "--workers", default=1, show_default=True, help="server processes, each with its own event loop"
+)
+@click.option(
+    "--log-level",
+    default="warning",
+    show_default=True,
+    help="the server's own log (requests: COVERLINE_LOG_LEVEL)",
+)
+def serve(host: str, port: int, workers: int, log_level: str) -> None:
+    """Serve the API: the production server (uvicorn on uvloop and httptools).
+
+    Each worker is one process with one thread: the event loop reads the sockets, parses HTTP
+    and runs the app. Under granian, whose I/O thread hands every request to Python's thread
+    across the GIL, the check's p99 was 1.5–4× higher at the same throughput (`make bench`).
+    The app logs each request itself, so the server's access log is off.
+    """
+    import uvicorn
+
+    uvicorn.run(
+        "api.app:production_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_level=log_level,
+        access_log=False,
+        server_header=False,
+    )
+
+
 @main.command("openapi")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def openapi(out: Path | None) -> None:

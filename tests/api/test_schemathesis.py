@@ -1,5 +1,5 @@
 """Schemathesis over every operation of the committed OpenAPI document, against the production
-server (granian) on each database: no 5xx, and no response outside its schema."""
+server (`coverline serve`) on each database: no 5xx, and no response outside its schema."""
 
 from __future__ import annotations
 
