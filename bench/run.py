@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import asyncpg
+import httpx
 import msgspec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -293,11 +294,11 @@ def start_server(workers: int) -> tuple[subprocess.Popen[bytes], str]:
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline:  # the socket listens before the workers have started
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
+            httpx.get(base + "/health", timeout=1).raise_for_status()
+            break
+        except httpx.HTTPError:
             time.sleep(0.2)
     time.sleep(1.0)
     return server, base
