@@ -28,8 +28,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(command: Sequence[str], ready_url: str, env: dict[str, str] | None = None) -> Iterator[None]:
-    """The command, started and answering at `ready_url`, stopped at the end."""
+def running(
+    command: Sequence[str], ready_url: str, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The command, started and answering at `ready_url`, stopped at the end (SIGTERM)."""
     process = subprocess.Popen(
         list(command), env={**os.environ, **(env or {})}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=None
     )
@@ -43,20 +45,22 @@ def running(command: Sequence[str], ready_url: str, env: dict[str, str] | None =
                 if process.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"{command[0]} did not start")
                 time.sleep(0.1)
-        yield
+        yield process
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
 @contextmanager
-def coverline_server(env: dict[str, str]) -> Iterator[str]:
+def coverline_server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
     """The app under the production server, on a free port; its base URL."""
     port = free_port()
-    command = [str(BIN / "coverline"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [str(BIN / "coverline"), "serve", "--port", str(port), "--workers", str(workers)]
     base = f"http://127.0.0.1:{port}"
-    with running(command, base + "/health", {"COVERLINE_LOG_LEVEL": "WARNING", **env}):
+    with running(command, base + "/health", {"COVERLINE_LOG_LEVEL": "WARNING", **env}) as process:
         yield base
+    if workers > 1:  # the supervisor exits 0 once every worker has shut down (one worker re-raises SIGTERM)
+        assert process.returncode == 0, f"the server stopped with {process.returncode}"
 
 
 def empty_database(url: str) -> None:
