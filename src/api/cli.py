@@ -347,25 +347,9 @@ def _env_name(key: IssuedKey) -> str:
 )
 def serve(host: str, port: int, workers: int, log_level: str) -> None:
     """Serve the API: uvicorn on uvloop and httptools, one event loop per worker process."""
-    # One thread per worker reads the sockets, parses HTTP and runs the app. Under granian,
-    # whose Rust thread hands each request to the Python thread across the GIL, requests waited
-    # outside the app, and the check's median p99 was 31 ms against 12 ms at the same
-    # throughput (README, "Measured").
-    import uvicorn
+    from api.server import serve as run_server
 
-    uvicorn.run(
-        "api.app:production_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        log_level=log_level,
-        access_log=False,
-        server_header=False,
-    )
+    run_server(host, port, workers, log_level)
 
 
 @main.command("openapi")

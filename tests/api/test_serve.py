@@ -1,13 +1,15 @@
-"""`coverline serve` with two worker processes on PostgreSQL: both start, checks are answered
-through the shared reads (which keep their connections between reads), and SIGTERM stops the
-server, each worker closing its pools, within the helper's 10 s."""
+"""`coverline serve`: two worker processes on PostgreSQL, and the bound on a request's head."""
 
 import asyncio
+import socket
+from collections.abc import Iterator
 
 import httpx
+import msgspec
 import pytest
 
 from api.auth import KeyKind, Scope, issue_key
+from api.server import MAX_HEAD_BYTES
 from entitlements.store.base import create_engine, session_factory
 from tests.live import coverline_server
 
@@ -24,6 +26,8 @@ async def _support_key(url: str) -> str:
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_two_workers_answer_checks_and_stop_cleanly(database_url: str) -> None:
+    """Checks are answered through the shared reads (which keep their connections between
+    reads), and SIGTERM stops the server, each worker closing its pools, within 10 s."""
     key = asyncio.run(_support_key(database_url))
     with coverline_server({"DATABASE_URL": database_url}, workers=2) as base:
         for i in range(40):  # a new connection each time, so both workers take some
@@ -35,3 +39,65 @@ def test_two_workers_answer_checks_and_stop_cleanly(database_url: str) -> None:
             )
             assert answer.status_code == 200, answer.text
             assert (answer.json()["covered"], answer.json()["reason"]) == (False, "no_contract")
+
+
+@pytest.fixture(scope="module")
+def server(sqlite_url: str) -> Iterator[tuple[str, int]]:
+    with coverline_server({"DATABASE_URL": sqlite_url}) as base:
+        host, port = base.removeprefix("http://").split(":")
+        yield host, int(port)
+
+
+def _exchange(address: tuple[str, int], *chunks: bytes) -> bytes:
+    """Sends the chunks one write each, then reads until the server closes or goes quiet."""
+    with socket.create_connection(address, timeout=5) as conn:
+        for chunk in chunks:
+            conn.sendall(chunk)
+        received = b""
+        try:
+            while data := conn.recv(65536):
+                received += data
+        except TimeoutError:
+            pass
+        return received
+
+
+def test_a_head_over_the_bound_is_refused_with_a_problem_and_the_connection_closed(
+    server: tuple[str, int],
+) -> None:
+    endless = [b"GET /health HTTP/1.1\r\nHost: x\r\nX-Filler: "] + [b"a" * 8192] * (
+        2 * MAX_HEAD_BYTES // 8192
+    )
+    answer = _exchange(server, *endless, b"\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 "), head
+    assert b"content-type: application/problem+json" in head
+    problem = msgspec.json.decode(body)
+    assert (problem["status"], problem["type"]) == (431, "urn:coverline:problem:head-too-large")
+    assert answer.count(b"HTTP/1.1 ") == 1  # closed: the request was not served after all
+
+
+def test_a_head_under_the_bound_and_a_body_over_it_are_served(server: tuple[str, int]) -> None:
+    filler = b"a" * (MAX_HEAD_BYTES - 1024)
+    answer = _exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Filler: " + filler + b"\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    # A body is not the head: 1,000 lookups are ~33 kB, twice that with padding in the JSON.
+    body = b'{"lookups": [' + b",".join([b'{"serial": "SN-1"}' + b" " * 48] * 1000) + b"]}"
+    assert MAX_HEAD_BYTES < len(body) < 1_048_576
+    request = (
+        b"POST /v1/entitlements/check HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n"
+    )
+    answer = _exchange(server, request, body[:40000], body[40000:])
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]  # read whole, then refused for its missing key
+
+
+def test_pipelined_requests_after_a_large_body_are_each_answered(server: tuple[str, int]) -> None:
+    body = b'{"pad": "' + b"p" * (2 * MAX_HEAD_BYTES) + b'"}'
+    first = (
+        b"POST /v1/entitlements/check HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    second = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    answer = _exchange(server, first + second)
+    assert answer.count(b"HTTP/1.1 401 ") == 1 and answer.count(b"HTTP/1.1 200 ") == 1, answer[:400]
