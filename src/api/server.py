@@ -42,7 +42,10 @@ class BoundedHead(HttpToolsProtocol):
         if inside and ended == self._heads_ended and not self.transport.is_closing():
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
-                self._refuse()
+                if self.cycle is not None and not self.cycle.response_complete:
+                    self.flow.pause_reading()  # a pipelined response is still going out: after it
+                else:
+                    self._refuse()
 
     def on_headers_complete(self) -> None:
         self._in_head, self._head_bytes = False, 0
@@ -52,6 +55,11 @@ class BoundedHead(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._in_head = True
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._head_bytes > MAX_HEAD_BYTES and not self._refused:
+            self._refuse()
 
     def _refuse(self) -> None:
         detail = f"the request line and headers are over {MAX_HEAD_BYTES} bytes"
