@@ -59,6 +59,23 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+async def disturbances() -> list[str]:
+    """What else would be measured: other sessions on the bench database (a server left running
+    holds connections, and PostgreSQL has only so many) and settings made for it alone."""
+    admin = await asyncpg.connect(ADMIN_URL)
+    others = await admin.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", DB
+    )
+    settings = await admin.fetch(
+        "SELECT unnest(s.setconfig) AS setting FROM pg_db_role_setting s"
+        " JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = $1",
+        DB,
+    )
+    await admin.close()
+    found = [f"{others} other connection(s) to {DB}: is a server still running?"] if others else []
+    return found + [f"{DB} has its own setting {row['setting']}" for row in settings]
+
+
 async def fresh_database(contracts: int) -> bool:
     """True when the data set must be seeded (the database is new and empty). A data set seeded
     by an older version of this script (see `DATA_SET`) is seeded again."""
@@ -509,6 +526,9 @@ def main() -> None:
     if fresh:
         asyncio.run(seed(args.contracts))
     log(f"data set ready in {time.perf_counter() - t0:.0f} s")
+    caveats = asyncio.run(disturbances())
+    for caveat in caveats:
+        log(f"WARNING: {caveat}; the figures measure it too")
     parts = set(args.parts.split(","))
     results: dict[str, dict[str, float]] = {}
     rss: list[float] = []
@@ -528,6 +548,8 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=20)
     print()
+    for caveat in caveats:
+        print(f"WARNING: {caveat}; these figures measure it too")
     if "checks" in parts:
         print(f"{'':<18}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
         for name in ("bare /health", "check by serial", "batch of 100"):
