@@ -15,7 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from entitlements.store.base import create_engine
+from api.auth import KeyKind, Scope, issue_key
+from entitlements.catalog import Plan
+from entitlements.store.base import create_engine, session_factory
+from entitlements.store.plans import PlanRepository
 from tests.conftest import ROOT, empty_tables
 
 BIN = Path(sys.executable).parent
@@ -61,6 +64,22 @@ def coverline_server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
         yield base
     if workers > 1:  # the supervisor exits 0 once every worker has shut down (one worker re-raises SIGTERM)
         assert process.returncode == 0, f"the server stopped with {process.returncode}"
+
+
+def seed_database(url: str, name: str, scopes: Sequence[Scope], plans: Sequence[Plan] = ()) -> str:
+    """What a live server's test puts in its database first: the plans, published, and a secret
+    key with the scopes; the raw key."""
+
+    async def seed() -> str:
+        engine = create_engine(url)
+        async with session_factory(engine)() as session, session.begin():
+            if plans:
+                await PlanRepository(session).publish(list(plans))
+            issued = await issue_key(session, kind=KeyKind.SECRET, name=name, scopes=list(scopes), live=False)
+        await engine.dispose()
+        return issued.key
+
+    return asyncio.run(seed())
 
 
 def empty_database(url: str) -> None:

@@ -3,7 +3,6 @@ server (`coverline serve`) on each database: no 5xx, and no response outside its
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,34 +11,21 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from api.auth import KeyKind, Scope, issue_key
+from api.auth import Scope
 from entitlements.catalog import decode_catalog
-from entitlements.store.base import create_engine, session_factory
-from entitlements.store.plans import PlanRepository
 from tests.conftest import DEMO_CATALOG
-from tests.live import coverline_server, empty_database
+from tests.live import coverline_server, empty_database, seed_database
 
 ROOT = Path(__file__).resolve().parents[2]
 schema = schemathesis.openapi.from_path(ROOT / "openapi" / "openapi.json")
 OFFER_KEYS = "st-1:" + "z" * 40
 
 
-async def _seed(url: str) -> str:
-    engine = create_engine(url)
-    async with session_factory(engine)() as session, session.begin():
-        plans, _ = decode_catalog(DEMO_CATALOG.read_bytes())
-        await PlanRepository(session).publish(plans)
-        key = await issue_key(
-            session, kind=KeyKind.SECRET, name="schemathesis", scopes=list(Scope), live=False
-        )
-    await engine.dispose()
-    return key.key
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def live_server(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     url: str = request.getfixturevalue(f"{request.param}_url")
-    key = asyncio.run(_seed(url))
+    plans, _ = decode_catalog(DEMO_CATALOG.read_bytes())
+    key = seed_database(url, "schemathesis", list(Scope), plans)
     with coverline_server({"DATABASE_URL": url, "COVERLINE_OFFER_KEYS": OFFER_KEYS}) as base:
         yield base, key
     empty_database(url)

@@ -1,7 +1,6 @@
 """`coverline serve`: two worker processes on PostgreSQL, and the bound on a request's head over a
 real socket (the bound itself, read by read: `test_bounded_head.py`)."""
 
-import asyncio
 import socket
 from collections.abc import Iterator
 
@@ -9,27 +8,16 @@ import httpx
 import msgspec
 import pytest
 
-from api.auth import KeyKind, Scope, issue_key
+from api.auth import Scope
 from api.server import MAX_HEAD_BYTES
-from entitlements.store.base import create_engine, session_factory
-from tests.live import coverline_server
-
-
-async def _support_key(url: str) -> str:
-    engine = create_engine(url)
-    async with session_factory(engine)() as session, session.begin():
-        issued = await issue_key(
-            session, kind=KeyKind.SECRET, name="desk", scopes=[Scope.SUPPORT], live=False
-        )
-    await engine.dispose()
-    return issued.key
+from tests.live import coverline_server, seed_database
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_two_workers_answer_checks_and_stop_cleanly(database_url: str) -> None:
     """Checks are answered through the shared reads (which keep their connections between
     reads), and SIGTERM stops the server, each worker closing its pools, within 10 s."""
-    key = asyncio.run(_support_key(database_url))
+    key = seed_database(database_url, "desk", [Scope.SUPPORT])
     with coverline_server({"DATABASE_URL": database_url}, workers=2) as base:
         for i in range(40):  # a new connection each time, so both workers take some
             answer = httpx.get(

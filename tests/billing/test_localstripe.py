@@ -17,7 +17,7 @@ import pytest
 import stripe
 from sqlalchemy import select
 
-from api.auth import KeyKind, Scope, issue_key
+from api.auth import Scope
 from billing.catalog_sync import sync_catalog
 from billing.gateway import GatewayError
 from billing.reconcile import Reconciliation, reconcile
@@ -26,25 +26,13 @@ from billing.tables import LedgerEntryRow, StripeEventRow
 from billing.webhooks import SyncReport, sync_events
 from entitlements.money import Money
 from entitlements.store.base import create_engine, session_factory
-from entitlements.store.plans import PlanRepository
 from entitlements.store.statements import session_transactions
 from tests.api.shop import TEST_PLANS
-from tests.live import BIN, coverline_server, empty_database, free_port, running
+from tests.live import BIN, coverline_server, empty_database, free_port, running, seed_database
 
 SECRET = "whsec_localstripe_test"
 API_KEY = "sk_test_localstripe"
 T = TypeVar("T")
-
-
-async def _seed(url: str) -> str:
-    engine = create_engine(url)
-    async with session_factory(engine)() as session, session.begin():
-        await PlanRepository(session).publish(TEST_PLANS)
-        key = await issue_key(
-            session, kind=KeyKind.SECRET, name="localstripe", scopes=list(Scope), live=False
-        )
-    await engine.dispose()
-    return key.key
 
 
 class Stack:
@@ -144,7 +132,7 @@ def stack(postgresql_url: str) -> Iterator[Stack]:
             data={"url": f"{app}/v1/stripe/webhooks", "secret": SECRET},
         )
         assert registered.status_code == 200, registered.text
-        key = asyncio.run(_seed(postgresql_url))
+        key = seed_database(postgresql_url, "localstripe", list(Scope), TEST_PLANS)
         yield Stack(app, stripe_base, key, postgresql_url)
     empty_database(postgresql_url)
 
