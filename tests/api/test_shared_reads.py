@@ -22,16 +22,20 @@ pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=Tr
 
 
 class CountingPool:
-    """The app's pool, counting the connections the reads take and give back."""
+    """The app's pool, remembering the connections the reads take and counting those given back."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self.checkouts = 0
+        self.taken: list[Any] = []
         self.returns = 0
 
+    @property
+    def checkouts(self) -> int:
+        return len(self.taken)
+
     async def acquire(self) -> Any:
-        self.checkouts += 1
-        return await self.pool.acquire()
+        self.taken.append(await self.pool.acquire())
+        return self.taken[-1]
 
     async def release(self, connection: Any) -> None:
         self.returns += 1
@@ -165,24 +169,16 @@ async def test_a_connection_the_database_closed_between_reads_is_not_used_again(
     app: CoverlineApp, sold: list[dict[str, Any]], shared: Callable[[Any], SharedReads]
 ) -> None:
     pool = CountingPool(app.state.db._read_pool)
-    taken: list[Any] = []
-    acquire = pool.acquire
-
-    async def remembered() -> Any:
-        taken.append(await acquire())
-        return taken[-1]
-
-    pool.acquire = remembered  # type: ignore[method-assign]
     reads = shared(pool)
     serial = sold[0]["serial"]
     assert [key for key, _ in await reads.fetch("serial", [serial])] == [serial]
-    pid = taken[0].get_server_pid()
+    pid = pool.taken[0].get_server_pid()
     async with app.state.db._write_pool.acquire() as other:
         assert await other.fetchval("SELECT pg_terminate_backend($1)", pid)
     for _ in range(200):  # until the client has seen the server close it
         await asyncio.sleep(0.01)
         with contextlib.suppress(asyncpg.InterfaceError):  # the pool took it back
-            if not taken[0].is_closed():
+            if not pool.taken[0].is_closed():
                 continue
         break
     assert [key for key, _ in await reads.fetch("serial", [serial])] == [serial]
