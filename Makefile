@@ -19,7 +19,8 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 setup: $(VENV)/.synced
 
-# Migrate the SQLite file under var/, publish the demo catalog, create demo keys once, serve.
+# With no DATABASE_URL, on the embedded PostgreSQL under var/postgres (kept across restarts, stopped
+# with the server): migrate, publish the demo catalog, create demo keys once, serve.
 run: setup
 	$(BIN)/coverline db upgrade
 	$(BIN)/coverline catalog load catalog/demo.toml

@@ -1,4 +1,4 @@
-"""Alembic environment: one history for SQLite and PostgreSQL, run through the async drivers."""
+"""Alembic environment: the schema's one history, run through asyncpg."""
 
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
     with context.begin_transaction():

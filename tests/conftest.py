@@ -1,7 +1,8 @@
-"""Fixtures: every database test runs on SQLite and on the real PostgreSQL.
+"""Fixtures: every database test runs on PostgreSQL, in a database of its test session.
 
-The schema is built by the Alembic history, never by `create_all`. PostgreSQL tests are skipped
-(with the reason shown) only when no server answers, and never in CI.
+The server is the one at 127.0.0.1:5432 when one answers there (CI, the machines here), else the
+embedded one under var/test-postgres, so a machine with no PostgreSQL runs every test too. The
+schema is built by the Alembic history, never by `create_all`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +20,12 @@ import asyncpg
 import httpx
 import pytest
 from hypothesis import settings
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import CoverlineApp, create_app
 from api.auth import KeyKind, Scope, issue_key
+from api.embedded import embedded_url
 from api.migrate import upgrade
 from api.settings import Settings
 from entitlements.catalog import decode_catalog
@@ -34,19 +36,20 @@ from entitlements.store.plans import PlanRepository
 if TYPE_CHECKING:
     from tests.api.shop import Shop
 
-# Property tests judge correctness, not speed: no per-example deadline on a loaded CI machine.
+# Property tests judge correctness, not speed: no per-example deadline on a loaded machine. In CI
+# (`ci`) the examples are derandomized, so a failure there is reproducible from its log.
 settings.register_profile("coverline", deadline=None)
-settings.load_profile("coverline")
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "coverline")
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CATALOG = ROOT / "catalog" / "demo.toml"
 PG_HOST, PG_PORT = "127.0.0.1", 5432
-PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
 TEST_KEYRING = OfferKeyring((("test-2", b"b" * 40), ("test-1", b"a" * 40)))
 WEBHOOK_SECRETS = ("whsec_test_current", "whsec_test_previous")
 
 
-def _postgres_reachable() -> bool:
+def _local_server_answers() -> bool:
     try:
         socket.create_connection((PG_HOST, PG_PORT), timeout=2).close()
     except OSError:
@@ -54,39 +57,39 @@ def _postgres_reachable() -> bool:
     return True
 
 
-async def _admin(sql: str) -> None:
-    connection = await asyncpg.connect(PG_ADMIN_URL)
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """The `postgres` database of the server the tests use."""
+    if _local_server_answers():
+        return f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
+    return embedded_url(ROOT / "var" / "test-postgres")
+
+
+async def _admin(admin_url: str, sql: str) -> None:
+    connection = await asyncpg.connect(admin_url)
     try:
         await connection.execute(sql)
     finally:
         await connection.close()
 
 
-@pytest.fixture(scope="session")
-def postgresql_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, built by the migrations."""
-    if not _postgres_reachable():
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL must answer at {PG_HOST}:{PG_PORT} in CI")
-        pytest.skip(f"no PostgreSQL server answers at {PG_HOST}:{PG_PORT}")
-    name = f"coverline_test_{os.getpid()}_{secrets.token_hex(3)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    url = f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    upgrade(url)
-    yield url
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+@contextmanager
+def fresh_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the tests' server, dropped afterwards."""
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
-def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'coverline.db'}"
-    upgrade(url)
-    return url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    return str(request.getfixturevalue(f"{request.param}_url"))
+def database_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh database for this test session, built by the migrations."""
+    with fresh_database(postgres_admin_url, "coverline_test") as url:
+        upgrade(url)
+        yield url
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:

@@ -34,9 +34,7 @@ def upgrade() -> None:
 
     op.create_table(
         "ledger_entries",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
         sa.Column("entry_key", sa.String(length=255), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),

@@ -1,4 +1,4 @@
-"""room for in-place updates of contracts and products (PostgreSQL)
+"""room for in-place updates of contracts and products
 
 Every lifecycle write bumps its contract's revision and rewrites its product's entitlement
 snapshot. With free space left in each page, PostgreSQL writes the new row version beside the old
@@ -23,12 +23,10 @@ TABLES = ("contracts", "products")
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        for table in TABLES:
-            op.execute(f"ALTER TABLE {table} SET (fillfactor = 85)")
+    for table in TABLES:
+        op.execute(f"ALTER TABLE {table} SET (fillfactor = 85)")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        for table in TABLES:
-            op.execute(f"ALTER TABLE {table} RESET (fillfactor)")
+    for table in TABLES:
+        op.execute(f"ALTER TABLE {table} RESET (fillfactor)")

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import datetime as dt
 import io
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,7 +17,8 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import IssuedKey, KeyKind, Scope, find_key_by_name, issue_key, list_keys, revoke_key
-from api.settings import Environment, load_settings
+from api.embedded import database_url
+from api.settings import Environment, Settings, load_settings
 from entitlements.catalog import decode_catalog
 from entitlements.errors import DomainError
 from entitlements.store.base import create_engine, session_factory
@@ -32,11 +34,17 @@ DEMO_KEYS: tuple[tuple[str, KeyKind, list[Scope]], ...] = (
 )
 
 
+def _database_url(settings: Settings | None = None) -> str:
+    """The configured server, or the embedded one (started, and stopped when this command ends)."""
+    settings = settings or load_settings()
+    return database_url(settings.database_url, settings.var_dir)
+
+
 def _in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run one unit of work against the configured database and commit it."""
 
     async def run() -> T:
-        engine = create_engine(load_settings().database_url)
+        engine = create_engine(_database_url())
         try:
             async with session_factory(engine)() as session, session.begin():
                 return await work(session)
@@ -56,7 +64,7 @@ def main() -> None:
 
 @main.group()
 def db() -> None:
-    """Schema migrations (one Alembic history for SQLite and PostgreSQL)."""
+    """Schema migrations (Alembic)."""
 
 
 @db.command("upgrade")
@@ -64,10 +72,7 @@ def db() -> None:
 def db_upgrade(revision: str) -> None:
     from api.migrate import upgrade
 
-    url = load_settings().database_url
-    if url.startswith(("sqlite", "sqlite+aiosqlite")) and "///" in url:
-        Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-    upgrade(url, revision)
+    upgrade(_database_url(), revision)
     click.echo(f"database at {revision}")
 
 
@@ -76,7 +81,7 @@ def db_upgrade(revision: str) -> None:
 def db_downgrade(revision: str) -> None:
     from api.migrate import downgrade
 
-    downgrade(load_settings().database_url, revision)
+    downgrade(_database_url(), revision)
     click.echo(f"database at {revision}")
 
 
@@ -171,7 +176,7 @@ def stripe_sync(since: str) -> None:
     settings = load_settings()
 
     async def run() -> None:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(_database_url(settings))
         try:
             report = await sync_events(
                 session_transactions(session_factory(engine)), make_gateway(settings), start
@@ -214,7 +219,7 @@ def reconcile_command(since: str, until: str, fmt: str, out: Path | None) -> Non
             log.info("reconcile progress", balance_transactions=count)
 
     async def run() -> bytes:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(_database_url(settings))
         try:
             async with session_factory(engine)() as session:
                 report = await reconcile(
@@ -346,9 +351,12 @@ def _env_name(key: IssuedKey) -> str:
     help="the server's own log (each request is logged by the app, at COVERLINE_LOG_LEVEL)",
 )
 def serve(host: str, port: int, workers: int, log_level: str) -> None:
-    """Serve the API: uvicorn on uvloop and httptools, one event loop per worker process."""
+    """Serve the API: uvicorn on uvloop and httptools, one event loop per worker process. With no
+    DATABASE_URL, on the embedded PostgreSQL, which stops with the server."""
     from api.server import serve as run_server
 
+    # The workers read the URL from the environment: they join this server, not start their own.
+    os.environ["DATABASE_URL"] = _database_url()
     run_server(host, port, workers, log_level)
 
 

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 from litestar import Request
 from litestar.datastructures import State
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from api.tables import ApiKeyRow
 from entitlements.catalog import Plan
 from entitlements.store.base import create_engine, reader_factory, session_factory
 from entitlements.store.plans import PlanRepository, published_plan
-from entitlements.store.snapshots import SessionSnapshots, SharedReads, SnapshotSource
-from entitlements.store.statements import PgStatements, Statements, session_transactions
+from entitlements.store.snapshots import SharedReads, SnapshotSource
+from entitlements.store.statements import PgStatements, Statements
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
@@ -48,15 +46,14 @@ class Database:
         self._engine = create_engine(self.url, pool_size=self.pool_size)
         self._sessions = session_factory(self._engine)
         self._readers = reader_factory(self._engine)
-        if self._engine.dialect.name == "postgresql":
-            url = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            self._read_pool, self._write_pool = [
-                await asyncpg.create_pool(
-                    url, min_size=1, max_size=self.pool_size, reset=_keep_session, server_settings=settings
-                )
-                for settings in (READ_SETTINGS, {})
-            ]
-            self._shared_reads = SharedReads(self._read_pool)
+        url = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._read_pool, self._write_pool = [
+            await asyncpg.create_pool(
+                url, min_size=1, max_size=self.pool_size, reset=_keep_session, server_settings=settings
+            )
+            for settings in (READ_SETTINGS, {})
+        ]
+        self._shared_reads = SharedReads(self._read_pool)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -76,49 +73,34 @@ class Database:
             raise RuntimeError("the database is not connected yet")
         return self._readers
 
+    def _pools(self) -> tuple[asyncpg.Pool, asyncpg.Pool, SharedReads]:
+        if self._read_pool is None or self._write_pool is None or self._shared_reads is None:
+            raise RuntimeError("the database is not connected yet")
+        return self._read_pool, self._write_pool, self._shared_reads
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Statements]:
         """Statements in one transaction, committed when the block ends, rolled back if it raises.
-        On PostgreSQL asyncpg runs them on a connection of a pool of its own, past SQLAlchemy's
-        session and pool: a webhook event cost 2.7-3.0 ms of CPU in process through a session,
-        1.9-2.2 ms this way. (Not the pool the checks read from: a webhook that waits on Stripe
-        or on a contract's lock must not hold up key lookups and checks.)"""
-        if self._write_pool is None:
-            async with session_transactions(self.sessions)() as run:
-                yield run
-            return
-        async with self._write_pool.acquire() as connection, connection.transaction():
+        asyncpg runs them on a connection of a pool of its own, past SQLAlchemy's session and
+        pool: a webhook event cost 2.7-3.0 ms of CPU in process through a session, 1.9-2.2 ms
+        this way. (Not the pool the checks read from: a webhook that waits on Stripe or on a
+        contract's lock must not hold up key lookups and checks.)"""
+        async with self._pools()[1].acquire() as connection, connection.transaction():
             yield PgStatements(connection)
 
-    def snapshots(self) -> AbstractAsyncContextManager[SnapshotSource]:
-        """Where entitlement checks read: asyncpg directly on PostgreSQL, in reads that concurrent
-        checks share (nothing to open or close per check), else a SQLAlchemy session."""
-        if self._shared_reads is not None:
-            return nullcontext(self._shared_reads)
-        return self._session_snapshots()
-
-    @asynccontextmanager
-    async def _session_snapshots(self) -> AsyncIterator[SnapshotSource]:
-        async with self.readers() as session:
-            yield SessionSnapshots(session)
+    def snapshots(self) -> SnapshotSource:
+        """Where entitlement checks read: asyncpg directly, in reads that concurrent checks share
+        (nothing to open or close per check)."""
+        return self._pools()[2]
 
     async def active_key(self, secret_hash: str) -> tuple[str, str, str] | None:
         """(id, kind, scopes) of the unrevoked API key with this hash: asked on every request."""
-        if self._read_pool is not None:
-            async with self._read_pool.acquire() as connection:
-                row = await connection.fetchrow(
-                    "SELECT id, kind, scopes FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL",
-                    secret_hash,
-                )
-            return None if row is None else (row[0], row[1], row[2])
-        async with self.readers() as session:
-            found = await session.execute(
-                select(ApiKeyRow.id, ApiKeyRow.kind, ApiKeyRow.scopes).where(
-                    ApiKeyRow.secret_hash == secret_hash, ApiKeyRow.revoked_at.is_(None)
-                )
+        async with self._pools()[0].acquire() as connection:
+            row = await connection.fetchrow(
+                "SELECT id, kind, scopes FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL",
+                secret_hash,
             )
-            first = found.first()
-        return None if first is None else (first[0], first[1], first[2])
+        return None if row is None else (row[0], row[1], row[2])
 
     async def plan(self, code: str, version: int) -> Plan | None:
         """A published plan version (kept in memory once read: versions never change)."""

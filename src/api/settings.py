@@ -25,12 +25,10 @@ class MissingSetting(RuntimeError):
         self.variable = variable
 
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/coverline.db"
-
-
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     environment: Environment = Environment.DEVELOPMENT
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str | None = None  # None: the embedded PostgreSQL under var_dir (development)
+    var_dir: Path = Path("var")
     offer_keys: OfferKeyring
     offer_ttl_seconds: int = 3600
     log_format: str = "console"  # console | json
@@ -83,11 +81,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise MissingSetting("COVERLINE_ENV", "use `development` or `production`") from None
     production = environment is Environment.PRODUCTION
 
-    database_url = env.get("DATABASE_URL", "")
-    if not database_url:
-        if production:
-            raise MissingSetting("DATABASE_URL", "production needs a PostgreSQL URL")
-        database_url = DEFAULT_DATABASE_URL
+    database_url = env.get("DATABASE_URL") or None
+    if database_url is None and production:
+        raise MissingSetting("DATABASE_URL", "production needs a PostgreSQL URL")
+    var_dir = Path(env.get("COVERLINE_VAR_DIR") or "var")
 
     offer_spec = env.get("COVERLINE_OFFER_KEYS", "")
     if offer_spec:
@@ -98,7 +95,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     elif production:
         raise MissingSetting("COVERLINE_OFFER_KEYS", "offers cannot be signed without a key")
     else:
-        keyring = _development_offer_keys(Path(env.get("COVERLINE_VAR_DIR", "var")))
+        keyring = _development_offer_keys(var_dir)
 
     stripe_api_key = env.get("STRIPE_API_KEY") or None
     webhook_secrets = tuple(x.strip() for x in env.get("STRIPE_WEBHOOK_SECRET", "").split(",") if x.strip())
@@ -107,12 +104,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if stripe_api_key and not webhook_secrets:
         raise MissingSetting("STRIPE_WEBHOOK_SECRET", "Stripe's events cannot be verified without it")
     if not webhook_secrets:
-        webhook_secrets = (_development_secret(Path(env.get("COVERLINE_VAR_DIR", "var")), "whsec_sandbox"),)
+        webhook_secrets = (_development_secret(var_dir, "whsec_sandbox"),)
 
     origins = tuple(o.strip() for o in env.get("COVERLINE_CORS_ORIGINS", "*").split(",") if o.strip())
     return Settings(
         environment=environment,
         database_url=database_url,
+        var_dir=var_dir,
         offer_keys=keyring,
         offer_ttl_seconds=_int(env, "COVERLINE_OFFER_TTL_SECONDS", 3600),
         log_format=env.get("COVERLINE_LOG_FORMAT", "json" if production else "console"),

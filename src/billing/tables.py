@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from entitlements.store.base import Base, UTCDateTime
@@ -29,9 +29,7 @@ class LedgerEntryRow(Base):
 
     __tablename__ = "ledger_entries"
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=True)
     entry_key: Mapped[str] = mapped_column(String(255), unique=True)  # one row per Stripe movement
     kind: Mapped[str] = mapped_column(String(32), index=True)  # sale | renewal | refund | dispute | …
     amount: Mapped[int] = mapped_column(BigInteger)

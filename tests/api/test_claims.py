@@ -105,7 +105,6 @@ async def test_a_claim_on_another_customers_contract_is_refused(shop: Shop) -> N
     assert problem["errors"][0]["field"] == "customer_id"
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # row locks; SQLite has one writer
 async def test_fifty_simultaneous_claims_approve_exactly_two(
     database_url: str, shop: Shop, client: httpx.AsyncClient, keys: Keys
 ) -> None:

@@ -1,11 +1,17 @@
-"""The operator's CLI against a real database file."""
+"""The operator's CLI against a real database: the tests' server, or with no DATABASE_URL the
+embedded one under COVERLINE_VAR_DIR."""
 
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from api.cli import main
+from tests.conftest import ROOT, fresh_database
 
 CATALOG = b"""
 [[plans]]
@@ -29,13 +35,39 @@ price = 99900
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
-    monkeypatch.setenv("COVERLINE_VAR_DIR", str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
-    return runner
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_admin_url: str) -> Iterator[CliRunner]:
+    with fresh_database(postgres_admin_url, "coverline_cli") as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        monkeypatch.setenv("COVERLINE_VAR_DIR", str(tmp_path))
+        monkeypatch.chdir(tmp_path)
+        runner = CliRunner()
+        assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+        yield runner
+
+
+def test_with_no_database_url_each_command_runs_on_the_embedded_server_and_its_data_stays(
+    tmp_path: Path,
+) -> None:
+    """Each command starts the embedded server under COVERLINE_VAR_DIR and stops it when it ends;
+    what one command wrote, the next one reads."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"COVERLINE_VAR_DIR": str(tmp_path)}
+
+    def coverline(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "api.cli", *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "database at head" in coverline("db", "upgrade")
+    key_id = coverline("keys", "create", "--name", "kept", "--scope", "support").split()[0]
+    assert not (tmp_path / "postgres" / "postmaster.pid").exists()  # stopped with the command
+    assert key_id in coverline("keys", "list")
 
 
 def test_catalog_load_publishes_once_and_refuses_edits(cli: CliRunner, tmp_path: Path) -> None:

@@ -3,14 +3,11 @@ next. (Checks read the snapshot row that the change rewrote in its own transacti
 
 import datetime as dt
 
-import pytest
-
 from api.app import create_app
 from tests.api.shop import Shop, publish_test_plans
 from tests.conftest import Keys, make_settings, serving
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_the_other_instance_sees_every_change_at_once(database_url: str, keys: Keys) -> None:
     writer_app = create_app(make_settings(database_url))
     reader_app = create_app(make_settings(database_url))

@@ -13,7 +13,6 @@ from api.server import MAX_HEAD_BYTES
 from tests.live import coverline_server, seed_database
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_two_workers_answer_checks_and_stop_cleanly(database_url: str) -> None:
     """Checks are answered through the shared reads (which keep their connections between
     reads), and SIGTERM stops the server, each worker closing its pools, within 10 s."""
@@ -31,8 +30,8 @@ def test_two_workers_answer_checks_and_stop_cleanly(database_url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(sqlite_url: str) -> Iterator[tuple[str, int]]:
-    with coverline_server({"DATABASE_URL": sqlite_url}) as base:
+def server(database_url: str) -> Iterator[tuple[str, int]]:
+    with coverline_server({"DATABASE_URL": database_url}) as base:
         host, port = base.removeprefix("http://").split(":")
         yield host, int(port)
 

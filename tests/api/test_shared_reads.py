@@ -18,8 +18,6 @@ from entitlements.store.snapshots import SharedReads, decode_snapshot
 from tests.api.shop import Shop, publish_test_plans
 from tests.conftest import Keys
 
-pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-
 
 class CountingPool:
     """The app's pool, remembering the connections the reads take and counting those given back."""

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import msgspec
-import pytest
 from sqlalchemy import select, text
 
 from api.app import CoverlineApp
@@ -141,7 +140,6 @@ async def reset(app: CoverlineApp, ids: list[str]) -> None:
         await refresh_snapshots(session, products)
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_shuffled_duplicated_concurrent_delivery_converges(
     database_url: str, app: CoverlineApp, client: httpx.AsyncClient, keys: Keys
 ) -> None:

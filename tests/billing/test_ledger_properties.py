@@ -26,7 +26,6 @@ refunds = st.lists(st.integers(1, 2000), max_size=4)
 plans = st.tuples(refunds, st.lists(st.integers(0, 10), max_size=6), st.randoms(use_true_random=False))
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=plans)
 async def test_each_movement_is_in_the_ledger_once(

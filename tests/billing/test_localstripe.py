@@ -116,10 +116,10 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(postgresql_url: str) -> Iterator[Stack]:
+def stack(database_url: str) -> Iterator[Stack]:
     stripe_base = f"http://127.0.0.1:{free_port()}"
     env = {
-        "DATABASE_URL": postgresql_url,
+        "DATABASE_URL": database_url,
         "STRIPE_API_KEY": API_KEY,
         "STRIPE_API_BASE": stripe_base,
         "STRIPE_WEBHOOK_SECRET": SECRET,
@@ -132,9 +132,9 @@ def stack(postgresql_url: str) -> Iterator[Stack]:
             data={"url": f"{app}/v1/stripe/webhooks", "secret": SECRET},
         )
         assert registered.status_code == 200, registered.text
-        key = seed_database(postgresql_url, "localstripe", list(Scope), TEST_PLANS)
-        yield Stack(app, stripe_base, key, postgresql_url)
-    empty_database(postgresql_url)
+        key = seed_database(database_url, "localstripe", list(Scope), TEST_PLANS)
+        yield Stack(app, stripe_base, key, database_url)
+    empty_database(database_url)
 
 
 def test_checkout_charges_a_card_and_the_signed_event_activates_the_contract(stack: Stack) -> None:

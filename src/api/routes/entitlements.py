@@ -170,8 +170,7 @@ def _product_view(plans: PlanMap, entitlement: ProductEntitlement, locale: str) 
 async def answer_lookups(
     db: Database, lookups: list[Lookup], at: dt.datetime, incident: CoverageKind | None, locale: str
 ) -> list[EntitlementAnswer]:
-    async with db.snapshots() as source:
-        found = await resolve(source, lookups)
+    found = await resolve(db.snapshots(), lookups)
     plans = await plans_for(db.plan, [snapshot for group in found for snapshot in group])
     answers = []
     for lookup, group in zip(lookups, found, strict=True):

@@ -1,11 +1,10 @@
-"""Declarative base, shared column types and the engine factory for both databases."""
+"""Declarative base, shared column types and the engine factory."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -25,7 +24,7 @@ class Base(DeclarativeBase):
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
-    """Aware UTC datetimes on both databases (SQLite keeps no zone of its own)."""
+    """Aware UTC datetimes: a naive one is refused rather than guessed at."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -35,44 +34,31 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given where an aware UTC one is required")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value.astimezone(dt.UTC)
 
     def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        return value.astimezone(dt.UTC)
 
 
 def async_url(url: str) -> str:
-    """Accept the usual `postgresql://` and `sqlite:///` spellings; use the async drivers."""
+    """Accept the usual `postgresql://` spellings; use asyncpg."""
     for plain, driver in (
         ("postgresql://", "postgresql+asyncpg://"),
         ("postgres://", "postgresql+asyncpg://"),
-        ("sqlite://", "sqlite+aiosqlite://"),
     ):
         if url.startswith(plain):
             return driver + url.removeprefix(plain)
     return url
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
-
-
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    url = async_url(url)
-    if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
     # No pre-ping: it would cost a round trip on every checkout; stale connections are
     # recycled instead, and a broken one fails one request, not every request.
-    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    return create_async_engine(
+        async_url(url), echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -248,37 +248,6 @@ class SnapshotSource(Protocol):
         ...
 
 
-_COLUMNS = {
-    "serial": ProductRow.serial,
-    "imei": ProductRow.imei,
-    "customer_id": ProductRow.customer_id,
-    "order_ref": ProductRow.order_ref,
-}
-
-
-class SessionSnapshots:
-    """Through SQLAlchemy: any database."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def fetch(self, kind: str, values: list[str]) -> list[tuple[str, str]]:
-        if kind == "contract_id":
-            rows = await self.session.execute(
-                select(ContractRow.id, ProductRow.entitlement)
-                .join(ProductRow, ProductRow.id == ContractRow.product_id)
-                .where(ContractRow.id.in_(values))
-            )
-        else:
-            column = _COLUMNS[kind]
-            rows = await self.session.execute(
-                select(column, ProductRow.entitlement)
-                .where(column.in_(values))
-                .order_by(ProductRow.created_at, ProductRow.id)
-            )
-        return [(str(key), str(raw)) for key, raw in rows]
-
-
 _PG_QUERIES = {
     "serial": "SELECT serial, entitlement FROM products WHERE serial = ANY($1::text[])"
     " ORDER BY created_at, id",
@@ -293,8 +262,7 @@ _PG_QUERIES = {
 
 
 class PgSnapshots:
-    """Straight through asyncpg with prepared statements: the hot path on PostgreSQL.
-    The same rows and order as `SessionSnapshots`, at a fraction of the cost per call."""
+    """Straight through asyncpg with prepared statements: the hot path."""
 
     def __init__(self, connection: asyncpg.Connection[Any] | PoolConnectionProxy[Any]) -> None:
         self.connection = connection

@@ -1,17 +1,13 @@
-"""One statement, two ways to run it, in the caller's transaction.
+"""Statements written once, as SQLAlchemy Core, run by asyncpg in the caller's transaction.
 
 A write path that runs per Stripe event (lock the contract, record the fact, rewrite the
 snapshot, write the ledger) is a dozen short statements. Through SQLAlchemy's session each costs
 about 400-550 µs of CPU in adapter layers; asyncpg alone runs the same statement in about 100 µs.
-So the statements of that path are written once, as SQLAlchemy Core with named `bindparam`s,
-and run
-- on PostgreSQL by asyncpg itself, from SQL compiled once per statement and prepared by
-  asyncpg's statement cache: on a session's own connection, inside its transaction
-  (`statements(session)`), or on a connection of asyncpg's own pool with no session at all
-  (`api.database.Database.transaction`, the webhook's path);
-- on any other database (SQLite) through the session, as usual.
-
-The rows come back alike from both: positional, with aware UTC datetimes.
+So they are written as Core with named `bindparam`s, compiled once per statement to SQL prepared
+by asyncpg's statement cache, and run on a session's own connection inside its transaction
+(`statements(session)`), or on a connection of asyncpg's own pool with no session at all
+(`api.database.Database.transaction`, the webhook's path). Rows come back positional, with aware
+UTC datetimes.
 """
 
 from __future__ import annotations
@@ -24,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from sqlalchemy import Insert, Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -54,33 +50,8 @@ class Statements(Protocol):
 
 
 @cache
-def _insert_new(table: Table, dialect: str) -> Executable:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing().returning(next(iter(table.primary_key)))
-
-
-class SessionStatements:
-    """Through the session: any database."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def rows(self, statement: Executable, /, **params: Any) -> list[Row]:
-        return list((await self.session.execute(statement, params)).all())
-
-    async def row(self, statement: Executable, /, **params: Any) -> Row | None:
-        return (await self.session.execute(statement, params)).first()
-
-    async def run(self, statement: Executable, /, **params: Any) -> None:
-        await self.session.execute(statement, params)
-
-    async def run_many(self, statement: Executable, params: Sequence[Mapping[str, Any]], /) -> None:
-        if params:
-            await self.session.execute(statement, list(params))
-
-    async def insert_new(self, table: Table, /, **values: Any) -> bool:
-        statement = _insert_new(table, self.session.get_bind().dialect.name)
-        return await self.row(statement, **values) is not None
+def _insert_new(table: Table) -> Executable:
+    return postgresql.insert(table).on_conflict_do_nothing().returning(next(iter(table.primary_key)))
 
 
 _PG = asyncpg_dialect()  # type: ignore[no-untyped-call]
@@ -143,18 +114,12 @@ class PgStatements:
                 raise IntegrityError(sql, None, exc) from exc
 
     async def insert_new(self, table: Table, /, **values: Any) -> bool:
-        return await self.row(_insert_new(table, "postgresql"), **values) is not None
-
-
-# Databases whose statements run straight through their driver.
-THROUGH_DRIVER = {"postgresql"}
+        return await self.row(_insert_new(table), **values) is not None
 
 
 async def statements(session: AsyncSession) -> Statements:
     """The way to run statements in this session's transaction. Pending ORM changes are flushed
     first, so that statements run past the session see them."""
-    if session.get_bind().dialect.name not in THROUGH_DRIVER:
-        return SessionStatements(session)
     await session.flush()
     raw = await (await session.connection()).get_raw_connection()
     adapter = raw.dbapi_connection
@@ -167,7 +132,7 @@ async def statements(session: AsyncSession) -> Statements:
 
 
 # A unit of work: statements in one transaction, committed when the block ends, rolled back if it
-# raises. `Database.transaction` is one (asyncpg's own pool on PostgreSQL: no session at all).
+# raises. `Database.transaction` is one (asyncpg's own pool: no session at all).
 Transactions = Callable[[], AbstractAsyncContextManager[Statements]]
 
 

@@ -93,9 +93,7 @@ class ContractRow(Base):
 class CoveragePeriodRow(Base):
     __tablename__ = "coverage_periods"
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=True)
     contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"), index=True)
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -139,9 +137,7 @@ class AuditEventRow(Base):
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_entity", "entity_id", "id"),)
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=True)
     entity: Mapped[str] = mapped_column(String(16))  # contract | claim | product | customer
     entity_id: Mapped[str] = mapped_column(String(40))
     action: Mapped[str] = mapped_column(String(32))
