@@ -170,7 +170,7 @@ def stripe_sync(since: str) -> None:
 
     from api.app import make_gateway
     from billing.webhooks import sync_events
-    from entitlements.store.statements import session_transactions
+    from entitlements.store.unit_of_work import session_units
 
     start = _instant(since, "--since")
     settings = load_settings()
@@ -178,9 +178,7 @@ def stripe_sync(since: str) -> None:
     async def run() -> None:
         engine = create_engine(_database_url(settings))
         try:
-            report = await sync_events(
-                session_transactions(session_factory(engine)), make_gateway(settings), start
-            )
+            report = await sync_events(session_units(session_factory(engine)), make_gateway(settings), start)
         finally:
             await engine.dispose()
         click.echo(

@@ -22,8 +22,8 @@ from entitlements.errors import Conflict
 from entitlements.money import Money
 from entitlements.refunds import RefundQuote, refund_quote
 from entitlements.store.contracts import get_contract, periods_of, plan_of
-from entitlements.store.statements import statements
 from entitlements.store.tables import ClaimRow, ContractRow
+from entitlements.store.unit_of_work import unit_of_work
 
 PAYMENTS = ("sale", "renewal")
 
@@ -87,7 +87,7 @@ async def cancel_contract(
             f"the refund is now {quoted.quote.amount}, not {expected_refund}: ask for a new quote",
             field="refund",
         )
-    run = await statements(session)
+    run = await unit_of_work(session)
     refund = None
     if quoted.quote.amount.amount > 0 and quoted.payment_intent:
         refund = await gateway.refund(

@@ -29,7 +29,7 @@ from entitlements.errors import DomainError
 from entitlements.store import audit
 from entitlements.store.base import utcnow
 from entitlements.store.lifecycle import ContractState, LifecycleRecord, LockedContract
-from entitlements.store.statements import Statements, Transactions
+from entitlements.store.unit_of_work import UnitOfWork, Units
 
 ACTOR = "stripe"
 log = structlog.get_logger("billing.webhooks")
@@ -75,7 +75,7 @@ class Event(msgspec.Struct):
 
 
 async def ingest(
-    transactions: Transactions,
+    units: Units,
     raw: bytes,
     signature: str | None,
     *,
@@ -86,10 +86,10 @@ async def ingest(
     """Verify and apply one delivery. Raises `SignatureError` (nothing stored) or `MalformedEvent`;
     any other exception rolls everything back so that Stripe delivers again."""
     verify(raw, signature, secrets, now)
-    return await record_and_apply(transactions, raw, gateway)
+    return await record_and_apply(units, raw, gateway)
 
 
-async def record_and_apply(transactions: Transactions, raw: bytes, gateway: Gateway) -> tuple[Outcome, str]:
+async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[Outcome, str]:
     """Store an authentic event once and apply it, in one transaction: the webhook's path after
     its signature, and the repair path for events fetched from Stripe itself."""
     try:
@@ -97,7 +97,7 @@ async def record_and_apply(transactions: Transactions, raw: bytes, gateway: Gate
     except msgspec.DecodeError as exc:
         raise MalformedEvent(str(exc)) from None
     try:
-        async with transactions() as run:
+        async with units() as run:
             # Stored first: a concurrent twin waits on this row's key, then finds it taken.
             stored = await run.insert_new(
                 stripe_events,
@@ -123,10 +123,10 @@ async def record_and_apply(transactions: Transactions, raw: bytes, gateway: Gate
     return outcome, event.id
 
 
-Handler = Callable[[Statements, Event, Gateway], Awaitable[str | None]]
+Handler = Callable[[UnitOfWork, Event, Gateway], Awaitable[str | None]]
 
 
-async def apply(run: Statements, event: Event, gateway: Gateway) -> tuple[Outcome, str]:
+async def apply(run: UnitOfWork, event: Event, gateway: Gateway) -> tuple[Outcome, str]:
     handler = HANDLERS.get(event.type)
     if handler is None:
         return Outcome.IGNORED, "not an event Coverline acts on"
@@ -161,7 +161,7 @@ def _invoice_subscription(invoice: dict[str, Any]) -> tuple[str | None, str | No
 
 
 async def _contract(
-    run: Statements,
+    run: UnitOfWork,
     *,
     contract_id: str | None = None,
     subscription: str | None = None,
@@ -182,7 +182,7 @@ async def _contract(
 
 
 async def _locked(
-    run: Statements,
+    run: UnitOfWork,
     *,
     contract_id: str | None = None,
     subscription: str | None = None,
@@ -205,7 +205,7 @@ async def _locked(
 # --- handlers ----------------------------------------------------------------------------------------
 
 
-async def payment_succeeded(run: Statements, event: Event, gateway: Gateway) -> str | None:
+async def payment_succeeded(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
     pi = event.object
     contract = await _locked(run, contract_id=_metadata_contract(pi), payment_intent=pi.get("id"))
     if contract is None and isinstance(pi.get("invoice"), str):
@@ -238,7 +238,7 @@ async def payment_succeeded(run: Statements, event: Event, gateway: Gateway) -> 
 
 
 async def _invoice_contract(
-    run: Statements, invoice: dict[str, Any], gateway: Gateway
+    run: UnitOfWork, invoice: dict[str, Any], gateway: Gateway
 ) -> ContractState | None:
     subscription, contract_id = _invoice_subscription(invoice)
     if contract_id is None and subscription:
@@ -249,7 +249,7 @@ async def _invoice_contract(
     return await _contract(run, contract_id=contract_id, subscription=subscription)
 
 
-async def invoice_paid(run: Statements, event: Event, gateway: Gateway) -> str | None:
+async def invoice_paid(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
     invoice = event.object
     subscription, _ = _invoice_subscription(invoice)
     found = await _invoice_contract(run, invoice, gateway)
@@ -304,7 +304,7 @@ def _ts(value: Any) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(value, dt.UTC) if isinstance(value, int) else None
 
 
-async def invoice_changed(run: Statements, event: Event, gateway: Gateway) -> str | None:
+async def invoice_changed(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
     """Any other invoice event: acted on only if the invoice says it is paid (localstripe, for
     one, reports a subscription's first invoice paid in `invoice.created` alone)."""
     invoice = event.object
@@ -313,7 +313,7 @@ async def invoice_changed(run: Statements, event: Event, gateway: Gateway) -> st
     return "ignored: the invoice is not paid"
 
 
-async def invoice_failed(run: Statements, event: Event, gateway: Gateway) -> str | None:
+async def invoice_failed(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
     invoice = event.object
     now = await gateway.invoice(invoice["id"])
     if now is not None and now.get("status") == "paid":
@@ -335,7 +335,7 @@ async def invoice_failed(run: Statements, event: Event, gateway: Gateway) -> str
     return None
 
 
-async def subscription_changed(run: Statements, event: Event, gateway: Gateway) -> str | None:
+async def subscription_changed(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
     sub = event.object
     contract = await _locked(run, contract_id=_metadata_contract(sub), subscription=sub.get("id"))
     if contract is None:
@@ -364,7 +364,7 @@ async def subscription_changed(run: Statements, event: Event, gateway: Gateway) 
     return target.value
 
 
-async def renewal_notice(run: Statements, event: Event, gateway: Gateway) -> str | None:
+async def renewal_notice(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
     invoice = event.object  # an upcoming invoice has no id
     contract = await _invoice_contract(run, invoice, gateway)
     if contract is None:
@@ -373,7 +373,7 @@ async def renewal_notice(run: Statements, event: Event, gateway: Gateway) -> str
     return None
 
 
-async def refund_recorded(run: Statements, event: Event, gateway: Gateway) -> str | None:
+async def refund_recorded(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
     obj = event.object
     refunds = [obj] if obj.get("object") == "refund" else ((obj.get("refunds") or {}).get("data") or [])
     for refund in refunds:
@@ -396,7 +396,7 @@ async def refund_recorded(run: Statements, event: Event, gateway: Gateway) -> st
     return None
 
 
-async def dispute_changed(run: Statements, event: Event, gateway: Gateway) -> str | None:
+async def dispute_changed(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
     dispute = event.object
     contract = await _contract(run, payment_intent=dispute.get("payment_intent"))
     ids = {
@@ -431,7 +431,7 @@ async def dispute_changed(run: Statements, event: Event, gateway: Gateway) -> st
     return dispute.get("status")
 
 
-async def fee_recorded(run: Statements, event: Event, gateway: Gateway) -> str | None:
+async def fee_recorded(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
     """The fee Stripe took on a charge, from the charge's balance transaction."""
     charge = event.object
     txn = charge.get("balance_transaction")
@@ -457,7 +457,7 @@ async def fee_recorded(run: Statements, event: Event, gateway: Gateway) -> str |
     return None
 
 
-async def checkout_completed(run: Statements, event: Event, gateway: Gateway) -> str | None:
+async def checkout_completed(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
     """A hosted page was paid. Its PaymentIntent or invoice events record the payment; this one
     only links the contract to them (so nothing is recorded twice)."""
     checkout = event.object
@@ -476,7 +476,7 @@ async def checkout_completed(run: Statements, event: Event, gateway: Gateway) ->
     return "linked"
 
 
-async def payment_failed(run: Statements, event: Event, gateway: Gateway) -> str | None:
+async def payment_failed(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
     pi = event.object
     contract = await _contract(run, contract_id=_metadata_contract(pi), payment_intent=pi.get("id"))
     if contract is not None:
@@ -517,13 +517,13 @@ class SyncReport(msgspec.Struct, frozen=True):
     ignored: int
 
 
-async def sync_events(transactions: Transactions, gateway: Gateway, since: dt.datetime) -> SyncReport:
+async def sync_events(units: Units, gateway: Gateway, since: dt.datetime) -> SyncReport:
     """Feed every event the gateway has since `since` (Stripe keeps 30 days) through the same
     handler, oldest first: those already received are duplicates, the lost ones are applied."""
     counts = {outcome: 0 for outcome in Outcome}
     seen = 0
     async for raw in gateway.events_since(since):
         seen += 1
-        outcome, _ = await record_and_apply(transactions, raw, gateway)
+        outcome, _ = await record_and_apply(units, raw, gateway)
         counts[outcome] += 1
     return SyncReport(seen, counts[Outcome.APPLIED], counts[Outcome.DUPLICATE], counts[Outcome.IGNORED])

@@ -1,4 +1,5 @@
-"""Use cases. Each takes the request's session (one unit of work; the caller commits) and the
+"""Use cases. Each takes the request's unit of work (its session, or the unit itself; the caller
+commits, and the snapshots of the products a use case touched are rewritten as it does) and the
 actor (the API key id) that the audit log records."""
 
 from __future__ import annotations
@@ -57,15 +58,14 @@ from entitlements.store.snapshots import (
     ProductSnapshot,
     SnapshotSource,
     decode_snapshot,
-    refresh_snapshots,
 )
-from entitlements.store.statements import Statements
 from entitlements.store.tables import (
     ClaimRow,
     ContractRow,
     CustomerRow,
     ProductRow,
 )
+from entitlements.store.unit_of_work import UnitOfWork, touch
 
 Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -157,7 +157,7 @@ async def update_customer(
         audit.record(session, "customer", row.id, A.UPDATED, actor, **{k: "changed" for k in changes})
     if {"email", "phone"} & changes.keys():  # the masked contact lives in the snapshots
         owned = await session.scalars(select(ProductRow.id).where(ProductRow.customer_id == row.id))
-        await refresh_snapshots(session, list(owned))
+        touch(session, *owned)
     return row
 
 
@@ -221,7 +221,7 @@ async def register_product(session: AsyncSession, data: ProductInput, actor: str
     )
     session.add(row)
     audit.record(session, "product", row.id, A.CREATED, actor, customer_id=row.customer_id)
-    await refresh_snapshots(session, [row.id])
+    touch(session, row.id)
     return row
 
 
@@ -301,7 +301,7 @@ async def open_contract(
         await session.flush()
     except IntegrityError:
         raise Conflict("this offer has been used for another sale", field="offer_token") from None
-    await refresh_snapshots(session, [product.id])
+    touch(session, product.id)
     return row
 
 
@@ -357,7 +357,7 @@ async def _settle(
 
 
 async def _apply(
-    run: Statements,
+    run: UnitOfWork,
     contract: str | LockedContract,
     fact: LifecycleEvent,
     target: ContractStatus | None,
@@ -373,7 +373,7 @@ async def _apply(
 
 
 async def record_payment(
-    run: Statements,
+    run: UnitOfWork,
     contract: str | LockedContract,
     *,
     reference: str,
@@ -408,7 +408,7 @@ async def record_payment(
 
 
 async def mark_past_due(
-    run: Statements,
+    run: UnitOfWork,
     contract: str | LockedContract,
     *,
     reference: str,
@@ -422,7 +422,7 @@ async def mark_past_due(
 
 
 async def end_contract(
-    run: Statements,
+    run: UnitOfWork,
     contract: str | LockedContract,
     *,
     target: ContractStatus,
@@ -454,7 +454,7 @@ async def transfer_contract(
     product.customer_id = new_owner.id
     audit.record(session, "contract", contract.id, A.TRANSFERRED, actor, customer_id=[previous, new_owner.id])
     audit.record(session, "product", product.id, A.TRANSFERRED, actor, customer_id=[previous, new_owner.id])
-    await refresh_snapshots(session, [product.id])
+    touch(session, product.id)
     return contract
 
 
@@ -553,7 +553,7 @@ async def file_claim(session: AsyncSession, data: ClaimInput, *, actor: str, now
         await session.flush()
     except IntegrityError:
         raise Conflict("a claim with this reference is being filed", field="reference") from None
-    await refresh_snapshots(session, [product.id])
+    touch(session, product.id)
     return claim
 
 
@@ -571,7 +571,7 @@ async def void_claim(session: AsyncSession, claim_id: str, *, actor: str, now: d
     claim.voided_at = now
     audit.record(session, "claim", claim.id, A.VOIDED, actor, status=[previous, "voided"])
     audit.record(session, "contract", claim.contract_id, A.CLAIM + "voided", actor, claim_id=claim.id)
-    await refresh_snapshots(session, [claim.product_id])
+    touch(session, claim.product_id)
     return claim
 
 

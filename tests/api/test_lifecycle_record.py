@@ -17,7 +17,6 @@ from entitlements.coverage import ContractStatus
 from entitlements.store import audit
 from entitlements.store.lifecycle import LifecycleRecord
 from entitlements.store.snapshots import build_snapshot, decode_snapshot
-from entitlements.store.statements import PgStatements, statements
 from entitlements.store.tables import (
     AuditEventRow,
     ContractEventRow,
@@ -25,6 +24,7 @@ from entitlements.store.tables import (
     CoveragePeriodRow,
     ProductRow,
 )
+from entitlements.store.unit_of_work import UnitOfWork, unit_of_work
 from tests.api.shop import Shop
 
 DAY = dt.timedelta(days=1)
@@ -103,7 +103,7 @@ async def test_a_stored_snapshot_equals_one_rebuilt_from_the_record(shop: Shop, 
     contract = await shop.sell("test-screen-guard")
     await shop.claim(contract_id=contract["id"])
     async with app.state.db.sessions() as session, session.begin():
-        run = await statements(session)
+        run = await unit_of_work(session)
         rebuilt = await build_snapshot(run, contract["product_id"])
         history = await LifecycleRecord(run).history(contract["id"])
         raw = await session.scalar(
@@ -117,8 +117,10 @@ async def test_a_stored_snapshot_equals_one_rebuilt_from_the_record(shop: Shop, 
 async def test_two_contracts_of_one_product_never_overwrite_each_others_snapshot(
     shop: Shop, app: CoverlineApp
 ) -> None:
-    """Two writers change two contracts of the same product at once: the second waits for the
-    product's row, then rebuilds its snapshot from a record that includes the first's change."""
+    """Two units of work change two contracts of the same product at once. Nothing of the product
+    is locked before COMMIT, so the second commits while the first is still open; the first then
+    locks the product's row and rebuilds its snapshot from a record that includes the second's
+    change, instead of writing back what it could see when it began."""
     customer = await shop.customer()
     product = await shop.product(customer["id"])
     first = await shop.open_contract(customer, product, "test-screen-guard")
@@ -126,24 +128,16 @@ async def test_two_contracts_of_one_product_never_overwrite_each_others_snapshot
     now = dt.datetime.now(dt.UTC)
     for contract in (first, second):
         await shop.lifecycle(contract["id"], "payment", f"pay-{contract['id']}")
-    second_waiting = asyncio.Event()
 
-    async def cancel_second() -> None:
-        async with app.state.db.transaction() as run:
-            second_waiting.set()
+    async def cancel(contract: dict[str, Any], reference: str) -> None:
+        async with app.state.db.unit_of_work() as run:
             await services.end_contract(
-                run, second["id"], target=ContractStatus.CANCELLED, reference="c2", at=now, actor="t"
+                run, contract["id"], target=ContractStatus.CANCELLED, reference=reference, at=now, actor="t"
             )
+            if contract is first:
+                await asyncio.wait_for(cancel(second, "c2"), timeout=10)
 
-    async with app.state.db.transaction() as run:
-        await services.end_contract(
-            run, first["id"], target=ContractStatus.CANCELLED, reference="c1", at=now, actor="t"
-        )
-        waiting = asyncio.create_task(cancel_second())
-        await second_waiting.wait()
-        await asyncio.sleep(0.3)
-        assert not waiting.done()  # it waits for this transaction's product row
-    await waiting
+    await cancel(first, "c1")
 
     async with app.state.db.sessions() as session:
         raw = await session.scalar(select(ProductRow.entitlement).where(ProductRow.id == product["id"]))
@@ -196,20 +190,20 @@ async def test_units_of_work_that_wait_never_hold_up_checks(shop: Shop, app: Cov
     contract = await shop.sell("test-screen-guard")
     async with contextlib.AsyncExitStack() as held:
         for _ in range(app.state.db.pool_size):
-            await held.enter_async_context(app.state.db.transaction())
+            await held.enter_async_context(app.state.db.unit_of_work())
         answer = await asyncio.wait_for(shop.check(serial=contract["serial"]), timeout=10)
     assert [p["product_id"] for p in answer["products"]] == [contract["product_id"]]
 
 
-async def test_statements_past_the_session_are_inside_its_transaction(shop: Shop, app: CoverlineApp) -> None:
-    """SQLAlchemy's asyncpg adapter sends BEGIN lazily; `statements` sends it first, so a write
+async def test_a_unit_of_work_on_a_session_is_inside_its_transaction(shop: Shop, app: CoverlineApp) -> None:
+    """SQLAlchemy's asyncpg adapter sends BEGIN lazily; `unit_of_work` sends it first, so a write
     through asyncpg is rolled back with the session's transaction."""
     entity = f"rolled-back-{secrets.token_hex(4)}"
 
     async with app.state.db.sessions() as session:
         await session.begin()
-        run = await statements(session)
-        assert isinstance(run, PgStatements)
+        run = await unit_of_work(session)
+        assert isinstance(run, UnitOfWork)
         await audit.append(run, "contract", entity, "t", [("written", {})])
         assert run.connection.is_in_transaction()
         await session.rollback()

@@ -13,8 +13,8 @@ from sqlalchemy import select, text
 from api.app import CoverlineApp
 from billing.tables import LedgerEntryRow
 from entitlements.coverage import add_months
-from entitlements.store.snapshots import refresh_snapshots
 from entitlements.store.tables import ContractRow, CoveragePeriodRow
+from entitlements.store.unit_of_work import commit, touch
 from tests.api.shop import Shop, publish_test_plans
 from tests.billing.test_webhooks import deliver
 from tests.conftest import Keys
@@ -128,7 +128,7 @@ async def final_state(app: CoverlineApp, ids: list[str]) -> tuple[Any, ...]:
 
 
 async def reset(app: CoverlineApp, ids: list[str]) -> None:
-    async with app.state.db.sessions() as session, session.begin():
+    async with app.state.db.sessions() as session:
         for table in ("coverage_periods", "contract_events", "ledger_entries", "stripe_events"):
             await session.execute(text(f"DELETE FROM {table}"))
         await session.execute(
@@ -137,7 +137,8 @@ async def reset(app: CoverlineApp, ids: list[str]) -> None:
             )
         )
         products = list(await session.scalars(select(ContractRow.product_id).where(ContractRow.id.in_(ids))))
-        await refresh_snapshots(session, products)
+        touch(session, *products)
+        await commit(session)
 
 
 async def test_shuffled_duplicated_concurrent_delivery_converges(

@@ -26,7 +26,7 @@ from billing.tables import LedgerEntryRow, StripeEventRow
 from billing.webhooks import SyncReport, sync_events
 from entitlements.money import Money
 from entitlements.store.base import create_engine, session_factory
-from entitlements.store.statements import session_transactions
+from entitlements.store.unit_of_work import session_units
 from tests.api.shop import TEST_PLANS
 from tests.live import BIN, coverline_server, empty_database, free_port, running, seed_database
 
@@ -240,7 +240,7 @@ def test_a_sync_reads_localstripes_events_and_applies_nothing_twice(stack: Stack
         engine = create_engine(stack.database_url)
         try:
             return await sync_events(
-                session_transactions(session_factory(engine)),
+                session_units(session_factory(engine)),
                 gateway,
                 dt.datetime.now(dt.UTC) - dt.timedelta(hours=1),
             )

@@ -93,7 +93,7 @@ async def test_every_category_is_found(shop: Shop, app: CoverlineApp) -> None:
     assert usd["net"] == usd["gross"] - usd["fee"]
 
     # The lost webhook, found above, is repaired by a sync; the next run matches it.
-    await sync_events(app.state.db.transaction, sandbox, since)
+    await sync_events(app.state.db.unit_of_work, sandbox, since)
     again = await reconciliation(shop, since)
     assert again["counts"]["missing_in_ledger"] == 0  # type: ignore[index]
     assert (await shop.call("GET", f"/v1/contracts/{lost['contract']['id']}", "support"))[

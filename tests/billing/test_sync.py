@@ -36,7 +36,7 @@ async def test_lost_webhooks_are_repaired_by_a_sync(shop: Shop, app: CoverlineAp
         "pending_payment"
     ] * 3
 
-    report = await sync_events(app.state.db.transaction, sandbox, since)
+    report = await sync_events(app.state.db.unit_of_work, sandbox, since)
     assert report.applied >= 3
     assert [(await shop.call("GET", f"/v1/contracts/{i}", "support"))["status"] for i in ids] == [
         "active"
@@ -45,5 +45,5 @@ async def test_lost_webhooks_are_repaired_by_a_sync(shop: Shop, app: CoverlineAp
         kinds = sorted(e.kind for e in await session.scalars(select(LedgerEntryRow)))
     assert kinds == ["fee"] * 3 + ["sale"] * 3
 
-    again = await sync_events(app.state.db.transaction, sandbox, since)
+    again = await sync_events(app.state.db.unit_of_work, sandbox, since)
     assert (again.applied, again.duplicates + again.ignored) == (0, report.seen)

@@ -26,6 +26,7 @@ from billing.webhooks import Outcome, ingest
 from entitlements.money import Money
 from entitlements.refunds import RefundBasis
 from entitlements.store.base import utcnow
+from entitlements.store.unit_of_work import commit
 
 Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 TestCard = Annotated[str, msgspec.Meta(pattern=r"^pm_[A-Za-z0-9_]{1,100}$")]
@@ -119,7 +120,7 @@ class CheckoutController(Controller):
         )
         # The sandbox's events (a card charged at once) are applied before the answer, as a
         # synchronous charge would be; Stripe's arrive by webhook whenever they come.
-        await db_session.commit()
+        await commit(db_session)
         if await deliver_sandbox_events(state):
             await db_session.refresh(result.contract)
         return CheckoutView(
@@ -223,7 +224,7 @@ class StripeWebhookController(Controller):
     )
     async def receive(self, request: Request[Any, Any, Any], state: State) -> WebhookReceipt:
         outcome, event_id = await ingest(
-            state.db.transaction,
+            state.db.unit_of_work,
             await request.body(),
             request.headers.get("stripe-signature"),
             secrets=state.settings.stripe_webhook_secrets,
@@ -287,7 +288,7 @@ async def deliver_sandbox_events(state: State) -> int:
 
     async def to_handler(raw: bytes, signature: str) -> None:
         await ingest(
-            state.db.transaction,
+            state.db.unit_of_work,
             raw,
             signature,
             secrets=state.settings.stripe_webhook_secrets,

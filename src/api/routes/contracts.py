@@ -23,8 +23,8 @@ from entitlements.money import Money
 from entitlements.store import audit
 from entitlements.store.base import utcnow
 from entitlements.store.contracts import get_contract, periods_of
-from entitlements.store.statements import statements
 from entitlements.store.tables import ClaimRow, ContractRow
+from entitlements.store.unit_of_work import unit_of_work
 
 POST_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429)
 READ_PROBLEMS = problem_responses(400, 401, 403, 404, 429)
@@ -180,7 +180,7 @@ class ContractController(Controller):
     ) -> ContractView:
         at = data.at or utcnow()
         who = actor(request)
-        run = await statements(db_session)
+        run = await unit_of_work(db_session)
         if data.action is LifecycleAction.PAYMENT:
             await services.record_payment(run, contract_id, reference=data.reference, paid_at=at, actor=who)
         elif data.action is LifecycleAction.PAST_DUE:

@@ -1,7 +1,7 @@
 """The record of a contract's lifecycle facts: payments, failed payments and endings.
 
 Every Stripe event that touches a contract comes through here, so these statements run per
-event: they go through `Statements` (asyncpg itself on PostgreSQL, the session elsewhere). The
+event: they run in the use case's unit of work, straight through asyncpg. The
 rules that decide what a fact means (`contracts.settle`, `contracts.next_period`) stay in the
 domain; this module only reads and writes rows.
 """
@@ -20,9 +20,9 @@ from entitlements.coverage import ContractStatus, Period
 from entitlements.store import audit
 from entitlements.store.base import UTCDateTime, utcnow
 from entitlements.store.plans import plan_from, published_plan
-from entitlements.store.snapshots import refresh_snapshot
-from entitlements.store.statements import Row, Statements
+from entitlements.store.statements import Row
 from entitlements.store.tables import ContractEventRow, ContractRow, CoveragePeriodRow, PlanRow
+from entitlements.store.unit_of_work import UnitOfWork
 
 contracts: Table = ContractRow.__table__  # type: ignore[assignment]
 periods: Table = CoveragePeriodRow.__table__  # type: ignore[assignment]
@@ -122,7 +122,7 @@ _PLAN = select(plans.c.code, plans.c.version, plans.c.digest, plans.c.definition
 
 
 class LifecycleRecord:
-    def __init__(self, statements: Statements) -> None:
+    def __init__(self, statements: UnitOfWork) -> None:
         self.statements = statements
 
     async def find(self, by: str, value: str) -> ContractState | None:
@@ -191,7 +191,8 @@ class LifecycleRecord:
         audits: list[tuple[str, dict[str, Any]]],
         actor: str,
     ) -> Period | None:
-        """Write what a fact changed, then the product's snapshot, in the caller's transaction.
+        """Write what a fact changed in the caller's unit of work, which rewrites the product's
+        snapshot before it commits.
         Returns the period bought as it was stored (a cancellation may have cut it)."""
         if bought is not None:
             await self.statements.run(
@@ -217,5 +218,5 @@ class LifecycleRecord:
                 ended=settled.ended_at,
             )
         await audit.append(self.statements, "contract", contract.id, actor, audits)
-        await refresh_snapshot(self.statements, contract.product_id)
+        self.statements.touch(contract.product_id)
         return bought

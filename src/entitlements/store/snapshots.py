@@ -1,8 +1,9 @@
 """Entitlement snapshots: everything a check needs about one product, in one row.
 
-The normalized tables (contracts, coverage_periods, claims) are the record. Every use case that
-changes them rewrites the product's snapshot in the same transaction, so a check is one indexed
-read that is never staler than the last commit, from any worker or instance.
+The normalized tables (contracts, coverage_periods, claims) are the record. The unit of work that
+changes them rewrites the product's snapshot in the same transaction, just before it commits
+(`unit_of_work.UnitOfWork.before_commit`), so a check is one indexed read that is never staler
+than the last commit, from any worker or instance.
 """
 
 from __future__ import annotations
@@ -28,13 +29,12 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements.catalog import CoverageKind, Plan
 from entitlements.coverage import ClaimUse, ContractFacts, ContractStatus, Period, incident_instant
 from entitlements.identifiers import mask_email, mask_phone
 from entitlements.money import Money
-from entitlements.store.statements import Statements, statements
+from entitlements.store.statements import Statements
 from entitlements.store.tables import ClaimRow, ContractRow, CoveragePeriodRow, CustomerRow, ProductRow
 
 
@@ -229,14 +229,6 @@ async def refresh_snapshot(statements: Statements, product_id: str) -> None:
     snapshot = await build_snapshot(statements, product_id)
     if snapshot is not None:
         await statements.run(_WRITE, product_id=product_id, snapshot=_encoder.encode(snapshot).decode())
-
-
-async def refresh_snapshots(session: AsyncSession, product_ids: list[str]) -> None:
-    """Rewrite the snapshots of these products, in a fixed order (so two writers never wait on
-    each other's products)."""
-    run = await statements(session)
-    for product_id in sorted(set(product_ids)):
-        await refresh_snapshot(run, product_id)
 
 
 # --- reading snapshots ---------------------------------------------------------------------------

@@ -4,16 +4,14 @@ A write path that runs per Stripe event (lock the contract, record the fact, rew
 snapshot, write the ledger) is a dozen short statements. Through SQLAlchemy's session each costs
 about 400-550 µs of CPU in adapter layers; asyncpg alone runs the same statement in about 100 µs.
 So they are written as Core with named `bindparam`s, compiled once per statement to SQL prepared
-by asyncpg's statement cache, and run on a session's own connection inside its transaction
-(`statements(session)`), or on a connection of asyncpg's own pool with no session at all
-(`api.database.Database.transaction`, the webhook's path). Rows come back positional, with aware
-UTC datetimes.
+by asyncpg's statement cache, and run in a unit of work (`unit_of_work`): on a session's own
+connection inside its transaction, or on a connection of asyncpg's own pool with no session at
+all. Rows come back positional, with aware UTC datetimes.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cache
 from typing import Any, Protocol, TypeVar
 
@@ -23,7 +21,6 @@ from sqlalchemy import Insert, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
@@ -76,7 +73,7 @@ def _pg_sql(statement: Executable, params: Mapping[str, Any]) -> tuple[str, tupl
 
 class PgStatements:
     """Straight through asyncpg, on a connection inside a transaction: a session's, or one of
-    `Database.transaction`'s."""
+    a unit of work's."""
 
     def __init__(self, connection: asyncpg.Connection[Any] | PoolConnectionProxy[Any]) -> None:
         self.connection = connection
@@ -115,33 +112,3 @@ class PgStatements:
 
     async def insert_new(self, table: Table, /, **values: Any) -> bool:
         return await self.row(_insert_new(table), **values) is not None
-
-
-async def statements(session: AsyncSession) -> Statements:
-    """The way to run statements in this session's transaction. Pending ORM changes are flushed
-    first, so that statements run past the session see them."""
-    await session.flush()
-    raw = await (await session.connection()).get_raw_connection()
-    adapter = raw.dbapi_connection
-    # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement: send it now,
-    # so that what runs past the adapter is inside the session's transaction.
-    if adapter._transaction is None and not adapter.autocommit:  # type: ignore[union-attr]
-        await adapter._start_transaction()  # type: ignore[union-attr]
-    connection: asyncpg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
-    return PgStatements(connection)
-
-
-# A unit of work: statements in one transaction, committed when the block ends, rolled back if it
-# raises. `Database.transaction` is one (asyncpg's own pool: no session at all).
-Transactions = Callable[[], AbstractAsyncContextManager[Statements]]
-
-
-def session_transactions(sessions: async_sessionmaker[AsyncSession]) -> Transactions:
-    """Units of work from a session factory, for a caller that has no `Database`."""
-
-    @asynccontextmanager
-    async def transaction() -> AsyncIterator[Statements]:
-        async with sessions() as session, session.begin():
-            yield await statements(session)
-
-    return transaction

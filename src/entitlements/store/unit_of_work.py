@@ -1,0 +1,129 @@
+"""The unit of work: one connection, one transaction, for one use case.
+
+A use case writes through it and names the products whose record it changed (`touch`). Just
+before COMMIT, inside the same transaction, the unit locks each touched product's row
+(`FOR NO KEY UPDATE`, in a fixed order) and rewrites its entitlement snapshot from the record. A
+use case cannot forget a snapshot, and a check, which reads only snapshots, can never see a
+change without its snapshot or a snapshot without its change.
+
+Work that must follow the commit (a call to Stripe, a delivery, an email) is enqueued as a job on
+the same connection, inside the transaction (`enqueue`): a rollback leaves no job, a commit
+leaves one that a worker (`coverline worker`) will run.
+
+A unit is opened on a connection of its own (`api.database.Database.unit_of_work`), or on a
+SQLAlchemy session's connection for the use cases that still read and write ORM rows
+(`unit_of_work(session)`, finished by `commit(session)`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from pgqueuer.adapters.drivers.asyncpg import AsyncpgDriver
+from pgqueuer.adapters.persistence.queries import Queries
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+from entitlements.store.snapshots import refresh_snapshot
+from entitlements.store.statements import PgStatements
+
+
+class UnitOfWork(PgStatements):
+    def __init__(self, connection: Any, touched: set[str] | None = None) -> None:
+        super().__init__(connection)
+        self.touched: set[str] = set() if touched is None else touched
+
+    def touch(self, *product_ids: str) -> None:
+        """These products' records changed: their snapshots are rewritten before COMMIT."""
+        self.touched.update(product_ids)
+
+    async def enqueue(
+        self,
+        job: str,
+        payload: bytes,
+        *,
+        after: dt.timedelta | None = None,
+        dedupe_key: str | None = None,
+    ) -> None:
+        """A job that runs once this unit commits, `after` that long; none if it rolls back. With a
+        `dedupe_key`, a job whose key is queued or running already is not queued again."""
+        queries = Queries(AsyncpgDriver(self.connection))  # type: ignore[arg-type]  # a pool's proxy is one
+        await queries.enqueue(job, payload, execute_after=after, dedupe_key=dedupe_key, on_conflict="skip")
+
+    async def before_commit(self) -> None:
+        """Lock and rewrite the snapshot of every touched product, in a fixed order, so two units
+        never wait on each other's products."""
+        while self.touched:  # (a rewrite touches nothing, but a caller may touch while we write)
+            for product_id in sorted(self.touched):
+                self.touched.discard(product_id)
+                await refresh_snapshot(self, product_id)
+
+
+# --- on a SQLAlchemy session's connection ----------------------------------------------------------
+
+_UNIT = "coverline.unit_of_work"
+_TOUCHED = "coverline.touched_products"
+
+
+def touch(session: AsyncSession, *product_ids: str) -> None:
+    """These products' records changed in the session's transaction (see `UnitOfWork.touch`)."""
+    session.info.setdefault(_TOUCHED, set()).update(product_ids)
+
+
+async def unit_of_work(session: AsyncSession) -> UnitOfWork:
+    """The unit of work on the session's connection, inside its transaction. Pending ORM changes
+    are flushed first, so that statements run past the session see them."""
+    await session.flush()
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    found: UnitOfWork | None = session.info.get(_UNIT)
+    if found is None or found.connection is not driver:  # the session's last transaction had another
+        if not driver.is_in_transaction():  # type: ignore[union-attr]
+            # SQLAlchemy's asyncpg adapter sends BEGIN with its first statement: send one, so that
+            # what runs past the adapter is inside the session's transaction.
+            await connection.exec_driver_sql("SELECT 1")
+        found = session.info[_UNIT] = UnitOfWork(driver, session.info.setdefault(_TOUCHED, set()))
+    return found
+
+
+async def commit(session: AsyncSession) -> None:
+    """Rewrite the touched products' snapshots, then commit: how a session's unit of work ends."""
+    if session.info.get(_TOUCHED):
+        await (await unit_of_work(session)).before_commit()
+    await session.commit()
+
+
+@event.listens_for(Session, "before_commit")
+def _snapshots_were_rewritten(session: Session) -> None:
+    if session.info.get(_TOUCHED):
+        raise RuntimeError("products were touched but their snapshots not rewritten: end with `commit`")
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_unit(session: Session) -> None:
+    session.info.pop(_UNIT, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_touched(session: Session, _previous: Any) -> None:
+    session.info.pop(_TOUCHED, None)
+    session.info.pop(_UNIT, None)
+
+
+# Units of work on demand: `Database.unit_of_work` is one; `session_units` makes them from a
+# session factory, for a caller that has no `Database` (a CLI command).
+Units = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
+
+
+def session_units(sessions: async_sessionmaker[AsyncSession]) -> Units:
+    @asynccontextmanager
+    async def unit() -> AsyncIterator[UnitOfWork]:
+        async with sessions() as session:
+            yield await unit_of_work(session)
+            await commit(session)
+
+    return unit
