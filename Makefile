@@ -20,13 +20,15 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 setup: $(VENV)/.synced
 
 # With no DATABASE_URL, on the embedded PostgreSQL under var/postgres (kept across restarts, stopped
-# with the server): migrate, publish the demo catalog, create demo keys once, serve.
+# with the server): migrate, publish the demo catalog, create demo keys once, serve, with one job
+# worker beside the server.
 run: setup
 	$(BIN)/coverline db upgrade
 	$(BIN)/coverline catalog load catalog/demo.toml
 	$(BIN)/coverline demo-keys
 	@echo "API docs: http://$(HOST):$(PORT)/docs"
-	$(BIN)/coverline serve --host $(HOST) --port $(PORT)
+	@$(BIN)/coverline worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
+		$(BIN)/coverline serve --host $(HOST) --port $(PORT)
 
 lint: setup
 	$(BIN)/ruff check src tests migrations bench

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 import api.tables  # noqa: F401  (registers the edge's tables)
 import billing.tables  # noqa: F401
 import entitlements.store.tables  # noqa: F401
+from api.migrate import described_by_models
 from entitlements.store.base import Base, create_engine
 
 config = context.config
@@ -19,9 +20,11 @@ target_metadata = Base.metadata
 def _url() -> str:
     url = config.attributes.get("database_url") or context.get_x_argument(as_dictionary=True).get("url")
     if not url:
+        from api.embedded import database_url
         from api.settings import load_settings
 
-        url = load_settings().database_url
+        settings = load_settings()
+        url = database_url(settings.database_url, settings.var_dir)
     return str(url)
 
 
@@ -30,6 +33,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        include_name=described_by_models,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -4,7 +4,7 @@ import asyncio
 
 from sqlalchemy import inspect
 
-from api.migrate import downgrade, upgrade
+from api.migrate import described_by_models, downgrade, upgrade
 from entitlements.store.base import Base, create_engine
 from tests.conftest import fresh_database
 
@@ -39,7 +39,10 @@ def test_models_and_migrations_agree(database_url: str) -> None:
         engine = create_engine(database_url)
         async with engine.connect() as connection:
             changes = await connection.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+                lambda sync: compare_metadata(
+                    MigrationContext.configure(sync, opts={"include_name": described_by_models}),
+                    Base.metadata,
+                )
             )
         await engine.dispose()
         return list(changes)

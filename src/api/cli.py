@@ -358,6 +358,19 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
     run_server(host, port, workers, log_level)
 
 
+@main.command("worker")
+@click.option("--until-idle", is_flag=True, help="stop once no job is left to run (for scripts and tests)")
+def worker(until_idle: bool) -> None:
+    """Run the jobs that units of work enqueue (calls to Stripe, purges), retried with backoff.
+    Run one or more beside the servers; each job runs once, in whichever worker takes it."""
+    from api.logs import configure_logging
+    from api.worker import run_worker
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    asyncio.run(run_worker(settings, until_idle=until_idle))
+
+
 @main.command("openapi")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def openapi(out: Path | None) -> None:

@@ -10,7 +10,7 @@ import hashlib
 from typing import Any
 
 from litestar.types import ASGIApp, Receive, Scope, Send
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import Principal, bearer_token_of
@@ -18,6 +18,7 @@ from api.edge import header
 from api.errors import make_problem, send_problem
 from api.tables import IdempotentRequestRow
 from entitlements.store.base import utcnow
+from entitlements.store.unit_of_work import Units
 
 TTL = dt.timedelta(hours=24)
 MAX_KEY = 255
@@ -156,3 +157,13 @@ async def _replay(send: Any, stored: IdempotentRequestRow) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+_PURGE = delete(IdempotentRequestRow).where(IdempotentRequestRow.created_at < bindparam("before"))
+
+
+async def purge_expired(units: Units, now: dt.datetime) -> None:
+    """Forget the stored replies past their time to live (a scheduled job): a key is also
+    forgotten when it is used again after that, but most keys never are."""
+    async with units() as run:
+        await run.run(_PURGE, before=now - TTL)

@@ -17,6 +17,12 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
+def described_by_models(name: str | None, type_: str, _parents: object) -> bool:
+    """Whether the models describe this table: the job queue's tables are PgQueuer's (migration
+    0006), not ours to compare."""
+    return not (type_ == "table" and name is not None and name.startswith("pgqueuer"))
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 

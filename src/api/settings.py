@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -41,6 +42,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe_api_base: str | None = None  # another Stripe-compatible server (localstripe in tests)
     stripe_webhook_secrets: tuple[str, ...]  # all valid during a rotation; the first is current
     key_cache_seconds: float = 2.0  # how long a worker trusts a key lookup; a revocation waits this long
+    # Jobs (`coverline worker`): attempts, then backoff from the first delay, doubling up to the
+    # last; a job is taken over when its worker has not renewed its lease for `job_lease_seconds`.
+    job_attempts: int = 10
+    job_retry_seconds: float = 10.0
+    job_retry_max_seconds: float = 3600.0
+    job_lease_seconds: float = 30.0
+    job_poll_seconds: float = 5.0  # new jobs are announced at once; this bounds the wait if not
 
     @property
     def production(self) -> bool:
@@ -55,6 +63,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise MissingSetting(name, f"expected an integer, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise MissingSetting(name, f"expected a number, got {raw!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise MissingSetting(name, f"expected a finite number of 0 or more, got {raw!r}")
+    return value
 
 
 def _development_secret(var_dir: Path, name: str) -> str:
@@ -119,7 +140,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         rate_limit_per_minute=_int(env, "COVERLINE_RATE_LIMIT_PER_MINUTE", 0),
         cors_origins=origins or ("*",),
         db_pool_size=_int(env, "COVERLINE_DB_POOL_SIZE", 10),
-        key_cache_seconds=_int(env, "COVERLINE_KEY_CACHE_SECONDS", 2),
+        key_cache_seconds=_float(env, "COVERLINE_KEY_CACHE_SECONDS", 2.0),
+        job_attempts=_int(env, "COVERLINE_JOB_ATTEMPTS", 10),
+        job_retry_seconds=_float(env, "COVERLINE_JOB_RETRY_SECONDS", 10.0),
+        job_retry_max_seconds=_float(env, "COVERLINE_JOB_RETRY_MAX_SECONDS", 3600.0),
+        job_lease_seconds=_float(env, "COVERLINE_JOB_LEASE_SECONDS", 30.0),
+        job_poll_seconds=_float(env, "COVERLINE_JOB_POLL_SECONDS", 5.0),
         stripe_api_key=stripe_api_key,
         stripe_api_base=env.get("STRIPE_API_BASE") or None,
         stripe_webhook_secrets=webhook_secrets,

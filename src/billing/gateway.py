@@ -54,6 +54,10 @@ class Gateway(Protocol):
         """The gateway's customer id for our customer (created once, found again after)."""
         ...
 
+    async def update_customer(self, stripe_customer: str, *, name: str, email: str | None, key: str) -> None:
+        """The name and email the gateway shows on receipts and invoices."""
+        ...
+
     async def create_payment_intent(
         self, *, amount: Money, customer: str, contract_id: str, payment_method: str | None, key: str
     ) -> PaymentIntent: ...

@@ -110,6 +110,14 @@ class SandboxGateway:
         )
         return stripe_id
 
+    async def update_customer(self, stripe_customer: str, *, name: str, email: str | None, key: str) -> None:
+        # Kept per process, as all of the sandbox: a worker's sandbox may not have met this
+        # customer, whom Stripe would know.
+        customer = self.customers.setdefault(
+            stripe_customer, {"id": stripe_customer, "object": "customer", "card": None}
+        )
+        customer.update(name=name, email=email)
+
     def _charge(self, card: str | None) -> str | None:
         """The decline code, or None when the card pays."""
         if card is None:

@@ -15,6 +15,7 @@ from typing import Any
 import stripe
 from stripe.params import (
     CustomerCreateParams,
+    CustomerUpdateParams,
     PaymentIntentCreateParams,
     SubscriptionCreateParams,
 )
@@ -61,6 +62,10 @@ class StripeGateway:
             self.client.v1.customers.create_async(params, self._options(f"customer:{customer_id}"))
         )
         return str(customer.id)
+
+    async def update_customer(self, stripe_customer: str, *, name: str, email: str | None, key: str) -> None:
+        params: CustomerUpdateParams = {"name": name, "email": email or ""}
+        await self._call(self.client.v1.customers.update_async(stripe_customer, params, self._options(key)))
 
     async def create_payment_intent(
         self, *, amount: Money, customer: str, contract_id: str, payment_method: str | None, key: str

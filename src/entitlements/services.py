@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements import audit_names as A
+from entitlements import jobs
 from entitlements.catalog import CountryCode, CoverageKind, Plan, ProductCategory
 from entitlements.contracts import (
     ENDINGS,
@@ -65,7 +66,7 @@ from entitlements.store.tables import (
     CustomerRow,
     ProductRow,
 )
-from entitlements.store.unit_of_work import UnitOfWork, touch
+from entitlements.store.unit_of_work import UnitOfWork, touch, unit_of_work
 
 Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -155,6 +156,8 @@ async def update_customer(
     if changes:
         row.updated_at = utcnow()
         audit.record(session, "customer", row.id, A.UPDATED, actor, **{k: "changed" for k in changes})
+        if row.stripe_customer_id is not None and {"name", "email"} & changes.keys():
+            await (await unit_of_work(session)).enqueue(jobs.CUSTOMER_CHANGED, row.id.encode())
     if {"email", "phone"} & changes.keys():  # the masked contact lives in the snapshots
         owned = await session.scalars(select(ProductRow.id).where(ProductRow.customer_id == row.id))
         touch(session, *owned)

@@ -43,7 +43,13 @@ def test_development_keeps_its_offer_key_under_var(tmp_path: object) -> None:
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("COVERLINE_ENV", "staging"), ("COVERLINE_MAX_BODY_BYTES", "lots"), ("COVERLINE_OFFER_KEYS", "short:x")],
+    [
+        ("COVERLINE_ENV", "staging"),
+        ("COVERLINE_MAX_BODY_BYTES", "lots"),
+        ("COVERLINE_OFFER_KEYS", "short:x"),
+        ("COVERLINE_JOB_RETRY_SECONDS", "soon"),
+        ("COVERLINE_KEY_CACHE_SECONDS", "nan"),
+    ],
 )
 def test_bad_values_name_their_variable(variable: str, value: str, tmp_path: object) -> None:
     with pytest.raises(MissingSetting, match=variable):

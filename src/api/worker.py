@@ -1,0 +1,104 @@
+"""`coverline worker`: runs the jobs that units of work enqueue, after they commit.
+
+PgQueuer on asyncpg: a unit of work enqueues on its own connection, inside its transaction
+(`UnitOfWork.enqueue`), so a rollback leaves no job. The worker listens for new jobs on a
+connection of its own, runs each with the app's database pools and gateway, and retries a job
+that raised with exponential backoff (`COVERLINE_JOB_*` settings); a job that fails every attempt
+is kept with status `failed`, to be looked at and queued again. A worker that stops without
+finishing a job stops renewing its lease, and another worker takes the job over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import signal
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+import structlog
+from pgqueuer import PgQueuer
+from pgqueuer.adapters.drivers.asyncpg import AsyncpgDriver
+from pgqueuer.core.executors import DatabaseRetryEntrypointExecutor, EntrypointExecutorParameters
+from pgqueuer.domain.models import Job, Schedule
+from pgqueuer.domain.types import QueueExecutionMode
+
+from api.app import make_gateway
+from api.database import Database
+from api.embedded import database_url
+from api.idempotency import purge_expired
+from api.settings import Settings
+from billing.customers import push_customer
+from billing.gateway import Gateway
+from entitlements import jobs
+from entitlements.store.base import utcnow
+
+log = structlog.get_logger("worker")
+
+JobHandler = Callable[[Database, Gateway, bytes], Awaitable[None]]
+
+
+async def _customer_changed(db: Database, gateway: Gateway, payload: bytes) -> None:
+    await push_customer(db.unit_of_work, gateway, payload.decode())
+
+
+async def _purge(db: Database, _gateway: Gateway, _payload: bytes) -> None:
+    await purge_expired(db.unit_of_work, utcnow())
+
+
+JOBS: dict[str, JobHandler] = {jobs.CUSTOMER_CHANGED: _customer_changed}
+# (job, cron): run by whichever worker's scheduler takes it first.
+SCHEDULES: tuple[tuple[str, str, JobHandler], ...] = ((jobs.PURGE_IDEMPOTENT_REPLIES, "17 * * * *", _purge),)
+
+
+def build_worker(
+    settings: Settings, connection: asyncpg.Connection, db: Database, gateway: Gateway
+) -> PgQueuer:
+    worker = PgQueuer(AsyncpgDriver(connection))
+
+    def retried(parameters: EntrypointExecutorParameters) -> DatabaseRetryEntrypointExecutor:
+        return DatabaseRetryEntrypointExecutor(
+            parameters=parameters,
+            max_attempts=max(settings.job_attempts - 1, 0),  # PgQueuer counts the retries
+            initial_delay=dt.timedelta(seconds=settings.job_retry_seconds),
+            max_delay=dt.timedelta(seconds=settings.job_retry_max_seconds),
+        )
+
+    for name, handler in JOBS.items():
+
+        async def run(job: Job, name: str = name, handler: JobHandler = handler) -> None:
+            log.info("job", job=name, job_id=job.id, attempt=job.attempts + 1)
+            await handler(db, gateway, job.payload or b"")
+
+        worker.entrypoint(name, executor_factory=retried, on_failure="hold")(run)
+    for name, cron, handler in SCHEDULES:
+
+        async def scheduled(_schedule: Schedule, name: str = name, handler: JobHandler = handler) -> None:
+            log.info("scheduled job", job=name)
+            await handler(db, gateway, b"")
+
+        worker.schedule(name, cron)(scheduled)
+    return worker
+
+
+async def run_worker(settings: Settings, *, until_idle: bool = False) -> None:
+    """Run jobs until stopped (SIGINT, SIGTERM), or with `until_idle` until none is left."""
+    url = database_url(settings.database_url, settings.var_dir)
+    db = Database(url, pool_size=settings.db_pool_size)
+    await db.start()
+    connection = await asyncpg.connect(db.engine.url.set(drivername="postgresql").render_as_string(False))
+    try:
+        worker = build_worker(settings, connection, db, make_gateway(settings))
+        poll = dt.timedelta(seconds=settings.job_poll_seconds)
+        lease = dt.timedelta(seconds=settings.job_lease_seconds)
+        if until_idle:  # the queue alone: the scheduler would wait for its next time
+            await worker.qm.run(dequeue_timeout=poll, heartbeat_timeout=lease, mode=QueueExecutionMode.drain)
+            return
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, worker.shutdown.set)
+        log.info("worker started", jobs=sorted(JOBS), schedules=[s[0] for s in SCHEDULES])
+        await worker.run(dequeue_timeout=poll, heartbeat_timeout=lease)
+    finally:
+        await asyncio.shield(connection.close())
+        await db.dispose()

@@ -1,0 +1,33 @@
+"""The gateway's copy of a customer."""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import Table, bindparam, select
+
+from billing.gateway import Gateway
+from entitlements.store.tables import CustomerRow
+from entitlements.store.unit_of_work import Units
+
+customers: Table = CustomerRow.__table__  # type: ignore[assignment]
+_CUSTOMER = select(customers.c.name, customers.c.email, customers.c.stripe_customer_id).where(
+    customers.c.id == bindparam("customer_id")
+)
+
+
+async def push_customer(units: Units, gateway: Gateway, customer_id: str) -> bool:
+    """Give the gateway's customer our customer's name and email as they are now (read, then the
+    call, outside any transaction). False when the customer has none at the gateway yet: its
+    checkout will create it with these. The key follows from what is sent, so a retried push
+    reaches the gateway as the same request, and a later change as a new one."""
+    async with units() as run:
+        found = await run.row(_CUSTOMER, customer_id=customer_id)
+    if found is None or found[2] is None:
+        return False
+    name, email, stripe_customer = found
+    sent = hashlib.sha256(f"{name}\n{email or ''}".encode()).hexdigest()[:16]
+    await gateway.update_customer(
+        stripe_customer, name=name, email=email, key=f"customer:{customer_id}:update:{sent}"
+    )
+    return True

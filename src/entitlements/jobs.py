@@ -1,0 +1,8 @@
+"""The jobs that units of work enqueue, by name: each runs after its unit commits
+(`coverline worker`, retried with backoff), because it reaches the network or can wait."""
+
+# A customer's name or email changed; payload: the customer's id. The payment gateway's copy
+# (Stripe's Customer, on receipts and invoices) is brought up to date from the row as it is then.
+CUSTOMER_CHANGED = "customer.changed"
+# Stored replies to `Idempotency-Key` requests past their time to live (a scheduled job).
+PURGE_IDEMPOTENT_REPLIES = "idempotency.purge"

@@ -1,0 +1,200 @@
+"""Jobs: enqueued inside the unit of work's transaction, run by the worker after the commit,
+retried with backoff, kept as failed after the last attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from pgqueuer.domain.types import QueueExecutionMode
+from sqlalchemy import select, text
+
+from api.app import CoverlineApp, create_app
+from api.idempotency import purge_expired
+from api.settings import Settings
+from api.tables import IdempotentRequestRow
+from api.worker import build_worker
+from billing.gateway import GatewayError
+from billing.sandbox import SandboxGateway
+from entitlements import jobs
+from entitlements.store.tables import CustomerRow
+from tests.api.shop import Shop, publish_test_plans
+from tests.conftest import ROOT, WEBHOOK_SECRETS, Keys, make_settings, serving
+
+FAST = {
+    "job_retry_seconds": 0.05,
+    "job_retry_max_seconds": 0.2,
+    "job_poll_seconds": 0.2,
+    "job_lease_seconds": 2.0,
+    "job_attempts": 3,
+}
+
+
+@pytest.fixture
+async def app(database_url: str) -> AsyncIterator[CoverlineApp]:
+    yield create_app(make_settings(database_url, **FAST))
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def _sql(database_url: str, sql: str, *args: Any) -> Any:
+    connection = await asyncpg.connect(_plain(database_url))
+    try:
+        return await connection.fetchval(sql, *args)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(autouse=True)
+def no_jobs_left(database_url: str) -> Iterator[None]:
+    yield
+    asyncio.run(_sql(database_url, "DELETE FROM pgqueuer"))
+
+
+class FlakyGateway(SandboxGateway):
+    """The sandbox, failing its first `failures` customer updates as a network would."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(WEBHOOK_SECRETS[0])
+        self.failures = failures
+        self.calls = 0
+
+    async def update_customer(self, stripe_customer: str, *, name: str, email: str | None, key: str) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise GatewayError("Stripe: APIConnectionError")
+        await super().update_customer(stripe_customer, name=name, email=email, key=key)
+
+
+async def queued(app: CoverlineApp) -> list[tuple[str, str, bytes]]:
+    async with app.state.db.sessions() as session:
+        rows = await session.execute(
+            text("SELECT entrypoint, status::text, payload FROM pgqueuer ORDER BY id")
+        )
+        return [(r[0], r[1], bytes(r[2] or b"")) for r in rows]
+
+
+async def drain(app: CoverlineApp, settings: Settings, gateway: SandboxGateway) -> None:
+    connection = await asyncpg.connect(_plain(str(app.state.db.url)))
+    try:
+        worker = build_worker(settings, connection, app.state.db, gateway)
+        await worker.qm.run(
+            dequeue_timeout=dt.timedelta(seconds=settings.job_poll_seconds),
+            heartbeat_timeout=dt.timedelta(seconds=settings.job_lease_seconds),
+            mode=QueueExecutionMode.drain,
+        )
+    finally:
+        await connection.close()
+
+
+async def customer_at_the_gateway(shop: Shop, app: CoverlineApp) -> dict[str, Any]:
+    """A customer who bought through checkout, so the gateway has a copy of them."""
+    sale = await shop.checkout("test-screen-guard")
+    async with app.state.db.sessions() as session:
+        row = await session.get(CustomerRow, sale["contract"]["customer_id"])
+        assert row is not None and row.stripe_customer_id is not None
+        return {"id": row.id, "stripe": row.stripe_customer_id}
+
+
+async def test_a_job_is_queued_with_its_unit_of_work_and_not_without_it(app: CoverlineApp) -> None:
+    async with serving(app):
+
+        async def failing_use_case() -> None:
+            async with app.state.db.unit_of_work() as run:
+                await run.enqueue(jobs.CUSTOMER_CHANGED, b"cus_rolled_back")
+                raise RuntimeError("the use case failed")
+
+        with pytest.raises(RuntimeError):
+            await failing_use_case()
+        assert await queued(app) == []
+        async with app.state.db.unit_of_work() as run:
+            await run.enqueue(jobs.CUSTOMER_CHANGED, b"cus_committed")
+        assert await queued(app) == [(jobs.CUSTOMER_CHANGED, "queued", b"cus_committed")]
+
+
+async def test_a_renamed_customer_reaches_the_gateway_through_a_job_retried_after_failures(
+    app: CoverlineApp, client: httpx.AsyncClient, keys: Keys
+) -> None:
+    await publish_test_plans(app)
+    shop = Shop(client, keys)
+    customer = await customer_at_the_gateway(shop, app)
+    await shop.call("PATCH", f"/v1/customers/{customer['id']}", "support", json={"name": "Ana Reyes-Cruz"})
+    await shop.call(
+        "PATCH", f"/v1/customers/{customer['id']}", "support", json={"locale": "fil"}
+    )  # nothing to push
+    assert await queued(app) == [(jobs.CUSTOMER_CHANGED, "queued", customer["id"].encode())]
+
+    gateway = FlakyGateway(failures=2)  # the third and last attempt goes through
+    await drain(app, app.state.settings, gateway)
+    assert gateway.calls == 3
+    assert gateway.customers[customer["stripe"]]["name"] == "Ana Reyes-Cruz"
+    assert await queued(app) == []
+
+
+async def test_a_job_that_fails_every_attempt_is_kept_as_failed(
+    app: CoverlineApp, client: httpx.AsyncClient, keys: Keys
+) -> None:
+    await publish_test_plans(app)
+    shop = Shop(client, keys)
+    customer = await customer_at_the_gateway(shop, app)
+    await shop.call("PATCH", f"/v1/customers/{customer['id']}", "support", json={"email": "new@example.com"})
+    gateway = FlakyGateway(failures=99)
+    await drain(app, app.state.settings, gateway)
+    assert gateway.calls == FAST["job_attempts"]
+    assert await queued(app) == [(jobs.CUSTOMER_CHANGED, "failed", customer["id"].encode())]
+
+
+async def test_the_purge_forgets_stored_replies_past_their_time_to_live(app: CoverlineApp) -> None:
+    now = dt.datetime.now(dt.UTC)
+    async with serving(app):
+        async with app.state.db.sessions() as session, session.begin():
+            for key, age in (("old", dt.timedelta(hours=25)), ("fresh", dt.timedelta(hours=1))):
+                session.add(
+                    IdempotentRequestRow(
+                        principal="key_purge", key=key, fingerprint="f", created_at=now - age
+                    )
+                )
+        await purge_expired(app.state.db.unit_of_work, now)
+        async with app.state.db.sessions() as session:
+            kept = await session.scalars(
+                select(IdempotentRequestRow.key).where(IdempotentRequestRow.principal == "key_purge")
+            )
+            assert list(kept) == ["fresh"]
+        async with app.state.db.sessions() as session, session.begin():
+            await session.execute(text("DELETE FROM idempotent_requests WHERE principal = 'key_purge'"))
+
+
+def test_coverline_worker_runs_what_is_queued_and_stops_when_idle(database_url: str) -> None:
+    """The command itself, on the tests' database: a queued push for a customer the gateway does
+    not know yet is done (nothing to push) and the worker stops."""
+    env = os.environ | {"DATABASE_URL": database_url, "COVERLINE_JOB_POLL_SECONDS": "0.2"}
+
+    asyncio.run(
+        _sql(
+            database_url,
+            "INSERT INTO pgqueuer (priority, entrypoint, payload, status) VALUES (0, $1, $2, 'queued')",
+            jobs.CUSTOMER_CHANGED,
+            b"cus_nobody",
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "api.cli", "worker", "--until-idle"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+
+    assert asyncio.run(_sql(database_url, "SELECT count(*) FROM pgqueuer")) == 0
