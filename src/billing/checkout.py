@@ -16,6 +16,7 @@ from entitlements.money import Money
 from entitlements.offers import OfferKeyring
 from entitlements.store.contracts import get_customer, plan_of
 from entitlements.store.tables import ContractRow
+from entitlements.store.unit_of_work import commit
 
 
 class HostedPage(msgspec.Struct, frozen=True):
@@ -49,7 +50,8 @@ async def start_checkout(
     """Upfront plans get a PaymentIntent; monthly and annual ones a subscription that starts
     incomplete until the first invoice is paid (a fixed term paid in instalments ends itself at
     the term's end). Keys follow from the contract, whose id follows from the offer: a retried
-    checkout reaches the gateway as the same request."""
+    checkout reaches the gateway as the same request. The caller's session commits the outcome
+    (the gateway's ids) in a unit of work of its own."""
     contract = await services.open_contract(
         session,
         offer_token=offer_token,
@@ -60,12 +62,16 @@ async def start_checkout(
         actor=actor,
     )
     customer = await get_customer(session, contract.customer_id)
+    plan = await plan_of(session, contract)
+    # The intent (the pending contract) commits before the gateway is called: no lock waits on
+    # the network, and an event the gateway sends about this payment finds its contract. A
+    # checkout retried after a failed call finds the same contract and makes the same calls.
+    await commit(session)
     stripe_customer = await gateway.ensure_customer(
         customer_id=customer.id, name=customer.name, email=customer.email
     )
     if customer.stripe_customer_id != stripe_customer:
-        customer.stripe_customer_id = stripe_customer
-    plan = await plan_of(session, contract)
+        customer.stripe_customer_id = stripe_customer  # with the outcome, in the caller's unit
     price = Money(contract.price_amount, contract.currency)
     if hosted is not None:  # Stripe's own payment page; its events complete the contract
         page = await gateway.create_checkout_session(

@@ -1,6 +1,9 @@
 """offer → checkout → paid → covered → a month later renewed → declined → grace → lapsed,
 through the sandbox gateway and the same signed-webhook path Stripe's events take."""
 
+from typing import Any
+
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import select
@@ -51,6 +54,36 @@ async def test_a_retried_checkout_never_charges_twice(shop: Shop, app: Coverline
     assert first["contract"]["id"] == again["contract"]["id"]
     gateway: SandboxGateway = app.state.gateway
     assert len(gateway.payment_intents) == 1
+
+
+async def test_the_gateway_is_called_with_the_pending_contract_committed_and_nothing_locked(
+    shop: Shop, app: CoverlineApp, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway: SandboxGateway = app.state.gateway
+    create = gateway.create_payment_intent
+    seen: list[str] = []
+
+    async def observed(**call: Any) -> Any:
+        # From a connection of its own: the contract is there, and taking its row and its
+        # product's without waiting works, so no transaction holds them across the call.
+        connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        try:
+            async with connection.transaction():
+                seen.append(
+                    await connection.fetchval(
+                        "SELECT c.status FROM contracts c JOIN products p ON p.id = c.product_id"
+                        " WHERE c.id = $1 FOR UPDATE NOWAIT",
+                        call["contract_id"],
+                    )
+                )
+        finally:
+            await connection.close()
+        return await create(**call)
+
+    monkeypatch.setattr(gateway, "create_payment_intent", observed)
+    result = await shop.checkout("test-screen-guard", "pm_card_visa")
+    assert seen == ["pending_payment"]
+    assert result["payment_status"] == "succeeded"
 
 
 async def test_renewal_decline_grace_and_lapse(shop: Shop, app: CoverlineApp) -> None:
