@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from entitlements.catalog import Plan
 from entitlements.store.base import create_engine, reader_factory, session_factory
-from entitlements.store.plans import PlanRepository, published_plan
+from entitlements.store.plans import plan_version
 from entitlements.store.snapshots import SharedReads, SnapshotSource
+from entitlements.store.statements import PgStatements
 from entitlements.store.unit_of_work import UnitOfWork, commit
 
 
@@ -107,11 +108,8 @@ class Database:
 
     async def plan(self, code: str, version: int) -> Plan | None:
         """A published plan version (kept in memory once read: versions never change)."""
-        known = published_plan(code, version)
-        if known is not None:
-            return known
-        async with self.readers() as session:
-            return await PlanRepository(session).get(code, version)
+        async with self._pools()[0].acquire() as connection:
+            return await plan_version(PgStatements(connection), code, version)
 
     async def dispose(self) -> None:
         if self._shared_reads is not None:

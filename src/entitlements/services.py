@@ -53,7 +53,7 @@ from entitlements.store.contracts import (
     lock_contract,
 )
 from entitlements.store.lifecycle import ContractState, LifecycleRecord, LockedContract
-from entitlements.store.plans import PlanRepository
+from entitlements.store.plans import plan_version
 from entitlements.store.snapshots import (
     ContractSnapshot,
     ProductSnapshot,
@@ -102,6 +102,12 @@ class CustomerPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     country: CountryCode | None = None
 
 
+async def _audit(
+    session: AsyncSession, entity: str, entity_id: str, action: str, actor: str, **changes: Any
+) -> None:
+    await audit.append(await unit_of_work(session), entity, entity_id, actor, [(action, changes)])
+
+
 def _locale(raw: str) -> str:
     locale = normalize_locale(raw)
     if locale is None:
@@ -131,8 +137,7 @@ async def create_customer(session: AsyncSession, data: CustomerInput, actor: str
         updated_at=now,
     )
     session.add(row)
-    audit.record(session, "customer", row.id, A.CREATED, actor)
-    await session.flush()
+    await _audit(session, "customer", row.id, A.CREATED, actor)
     return row
 
 
@@ -155,7 +160,7 @@ async def update_customer(
             setattr(row, field, value)
     if changes:
         row.updated_at = utcnow()
-        audit.record(session, "customer", row.id, A.UPDATED, actor, **{k: "changed" for k in changes})
+        await _audit(session, "customer", row.id, A.UPDATED, actor, **{k: "changed" for k in changes})
         if row.stripe_customer_id is not None and {"name", "email"} & changes.keys():
             await (await unit_of_work(session)).enqueue(jobs.CUSTOMER_CHANGED, row.id.encode())
     if {"email", "phone"} & changes.keys():  # the masked contact lives in the snapshots
@@ -223,7 +228,7 @@ async def register_product(session: AsyncSession, data: ProductInput, actor: str
         created_at=utcnow(),
     )
     session.add(row)
-    audit.record(session, "product", row.id, A.CREATED, actor, customer_id=row.customer_id)
+    await _audit(session, "product", row.id, A.CREATED, actor, customer_id=row.customer_id)
     touch(session, row.id)
     return row
 
@@ -267,7 +272,7 @@ async def open_contract(
         raise InvalidInput(
             f"the product does not match the offer ({', '.join(mismatches)})", field="offer_token"
         )
-    plan = await PlanRepository(session).get(terms.plan_code, terms.plan_version)
+    plan = await plan_version(await unit_of_work(session), terms.plan_code, terms.plan_version)
     if plan is None:
         raise NotFound(f"no plan {terms.plan_code} v{terms.plan_version}", field="offer_token")
     row = ContractRow(
@@ -291,7 +296,11 @@ async def open_contract(
         updated_at=now,
     )
     session.add(row)
-    audit.record(
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("this offer has been used for another sale", field="offer_token") from None
+    await _audit(
         session,
         "contract",
         row.id,
@@ -300,10 +309,6 @@ async def open_contract(
         plan=f"{plan.code} v{plan.version}",
         offer_id=terms.offer_id,
     )
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict("this offer has been used for another sale", field="offer_token") from None
     touch(session, product.id)
     return row
 
@@ -455,8 +460,8 @@ async def transfer_contract(
     contract.customer_id = new_owner.id
     product = await get_product(session, contract.product_id)
     product.customer_id = new_owner.id
-    audit.record(session, "contract", contract.id, A.TRANSFERRED, actor, customer_id=[previous, new_owner.id])
-    audit.record(session, "product", product.id, A.TRANSFERRED, actor, customer_id=[previous, new_owner.id])
+    await _audit(session, "contract", contract.id, A.TRANSFERRED, actor, customer_id=[previous, new_owner.id])
+    await _audit(session, "product", product.id, A.TRANSFERRED, actor, customer_id=[previous, new_owner.id])
     touch(session, product.id)
     return contract
 
@@ -541,7 +546,11 @@ async def file_claim(session: AsyncSession, data: ClaimInput, *, actor: str, now
         created_at=now,
     )
     session.add(claim)
-    audit.record(
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("a claim with this reference is being filed", field="reference") from None
+    await _audit(
         session,
         "claim",
         claim.id,
@@ -551,11 +560,7 @@ async def file_claim(session: AsyncSession, data: ClaimInput, *, actor: str, now
         reason=claim.reason,
         covered_amount=covered_amount,
     )
-    audit.record(session, "contract", contract.id, A.CLAIM + claim.status, actor, claim_id=claim.id)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict("a claim with this reference is being filed", field="reference") from None
+    await _audit(session, "contract", contract.id, A.CLAIM + claim.status, actor, claim_id=claim.id)
     touch(session, product.id)
     return claim
 
@@ -572,8 +577,8 @@ async def void_claim(session: AsyncSession, claim_id: str, *, actor: str, now: d
     previous = claim.status
     claim.status = "voided"
     claim.voided_at = now
-    audit.record(session, "claim", claim.id, A.VOIDED, actor, status=[previous, "voided"])
-    audit.record(session, "contract", claim.contract_id, A.CLAIM + "voided", actor, claim_id=claim.id)
+    await _audit(session, "claim", claim.id, A.VOIDED, actor, status=[previous, "voided"])
+    await _audit(session, "contract", claim.contract_id, A.CLAIM + "voided", actor, claim_id=claim.id)
     touch(session, claim.product_id)
     return claim
 

@@ -65,7 +65,11 @@ class PlanController(Controller):
         version: Annotated[int | None, QueryParameter(ge=1, le=1_000_000, required=False)] = None,
         locale: LocaleQuery = None,
     ) -> Response[PlanView]:
-        plan = await PlanRepository(db_session).get(code, version)
+        plan = (
+            await request.app.state.db.plan(code, version)
+            if version is not None
+            else await PlanRepository(db_session).newest(code)
+        )
         if plan is None:
             raise NotFound(f"no plan {code}" + (f" version {version}" if version else ""))
         chosen = caller_locale(request, locale)

@@ -14,25 +14,11 @@ audit_events: Table = AuditEventRow.__table__  # type: ignore[assignment]
 _APPEND = insert(audit_events)
 
 
-def record(
-    session: AsyncSession, entity: str, entity_id: str, action: str, actor: str, **changes: Any
-) -> None:
-    session.add(
-        AuditEventRow(
-            entity=entity,
-            entity_id=entity_id,
-            action=action,
-            actor=actor,
-            at=utcnow(),
-            changes=msgspec.json.encode(changes).decode(),
-        )
-    )
-
-
 async def append(
     run: Statements, entity: str, entity_id: str, actor: str, entries: list[tuple[str, dict[str, Any]]]
 ) -> None:
-    """Entries (action, changes) for one entity, through `Statements`: the same rows as `record`."""
+    """Entries (action, changes) for one entity, in the caller's unit of work: the one way an
+    audit entry is written."""
     at = utcnow()
     await run.run_many(
         _APPEND,

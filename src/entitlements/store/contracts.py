@@ -5,34 +5,26 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements.catalog import CoverageKind, Plan
 from entitlements.coverage import ClaimUse, ContractFacts, ContractStatus, Period, incident_instant
 from entitlements.errors import NotFound
 from entitlements.money import Money
-from entitlements.store.base import utcnow
-from entitlements.store.plans import PlanRepository
+from entitlements.store.lifecycle import LifecycleRecord
+from entitlements.store.plans import plan_version
 from entitlements.store.tables import ClaimRow, ContractRow, CoveragePeriodRow, CustomerRow, ProductRow
+from entitlements.store.unit_of_work import unit_of_work
 
 
 async def lock_contract(session: AsyncSession, contract_id: str) -> ContractRow:
-    """Take the contract for writing: bump its revision first, which locks the row (PostgreSQL)
-    or the database (SQLite) until commit, so concurrent writers queue instead of racing. The
-    same statement hands back the row as it is now."""
-    row: ContractRow | None = await session.scalar(
-        select(ContractRow)
-        .from_statement(
-            update(ContractRow)
-            .where(ContractRow.id == contract_id)
-            .values(revision=ContractRow.revision + 1, updated_at=utcnow())
-            .returning(ContractRow)
-        )
-        .execution_options(populate_existing=True)
-    )
-    if row is None:
+    """Take the contract for writing (`LifecycleRecord.lock`: the one way a contract is locked,
+    so concurrent writers queue instead of racing), and hand back its row as it is now."""
+    if await LifecycleRecord(await unit_of_work(session)).lock(contract_id) is None:
         raise NotFound(f"no contract {contract_id}", field="contract_id")
+    row = await session.get(ContractRow, contract_id, populate_existing=True)
+    assert row is not None  # locked, so still there
     return row
 
 
@@ -86,7 +78,7 @@ async def approved_claims_of(session: AsyncSession, contract_ids: Iterable[str])
 
 
 async def plan_of(session: AsyncSession, contract: ContractRow) -> Plan:
-    plan = await PlanRepository(session).get(contract.plan_code, contract.plan_version)
+    plan = await plan_version(await unit_of_work(session), contract.plan_code, contract.plan_version)
     if plan is None:  # published versions are never deleted
         raise RuntimeError(f"contract {contract.id} pins a missing plan version")
     return plan

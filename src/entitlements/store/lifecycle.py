@@ -19,15 +19,14 @@ from entitlements.contracts import LifecycleEvent, Settlement
 from entitlements.coverage import ContractStatus, Period
 from entitlements.store import audit
 from entitlements.store.base import UTCDateTime, utcnow
-from entitlements.store.plans import plan_from, published_plan
+from entitlements.store.plans import plan_version
 from entitlements.store.statements import Row
-from entitlements.store.tables import ContractEventRow, ContractRow, CoveragePeriodRow, PlanRow
+from entitlements.store.tables import ContractEventRow, ContractRow, CoveragePeriodRow
 from entitlements.store.unit_of_work import UnitOfWork
 
 contracts: Table = ContractRow.__table__  # type: ignore[assignment]
 periods: Table = CoveragePeriodRow.__table__  # type: ignore[assignment]
 events: Table = ContractEventRow.__table__  # type: ignore[assignment]
-plans: Table = PlanRow.__table__  # type: ignore[assignment]
 
 
 class ContractState(msgspec.Struct, frozen=True):
@@ -65,8 +64,8 @@ _STATE = (
     contracts.c.stripe_payment_intent_id,
     contracts.c.stripe_subscription_id,
 )
-# Bumping the revision is the first write of every change: it locks the row (PostgreSQL) or the
-# database (SQLite) until commit, so concurrent writers queue instead of racing. The same
+# Bumping the revision is the first write of every change: it locks the row until commit, so
+# concurrent writers queue instead of racing. The same
 # statement names the contract's Stripe PaymentIntent or subscription, unless it names one already.
 _LOCK = (
     update(contracts)
@@ -115,9 +114,6 @@ _SETTLE = (
     update(contracts)
     .where(contracts.c.id == bindparam("contract_id"))
     .values(status=bindparam("settled"), grace_until=bindparam("grace"), ended_at=bindparam("ended"))
-)
-_PLAN = select(plans.c.code, plans.c.version, plans.c.digest, plans.c.definition).where(
-    plans.c.code == bindparam("code"), plans.c.version == bindparam("version")
 )
 
 
@@ -169,13 +165,10 @@ class LifecycleRecord:
 
     async def plan(self, contract: ContractState) -> Plan:
         """The plan version the contract pins (published versions never change or go away)."""
-        known = published_plan(contract.plan_code, contract.plan_version)
-        if known is not None:
-            return known
-        row = await self.statements.row(_PLAN, code=contract.plan_code, version=contract.plan_version)
-        if row is None:
+        plan = await plan_version(self.statements, contract.plan_code, contract.plan_version)
+        if plan is None:
             raise RuntimeError(f"contract {contract.id} pins a missing plan version")
-        return plan_from(*row)
+        return plan
 
     async def period_bought(self, reference: str) -> Period | None:
         row = await self.statements.row(_PERIOD_BOUGHT, reference=reference)

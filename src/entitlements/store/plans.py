@@ -1,19 +1,24 @@
-"""Queries over published plan versions."""
+"""Published plan versions: one in-memory catalog per process, and the queries behind it."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements.catalog import Plan, decode_plan, encode_plan
 from entitlements.store.base import utcnow
+from entitlements.store.statements import Statements
 from entitlements.store.tables import PlanRow
 
 # Published versions never change, so a decoded plan can be kept for the life of the process.
 _published: dict[tuple[str, int], Plan] = {}
+plans: Table = PlanRow.__table__  # type: ignore[assignment]
+_VERSION = select(plans.c.code, plans.c.version, plans.c.digest, plans.c.definition).where(
+    plans.c.code == bindparam("code"), plans.c.version == bindparam("version")
+)
 
 
 def _plan(row: PlanRow) -> Plan:
@@ -28,9 +33,14 @@ def plan_from(code: str, version: int, digest: str, definition: str) -> Plan:
     return plan
 
 
-def published_plan(code: str, version: int) -> Plan | None:
-    """A version this process has read before, without a query."""
-    return _published.get((code, version))
+async def plan_version(run: Statements, code: str, version: int) -> Plan | None:
+    """A published plan version: from memory once this process has read it (a published version
+    never changes), else from the database, so a version another process published is found."""
+    known = _published.get((code, version))
+    if known is not None:
+        return known
+    row = await run.row(_VERSION, code=code, version=version)
+    return None if row is None else plan_from(*row)
 
 
 class PublishOutcome(StrEnum):
@@ -63,15 +73,11 @@ class PlanRepository:
         )
         return [_plan(row) for row in rows]
 
-    async def get(self, code: str, version: int | None = None) -> Plan | None:
-        if version is not None and (code, version) in _published:
-            return _published[(code, version)]  # no query: a published version never changes
-        query = select(PlanRow).where(PlanRow.code == code)
-        if version is None:
-            query = query.order_by(PlanRow.version.desc()).limit(1)
-        else:
-            query = query.where(PlanRow.version == version)
-        row = await self.session.scalar(query)
+    async def newest(self, code: str) -> Plan | None:
+        """The newest version of this plan code."""
+        row = await self.session.scalar(
+            select(PlanRow).where(PlanRow.code == code).order_by(PlanRow.version.desc()).limit(1)
+        )
         return None if row is None else _plan(row)
 
     async def publish(self, plans: list[Plan]) -> list[PublishResult]:

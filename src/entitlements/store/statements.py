@@ -11,7 +11,8 @@ all. Rows come back positional, with aware UTC datetimes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any, Protocol, TypeVar
 
@@ -71,6 +72,15 @@ def _pg_sql(statement: Executable, params: Mapping[str, Any]) -> tuple[str, tupl
     return found
 
 
+@contextmanager
+def _constraint_errors(sql: str) -> Iterator[None]:
+    """As through the session: a broken constraint is SQLAlchemy's `IntegrityError`."""
+    try:
+        yield
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(sql, None, exc) from exc
+
+
 class PgStatements:
     """Straight through asyncpg, on a connection inside a transaction: a session's, or one of
     a unit of work's."""
@@ -86,11 +96,8 @@ class PgStatements:
         self, method: Callable[..., Awaitable[T]], statement: Executable, params: Mapping[str, Any]
     ) -> T:
         sql, names, fixed = _pg_sql(statement, params)
-        try:
+        with _constraint_errors(sql):
             return await method(sql, *self._args(names, fixed, params))
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            # As through the session: a broken constraint is SQLAlchemy's `IntegrityError`.
-            raise IntegrityError(sql, None, exc) from exc
 
     async def rows(self, statement: Executable, /, **params: Any) -> list[Row]:
         return list(await self._call(self.connection.fetch, statement, params))
@@ -105,10 +112,8 @@ class PgStatements:
     async def run_many(self, statement: Executable, params: Sequence[Mapping[str, Any]], /) -> None:
         if params:
             sql, names, fixed = _pg_sql(statement, params[0])
-            try:
+            with _constraint_errors(sql):
                 await self.connection.executemany(sql, [self._args(names, fixed, p) for p in params])
-            except asyncpg.IntegrityConstraintViolationError as exc:
-                raise IntegrityError(sql, None, exc) from exc
 
     async def insert_new(self, table: Table, /, **values: Any) -> bool:
         return await self.row(_insert_new(table), **values) is not None

@@ -84,7 +84,7 @@ class ContractRow(Base):
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
     # Bumped by every change to the contract, its periods or its claims: the first statement
-    # of each write, so it also serialises writers on the contract (row lock / SQLite lock).
+    # of each write, so its row lock also serialises writers on the contract.
     revision: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
