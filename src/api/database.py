@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from entitlements.catalog import Plan
 from entitlements.store.base import create_engine, reader_factory, session_factory
-from entitlements.store.plans import plan_version
+from entitlements.store.plans import known_plan_version, plan_version
 from entitlements.store.snapshots import SharedReads, SnapshotSource
 from entitlements.store.statements import PgStatements
 from entitlements.store.unit_of_work import UnitOfWork, commit
@@ -107,7 +107,11 @@ class Database:
         return None if row is None else (row[0], row[1], row[2])
 
     async def plan(self, code: str, version: int) -> Plan | None:
-        """A published plan version (kept in memory once read: versions never change)."""
+        """A published plan version (kept in memory once read: versions never change). Every
+        check asks: a known version costs no connection."""
+        known = known_plan_version(code, version)
+        if known is not None:
+            return known
         async with self._pools()[0].acquire() as connection:
             return await plan_version(PgStatements(connection), code, version)
 

@@ -33,9 +33,14 @@ def plan_from(code: str, version: int, digest: str, definition: str) -> Plan:
     return plan
 
 
+def known_plan_version(code: str, version: int) -> Plan | None:
+    """A published plan version this process has read before (none changes once published)."""
+    return _published.get((code, version))
+
+
 async def plan_version(run: Statements, code: str, version: int) -> Plan | None:
-    """A published plan version: from memory once this process has read it (a published version
-    never changes), else from the database, so a version another process published is found."""
+    """A published plan version: from memory once this process has read it, else from the
+    database, so a version another process published is found."""
     known = _published.get((code, version))
     if known is not None:
         return known

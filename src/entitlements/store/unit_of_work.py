@@ -22,8 +22,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from pgqueuer.adapters.drivers.asyncpg import AsyncpgDriver
-from pgqueuer.adapters.persistence.queries import Queries
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -51,6 +49,11 @@ class UnitOfWork(PgStatements):
     ) -> None:
         """A job that runs once this unit commits, `after` that long; none if it rolls back. With a
         `dedupe_key`, a job whose key is queued or running already is not queued again."""
+        # Imported on first use: PgQueuer and what it brings (pydantic) cost a server worker that
+        # enqueues nothing 17 MB (`make bench`).
+        from pgqueuer.adapters.drivers.asyncpg import AsyncpgDriver
+        from pgqueuer.adapters.persistence.queries import Queries
+
         queries = Queries(AsyncpgDriver(self.connection))  # type: ignore[arg-type]  # a pool's proxy is one
         await queries.enqueue(job, payload, execute_after=after, dedupe_key=dedupe_key, on_conflict="skip")
 
