@@ -18,7 +18,6 @@ from litestar.routes import HTTPRoute
 from api.auth import KeyCache
 from api.database import Database, provide_session
 from api.edge import Edge, Route
-from api.embedded import database_url
 from api.errors import EXCEPTION_HANDLERS
 from api.idempotency import IdempotencyMiddleware
 from api.logs import configure_logging
@@ -94,7 +93,7 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
     the cyclic collector once it is complete (see `production_app`)."""
     settings = settings or load_settings()
     configure_logging(settings.log_format, settings.log_level)
-    db = Database(database_url(settings.database_url, settings.var_dir), pool_size=settings.db_pool_size)
+    db = Database(settings.database_url, var_dir=settings.var_dir, pool_size=settings.db_pool_size)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:

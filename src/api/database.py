@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -11,6 +12,7 @@ from litestar import Request
 from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.embedded import database_url
 from entitlements.catalog import Plan
 from entitlements.store.base import create_engine, reader_factory, session_factory
 from entitlements.store.plans import known_plan_version, plan_version
@@ -33,8 +35,9 @@ READ_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
-        self.url = url
+    def __init__(self, url: str | None, *, var_dir: Path = Path("var"), pool_size: int = 10) -> None:
+        self.url = url  # None: the embedded server under `var_dir`, started by `start`
+        self.var_dir = var_dir
         self.pool_size = pool_size
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
@@ -44,6 +47,7 @@ class Database:
         self._shared_reads: SharedReads | None = None
 
     async def start(self) -> None:
+        self.url = database_url(self.url, self.var_dir)
         self._engine = create_engine(self.url, pool_size=self.pool_size)
         self._sessions = session_factory(self._engine)
         self._readers = reader_factory(self._engine)

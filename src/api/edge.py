@@ -33,9 +33,45 @@ class Route(msgspec.Struct, frozen=True):
     methods: dict[str, frozenset[str] | None]  # None: not in the OpenAPI document, not checked
 
 
-# No text we store may hold a NUL character (PostgreSQL's text cannot), so none is accepted.
+# No text we store may hold a NUL character (PostgreSQL's text cannot), so none is accepted: in a
+# query, in a path, or escaped in a JSON string (`\u0000`, unless its backslash is itself escaped,
+# as in `\\u0000`, six characters someone typed).
 _NUL = re.compile(rb"%00")
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 NUL_DETAIL = "text may not contain NUL (\\u0000) characters"
+# No body we read nests deeper than this (the deepest, a Stripe event, about 8); a much deeper one
+# would exhaust the JSON decoder's recursion before any schema is checked.
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def _unreadable(body: bytes) -> str | None:
+    """Why a JSON body cannot be read safely, or None."""
+    if _JSON_NUL.search(body):
+        return NUL_DETAIL
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "the body is not valid UTF-8"
+    if nested_deeper_than(body, MAX_JSON_DEPTH):
+        return f"the body nests arrays and objects more than {MAX_JSON_DEPTH} deep"
+    return None
+
+
+def nested_deeper_than(body: bytes, limit: int) -> bool:
+    """Whether JSON `body` opens more than `limit` arrays and objects inside each other. (Counted
+    outside strings, and only when there are that many brackets at all.)"""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub(b"", body)):
+        depth += 1 if bracket in b"[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Paths a browser on a checkout page may call with a publishable key.
 CORS_PATHS = ("/v1/plans", "/v1/offers")
@@ -201,7 +237,7 @@ class Edge:
         shortcut = self.shortcuts.get((scope["method"], path))
         if shortcut is not None and await shortcut(scope, send):
             return  # answered: a shortcut only answers what the app would answer 200 to
-        if _NUL.search(scope.get("query_string", b"")):
+        if _NUL.search(scope.get("query_string", b"")) or "\x00" in path:
             await send_problem(
                 send,
                 make_problem(400, NUL_DETAIL, slug="malformed-query", instance=path, request_id=request_id),
@@ -258,29 +294,12 @@ class Edge:
                 make_problem(415, "send the body as application/json", instance=path, request_id=request_id),
             )
             return
-        if body:
-            if b"\\u0000" in body:
-                await send_problem(
-                    send,
-                    make_problem(
-                        400, NUL_DETAIL, slug="malformed-body", instance=path, request_id=request_id
-                    ),
-                )
-                return
-            try:
-                body.decode("utf-8")
-            except UnicodeDecodeError:
-                await send_problem(
-                    send,
-                    make_problem(
-                        400,
-                        "the body is not valid UTF-8",
-                        slug="malformed-body",
-                        instance=path,
-                        request_id=request_id,
-                    ),
-                )
-                return
+        if body and (unreadable := _unreadable(body)) is not None:
+            problem = make_problem(
+                400, unreadable, slug="malformed-body", instance=path, request_id=request_id
+            )
+            await send_problem(send, problem)
+            return
 
         replayed = False
 

@@ -68,6 +68,19 @@ def parse_instant(raw: str | None, field: str) -> dt.datetime | None:
         raise InvalidInput(f"`{field}` is not an instant (e.g. 2026-11-23T10:00:00Z)", field=field) from None
     if value.tzinfo is None:  # a zone-less time is not guessed
         raise InvalidInput(f"`{field}` needs its offset (e.g. Z)", field=field)
+    return supported_instant(value, field)
+
+
+# The instants anyone may ask about: a term or a grace period added to one stays in the calendar
+# (Python's ends at year 9999, and an offset moves year 1 before it).
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+
+
+def supported_instant(value: dt.datetime, field: str) -> dt.datetime:
+    """`value` in UTC, if it lies in [1900, 2200); else `InvalidInput` naming `field`."""
+    if not EARLIEST <= value < LATEST:  # compared as instants: no conversion that could overflow
+        raise InvalidInput(f"`{field}` must be from 1900 up to 2200", field=field)
     return value.astimezone(dt.UTC)
 
 

@@ -25,7 +25,6 @@ from pgqueuer.domain.types import QueueExecutionMode
 
 from api.app import make_gateway
 from api.database import Database
-from api.embedded import database_url
 from api.idempotency import purge_expired
 from api.settings import Settings
 from billing.customers import push_customer
@@ -83,8 +82,7 @@ def build_worker(
 
 async def run_worker(settings: Settings, *, until_idle: bool = False) -> None:
     """Run jobs until stopped (SIGINT, SIGTERM), or with `until_idle` until none is left."""
-    url = database_url(settings.database_url, settings.var_dir)
-    db = Database(url, pool_size=settings.db_pool_size)
+    db = Database(settings.database_url, var_dir=settings.var_dir, pool_size=settings.db_pool_size)
     await db.start()
     connection = await asyncpg.connect(db.engine.url.set(drivername="postgresql").render_as_string(False))
     try:

@@ -10,6 +10,7 @@ past due; a subscription says itself whether it ended for non-payment or by requ
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from enum import StrEnum
 from typing import Any
@@ -32,6 +33,7 @@ from entitlements.store.lifecycle import ContractState, LifecycleRecord, LockedC
 from entitlements.store.unit_of_work import UnitOfWork, Units
 
 ACTOR = "stripe"
+OUTCOME_LENGTH = 200  # stripe_events.outcome
 log = structlog.get_logger("billing.webhooks")
 
 stripe_events: Table = StripeEventRow.__table__  # type: ignore[assignment]
@@ -46,6 +48,9 @@ class Outcome(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
+    # Signed by Stripe, but not in a shape we can read: acknowledged (a refusal would have Stripe
+    # deliver it again for days, then disable the endpoint), stored, and logged as an alert.
+    MALFORMED = "malformed"
 
 
 class MalformedEvent(Exception):
@@ -83,8 +88,8 @@ async def ingest(
     gateway: Gateway,
     now: float,
 ) -> tuple[Outcome, str]:
-    """Verify and apply one delivery. Raises `SignatureError` (nothing stored) or `MalformedEvent`;
-    any other exception rolls everything back so that Stripe delivers again."""
+    """Verify and apply one delivery. Raises `SignatureError` (nothing stored); any other exception
+    rolls everything back so that Stripe delivers again."""
     verify(raw, signature, secrets, now)
     return await record_and_apply(units, raw, gateway)
 
@@ -95,7 +100,9 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
     try:
         event = msgspec.json.decode(raw, type=Event)
     except msgspec.DecodeError as exc:
-        raise MalformedEvent(str(exc)) from None
+        # Not even an event: kept under an id of its own bytes, so a redelivery is a duplicate.
+        event = Event(f"evt_unreadable_{hashlib.sha256(raw).hexdigest()[:24]}", "unreadable", 0, {})
+        return await _malformed(units, event, raw, str(exc))
     try:
         async with units() as run:
             # Stored first: a concurrent twin waits on this row's key, then finds it taken.
@@ -110,12 +117,18 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
             )
             if not stored:
                 return Outcome.DUPLICATE, event.id
-            outcome, detail = await apply(run, event, gateway)
+            try:
+                async with run.connection.transaction():  # a savepoint: what the handler wrote goes
+                    outcome, detail = await apply(run, event, gateway)
+            except _UNREADABLE as exc:
+                outcome, detail = Outcome.MALFORMED, f"{type(exc).__name__}: {exc}"
+                run.touched.clear()  # what the handler touched was rolled back with it
+                log.error("stripe event malformed", event_id=event.id, type=event.type, error=detail)
             if outcome is not Outcome.APPLIED or detail:
                 await run.run(
                     _OUTCOME,
                     event_id=event.id,
-                    result=f"{outcome.value}: {detail}" if detail else outcome.value,
+                    result=(f"{outcome.value}: {detail}" if detail else outcome.value)[:OUTCOME_LENGTH],
                 )
     except IntegrityError:
         return Outcome.DUPLICATE, event.id
@@ -124,6 +137,25 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
 
 
 Handler = Callable[[UnitOfWork, Event, Gateway], Awaitable[str | None]]
+
+
+# What reading a field that is missing or of another type raises, in the handlers below.
+_UNREADABLE = (MalformedEvent, KeyError, TypeError, ValueError, AttributeError)
+
+
+async def _malformed(units: Units, event: Event, raw: bytes, error: str) -> tuple[Outcome, str]:
+    log.error("stripe event malformed", event_id=event.id, error=error)
+    async with units() as run:
+        stored = await run.insert_new(
+            stripe_events,
+            id=event.id,
+            type=event.type,
+            created=event.created,
+            payload=raw.decode("utf-8", "replace"),
+            received_at=utcnow(),
+            outcome=f"{Outcome.MALFORMED.value}: {error}"[:OUTCOME_LENGTH],
+        )
+    return (Outcome.MALFORMED if stored else Outcome.DUPLICATE), event.id
 
 
 async def apply(run: UnitOfWork, event: Event, gateway: Gateway) -> tuple[Outcome, str]:

@@ -7,7 +7,7 @@ KWD and BHD have three. Floats are never accepted.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Self
+from typing import Annotated, Self
 
 import msgspec
 
@@ -212,10 +212,14 @@ def is_currency(code: str) -> bool:
     return code in CURRENCY_EXPONENTS
 
 
+# What PostgreSQL's bigint holds: an amount past it cannot be stored, so it is not read.
+MinorUnits = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+
+
 class Money(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """An amount in minor units; `{"amount": 129900, "currency": "PHP"}` is PHP 1,299.00."""
 
-    amount: int
+    amount: MinorUnits
     currency: str
 
     def __post_init__(self) -> None:

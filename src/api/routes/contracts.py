@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Scope, access_guard, actor
 from api.errors import problem_responses
 from api.routes.people import Id
-from api.views import IdempotencyKey, Instant
+from api.views import IdempotencyKey, Instant, supported_instant
 from entitlements import services
 from entitlements.coverage import ContractStatus, Period
 from entitlements.money import Money
@@ -178,7 +178,7 @@ class ContractController(Controller):
         data: JSONBody[Lifecycle],
         idempotency_key: IdempotencyKey = None,
     ) -> ContractView:
-        at = data.at or utcnow()
+        at = utcnow() if data.at is None else supported_instant(data.at, "at")
         who = actor(request)
         run = await unit_of_work(db_session)
         if data.action is LifecycleAction.PAYMENT:

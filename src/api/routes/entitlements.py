@@ -25,6 +25,7 @@ from api.views import (
     caller_locale,
     instant_query,
     parse_instant,
+    supported_instant,
 )
 from entitlements.catalog import CoverageKind, Plan
 from entitlements.coverage import ContractStatus, Decision, Reason, no_contract
@@ -104,7 +105,7 @@ class BatchAnswer(msgspec.Struct, frozen=True):
 
 def _aware(at: dt.datetime | None) -> dt.datetime:
     """The instant asked about, in UTC (an `Instant` always has its offset); default now."""
-    return utcnow() if at is None else at.astimezone(dt.UTC)
+    return utcnow() if at is None else supported_instant(at, "at")
 
 
 def _contract_view(plans: PlanMap, item: ContractDecision, locale: str) -> tuple[ContractEntitlement, str]:

@@ -1,0 +1,216 @@
+"""Inputs a stranger or a careless client sends: each gets a 4xx problem, never a 500, and a
+correctly signed Stripe event that cannot be read is answered 200 and recorded as malformed."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from sqlalchemy import select
+
+from api.app import CoverlineApp
+from billing.signatures import sign
+from billing.tables import StripeEventRow
+from tests.api.shop import Shop
+from tests.conftest import WEBHOOK_SECRETS, Keys
+
+
+def assert_problem(response: httpx.Response, *statuses: int) -> dict[str, Any]:
+    assert response.status_code in (statuses or range(400, 500)), (response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    problem: dict[str, Any] = response.json()
+    assert problem["status"] == response.status_code
+    return problem
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "t=1,v1=é",
+        f"t={int(time.time())},v1=\u00e9\u00e9\u00e9",
+        f"t={int(time.time())},v1=" + "ß" * 64,
+        "t=1e3,v1=ab",
+        "t=99999999999999999999999,v1=ab",
+    ],
+)
+async def test_a_malformed_stripe_signature_is_refused_without_a_key(
+    client: httpx.AsyncClient, signature: str
+) -> None:
+    response = await client.post(
+        "/v1/stripe/webhooks",
+        content=b'{"id":"evt_1"}',
+        headers={
+            "Stripe-Signature": signature.encode(),
+            "Content-Type": "application/json",
+        },
+    )
+    assert_problem(response, 400)
+
+
+@pytest.mark.parametrize("depth", [200, 1_000, 5_000])
+async def test_deeply_nested_json_is_refused(client: httpx.AsyncClient, keys: Keys, depth: int) -> None:
+    body = b'{"product":' + b"[" * depth + b"]" * depth + b"}"
+    response = await client.post(
+        "/v1/offers", content=body, headers={**keys.auth("publishable"), "Content-Type": "application/json"}
+    )
+    assert_problem(response)
+
+
+@pytest.mark.parametrize("amount", [2**63, -(2**63) - 1, 10**30])
+async def test_amounts_beyond_64_bits_are_refused(shop: Shop, amount: int) -> None:
+    customer = await shop.customer()
+    response = await shop.client.post(
+        "/v1/products",
+        json={
+            "customer_id": customer["id"],
+            "sku": "TV-1",
+            "category": "tv",
+            "price": {"amount": amount, "currency": "USD"},
+            "purchase_date": "2026-01-01",
+            "serial": "HUGE1",
+        },
+        headers=shop.keys.auth("checkout"),
+    )
+    assert_problem(response, 400, 422)
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-12:00",
+        "9999-12-31T23:59:59Z",
+    ],
+)
+async def test_instants_at_the_ends_of_the_calendar_are_answered_or_refused(
+    shop: Shop, keys: Keys, at: str
+) -> None:
+    contract = await shop.sell()
+    check = await shop.client.get(
+        "/v1/entitlements", params={"serial": contract["serial"], "at": at}, headers=keys.auth("support")
+    )
+    assert check.status_code < 500, check.text
+    if check.status_code >= 400:
+        assert_problem(check)
+    for report in ("/v1/finance/deferred-revenue", "/v1/finance/renewals", "/v1/finance/ledger"):
+        params = {"at": at} if report.endswith("revenue") else {"from": at, "to": at}
+        response = await shop.client.get(report, params=params, headers=keys.auth("finance"))
+        assert response.status_code < 500, (report, response.text)
+        if response.status_code >= 400:
+            assert_problem(response)
+
+
+@pytest.mark.parametrize("path", ["/v1/customers/cus%00x", "/v1/contracts/%00", "/v1/plans/a%00b"])
+async def test_a_nul_in_a_path_is_refused(client: httpx.AsyncClient, keys: Keys, path: str) -> None:
+    assert_problem(await client.get(path, headers=keys.auth("admin")), 400)
+
+
+async def test_a_literal_backslash_u0000_in_text_is_text(shop: Shop) -> None:
+    """Six characters a person typed, escaped in JSON as `\\\\u0000`, are not a NUL."""
+    response = await shop.client.post(
+        "/v1/customers",
+        content=b'{"name": "C:\\\\u0000 path", "country": "US"}',
+        headers={**shop.keys.auth("checkout"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "C:\\u0000 path"
+
+
+async def test_a_real_nul_in_text_is_refused(shop: Shop) -> None:
+    response = await shop.client.post(
+        "/v1/customers",
+        content=b'{"name": "A\\u0000B", "country": "US"}',
+        headers={**shop.keys.auth("checkout"), "Content-Type": "application/json"},
+    )
+    assert_problem(response, 400, 422)
+
+
+def signed(raw: bytes) -> dict[str, str]:
+    return {
+        "Stripe-Signature": sign(raw, WEBHOOK_SECRETS[0], int(time.time())),
+        "Content-Type": "application/json",
+    }
+
+
+def envelope(event_id: str, event_type: str, obj: object) -> bytes:
+    return msgspec.json.encode(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": event_type,
+            "created": int(time.time()),
+            "data": {"object": obj},
+        }
+    )
+
+
+async def stored_outcome(app: CoverlineApp, event_id: str) -> str | None:
+    async with app.state.db.sessions() as session:
+        return await session.scalar(select(StripeEventRow.outcome).where(StripeEventRow.id == event_id))
+
+
+@pytest.mark.parametrize(
+    ("event_type", "obj"),
+    [
+        (  # Stripe's refund always has a currency; this one has none
+            "charge.refunded",
+            {
+                "id": "ch_1",
+                "object": "charge",
+                "payment_intent": "pi_x",
+                "refunds": {"data": [{"id": "re_1", "amount": 100}]},
+            },
+        ),
+        ("payment_intent.succeeded", "not an object"),
+        ("charge.refunded", {"id": "re_2", "object": "refund", "amount": "a lot", "currency": "usd"}),
+    ],
+)
+async def test_a_signed_event_we_cannot_read_is_acknowledged_and_recorded_as_malformed(
+    client: httpx.AsyncClient, app: CoverlineApp, event_type: str, obj: object
+) -> None:
+    event_id = f"evt_malformed_{secrets.token_hex(4)}"
+    raw = envelope(event_id, event_type, obj)
+    response = await client.post("/v1/stripe/webhooks", content=raw, headers=signed(raw))
+    assert response.status_code == 200, response.text
+    assert response.json()["outcome"] == "malformed"
+    assert (await stored_outcome(app, event_id) or "").startswith("malformed: ")
+    again = await client.post("/v1/stripe/webhooks", content=raw, headers=signed(raw))
+    assert again.json()["outcome"] == "duplicate"
+
+
+async def test_a_malformed_event_leaves_nothing_of_what_its_handler_began(
+    shop: Shop, app: CoverlineApp
+) -> None:
+    """The payment is recorded before the amount is read: the amount is missing, so the payment
+    goes too, and the contract stays unpaid."""
+    contract = await shop.sell(pay=False)
+    event_id = f"evt_no_amount_{secrets.token_hex(4)}"
+    intent = {
+        "id": f"pi_{secrets.token_hex(6)}",
+        "object": "payment_intent",
+        "currency": "usd",
+        "metadata": {"contract_id": contract["id"]},
+    }
+    raw = envelope(event_id, "payment_intent.succeeded", intent)
+    response = await shop.client.post("/v1/stripe/webhooks", content=raw, headers=signed(raw))
+    assert response.json()["outcome"] == "malformed", response.text
+    assert (await shop.call("GET", f"/v1/contracts/{contract['id']}", "support"))[
+        "status"
+    ] == "pending_payment"
+    assert (await shop.check(serial=contract["serial"]))["covered"] is False
+
+
+async def test_signed_bytes_that_are_not_an_event_are_kept_under_their_digest(
+    client: httpx.AsyncClient, app: CoverlineApp
+) -> None:
+    raw = b'{"id": 5, "type": ["no"]}'
+    response = await client.post("/v1/stripe/webhooks", content=raw, headers=signed(raw))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["outcome"], body["event_id"].startswith("evt_unreadable_")) == ("malformed", True)
+    assert (await stored_outcome(app, body["event_id"]) or "").startswith("malformed: ")
