@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import phonenumbers
 
@@ -11,14 +12,52 @@ from entitlements.errors import InvalidInput
 _SERIAL_NOISE = re.compile(r"[\s\-_./]")
 _SERIAL = re.compile(r"^[A-Z0-9]{3,40}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+# Characters that show nothing: a zero-width space, a word joiner, a byte-order mark. (Zero-width
+# joiners and non-joiners are left alone: Devanagari and Arabic script spell with them.)
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff"))
+# Marks that reorder what follows on screen, which lets a name show other text than it holds.
+_DIRECTION = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain_identifier(raw: str) -> str:
+    """An identifier as it was meant, however it was typed: full-width forms and digits of any
+    script (Arabic-Indic `٣`, Devanagari `३`) as ASCII, any dash as `-`, invisible and format
+    characters dropped."""
+    if raw.isascii():  # what nearly every caller sends, and the check's hot path
+        return raw
+    chars = []
+    for char in unicodedata.normalize("NFKC", raw):
+        category = unicodedata.category(char)
+        if category == "Nd":
+            chars.append(str(unicodedata.decimal(char)))
+        elif category == "Pd" or char == "\u2212":  # dashes, and the minus sign typed for one
+            chars.append("-")
+        elif category != "Cf":
+            chars.append(char)
+    return "".join(chars)
 
 
 def normalize_serial(raw: str) -> str:
-    """`ab-123 ` and `AB123` are one serial: case, spaces and separators do not count."""
-    serial = _SERIAL_NOISE.sub("", raw.strip()).upper()
+    """`ab-123 `, `ＡＢ１２３` and `AB123` are one serial: width, script of digits, case, spaces
+    and separators do not count."""
+    serial = _SERIAL_NOISE.sub("", plain_identifier(raw).strip()).upper()
     if not _SERIAL.match(serial):
         raise InvalidInput("a serial is 3 to 40 letters and digits", field="serial")
     return serial
+
+
+def clean_text(raw: str, field: str) -> str:
+    """Text a person typed, as stored and compared: NFC (so a decomposed `é` is the composed one),
+    without invisible characters or surrounding space; refused when it holds direction marks or
+    control characters, or nothing at all."""
+    text = unicodedata.normalize("NFC", raw).translate(_INVISIBLE).strip()
+    if _DIRECTION.search(text):
+        raise InvalidInput(f"{field} may not hold direction marks such as U+202E", field=field)
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        raise InvalidInput(f"{field} may not hold control characters", field=field)
+    if not text:
+        raise InvalidInput(f"{field} may not be blank", field=field)
+    return text
 
 
 def luhn_valid(digits: str) -> bool:
@@ -35,7 +74,7 @@ def luhn_valid(digits: str) -> bool:
 
 def normalize_imei(raw: str) -> str:
     """15 digits whose last is the Luhn check digit (separators allowed)."""
-    imei = re.sub(r"[\s\-./]", "", raw.strip())
+    imei = re.sub(r"[\s\-./]", "", plain_identifier(raw).strip())
     if not (imei.isascii() and imei.isdigit() and len(imei) == 15):
         raise InvalidInput("an IMEI is 15 digits", field="imei")
     if not luhn_valid(imei):
@@ -44,7 +83,7 @@ def normalize_imei(raw: str) -> str:
 
 
 def normalize_email(raw: str) -> str:
-    email = raw.strip().lower()
+    email = unicodedata.normalize("NFC", raw).translate(_INVISIBLE).strip().lower()
     if len(email) > 254 or not _EMAIL.match(email):
         raise InvalidInput("not an email address", field="email")
     return email

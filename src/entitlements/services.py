@@ -39,7 +39,13 @@ from entitlements.coverage import (
     no_contract,
 )
 from entitlements.errors import Conflict, InvalidInput, NotFound
-from entitlements.identifiers import normalize_email, normalize_imei, normalize_phone, normalize_serial
+from entitlements.identifiers import (
+    clean_text,
+    normalize_email,
+    normalize_imei,
+    normalize_phone,
+    normalize_serial,
+)
 from entitlements.localization import normalize_locale
 from entitlements.money import Money
 from entitlements.offers import OfferKeyring, verify_offer
@@ -116,19 +122,18 @@ def _locale(raw: str) -> str:
 
 
 async def create_customer(session: AsyncSession, data: CustomerInput, actor: str) -> CustomerRow:
-    if data.external_ref is not None:
-        existing = await session.scalar(
-            select(CustomerRow).where(CustomerRow.external_ref == data.external_ref)
-        )
+    external_ref = clean_text(data.external_ref, "external_ref") if data.external_ref is not None else None
+    if external_ref is not None:
+        existing = await session.scalar(select(CustomerRow).where(CustomerRow.external_ref == external_ref))
         if existing is not None:
             raise Conflict(
-                f"customer {existing.id} already has external_ref {data.external_ref}", field="external_ref"
+                f"customer {existing.id} already has external_ref {external_ref}", field="external_ref"
             )
     now = utcnow()
     row = CustomerRow(
         id=new_id("cus"),
-        external_ref=data.external_ref,
-        name=data.name.strip(),
+        external_ref=external_ref,
+        name=clean_text(data.name, "name"),
         email=normalize_email(data.email) if data.email else None,
         phone=normalize_phone(data.phone, data.country) if data.phone else None,
         locale=_locale(data.locale),
@@ -148,7 +153,7 @@ async def update_customer(
     changes: dict[str, object] = {}
     country = patch.country or row.country
     updates = {
-        "name": patch.name.strip() if patch.name else None,
+        "name": clean_text(patch.name, "name") if patch.name is not None else None,
         "email": normalize_email(patch.email) if patch.email else None,
         "phone": normalize_phone(patch.phone, country) if patch.phone else None,
         "locale": _locale(patch.locale) if patch.locale else None,
@@ -174,7 +179,7 @@ async def find_customers(
 ) -> list[CustomerRow]:
     query = select(CustomerRow)
     if external_ref:
-        query = query.where(CustomerRow.external_ref == external_ref)
+        query = query.where(CustomerRow.external_ref == clean_text(external_ref, "external_ref"))
     if email:
         query = query.where(CustomerRow.email == normalize_email(email))
     if phone:
@@ -223,7 +228,7 @@ async def register_product(session: AsyncSession, data: ProductInput, actor: str
         currency=data.price.currency,
         purchase_date=data.purchase_date,
         warranty_months=data.warranty_months,
-        order_ref=data.order_ref,
+        order_ref=clean_text(data.order_ref, "order_ref") if data.order_ref is not None else None,
         entitlement="",
         created_at=utcnow(),
     )
@@ -542,7 +547,7 @@ async def file_claim(session: AsyncSession, data: ClaimInput, *, actor: str, now
         deductible=deductible,
         status="approved" if decision.covered else "denied",
         reason=reason.value if reason else None,
-        description=data.description,
+        description=clean_text(data.description, "description") if data.description else None,
         created_at=now,
     )
     session.add(claim)
@@ -624,6 +629,8 @@ def _normalized(kind: str, value: str) -> str:
         return normalize_serial(value)
     if kind == "imei":
         return normalize_imei(value)
+    if kind == "order_ref":
+        return clean_text(value, "order_ref")
     return value
 
 

@@ -1,0 +1,98 @@
+"""Serials, IMEIs, emails and names as people type them, in any script."""
+
+import unicodedata
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from entitlements.errors import InvalidInput
+from entitlements.identifiers import clean_text, normalize_email, normalize_imei, normalize_serial
+
+# Each script's digits 0-9 (ASCII, full-width, Arabic-Indic, Extended Arabic-Indic, Devanagari).
+DIGITS = {
+    "ascii": "0123456789",
+    "full-width": "０１２３４５６７８９",
+    "arabic-indic": "٠١٢٣٤٥٦٧٨٩",
+    "persian": "۰۱۲۳۴۵۶۷۸۹",
+    "devanagari": "०१२३४५६७८९",
+}
+DASHES = "-‐‑‒–—―−－"  # hyphen-minus, hyphen, non-breaking hyphen, figure, en, em, bar, minus, full-width
+INVISIBLE = ["\u200b", "\u2060", "\ufeff", "\u00ad"]  # zero-width space, word joiner, BOM, soft hyphen
+
+serials = st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ0123456789", min_size=3, max_size=20)
+
+
+def typed(serial: str, digits: str, dash: str, invisible: str, lower: bool) -> str:
+    """The serial as someone might type it: other digits, a dash in the middle, an invisible
+    character at the end, lower case, full-width letters when the digits are full-width."""
+    out = []
+    for char in serial:
+        if char.isdigit():
+            out.append(digits[int(char)])
+        elif digits == DIGITS["full-width"]:
+            out.append(chr(ord(char) + 0xFEE0))
+        else:
+            out.append(char.lower() if lower else char)
+    middle = len(out) // 2
+    return "".join(out[:middle]) + dash + "".join(out[middle:]) + invisible
+
+
+@given(
+    serial=serials,
+    digits=st.sampled_from(list(DIGITS.values())),
+    dash=st.sampled_from(DASHES),
+    invisible=st.sampled_from(["", *INVISIBLE]),
+    lower=st.booleans(),
+)
+def test_a_serial_is_found_however_it_is_typed(
+    serial: str, digits: str, dash: str, invisible: str, lower: bool
+) -> None:
+    assert normalize_serial(typed(serial, digits, dash, invisible, lower)) == serial
+
+
+@pytest.mark.parametrize("bad", ["АВС123", "AB", "A\u200b" * 2, "A" * 41, "ⅩⅩⅩ123!"])
+def test_what_is_not_a_serial_is_refused(bad: str) -> None:
+    """Cyrillic lookalikes stay Cyrillic; a serial is ASCII letters and digits once normalized."""
+    with pytest.raises(InvalidInput):
+        normalize_serial(bad)
+
+
+def test_an_imei_typed_in_arabic_indic_digits_is_the_same_imei() -> None:
+    assert normalize_imei("٤٩٠١٥٤٢٠٣٢٣٧٥١٨") == normalize_imei("490154203237518")
+
+
+@given(st.text(min_size=1, max_size=30))
+def test_clean_text_is_nfc_and_stable(raw: str) -> None:
+    try:
+        once = clean_text(raw, "name")
+    except InvalidInput:
+        return
+    assert unicodedata.is_normalized("NFC", once)
+    assert clean_text(once, "name") == once
+    assert once == once.strip() and once
+
+
+def test_a_name_decomposed_or_composed_is_one_name() -> None:
+    assert clean_text("Jose\u0301 Rizal", "name") == clean_text("José Rizal", "name") == "José Rizal"
+
+
+@pytest.mark.parametrize("spoof", ["Ana\u202eTNEMYAP", "\u2066Ana\u2069", "Ana\u200fB", "A\u0007na"])
+def test_direction_marks_and_control_characters_are_refused_in_names(spoof: str) -> None:
+    with pytest.raises(InvalidInput):
+        clean_text(spoof, "name")
+
+
+@pytest.mark.parametrize("blank", ["   ", "\u200b", "\t\n", "\ufeff \u2060"])
+def test_a_blank_name_is_refused(blank: str) -> None:
+    with pytest.raises(InvalidInput, match="blank"):
+        clean_text(blank, "name")
+
+
+def test_joiners_that_scripts_spell_with_are_kept() -> None:
+    hindi = "क्\u200dष"  # a zero-width joiner inside a Devanagari conjunct
+    assert clean_text(hindi, "name") == hindi
+
+
+def test_an_email_stored_decomposed_is_found_composed() -> None:
+    assert normalize_email("Jose\u0301@Example.com") == normalize_email("josé@example.com")
