@@ -143,6 +143,7 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
         ),
         after_response=deliver_after_response,
         request_max_body_size=settings.max_body_bytes,
+        logging_config=None,  # `configure_logging` above: one renderer for every line
         debug=False,
     )
     app.edge = Edge(

@@ -86,6 +86,7 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         http=f"{__name__}:BoundedHead",
         lifespan="on",
         log_level=log_level,
+        log_config=None,  # its lines go through the app's structlog renderer (`api.logs`)
         access_log=False,
         server_header=False,
     )

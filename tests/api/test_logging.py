@@ -27,3 +27,16 @@ async def test_access_log_has_request_id_and_no_secrets(
     everything = json.dumps(lines)
     assert keys.raw["support"] not in everything
     assert "SECRET-SERIAL" not in everything
+
+
+async def test_the_libraries_log_lines_come_out_in_the_same_format(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    create_app(make_settings(database_url, log_format="json", log_level="INFO"))
+    logging.getLogger("uvicorn.error").warning("Started server process [%d]", 4242)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    (line,) = [x for x in lines if x.get("logger") == "uvicorn.error"]
+    assert (line["event"], line["level"]) == ("Started server process [4242]", "warning")
+    assert "timestamp" in line
