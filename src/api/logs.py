@@ -49,5 +49,8 @@ def configure_logging(fmt: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(threshold)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # in case a config of its own was applied
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
     for chatty in _URL_LOGGERS:  # their INFO lines carry whole URLs, queries (serials, emails) included
         logging.getLogger(chatty).setLevel(max(threshold, logging.WARNING))
