@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.gateway import Gateway, Refund
 from billing.ledger import record_once
+from billing.rules import net_paid
 from billing.tables import LedgerEntryRow
 from entitlements import services
 from entitlements.coverage import ContractStatus
@@ -45,7 +46,7 @@ async def quote_refund(session: AsyncSession, contract_id: str, at: dt.datetime)
         )
     )
     paid = [e for e in entries if e.kind in PAYMENTS]
-    net = sum(e.amount for e in entries if e.kind != "fee")  # what the customer paid, net of refunds
+    net = net_paid((e.kind, e.amount) for e in entries)
     latest = paid[-1] if paid else None
     periods = (await periods_of(session, [contract.id])).get(contract.id, [])
     current = next((p for p in periods if p.contains(at)), None)
@@ -55,15 +56,15 @@ async def quote_refund(session: AsyncSession, contract_id: str, at: dt.datetime)
     currency = contract.currency
     quote = refund_quote(
         plan,
-        paid_total=Money(max(net, 0), currency),
+        paid_total=Money(net, currency),
         current_payment=Money(latest.amount if latest else 0, currency),
         current_period=current,
         sold_at=contract.sold_at,
         any_approved_claim=approved is not None,
         at=at,
     )
-    if quote.amount.amount > max(net, 0):  # never more than is left of what was paid
-        quote = msgspec.structs.replace(quote, amount=Money(max(net, 0), currency))
+    if quote.amount.amount > net:  # never more than is left of what was paid
+        quote = msgspec.structs.replace(quote, amount=Money(net, currency))
     return Quoted(contract, quote, latest.stripe_payment_intent if latest else None)
 
 

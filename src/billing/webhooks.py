@@ -22,10 +22,11 @@ from sqlalchemy.exc import IntegrityError
 
 from billing.gateway import Gateway
 from billing.ledger import record_once
+from billing.rules import subscription_ending
 from billing.signatures import verify
 from billing.tables import StripeEventRow
 from entitlements import services
-from entitlements.coverage import ContractStatus, Period
+from entitlements.coverage import Period
 from entitlements.errors import DomainError
 from entitlements.store import audit
 from entitlements.store.base import utcnow
@@ -378,12 +379,7 @@ async def subscription_changed(run: UnitOfWork, event: Event, gateway: Gateway) 
     reason = (sub.get("cancellation_details") or {}).get("reason")
     ended = _ts(sub.get("ended_at")) or event.at
     cancel_at = _ts(sub.get("cancel_at"))
-    if reason == "payment_failed":
-        target = ContractStatus.LAPSED
-    elif cancel_at is not None and ended >= cancel_at:
-        target = ContractStatus.EXPIRED  # a fixed term paid in instalments, ended as planned
-    else:
-        target = ContractStatus.CANCELLED
+    target = subscription_ending(reason, ended, cancel_at)
     await services.end_contract(
         run,
         contract,

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from entitlements import audit_names as A
 from entitlements import jobs
 from entitlements.catalog import CountryCode, CoverageKind, Plan, ProductCategory
+from entitlements.claims.rules import Candidate, claim_payout, contract_for_incident
 from entitlements.contracts import (
     ENDINGS,
     FAILED,
@@ -498,12 +499,16 @@ async def _contract_for_claim(session: AsyncSession, data: ClaimInput, today: dt
     if not contracts:
         raise NotFound("no contract covers this product", field="serial")
     facts = await facts_for(session, contracts, {product.id: product})
-    covered = [
-        c
+    candidates = [
+        Candidate(
+            c.id,
+            c.sold_at,
+            decide_for_incident_day(facts[c.id], data.incident_date, data.incident_kind).covered,
+        )
         for c in contracts
-        if decide_for_incident_day(facts[c.id], data.incident_date, data.incident_kind).covered
     ]
-    return (covered or sorted(contracts, key=lambda c: c.sold_at))[-1]
+    chosen = contract_for_incident(candidates)
+    return next(c for c in contracts if c.id == chosen)
 
 
 async def file_claim(session: AsyncSession, data: ClaimInput, *, actor: str, now: dt.datetime) -> ClaimRow:
@@ -527,13 +532,9 @@ async def file_claim(session: AsyncSession, data: ClaimInput, *, actor: str, now
     product = await get_product(session, contract.product_id)
     facts = (await facts_for(session, [contract], {product.id: product}))[contract.id]
     decision = decide_for_incident_day(facts, data.incident_date, data.incident_kind)
-    deductible = decision.deductible.amount if decision.deductible else 0
-    covered_amount = 0
+    payout = claim_payout(data.amount.amount, decision)
+    covered_amount, deductible = payout.covered_amount, payout.deductible
     reason = decision.reason
-    if decision.covered:
-        payable = max(data.amount.amount - deductible, 0)
-        cap = decision.remaining_aggregate.amount if decision.remaining_aggregate else payable
-        covered_amount = min(payable, cap)
     claim = ClaimRow(
         id=new_id("clm"),
         reference=data.reference,

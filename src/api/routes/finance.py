@@ -21,6 +21,7 @@ from billing.ledger import LedgerFilter, csv_header, csv_line, ledger_page, ledg
 from billing.reconcile import Reconciliation, reconcile
 from billing.renewals import RenewalLine, renewals_report
 from billing.revenue import positions
+from billing.rules import counts_as_revenue
 from entitlements.errors import InvalidInput
 from entitlements.money import Money
 from entitlements.store.base import utcnow
@@ -94,12 +95,12 @@ def _cursor(raw: str | None) -> int:
 
 
 async def _deferred(session: AsyncSession, as_of: dt.datetime, currency: str | None) -> DeferredRevenue:
-    moves = [  # Stripe's fees are a cost, not the plans' revenue
+    moves = [
         movement(row)
         async for row in ledger_rows(
             session, LedgerFilter(until=as_of + dt.timedelta(microseconds=1), currency=currency)
         )
-        if row.kind != "fee"
+        if counts_as_revenue(row.kind)
     ]
     return DeferredRevenue(
         as_of,
