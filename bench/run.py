@@ -293,7 +293,7 @@ def start_server(workers: int) -> tuple[subprocess.Popen[bytes], str]:
         "DATABASE_URL": DB_URL,
         "COVERLINE_OFFER_KEYS": OFFER_KEYS,
         "COVERLINE_LOG_LEVEL": "WARNING",
-        "COVERLINE_DB_POOL_SIZE": "16",
+        "COVERLINE_DB_CONNECTIONS": "40",  # x 2 workers, of PostgreSQL's 97 for clients
         "STRIPE_API_KEY": "sk_test_bench_unused",  # production settings; the bench takes no payment
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
     }

@@ -16,7 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme, Server
 from litestar.routes import HTTPRoute
 
 from api.auth import KeyCache
-from api.database import Database, provide_session
+from api.database import ConnectionBudget, Database, provide_session
 from api.edge import Edge, Route
 from api.errors import EXCEPTION_HANDLERS
 from api.idempotency import IdempotencyMiddleware
@@ -93,7 +93,9 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
     the cyclic collector once it is complete (see `production_app`)."""
     settings = settings or load_settings()
     configure_logging(settings.log_format, settings.log_level)
-    db = Database(settings.database_url, var_dir=settings.var_dir, pool_size=settings.db_pool_size)
+    db = Database(
+        settings.database_url, var_dir=settings.var_dir, budget=ConnectionBudget(settings.db_connections)
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:

@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
+from asyncpg.pool import PoolConnectionProxy
 from litestar import Request
 from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.embedded import database_url
+from api.settings import MIN_CONNECTIONS
 from entitlements.catalog import Plan
 from entitlements.store.base import create_engine, reader_factory, session_factory
 from entitlements.store.plans import known_plan_version, plan_version
@@ -34,30 +37,78 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 READ_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
 
 
+class ConnectionBudget(msgspec.Struct, frozen=True):
+    """The PostgreSQL connections one process may open (`COVERLINE_DB_CONNECTIONS`), split
+    across its pools: the checks' and key lookups' reads, the units of work of its own pool (the
+    webhook path), and SQLAlchemy's (the session's use cases and reports)."""
+
+    total: int
+
+    def __post_init__(self) -> None:
+        if self.total < MIN_CONNECTIONS:
+            raise ValueError(f"a process needs at least {MIN_CONNECTIONS} connections, not {self.total}")
+
+    @property
+    def reads(self) -> int:
+        return self.total * 2 // 5
+
+    @property
+    def units(self) -> int:
+        return self.total * 3 // 10
+
+    @property
+    def sessions(self) -> int:
+        return self.total - self.reads - self.units
+
+
+_AVAILABLE = (
+    "SELECT current_setting('max_connections')::int"
+    " - current_setting('superuser_reserved_connections')::int"
+    " - coalesce(current_setting('reserved_connections', true)::int, 0)"  # PostgreSQL 16 on
+)
+
+
+async def available_connections(connection: asyncpg.Connection | PoolConnectionProxy) -> int:
+    """What the server lets clients without superuser rights open, in all."""
+    return int(await connection.fetchval(_AVAILABLE))
+
+
 class Database:
-    def __init__(self, url: str | None, *, var_dir: Path = Path("var"), pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str | None, *, var_dir: Path = Path("var"), budget: ConnectionBudget | None = None
+    ) -> None:
         self.url = url  # None: the embedded server under `var_dir`, started by `start`
         self.var_dir = var_dir
-        self.pool_size = pool_size
+        self.budget = budget or ConnectionBudget(30)
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._readers: async_sessionmaker[AsyncSession] | None = None
         self._read_pool: asyncpg.Pool | None = None  # checks and key lookups
-        self._write_pool: asyncpg.Pool | None = None  # units of work (`transaction`)
+        self._write_pool: asyncpg.Pool | None = None  # units of work (`unit_of_work`)
         self._shared_reads: SharedReads | None = None
 
     async def start(self) -> None:
         self.url = database_url(self.url, self.var_dir)
-        self._engine = create_engine(self.url, pool_size=self.pool_size)
+        budget = self.budget
+        half = budget.sessions // 2
+        self._engine = create_engine(self.url, pool_size=budget.sessions - half, overflow=half)
         self._sessions = session_factory(self._engine)
         self._readers = reader_factory(self._engine)
         url = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._read_pool, self._write_pool = [
             await asyncpg.create_pool(
-                url, min_size=1, max_size=self.pool_size, reset=_keep_session, server_settings=settings
+                url, min_size=1, max_size=size, reset=_keep_session, server_settings=settings
             )
-            for settings in (READ_SETTINGS, {})
+            for size, settings in ((budget.reads, READ_SETTINGS), (budget.units, {}))
         ]
+        async with self._read_pool.acquire() as connection:
+            available = await available_connections(connection)
+        if budget.total > available:
+            await self.dispose()
+            raise RuntimeError(
+                f"COVERLINE_DB_CONNECTIONS is {budget.total}, but the database lets clients open"
+                f" {available} connections in all: lower it, or raise the server's max_connections"
+            )
         self._shared_reads = SharedReads(self._read_pool)
 
     @property

@@ -26,6 +26,11 @@ class MissingSetting(RuntimeError):
         self.variable = variable
 
 
+# A process's fewest connections: two for each of its pools, the session's pool its overflow, and
+# a job worker the queue's own.
+MIN_CONNECTIONS = 7
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     environment: Environment = Environment.DEVELOPMENT
     database_url: str | None = None  # None: the embedded PostgreSQL under var_dir (development)
@@ -37,7 +42,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int = 1_048_576
     rate_limit_per_minute: int = 0  # per API key; 0 turns it off
     cors_origins: tuple[str, ...] = ("*",)
-    db_pool_size: int = 10
+    db_connections: int = 30  # per process (a server worker, a job worker), split across its pools
     stripe_api_key: str | None = None  # unset: the offline sandbox gateway
     stripe_api_base: str | None = None  # another Stripe-compatible server (localstripe in tests)
     stripe_webhook_secrets: tuple[str, ...]  # all valid during a rotation; the first is current
@@ -63,6 +68,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise MissingSetting(name, f"expected an integer, got {raw!r}") from None
+
+
+def _at_least(least: int, env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < least:
+        raise MissingSetting(name, f"expected {least} or more, got {value}")
+    return value
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -139,7 +151,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "COVERLINE_MAX_BODY_BYTES", 1_048_576),
         rate_limit_per_minute=_int(env, "COVERLINE_RATE_LIMIT_PER_MINUTE", 0),
         cors_origins=origins or ("*",),
-        db_pool_size=_int(env, "COVERLINE_DB_POOL_SIZE", 10),
+        db_connections=_at_least(MIN_CONNECTIONS + 1, env, "COVERLINE_DB_CONNECTIONS", 30),
         key_cache_seconds=_float(env, "COVERLINE_KEY_CACHE_SECONDS", 2.0),
         job_attempts=_int(env, "COVERLINE_JOB_ATTEMPTS", 10),
         job_retry_seconds=_float(env, "COVERLINE_JOB_RETRY_SECONDS", 10.0),

@@ -24,7 +24,7 @@ from pgqueuer.domain.models import Job, Schedule
 from pgqueuer.domain.types import QueueExecutionMode
 
 from api.app import make_gateway
-from api.database import Database
+from api.database import ConnectionBudget, Database
 from api.idempotency import purge_expired
 from api.settings import Settings
 from billing.customers import push_customer
@@ -82,7 +82,9 @@ def build_worker(
 
 async def run_worker(settings: Settings, *, until_idle: bool = False) -> None:
     """Run jobs until stopped (SIGINT, SIGTERM), or with `until_idle` until none is left."""
-    db = Database(settings.database_url, var_dir=settings.var_dir, pool_size=settings.db_pool_size)
+    # One of the process's connections is the queue's own (it listens for new jobs).
+    budget = ConnectionBudget(settings.db_connections - 1)
+    db = Database(settings.database_url, var_dir=settings.var_dir, budget=budget)
     await db.start()
     connection = await asyncpg.connect(db.engine.url.set(drivername="postgresql").render_as_string(False))
     try:

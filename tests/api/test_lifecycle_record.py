@@ -189,7 +189,7 @@ async def test_units_of_work_that_wait_never_hold_up_checks(shop: Shop, app: Cov
     and key lookups read from a pool of their own and still answer."""
     contract = await shop.sell("test-screen-guard")
     async with contextlib.AsyncExitStack() as held:
-        for _ in range(app.state.db.pool_size):
+        for _ in range(app.state.db.budget.units):
             await held.enter_async_context(app.state.db.unit_of_work())
         answer = await asyncio.wait_for(shop.check(serial=contract["serial"]), timeout=10)
     assert [p["product_id"] for p in answer["products"]] == [contract["product_id"]]

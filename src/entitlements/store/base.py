@@ -53,11 +53,11 @@ def async_url(url: str) -> str:
     return url
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 5, overflow: int = 5, echo: bool = False) -> AsyncEngine:
     # No pre-ping: it would cost a round trip on every checkout; stale connections are
     # recycled instead, and a broken one fails one request, not every request.
     return create_async_engine(
-        async_url(url), echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
+        async_url(url), echo=echo, pool_size=pool_size, max_overflow=overflow, pool_recycle=1800
     )
 
 
