@@ -72,6 +72,9 @@ def nested_deeper_than(body: bytes, limit: int) -> bool:
     return False
 
 
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_STORE = (b"cache-control", b"no-store")
+PUBLIC_PATHS = ("/v1/plans",)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Paths a browser on a checkout page may call with a publishable key.
 CORS_PATHS = ("/v1/plans", "/v1/offers")
@@ -131,16 +134,19 @@ class Edge:
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         started = False
+        # Answers about customers, contracts and money are kept by no cache on the way; the
+        # published catalog may be.
+        private = scope["path"].startswith("/v1/") and not scope["path"].startswith(PUBLIC_PATHS)
 
         async def tracked(message: dict[str, Any]) -> None:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started = True
-                message = {
-                    **message,
-                    "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())],
-                }
+                headers = [*message.get("headers", []), (b"x-request-id", request_id.encode()), _NOSNIFF]
+                if private and not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append(_NO_STORE)
+                message = {**message, "headers": headers}
             await send(message)
 
         begin = time.perf_counter()
@@ -245,9 +251,18 @@ class Edge:
             return
         known = route.methods.get(scope["method"]) if route is not None else None
         if known is not None and scope.get("query_string"):
-            names = {
+            given = [
                 key for key, _ in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-            }
+            ]
+            names = set(given)
+            if twice := sorted({name for name in names if given.count(name) > 1}):
+                # No parameter of ours is a list: which one was meant would be a guess.
+                detail = f"query parameter(s) given more than once: {', '.join(twice)}"
+                problem = make_problem(
+                    400, detail, slug="repeated-query-parameter", instance=path, request_id=request_id
+                )
+                await send_problem(send, problem)
+                return
             if unknown := sorted(names - known):  # a typo (`?serail=`) must not silently widen a query
                 detail = f"unknown query parameter(s): {', '.join(unknown)}"
                 problem = make_problem(

@@ -111,14 +111,24 @@ def _field_errors(exc: ValidationException) -> list[FieldError]:
         message = str(item.get("message", "invalid value"))
         source = getattr(item.get("source"), "value", item.get("source")) or "body"
         key = item.get("key")
-        text, sep, path = message.rpartition(" - at `")
-        if sep:  # msgspec: "Expected `int`, got `str` - at `$.price.amount`"
-            field = "body" + path.rstrip("`").removeprefix("$")
-            message = text
-        else:
-            field = f"{source}.{key}" if key else str(source)
-        errors.append(FieldError(field, message))
+        found = msgspec_field_error(message)
+        errors.append(found or FieldError(f"{source}.{key}" if key else str(source), message))
     return errors
+
+
+def msgspec_field_error(message: str) -> FieldError | None:
+    """msgspec's "Expected `int`, got `str` - at `$.price.amount`" as the body's field and message."""
+    text, sep, path = message.rpartition(" - at `")
+    if not sep:
+        return None
+    return FieldError("body" + path.rstrip("`").removeprefix("$"), text)
+
+
+def validation_problem(errors: list[FieldError], *, instance: str, request_id: str | None) -> Problem:
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
+    return make_problem(
+        422, detail, slug="validation-error", instance=instance, request_id=request_id, errors=errors
+    )
 
 
 def validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
@@ -126,9 +136,12 @@ def validation_handler(request: Request[Any, Any, Any], exc: ValidationException
     malformed = any("malformed" in e.message.lower() or "invalid json" in e.message.lower() for e in errors)
     if malformed or (not errors and "malformed" in exc.detail.lower()):
         status, slug, detail = 400, "malformed-body", "the request body is not valid JSON"
+    elif errors:
+        return _response(
+            validation_problem(errors, instance=request.url.path, request_id=_request_id(request))
+        )
     else:
-        status, slug = 422, "validation-error"
-        detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or exc.detail
+        status, slug, detail = 422, "validation-error", exc.detail
     problem = make_problem(
         status, detail, slug=slug, instance=request.url.path, request_id=_request_id(request), errors=errors
     )

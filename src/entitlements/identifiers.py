@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache
 
 import phonenumbers
 
@@ -80,6 +81,32 @@ def normalize_imei(raw: str) -> str:
     if not luhn_valid(imei):
         raise InvalidInput("the IMEI's check digit is wrong", field="imei")
     return imei
+
+
+# Babel's territories less what ISO 3166-1 does not assign: regions (EU, EZ, UN, QO), private-use
+# and test codes (XA, XB, XK, ZZ) and the exceptionally reserved ones (AC, CP, CQ, DG, EA, IC, TA).
+_NOT_COUNTRIES = frozenset(
+    {"EU", "EZ", "UN", "QO", "XA", "XB", "XK", "ZZ", "AC", "CP", "CQ", "DG", "EA", "IC", "TA"}
+)
+
+
+@cache
+def iso_countries() -> frozenset[str]:
+    """The 249 ISO 3166-1 alpha-2 codes."""
+    from babel import Locale
+
+    territories = Locale("en").territories
+    return frozenset(
+        k
+        for k in territories
+        if isinstance(k, str) and len(k) == 2 and k.isalpha() and k not in _NOT_COUNTRIES
+    )
+
+
+def check_country(code: str, field: str = "country") -> str:
+    if code not in iso_countries():
+        raise InvalidInput(f"{code} is not an ISO 3166-1 country code", field=field)
+    return code
 
 
 def normalize_email(raw: str) -> str:

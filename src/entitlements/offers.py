@@ -26,6 +26,7 @@ from entitlements.catalog import (
     assess,
 )
 from entitlements.errors import InvalidOffer
+from entitlements.identifiers import check_country
 from entitlements.money import Money
 
 TOKEN_VERSION = "v1"
@@ -157,7 +158,9 @@ def quote_plans(
     ttl: dt.timedelta,
 ) -> tuple[list[Quote], list[Declined]]:
     """Eligible plans with signed offers, and the others with the reason they are not."""
-    facts = ProductFacts(product.category, product.price, product.purchase_date, product.country)
+    facts = ProductFacts(
+        product.category, product.price, product.purchase_date, check_country(product.country)
+    )
     issued_at = int(now.timestamp())
     quotes: list[Quote] = []
     declined: list[Declined] = []

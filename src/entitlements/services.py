@@ -41,6 +41,7 @@ from entitlements.coverage import (
 )
 from entitlements.errors import Conflict, InvalidInput, NotFound
 from entitlements.identifiers import (
+    check_country,
     clean_text,
     normalize_email,
     normalize_imei,
@@ -77,6 +78,9 @@ from entitlements.store.unit_of_work import UnitOfWork, touch, unit_of_work
 
 Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+EARLIEST_PURCHASE = dt.date(1990, 1, 1)
 
 
 def new_id(prefix: str) -> str:
@@ -138,7 +142,7 @@ async def create_customer(session: AsyncSession, data: CustomerInput, actor: str
         email=normalize_email(data.email) if data.email else None,
         phone=normalize_phone(data.phone, data.country) if data.phone else None,
         locale=_locale(data.locale),
-        country=data.country,
+        country=check_country(data.country),
         created_at=now,
         updated_at=now,
     )
@@ -158,7 +162,7 @@ async def update_customer(
         "email": normalize_email(patch.email) if patch.email else None,
         "phone": normalize_phone(patch.phone, country) if patch.phone else None,
         "locale": _locale(patch.locale) if patch.locale else None,
-        "country": patch.country,
+        "country": check_country(patch.country) if patch.country else None,
     }
     for field, value in updates.items():
         if value is not None and getattr(row, field) != value:
@@ -211,6 +215,9 @@ async def register_product(session: AsyncSession, data: ProductInput, actor: str
         raise InvalidInput("a product needs a serial or an IMEI", field="serial")
     if data.price.amount < 0:
         raise InvalidInput("a price cannot be negative", field="price.amount")
+    latest = utcnow().date() + dt.timedelta(days=1)  # a day's grace for time zones ahead of UTC
+    if not EARLIEST_PURCHASE <= data.purchase_date <= latest:
+        raise InvalidInput(f"a purchase date is from {EARLIEST_PURCHASE} to {latest}", field="purchase_date")
     serial = normalize_serial(data.serial) if data.serial else None
     imei = normalize_imei(data.imei) if data.imei else None
     for field, value in (("serial", serial), ("imei", imei)):

@@ -214,3 +214,83 @@ async def test_signed_bytes_that_are_not_an_event_are_kept_under_their_digest(
     body = response.json()
     assert (body["outcome"], body["event_id"].startswith("evt_unreadable_")) == ("malformed", True)
     assert (await stored_outcome(app, body["event_id"]) or "").startswith("malformed: ")
+
+
+async def test_numbers_in_strings_are_not_numbers(shop: Shop) -> None:
+    customer = await shop.customer()
+    response = await shop.client.post(
+        "/v1/products",
+        json={
+            "customer_id": customer["id"],
+            "sku": "TV-1",
+            "category": "tv",
+            "price": {"amount": "100", "currency": "USD"},
+            "purchase_date": "2026-01-01",
+            "serial": "STRAMOUNT1",
+        },
+        headers=shop.keys.auth("checkout"),
+    )
+    assert_problem(response, 400, 422)
+
+
+async def test_an_instant_in_a_body_needs_rfc_3339_with_its_offset(shop: Shop) -> None:
+    contract = await shop.sell(pay=False)
+    for at in (1_790_000_000, "2026-11-01T10:00:00", "2026-11-01"):
+        response = await shop.client.post(
+            f"/v1/contracts/{contract['id']}/lifecycle",
+            json={"action": "payment", "reference": f"r-{secrets.token_hex(3)}", "at": at},
+            headers=shop.keys.auth("admin"),
+        )
+        assert_problem(response, 400, 422)
+
+
+@pytest.mark.parametrize("purchase_date", ["0001-01-01", "1989-12-31", "2999-01-01"])
+async def test_a_purchase_date_outside_1990_to_tomorrow_is_refused(shop: Shop, purchase_date: str) -> None:
+    customer = await shop.customer()
+    response = await shop.client.post(
+        "/v1/products",
+        json={
+            "customer_id": customer["id"],
+            "sku": "TV-1",
+            "category": "tv",
+            "price": {"amount": 1000, "currency": "USD"},
+            "purchase_date": purchase_date,
+            "serial": f"PD{secrets.token_hex(4)}",
+        },
+        headers=shop.keys.auth("checkout"),
+    )
+    assert_problem(response, 400, 422)
+
+
+@pytest.mark.parametrize("country", ["XX", "ZZ", "EU"])
+async def test_a_country_that_is_not_iso_3166_is_refused(shop: Shop, country: str) -> None:
+    response = await shop.client.post(
+        "/v1/customers", json={"name": "Ana", "country": country}, headers=shop.keys.auth("checkout")
+    )
+    assert_problem(response, 400, 422)
+
+
+async def test_a_query_parameter_given_twice_is_refused_naming_it(shop: Shop, keys: Keys) -> None:
+    response = await shop.client.get(
+        "/v1/entitlements?serial=AAA111&serial=BBB222", headers=keys.auth("support")
+    )
+    problem = assert_problem(response, 400)
+    assert "serial" in problem["detail"]
+
+
+async def test_answers_carry_nosniff_and_customer_data_is_not_stored_by_caches(
+    shop: Shop, keys: Keys
+) -> None:
+    contract = await shop.sell()
+    check = await shop.client.get(
+        "/v1/entitlements", params={"serial": contract["serial"]}, headers=keys.auth("support")
+    )
+    customer = await shop.client.get(
+        f"/v1/customers/{contract['customer']['id']}", headers=keys.auth("support")
+    )
+    problem = await shop.client.get("/v1/customers/nobody", headers=keys.auth("support"))
+    for response in (check, customer, problem):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["cache-control"] == "no-store"
+    plans = await shop.client.get("/v1/plans", headers=keys.auth("publishable"))
+    assert plans.headers["x-content-type-options"] == "nosniff"

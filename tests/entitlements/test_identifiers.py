@@ -96,3 +96,11 @@ def test_joiners_that_scripts_spell_with_are_kept() -> None:
 
 def test_an_email_stored_decomposed_is_found_composed() -> None:
     assert normalize_email("Jose\u0301@Example.com") == normalize_email("josé@example.com")
+
+
+def test_there_are_249_iso_countries_and_the_regions_are_not_among_them() -> None:
+    from entitlements.identifiers import iso_countries
+
+    assert len(iso_countries()) == 249
+    assert {"PH", "IN", "SE", "SA", "VN", "US"} <= iso_countries()
+    assert not {"EU", "UN", "XK", "ZZ", "AC"} & iso_countries()
