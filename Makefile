@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run serve test lint types contracts pytest openapi bench clean
+.PHONY: setup run serve test lint types contracts pytest tour openapi bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -44,6 +44,11 @@ pytest: setup
 	$(BIN)/pytest
 
 test: lint types contracts pytest
+
+# The README's shell blocks, each run twice in fresh shells and two time zones against a server
+# with the demo catalog (also part of `make test`).
+tour: setup
+	$(BIN)/pytest tests/test_tour.py
 
 # 1,000,000 contracts in PostgreSQL (127.0.0.1:5432), the production server, wrk over loopback.
 bench: setup
