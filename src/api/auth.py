@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import secrets
 import time
 from enum import StrEnum
@@ -117,32 +118,42 @@ class KeyCache:
         self._lookups: dict[str, asyncio.Future[Principal | None]] = {}
 
     async def principal(self, raw: str) -> Principal | None:
+        # Only what could be a key of ours is looked up, and it is remembered by its hash: a
+        # stranger's 60 kB tokens cost neither a query nor memory (3,000 of them grew a worker by
+        # 170 MB when they were remembered as sent).
+        if not WELL_FORMED_KEY.match(raw):
+            return None
+        secret_hash = hash_key(raw)
         if self.seconds <= 0:
-            return await authenticate(self.db, raw)
-        entry = self._entries.get(raw)
+            return await authenticate(self.db, secret_hash)
+        entry = self._entries.get(secret_hash)
         if entry is not None and entry[0] > time.monotonic():
             return entry[1]
-        lookup = self._lookups.get(raw)
+        lookup = self._lookups.get(secret_hash)
         if lookup is None:
-            lookup = self._lookups[raw] = asyncio.ensure_future(self._look_up(raw))
+            lookup = self._lookups[secret_hash] = asyncio.ensure_future(self._look_up(secret_hash))
         # Shielded: a caller that goes away must not cancel the lookup the others wait for.
         return await asyncio.shield(lookup)
 
-    async def _look_up(self, raw: str) -> Principal | None:
+    async def _look_up(self, secret_hash: str) -> Principal | None:
         started = time.monotonic()  # a revoked key stops working within `seconds` of this
         try:
-            principal = await authenticate(self.db, raw)
+            principal = await authenticate(self.db, secret_hash)
         finally:
-            del self._lookups[raw]
+            del self._lookups[secret_hash]
         if len(self._entries) >= self.MAX_ENTRIES:
             self._entries.clear()
-        self._entries[raw] = (started + self.seconds, principal)
+        self._entries[secret_hash] = (started + self.seconds, principal)
         return principal
 
 
-async def authenticate(db: Database, raw: str) -> Principal | None:
-    """The active key with this secret, or None (unknown or revoked)."""
-    found = await db.active_key(hash_key(raw))
+# What `issue_key` makes (a prefix, then 43 URL-safe characters), with room for keys made by hand.
+WELL_FORMED_KEY = re.compile(r"^(?:pk|sk)_(?:test|live)_[A-Za-z0-9_-]{16,128}$")
+
+
+async def authenticate(db: Database, secret_hash: str) -> Principal | None:
+    """The active key with this hash, or None (unknown or revoked)."""
+    found = await db.active_key(secret_hash)
     if found is None:
         return None
     key_id, kind, scopes = found

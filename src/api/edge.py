@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 import msgspec
 import structlog
 
+from api.auth import bearer_token_of
 from api.errors import make_problem, send_problem
 from api.settings import Settings
 
@@ -211,8 +212,10 @@ class Edge:
         limit = self.settings.rate_limit_per_minute
         if limit <= 0:
             return False
-        token = header(scope, b"authorization")
-        if not token:
+        # The key as its header names it, however the scheme is spelled or spaced: each
+        # spelling of one key must not get a bucket of its own.
+        token = bearer_token_of(header(scope, b"authorization"))
+        if token is None:
             return False
         minute = int(time.time() // 60)
         window, counts = self._window

@@ -87,4 +87,23 @@ async def test_requests_that_miss_the_key_cache_together_share_one_lookup(
     assert len(asked) == 1
     assert {p.key_id for p in found if p is not None} == {keys.ids["support"]} and None not in found
     assert await cache.principal(keys.raw["support"]) == found[0] and len(asked) == 1  # remembered
-    assert await cache.principal("sk_test_unknown") is None and len(asked) == 2
+    assert await cache.principal("sk_test_" + "u" * 43) is None and len(asked) == 2
+
+
+async def test_tokens_that_cannot_be_keys_are_neither_looked_up_nor_remembered(app: CoverlineApp) -> None:
+    asked: list[str] = []
+
+    class CountingDatabase:
+        async def active_key(self, secret_hash: str) -> tuple[str, str, str] | None:
+            asked.append(secret_hash)
+            return None
+
+    cache = KeyCache(CountingDatabase(), seconds=60)  # type: ignore[arg-type]
+    for n in range(300):  # a stranger's tokens: long, odd, never a key of ours
+        assert await cache.principal(f"{n}" + "x" * 60_000) is None
+        assert await cache.principal(f"sk_test_{n}\u202e" + "y" * 40) is None
+    assert asked == [] and cache._entries == {}
+    for n in range(KeyCache.MAX_ENTRIES + 5):  # well formed and unknown: asked, remembered, bounded
+        await cache.principal(f"sk_test_{n:043d}")
+    assert len(cache._entries) <= KeyCache.MAX_ENTRIES
+    assert all(len(key) == 64 for key in cache._entries)  # by hash, not as sent

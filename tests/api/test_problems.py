@@ -79,6 +79,18 @@ async def test_rate_limit_is_a_429_problem(database_url: str, keys: Keys) -> Non
         assert body["type"].endswith("rate-limited")
 
 
+async def test_one_key_spelled_many_ways_shares_one_rate_limit(database_url: str, keys: Keys) -> None:
+    app = create_app(make_settings(database_url, rate_limit_per_minute=3))
+    raw = keys.raw["support"]
+    spellings = [f"Bearer {raw}", f"bearer {raw}", f"BEARER {raw}", f"Bearer   {raw}  ", f"bEaReR {raw}"]
+    async with serving(app) as client:
+        statuses = [
+            (await client.get("/v1/plans", headers={"Authorization": spelling})).status_code
+            for spelling in spellings
+        ]
+    assert statuses == [200, 200, 200, 429, 429]
+
+
 async def test_unexpected_errors_leak_nothing(database_url: str, keys: Keys) -> None:
     @get("/v1/boom", guards=[access_guard], opt={"access": frozenset({"admin"})})
     async def boom() -> None:
