@@ -106,17 +106,9 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
         return await _malformed(units, event, raw, str(exc))
     try:
         async with units() as run:
-            # Stored first: a concurrent twin waits on this row's key, then finds it taken.
-            stored = await run.insert_new(
-                stripe_events,
-                id=event.id,
-                type=event.type,
-                created=event.created,
-                payload=raw.decode(),
-                received_at=utcnow(),
-                outcome=Outcome.APPLIED.value,  # the usual outcome; any other is written below
-            )
-            if not stored:
+            # Stored first: a concurrent twin waits on this row's key, then finds it taken. The
+            # usual outcome is stored with it; any other is written below.
+            if not await _store(run, event, raw, Outcome.APPLIED.value):
                 return Outcome.DUPLICATE, event.id
             try:
                 async with run.connection.transaction():  # a savepoint: what the handler wrote goes
@@ -144,18 +136,23 @@ Handler = Callable[[UnitOfWork, Event, Gateway], Awaitable[str | None]]
 _UNREADABLE = (MalformedEvent, KeyError, TypeError, ValueError, AttributeError)
 
 
+async def _store(run: UnitOfWork, event: Event, raw: bytes, outcome: str) -> bool:
+    """Store the event under its id, unless it is there already (then False)."""
+    return await run.insert_new(
+        stripe_events,
+        id=event.id,
+        type=event.type,
+        created=event.created,
+        payload=raw.decode("utf-8", "replace"),
+        received_at=utcnow(),
+        outcome=outcome[:OUTCOME_LENGTH],
+    )
+
+
 async def _malformed(units: Units, event: Event, raw: bytes, error: str) -> tuple[Outcome, str]:
     log.error("stripe event malformed", event_id=event.id, error=error)
     async with units() as run:
-        stored = await run.insert_new(
-            stripe_events,
-            id=event.id,
-            type=event.type,
-            created=event.created,
-            payload=raw.decode("utf-8", "replace"),
-            received_at=utcnow(),
-            outcome=f"{Outcome.MALFORMED.value}: {error}"[:OUTCOME_LENGTH],
-        )
+        stored = await _store(run, event, raw, f"{Outcome.MALFORMED.value}: {error}")
     return (Outcome.MALFORMED if stored else Outcome.DUPLICATE), event.id
 
 
