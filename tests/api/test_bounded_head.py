@@ -128,3 +128,18 @@ async def test_a_head_over_the_bound_behind_a_response_in_progress_waits_for_it(
     first, _, rest = transport.sent.partition(b"ok")
     assert first.startswith(b"HTTP/1.1 200 ")
     assert _problem(rest)["status"] == 431 and transport.ended
+
+
+@pytest.mark.parametrize("size", [MAX_HEAD_BYTES + 2_000, 100_000])
+async def test_one_header_over_the_bound_arriving_in_one_read_is_refused(size: int) -> None:
+    app = App()
+    app.release.set()
+    protocol, transport = await _connection(app)
+    protocol.data_received(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * size + b"\r\n\r\n")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    head, _, body = transport.sent.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 "), transport.sent[:300]
+    assert b"connection: close" in head.lower()
+    assert msgspec.json.decode(body)["type"] == "urn:coverline:problem:head-too-large"
+    assert b"ok" not in transport.sent  # the app never answered
