@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import lru_cache
 
 from babel import Locale
@@ -55,18 +56,29 @@ def _babel_locale(locale: str) -> Locale:
 
 # Formatting is pure and Babel's pattern machinery costs ~100 µs a call; checks format the same
 # few amounts and dates over and over, so the results are remembered (bounded).
+# Where CLDR writes a currency by its ISO code, it runs the code into the number ("SEK999.00");
+# a no-break space keeps the two apart and together.
+_CODE_THEN_DIGIT = re.compile(r"^([A-Z]{3})(?=[\d\u0966-\u096f])")
+_DIGIT_THEN_CODE = re.compile(r"(?<=\d)([A-Z]{3})$")
+
+
 @lru_cache(maxsize=65_536)
 def _money_text(amount: int, currency: str, locale: str) -> str:
-    return format_currency(Money(amount, currency).to_decimal(), currency, locale=_babel_locale(locale))
+    text = format_currency(Money(amount, currency).to_decimal(), currency, locale=_babel_locale(locale))
+    return _DIGIT_THEN_CODE.sub("\u00a0\\1", _CODE_THEN_DIGIT.sub("\\1\u00a0", text))
 
 
 def format_money(money: Money, locale: str) -> str:
     return _money_text(money.amount, money.currency, locale)
 
 
+# Vietnamese writes a date "ngày 5 tháng 3 năm 2028"; CLDR's long form gives "5 tháng 3, 2028".
+_DAY_PATTERNS = {"vi": "'ngày' d 'tháng' M 'năm' y"}
+
+
 @lru_cache(maxsize=16_384)
 def format_day(day: dt.date, locale: str) -> str:
-    return format_date(day, format="long", locale=_babel_locale(locale))
+    return format_date(day, format=_DAY_PATTERNS.get(locale, "long"), locale=_babel_locale(locale))
 
 
 @lru_cache(maxsize=4_096)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from entitlements.coverage import Decision, Reason
 from entitlements.localization import format_day, format_money, format_number
 from entitlements.summary_texts import INCIDENTS, SENTENCES
 
 FALLBACK = "en"
+_DOUBLE_STOP = re.compile("\\.([\u200e\u200f]?)\\.")
 
 
 def _sentence(key: str, locale: str, **values: str) -> str:
@@ -17,7 +19,8 @@ def _sentence(key: str, locale: str, **values: str) -> str:
     incident = values.get("incident")
     if incident and not template.startswith("{incident}"):
         values["incident"] = incident[:1].lower() + incident[1:]  # a name mid-sentence
-    return template.format(**values)
+    # An amount that ends in an abbreviation's stop ("ر.س.") ends the sentence too: one stop.
+    return _DOUBLE_STOP.sub(r".\1", template.format(**values))
 
 
 def summarize(

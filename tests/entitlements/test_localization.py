@@ -1,0 +1,41 @@
+"""Amounts and dates as each language writes them."""
+
+import datetime as dt
+import re
+
+import pytest
+
+from entitlements.catalog import LOCALES, CoverageKind
+from entitlements.coverage import Decision
+from entitlements.localization import format_day, format_money
+from entitlements.money import Money
+from entitlements.summaries import summarize
+
+CURRENCIES = ("USD", "PHP", "INR", "SEK", "SAR", "VND", "EUR")
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("currency", CURRENCIES)
+def test_a_currency_code_never_runs_into_its_number(locale: str, currency: str) -> None:
+    text = format_money(Money(99900, currency), locale)
+    assert not re.search(r"[A-Z]{3}\d|\d[A-Z]{3}", text), text
+
+
+def test_vietnamese_dates_read_ngay_thang_nam() -> None:
+    assert format_day(dt.date(2028, 3, 5), "vi") == "ngày 5 tháng 3 năm 2028"
+
+
+def test_an_amount_ending_in_a_stop_does_not_double_the_sentences_stop() -> None:
+    decision = Decision(
+        covered=True,
+        reason=None,
+        contract_id="ctr",
+        status=None,
+        at=dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
+        incident=CoverageKind.SCREEN,
+        deductible=Money(19900, "SAR"),
+        period_end=dt.datetime(2028, 11, 27, tzinfo=dt.UTC),
+    )
+    text = summarize(decision, "ar", plan_name="حماية الهاتف")
+    assert "ر.س" in text
+    assert not re.search("\\.[\u200e\u200f]?\\.", text), text
