@@ -47,6 +47,15 @@ _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _JSON_BRACKET = re.compile(rb"[\[\]{}]")
 
 
+def _vary_on_language(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    for index, (name, value) in enumerate(headers):
+        if name.lower() == b"vary":
+            if b"accept-language" not in value.lower():
+                headers[index] = (name, value + b", Accept-Language")
+            return headers
+    return [*headers, (b"vary", b"Accept-Language")]
+
+
 def _unreadable(body: bytes) -> str | None:
     """Why a JSON body cannot be read safely, or None."""
     if _JSON_NUL.search(body):
@@ -147,6 +156,8 @@ class Edge:
                 headers = [*message.get("headers", []), (b"x-request-id", request_id.encode()), _NOSNIFF]
                 if private and not any(name.lower() == b"cache-control" for name, _ in headers):
                     headers.append(_NO_STORE)
+                if scope["path"].startswith("/v1/"):  # answers in the caller's language
+                    headers = _vary_on_language(headers)
                 message = {**message, "headers": headers}
             await send(message)
 

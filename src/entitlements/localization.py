@@ -35,7 +35,7 @@ def negotiate_locale(explicit: str | None, accept_language: str | None) -> str:
         for position, item in enumerate(accept_language.split(",")):
             tag, _, params = item.partition(";")
             quality = 1.0
-            params = params.strip()
+            params = params.strip().lower()  # `Q=0.5` is `q=0.5`
             if params.startswith("q="):
                 try:
                     quality = float(params[2:])

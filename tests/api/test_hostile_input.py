@@ -294,3 +294,14 @@ async def test_answers_carry_nosniff_and_customer_data_is_not_stored_by_caches(
         assert response.headers["cache-control"] == "no-store"
     plans = await shop.client.get("/v1/plans", headers=keys.auth("publishable"))
     assert plans.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_answers_in_the_callers_language_vary_on_it(shop: Shop, keys: Keys) -> None:
+    plans = await shop.client.get(
+        "/v1/plans", headers={**keys.auth("publishable"), "Origin": "https://shop.example"}
+    )
+    check = await shop.client.get(
+        "/v1/entitlements", params={"serial": "NOPE123"}, headers=keys.auth("support")
+    )
+    for response in (plans, check):
+        assert "accept-language" in response.headers["vary"].lower(), response.headers

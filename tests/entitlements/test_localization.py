@@ -39,3 +39,9 @@ def test_an_amount_ending_in_a_stop_does_not_double_the_sentences_stop() -> None
     text = summarize(decision, "ar", plan_name="حماية الهاتف")
     assert "ر.س" in text
     assert not re.search("\\.[\u200e\u200f]?\\.", text), text
+
+
+def test_q_values_are_read_in_any_case() -> None:
+    from entitlements.localization import negotiate_locale
+
+    assert negotiate_locale(None, "en;Q=0.1, sv;Q=0.9") == "sv"
