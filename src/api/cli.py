@@ -183,7 +183,7 @@ def stripe_sync(since: str) -> None:
             await engine.dispose()
         click.echo(
             f"{report.seen} event(s): {report.applied} applied now, {report.duplicates} had arrived, "
-            f"{report.ignored} not for Coverline"
+            f"{report.ignored} not for Coverline, {report.malformed} malformed"
         )
 
     asyncio.run(run())

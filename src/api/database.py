@@ -95,20 +95,23 @@ class Database:
         self._sessions = session_factory(self._engine)
         self._readers = reader_factory(self._engine)
         url = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._read_pool, self._write_pool = [
-            await asyncpg.create_pool(
-                url, min_size=1, max_size=size, reset=_keep_session, server_settings=settings
+        try:
+            self._read_pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=budget.reads, reset=_keep_session, server_settings=READ_SETTINGS
             )
-            for size, settings in ((budget.reads, READ_SETTINGS), (budget.units, {}))
-        ]
-        async with self._read_pool.acquire() as connection:
-            available = await available_connections(connection)
-        if budget.total > available:
-            await self.dispose()
-            raise RuntimeError(
-                f"COVERLINE_DB_CONNECTIONS is {budget.total}, but the database lets clients open"
-                f" {available} connections in all: lower it, or raise the server's max_connections"
+            self._write_pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=budget.units, reset=_keep_session
             )
+            async with self._read_pool.acquire() as connection:
+                available = await available_connections(connection)
+            if budget.total > available:
+                raise RuntimeError(
+                    f"COVERLINE_DB_CONNECTIONS is {budget.total}, but the database lets clients open"
+                    f" {available} connections in all: lower it, or raise the server's max_connections"
+                )
+        except BaseException:
+            await self.dispose()  # what did open, closed: a failed start leaves nothing behind
+            raise
         self._shared_reads = SharedReads(self._read_pool)
 
     @property

@@ -6,10 +6,10 @@ access log, CORS for the checkout-page endpoints, body limits and media type, an
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 import msgspec
 import structlog
 
-from api.auth import bearer_token_of
+from api.auth import bearer_token_of, hash_key
 from api.errors import make_problem, send_problem
 from api.settings import Settings
 
@@ -43,7 +43,9 @@ NUL_DETAIL = "text may not contain NUL (\\u0000) characters"
 # No body we read nests deeper than this (the deepest, a Stripe event, about 8); a much deeper one
 # would exhaust the JSON decoder's recursion before any schema is checked.
 MAX_JSON_DEPTH = 32
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+# An unclosed string is taken to the end: a pattern that needed the closing quote would be tried
+# again from every later quote, and a body of quotes and backslashes would cost minutes.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"?', re.S)
 _JSON_BRACKET = re.compile(rb"[\[\]{}]")
 
 
@@ -233,7 +235,7 @@ class Edge:
         if window != minute:
             counts = {}
             self._window = (minute, counts)
-        caller = hashlib.sha256(token.encode()).hexdigest()
+        caller = hash_key(token)
         counts[caller] = counts.get(caller, 0) + 1
         return counts[caller] > limit
 
@@ -269,7 +271,7 @@ class Edge:
                 key for key, _ in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
             ]
             names = set(given)
-            if twice := sorted({name for name in names if given.count(name) > 1}):
+            if twice := sorted(name for name, count in Counter(given).items() if count > 1):
                 # No parameter of ours is a list: which one was meant would be a guess.
                 detail = f"query parameter(s) given more than once: {', '.join(twice)}"
                 problem = make_problem(

@@ -51,7 +51,8 @@ def _forget_dead_holders(server: Any) -> None:
     on disk. A holder that was killed never takes itself off, and the server would then run
     forever: forget the dead ones first."""
     holders = server.global_process_id_list
-    holders.put([pid for pid in holders.get() if pid == os.getpid() or _alive(pid)])
+    with server._lock:  # the library's own, which every holder takes to change the list
+        holders.put([pid for pid in holders.get() if pid == os.getpid() or _alive(pid)])
 
 
 def _exit(signum: int, _frame: FrameType | None) -> None:

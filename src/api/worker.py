@@ -34,14 +34,15 @@ from entitlements.store.base import utcnow
 
 log = structlog.get_logger("worker")
 
-JobHandler = Callable[[Database, Gateway, bytes], Awaitable[None]]
+# (database, gateway, payload, the job's own name for idempotency keys)
+JobHandler = Callable[[Database, Gateway, bytes, str], Awaitable[None]]
 
 
-async def _customer_changed(db: Database, gateway: Gateway, payload: bytes) -> None:
-    await push_customer(db.unit_of_work, gateway, payload.decode())
+async def _customer_changed(db: Database, gateway: Gateway, payload: bytes, job: str) -> None:
+    await push_customer(db.unit_of_work, gateway, payload.decode(), job)
 
 
-async def _purge(db: Database, _gateway: Gateway, _payload: bytes) -> None:
+async def _purge(db: Database, _gateway: Gateway, _payload: bytes, _job: str) -> None:
     await purge_expired(db.unit_of_work, utcnow())
 
 
@@ -67,14 +68,14 @@ def build_worker(
 
         async def run(job: Job, name: str = name, handler: JobHandler = handler) -> None:
             log.info("job", job=name, job_id=job.id, attempt=job.attempts + 1)
-            await handler(db, gateway, job.payload or b"")
+            await handler(db, gateway, job.payload or b"", f"job-{job.id}")
 
         worker.entrypoint(name, executor_factory=retried, on_failure="hold")(run)
     for name, cron, handler in SCHEDULES:
 
         async def scheduled(_schedule: Schedule, name: str = name, handler: JobHandler = handler) -> None:
             log.info("scheduled job", job=name)
-            await handler(db, gateway, b"")
+            await handler(db, gateway, b"", f"schedule-{name}")
 
         worker.schedule(name, cron)(scheduled)
     return worker
@@ -86,8 +87,9 @@ async def run_worker(settings: Settings, *, until_idle: bool = False) -> None:
     budget = ConnectionBudget(settings.db_connections - 1)
     db = Database(settings.database_url, var_dir=settings.var_dir, budget=budget)
     await db.start()
-    connection = await asyncpg.connect(db.engine.url.set(drivername="postgresql").render_as_string(False))
+    connection: asyncpg.Connection | None = None
     try:
+        connection = await asyncpg.connect(db.engine.url.set(drivername="postgresql").render_as_string(False))
         worker = build_worker(settings, connection, db, make_gateway(settings))
         poll = dt.timedelta(seconds=settings.job_poll_seconds)
         lease = dt.timedelta(seconds=settings.job_lease_seconds)
@@ -100,5 +102,6 @@ async def run_worker(settings: Settings, *, until_idle: bool = False) -> None:
         log.info("worker started", jobs=sorted(JOBS), schedules=[s[0] for s in SCHEDULES])
         await worker.run(dequeue_timeout=poll, heartbeat_timeout=lease)
     finally:
-        await asyncio.shield(connection.close())
+        if connection is not None:
+            await asyncio.shield(connection.close())
         await db.dispose()

@@ -8,7 +8,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.gateway import Gateway
-from entitlements import services
+from entitlements import jobs, services
 from entitlements.catalog import Billing
 from entitlements.contracts import billing_interval_months
 from entitlements.coverage import add_months
@@ -16,7 +16,7 @@ from entitlements.money import Money
 from entitlements.offers import OfferKeyring
 from entitlements.store.contracts import get_customer, plan_of
 from entitlements.store.tables import ContractRow
-from entitlements.store.unit_of_work import commit
+from entitlements.store.unit_of_work import commit, unit_of_work
 
 
 class HostedPage(msgspec.Struct, frozen=True):
@@ -72,6 +72,9 @@ async def start_checkout(
     )
     if customer.stripe_customer_id != stripe_customer:
         customer.stripe_customer_id = stripe_customer  # with the outcome, in the caller's unit
+        # A rename committed while the gateway was called enqueued no push (there was no copy
+        # yet): push the customer as they are once this commits.
+        await (await unit_of_work(session)).enqueue(jobs.CUSTOMER_CHANGED, customer.id.encode())
     price = Money(contract.price_amount, contract.currency)
     if hosted is not None:  # Stripe's own payment page; its events complete the contract
         page = await gateway.create_checkout_session(

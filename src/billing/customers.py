@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from sqlalchemy import Table, bindparam, select
 
 from billing.gateway import Gateway
@@ -16,18 +14,18 @@ _CUSTOMER = select(customers.c.name, customers.c.email, customers.c.stripe_custo
 )
 
 
-async def push_customer(units: Units, gateway: Gateway, customer_id: str) -> bool:
+async def push_customer(units: Units, gateway: Gateway, customer_id: str, push: str) -> bool:
     """Give the gateway's customer our customer's name and email as they are now (read, then the
     call, outside any transaction). False when the customer has none at the gateway yet: its
-    checkout will create it with these. The key follows from what is sent, so a retried push
-    reaches the gateway as the same request, and a later change as a new one."""
+    checkout will create it with these. `push` names this push (the job's id): a retried push
+    reaches the gateway as the same request, and every later one, even back to an earlier name,
+    as a new one (a key from the content alone would have Stripe replay an old answer)."""
     async with units() as run:
         found = await run.row(_CUSTOMER, customer_id=customer_id)
     if found is None or found[2] is None:
         return False
     name, email, stripe_customer = found
-    sent = hashlib.sha256(f"{name}\n{email or ''}".encode()).hexdigest()[:16]
     await gateway.update_customer(
-        stripe_customer, name=name, email=email, key=f"customer:{customer_id}:update:{sent}"
+        stripe_customer, name=name, email=email, key=f"customer:{customer_id}:push:{push}"
     )
     return True

@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import structlog
@@ -63,9 +63,10 @@ class NotYetKnown(Exception):
 
 
 class Event(msgspec.Struct):
-    id: str
-    type: str
-    created: int
+    # Bounded as stored (stripe_events) and as an instant: past them, the malformed path.
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+    type: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    created: Annotated[int, msgspec.Meta(ge=0, le=7_258_118_400)]  # up to 2200-01-01
     data: dict[str, Any]
 
     @property
@@ -116,7 +117,8 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
             except _UNREADABLE as exc:
                 outcome, detail = Outcome.MALFORMED, f"{type(exc).__name__}: {exc}"
                 run.touched.clear()  # what the handler touched was rolled back with it
-                log.error("stripe event malformed", event_id=event.id, type=event.type, error=detail)
+                # With the traceback: a bug of ours would read like a malformed event.
+                log.exception("stripe event malformed", event_id=event.id, type=event.type, error=detail)
             if outcome is not Outcome.APPLIED or detail:
                 await run.run(
                     _OUTCOME,
@@ -540,6 +542,7 @@ class SyncReport(msgspec.Struct, frozen=True):
     applied: int
     duplicates: int
     ignored: int
+    malformed: int = 0
 
 
 async def sync_events(units: Units, gateway: Gateway, since: dt.datetime) -> SyncReport:
@@ -551,4 +554,10 @@ async def sync_events(units: Units, gateway: Gateway, since: dt.datetime) -> Syn
         seen += 1
         outcome, _ = await record_and_apply(units, raw, gateway)
         counts[outcome] += 1
-    return SyncReport(seen, counts[Outcome.APPLIED], counts[Outcome.DUPLICATE], counts[Outcome.IGNORED])
+    return SyncReport(
+        seen,
+        counts[Outcome.APPLIED],
+        counts[Outcome.DUPLICATE],
+        counts[Outcome.IGNORED],
+        counts[Outcome.MALFORMED],
+    )

@@ -47,7 +47,7 @@ def normalize_serial(raw: str) -> str:
     return serial
 
 
-def clean_text(raw: str, field: str) -> str:
+def clean_text(raw: str, field: str, max_length: int) -> str:
     """Text a person typed, as stored and compared: NFC (so a decomposed `é` is the composed one),
     without invisible characters or surrounding space; refused when it holds direction marks or
     control characters, or nothing at all."""
@@ -58,6 +58,8 @@ def clean_text(raw: str, field: str) -> str:
         raise InvalidInput(f"{field} may not hold control characters", field=field)
     if not text:
         raise InvalidInput(f"{field} may not be blank", field=field)
+    if len(text) > max_length:  # normalizing can lengthen text (U+0958 is two characters in NFC)
+        raise InvalidInput(f"{field} is over {max_length} characters", field=field)
     return text
 
 

@@ -76,8 +76,9 @@ from entitlements.store.tables import (
 )
 from entitlements.store.unit_of_work import UnitOfWork, touch, unit_of_work
 
-Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+NAME_LENGTH, REF_LENGTH, DESCRIPTION_LENGTH = 200, 128, 2000  # as the columns hold them
+Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_LENGTH)]
+Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=REF_LENGTH)]
 
 
 EARLIEST_PURCHASE = dt.date(1990, 1, 1)
@@ -127,7 +128,9 @@ def _locale(raw: str) -> str:
 
 
 async def create_customer(session: AsyncSession, data: CustomerInput, actor: str) -> CustomerRow:
-    external_ref = clean_text(data.external_ref, "external_ref") if data.external_ref is not None else None
+    external_ref = (
+        clean_text(data.external_ref, "external_ref", REF_LENGTH) if data.external_ref is not None else None
+    )
     if external_ref is not None:
         existing = await session.scalar(select(CustomerRow).where(CustomerRow.external_ref == external_ref))
         if existing is not None:
@@ -138,7 +141,7 @@ async def create_customer(session: AsyncSession, data: CustomerInput, actor: str
     row = CustomerRow(
         id=new_id("cus"),
         external_ref=external_ref,
-        name=clean_text(data.name, "name"),
+        name=clean_text(data.name, "name", NAME_LENGTH),
         email=normalize_email(data.email) if data.email else None,
         phone=normalize_phone(data.phone, data.country) if data.phone else None,
         locale=_locale(data.locale),
@@ -158,7 +161,7 @@ async def update_customer(
     changes: dict[str, object] = {}
     country = patch.country or row.country
     updates = {
-        "name": clean_text(patch.name, "name") if patch.name is not None else None,
+        "name": clean_text(patch.name, "name", NAME_LENGTH) if patch.name is not None else None,
         "email": normalize_email(patch.email) if patch.email else None,
         "phone": normalize_phone(patch.phone, country) if patch.phone else None,
         "locale": _locale(patch.locale) if patch.locale else None,
@@ -184,7 +187,7 @@ async def find_customers(
 ) -> list[CustomerRow]:
     query = select(CustomerRow)
     if external_ref:
-        query = query.where(CustomerRow.external_ref == clean_text(external_ref, "external_ref"))
+        query = query.where(CustomerRow.external_ref == clean_text(external_ref, "external_ref", REF_LENGTH))
     if email:
         query = query.where(CustomerRow.email == normalize_email(email))
     if phone:
@@ -236,7 +239,7 @@ async def register_product(session: AsyncSession, data: ProductInput, actor: str
         currency=data.price.currency,
         purchase_date=data.purchase_date,
         warranty_months=data.warranty_months,
-        order_ref=clean_text(data.order_ref, "order_ref") if data.order_ref is not None else None,
+        order_ref=clean_text(data.order_ref, "order_ref", REF_LENGTH) if data.order_ref is not None else None,
         entitlement="",
         created_at=utcnow(),
     )
@@ -490,7 +493,7 @@ class ClaimInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     contract_id: Ref | None = None
     serial: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     customer_id: Ref | None = None  # when given, the contract must be this customer's
-    description: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    description: Annotated[str, msgspec.Meta(max_length=DESCRIPTION_LENGTH)] | None = None
 
 
 async def _contract_for_claim(session: AsyncSession, data: ClaimInput, today: dt.date) -> ContractRow:
@@ -555,7 +558,9 @@ async def file_claim(session: AsyncSession, data: ClaimInput, *, actor: str, now
         deductible=deductible,
         status="approved" if decision.covered else "denied",
         reason=reason.value if reason else None,
-        description=clean_text(data.description, "description") if data.description else None,
+        description=clean_text(data.description, "description", DESCRIPTION_LENGTH)
+        if data.description
+        else None,
         created_at=now,
     )
     session.add(claim)
@@ -638,7 +643,7 @@ def _normalized(kind: str, value: str) -> str:
     if kind == "imei":
         return normalize_imei(value)
     if kind == "order_ref":
-        return clean_text(value, "order_ref")
+        return clean_text(value, "order_ref", LOOKUP_LIMITS["order_ref"])
     return value
 
 

@@ -65,33 +65,35 @@ def test_an_imei_typed_in_arabic_indic_digits_is_the_same_imei() -> None:
 @given(st.text(min_size=1, max_size=30))
 def test_clean_text_is_nfc_and_stable(raw: str) -> None:
     try:
-        once = clean_text(raw, "name")
+        once = clean_text(raw, "name", 200)
     except InvalidInput:
         return
     assert unicodedata.is_normalized("NFC", once)
-    assert clean_text(once, "name") == once
+    assert clean_text(once, "name", 200) == once
     assert once == once.strip() and once
 
 
 def test_a_name_decomposed_or_composed_is_one_name() -> None:
-    assert clean_text("Jose\u0301 Rizal", "name") == clean_text("José Rizal", "name") == "José Rizal"
+    assert (
+        clean_text("Jose\u0301 Rizal", "name", 200) == clean_text("José Rizal", "name", 200) == "José Rizal"
+    )
 
 
 @pytest.mark.parametrize("spoof", ["Ana\u202eTNEMYAP", "\u2066Ana\u2069", "Ana\u200fB", "A\u0007na"])
 def test_direction_marks_and_control_characters_are_refused_in_names(spoof: str) -> None:
     with pytest.raises(InvalidInput):
-        clean_text(spoof, "name")
+        clean_text(spoof, "name", 200)
 
 
 @pytest.mark.parametrize("blank", ["   ", "\u200b", "\t\n", "\ufeff \u2060"])
 def test_a_blank_name_is_refused(blank: str) -> None:
     with pytest.raises(InvalidInput, match="blank"):
-        clean_text(blank, "name")
+        clean_text(blank, "name", 200)
 
 
 def test_joiners_that_scripts_spell_with_are_kept() -> None:
     hindi = "क्\u200dष"  # a zero-width joiner inside a Devanagari conjunct
-    assert clean_text(hindi, "name") == hindi
+    assert clean_text(hindi, "name", 200) == hindi
 
 
 def test_an_email_stored_decomposed_is_found_composed() -> None:
@@ -104,3 +106,9 @@ def test_there_are_249_iso_countries_and_the_regions_are_not_among_them() -> Non
     assert len(iso_countries()) == 249
     assert {"PH", "IN", "SE", "SA", "VN", "US"} <= iso_countries()
     assert not {"EU", "UN", "XK", "ZZ", "AC"} & iso_countries()
+
+
+def test_text_that_grows_when_normalized_is_measured_after() -> None:
+    raw = "\u0958" * 150  # each is two characters in NFC
+    with pytest.raises(InvalidInput, match="over 200"):
+        clean_text(raw, "name", 200)

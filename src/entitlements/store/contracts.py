@@ -13,7 +13,7 @@ from entitlements.coverage import ClaimUse, ContractFacts, ContractStatus, Perio
 from entitlements.errors import NotFound
 from entitlements.money import Money
 from entitlements.store.lifecycle import LifecycleRecord
-from entitlements.store.plans import plan_version
+from entitlements.store.plans import known_plan_version, plan_version
 from entitlements.store.tables import ClaimRow, ContractRow, CoveragePeriodRow, CustomerRow, ProductRow
 from entitlements.store.unit_of_work import unit_of_work
 
@@ -78,7 +78,9 @@ async def approved_claims_of(session: AsyncSession, contract_ids: Iterable[str])
 
 
 async def plan_of(session: AsyncSession, contract: ContractRow) -> Plan:
-    plan = await plan_version(await unit_of_work(session), contract.plan_code, contract.plan_version)
+    plan = known_plan_version(contract.plan_code, contract.plan_version) or await plan_version(
+        await unit_of_work(session), contract.plan_code, contract.plan_version
+    )
     if plan is None:  # published versions are never deleted
         raise RuntimeError(f"contract {contract.id} pins a missing plan version")
     return plan
