@@ -112,6 +112,7 @@ async def empty_tables(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             await connection.execute(text(f'DELETE FROM "{table.name}"'))
+        await connection.execute(text("DELETE FROM pgqueuer"))  # the jobs those rows enqueued
 
 
 @pytest.fixture

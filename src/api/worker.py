@@ -16,6 +16,7 @@ import signal
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+import msgspec
 import structlog
 from pgqueuer import PgQueuer
 from pgqueuer.adapters.drivers.asyncpg import AsyncpgDriver
@@ -27,6 +28,7 @@ from api.app import make_gateway
 from api.database import ConnectionBudget, Database
 from api.idempotency import purge_expired
 from api.settings import Settings
+from billing.cancellation import StopSubscription, stop_subscription
 from billing.customers import push_customer
 from billing.gateway import Gateway
 from entitlements import jobs
@@ -42,11 +44,19 @@ async def _customer_changed(db: Database, gateway: Gateway, payload: bytes, job:
     await push_customer(db.unit_of_work, gateway, payload.decode(), job)
 
 
+async def _stop_subscription(_db: Database, gateway: Gateway, payload: bytes, _job: str) -> None:
+    stop = msgspec.json.decode(payload, type=StopSubscription)
+    await stop_subscription(gateway, stop.contract_id, stop.subscription)
+
+
 async def _purge(db: Database, _gateway: Gateway, _payload: bytes, _job: str) -> None:
     await purge_expired(db.unit_of_work, utcnow())
 
 
-JOBS: dict[str, JobHandler] = {jobs.CUSTOMER_CHANGED: _customer_changed}
+JOBS: dict[str, JobHandler] = {
+    jobs.CUSTOMER_CHANGED: _customer_changed,
+    jobs.STOP_SUBSCRIPTION: _stop_subscription,
+}
 # (job, cron): run by whichever worker's scheduler takes it first.
 SCHEDULES: tuple[tuple[str, str, JobHandler], ...] = ((jobs.PURGE_IDEMPOTENT_REPLIES, "17 * * * *", _purge),)
 

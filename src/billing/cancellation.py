@@ -13,18 +13,18 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.gateway import Gateway, Refund
+from billing.gateway import Gateway, GatewayError, Refund
 from billing.ledger import record_once
 from billing.rules import net_paid
 from billing.tables import LedgerEntryRow
-from entitlements import services
+from entitlements import jobs, services
 from entitlements.coverage import ContractStatus
 from entitlements.errors import Conflict
 from entitlements.money import Money
 from entitlements.refunds import RefundQuote, refund_quote
 from entitlements.store.contracts import get_contract, periods_of, plan_of
 from entitlements.store.tables import ClaimRow, ContractRow
-from entitlements.store.unit_of_work import unit_of_work
+from entitlements.store.unit_of_work import commit, unit_of_work
 
 PAYMENTS = ("sale", "renewal")
 
@@ -77,8 +77,11 @@ async def cancel_contract(
     at: dt.datetime,
     actor: str,
 ) -> tuple[ContractRow, Refund | None]:
-    """Refund what the policy says (the caller confirms the quoted amount), stop the subscription,
-    and cancel the contract, cutting coverage now."""
+    """Refund what the policy says (the caller confirms the quoted amount), cancel the contract,
+    cutting coverage now, and stop the subscription. No transaction is open while the gateway
+    is called: the quote is read, the refund made (keyed on the contract: a retry reaches the
+    gateway as the same request), then the refund's ledger row and the ending commit together,
+    then the subscription is stopped; a failed stop is retried by a job."""
     quoted = await quote_refund(session, contract_id, at)
     contract = quoted.contract
     if contract.status == ContractStatus.CANCELLED.value:
@@ -88,7 +91,8 @@ async def cancel_contract(
             f"the refund is now {quoted.quote.amount}, not {expected_refund}: ask for a new quote",
             field="refund",
         )
-    run = await unit_of_work(session)
+    subscription = contract.stripe_subscription_id
+    await commit(session)  # only read so far: nothing of it held across the network
     refund = None
     if quoted.quote.amount.amount > 0 and quoted.payment_intent:
         refund = await gateway.refund(
@@ -97,6 +101,8 @@ async def cancel_contract(
             contract_id=contract.id,
             key=f"cancel:{contract.id}:refund",
         )
+    run = await unit_of_work(session)
+    if refund is not None:
         await record_once(
             run,
             f"refund:{refund.id}",
@@ -108,10 +114,6 @@ async def cancel_contract(
             stripe_refund=refund.id,
             stripe_payment_intent=quoted.payment_intent,
         )
-    if contract.stripe_subscription_id:
-        await gateway.cancel_subscription(
-            contract.stripe_subscription_id, key=f"cancel:{contract.id}:subscription"
-        )
     await services.end_contract(
         run,
         contract.id,
@@ -121,5 +123,21 @@ async def cancel_contract(
         actor=actor,
         checked=False,
     )
+    await commit(session)
+    if subscription:
+        try:
+            await stop_subscription(gateway, contract.id, subscription)
+        except GatewayError:
+            retry = msgspec.json.encode(StopSubscription(contract.id, subscription))
+            await (await unit_of_work(session)).enqueue(jobs.STOP_SUBSCRIPTION, retry)
     await session.refresh(contract)  # as the cancellation left it
     return contract, refund
+
+
+class StopSubscription(msgspec.Struct, frozen=True):
+    contract_id: str
+    subscription: str
+
+
+async def stop_subscription(gateway: Gateway, contract_id: str, subscription: str) -> None:
+    await gateway.cancel_subscription(subscription, key=f"cancel:{contract_id}:subscription")

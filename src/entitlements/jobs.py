@@ -4,5 +4,8 @@
 # A customer's name or email changed; payload: the customer's id. The payment gateway's copy
 # (Stripe's Customer, on receipts and invoices) is brought up to date from the row as it is then.
 CUSTOMER_CHANGED = "customer.changed"
+# A cancelled contract's subscription, which the cancellation could not stop at once; payload:
+# {"contract_id", "subscription"}.
+STOP_SUBSCRIPTION = "subscription.stop"
 # Stored replies to `Idempotency-Key` requests past their time to live (a scheduled job).
 PURGE_IDEMPOTENT_REPLIES = "idempotency.purge"

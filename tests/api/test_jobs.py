@@ -57,6 +57,7 @@ async def _sql(database_url: str, sql: str, *args: Any) -> Any:
 
 @pytest.fixture(autouse=True)
 def no_jobs_left(database_url: str) -> Iterator[None]:
+    asyncio.run(_sql(database_url, "DELETE FROM pgqueuer"))
     yield
     asyncio.run(_sql(database_url, "DELETE FROM pgqueuer"))
 

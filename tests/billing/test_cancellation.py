@@ -1,12 +1,15 @@
+import asyncpg
 import httpx
+import msgspec
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from api.app import CoverlineApp
 from api.routes.billing import deliver_sandbox_events
 from billing.gateway import GatewayError
 from billing.sandbox import SandboxGateway
 from billing.tables import LedgerEntryRow
+from entitlements import jobs
 from tests.api.shop import Shop
 from tests.conftest import Keys
 
@@ -77,6 +80,48 @@ async def test_cancelling_a_subscription_stops_it(shop: Shop, app: CoverlineApp)
     [subscription] = gateway.subscriptions.values()
     assert subscription["status"] == "canceled"
     assert (await shop.call("GET", f"/v1/contracts/{contract_id}", "support"))["status"] == "cancelled"
+
+
+async def test_the_refund_is_made_with_nothing_held_and_a_failed_stop_is_retried_by_a_job(
+    shop: Shop, app: CoverlineApp, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contract_id = await sold(shop, "test-monthly")
+    gateway: SandboxGateway = app.state.gateway
+    refund, seen = gateway.refund, []
+
+    async def observed(**call: object) -> object:
+        connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        try:  # from a connection of its own: the contract's row is free, not locked for us
+            async with connection.transaction():
+                seen.append(
+                    await connection.fetchval(
+                        "SELECT status FROM contracts WHERE id = $1 FOR UPDATE NOWAIT", contract_id
+                    )
+                )
+        finally:
+            await connection.close()
+        return await refund(**call)  # type: ignore[arg-type]
+
+    async def unreachable(subscription: str, *, key: str) -> None:
+        raise GatewayError("Stripe: timed out")
+
+    monkeypatch.setattr(gateway, "refund", observed)
+    monkeypatch.setattr(gateway, "cancel_subscription", unreachable)
+    quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support")
+    done = await shop.call(
+        "POST", f"/v1/contracts/{contract_id}/cancel", "support", json={"refund": quote["refund"]}
+    )
+    assert seen == ["active"] and done["contract"]["status"] == "cancelled"
+    async with app.state.db.sessions() as session:
+        queued = (
+            await session.execute(
+                text("SELECT entrypoint, payload FROM pgqueuer WHERE entrypoint = :job"),
+                {"job": jobs.STOP_SUBSCRIPTION},
+            )
+        ).all()
+    assert [(row[0], msgspec.json.decode(bytes(row[1]))["contract_id"]) for row in queued] == [
+        (jobs.STOP_SUBSCRIPTION, contract_id)
+    ]
 
 
 class Flaky:
