@@ -7,6 +7,7 @@ and the check's median p99 was 31 ms against 12 ms at the same throughput (READM
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 import msgspec
@@ -83,14 +84,25 @@ class BoundedHead(HttpToolsProtocol):
         if self._head_bytes > MAX_HEAD_BYTES and not self._refused:
             self._refuse()
 
-    def _refuse(self) -> None:
-        body = _head_problem()
+    def send_400_response(self, msg: str) -> None:
+        """What uvicorn answers to bytes that are not HTTP, as a problem like every other answer
+        (uvicorn's own is text/plain)."""
+        self._write_closing(400, msgspec.json.encode(make_problem(400, msg, slug="malformed-request")))
+        self.transport.close()
+
+    def _write_closing(self, status: int, problem: bytes) -> None:
+        """A problem answer written straight to the socket, the connection to close after it."""
         self.transport.write(
-            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-            b"content-type: " + PROBLEM_JSON.encode() + b"\r\n"
-            b"content-length: " + str(len(body)).encode() + b"\r\n"
-            b"connection: close\r\n\r\n" + body
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode()
+            + b"content-type: "
+            + PROBLEM_JSON.encode()
+            + b"\r\n"
+            b"content-length: " + str(len(problem)).encode() + b"\r\n"
+            b"connection: close\r\n\r\n" + problem
         )
+
+    def _refuse(self) -> None:
+        self._write_closing(431, _head_problem())
         self._refused = True
         self.transport.write_eof()  # the answer, then the end of what this side sends
         self.loop.call_later(LINGER_SECONDS, self.transport.close)

@@ -143,3 +143,12 @@ async def test_one_header_over_the_bound_arriving_in_one_read_is_refused(size: i
     assert b"connection: close" in head.lower()
     assert msgspec.json.decode(body)["type"] == "urn:coverline:problem:head-too-large"
     assert b"ok" not in transport.sent  # the app never answered
+
+
+async def test_bytes_that_are_not_http_get_a_problem_not_plain_text() -> None:
+    protocol, transport = await _connection(App())
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\x00: y\r\n\r\n")
+    head, _, body = transport.sent.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and b"application/problem+json" in head, transport.sent
+    assert msgspec.json.decode(body)["status"] == 400
+    assert transport.closed
