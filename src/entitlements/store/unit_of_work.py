@@ -60,10 +60,9 @@ class UnitOfWork(PgStatements):
     async def before_commit(self) -> None:
         """Lock and rewrite the snapshot of every touched product, in a fixed order, so two units
         never wait on each other's products."""
-        while self.touched:  # (a rewrite touches nothing, but a caller may touch while we write)
-            for product_id in sorted(self.touched):
-                self.touched.discard(product_id)
-                await refresh_snapshot(self, product_id)
+        for product_id in sorted(self.touched):
+            await refresh_snapshot(self, product_id)
+        self.touched.clear()
 
 
 # --- on a SQLAlchemy session's connection ----------------------------------------------------------
