@@ -24,6 +24,21 @@ from tests.conftest import ROOT, empty_tables
 BIN = Path(sys.executable).parent
 
 
+def coverline(*args: str, env: dict[str, str]) -> str:
+    """`coverline ARGS` in a process of its own, with this environment; its output, once it
+    exits 0."""
+    done = subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -2,8 +2,6 @@
 embedded one under COVERLINE_VAR_DIR."""
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import main
-from tests.conftest import ROOT, fresh_database
+from tests.conftest import fresh_database
+from tests.live import coverline
 
 CATALOG = b"""
 [[plans]]
@@ -52,22 +51,13 @@ def test_with_no_database_url_each_command_runs_on_the_embedded_server_and_its_d
     what one command wrote, the next one reads."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"COVERLINE_VAR_DIR": str(tmp_path)}
 
-    def coverline(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "api.cli", *args],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+    def run(*args: str) -> str:
+        return coverline(*args, env=env)
 
-    assert "database at head" in coverline("db", "upgrade")
-    key_id = coverline("keys", "create", "--name", "kept", "--scope", "support").split()[0]
+    assert "database at head" in run("db", "upgrade")
+    key_id = run("keys", "create", "--name", "kept", "--scope", "support").split()[0]
     assert not (tmp_path / "postgres" / "postmaster.pid").exists()  # stopped with the command
-    assert key_id in coverline("keys", "list")
+    assert key_id in run("keys", "list")
 
 
 def test_catalog_load_publishes_once_and_refuses_edits(cli: CliRunner, tmp_path: Path) -> None:

@@ -19,6 +19,21 @@ from tests.api.shop import Shop
 from tests.conftest import WEBHOOK_SECRETS, Keys
 
 
+async def post_product(shop: Shop, **changed: object) -> httpx.Response:
+    """A product registration for a new customer, with these fields changed."""
+    customer = await shop.customer()
+    body = {
+        "customer_id": customer["id"],
+        "sku": "TV-1",
+        "category": "tv",
+        "price": {"amount": 1000, "currency": "USD"},
+        "purchase_date": "2026-01-01",
+        "serial": f"PD{secrets.token_hex(4)}",
+        **changed,
+    }
+    return await shop.client.post("/v1/products", json=body, headers=shop.keys.auth("checkout"))
+
+
 def assert_problem(response: httpx.Response, *statuses: int) -> dict[str, Any]:
     assert response.status_code in (statuses or range(400, 500)), (response.status_code, response.text)
     assert response.headers["content-type"].startswith("application/problem+json"), response.headers
@@ -62,19 +77,7 @@ async def test_deeply_nested_json_is_refused(client: httpx.AsyncClient, keys: Ke
 
 @pytest.mark.parametrize("amount", [2**63, -(2**63) - 1, 10**30])
 async def test_amounts_beyond_64_bits_are_refused(shop: Shop, amount: int) -> None:
-    customer = await shop.customer()
-    response = await shop.client.post(
-        "/v1/products",
-        json={
-            "customer_id": customer["id"],
-            "sku": "TV-1",
-            "category": "tv",
-            "price": {"amount": amount, "currency": "USD"},
-            "purchase_date": "2026-01-01",
-            "serial": "HUGE1",
-        },
-        headers=shop.keys.auth("checkout"),
-    )
+    response = await post_product(shop, price={"amount": amount, "currency": "USD"})
     assert_problem(response, 400, 422)
 
 
@@ -217,19 +220,7 @@ async def test_signed_bytes_that_are_not_an_event_are_kept_under_their_digest(
 
 
 async def test_numbers_in_strings_are_not_numbers(shop: Shop) -> None:
-    customer = await shop.customer()
-    response = await shop.client.post(
-        "/v1/products",
-        json={
-            "customer_id": customer["id"],
-            "sku": "TV-1",
-            "category": "tv",
-            "price": {"amount": "100", "currency": "USD"},
-            "purchase_date": "2026-01-01",
-            "serial": "STRAMOUNT1",
-        },
-        headers=shop.keys.auth("checkout"),
-    )
+    response = await post_product(shop, price={"amount": "100", "currency": "USD"})
     assert_problem(response, 400, 422)
 
 
@@ -246,19 +237,7 @@ async def test_an_instant_in_a_body_needs_rfc_3339_with_its_offset(shop: Shop) -
 
 @pytest.mark.parametrize("purchase_date", ["0001-01-01", "1989-12-31", "2999-01-01"])
 async def test_a_purchase_date_outside_1990_to_tomorrow_is_refused(shop: Shop, purchase_date: str) -> None:
-    customer = await shop.customer()
-    response = await shop.client.post(
-        "/v1/products",
-        json={
-            "customer_id": customer["id"],
-            "sku": "TV-1",
-            "category": "tv",
-            "price": {"amount": 1000, "currency": "USD"},
-            "purchase_date": purchase_date,
-            "serial": f"PD{secrets.token_hex(4)}",
-        },
-        headers=shop.keys.auth("checkout"),
-    )
+    response = await post_product(shop, purchase_date=purchase_date)
     assert_problem(response, 400, 422)
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -27,7 +25,8 @@ from billing.sandbox import SandboxGateway
 from entitlements import jobs
 from entitlements.store.tables import CustomerRow
 from tests.api.shop import Shop, publish_test_plans
-from tests.conftest import ROOT, WEBHOOK_SECRETS, Keys, make_settings, serving
+from tests.conftest import WEBHOOK_SECRETS, Keys, make_settings, serving
+from tests.live import coverline
 
 FAST = {
     "job_retry_seconds": 0.05,
@@ -193,14 +192,6 @@ def test_coverline_worker_runs_what_is_queued_and_stops_when_idle(database_url: 
             b"cus_nobody",
         )
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "api.cli", "worker", "--until-idle"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
+    coverline("worker", "--until-idle", env=env)
 
     assert asyncio.run(_sql(database_url, "SELECT count(*) FROM pgqueuer")) == 0
