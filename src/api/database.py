@@ -80,6 +80,7 @@ class Database:
         self.url = url  # None: the embedded server under `var_dir`, started by `start`
         self.var_dir = var_dir
         self.budget = budget or ConnectionBudget(30)
+        self.driver_url = ""  # the server's URL as asyncpg takes it, once started
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._readers: async_sessionmaker[AsyncSession] | None = None
@@ -94,7 +95,9 @@ class Database:
         self._engine = create_engine(self.url, pool_size=budget.sessions - half, overflow=half)
         self._sessions = session_factory(self._engine)
         self._readers = reader_factory(self._engine)
-        url = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        url = self.driver_url = self._engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
         try:
             self._read_pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=budget.reads, reset=_keep_session, server_settings=READ_SETTINGS

@@ -99,7 +99,7 @@ async def run_worker(settings: Settings, *, until_idle: bool = False) -> None:
     await db.start()
     connection: asyncpg.Connection | None = None
     try:
-        connection = await asyncpg.connect(db.engine.url.set(drivername="postgresql").render_as_string(False))
+        connection = await asyncpg.connect(db.driver_url)
         worker = build_worker(settings, connection, db, make_gateway(settings))
         poll = dt.timedelta(seconds=settings.job_poll_seconds)
         lease = dt.timedelta(seconds=settings.job_lease_seconds)

@@ -17,7 +17,6 @@ SQLAlchemy session's connection for the use cases that still read and write ORM 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -39,23 +38,15 @@ class UnitOfWork(PgStatements):
         """These products' records changed: their snapshots are rewritten before COMMIT."""
         self.touched.update(product_ids)
 
-    async def enqueue(
-        self,
-        job: str,
-        payload: bytes,
-        *,
-        after: dt.timedelta | None = None,
-        dedupe_key: str | None = None,
-    ) -> None:
-        """A job that runs once this unit commits, `after` that long; none if it rolls back. With a
-        `dedupe_key`, a job whose key is queued or running already is not queued again."""
+    async def enqueue(self, job: str, payload: bytes) -> None:
+        """A job that runs once this unit commits; none if it rolls back."""
         # Imported on first use: PgQueuer and what it brings (pydantic) cost a server worker that
         # enqueues nothing 17 MB (`make bench`).
         from pgqueuer.adapters.drivers.asyncpg import AsyncpgDriver
         from pgqueuer.adapters.persistence.queries import Queries
 
         queries = Queries(AsyncpgDriver(self.connection))  # type: ignore[arg-type]  # a pool's proxy is one
-        await queries.enqueue(job, payload, execute_after=after, dedupe_key=dedupe_key, on_conflict="skip")
+        await queries.enqueue(job, payload)
 
     async def before_commit(self) -> None:
         """Lock and rewrite the snapshot of every touched product, in a fixed order, so two units
