@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 import msgspec
@@ -23,6 +23,9 @@ from entitlements.catalog import decode_catalog
 from entitlements.errors import DomainError
 from entitlements.store.base import create_engine, session_factory
 from entitlements.store.plans import PlanRepository, PublishOutcome
+
+if TYPE_CHECKING:
+    from billing.webhooks import SyncReport
 
 T = TypeVar("T")
 DEMO_KEYS: tuple[tuple[str, KeyKind, list[Scope]], ...] = (
@@ -57,6 +60,11 @@ def _in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 @click.group()
 def main() -> None:
     """Coverline: service plans, offers and entitlement checks."""
+    from api.logs import configure_logging
+    from api.settings import log_format, log_level
+
+    # Log lines go to stderr: a command's stdout is its output (JSON, CSV), nothing else.
+    configure_logging(log_format(os.environ), log_level(os.environ), sys.stderr)
 
 
 # --- database ------------------------------------------------------------------------------
@@ -154,39 +162,60 @@ def stripe_sync_catalog() -> None:
     settings = load_settings()
     gateway = make_gateway(settings)
     plans = _in_session(lambda s: PlanRepository(s).latest())
-    report = asyncio.run(sync_catalog(gateway, plans))
+    report = _gateway_call(lambda: asyncio.run(sync_catalog(gateway, plans)))
     for key in report.created:
         click.echo(f"created {key}")
-    click.echo(f"{len(report.created)} price(s) created, {len(report.found)} already there")
+    for key in report.skipped:
+        click.echo(f"skipped {key} (a one-off price: this Stripe server has Plans only)")
+    made, there, skipped = len(report.created), len(report.found), len(report.skipped)
+    click.echo(f"{made} price(s) created, {there} already there, {skipped} skipped")
+
+
+def _gateway_call(work: Callable[[], T]) -> T:
+    """A gateway error is one clear line on stderr, with Stripe's request id, and exit code 2."""
+    from billing.gateway import GatewayError
+
+    try:
+        return work()
+    except GatewayError as exc:
+        request = f" (Stripe request {exc.request_id})" if exc.request_id else ""
+        click.echo(f"error: {exc}{request}", err=True)
+        raise SystemExit(2) from None
 
 
 @stripe_group.command("sync")
 @click.option(
     "--since", required=True, help="an ISO instant, e.g. 2026-11-01T00:00:00Z (Stripe keeps 30 days)"
 )
-def stripe_sync(since: str) -> None:
-    """Fetch the gateway's events since SINCE and feed the ones we missed through the webhook
-    handler: a lost webhook is repaired by this command, not by hand."""
+@click.option("--until", default=None, help="an ISO instant (exclusive); default: now")
+def stripe_sync(since: str, until: str | None) -> None:
+    """Fetch the gateway's events in [SINCE, UNTIL) and feed the ones we missed through the
+    webhook handler, oldest first: a lost webhook is repaired by this command, not by hand.
+    Prints the count per outcome; exits 1 when an event stays unresolved (failed: a re-run
+    tries it again; malformed: see the log)."""
 
     from api.app import make_gateway
     from billing.webhooks import sync_events
     from entitlements.store.unit_of_work import session_units
 
     start = _instant(since, "--since")
+    end = _instant(until, "--until") if until else None
     settings = load_settings()
 
-    async def run() -> None:
+    async def run() -> SyncReport:
         engine = create_engine(_database_url(settings))
         try:
-            report = await sync_events(session_units(session_factory(engine)), make_gateway(settings), start)
+            return await sync_events(
+                session_units(session_factory(engine)), make_gateway(settings), start, end
+            )
         finally:
             await engine.dispose()
-        click.echo(
-            f"{report.seen} event(s): {report.applied} applied now, {report.duplicates} had arrived, "
-            f"{report.ignored} not for Coverline, {report.malformed} malformed"
-        )
 
-    asyncio.run(run())
+    report = _gateway_call(lambda: asyncio.run(run()))
+    counts = ", ".join(f"{outcome} {n}" for outcome, n in sorted(report.counts.items()))
+    click.echo(f"{report.seen} event(s): {counts or 'none'}")
+    if report.unresolved:
+        raise SystemExit(1)
 
 
 # --- finance ------------------------------------------------------------------------------------
@@ -241,7 +270,7 @@ def reconcile_command(since: str, until: str, fmt: str, out: Path | None) -> Non
             writer.writerow(["" if (v := getattr(finding, k)) is None else v for k in fields])
         return table.getvalue().encode()
 
-    result = asyncio.run(run())
+    result = _gateway_call(lambda: asyncio.run(run()))
     if out is None:
         sys.stdout.buffer.write(result)
     else:

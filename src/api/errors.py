@@ -12,9 +12,9 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
-from billing.gateway import GatewayError
+from billing.gateway import GatewayError, HostedPagesUnavailable
 from billing.signatures import SignatureError
-from billing.webhooks import MalformedEvent, NotYetKnown
+from billing.webhooks import MalformedEvent
 from entitlements.errors import Conflict, DomainError, InvalidInput, InvalidOffer, NotFound
 from entitlements.money import CurrencyMismatch, UnknownCurrency
 
@@ -53,7 +53,6 @@ DOMAIN_PROBLEMS: tuple[tuple[type[Exception], HTTPStatus, str], ...] = (
     (Conflict, HTTPStatus.CONFLICT, "conflict"),
     (SignatureError, HTTPStatus.BAD_REQUEST, "invalid-signature"),
     (MalformedEvent, HTTPStatus.BAD_REQUEST, "malformed-event"),
-    (NotYetKnown, HTTPStatus.SERVICE_UNAVAILABLE, "not-yet-known"),
 )
 
 HTTP_SLUGS: dict[int, str] = {
@@ -177,9 +176,13 @@ def domain_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[
 
 
 def gateway_handler(request: Request[Any, Any, Any], exc: GatewayError) -> Response[Problem]:
-    status, slug = (402, "payment-declined") if exc.declined else (502, "payment-gateway-error")
+    if isinstance(exc, HostedPagesUnavailable):
+        status, slug = 422, "hosted-pages-unavailable"
+    else:
+        status, slug = (402, "payment-declined") if exc.declined else (502, "payment-gateway-error")
+    detail = f"{exc} (Stripe request {exc.request_id})" if exc.request_id else str(exc)
     problem = make_problem(
-        status, str(exc), slug=slug, instance=request.url.path, request_id=_request_id(request)
+        status, detail, slug=slug, instance=request.url.path, request_id=_request_id(request)
     )
     return _response(problem)
 
@@ -203,7 +206,6 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     CurrencyMismatch: domain_handler,
     SignatureError: domain_handler,
     MalformedEvent: domain_handler,
-    NotYetKnown: domain_handler,
     GatewayError: gateway_handler,
     Exception: internal_error_handler,
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -21,9 +21,11 @@ def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutabl
     return event
 
 
-def configure_logging(fmt: str, level: str) -> None:
+def configure_logging(fmt: str, level: str, stream: TextIO | None = None) -> None:
     """Our own lines, and those of the libraries that log through the standard library (uvicorn,
-    SQLAlchemy, PgQueuer, asyncpg), rendered alike: one format to read or parse."""
+    SQLAlchemy, PgQueuer, asyncpg, Stripe's SDK), rendered alike: one format to read or parse.
+    A server logs to stdout; a command-line tool to stderr, so that its stdout is its output."""
+    stream = stream or sys.stdout
     renderer: Any = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -37,9 +39,10 @@ def configure_logging(fmt: str, level: str) -> None:
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(threshold),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],

@@ -146,8 +146,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         var_dir=var_dir,
         offer_keys=keyring,
         offer_ttl_seconds=_int(env, "COVERLINE_OFFER_TTL_SECONDS", 3600),
-        log_format=env.get("COVERLINE_LOG_FORMAT", "json" if production else "console"),
-        log_level=env.get("COVERLINE_LOG_LEVEL", "INFO").upper(),
+        log_format=log_format(env),
+        log_level=log_level(env),
         max_body_bytes=_int(env, "COVERLINE_MAX_BODY_BYTES", 1_048_576),
         rate_limit_per_minute=_int(env, "COVERLINE_RATE_LIMIT_PER_MINUTE", 0),
         cors_origins=origins or ("*",),
@@ -162,3 +162,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         stripe_api_base=env.get("STRIPE_API_BASE") or None,
         stripe_webhook_secrets=webhook_secrets,
     )
+
+
+def log_format(env: Mapping[str, str]) -> str:
+    production = env.get("COVERLINE_ENV", "development") == "production"
+    return env.get("COVERLINE_LOG_FORMAT", "json" if production else "console")
+
+
+def log_level(env: Mapping[str, str]) -> str:
+    return env.get("COVERLINE_LOG_LEVEL", "INFO").upper()

@@ -1,21 +1,37 @@
-"""Checkout: a signed offer becomes a pending contract and a payment in the gateway."""
+"""Checkout: a signed offer becomes a pending contract, then a payment attempt in the gateway.
+
+No transaction is open while the gateway is called. The pending contract and the attempt commit
+first (so every event Stripe sends about the payment finds its contract), then Stripe's object is
+created and its id committed, then it is confirmed by id and the outcome committed. A checkout
+asked again resumes its latest attempt from the last point reached: it never makes a second
+Stripe object for one attempt, so it never charges twice, even on a server that keeps no
+idempotency keys. A declined attempt is recorded (the decline code, never card data), and the
+same offer may be paid again at once with another payment method: a new attempt, with Stripe
+idempotency keys of its own.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import msgspec
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.gateway import Gateway
+from billing.catalog_sync import contract_price
+from billing.gateway import Gateway, GatewayError
+from billing.rules import AttemptStatus, attempt_status, needs_new_attempt, stripe_locales
+from billing.tables import PaymentAttemptRow
 from entitlements import jobs, services
 from entitlements.catalog import Billing
-from entitlements.contracts import billing_interval_months
-from entitlements.coverage import add_months
+from entitlements.coverage import ContractStatus, add_months
+from entitlements.errors import Conflict
 from entitlements.money import Money
 from entitlements.offers import OfferKeyring
-from entitlements.store.contracts import get_customer, plan_of
-from entitlements.store.tables import ContractRow
+from entitlements.store import audit
+from entitlements.store.base import utcnow
+from entitlements.store.contracts import get_customer, get_product, plan_of
+from entitlements.store.tables import ContractRow, CustomerRow
 from entitlements.store.unit_of_work import commit, unit_of_work
 
 
@@ -29,6 +45,8 @@ class CheckoutResult(msgspec.Struct, frozen=True):
     mode: str  # payment | subscription | hosted
     client_secret: str | None
     payment_status: str
+    attempt: int
+    decline_code: str | None = None
     payment_intent: str | None = None
     subscription: str | None = None
     checkout_url: str | None = None
@@ -47,11 +65,8 @@ async def start_checkout(
     now: dt.datetime,
     actor: str,
 ) -> CheckoutResult:
-    """Upfront plans get a PaymentIntent; monthly and annual ones a subscription that starts
-    incomplete until the first invoice is paid (a fixed term paid in instalments ends itself at
-    the term's end). Keys follow from the contract, whose id follows from the offer: a retried
-    checkout reaches the gateway as the same request. The caller's session commits the outcome
-    (the gateway's ids) in a unit of work of its own."""
+    """Upfront plans get a PaymentIntent; monthly and annual ones a subscription on the plan's
+    catalog price (a fixed term paid in instalments ends itself at the term's end)."""
     contract = await services.open_contract(
         session,
         offer_token=offer_token,
@@ -63,58 +78,208 @@ async def start_checkout(
     )
     customer = await get_customer(session, contract.customer_id)
     plan = await plan_of(session, contract)
-    # The intent (the pending contract) commits before the gateway is called: no lock waits on
-    # the network, and an event the gateway sends about this payment finds its contract. A
-    # checkout retried after a failed call finds the same contract and makes the same calls.
+    product = await get_product(session, contract.product_id)
+    price = contract_price(plan, Money(product.price_amount, product.currency))
+    if price is None or price.unit_amount != contract.price_amount:
+        raise Conflict("the plan's price for this product has no catalog price", field="offer_token")
+    mode = "hosted" if hosted else "payment" if plan.billing is Billing.UPFRONT else "subscription"
+    attempt = await _attempt(session, contract, payment_method if not hosted else None, now)
+    # The intent commits before the gateway is called: no lock waits on the network.
     await commit(session)
-    stripe_customer = await gateway.ensure_customer(
-        customer_id=customer.id, name=customer.name, email=customer.email
-    )
-    if customer.stripe_customer_id != stripe_customer:
-        customer.stripe_customer_id = stripe_customer  # with the outcome, in the caller's unit
-        # A rename committed while the gateway was called enqueued no push (there was no copy
-        # yet): push the customer as they are once this commits.
-        await (await unit_of_work(session)).enqueue(jobs.CUSTOMER_CHANGED, customer.id.encode())
-    price = Money(contract.price_amount, contract.currency)
+    if contract.status != ContractStatus.PENDING_PAYMENT.value or attempt.status in _SETTLED:
+        # Paid (or being paid): nothing is asked of Stripe again.
+        paid = "active" if mode == "subscription" else "succeeded"
+        return _result(contract, mode, attempt, "processing" if attempt.status == "processing" else paid)
+    stripe_customer = customer.stripe_customer_id or await _gateway_customer(session, gateway, customer)
+    key = f"checkout:{contract.id}:{attempt.number}"
     if hosted is not None:  # Stripe's own payment page; its events complete the contract
         page = await gateway.create_checkout_session(
             customer=stripe_customer,
-            amount=price,
-            interval_months=None if plan.billing is Billing.UPFRONT else billing_interval_months(plan),
+            price=price,
             contract_id=contract.id,
-            product_name=plan.text("en").name,
             success_url=hosted.success_url,
             cancel_url=hosted.cancel_url,
-            key=f"checkout:{contract.id}:session",
+            expires_at=None,
+            key=f"{key}:session",
         )
-        return CheckoutResult(contract, "hosted", None, "unpaid", checkout_url=page.url)
+        await _record(session, contract, attempt, AttemptStatus.AWAITING_PAGE, page.id, None, actor)
+        return CheckoutResult(contract, "hosted", None, "unpaid", attempt.number, checkout_url=page.url)
     if plan.billing is Billing.UPFRONT:
-        intent = await gateway.create_payment_intent(
-            amount=price,
-            customer=stripe_customer,
-            contract_id=contract.id,
-            payment_method=payment_method,
-            key=f"checkout:{contract.id}:payment_intent",
-        )
-        contract.stripe_payment_intent_id = intent.id
-        return CheckoutResult(
-            contract, "payment", intent.client_secret, intent.status, payment_intent=intent.id
-        )
-    cancel_at = None if plan.auto_renew else add_months(contract.sold_at, plan.term_months)
+        return await _pay_upfront(session, gateway, contract, attempt, stripe_customer, key, actor)
+    if payment_method is not None and attempt.stripe_object is None:
+        declined = await _attach(gateway, stripe_customer, payment_method, key)
+        if declined is not None:
+            await _record(session, contract, attempt, AttemptStatus.DECLINED, None, declined, actor)
+            return _result(contract, mode, attempt, "requires_payment_method", declined)
     subscription = await gateway.create_subscription(
         customer=stripe_customer,
-        amount=price,
-        interval_months=billing_interval_months(plan),
+        price=price,
         contract_id=contract.id,
-        payment_method=payment_method,
-        cancel_at=cancel_at,
-        key=f"checkout:{contract.id}:subscription",
+        attempt=attempt.number,
+        saved_payment_method=payment_method is not None,
+        cancel_at=None if plan.auto_renew else add_months(contract.sold_at, plan.term_months),
+        key=f"{key}:subscription",
     )
     contract.stripe_subscription_id = subscription.id
+    outcome = attempt_status(subscription.status, subscription.decline_code)
+    await _record(session, contract, attempt, outcome, subscription.id, subscription.decline_code, actor)
     return CheckoutResult(
         contract,
         "subscription",
         subscription.client_secret,
         subscription.status,
+        attempt.number,
+        subscription.decline_code,
         subscription=subscription.id,
+    )
+
+
+_SETTLED = frozenset({AttemptStatus.SUCCEEDED, AttemptStatus.PROCESSING})
+
+
+async def _pay_upfront(
+    session: AsyncSession,
+    gateway: Gateway,
+    contract: ContractRow,
+    attempt: PaymentAttemptRow,
+    stripe_customer: str,
+    key: str,
+    actor: str,
+) -> CheckoutResult:
+    """Create the PaymentIntent unconfirmed and commit its id; then confirm it by id."""
+    if attempt.stripe_object is None:
+        created = await gateway.create_payment_intent(
+            amount=Money(contract.price_amount, contract.currency),
+            customer=stripe_customer,
+            contract_id=contract.id,
+            payment_method=attempt.payment_method,
+            key=f"{key}:payment_intent",
+        )
+        contract.stripe_payment_intent_id = created.id
+        await _record(session, contract, attempt, AttemptStatus.CREATED, created.id, None, actor)
+    assert attempt.stripe_object is not None
+    intent = await gateway.payment_intent(attempt.stripe_object)
+    if intent.status == "requires_confirmation":
+        intent = await gateway.confirm_payment_intent(intent.id, key=f"{key}:confirm")
+    outcome = attempt_status(intent.status, intent.decline_code)
+    await _record(session, contract, attempt, outcome, intent.id, intent.decline_code, actor)
+    return CheckoutResult(
+        contract,
+        "payment",
+        intent.client_secret,
+        intent.status,
+        attempt.number,
+        intent.decline_code,
+        payment_intent=intent.id,
+    )
+
+
+async def _attach(gateway: Gateway, stripe_customer: str, payment_method: str, key: str) -> str | None:
+    """Save the card as the customer's default; the decline code when it is refused there."""
+    try:
+        await gateway.attach_payment_method(stripe_customer, payment_method, key=key)
+    except GatewayError as exc:
+        if not exc.declined:
+            raise
+        return exc.decline_code
+    return None
+
+
+async def _attempt(
+    session: AsyncSession, contract: ContractRow, payment_method: str | None, now: dt.datetime
+) -> PaymentAttemptRow:
+    """The contract's latest attempt to resume, or a new one (taken under the contract's row
+    lock, so two concurrent checkouts of one offer share an attempt)."""
+    await session.execute(select(ContractRow.id).where(ContractRow.id == contract.id).with_for_update())
+    latest = await session.scalar(
+        select(PaymentAttemptRow)
+        .where(PaymentAttemptRow.contract_id == contract.id)
+        .order_by(PaymentAttemptRow.number.desc())
+        .limit(1)
+    )
+    if contract.status != ContractStatus.PENDING_PAYMENT.value:
+        if latest is None:  # paid or ended some other way: there is nothing to pay here
+            raise Conflict(f"the contract is {contract.status}: there is nothing to pay", field="offer_token")
+        return latest
+    status = AttemptStatus(latest.status) if latest is not None else None
+    if latest is not None and not needs_new_attempt(status, latest.payment_method, payment_method):
+        return latest
+    number = (latest.number if latest is not None else 0) + 1
+    attempt = PaymentAttemptRow(
+        contract_id=contract.id,
+        number=number,
+        status=AttemptStatus.STARTED.value,
+        payment_method=payment_method,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(attempt)
+    return attempt
+
+
+async def _record(
+    session: AsyncSession,
+    contract: ContractRow,
+    attempt: PaymentAttemptRow,
+    status: AttemptStatus,
+    stripe_object: str | None,
+    decline_code: str | None,
+    actor: str,
+) -> None:
+    """An attempt's progress, committed: the point a retried checkout resumes from."""
+    attempt.status = status.value
+    attempt.stripe_object = stripe_object or attempt.stripe_object
+    attempt.decline_code = decline_code
+    attempt.updated_at = utcnow()
+    if status is AttemptStatus.DECLINED:
+        entry = {"attempt": attempt.number, "decline_code": decline_code}
+        await audit.append(
+            await unit_of_work(session), "contract", contract.id, actor, [("payment_declined", entry)]
+        )
+    await commit(session)
+
+
+async def _gateway_customer(session: AsyncSession, gateway: Gateway, customer: CustomerRow) -> str:
+    """The customer's one Stripe customer: created on their first checkout, stored, reused."""
+    created = await gateway.create_customer(
+        customer_id=customer.id,
+        name=customer.name,
+        email=customer.email,
+        locales=stripe_locales(customer.locale),
+    )
+    stored = await session.scalar(
+        update(CustomerRow)
+        .where(CustomerRow.id == customer.id, CustomerRow.stripe_customer_id.is_(None))
+        .values(stripe_customer_id=created)
+        .returning(CustomerRow.stripe_customer_id)
+    )
+    if stored is None:  # a concurrent checkout stored theirs first: that one is the customer's
+        stored = await session.scalar(
+            select(CustomerRow.stripe_customer_id).where(CustomerRow.id == customer.id)
+        )
+    else:
+        # A rename committed while the gateway was called enqueued no push (there was no copy
+        # yet): push the customer as they are once this commits.
+        await (await unit_of_work(session)).enqueue(jobs.CUSTOMER_CHANGED, customer.id.encode())
+    await commit(session)
+    return str(stored)
+
+
+def _result(
+    contract: ContractRow,
+    mode: str,
+    attempt: PaymentAttemptRow,
+    status: str,
+    decline_code: str | None = None,
+) -> CheckoutResult:
+    obj = attempt.stripe_object
+    return CheckoutResult(
+        contract,
+        mode,
+        None,
+        status,
+        attempt.number,
+        decline_code,
+        payment_intent=obj if obj and obj.startswith("pi_") else None,
+        subscription=obj if obj and obj.startswith("sub_") else None,
     )

@@ -16,11 +16,28 @@ from entitlements.money import Money
 
 
 class GatewayError(Exception):
-    """The gateway could not do it (declined card, Stripe down, timeout): the caller may retry."""
+    """The gateway could not do it (declined card, Stripe down, timeout): the caller may retry.
+    `request_id` is Stripe's, for support; `decline_code` says why a card was refused."""
 
-    def __init__(self, message: str, *, declined: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        declined: bool = False,
+        decline_code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.declined = declined
+        self.decline_code = decline_code or ("card_declined" if declined else None)
+        self.request_id = request_id
+
+
+class HostedPagesUnavailable(GatewayError):
+    """The Stripe server has no Checkout Sessions (localstripe, for one)."""
+
+    def __init__(self) -> None:
+        super().__init__("this Stripe server has no hosted payment pages (Checkout Sessions)")
 
 
 class PaymentIntent(msgspec.Struct, frozen=True):
@@ -28,12 +45,14 @@ class PaymentIntent(msgspec.Struct, frozen=True):
     status: str  # requires_payment_method | requires_confirmation | processing | succeeded | …
     client_secret: str | None
     amount: Money
+    decline_code: str | None = None  # the last attempt's, when the card was refused
 
 
 class Subscription(msgspec.Struct, frozen=True):
     id: str
     status: str  # incomplete | active | past_due | canceled | …
     client_secret: str | None  # of the first invoice's payment, for the page to confirm
+    decline_code: str | None = None  # the first payment's, when the card was refused
 
 
 class CheckoutSession(msgspec.Struct, frozen=True):
@@ -50,51 +69,72 @@ class Refund(msgspec.Struct, frozen=True):
 class Gateway(Protocol):
     sandbox: bool
 
-    async def ensure_customer(self, *, customer_id: str, name: str, email: str | None) -> str:
-        """The gateway's customer id for our customer (created once, found again after)."""
+    async def create_customer(
+        self, *, customer_id: str, name: str, email: str | None, locales: list[str]
+    ) -> str:
+        """A gateway customer for our customer: called once, the id is stored and reused."""
         ...
 
-    async def update_customer(self, stripe_customer: str, *, name: str, email: str | None, key: str) -> None:
-        """The name and email the gateway shows on receipts and invoices."""
+    async def update_customer(
+        self, stripe_customer: str, *, name: str, email: str | None, locales: list[str], key: str
+    ) -> None:
+        """The name, email and languages the gateway uses on receipts and invoices."""
+        ...
+
+    async def attach_payment_method(self, stripe_customer: str, payment_method: str, *, key: str) -> None:
+        """Save the payment method on the customer as the one their invoices are charged to
+        (the card may be refused here: `GatewayError` with `declined`)."""
         ...
 
     async def create_payment_intent(
         self, *, amount: Money, customer: str, contract_id: str, payment_method: str | None, key: str
-    ) -> PaymentIntent: ...
+    ) -> PaymentIntent:
+        """Created unconfirmed: the caller stores its id, then confirms it by id."""
+        ...
+
+    async def confirm_payment_intent(self, payment_intent: str, *, key: str) -> PaymentIntent:
+        """Charge it with its payment method; a refused card is a result, with `decline_code`."""
+        ...
+
+    async def payment_intent(self, payment_intent: str) -> PaymentIntent: ...
 
     async def create_subscription(
         self,
         *,
         customer: str,
-        amount: Money,
-        interval_months: int,
+        price: PriceSpec,
         contract_id: str,
-        payment_method: str | None,
+        attempt: int,
+        saved_payment_method: bool,
         cancel_at: dt.datetime | None,
         key: str,
-    ) -> Subscription: ...
+    ) -> Subscription:
+        """On the catalog's price (synced on a miss). With a saved payment method the first
+        invoice is charged at once; without, its client secret is for the page. An existing
+        subscription for the same contract and attempt is returned instead of a second one."""
+        ...
 
     async def create_checkout_session(
         self,
         *,
         customer: str,
-        amount: Money,
-        interval_months: int | None,
+        price: PriceSpec,
         contract_id: str,
-        product_name: str,
         success_url: str,
         cancel_url: str,
+        expires_at: dt.datetime | None,
         key: str,
     ) -> CheckoutSession:
-        """A hosted payment page: one-off when `interval_months` is None, else a subscription."""
+        """A hosted payment page: one-off for an upfront price, else a subscription."""
         ...
 
     async def cancel_subscription(self, subscription_id: str, *, key: str) -> None: ...
 
     async def refund(self, *, payment_intent: str, amount: Money, contract_id: str, key: str) -> Refund: ...
 
-    async def ensure_price(self, spec: PriceSpec) -> tuple[str, bool]:
-        """(price id, created now?) for a catalog price, found again by its lookup key."""
+    async def ensure_price(self, spec: PriceSpec) -> tuple[str | None, bool]:
+        """(price id, created now?) for a catalog price, found again by its lookup key; no id
+        where the server cannot hold it (a one-off price on a server with Plans only)."""
         ...
 
     def balance_transactions(
@@ -107,8 +147,8 @@ class Gateway(Protocol):
         """One balance transaction (for the fee Stripe took on a charge)."""
         ...
 
-    def events_since(self, since: dt.datetime) -> AsyncIterator[bytes]:
-        """Every event created since `since`, oldest first, as raw JSON (auto-paging)."""
+    def events_since(self, since: dt.datetime, until: dt.datetime | None = None) -> AsyncIterator[bytes]:
+        """Every event created in [since, until), oldest first, as raw JSON (auto-paging)."""
         ...
 
     async def subscription_contract(self, subscription_id: str) -> str | None:

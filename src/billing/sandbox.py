@@ -3,7 +3,8 @@
 It keeps customers, PaymentIntents, subscriptions, invoices and refunds in memory, has a clock
 that can be advanced to produce renewals (paid or failed) and lapses, and emits Stripe-format
 events signed with the webhook secret into the same webhook handler Stripe's events reach.
-Test cards: `pm_card_visa` pays; `pm_card_chargeDeclined` and `pm_card_insufficientFunds` fail.
+Test cards: `pm_card_visa` pays; `pm_card_chargeDeclined` and `pm_card_insufficientFunds` fail;
+`pm_card_threeDSecure2Required` pays once the page has authenticated it (3-D Secure).
 """
 
 from __future__ import annotations
@@ -29,9 +30,21 @@ DECLINES = {
     "pm_card_chargeDeclined": "card_declined",
     "pm_card_insufficientFunds": "insufficient_funds",
 }
+AUTHENTICATES = {"pm_card_threeDSecure2Required"}  # 3-D Secure: the page must authenticate
 RETRY_DAYS = (3, 5, 7)  # failed renewals are retried, then the subscription is cancelled
 
 Deliver = Callable[[bytes, str], Awaitable[None]]
+
+
+def _intent(pi: dict[str, Any]) -> PaymentIntent:
+    error = pi.get("last_payment_error") or {}
+    return PaymentIntent(
+        pi["id"],
+        pi["status"],
+        pi["client_secret"],
+        Money(pi["amount"], pi["currency"].upper()),
+        error.get("decline_code") if pi["status"] == "requires_payment_method" else None,
+    )
 
 
 def _id(prefix: str, *parts: str) -> str:
@@ -103,20 +116,40 @@ class SandboxGateway:
             self._by_key[key] = make()
         return self._by_key[key]
 
-    async def ensure_customer(self, *, customer_id: str, name: str, email: str | None) -> str:
+    async def create_customer(
+        self, *, customer_id: str, name: str, email: str | None, locales: list[str]
+    ) -> str:
         stripe_id = _id("cus", customer_id)
         self.customers.setdefault(
-            stripe_id, {"id": stripe_id, "object": "customer", "name": name, "email": email, "card": None}
+            stripe_id,
+            {
+                "id": stripe_id,
+                "object": "customer",
+                "name": name,
+                "email": email,
+                "preferred_locales": locales,
+                "card": None,
+            },
         )
         return stripe_id
 
-    async def update_customer(self, stripe_customer: str, *, name: str, email: str | None, key: str) -> None:
+    async def update_customer(
+        self, stripe_customer: str, *, name: str, email: str | None, locales: list[str], key: str
+    ) -> None:
         # Kept per process, as all of the sandbox: a worker's sandbox may not have met this
         # customer, whom Stripe would know.
         customer = self.customers.setdefault(
             stripe_customer, {"id": stripe_customer, "object": "customer", "card": None}
         )
-        customer.update(name=name, email=email)
+        customer.update(name=name, email=email, preferred_locales=locales)
+
+    async def attach_payment_method(self, stripe_customer: str, payment_method: str, *, key: str) -> None:
+        self._customer(stripe_customer)["card"] = payment_method
+
+    def _customer(self, stripe_customer: str) -> dict[str, Any]:
+        return self.customers.setdefault(
+            stripe_customer, {"id": stripe_customer, "object": "customer", "card": None}
+        )
 
     def _charge(self, card: str | None) -> str | None:
         """The decline code, or None when the card pays."""
@@ -137,19 +170,43 @@ class SandboxGateway:
                 "customer": customer,
                 "metadata": {"contract_id": contract_id},
                 "client_secret": f"{pi_id}_secret_sandbox",
-                "status": "requires_payment_method",
+                "payment_method": payment_method,
+                "status": "requires_payment_method" if payment_method is None else "requires_confirmation",
                 "latest_charge": None,
                 "created": int(self.now().timestamp()),
             }
             self.payment_intents[pi_id] = pi
-            if payment_method is not None:
-                self._confirm(pi, payment_method)
-            return PaymentIntent(pi_id, pi["status"], pi["client_secret"], amount)
+            return _intent(pi)
 
         result: PaymentIntent = self._once(key, make)
         return result
 
-    def _confirm(self, pi: dict[str, Any], card: str) -> None:
+    async def confirm_payment_intent(self, payment_intent: str, *, key: str) -> PaymentIntent:
+        def confirm() -> PaymentIntent:
+            pi = self._intent(payment_intent)
+            if pi["status"] == "requires_confirmation":
+                self._confirm(pi, pi["payment_method"])
+            return _intent(pi)
+
+        result: PaymentIntent = self._once(key, confirm)
+        return result
+
+    async def payment_intent(self, payment_intent: str) -> PaymentIntent:
+        return _intent(self._intent(payment_intent))
+
+    def _intent(self, pi_id: str) -> dict[str, Any]:
+        pi = self.payment_intents.get(pi_id)
+        if pi is None:
+            raise GatewayError(f"no PaymentIntent {pi_id}")
+        return pi
+
+    def _confirm(self, pi: dict[str, Any], card: str, *, authenticated: bool = False) -> None:
+        pi["payment_method"] = card
+        if card in AUTHENTICATES and not authenticated:
+            pi["status"] = "requires_action"  # the page authenticates it (Stripe.js)
+            pi["next_action"] = {"type": "use_stripe_sdk"}
+            return
+        pi.pop("next_action", None)
         decline = self._charge(card)
         if decline:
             pi["status"] = "requires_payment_method"
@@ -162,26 +219,29 @@ class SandboxGateway:
         self.customers[pi["customer"]]["card"] = card
         self._emit("payment_intent.succeeded", pi)
 
-    def confirm_payment_intent(self, pi_id: str, card: str) -> str:
-        """What the checkout page does with Stripe.js: confirm with a card."""
-        pi = self.payment_intents.get(pi_id)
-        if pi is None:
-            raise GatewayError(f"no PaymentIntent {pi_id}")
+    def pay_on_page(self, pi_id: str, card: str | None = None) -> str:
+        """What the checkout page does with Stripe.js: confirm with a card (or, after 3-D
+        Secure, with the one it has), authenticated."""
+        pi = self._intent(pi_id)
         if pi["status"] != "succeeded":
-            self._confirm(pi, card)
+            self._confirm(pi, card or pi["payment_method"], authenticated=True)
         return str(pi["status"])
 
     async def create_subscription(
         self,
         *,
         customer: str,
-        amount: Money,
-        interval_months: int,
+        price: PriceSpec,
         contract_id: str,
-        payment_method: str | None,
+        attempt: int,
+        saved_payment_method: bool,
         cancel_at: dt.datetime | None,
         key: str,
     ) -> Subscription:
+        price_id, _ = await self.ensure_price(price)
+        assert price_id is not None
+        assert price.interval_months is not None
+
         def make() -> Subscription:
             sub_id = _id("sub", key)
             now = self.now()
@@ -190,37 +250,40 @@ class SandboxGateway:
                 "object": "subscription",
                 "customer": customer,
                 "status": "incomplete",
-                "metadata": {"contract_id": contract_id},
+                "metadata": {"contract_id": contract_id, "attempt": str(attempt)},
                 "cancel_at": int(cancel_at.timestamp()) if cancel_at else None,
                 "cancellation_details": {"reason": None},
                 "billing_mode": {"type": "flexible"},
-                "items": {"object": "list", "data": [self._item(sub_id, amount, interval_months, now)]},
-                "_amount": [amount.amount, amount.currency],
-                "_months": interval_months,
+                "items": {"object": "list", "data": [self._item(sub_id, price_id, price, now)]},
+                "_amount": [price.unit_amount, price.currency],
+                "_price": (price_id, price),
                 "_failures": 0,
             }
             self.subscriptions[sub_id] = sub
             invoice = self._invoice(sub, "subscription_create", now)
-            if payment_method is not None:
-                self.customers[customer]["card"] = payment_method
-                self._pay(sub, invoice)
-            else:
+            secret = f"{invoice['id']}_secret_sandbox"
+            if not saved_payment_method:
                 self._emit("customer.subscription.created", self._public(sub))
-            return Subscription(sub_id, sub["status"], f"{invoice['id']}_secret_sandbox")
+                return Subscription(sub_id, sub["status"], secret)
+            decline = None if self._pay(sub, invoice) else self._charge(self._customer(customer)["card"])
+            return Subscription(sub_id, sub["status"], None if decline is None else secret, decline)
 
         result: Subscription = self._once(key, make)
         return result
 
-    def _item(self, sub_id: str, amount: Money, months: int, start: dt.datetime) -> dict[str, Any]:
+    def _item(self, sub_id: str, price_id: str, price: PriceSpec, start: dt.datetime) -> dict[str, Any]:
+        months = price.interval_months or 0
         return {
             "id": f"si_{sub_id[4:]}",
             "object": "subscription_item",
             "current_period_start": int(start.timestamp()),
             "current_period_end": int(add_months(start, months).timestamp()),
             "price": {
+                "id": price_id,
                 "object": "price",
-                "unit_amount": amount.amount,
-                "currency": amount.currency.lower(),
+                "lookup_key": price.lookup_key,
+                "unit_amount": price.unit_amount,
+                "currency": price.currency.lower(),
                 "recurring": {"interval": "month", "interval_count": months},
             },
         }
@@ -254,7 +317,7 @@ class SandboxGateway:
                     {
                         "amount": amount,
                         "period": {"start": item["current_period_start"], "end": item["current_period_end"]},
-                        "pricing": {"price_details": {"price": "price_sandbox"}},
+                        "pricing": {"price_details": {"price": item["price"]["id"]}},
                     }
                 ],
             },
@@ -307,27 +370,28 @@ class SandboxGateway:
         self,
         *,
         customer: str,
-        amount: Money,
-        interval_months: int | None,
+        price: PriceSpec,
         contract_id: str,
-        product_name: str,
         success_url: str,
         cancel_url: str,
+        expires_at: dt.datetime | None,
         key: str,
     ) -> CheckoutSession:
+        await self.ensure_price(price)
+
         def make() -> CheckoutSession:
             session_id = _id("cs", key)
             self.checkout_sessions[session_id] = {
                 "id": session_id,
                 "object": "checkout.session",
-                "mode": "payment" if interval_months is None else "subscription",
+                "mode": "payment" if price.interval_months is None else "subscription",
                 "customer": customer,
                 "metadata": {"contract_id": contract_id},
                 "status": "open",
                 "payment_status": "unpaid",
                 "success_url": success_url,
-                "_amount": amount,
-                "_months": interval_months,
+                "expires_at": int(expires_at.timestamp()) if expires_at else None,
+                "_price": price,
                 "_key": key,
             }
             return CheckoutSession(session_id, f"sandbox://checkout/{session_id}")
@@ -342,24 +406,26 @@ class SandboxGateway:
             raise NotFound(f"no Checkout Session {session_id}", field="session_id")
         if session["status"] == "complete":
             return "complete"
-        contract_id, key = session["metadata"]["contract_id"], session["_key"]
-        if session["_months"] is None:
+        contract_id, key, price = session["metadata"]["contract_id"], session["_key"], session["_price"]
+        await self.attach_payment_method(session["customer"], card, key=key)
+        if price.interval_months is None:
             intent = await self.create_payment_intent(
-                amount=session["_amount"],
+                amount=Money(price.unit_amount, price.currency),
                 customer=session["customer"],
                 contract_id=contract_id,
                 payment_method=card,
                 key=f"{key}:payment_intent",
             )
+            intent = await self.confirm_payment_intent(intent.id, key=f"{key}:confirm")
             session["payment_intent"] = intent.id
             paid = intent.status == "succeeded"
         else:
             sub = await self.create_subscription(
                 customer=session["customer"],
-                amount=session["_amount"],
-                interval_months=session["_months"],
+                price=price,
                 contract_id=contract_id,
-                payment_method=card,
+                attempt=0,
+                saved_payment_method=True,
                 cancel_at=None,
                 key=f"{key}:subscription",
             )
@@ -404,7 +470,7 @@ class SandboxGateway:
         result: Refund = self._once(key, make)
         return result
 
-    async def ensure_price(self, spec: PriceSpec) -> tuple[str, bool]:
+    async def ensure_price(self, spec: PriceSpec) -> tuple[str | None, bool]:
         if spec.lookup_key in self.prices:
             return str(self.prices[spec.lookup_key]["id"]), False
         price = {
@@ -415,9 +481,12 @@ class SandboxGateway:
         self.prices[spec.lookup_key] = price
         return str(price["id"]), True
 
-    async def events_since(self, since: dt.datetime) -> AsyncIterator[bytes]:
+    async def events_since(
+        self, since: dt.datetime, until: dt.datetime | None = None
+    ) -> AsyncIterator[bytes]:
+        end = until.timestamp() if until else float("inf")
         for event in list(self.log):
-            if event["created"] >= since.timestamp():
+            if since.timestamp() <= event["created"] < end:
                 yield msgspec.json.encode(event)
 
     async def subscription_contract(self, subscription_id: str) -> str | None:
@@ -497,9 +566,7 @@ class SandboxGateway:
                     continue
                 if now.timestamp() >= item["current_period_end"]:
                     start = dt.datetime.fromtimestamp(item["current_period_end"], dt.UTC)
-                    amount, currency = sub["_amount"]
-                    sub["items"]["data"][0] = self._item(
-                        sub["id"], Money(amount, currency), sub["_months"], start
-                    )
+                    price_id, price = sub["_price"]
+                    sub["items"]["data"][0] = self._item(sub["id"], price_id, price, start)
                     self._emit("invoice.upcoming", {"id": "", "object": "invoice", "subscription": sub["id"]})
                     self._pay(sub, self._invoice(sub, "subscription_cycle", start))

@@ -12,16 +12,23 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import stripe
 from stripe.params import (
     CustomerCreateParams,
     CustomerUpdateParams,
     PaymentIntentCreateParams,
-    SubscriptionCreateParams,
 )
 
 from billing.catalog_sync import PriceSpec
-from billing.gateway import CheckoutSession, GatewayError, PaymentIntent, Refund, Subscription
+from billing.gateway import (
+    CheckoutSession,
+    GatewayError,
+    HostedPagesUnavailable,
+    PaymentIntent,
+    Refund,
+    Subscription,
+)
 from billing.reconcile import BalanceTransaction
 from entitlements.money import Money
 
@@ -41,6 +48,8 @@ class StripeGateway:
             max_network_retries=retries,
             http_client=stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True),
         )
+        self._has_prices: bool | None = None
+        self._prices: dict[str, str] = {}  # price ids by lookup key (a price never changes)
 
     @staticmethod
     def _options(key: str | None) -> Any:
@@ -50,22 +59,61 @@ class StripeGateway:
         try:
             return await coro
         except stripe.CardError as exc:
-            raise GatewayError(exc.user_message or "the card was declined", declined=True) from exc
+            raise GatewayError(
+                exc.user_message or "the card was declined",
+                declined=True,
+                decline_code=_decline_code(exc),
+                request_id=exc.request_id,
+            ) from exc
         except stripe.StripeError as exc:
-            raise GatewayError(f"Stripe: {exc.user_message or exc.__class__.__name__}") from exc
+            raise GatewayError(
+                f"Stripe: {exc.user_message or exc.__class__.__name__}", request_id=exc.request_id
+            ) from exc
 
-    async def ensure_customer(self, *, customer_id: str, name: str, email: str | None) -> str:
+    async def has_prices(self) -> bool:
+        """Whether the server has Stripe's Prices API (localstripe has Plans only): asked once,
+        at start-up or on first need. On a server with Plans only, the catalog's recurring
+        prices are Plans whose ids are their lookup keys; Stripe takes a Plan's id as a price."""
+        if self._has_prices is None:
+            try:
+                await self.client.v1.prices.list_async({"limit": 1})
+            except stripe.StripeError as exc:
+                if exc.http_status != 404:
+                    raise GatewayError(f"Stripe: {exc.user_message}", request_id=exc.request_id) from exc
+                self._has_prices = False
+            else:
+                self._has_prices = True
+        return self._has_prices
+
+    async def create_customer(
+        self, *, customer_id: str, name: str, email: str | None, locales: list[str]
+    ) -> str:
         params: CustomerCreateParams = {"name": name, "metadata": {"coverline_customer": customer_id}}
         if email:
             params["email"] = email
+        if locales:
+            params["preferred_locales"] = locales
         customer = await self._call(
             self.client.v1.customers.create_async(params, self._options(f"customer:{customer_id}"))
         )
         return str(customer.id)
 
-    async def update_customer(self, stripe_customer: str, *, name: str, email: str | None, key: str) -> None:
-        params: CustomerUpdateParams = {"name": name, "email": email or ""}
+    async def update_customer(
+        self, stripe_customer: str, *, name: str, email: str | None, locales: list[str], key: str
+    ) -> None:
+        params: CustomerUpdateParams = {"name": name, "email": email or "", "preferred_locales": locales}
         await self._call(self.client.v1.customers.update_async(stripe_customer, params, self._options(key)))
+
+    async def attach_payment_method(self, stripe_customer: str, payment_method: str, *, key: str) -> None:
+        await self._call(
+            self.client.v1.payment_methods.attach_async(
+                payment_method, {"customer": stripe_customer}, self._options(f"{key}:attach")
+            )
+        )
+        settings: CustomerUpdateParams = {"invoice_settings": {"default_payment_method": payment_method}}
+        await self._call(
+            self.client.v1.customers.update_async(stripe_customer, settings, self._options(f"{key}:default"))
+        )
 
     async def create_payment_intent(
         self, *, amount: Money, customer: str, contract_id: str, payment_method: str | None, key: str
@@ -78,90 +126,131 @@ class StripeGateway:
         }
         if payment_method:
             params["payment_method"] = payment_method
-            params["confirm"] = True
         intent = await self._call(self.client.v1.payment_intents.create_async(params, self._options(key)))
-        return PaymentIntent(intent.id, intent.status, intent.client_secret, amount)
+        return _payment_intent(intent.to_dict())
+
+    async def confirm_payment_intent(self, payment_intent: str, *, key: str) -> PaymentIntent:
+        try:
+            intent = await self._call(
+                self.client.v1.payment_intents.confirm_async(payment_intent, None, self._options(key))
+            )
+        except GatewayError as exc:
+            if not exc.declined:
+                raise
+            now = await self.payment_intent(payment_intent)  # refused: the intent says so itself
+            return msgspec.structs.replace(now, decline_code=now.decline_code or exc.decline_code)
+        return _payment_intent(intent.to_dict())
+
+    async def payment_intent(self, payment_intent: str) -> PaymentIntent:
+        intent = await self._call(self.client.v1.payment_intents.retrieve_async(payment_intent))
+        return _payment_intent(intent.to_dict())
+
+    async def _price(self, spec: PriceSpec) -> str:
+        if spec.lookup_key not in self._prices:
+            price, _ = await self.ensure_price(spec)
+            if price is None:
+                raise GatewayError(f"Stripe: this server cannot hold the one-off price {spec.lookup_key}")
+            self._prices[spec.lookup_key] = price
+        return self._prices[spec.lookup_key]
 
     async def create_subscription(
         self,
         *,
         customer: str,
-        amount: Money,
-        interval_months: int,
+        price: PriceSpec,
         contract_id: str,
-        payment_method: str | None,
+        attempt: int,
+        saved_payment_method: bool,
         cancel_at: dt.datetime | None,
         key: str,
     ) -> Subscription:
-        interval = _recurring(interval_months)
-        params: SubscriptionCreateParams = {
-            "customer": customer,
-            "items": [
-                {
-                    "price_data": {
-                        "currency": amount.currency.lower(),
-                        "unit_amount": amount.amount,
-                        "recurring": interval,
-                        "product": await self._product(contract_id),
-                    }
-                }
-            ],
-            "metadata": {"contract_id": contract_id},
-            "payment_behavior": "default_incomplete",
-            "payment_settings": {"save_default_payment_method": "on_subscription"},
-            "expand": ["latest_invoice.confirmation_secret"],
-        }
-        if cancel_at is not None:
-            params["cancel_at"] = int(cancel_at.timestamp())
-        if payment_method:
-            params["default_payment_method"] = payment_method
-        sub = await self._call(self.client.v1.subscriptions.create_async(params, self._options(key)))
-        invoice = getattr(sub, "latest_invoice", None)
-        secret = getattr(getattr(invoice, "confirmation_secret", None), "client_secret", None)
-        return Subscription(sub.id, sub.status, secret)
+        # One subscription per attempt even where idempotency keys are not kept (or have expired
+        # after 24 h): the contract's own subscription is looked for first.
+        metadata = {"contract_id": contract_id, "attempt": str(attempt)}
+        listed = await self._call(
+            self.client.v1.subscriptions.list_async({"customer": customer, "status": "all", "limit": 100})
+        )
+        sub = next((s for s in listed.data if (s.to_dict().get("metadata") or {}) == metadata), None)
+        if sub is None:
+            params: Any = {
+                "customer": customer,
+                # A Plan's id is accepted as a price, so this names either.
+                "items": [{"plan": await self._price(price)}],
+                "metadata": metadata,
+                "expand": ["latest_invoice"],
+            }
+            if saved_payment_method:  # the customer's default: the first invoice is charged now
+                params["payment_behavior"] = "allow_incomplete"
+            else:  # the page pays the first invoice with Stripe.js
+                params["payment_behavior"] = "default_incomplete"
+                params["payment_settings"] = {"save_default_payment_method": "on_subscription"}
+                params["expand"] = ["latest_invoice.confirmation_secret"]
+            sub = await self._call(self.client.v1.subscriptions.create_async(params, self._options(key)))
+            if cancel_at is not None:  # a fixed term paid in instalments ends itself
+                ends: Any = {"cancel_at": int(cancel_at.timestamp())}
+                await self._call(
+                    self.client.v1.subscriptions.update_async(sub.id, ends, self._options(f"{key}:ends"))
+                )
+        status = str(sub.status)
+        if status != "incomplete":
+            return Subscription(sub.id, status, None)
+        first = await self._first_payment(sub.to_dict().get("latest_invoice"))
+        if first is None:
+            return Subscription(sub.id, status, None)
+        return Subscription(sub.id, status, first.client_secret, first.decline_code)
+
+    async def _first_payment(self, invoice: Any) -> PaymentIntent | None:
+        """The PaymentIntent of a subscription's first invoice, read from either shape of the
+        invoice: `payment_intent` (before 2025-03-31, and localstripe) or its payments."""
+        if isinstance(invoice, str):
+            invoice = (await self._call(self.client.v1.invoices.retrieve_async(invoice))).to_dict()
+        if not isinstance(invoice, dict):
+            return None
+        secret = (invoice.get("confirmation_secret") or {}).get("client_secret")
+        intent = invoice.get("payment_intent")
+        if intent is None and "payment_intent" not in invoice:
+            payments = await self._call(
+                self.client.v1.invoice_payments.list_async({"invoice": invoice["id"], "limit": 1})
+            )
+            intent = next((p.payment.payment_intent for p in payments.data if p.payment), None)
+        if isinstance(intent, dict):
+            intent = intent.get("id")
+        if not isinstance(intent, str):
+            return None
+        found = await self.payment_intent(intent)
+        return msgspec.structs.replace(found, client_secret=secret or found.client_secret)
 
     async def create_checkout_session(
         self,
         *,
         customer: str,
-        amount: Money,
-        interval_months: int | None,
+        price: PriceSpec,
         contract_id: str,
-        product_name: str,
         success_url: str,
         cancel_url: str,
+        expires_at: dt.datetime | None,
         key: str,
     ) -> CheckoutSession:
-        price: Any = {
-            "currency": amount.currency.lower(),
-            "unit_amount": amount.amount,
-            "product_data": {"name": product_name},
-        }
         params: Any = {
             "customer": customer,
-            "line_items": [{"price_data": price, "quantity": 1}],
+            "line_items": [{"price": await self._price(price), "quantity": 1}],
             "success_url": success_url,
             "cancel_url": cancel_url,
             "metadata": {"contract_id": contract_id},
         }
-        if interval_months is None:
+        if expires_at is not None:
+            params["expires_at"] = int(expires_at.timestamp())
+        if price.interval_months is None:
             params |= {"mode": "payment", "payment_intent_data": {"metadata": {"contract_id": contract_id}}}
         else:
-            price["recurring"] = _recurring(interval_months)
-            params |= {
-                "mode": "subscription",
-                "subscription_data": {"metadata": {"contract_id": contract_id}},
-            }
-        session = await self._call(self.client.v1.checkout.sessions.create_async(params, self._options(key)))
+            params |= {"mode": "subscription", "subscription_data": {"metadata": params["metadata"]}}
+        try:
+            session = await self.client.v1.checkout.sessions.create_async(params, self._options(key))
+        except stripe.StripeError as exc:
+            if exc.http_status == 404:  # a Stripe-compatible server without Checkout Sessions
+                raise HostedPagesUnavailable() from exc
+            raise GatewayError(f"Stripe: {exc.user_message}", request_id=exc.request_id) from exc
         return CheckoutSession(session.id, session.url or "")
-
-    async def _product(self, contract_id: str) -> str:
-        product = await self._call(
-            self.client.v1.products.create_async(
-                {"name": f"Coverline contract {contract_id}"}, self._options(f"product:{contract_id}")
-            )
-        )
-        return str(product.id)
 
     async def cancel_subscription(self, subscription_id: str, *, key: str) -> None:
         await self._call(self.client.v1.subscriptions.cancel_async(subscription_id, None, self._options(key)))
@@ -175,21 +264,46 @@ class StripeGateway:
         refund = await self._call(self.client.v1.refunds.create_async(params, self._options(key)))  # type: ignore[arg-type]
         return Refund(refund.id, refund.status or "pending", amount)
 
-    async def ensure_price(self, spec: PriceSpec) -> tuple[str, bool]:
-        existing = await self._call(
-            self.client.v1.prices.list_async({"lookup_keys": [spec.lookup_key], "limit": 1})
-        )
-        if existing.data:
-            return str(existing.data[0].id), False
+    async def ensure_price(self, spec: PriceSpec) -> tuple[str | None, bool]:
+        if await self.has_prices():
+            existing = await self._call(
+                self.client.v1.prices.list_async({"lookup_keys": [spec.lookup_key], "limit": 1})
+            )
+            if existing.data:
+                return str(existing.data[0].id), False
+        elif spec.interval_months is None:
+            return None, False  # a Plan always recurs; upfront plans are charged by PaymentIntent
+        else:
+            try:
+                return str((await self.client.v1.plans.retrieve_async(spec.lookup_key)).id), False
+            except stripe.InvalidRequestError:
+                pass  # not there yet
+            except stripe.StripeError as exc:
+                raise GatewayError(f"Stripe: {exc.user_message}", request_id=exc.request_id) from exc
         try:
-            await self._call(self.client.v1.products.retrieve_async(spec.product_id))
-        except GatewayError:
+            await self.client.v1.products.retrieve_async(spec.product_id)
+        except stripe.InvalidRequestError:
             await self._call(
                 self.client.v1.products.create_async(
                     {"id": spec.product_id, "name": spec.product_name},
                     self._options(f"product:{spec.product_id}"),
                 )
             )
+        except stripe.StripeError as exc:
+            raise GatewayError(f"Stripe: {exc.user_message}", request_id=exc.request_id) from exc
+        if not await self.has_prices():
+            assert spec.interval_months is not None
+            plan: Any = {
+                "id": spec.lookup_key,
+                "product": spec.product_id,
+                "currency": spec.currency.lower(),
+                "amount": spec.unit_amount,
+                "metadata": spec.metadata,
+                **_recurring(spec.interval_months),
+            }
+            key = self._options(f"plan:{spec.lookup_key}")
+            created = await self._call(self.client.v1.plans.create_async(plan, key))
+            return str(created.id), True
         params: Any = {
             "product": spec.product_id,
             "currency": spec.currency.lower(),
@@ -204,10 +318,13 @@ class StripeGateway:
         )
         return str(price.id), True
 
-    async def events_since(self, since: dt.datetime) -> AsyncIterator[bytes]:
-        page = await self._call(
-            self.client.v1.events.list_async({"created": {"gte": int(since.timestamp())}, "limit": 100})
-        )
+    async def events_since(
+        self, since: dt.datetime, until: dt.datetime | None = None
+    ) -> AsyncIterator[bytes]:
+        created: Any = {"gte": int(since.timestamp())}
+        if until is not None:
+            created["lt"] = int(until.timestamp())
+        page = await self._call(self.client.v1.events.list_async({"created": created, "limit": 100}))
         events = [event async for event in page.auto_paging_iter()]  # newest first, as Stripe lists
         for event in reversed(events):
             yield json.dumps(event.to_dict()).encode()
@@ -270,6 +387,23 @@ def _balance_transaction(
         status=str(data.get("status") or ""),
         created=created or dt.datetime.fromtimestamp(int(data["created"]), dt.UTC),
         source_ids=ids or tuple(x for x in [data.get("source")] if isinstance(x, str)),
+    )
+
+
+def _decline_code(exc: stripe.StripeError) -> str | None:
+    error = exc.error
+    return (getattr(error, "decline_code", None) or exc.code) if error is not None else exc.code
+
+
+def _payment_intent(data: dict[str, Any]) -> PaymentIntent:
+    error = data.get("last_payment_error") or {}
+    decline = error.get("decline_code") or error.get("code") if error else None
+    return PaymentIntent(
+        str(data["id"]),
+        str(data["status"]),
+        data.get("client_secret"),
+        Money(int(data["amount"]), str(data["currency"]).upper()),
+        decline if data["status"] == "requires_payment_method" else None,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, ForeignKey, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from entitlements.store.base import Base, UTCDateTime
@@ -45,3 +45,20 @@ class LedgerEntryRow(Base):
     period_end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class PaymentAttemptRow(Base):
+    """One try to pay a contract's first payment: its Stripe object (PaymentIntent, subscription
+    or Checkout Session) and outcome, with a decline code and never card data. Its number is in
+    the Stripe idempotency key, so a retry with another card is a new request to Stripe."""
+
+    __tablename__ = "payment_attempts"
+
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32))
+    payment_method: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    stripe_object: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    decline_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from billing.gateway import Gateway
 from billing.ledger import record_once
-from billing.rules import subscription_ending
+from billing.rules import invoice_kind, subscription_ending
 from billing.signatures import verify
 from billing.tables import StripeEventRow
 from entitlements import services
@@ -52,14 +52,18 @@ class Outcome(StrEnum):
     # Signed by Stripe, but not in a shape we can read: acknowledged (a refusal would have Stripe
     # deliver it again for days, then disable the endpoint), stored, and logged as an alert.
     MALFORMED = "malformed"
+    # Names a contract (in Stripe's metadata) that we never committed. Checkout commits its
+    # contract before it asks Stripe for anything, so this is not "not yet": acknowledged,
+    # stored, and left alone.
+    UNKNOWN_CONTRACT = "unknown_contract"
 
 
 class MalformedEvent(Exception):
     pass
 
 
-class NotYetKnown(Exception):
-    """The event names one of our contracts that is not committed yet: Stripe should retry."""
+class UnknownContract(Exception):
+    """The event names a contract of ours that does not exist."""
 
 
 class Event(msgspec.Struct):
@@ -166,6 +170,8 @@ async def apply(run: UnitOfWork, event: Event, gateway: Gateway) -> tuple[Outcom
         detail = await handler(run, event, gateway)
     except DomainError as exc:  # e.g. a payment for a contract cancelled meanwhile: nothing to do
         return Outcome.IGNORED, exc.detail
+    except UnknownContract as exc:
+        return Outcome.UNKNOWN_CONTRACT, str(exc)
     if detail is not None and detail.startswith("ignored"):
         return Outcome.IGNORED, detail.removeprefix("ignored: ")
     return Outcome.APPLIED, detail or ""
@@ -203,8 +209,8 @@ async def _contract(
     record = LifecycleRecord(run)
     if contract_id:
         found = await record.find("contract_id", contract_id)
-        if found is None:  # ours (we set the metadata), but its checkout has not committed yet
-            raise NotYetKnown(f"contract {contract_id} is not known yet")
+        if found is None:
+            raise UnknownContract(f"no contract {contract_id}")
         return found
     if subscription:
         return await record.find("subscription", subscription)
@@ -230,7 +236,7 @@ async def _locked(
     record = LifecycleRecord(run)
     locked = await record.lock(contract_id, payment_intent=payment_intent, subscription=subscription)
     if locked is None:
-        raise NotYetKnown(f"contract {contract_id} is not known yet")
+        raise UnknownContract(f"no contract {contract_id}")
     return locked
 
 
@@ -303,7 +309,10 @@ async def invoice_paid(run: UnitOfWork, event: Event, gateway: Gateway) -> str |
     intent = next(
         (p["payment"].get("payment_intent") for p in payments if p.get("payment")), None
     ) or invoice.get("payment_intent")
-    kind = "sale" if invoice.get("billing_reason") == "subscription_create" else "renewal"
+    _, periods = await LifecycleRecord(run).history(contract.id)
+    kind = invoice_kind(
+        invoice.get("billing_reason"), period.start if period else None, (p.start for p in periods)
+    )
     amount = int(invoice.get("amount_paid") or invoice.get("amount_due") or 0)
     await record_once(
         run,
@@ -539,25 +548,47 @@ HANDLERS: dict[str, Handler] = {
 
 class SyncReport(msgspec.Struct, frozen=True):
     seen: int
-    applied: int
-    duplicates: int
-    ignored: int
-    malformed: int = 0
+    counts: dict[Outcome | str, int]  # per outcome, and `failed`: could not be applied (a re-run tries again)
+
+    def count(self, outcome: Outcome | str) -> int:
+        return self.counts.get(outcome, 0)
+
+    @property
+    def applied(self) -> int:
+        return self.count(Outcome.APPLIED)
+
+    @property
+    def duplicates(self) -> int:
+        return self.count(Outcome.DUPLICATE)
+
+    @property
+    def ignored(self) -> int:
+        return self.count(Outcome.IGNORED)
+
+    @property
+    def unresolved(self) -> int:
+        """Events that need a person: ones that failed (a re-run tries them again) or were malformed."""
+        return self.count(FAILED) + self.count(Outcome.MALFORMED)
 
 
-async def sync_events(units: Units, gateway: Gateway, since: dt.datetime) -> SyncReport:
-    """Feed every event the gateway has since `since` (Stripe keeps 30 days) through the same
-    handler, oldest first: those already received are duplicates, the lost ones are applied."""
-    counts = {outcome: 0 for outcome in Outcome}
+FAILED = "failed"
+
+
+async def sync_events(
+    units: Units, gateway: Gateway, since: dt.datetime, until: dt.datetime | None = None
+) -> SyncReport:
+    """Feed every event the gateway has in [since, until) (Stripe keeps 30 days) through the
+    same handler, oldest first: those already received are duplicates, the lost ones are
+    applied. One that cannot be applied is counted as failed and the sync goes on; it was not
+    stored, so the next run tries it again."""
+    counts: dict[Outcome | str, int] = {}
     seen = 0
-    async for raw in gateway.events_since(since):
+    async for raw in gateway.events_since(since, until):
         seen += 1
-        outcome, _ = await record_and_apply(units, raw, gateway)
-        counts[outcome] += 1
-    return SyncReport(
-        seen,
-        counts[Outcome.APPLIED],
-        counts[Outcome.DUPLICATE],
-        counts[Outcome.IGNORED],
-        counts[Outcome.MALFORMED],
-    )
+        try:
+            outcome: Outcome | str = (await record_and_apply(units, raw, gateway))[0]
+        except Exception:
+            log.exception("stripe event not applied", position=seen)
+            outcome = FAILED
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return SyncReport(seen, counts)

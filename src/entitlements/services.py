@@ -174,7 +174,7 @@ async def update_customer(
     if changes:
         row.updated_at = utcnow()
         await _audit(session, "customer", row.id, A.UPDATED, actor, **{k: "changed" for k in changes})
-        if row.stripe_customer_id is not None and {"name", "email"} & changes.keys():
+        if row.stripe_customer_id is not None and {"name", "email", "locale"} & changes.keys():
             await (await unit_of_work(session)).enqueue(jobs.CUSTOMER_CHANGED, row.id.encode())
     if {"email", "phone"} & changes.keys():  # the masked contact lives in the snapshots
         owned = await session.scalars(select(ProductRow.id).where(ProductRow.customer_id == row.id))

@@ -69,11 +69,13 @@ class FlakyGateway(SandboxGateway):
         self.failures = failures
         self.calls = 0
 
-    async def update_customer(self, stripe_customer: str, *, name: str, email: str | None, key: str) -> None:
+    async def update_customer(
+        self, stripe_customer: str, *, name: str, email: str | None, locales: list[str], key: str
+    ) -> None:
         self.calls += 1
         if self.calls <= self.failures:
             raise GatewayError("Stripe: APIConnectionError")
-        await super().update_customer(stripe_customer, name=name, email=email, key=key)
+        await super().update_customer(stripe_customer, name=name, email=email, locales=locales, key=key)
 
 
 async def queued(app: CoverlineApp) -> list[tuple[str, str, bytes]]:
@@ -133,16 +135,22 @@ async def test_a_renamed_customer_reaches_the_gateway_through_a_job_retried_afte
     await publish_test_plans(app)
     shop = Shop(client, keys)
     customer = await customer_at_the_gateway(shop, app)
-    await shop.call("PATCH", f"/v1/customers/{customer['id']}", "support", json={"name": "Ana Reyes-Cruz"})
     await shop.call(
-        "PATCH", f"/v1/customers/{customer['id']}", "support", json={"locale": "fil"}
-    )  # nothing to push
+        "PATCH",
+        f"/v1/customers/{customer['id']}",
+        "support",
+        json={"name": "Ana Reyes-Cruz", "locale": "fil"},
+    )
+    await shop.call(
+        "PATCH", f"/v1/customers/{customer['id']}", "support", json={"phone": "+639171234567"}
+    )  # nothing Stripe shows: nothing to push
     assert await queued(app) == [(jobs.CUSTOMER_CHANGED, "queued", customer["id"].encode())]
 
     gateway = FlakyGateway(failures=2)  # the third and last attempt goes through
     await drain(app, app.state.settings, gateway)
     assert gateway.calls == 3
-    assert gateway.customers[customer["stripe"]]["name"] == "Ana Reyes-Cruz"
+    pushed = gateway.customers[customer["stripe"]]
+    assert (pushed["name"], pushed["preferred_locales"]) == ("Ana Reyes-Cruz", ["fil"])
     assert await queued(app) == []
 
 

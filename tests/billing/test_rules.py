@@ -6,7 +6,17 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.rules import counts_as_revenue, net_paid, subscription_ending
+from billing.rules import (
+    STRIPE_LOCALES,
+    AttemptStatus,
+    attempt_status,
+    counts_as_revenue,
+    invoice_kind,
+    needs_new_attempt,
+    net_paid,
+    stripe_locales,
+    subscription_ending,
+)
 from entitlements.coverage import ContractStatus
 
 kinds = st.sampled_from(["sale", "renewal", "refund", "dispute", "fee"])
@@ -43,3 +53,56 @@ def test_an_ended_subscription_lapses_expires_or_cancels(
         assert ending is ContractStatus.EXPIRED
     else:
         assert ending is ContractStatus.CANCELLED
+
+
+statuses = st.sampled_from(AttemptStatus)
+methods = st.sampled_from([None, "pm_a", "pm_b"])
+
+
+@given(latest=st.none() | statuses, latest_method=methods, method=methods)
+def test_a_paid_or_paying_attempt_is_never_replaced(
+    latest: AttemptStatus | None, latest_method: str | None, method: str | None
+) -> None:
+    """No second charge: an attempt that succeeded or is processing is always resumed; a
+    declined one never is; an unpaid one is replaced only by another payment method."""
+    new = needs_new_attempt(latest, latest_method, method)
+    if latest in (AttemptStatus.SUCCEEDED, AttemptStatus.PROCESSING):
+        assert not new
+    elif latest is None or latest is AttemptStatus.DECLINED:
+        assert new
+    else:
+        assert new == (method is not None and method != latest_method)
+
+
+@given(status=st.sampled_from(["succeeded", "active", "requires_action", "incomplete", "processing"]))
+def test_a_decline_code_always_means_declined(status: str) -> None:
+    assert attempt_status(status, "card_declined") is AttemptStatus.DECLINED
+    assert attempt_status(status, None) is not AttemptStatus.DECLINED
+
+
+def test_stripe_gets_the_languages_it_has_and_none_it_lacks() -> None:
+    assert [stripe_locales(tag) for tag in ("sv", "sv-SE", "fil", "vi_VN", "EN")] == [
+        ["sv"],
+        ["sv"],
+        ["fil"],
+        ["vi"],
+        ["en"],
+    ]
+    assert stripe_locales("ar") == stripe_locales("hi") == []  # Stripe has no Arabic or Hindi
+    assert set(STRIPE_LOCALES) <= {"en", "fil", "hi", "sv", "ar", "vi"}
+
+
+instants = st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2030, 1, 1)).map(
+    lambda d: d.replace(tzinfo=dt.UTC)
+)
+
+
+@given(start=instants, others=st.lists(instants, max_size=5))
+def test_without_a_billing_reason_only_the_first_period_is_the_sale(
+    start: dt.datetime, others: list[dt.datetime]
+) -> None:
+    kind = invoice_kind(None, start, [*others, start])
+    assert kind == ("sale" if all(o >= start for o in others) else "renewal")
+    # Stripe's own word wins when it gives one.
+    assert invoice_kind("subscription_create", start, others) == "sale"
+    assert invoice_kind("subscription_cycle", start, []) == "renewal"

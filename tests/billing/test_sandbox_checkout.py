@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from api.app import CoverlineApp
+from api.routes.billing import deliver_sandbox_events
 from billing.sandbox import SandboxGateway
 from billing.tables import LedgerEntryRow, StripeEventRow
 from entitlements.store.tables import ContractRow
@@ -38,13 +39,51 @@ async def test_an_upfront_plan_is_paid_and_covered(shop: Shop, app: CoverlineApp
     ]
 
 
-async def test_a_declined_card_leaves_the_contract_pending(shop: Shop) -> None:
-    result = await shop.checkout("test-screen-guard", "pm_card_chargeDeclined")
-    assert result["payment_status"] == "requires_payment_method"
+async def test_a_declined_card_leaves_the_contract_pending_until_another_card_pays(
+    shop: Shop, app: CoverlineApp
+) -> None:
+    request, _ = await shop.checkout_request("test-screen-guard")
+    result = await shop.call(
+        "POST", "/v1/checkouts", "checkout", json={**request, "payment_method": "pm_card_chargeDeclined"}
+    )
+    assert (result["payment_status"], result["decline_code"], result["attempt"]) == (
+        "requires_payment_method",
+        "card_declined",
+        1,
+    )
     contract_id = result["contract"]["id"]
     assert (await shop.call("GET", f"/v1/contracts/{contract_id}", "support"))["status"] == "pending_payment"
     history = await shop.call("GET", f"/v1/contracts/{contract_id}/history", "support")
-    assert "payment_failed" in [h["action"] for h in history["data"]]
+    assert {"payment_failed", "payment_declined"} <= {h["action"] for h in history["data"]}
+
+    # The same offer, at once, with another card: a second attempt, a PaymentIntent of its own.
+    paid = await shop.call(
+        "POST", "/v1/checkouts", "checkout", json={**request, "payment_method": "pm_card_visa"}
+    )
+    assert (paid["payment_status"], paid["decline_code"], paid["attempt"]) == ("succeeded", None, 2)
+    assert paid["payment_intent"] != result["payment_intent"]
+    assert (await shop.call("GET", f"/v1/contracts/{contract_id}", "support"))["status"] == "active"
+    # Asked again after it paid: the paid attempt's answer, nothing charged again.
+    again = await shop.call(
+        "POST", "/v1/checkouts", "checkout", json={**request, "payment_method": "pm_card_visa"}
+    )
+    assert (again["attempt"], again["payment_intent"]) == (2, paid["payment_intent"])
+    gateway: SandboxGateway = app.state.gateway
+    assert [pi["status"] for pi in gateway.payment_intents.values()] == [
+        "requires_payment_method",
+        "succeeded",
+    ]
+
+
+async def test_3d_secure_waits_for_the_page_then_the_event_activates(shop: Shop, app: CoverlineApp) -> None:
+    result = await shop.checkout("test-screen-guard", "pm_card_threeDSecure2Required")
+    assert (result["payment_status"], result["client_secret"] is not None) == ("requires_action", True)
+    contract_id = result["contract"]["id"]
+    assert (await shop.call("GET", f"/v1/contracts/{contract_id}", "support"))["status"] == "pending_payment"
+    gateway: SandboxGateway = app.state.gateway
+    assert gateway.pay_on_page(result["payment_intent"]) == "succeeded"  # Stripe.js, authenticated
+    await deliver_sandbox_events(app.state)
+    assert (await shop.call("GET", f"/v1/contracts/{contract_id}", "support"))["status"] == "active"
 
 
 async def test_a_retried_checkout_never_charges_twice(shop: Shop, app: CoverlineApp) -> None:

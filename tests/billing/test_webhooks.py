@@ -229,19 +229,25 @@ async def test_a_failure_that_is_paid_by_now_is_not_past_due(
     ] == "active"
 
 
-async def test_an_event_for_a_contract_not_committed_yet_asks_for_a_retry(
+async def test_an_event_for_a_contract_that_never_existed_is_acknowledged_as_unknown(
     client: httpx.AsyncClient, app: CoverlineApp
 ) -> None:
+    """Checkout commits its contract before Stripe hears of it: a contract id in Stripe's
+    metadata that we do not have was never committed (say, a crash before our first commit
+    on another server), so asking Stripe to deliver it again for days would change nothing."""
     pi = {
-        "id": "pi_early",
+        "id": "pi_orphan",
         "object": "payment_intent",
         "amount": 100,
         "currency": "usd",
-        "metadata": {"contract_id": "ctr_not_yet"},
+        "metadata": {"contract_id": "ctr_never_committed"},
     }
-    response = await deliver(client, event("evt_early", "payment_intent.succeeded", pi))
-    assert response.status_code == 503
-    assert await stored_events(app) == 0  # Stripe delivers it again later
+    response = await deliver(client, event("evt_orphan", "payment_intent.succeeded", pi))
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "unknown_contract"
+    assert await stored_events(app) == 1
+    again = await deliver(client, event("evt_orphan", "payment_intent.succeeded", pi))
+    assert again.json()["outcome"] == "duplicate"
 
 
 async def test_disputes_reach_the_ledger_and_the_contract_history(

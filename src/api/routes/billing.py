@@ -56,6 +56,10 @@ class CheckoutView(msgspec.Struct, frozen=True):
     mode: str  # payment | subscription | hosted
     client_secret: str | None
     payment_status: str
+    # The try this answer is about: a declined one (decline_code set) may be followed at once by
+    # another with a different payment method, for the same offer.
+    attempt: int
+    decline_code: str | None
     payment_intent: str | None
     subscription: str | None
     checkout_url: str | None
@@ -96,7 +100,7 @@ class CheckoutController(Controller):
 
     @post(
         summary="Sell a signed offer: a pending contract and its payment (PaymentIntent or subscription)",
-        responses=problem_responses(404, 409, 413, 415, 502),
+        responses=problem_responses(404, 409, 413, 415, 422, 502),
     )
     async def checkout(
         self,
@@ -128,6 +132,8 @@ class CheckoutController(Controller):
             result.mode,
             result.client_secret,
             result.payment_status,
+            result.attempt,
+            result.decline_code,
             result.payment_intent,
             result.subscription,
             result.checkout_url,
