@@ -99,6 +99,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "log_level": "WARNING",
         "key_cache_seconds": 0,  # revocations take effect at once in tests
         "stripe_webhook_secrets": WEBHOOK_SECRETS,
+        "replay_key": "r" * 32,
+        "idempotency_lease_seconds": 2.0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ from api.auth import KeyCache
 from api.database import ConnectionBudget, Database, provide_session
 from api.edge import Edge, Route
 from api.errors import EXCEPTION_HANDLERS
-from api.idempotency import IdempotencyMiddleware
+from api.idempotency import IdempotencyMiddleware, ReplaySeal
 from api.logs import configure_logging
 from api.routes.billing import (
     CancellationController,
@@ -143,6 +143,7 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
                 "db": db,
                 "key_cache": key_cache,
                 "gateway": make_gateway(settings),
+                "replay_seal": ReplaySeal(settings.replay_key),
             }
         ),
         before_request=strict_body,

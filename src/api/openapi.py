@@ -15,7 +15,11 @@ def render_openapi() -> str:
 
     # The document does not depend on settings; give the factory throwaway secrets.
     app = create_app(
-        Settings(offer_keys=OfferKeyring((("doc", b"x" * 32),)), stripe_webhook_secrets=("doc",))
+        Settings(
+            offer_keys=OfferKeyring((("doc", b"x" * 32),)),
+            stripe_webhook_secrets=("doc",),
+            replay_key="doc" * 11,
+        )
     )
     schema = msgspec.to_builtins(app.openapi_schema.to_schema())
     return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"

@@ -46,6 +46,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe_api_key: str | None = None  # unset: the offline sandbox gateway
     stripe_api_base: str | None = None  # another Stripe-compatible server (localstripe in tests)
     stripe_webhook_secrets: tuple[str, ...]  # all valid during a rotation; the first is current
+    # Stored Idempotency-Key answers are sealed with this secret (they hold client secrets and
+    # personal data); a request in flight is taken over by a retry after the lease, which outlasts
+    # a Stripe call with its retries; answers larger than the cap are not kept.
+    replay_key: str
+    idempotency_lease_seconds: float = 65.0
+    replay_max_bytes: int = 65_536
     key_cache_seconds: float = 2.0  # how long a worker trusts a key lookup; a revocation waits this long
     # Jobs (`coverline worker`): attempts, then backoff from the first delay, doubling up to the
     # last; a job is taken over when its worker has not renewed its lease for `job_lease_seconds`.
@@ -139,6 +145,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not webhook_secrets:
         webhook_secrets = (_development_secret(var_dir, "whsec_sandbox"),)
 
+    replay_key = env.get("COVERLINE_REPLAY_KEY") or None
+    if replay_key is None:
+        if production:
+            raise MissingSetting("COVERLINE_REPLAY_KEY", "stored Idempotency-Key answers are sealed with it")
+        replay_key = _development_secret(var_dir, "replay-key")
+    elif len(replay_key) < 32:
+        raise MissingSetting("COVERLINE_REPLAY_KEY", "use a random secret of at least 32 characters")
+
     origins = tuple(o.strip() for o in env.get("COVERLINE_CORS_ORIGINS", "*").split(",") if o.strip())
     return Settings(
         environment=environment,
@@ -146,6 +160,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         var_dir=var_dir,
         offer_keys=keyring,
         offer_ttl_seconds=_int(env, "COVERLINE_OFFER_TTL_SECONDS", 3600),
+        replay_key=replay_key,
+        idempotency_lease_seconds=_float(env, "COVERLINE_IDEMPOTENCY_LEASE_SECONDS", 65.0),
+        replay_max_bytes=_int(env, "COVERLINE_REPLAY_MAX_BYTES", 65_536),
         log_format=log_format(env),
         log_level=log_level(env),
         max_body_bytes=_int(env, "COVERLINE_MAX_BODY_BYTES", 1_048_576),

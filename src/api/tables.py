@@ -31,5 +31,6 @@ class IdempotentRequestRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: in flight
     content_type: Mapped[str | None] = mapped_column(Text, nullable=True)
-    body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    content_language: Mapped[str | None] = mapped_column(Text, nullable=True)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # sealed (AES-GCM)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)

@@ -1,7 +1,9 @@
 import asyncio
 import datetime as dt
+import json
 
 import httpx
+import msgspec
 import pytest
 from sqlalchemy import func, select, update
 
@@ -88,3 +90,93 @@ async def test_concurrent_duplicates_run_the_request_once(
     assert len(bodies) == 1  # every success is the one stored response
     async with app.state.db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(IdempotentRequestRow)) == 1
+
+
+@pytest.mark.usefixtures("demo_catalog")
+async def test_a_retry_the_moment_the_answer_arrives_replays_it(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    """The answer is stored before it is sent: no sequential retry ever meets "in progress"."""
+    for n in range(30):
+        headers = {**keys.auth("checkout"), "Idempotency-Key": f"seq-{n}"}
+        first = await client.post("/v1/offers", json=BODY, headers=headers)
+        again = await client.post("/v1/offers", json=BODY, headers=headers)
+        assert (first.status_code, again.status_code) == (200, 200)
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.content == first.content
+
+
+@pytest.mark.usefixtures("demo_catalog")
+async def test_the_same_json_in_other_whitespace_and_order_is_the_same_request(
+    client: httpx.AsyncClient, keys: Keys
+) -> None:
+    headers = {**keys.auth("checkout"), "Idempotency-Key": "spacing", "Content-Type": "application/json"}
+    first = await client.post("/v1/offers", content=json.dumps(BODY).encode(), headers=headers)
+    product = dict(reversed(list(BODY["product"].items())))
+    spaced = json.dumps({"product": product}, indent=4).encode()
+    again = await client.post("/v1/offers", content=spaced, headers=headers)
+    assert again.status_code == 200
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.content == first.content
+
+
+@pytest.mark.usefixtures("demo_catalog")
+async def test_a_replay_restores_content_language_and_the_stored_answer_is_sealed(
+    client: httpx.AsyncClient, app: CoverlineApp, keys: Keys
+) -> None:
+    headers = {**keys.auth("checkout"), "Idempotency-Key": "sv-offers", "Accept-Language": "sv"}
+    first = await client.post("/v1/offers", json=BODY, headers=headers)
+    again = await client.post("/v1/offers", json=BODY, headers=headers)
+    assert first.headers["content-language"] == again.headers["content-language"] == "sv"
+    token = first.json()["offers"][0]["offer_token"]
+    async with app.state.db.sessions() as session:
+        stored = await session.scalar(
+            select(IdempotentRequestRow.body).where(IdempotentRequestRow.key == "sv-offers")
+        )
+    assert stored is not None
+    assert token.encode() not in stored
+    assert b"offer_token" not in stored
+
+
+async def test_a_request_in_flight_answers_409_with_retry_after_then_is_taken_over(
+    client: httpx.AsyncClient, app: CoverlineApp, keys: Keys
+) -> None:
+    """A server that died mid-request leaves its key in flight: a retry waits out the lease
+    (2 s in tests), then runs the request itself."""
+    headers = {**keys.auth("checkout"), "Idempotency-Key": "orphaned", "Content-Type": "application/json"}
+    body = json.dumps({"name": "Ana Reyes", "country": "PH"}).encode()
+    first = await client.post("/v1/customers", content=body, headers=headers)
+    assert first.status_code == 201
+    async with app.state.db.sessions() as session, session.begin():  # as if it never finished
+        await session.execute(
+            update(IdempotentRequestRow)
+            .where(IdempotentRequestRow.key == "orphaned")
+            .values(status_code=None, body=None, created_at=dt.datetime.now(dt.UTC))
+        )
+    waiting = await client.post("/v1/customers", content=body, headers=headers)
+    assert waiting.status_code == 409
+    assert 1 <= int(waiting.headers["retry-after"]) <= 2
+    async with app.state.db.sessions() as session, session.begin():  # the lease has passed
+        await session.execute(
+            update(IdempotentRequestRow)
+            .where(IdempotentRequestRow.key == "orphaned")
+            .values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=3))
+        )
+    taken = await client.post("/v1/customers", content=body, headers=headers)
+    assert taken.status_code == 201
+    assert "idempotent-replayed" not in taken.headers
+    replayed = await client.post("/v1/customers", content=body, headers=headers)
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.json() == taken.json()
+
+
+@pytest.mark.usefixtures("demo_catalog")
+async def test_an_answer_over_the_cap_is_not_kept_and_frees_its_key(
+    client: httpx.AsyncClient, app: CoverlineApp, keys: Keys
+) -> None:
+    headers = {**keys.auth("checkout"), "Idempotency-Key": "large"}
+    app.state.settings = msgspec.structs.replace(app.state.settings, replay_max_bytes=64)
+    first = await client.post("/v1/offers", json=BODY, headers=headers)
+    assert first.status_code == 200
+    async with app.state.db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(IdempotentRequestRow)) == 0

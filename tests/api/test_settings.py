@@ -8,11 +8,19 @@ PRODUCTION = {
     "COVERLINE_OFFER_KEYS": "k:" + "s" * 32,
     "STRIPE_API_KEY": "sk_test_123",
     "STRIPE_WEBHOOK_SECRET": "whsec_new,whsec_old",
+    "COVERLINE_REPLAY_KEY": "q" * 40,
 }
 
 
 @pytest.mark.parametrize(
-    "missing", ["DATABASE_URL", "COVERLINE_OFFER_KEYS", "STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET"]
+    "missing",
+    [
+        "DATABASE_URL",
+        "COVERLINE_OFFER_KEYS",
+        "STRIPE_API_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+        "COVERLINE_REPLAY_KEY",
+    ],
 )
 def test_production_names_the_missing_variable(missing: str) -> None:
     with pytest.raises(MissingSetting, match=missing):
@@ -49,6 +57,7 @@ def test_development_keeps_its_offer_key_under_var(tmp_path: object) -> None:
         ("COVERLINE_OFFER_KEYS", "short:x"),
         ("COVERLINE_JOB_RETRY_SECONDS", "soon"),
         ("COVERLINE_KEY_CACHE_SECONDS", "nan"),
+        ("COVERLINE_REPLAY_KEY", "too-short"),
     ],
 )
 def test_bad_values_name_their_variable(variable: str, value: str, tmp_path: object) -> None:

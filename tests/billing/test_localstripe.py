@@ -11,12 +11,16 @@ Stripe object's id before it confirms it, whatever the server does with the key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
 import httpx
@@ -343,3 +347,99 @@ def test_a_gateway_error_is_one_line_with_no_traceback(stack: Stack) -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("error: Stripe")
+
+
+class HoldingProxy:
+    """A small proxy in front of localstripe that passes every call on, but holds back the answer
+    to a PaymentIntent's confirmation: Stripe has charged the card and the caller does not know
+    it yet. The moment to kill the caller in."""
+
+    def __init__(self, upstream: str) -> None:
+        self.confirmed = threading.Event()  # a confirmation reached Stripe
+        self.release = threading.Event()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")
+                }
+                answer = httpx.request(
+                    self.command, upstream + self.path, headers=headers, content=body, timeout=30
+                )
+                if self.path.endswith("/confirm"):
+                    proxy.confirmed.set()
+                    proxy.release.wait(60)
+                try:
+                    self.send_response(answer.status_code)
+                    self.send_header("content-type", answer.headers.get("content-type", "application/json"))
+                    self.send_header("content-length", str(len(answer.content)))
+                    self.end_headers()
+                    self.wfile.write(answer.content)
+                except OSError:  # the caller is gone
+                    pass
+
+            do_GET = do_POST = do_DELETE = forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> HoldingProxy:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self.server.shutdown()
+
+
+def test_a_server_killed_while_stripe_answers_completes_on_retry_with_one_charge(stack: Stack) -> None:
+    sale = {**stack.offer(stack.customer(), "test-screen-guard"), "payment_method": stack.card(VISA)}
+    headers = stack.headers | {"Idempotency-Key": f"order-{time.time_ns()}"}
+    settings = {"COVERLINE_IDEMPOTENCY_LEASE_SECONDS": "2", "COVERLINE_LOG_LEVEL": "WARNING"}
+
+    def serve(stripe_base: str) -> tuple[list[str], str, dict[str, str]]:
+        port = free_port()
+        command = [str(BIN / "coverline"), "serve", "--port", str(port), "--workers", "1"]
+        return command, f"http://127.0.0.1:{port}", {**stack.env, **settings, "STRIPE_API_BASE": stripe_base}
+
+    with HoldingProxy(stack.stripe_base) as proxy:
+        command, doomed, env = serve(proxy.url)
+        with running(command, doomed + "/health", env) as server:
+            threading.Thread(
+                target=lambda: _quietly(
+                    lambda: httpx.post(doomed + "/v1/checkouts", json=sale, headers=headers, timeout=60)
+                ),
+                daemon=True,
+            ).start()
+            assert proxy.confirmed.wait(30), "the confirmation never reached Stripe"
+            server.send_signal(signal.SIGKILL)
+            server.wait(10)
+
+    command, app, env = serve(stack.stripe_base)
+    with running(command, app + "/health", env):
+        deadline = time.monotonic() + 30
+        while True:
+            retried = httpx.post(app + "/v1/checkouts", json=sale, headers=headers, timeout=60)
+            if retried.status_code != 409 or time.monotonic() > deadline:
+                break
+            assert retried.json()["type"].endswith("idempotency-in-progress")
+            time.sleep(float(retried.headers["retry-after"]))
+    assert retried.status_code == 201, retried.text
+    result = retried.json()
+    assert (result["payment_status"], result["attempt"]) == ("succeeded", 1)
+    contract_id = result["contract"]["id"]
+    intents = stack.client.v1.payment_intents.list({"limit": 100}).data
+    mine = [i for i in intents if i.to_dict().get("metadata", {}).get("contract_id") == contract_id]
+    assert [(i.id, i.status) for i in mine] == [(result["payment_intent"], "succeeded")]  # one charge
+    stack.active(contract_id)
+    stack.eventually(lambda: stack.ledger(contract_id) == [("sale", 7900)], "one sale in the ledger")
+
+
+def _quietly(call: Callable[[], object]) -> None:
+    with contextlib.suppress(httpx.HTTPError):  # the server was killed under it
+        call()
