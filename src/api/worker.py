@@ -31,6 +31,7 @@ from api.settings import Settings
 from billing.cancellation import StopSubscription, stop_subscription
 from billing.customers import push_customer
 from billing.gateway import Gateway
+from billing.unwanted import UnwantedRefund, refund_unwanted
 from entitlements import jobs
 from entitlements.store.base import utcnow
 
@@ -49,6 +50,10 @@ async def _stop_subscription(_db: Database, gateway: Gateway, payload: bytes, _j
     await stop_subscription(gateway, stop.contract_id, stop.subscription)
 
 
+async def _refund_unwanted(db: Database, gateway: Gateway, payload: bytes, _job: str) -> None:
+    await refund_unwanted(db.unit_of_work, gateway, msgspec.json.decode(payload, type=UnwantedRefund))
+
+
 async def _purge(db: Database, _gateway: Gateway, _payload: bytes, _job: str) -> None:
     await purge_expired(db.unit_of_work, utcnow())
 
@@ -56,6 +61,7 @@ async def _purge(db: Database, _gateway: Gateway, _payload: bytes, _job: str) ->
 JOBS: dict[str, JobHandler] = {
     jobs.CUSTOMER_CHANGED: _customer_changed,
     jobs.STOP_SUBSCRIPTION: _stop_subscription,
+    jobs.REFUND_UNWANTED: _refund_unwanted,
 }
 # (job, cron): run by whichever worker's scheduler takes it first.
 SCHEDULES: tuple[tuple[str, str, JobHandler], ...] = ((jobs.PURGE_IDEMPOTENT_REPLIES, "17 * * * *", _purge),)

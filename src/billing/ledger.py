@@ -24,9 +24,10 @@ ledger_entries: Table = LedgerEntryRow.__table__  # type: ignore[assignment]
 
 async def record_once(
     run: Statements, key: str, kind: str, amount: int, currency: str, at: dt.datetime, **ids: Any
-) -> None:
-    """A money movement, once by its key, whichever of our call and Stripe's webhook comes first."""
-    await run.insert_new(
+) -> bool:
+    """A money movement, once by its key, whichever of our call and Stripe's webhook comes first;
+    False when it was booked before."""
+    return await run.insert_new(
         ledger_entries,
         entry_key=key,
         kind=kind,

@@ -45,6 +45,10 @@ class Category(StrEnum):
     AMOUNT_MISMATCH = "amount_mismatch"
     CURRENCY_MISMATCH = "currency_mismatch"
     STATUS_MISMATCH = "status_mismatch"
+    # A charge that bought nothing, refunded by a job: one for a period paid already, or one that
+    # arrived for a contract abandoned unpaid. Matched, and still reported.
+    DUPLICATE_PAYMENT = "duplicate_payment"
+    LATE_PAYMENT = "late_payment"
 
 
 class Finding(msgspec.Struct, frozen=True):
@@ -74,11 +78,14 @@ class Reconciliation(msgspec.Struct, frozen=True):
 
 
 _KINDS = {
-    "charge": {"sale", "renewal"},
+    "charge": {"sale", "renewal", "duplicate_payment", "late_payment"},
     "refund": {"refund"},
     "dispute": {"dispute"},
     "dispute_reversal": {"dispute_reversal"},
 }
+
+
+_UNWANTED = {"duplicate_payment": Category.DUPLICATE_PAYMENT, "late_payment": Category.LATE_PAYMENT}
 
 
 async def _ledger_keys(
@@ -99,7 +106,7 @@ async def _ledger_keys(
     ).where(t.occurred_at >= since, t.occurred_at < until)
     result = await session.stream(query.execution_options(yield_per=10_000))
     async for row_id, kind, amount, currency, charge, intent, refund, dispute in result:
-        if kind in ("sale", "renewal"):
+        if kind in _KINDS["charge"]:
             keys = tuple(k for k in (charge, intent) if k)
         elif kind == "refund":
             keys = (refund,) if refund else ()
@@ -115,13 +122,12 @@ async def reconcile(
     until: dt.datetime,
     progress: Callable[[int], None] | None = None,
 ) -> Reconciliation:
-    # Stripe id → (row, amount, currency, kind group); Stripe's ids are unique across objects.
+    # Stripe id → (row, amount, currency, kind); Stripe's ids are unique across objects.
     index: dict[str, tuple[int, int, str, str]] = {}
     totals: dict[str, Totals] = {}
     async for row_id, kind, amount, currency, keys in _ledger_keys(session, since, until):
-        group = next((g for g, kinds in _KINDS.items() if kind in kinds), kind)
         for key in keys:
-            index[key] = (row_id, amount, currency, group)
+            index[key] = (row_id, amount, currency, kind)
         totals.setdefault(currency, Totals(currency)).ledger += amount
     counts: dict[str, int] = defaultdict(int)
     findings: list[Finding] = []
@@ -139,14 +145,14 @@ async def reconcile(
         group = "refund" if failed_refund else tx.reporting_category
         if group not in _KINDS:
             continue  # fees, payouts, adjustments: in the totals, not in our ledger
-        match = next((index[k] for k in tx.source_ids if k in index and index[k][3] == group), None)
+        match = next((index[k] for k in tx.source_ids if k in index and index[k][3] in _KINDS[group]), None)
         if match is None and failed_refund:
             continue  # a failed refund we never recorded: nothing disagrees
         if match is None:
             category = Category.MISSING_IN_LEDGER
             ledger_id = ledger_amount = None
         else:
-            ledger_id, ledger_amount, currency, _ = match
+            ledger_id, ledger_amount, currency, kind = match
             used.add(ledger_id)
             if currency != tx.currency:
                 category = Category.CURRENCY_MISMATCH
@@ -154,6 +160,8 @@ async def reconcile(
                 category = Category.STATUS_MISMATCH  # the ledger says refunded; Stripe says it failed
             elif ledger_amount != tx.amount:
                 category = Category.AMOUNT_MISMATCH
+            elif kind in _UNWANTED:
+                category = _UNWANTED[kind]
             else:
                 category = Category.MATCHED
         counts[category] += 1

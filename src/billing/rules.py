@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
-from entitlements.coverage import ContractStatus
+from entitlements.coverage import ContractStatus, Period
 
 # Ledger kinds that are money the customer paid or got back. Stripe's fee is a cost of
 # collecting it: not the plans' revenue, and not part of what a refund may return.
@@ -47,6 +47,25 @@ def invoice_kind(
     if period_start is None:
         return "renewal"
     return "sale" if all(start >= period_start for start in period_starts) else "renewal"
+
+
+class Unwanted(StrEnum):
+    """A payment Stripe took that buys nothing, refunded by a job and reported by reconciliation:
+    its ledger kind."""
+
+    DUPLICATE_PAYMENT = "duplicate_payment"  # for a period that was paid already
+    LATE_PAYMENT = "late_payment"  # for a contract abandoned unpaid before it arrived
+
+
+def paid_already(upfront: bool, periods: Sequence[Period], period: Period | None) -> Period | None:
+    """The period a new payment would pay a second time, if any: an upfront contract is paid
+    once for its whole term; a subscription's invoice pays its own service period, which must
+    not overlap one already paid (periods that only touch, end to start, do not)."""
+    if upfront:
+        return periods[0] if periods else None
+    if period is None:
+        return None
+    return next((p for p in periods if p.start < period.end and period.start < p.end), None)
 
 
 class AttemptStatus(StrEnum):

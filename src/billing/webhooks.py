@@ -22,11 +22,13 @@ from sqlalchemy.exc import IntegrityError
 
 from billing.gateway import Gateway
 from billing.ledger import record_once
-from billing.rules import invoice_kind, subscription_ending
+from billing.rules import Unwanted, invoice_kind, paid_already, subscription_ending
 from billing.signatures import verify
 from billing.tables import StripeEventRow
-from entitlements import services
-from entitlements.coverage import Period
+from billing.unwanted import UnwantedRefund
+from entitlements import jobs, services
+from entitlements.catalog import Billing
+from entitlements.coverage import ContractStatus, Period
 from entitlements.errors import DomainError
 from entitlements.store import audit
 from entitlements.store.base import utcnow
@@ -255,24 +257,98 @@ async def payment_succeeded(run: UnitOfWork, event: Event, gateway: Gateway) -> 
             )
     if contract is None:
         return "ignored: no contract for this PaymentIntent"
+    charge = pi.get("latest_charge") or pi.get("charge")
+    payment = Payment(
+        reference=pi["id"],
+        ledger_key=f"charge:{pi['id']}",
+        amount=int(pi["amount"]),
+        currency=str(pi["currency"]).upper(),
+        payment_intent=pi["id"],
+        charge=charge if isinstance(charge, str) else None,
+    )
+    unwanted = await _unwanted(run, contract, payment, None, event)
+    if unwanted is not None:
+        return unwanted
     bought = await services.record_payment(
         run, contract, reference=pi["id"], paid_at=event.at, actor=ACTOR, checked=False
     ) or await LifecycleRecord(run).period_bought(pi["id"])  # recorded before (by the checkout, say)
-    charge = pi.get("latest_charge") or pi.get("charge")
     await record_once(
         run,
-        f"charge:{pi['id']}",
+        payment.ledger_key,
         "sale",
-        int(pi["amount"]),
-        pi["currency"],
+        payment.amount,
+        payment.currency,
         event.at,
         contract_id=contract.id,
         stripe_payment_intent=pi["id"],
-        stripe_charge=charge if isinstance(charge, str) else None,
+        stripe_charge=payment.charge,
         period_start=bought.start if bought else None,  # the coverage it pays for: revenue
         period_end=bought.end if bought else None,  # is earned over this span
     )
     return None
+
+
+class Payment(msgspec.Struct, frozen=True):
+    """A payment Stripe reports, as the ledger books it."""
+
+    reference: str  # the PaymentIntent's id, or the invoice's
+    ledger_key: str
+    amount: int
+    currency: str
+    payment_intent: str | None
+    charge: str | None = None
+    invoice: str | None = None
+
+
+async def _unwanted(
+    run: UnitOfWork, contract: LockedContract, payment: Payment, period: Period | None, event: Event
+) -> str | None:
+    """A payment that buys nothing is booked as what it is, said in the contract's history, and
+    refunded by a job: one for a period already paid (Stripe charged twice: a second
+    PaymentIntent, a second invoice for one period), or one for a contract abandoned unpaid.
+    None when it buys coverage (or was applied before, this very payment)."""
+    record = LifecycleRecord(run)
+    facts, periods = await record.history(contract.id)
+    if any(f.reference == payment.reference for f in facts):
+        return None
+    if contract.status is ContractStatus.ABANDONED:
+        reason, covered = Unwanted.LATE_PAYMENT, None
+    else:
+        plan = await record.plan(contract)
+        covered = paid_already(plan.billing is Billing.UPFRONT, periods, period)
+        if covered is None:
+            return None
+        reason = Unwanted.DUPLICATE_PAYMENT
+    stored = await record_once(
+        run,
+        payment.ledger_key,
+        reason.value,
+        payment.amount,
+        payment.currency,
+        event.at,
+        contract_id=contract.id,
+        stripe_payment_intent=payment.payment_intent,
+        stripe_charge=payment.charge,
+        stripe_invoice=payment.invoice,
+    )
+    if not stored:
+        return f"{reason.value}: booked before"
+    why: dict[str, Any] = {
+        "payment": payment.reference,
+        "amount": payment.amount,
+        "currency": payment.currency,
+    }
+    if covered is not None:
+        why["paid_already"] = [covered.start.isoformat(), covered.end.isoformat()]
+    if payment.payment_intent is not None:
+        refund = UnwantedRefund(contract.id, payment.payment_intent, payment.amount, payment.currency, reason)
+        await run.enqueue(jobs.REFUND_UNWANTED, msgspec.json.encode(refund))
+        why["refund"] = "queued"
+    else:
+        why["refund"] = "by hand: Stripe named no PaymentIntent"
+        log.error("unwanted payment not refunded", contract_id=contract.id, payment=payment.reference)
+    await audit.append(run, "contract", contract.id, ACTOR, [(reason.value, why)])
+    return f"{reason.value}: refunded by a job"
 
 
 async def _invoice_contract(
@@ -296,6 +372,23 @@ async def invoice_paid(run: UnitOfWork, event: Event, gateway: Gateway) -> str |
     contract = await _locked(run, contract_id=found.id, subscription=subscription)
     assert contract is not None  # found just now, in this transaction
     period = _service_period(invoice)
+    payments = (invoice.get("payments") or {}).get("data") or []
+    intent = next(
+        (p["payment"].get("payment_intent") for p in payments if p.get("payment")), None
+    ) or invoice.get("payment_intent")
+    charge = invoice.get("charge")
+    payment = Payment(
+        reference=invoice["id"],
+        ledger_key=f"invoice:{invoice['id']}",
+        amount=int(invoice.get("amount_paid") or invoice.get("amount_due") or 0),
+        currency=str(invoice["currency"]).upper(),
+        payment_intent=intent if isinstance(intent, str) else None,
+        charge=charge if isinstance(charge, str) else None,
+        invoice=invoice["id"],
+    )
+    unwanted = await _unwanted(run, contract, payment, period, event)
+    if unwanted is not None:
+        return unwanted
     await services.record_payment(
         run,
         contract,
@@ -305,26 +398,21 @@ async def invoice_paid(run: UnitOfWork, event: Event, gateway: Gateway) -> str |
         checked=False,
         period=period,
     )
-    payments = (invoice.get("payments") or {}).get("data") or []
-    intent = next(
-        (p["payment"].get("payment_intent") for p in payments if p.get("payment")), None
-    ) or invoice.get("payment_intent")
     _, periods = await LifecycleRecord(run).history(contract.id)
     kind = invoice_kind(
         invoice.get("billing_reason"), period.start if period else None, (p.start for p in periods)
     )
-    amount = int(invoice.get("amount_paid") or invoice.get("amount_due") or 0)
     await record_once(
         run,
-        f"invoice:{invoice['id']}",
+        payment.ledger_key,
         kind,
-        amount,
-        invoice["currency"],
+        payment.amount,
+        payment.currency,
         event.at,
         contract_id=contract.id,
         stripe_invoice=invoice["id"],
-        stripe_payment_intent=intent,
-        stripe_charge=invoice.get("charge") if isinstance(invoice.get("charge"), str) else None,
+        stripe_payment_intent=payment.payment_intent,
+        stripe_charge=payment.charge,
         period_start=period.start if period else None,
         period_end=period.end if period else None,
     )

@@ -9,3 +9,6 @@ CUSTOMER_CHANGED = "customer.changed"
 STOP_SUBSCRIPTION = "subscription.stop"
 # Stored replies to `Idempotency-Key` requests past their time to live (a scheduled job).
 PURGE_IDEMPOTENT_REPLIES = "idempotency.purge"
+# A payment that buys nothing (a duplicate, or one for an abandoned contract), refunded in
+# full; payload: `billing.unwanted.UnwantedRefund`.
+REFUND_UNWANTED = "payment.refund_unwanted"

@@ -179,6 +179,10 @@ def stack(database_url: str) -> Iterator[Stack]:
         "STRIPE_API_BASE": stripe_base,
         "STRIPE_WEBHOOK_SECRET": SECRET,
         "COVERLINE_OFFER_KEYS": "ls-1:" + "l" * 40,
+        # `coverline worker --until-idle` retries a failing job in a second, not in minutes.
+        "COVERLINE_JOB_ATTEMPTS": "3",
+        "COVERLINE_JOB_RETRY_SECONDS": "0.2",
+        "COVERLINE_JOB_POLL_SECONDS": "0.5",
     }
     localstripe = [str(BIN / "localstripe"), "--port", stripe_base.rsplit(":", 1)[1], "--from-scratch"]
     with running(localstripe, stripe_base + "/v1/customers"), coverline_server(env) as app:
@@ -443,3 +447,51 @@ def test_a_server_killed_while_stripe_answers_completes_on_retry_with_one_charge
 def _quietly(call: Callable[[], object]) -> None:
     with contextlib.suppress(httpx.HTTPError):  # the server was killed under it
         call()
+
+
+def test_a_second_payment_is_refunded_by_a_job_and_adds_no_cover(stack: Stack) -> None:
+    sale = stack.offer(stack.customer(), "test-screen-guard")
+    result = stack.checkout(sale, VISA).json()
+    contract_id = result["contract"]["id"]
+    before = stack.active(contract_id)["coverage_periods"]
+    # Stripe charges the contract a second time (another integration, a replayed page).
+    second = stack.client.v1.payment_intents.create(
+        {
+            "amount": 7900,
+            "currency": "usd",
+            "payment_method": stack.card(VISA),
+            "confirm": True,
+            "metadata": {"contract_id": contract_id},
+        }
+    )
+    assert second.status == "succeeded"
+    stack.eventually(
+        lambda: (
+            ("payment_intent.succeeded", "applied: duplicate_payment: refunded by a job") in stack.events()
+        ),
+        "the second payment seen as a duplicate",
+    )
+    drained = stack.cli("worker", "--until-idle")
+    assert drained.returncode == 0, drained.stderr
+    assert "Traceback" not in drained.stdout, drained.stdout
+    refunds = stack.client.v1.refunds.list({"payment_intent": second.id}).data
+    assert [r.amount for r in refunds] == [7900]
+    assert stack.contract(contract_id)["coverage_periods"] == before  # no second term
+    assert sorted(stack.ledger(contract_id)) == [
+        ("duplicate_payment", 7900),
+        ("refund", -7900),
+        ("sale", 7900),
+    ]
+    history = [h["action"] for h in stack.call("GET", f"/v1/contracts/{contract_id}/history")["data"]]
+    assert {"duplicate_payment", "refunded"} <= set(history)
+    again = stack.cli("worker", "--until-idle")  # nothing is left to refund
+    assert again.returncode == 0
+    assert len(stack.client.v1.refunds.list({"payment_intent": second.id}).data) == 1
+
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 600))
+    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
+    report = json.loads(stack.cli("reconcile", "--from", since, "--to", until).stdout)
+    assert report["counts"]["duplicate_payment"] >= 1
+    assert second.id in {
+        f["stripe_ids"] for f in report["findings"] if f["category"] == "duplicate_payment"
+    } or any(second.id in f["stripe_ids"] for f in report["findings"] if f["category"] == "duplicate_payment")

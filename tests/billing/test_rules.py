@@ -14,10 +14,11 @@ from billing.rules import (
     invoice_kind,
     needs_new_attempt,
     net_paid,
+    paid_already,
     stripe_locales,
     subscription_ending,
 )
-from entitlements.coverage import ContractStatus
+from entitlements.coverage import ContractStatus, Period
 
 kinds = st.sampled_from(["sale", "renewal", "refund", "dispute", "fee"])
 entries = st.lists(st.tuples(kinds, st.integers(-(10**9), 10**9)), max_size=12)
@@ -106,3 +107,18 @@ def test_without_a_billing_reason_only_the_first_period_is_the_sale(
     # Stripe's own word wins when it gives one.
     assert invoice_kind("subscription_create", start, others) == "sale"
     assert invoice_kind("subscription_cycle", start, []) == "renewal"
+
+
+spans = st.tuples(instants, st.integers(1, 400)).map(lambda t: Period(t[0], t[0] + dt.timedelta(days=t[1])))
+
+
+@given(periods=st.lists(spans, max_size=4), period=spans)
+def test_a_payment_pays_again_only_what_overlaps_what_was_paid(periods: list[Period], period: Period) -> None:
+    """A subscription's invoice is a duplicate exactly when its service period overlaps a paid
+    one (touching end to start is the next period); an upfront contract is paid once."""
+    again = paid_already(False, periods, period)
+    overlapping = [p for p in periods if p.start < period.end and period.start < p.end]
+    assert again == (overlapping[0] if overlapping else None)
+    following = Period(period.end, period.end + dt.timedelta(days=30))
+    assert paid_already(False, [period], following) is None
+    assert paid_already(True, periods, None) == (periods[0] if periods else None)

@@ -9,11 +9,12 @@ import httpx
 import msgspec
 import pytest
 import stripe
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from api.app import CoverlineApp
 from billing.signatures import sign
 from billing.tables import LedgerEntryRow, StripeEventRow
+from entitlements import jobs
 from tests.api.shop import Shop, publish_test_plans
 from tests.conftest import WEBHOOK_SECRETS, Keys
 
@@ -314,3 +315,61 @@ async def test_a_payment_that_reaches_a_cancelled_contract_books_the_coverage_it
         dt.datetime.fromisoformat(period["start"]).isoformat(),
         dt.datetime.fromisoformat(period["end"]).isoformat(),
     )
+
+
+async def queued_jobs(app: CoverlineApp) -> list[tuple[str, dict[str, Any]]]:
+    async with app.state.db.sessions() as session:
+        rows = await session.execute(text("SELECT entrypoint, payload FROM pgqueuer ORDER BY id"))
+        return [(r[0], msgspec.json.decode(r[1])) for r in rows if r[0] == jobs.REFUND_UNWANTED]
+
+
+async def test_a_second_invoice_for_a_paid_period_is_refunded_and_covers_nothing(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    result = await shop.checkout("test-monthly")
+    contract_id = result["contract"]["id"]
+    before = (await shop.call("GET", f"/v1/contracts/{contract_id}", "support"))["coverage_periods"]
+    [invoice] = app.state.gateway.invoices.values()
+    twin = {**invoice, "id": "in_twin", "payments": {"data": [{"payment": {"payment_intent": "pi_twin"}}]}}
+    response = await deliver(client, event("evt_twin", "invoice.paid", twin))
+    assert response.json()["outcome"] == "applied"
+    after = await shop.call("GET", f"/v1/contracts/{contract_id}", "support")
+    assert after["coverage_periods"] == before
+    assert await queued_jobs(app) == [
+        (
+            jobs.REFUND_UNWANTED,
+            {
+                "contract_id": contract_id,
+                "payment_intent": "pi_twin",
+                "amount": 7900,
+                "currency": "USD",
+                "reason": "duplicate_payment",
+            },
+        )
+    ]
+    again = await deliver(
+        client, event("evt_twin_again", "invoice.paid", twin)
+    )  # another event, same invoice
+    assert again.json()["outcome"] == "applied"
+    assert len(await queued_jobs(app)) == 1  # booked before: not refunded twice
+    async with app.state.db.sessions() as session:
+        kinds = sorted(e.kind for e in await session.scalars(select(LedgerEntryRow)))
+    assert kinds == ["duplicate_payment", "fee", "sale"]
+
+
+async def test_a_payment_for_an_abandoned_contract_is_a_late_payment_refunded(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    result = await shop.checkout("test-screen-guard", card=None)  # the page never paid
+    contract_id = result["contract"]["id"]
+    await shop.lifecycle(contract_id, "abandon", "offer-expired")
+    intent = app.state.gateway.payment_intents[result["payment_intent"]]
+    paid = {**intent, "status": "succeeded", "latest_charge": "ch_late"}
+    response = await deliver(client, event("evt_late", "payment_intent.succeeded", paid))
+    assert response.json()["outcome"] == "applied"
+    contract = await shop.call("GET", f"/v1/contracts/{contract_id}", "support")
+    assert (contract["status"], contract["coverage_periods"]) == ("abandoned", [])
+    [(_, refund)] = await queued_jobs(app)
+    assert (refund["reason"], refund["payment_intent"]) == ("late_payment", result["payment_intent"])
+    history = await shop.call("GET", f"/v1/contracts/{contract_id}/history", "support")
+    assert "late_payment" in [h["action"] for h in history["data"]]
