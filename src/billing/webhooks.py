@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 import structlog
@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from billing.gateway import Gateway
 from billing.ledger import record_once
+from billing.reconcile import BalanceTransaction
 from billing.rules import Unwanted, invoice_kind, paid_already, subscription_ending
 from billing.signatures import verify
 from billing.tables import StripeEventRow
@@ -36,6 +37,7 @@ from entitlements.store.lifecycle import ContractState, LifecycleRecord, LockedC
 from entitlements.store.unit_of_work import UnitOfWork, Units
 
 ACTOR = "stripe"
+T = TypeVar("T")
 OUTCOME_LENGTH = 200  # stripe_events.outcome
 log = structlog.get_logger("billing.webhooks")
 
@@ -111,6 +113,8 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
         # Not even an event: kept under an id of its own bytes, so a redelivery is a duplicate.
         event = Event(f"evt_unreadable_{hashlib.sha256(raw).hexdigest()[:24]}", "unreadable", 0, {})
         return await _malformed(units, event, raw, str(exc))
+    # What the handler will ask the gateway is asked now, with no transaction open.
+    known = await look_up(event, gateway)
     try:
         async with units() as run:
             # Stored first: a concurrent twin waits on this row's key, then finds it taken. The
@@ -119,7 +123,7 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
                 return Outcome.DUPLICATE, event.id
             try:
                 async with run.connection.transaction():  # a savepoint: what the handler wrote goes
-                    outcome, detail = await apply(run, event, gateway)
+                    outcome, detail = await apply(run, event, known)
             except _UNREADABLE as exc:
                 outcome, detail = Outcome.MALFORMED, f"{type(exc).__name__}: {exc}"
                 run.touched.clear()  # what the handler touched was rolled back with it
@@ -137,7 +141,7 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
     return outcome, event.id
 
 
-Handler = Callable[[UnitOfWork, Event, Gateway], Awaitable[str | None]]
+Handler = Callable[[UnitOfWork, Event, "Lookups"], Awaitable[str | None]]
 
 
 # What reading a field that is missing or of another type raises, in the handlers below.
@@ -164,12 +168,12 @@ async def _malformed(units: Units, event: Event, raw: bytes, error: str) -> tupl
     return (Outcome.MALFORMED if stored else Outcome.DUPLICATE), event.id
 
 
-async def apply(run: UnitOfWork, event: Event, gateway: Gateway) -> tuple[Outcome, str]:
+async def apply(run: UnitOfWork, event: Event, known: Lookups) -> tuple[Outcome, str]:
     handler = HANDLERS.get(event.type)
     if handler is None:
         return Outcome.IGNORED, "not an event Coverline acts on"
     try:
-        detail = await handler(run, event, gateway)
+        detail = await handler(run, event, known)
     except DomainError as exc:  # e.g. a payment for a contract cancelled meanwhile: nothing to do
         return Outcome.IGNORED, exc.detail
     except UnknownContract as exc:
@@ -177,6 +181,70 @@ async def apply(run: UnitOfWork, event: Event, gateway: Gateway) -> tuple[Outcom
     if detail is not None and detail.startswith("ignored"):
         return Outcome.IGNORED, detail.removeprefix("ignored: ")
     return Outcome.APPLIED, detail or ""
+
+
+# --- what handlers ask the gateway, asked before the transaction ----------------------------------
+
+
+class NotLookedUp(RuntimeError):
+    """A handler asked for something `look_up` did not fetch: a bug, not a malformed event."""
+
+
+class Lookups:
+    """The gateway's answers a handler needs, fetched by `look_up` before the event's transaction
+    opens: no lock is held while Stripe answers."""
+
+    def __init__(self) -> None:
+        self.invoices: dict[str, dict[str, Any] | None] = {}
+        self.subscription_contracts: dict[str, str | None] = {}
+        self.balance_transactions: dict[str, BalanceTransaction | None] = {}
+
+    def invoice(self, invoice_id: str) -> dict[str, Any] | None:
+        return self._get(self.invoices, invoice_id)
+
+    def subscription_contract(self, subscription_id: str) -> str | None:
+        return self._get(self.subscription_contracts, subscription_id)
+
+    def balance_transaction(self, transaction_id: str) -> BalanceTransaction | None:
+        return self._get(self.balance_transactions, transaction_id)
+
+    @staticmethod
+    def _get(found: dict[str, T], key: str) -> T:
+        if key not in found:
+            raise NotLookedUp(key)
+        return found[key]
+
+
+async def look_up(event: Event, gateway: Gateway) -> Lookups:
+    """Ask the gateway what the event's handler will need: the current invoice where an event's
+    copy could mislead, the contract in a subscription's metadata where an invoice of the older
+    shape does not carry it, a charge's balance transaction (for Stripe's fee). An event that
+    cannot be read asks nothing: its handler finds it malformed."""
+    known = Lookups()
+    try:
+        obj = event.object
+        if event.type == "payment_intent.succeeded" and isinstance(obj.get("invoice"), str):
+            invoice = await gateway.invoice(obj["invoice"])
+            known.invoices[obj["invoice"]] = invoice
+            if invoice is not None:
+                await _look_up_subscription(invoice, gateway, known)
+        elif event.type.startswith("invoice."):
+            if event.type == "invoice.payment_failed":
+                known.invoices[obj["id"]] = await gateway.invoice(obj["id"])
+            await _look_up_subscription(obj, gateway, known)
+        elif event.type in ("charge.succeeded", "charge.updated") and isinstance(
+            txn := obj.get("balance_transaction"), str
+        ):
+            known.balance_transactions[txn] = await gateway.balance_transaction(txn)
+    except _UNREADABLE:
+        pass
+    return known
+
+
+async def _look_up_subscription(invoice: dict[str, Any], gateway: Gateway, known: Lookups) -> None:
+    subscription, contract_id = _invoice_subscription(invoice)
+    if contract_id is None and isinstance(subscription, str):
+        known.subscription_contracts[subscription] = await gateway.subscription_contract(subscription)
 
 
 # --- finding our contract from Stripe's objects (the current shapes and localstripe's older ones) --
@@ -245,15 +313,15 @@ async def _locked(
 # --- handlers ----------------------------------------------------------------------------------------
 
 
-async def payment_succeeded(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
+async def payment_succeeded(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
     pi = event.object
     contract = await _locked(run, contract_id=_metadata_contract(pi), payment_intent=pi.get("id"))
     if contract is None and isinstance(pi.get("invoice"), str):
         # An invoice's payment (older API versions name it): the invoice, fetched now, decides.
-        invoice = await gateway.invoice(pi["invoice"])
+        invoice = known.invoice(pi["invoice"])
         if invoice is not None and (invoice.get("status") == "paid" or invoice.get("paid") is True):
             return await invoice_paid(
-                run, Event(event.id, "invoice.paid", event.created, {"object": invoice}), gateway
+                run, Event(event.id, "invoice.paid", event.created, {"object": invoice}), known
             )
     if contract is None:
         return "ignored: no contract for this PaymentIntent"
@@ -351,22 +419,20 @@ async def _unwanted(
     return f"{reason.value}: refunded by a job"
 
 
-async def _invoice_contract(
-    run: UnitOfWork, invoice: dict[str, Any], gateway: Gateway
-) -> ContractState | None:
+async def _invoice_contract(run: UnitOfWork, invoice: dict[str, Any], known: Lookups) -> ContractState | None:
     subscription, contract_id = _invoice_subscription(invoice)
     if contract_id is None and subscription:
         linked = await _contract(run, subscription=subscription)
         if linked is not None:
             return linked
-        contract_id = await gateway.subscription_contract(subscription)  # an older shape: ask
+        contract_id = known.subscription_contract(subscription)  # an older shape: asked before
     return await _contract(run, contract_id=contract_id, subscription=subscription)
 
 
-async def invoice_paid(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
+async def invoice_paid(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
     invoice = event.object
     subscription, _ = _invoice_subscription(invoice)
-    found = await _invoice_contract(run, invoice, gateway)
+    found = await _invoice_contract(run, invoice, known)
     if found is None:
         return "ignored: no contract for this invoice"
     contract = await _locked(run, contract_id=found.id, subscription=subscription)
@@ -433,21 +499,21 @@ def _ts(value: Any) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(value, dt.UTC) if isinstance(value, int) else None
 
 
-async def invoice_changed(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
+async def invoice_changed(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
     """Any other invoice event: acted on only if the invoice says it is paid (localstripe, for
     one, reports a subscription's first invoice paid in `invoice.created` alone)."""
     invoice = event.object
     if invoice.get("status") == "paid" or invoice.get("paid") is True:
-        return await invoice_paid(run, event, gateway)
+        return await invoice_paid(run, event, known)
     return "ignored: the invoice is not paid"
 
 
-async def invoice_failed(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
+async def invoice_failed(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
     invoice = event.object
-    now = await gateway.invoice(invoice["id"])
+    now = known.invoice(invoice["id"])
     if now is not None and now.get("status") == "paid":
         return "ignored: the invoice is paid by now"
-    contract = await _invoice_contract(run, invoice, gateway)
+    contract = await _invoice_contract(run, invoice, known)
     if contract is None:
         return "ignored: no contract for this invoice"
     if invoice.get("billing_reason") == "subscription_create":
@@ -464,7 +530,7 @@ async def invoice_failed(run: UnitOfWork, event: Event, gateway: Gateway) -> str
     return None
 
 
-async def subscription_changed(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
+async def subscription_changed(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
     sub = event.object
     contract = await _locked(run, contract_id=_metadata_contract(sub), subscription=sub.get("id"))
     if contract is None:
@@ -488,16 +554,16 @@ async def subscription_changed(run: UnitOfWork, event: Event, gateway: Gateway) 
     return target.value
 
 
-async def renewal_notice(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
+async def renewal_notice(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
     invoice = event.object  # an upcoming invoice has no id
-    contract = await _invoice_contract(run, invoice, gateway)
+    contract = await _invoice_contract(run, invoice, known)
     if contract is None:
         return "ignored: no contract for this subscription"
     await audit.append(run, "contract", contract.id, ACTOR, [("renewal_notice", {"event_id": event.id})])
     return None
 
 
-async def refund_recorded(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
+async def refund_recorded(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
     obj = event.object
     refunds = [obj] if obj.get("object") == "refund" else ((obj.get("refunds") or {}).get("data") or [])
     for refund in refunds:
@@ -520,7 +586,7 @@ async def refund_recorded(run: UnitOfWork, event: Event, gateway: Gateway) -> st
     return None
 
 
-async def dispute_changed(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
+async def dispute_changed(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
     dispute = event.object
     contract = await _contract(run, payment_intent=dispute.get("payment_intent"))
     ids = {
@@ -555,13 +621,13 @@ async def dispute_changed(run: UnitOfWork, event: Event, gateway: Gateway) -> st
     return dispute.get("status")
 
 
-async def fee_recorded(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
+async def fee_recorded(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
     """The fee Stripe took on a charge, from the charge's balance transaction."""
     charge = event.object
     txn = charge.get("balance_transaction")
     if not isinstance(txn, str):
         return "ignored: no balance transaction yet"
-    found = await gateway.balance_transaction(txn)
+    found = known.balance_transaction(txn)
     if found is None or found.fee == 0:
         return "ignored: no fee"
     intent = charge.get("payment_intent") if isinstance(charge.get("payment_intent"), str) else None
@@ -581,7 +647,7 @@ async def fee_recorded(run: UnitOfWork, event: Event, gateway: Gateway) -> str |
     return None
 
 
-async def checkout_completed(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
+async def checkout_completed(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
     """A hosted page was paid. Its PaymentIntent or invoice events record the payment; this one
     only links the contract to them (so nothing is recorded twice)."""
     checkout = event.object
@@ -600,7 +666,7 @@ async def checkout_completed(run: UnitOfWork, event: Event, gateway: Gateway) ->
     return "linked"
 
 
-async def payment_failed(run: UnitOfWork, event: Event, gateway: Gateway) -> str | None:
+async def payment_failed(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
     pi = event.object
     contract = await _contract(run, contract_id=_metadata_contract(pi), payment_intent=pi.get("id"))
     if contract is not None:

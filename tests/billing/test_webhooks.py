@@ -5,6 +5,7 @@ import datetime as dt
 import time
 from typing import Any
 
+import asyncpg
 import httpx
 import msgspec
 import pytest
@@ -373,3 +374,41 @@ async def test_a_payment_for_an_abandoned_contract_is_a_late_payment_refunded(
     assert (refund["reason"], refund["payment_intent"]) == ("late_payment", result["payment_intent"])
     history = await shop.call("GET", f"/v1/contracts/{contract_id}/history", "support")
     assert "late_payment" in [h["action"] for h in history["data"]]
+
+
+async def test_the_gateway_is_asked_with_no_transaction_open(
+    shop: Shop,
+    app: CoverlineApp,
+    client: httpx.AsyncClient,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Handlers that need Stripe's current objects get them before the event's transaction
+    opens: while Stripe answers, no connection of ours sits in a transaction."""
+    result = await shop.checkout("test-monthly")
+    gateway = app.state.gateway
+    [invoice] = gateway.invoices.values()
+    asked = gateway.invoice
+    open_transactions: list[int] = []
+
+    async def observed(invoice_id: str) -> Any:
+        connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        try:
+            open_transactions.append(
+                await connection.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+                )
+            )
+        finally:
+            await connection.close()
+        return await asked(invoice_id)
+
+    monkeypatch.setattr(gateway, "invoice", observed)
+    failed = {**invoice, "id": "in_renewal", "status": "open", "billing_reason": "subscription_cycle"}
+    response = await deliver(client, event("evt_renewal_failed", "invoice.payment_failed", failed))
+    assert response.status_code == 200
+    assert open_transactions == [0]
+    assert (await shop.call("GET", f"/v1/contracts/{result['contract']['id']}", "support"))[
+        "status"
+    ] == "past_due"
