@@ -159,7 +159,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_url=database_url,
         var_dir=var_dir,
         offer_keys=keyring,
-        offer_ttl_seconds=_int(env, "COVERLINE_OFFER_TTL_SECONDS", 3600),
+        # A hosted payment page lives as long as its offer, and Stripe's live 30 minutes at least.
+        offer_ttl_seconds=_at_least(1800, env, "COVERLINE_OFFER_TTL_SECONDS", 3600),
         replay_key=replay_key,
         idempotency_lease_seconds=_float(env, "COVERLINE_IDEMPOTENCY_LEASE_SECONDS", 65.0),
         replay_max_bytes=_int(env, "COVERLINE_REPLAY_MAX_BYTES", 65_536),

@@ -28,6 +28,7 @@ from api.app import make_gateway
 from api.database import ConnectionBudget, Database
 from api.idempotency import purge_expired
 from api.settings import Settings
+from billing.abandonment import Release, abandon_expired, release_checkout
 from billing.cancellation import StopSubscription, stop_subscription
 from billing.customers import push_customer
 from billing.gateway import Gateway
@@ -54,6 +55,14 @@ async def _refund_unwanted(db: Database, gateway: Gateway, payload: bytes, _job:
     await refund_unwanted(db.unit_of_work, gateway, msgspec.json.decode(payload, type=UnwantedRefund))
 
 
+async def _abandon(db: Database, _gateway: Gateway, _payload: bytes, _job: str) -> None:
+    await abandon_expired(db.unit_of_work, utcnow())
+
+
+async def _release(_db: Database, gateway: Gateway, payload: bytes, _job: str) -> None:
+    await release_checkout(gateway, msgspec.json.decode(payload, type=Release))
+
+
 async def _purge(db: Database, _gateway: Gateway, _payload: bytes, _job: str) -> None:
     await purge_expired(db.unit_of_work, utcnow())
 
@@ -62,9 +71,13 @@ JOBS: dict[str, JobHandler] = {
     jobs.CUSTOMER_CHANGED: _customer_changed,
     jobs.STOP_SUBSCRIPTION: _stop_subscription,
     jobs.REFUND_UNWANTED: _refund_unwanted,
+    jobs.RELEASE_CHECKOUT: _release,
 }
 # (job, cron): run by whichever worker's scheduler takes it first.
-SCHEDULES: tuple[tuple[str, str, JobHandler], ...] = ((jobs.PURGE_IDEMPOTENT_REPLIES, "17 * * * *", _purge),)
+SCHEDULES: tuple[tuple[str, str, JobHandler], ...] = (
+    (jobs.PURGE_IDEMPOTENT_REPLIES, "17 * * * *", _purge),
+    (jobs.ABANDON_CHECKOUTS, "* * * * *", _abandon),
+)
 
 
 def build_worker(

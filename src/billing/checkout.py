@@ -99,7 +99,7 @@ async def start_checkout(
             contract_id=contract.id,
             success_url=hosted.success_url,
             cancel_url=hosted.cancel_url,
-            expires_at=None,
+            expires_at=session_expiry(contract.offer_expires_at, now),
             key=f"{key}:session",
         )
         await _record(session, contract, attempt, AttemptStatus.AWAITING_PAGE, page.id, None, actor)
@@ -132,6 +132,14 @@ async def start_checkout(
         subscription.decline_code,
         subscription=subscription.id,
     )
+
+
+def session_expiry(offer_expires_at: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """A hosted page lives as long as its offer, within what Stripe allows (30 minutes to 24
+    hours from now): an offer used in its last minutes keeps its page 30 minutes, and the
+    abandonment job expires the page with the offer's contract."""
+    earliest, latest = now + dt.timedelta(minutes=31), now + dt.timedelta(hours=23, minutes=59)
+    return min(max(offer_expires_at or latest, earliest), latest)
 
 
 _SETTLED = frozenset({AttemptStatus.SUCCEEDED, AttemptStatus.PROCESSING})

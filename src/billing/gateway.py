@@ -130,6 +130,12 @@ class Gateway(Protocol):
 
     async def cancel_subscription(self, subscription_id: str, *, key: str) -> None: ...
 
+    async def release_payment(self, stripe_object: str, *, key: str) -> str:
+        """An abandoned checkout's Stripe object, let go: a PaymentIntent cancelled, an
+        incomplete subscription cancelled, a Checkout Session expired — unless it was paid
+        meanwhile (its payment then arrives late, and is refunded). Its status after."""
+        ...
+
     async def refund(self, *, payment_intent: str, amount: Money, contract_id: str, key: str) -> Refund: ...
 
     async def ensure_price(self, spec: PriceSpec) -> tuple[str | None, bool]:

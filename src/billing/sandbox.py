@@ -442,6 +442,26 @@ class SandboxGateway:
             return
         self._end(sub, "cancellation_requested")
 
+    async def release_payment(self, stripe_object: str, *, key: str) -> str:
+        if stripe_object in self.payment_intents:
+            pi = self.payment_intents[stripe_object]
+            if pi["status"] not in ("succeeded", "processing", "canceled"):
+                pi["status"] = "canceled"
+                self._emit("payment_intent.canceled", pi)
+            return str(pi["status"])
+        if stripe_object in self.subscriptions:
+            sub = self.subscriptions[stripe_object]
+            if sub["status"] == "incomplete":
+                self._end(sub, "cancellation_requested")
+            return str(sub["status"])
+        if stripe_object in self.checkout_sessions:
+            session = self.checkout_sessions[stripe_object]
+            if session["status"] == "open":
+                session["status"] = "expired"
+                self._emit("checkout.session.expired", self._public(session))
+            return str(session["status"])
+        return "unknown"  # made by another process's sandbox: nothing here to let go
+
     def _end(self, sub: dict[str, Any], reason: str) -> None:
         sub["status"] = "canceled"
         sub["cancellation_details"] = {"reason": reason}

@@ -255,6 +255,25 @@ class StripeGateway:
     async def cancel_subscription(self, subscription_id: str, *, key: str) -> None:
         await self._call(self.client.v1.subscriptions.cancel_async(subscription_id, None, self._options(key)))
 
+    async def release_payment(self, stripe_object: str, *, key: str) -> str:
+        v1, options = self.client.v1, self._options(key)
+        if stripe_object.startswith("pi_"):
+            intent = await self._call(v1.payment_intents.retrieve_async(stripe_object))
+            if intent.status in _CANCELLABLE_INTENT:
+                intent = await self._call(v1.payment_intents.cancel_async(stripe_object, None, options))
+            return str(intent.status)
+        if stripe_object.startswith("sub_"):
+            sub = await self._call(v1.subscriptions.retrieve_async(stripe_object))
+            if sub.status in ("incomplete", "trialing"):
+                sub = await self._call(v1.subscriptions.cancel_async(stripe_object, None, options))
+            return str(sub.status)
+        if stripe_object.startswith("cs_"):
+            session = await self._call(v1.checkout.sessions.retrieve_async(stripe_object))
+            if session.status == "open":
+                session = await self._call(v1.checkout.sessions.expire_async(stripe_object, None, options))
+            return str(session.status)
+        raise GatewayError(f"not a Stripe payment object: {stripe_object}")
+
     async def refund(self, *, payment_intent: str, amount: Money, contract_id: str, key: str) -> Refund:
         params = {
             "payment_intent": payment_intent,
@@ -388,6 +407,11 @@ def _balance_transaction(
         created=created or dt.datetime.fromtimestamp(int(data["created"]), dt.UTC),
         source_ids=ids or tuple(x for x in [data.get("source")] if isinstance(x, str)),
     )
+
+
+_CANCELLABLE_INTENT = frozenset(
+    {"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"}
+)
 
 
 def _decline_code(exc: stripe.StripeError) -> str | None:

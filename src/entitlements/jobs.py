@@ -12,3 +12,7 @@ PURGE_IDEMPOTENT_REPLIES = "idempotency.purge"
 # A payment that buys nothing (a duplicate, or one for an abandoned contract), refunded in
 # full; payload: `billing.unwanted.UnwantedRefund`.
 REFUND_UNWANTED = "payment.refund_unwanted"
+# Pending contracts whose offer expired become abandoned (a scheduled job, each minute).
+ABANDON_CHECKOUTS = "checkout.abandon"
+# An abandoned checkout's Stripe objects, let go; payload: `billing.abandonment.Release`.
+RELEASE_CHECKOUT = "checkout.release"

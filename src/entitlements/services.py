@@ -303,6 +303,7 @@ async def open_contract(
         billing=plan.billing.value,
         status=ContractStatus.PENDING_PAYMENT.value,
         sold_at=now,
+        offer_expires_at=dt.datetime.fromtimestamp(terms.expires_at, dt.UTC),
         coverage_starts_at=coverage_start(plan, product.purchase_date, product.warranty_months, now),
         waiting_until=now + dt.timedelta(days=terms.waiting_period_days)
         if terms.waiting_period_days

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from entitlements.store.base import Base, UTCDateTime
@@ -65,6 +76,14 @@ class ProductRow(Base):
 
 class ContractRow(Base):
     __tablename__ = "contracts"
+    __table_args__ = (
+        # The unpaid contracts whose offer expired, found each minute by `checkout.abandon`.
+        Index(
+            "ix_contracts_unpaid_offer_expiry",
+            "offer_expires_at",
+            postgresql_where=text("status = 'pending_payment'"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
@@ -79,6 +98,8 @@ class ContractRow(Base):
     sold_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     coverage_starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     waiting_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Unpaid by then, the contract is abandoned (its Stripe objects cancelled by a job).
+    offer_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     grace_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
