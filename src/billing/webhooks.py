@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.exc import IntegrityError
 
+from billing.cancellation import StopSubscription
 from billing.gateway import Gateway
 from billing.ledger import record_once
 from billing.reconcile import BalanceTransaction
@@ -34,6 +35,7 @@ from entitlements.errors import DomainError
 from entitlements.store import audit
 from entitlements.store.base import utcnow
 from entitlements.store.lifecycle import ContractState, LifecycleRecord, LockedContract
+from entitlements.store.tables import ContractRow
 from entitlements.store.unit_of_work import UnitOfWork, Units
 
 ACTOR = "stripe"
@@ -42,6 +44,10 @@ OUTCOME_LENGTH = 200  # stripe_events.outcome
 log = structlog.get_logger("billing.webhooks")
 
 stripe_events: Table = StripeEventRow.__table__  # type: ignore[assignment]
+contracts: Table = ContractRow.__table__  # type: ignore[assignment]
+_DISPUTED = (
+    update(contracts).where(contracts.c.id == bindparam("contract_id")).values(disputed=bindparam("disputed"))
+)
 _OUTCOME = (
     update(stripe_events)
     .where(stripe_events.c.id == bindparam("event_id"))
@@ -587,13 +593,19 @@ async def refund_recorded(run: UnitOfWork, event: Event, known: Lookups) -> str 
 
 
 async def dispute_changed(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
+    """A dispute opened: cover continues, the contract is flagged (history, check). Won: the flag
+    clears and the money comes back. Lost: cover ends at the instant it closed (`chargeback`;
+    claims approved before stand), and the subscription is stopped at Stripe by a job."""
     dispute = event.object
-    contract = await _contract(run, payment_intent=dispute.get("payment_intent"))
+    intent = dispute.get("payment_intent")
+    found = await _contract(run, payment_intent=intent) if isinstance(intent, str) else None
+    contract = await _locked(run, contract_id=found.id) if found else None
     ids = {
         "contract_id": contract.id if contract else None,
         "stripe_dispute": dispute["id"],
-        "stripe_payment_intent": dispute.get("payment_intent"),
+        "stripe_payment_intent": intent,
     }
+    status = str(dispute.get("status"))
     if event.type == "charge.dispute.created":
         await record_once(
             run,
@@ -604,11 +616,7 @@ async def dispute_changed(run: UnitOfWork, event: Event, known: Lookups) -> str 
             event.at,
             **ids,
         )
-        if contract:
-            await audit.append(
-                run, "contract", contract.id, ACTOR, [("disputed", {"dispute": dispute["id"]})]
-            )
-    elif dispute.get("status") == "won":
+    elif status == "won":
         await record_once(
             run,
             f"dispute_reversal:{dispute['id']}",
@@ -618,7 +626,29 @@ async def dispute_changed(run: UnitOfWork, event: Event, known: Lookups) -> str 
             event.at,
             **ids,
         )
-    return dispute.get("status")
+    if contract is None:
+        return status
+    closed = event.type == "charge.dispute.closed" or status in ("won", "lost")
+    await run.run(_DISPUTED, contract_id=contract.id, disputed=not closed)
+    run.touch(contract.product_id)
+    action = {"won": "dispute_won", "lost": "dispute_lost"}.get(status, "dispute_closed") if closed else "disputed"
+    await audit.append(
+        run, "contract", contract.id, ACTOR, [(action, {"dispute": dispute["id"], "status": status})]
+    )
+    if status == "lost":
+        await services.end_contract(
+            run,
+            contract,
+            target=ContractStatus.CHARGEBACK,
+            reference=f"{dispute['id']}:lost",
+            at=event.at,
+            actor=ACTOR,
+            checked=False,
+        )
+        if contract.stripe_subscription_id:
+            stop = StopSubscription(contract.id, contract.stripe_subscription_id)
+            await run.enqueue(jobs.STOP_SUBSCRIPTION, msgspec.json.encode(stop))
+    return status
 
 
 async def fee_recorded(run: UnitOfWork, event: Event, known: Lookups) -> str | None:

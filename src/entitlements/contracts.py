@@ -15,12 +15,13 @@ S = ContractStatus
 
 TRANSITIONS: dict[ContractStatus, frozenset[ContractStatus]] = {
     S.PENDING_PAYMENT: frozenset({S.ACTIVE, S.ABANDONED, S.CANCELLED}),
-    S.ACTIVE: frozenset({S.ACTIVE, S.PAST_DUE, S.CANCELLED, S.EXPIRED, S.LAPSED}),
-    S.PAST_DUE: frozenset({S.ACTIVE, S.PAST_DUE, S.LAPSED, S.CANCELLED}),
+    S.ACTIVE: frozenset({S.ACTIVE, S.PAST_DUE, S.CANCELLED, S.EXPIRED, S.LAPSED, S.CHARGEBACK}),
+    S.PAST_DUE: frozenset({S.ACTIVE, S.PAST_DUE, S.LAPSED, S.CANCELLED, S.CHARGEBACK}),
     S.LAPSED: frozenset(),  # an ended subscription is not revived: a new sale is a new contract
     S.EXPIRED: frozenset(),
     S.CANCELLED: frozenset(),
     S.ABANDONED: frozenset(),
+    S.CHARGEBACK: frozenset(),
 }
 
 
@@ -58,7 +59,7 @@ def next_period(
 
 
 # A contract's endings, the one that wins first: a cancellation over a lapse over an expiry.
-ENDINGS = (S.CANCELLED, S.LAPSED, S.EXPIRED, S.ABANDONED)
+ENDINGS = (S.CANCELLED, S.CHARGEBACK, S.LAPSED, S.EXPIRED, S.ABANDONED)
 PAYMENT = "payment"
 FAILED = ":failed"  # suffix of a failed payment's reference: the payment of that reference clears it
 

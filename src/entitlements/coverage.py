@@ -26,6 +26,7 @@ class ContractStatus(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     ABANDONED = "abandoned"
+    CHARGEBACK = "chargeback"  # a payment was disputed and the dispute lost: cover ended then
 
 
 class Reason(StrEnum):
@@ -39,6 +40,7 @@ class Reason(StrEnum):
     PAST_DUE_GRACE = "past_due_grace"
     LAPSED = "lapsed"
     CANCELLED = "cancelled"
+    CHARGEBACK = "chargeback"
     EXPIRED = "expired"
     COVERAGE_NOT_INCLUDED = "coverage_not_included"
     LIMIT_REACHED = "limit_reached"
@@ -230,6 +232,8 @@ def _why_not_in_period(facts: ContractFacts, at: dt.datetime) -> Reason:
             return Reason.PENDING_PAYMENT
         if status is ContractStatus.CANCELLED:
             return Reason.CANCELLED
+        if status is ContractStatus.CHARGEBACK:
+            return Reason.CHARGEBACK
         return Reason.NOT_YET_STARTED
     if at < min(p.start for p in facts.periods):
         return Reason.NOT_YET_STARTED
@@ -237,6 +241,8 @@ def _why_not_in_period(facts: ContractFacts, at: dt.datetime) -> Reason:
         return Reason.PAST_DUE_GRACE
     if status is ContractStatus.CANCELLED:
         return Reason.CANCELLED
+    if status is ContractStatus.CHARGEBACK:
+        return Reason.CHARGEBACK
     if status in (ContractStatus.LAPSED, ContractStatus.PAST_DUE):
         return Reason.LAPSED
     if at < max(p.end for p in facts.periods):

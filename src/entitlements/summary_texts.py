@@ -130,6 +130,16 @@ SENTENCES: dict[str, dict[str, str]] = {
         "ar": "غير مشمول بالتغطية: تم إلغاء {plan}.",
         "vi": "Không được bảo hành: {plan} đã bị hủy.",
     },
+    "chargeback": {
+        "en": "Not covered: {plan} ended because its payment was reversed by the card issuer.",
+        "fil": "Hindi sakop: natapos ang {plan} dahil binawi ng nag-isyu ng card ang bayad.",
+        "hi": "कवर नहीं है: कार्ड जारीकर्ता द्वारा भुगतान वापस ले लिए जाने के कारण {plan} समाप्त हो गया है।",
+        "sv": "Inte täckt: {plan} har upphört eftersom kortutgivaren har återkallat betalningen.",
+        "ar": "غير مشمول بالتغطية: انتهى {plan} لأن الجهة المصدرة للبطاقة استردّت الدفعة.",
+        "vi": (
+            "Không được bảo hành: {plan} đã chấm dứt do ngân hàng phát hành thẻ đã hoàn lại khoản thanh toán."
+        ),
+    },
     "expired": {
         "en": "Not covered: {plan} ended on {date}.",
         "fil": "Hindi sakop: natapos ang {plan} noong {date}.",

@@ -10,12 +10,13 @@ import httpx
 import msgspec
 import pytest
 import stripe
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from api.app import CoverlineApp
 from billing.signatures import sign
 from billing.tables import LedgerEntryRow, StripeEventRow
 from entitlements import jobs
+from entitlements.store.tables import ContractRow
 from tests.api.shop import Shop, publish_test_plans
 from tests.conftest import WEBHOOK_SECRETS, Keys
 
@@ -268,6 +269,8 @@ async def test_disputes_reach_the_ledger_and_the_contract_history(
     assert (await deliver(client, event("evt_dp_1", "charge.dispute.created", dispute))).json()[
         "outcome"
     ] == "applied"
+    checked = await shop.check(serial=sold["serial"])
+    assert (checked["covered"], checked["products"][0]["contracts"][0]["disputed"]) == (True, True)
     won = {**dispute, "status": "won"}
     assert (await deliver(client, event("evt_dp_2", "charge.dispute.closed", won))).json()[
         "outcome"
@@ -284,7 +287,54 @@ async def test_disputes_reach_the_ledger_and_the_contract_history(
         ("dispute_reversal", 7900, "dp_1"),
     ]
     history = await shop.call("GET", f"/v1/contracts/{sold['contract']['id']}/history", "support")
-    assert "disputed" in [h["action"] for h in history["data"]]
+    assert {"disputed", "dispute_won"} <= {h["action"] for h in history["data"]}
+    checked = await shop.check(serial=sold["serial"])
+    assert (checked["covered"], checked["products"][0]["contracts"][0]["disputed"]) == (True, False)
+
+
+async def test_a_lost_dispute_ends_cover_when_it_closed_and_stops_the_subscription(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    sold = await shop.checkout("test-monthly")
+    contract_id = sold["contract"]["id"]
+    [invoice] = app.state.gateway.invoices.values()
+    intent = invoice["payments"]["data"][0]["payment"]["payment_intent"]
+    async with app.state.db.sessions() as session, session.begin():  # as the invoice's payment links it
+        await session.execute(
+            update(ContractRow).where(ContractRow.id == contract_id).values(stripe_payment_intent_id=intent)
+        )
+    dispute = {
+        "id": "dp_lost",
+        "object": "dispute",
+        "amount": 7900,
+        "currency": "usd",
+        "payment_intent": intent,
+    }
+    opened = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    closed = opened + dt.timedelta(days=9)
+    await deliver(
+        client,
+        event(
+            "evt_dp_open",
+            "charge.dispute.created",
+            {**dispute, "status": "needs_response"},
+            int(opened.timestamp()),
+        ),
+    )
+    lost = event(
+        "evt_dp_lost", "charge.dispute.closed", {**dispute, "status": "lost"}, int(closed.timestamp())
+    )
+    assert (await deliver(client, lost)).json()["outcome"] == "applied"
+    contract = await shop.call("GET", f"/v1/contracts/{contract_id}", "support")
+    assert contract["status"] == "chargeback"
+    assert dt.datetime.fromisoformat(contract["coverage_periods"][-1]["end"]) == closed  # cut when it closed
+    before = await shop.check(serial=sold["serial"], at=(closed - dt.timedelta(hours=1)).isoformat())
+    after = await shop.check(serial=sold["serial"], at=(closed + dt.timedelta(hours=1)).isoformat())
+    assert (before["covered"], after["covered"], after["reason"]) == (True, False, "chargeback")
+    assert after["products"][0]["contracts"][0]["disputed"] is False
+    async with app.state.db.sessions() as session:
+        stops = [r[0] for r in await session.execute(text("SELECT entrypoint FROM pgqueuer"))]
+    assert jobs.STOP_SUBSCRIPTION in stops
 
 
 async def test_a_payment_that_reaches_a_cancelled_contract_books_the_coverage_it_bought(

@@ -65,6 +65,9 @@ class ContractEntitlement(msgspec.Struct, frozen=True):
     period_end: dt.datetime | None
     waiting_until: dt.datetime | None
     grace_until: dt.datetime | None
+    # A payment of the contract is disputed at the bank: cover continues meanwhile; a lost
+    # dispute ends it (`chargeback`).
+    disputed: bool
 
 
 class ProductEntitlementView(msgspec.Struct, frozen=True):
@@ -126,6 +129,7 @@ def _contract_view(plans: PlanMap, item: ContractDecision, locale: str) -> tuple
         d.period_end,
         d.waiting_until,
         d.grace_until,
+        c.disputed,
     )
     return view, name
 

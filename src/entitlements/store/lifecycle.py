@@ -29,6 +29,10 @@ periods: Table = CoveragePeriodRow.__table__  # type: ignore[assignment]
 events: Table = ContractEventRow.__table__  # type: ignore[assignment]
 
 
+# Endings that cut coverage at their instant (the paid past stays): a cancellation, a chargeback.
+_CUTS = frozenset({ContractStatus.CANCELLED, ContractStatus.CHARGEBACK})
+
+
 class ContractState(msgspec.Struct, frozen=True):
     """What the lifecycle needs of a contract, as it is now."""
 
@@ -195,7 +199,7 @@ class LifecycleRecord:
                 ends_at=bought.end,
                 source_ref=reference,
             )
-        if settled.status is ContractStatus.CANCELLED and settled.ended_at is not None:
+        if settled.status in _CUTS and settled.ended_at is not None:
             for source, start, end in await self.statements.rows(
                 _CUT, contract=contract.id, cut=settled.ended_at
             ):

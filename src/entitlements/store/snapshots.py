@@ -51,6 +51,7 @@ class ContractSnapshot(msgspec.Struct, frozen=True, array_like=True):
     grace_until: dt.datetime | None
     periods: tuple[Period, ...]
     claims: tuple[ClaimUse, ...]
+    disputed: bool = False  # last, with a default: snapshots written before it still decode
 
     def facts(self, plan: Plan, product_price: Money) -> ContractFacts:
         return ContractFacts(
@@ -129,6 +130,7 @@ _PRODUCT = (
         contracts.c.ended_at,
         contracts.c.waiting_until,
         contracts.c.grace_until,
+        contracts.c.disputed,
     )
     .select_from(
         products.join(customers, customers.c.id == products.c.customer_id).outerjoin(
@@ -206,6 +208,7 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
                 claims=tuple(
                     sorted(used[c_id], key=lambda u: (u.incident_at, u.incident_kind, u.covered_amount))
                 ),
+                disputed=disputed,
             )
             for (
                 c_id,
@@ -218,6 +221,7 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
                 ended_at,
                 waiting_until,
                 grace_until,
+                disputed,
             ) in (row[9:] for row in rows)
             if c_id is not None
         ),

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -102,6 +103,8 @@ class ContractRow(Base):
     offer_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     grace_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A payment of the contract is disputed at the bank: cover continues, checks say so.
+    disputed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
     # Bumped by every change to the contract, its periods or its claims: the first statement
