@@ -541,13 +541,17 @@ async def subscription_changed(run: UnitOfWork, event: Event, known: Lookups) ->
     contract = await _locked(run, contract_id=_metadata_contract(sub), subscription=sub.get("id"))
     if contract is None:
         return "ignored: no contract for this subscription"
-    if sub.get("status") != "canceled":
+    status = sub.get("status")
+    if status not in ("canceled", "incomplete_expired"):
         return "subscription noted"
+    if contract.stripe_subscription_id not in (None, sub["id"]):
+        return "ignored: the subscription of an earlier payment attempt"
     # The subscription says why it ended; the order its events arrived in does not matter.
     reason = (sub.get("cancellation_details") or {}).get("reason")
     ended = _ts(sub.get("ended_at")) or event.at
     cancel_at = _ts(sub.get("cancel_at"))
-    target = subscription_ending(reason, ended, cancel_at)
+    never_paid = status == "incomplete_expired" or contract.status in _UNPAID
+    target = ContractStatus.ABANDONED if never_paid else subscription_ending(reason, ended, cancel_at)
     await services.end_contract(
         run,
         contract,
@@ -558,6 +562,21 @@ async def subscription_changed(run: UnitOfWork, event: Event, known: Lookups) ->
         checked=False,
     )
     return target.value
+
+
+_UNPAID = frozenset({ContractStatus.PENDING_PAYMENT, ContractStatus.ABANDONED})
+
+
+async def payment_action_required(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
+    """A renewal needs the customer to authenticate (3-D Secure): said in the contract's
+    history with the link to Stripe's hosted invoice page, where they can."""
+    invoice = event.object
+    contract = await _invoice_contract(run, invoice, known)
+    if contract is None:
+        return "ignored: no contract for this invoice"
+    needed = {"invoice": invoice["id"], "hosted_invoice_url": invoice.get("hosted_invoice_url")}
+    await audit.append(run, "contract", contract.id, ACTOR, [("payment_action_required", needed)])
+    return None
 
 
 async def renewal_notice(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
@@ -590,6 +609,9 @@ async def refund_recorded(run: UnitOfWork, event: Event, known: Lookups) -> str 
             stripe_charge=refund.get("charge") if isinstance(refund.get("charge"), str) else None,
         )
     return None
+
+
+_DISPUTE_CLOSED = {"won": "dispute_won", "lost": "dispute_lost"}
 
 
 async def dispute_changed(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
@@ -631,7 +653,7 @@ async def dispute_changed(run: UnitOfWork, event: Event, known: Lookups) -> str 
     closed = event.type == "charge.dispute.closed" or status in ("won", "lost")
     await run.run(_DISPUTED, contract_id=contract.id, disputed=not closed)
     run.touch(contract.product_id)
-    action = {"won": "dispute_won", "lost": "dispute_lost"}.get(status, "dispute_closed") if closed else "disputed"
+    action = _DISPUTE_CLOSED.get(status, "dispute_closed") if closed else "disputed"
     await audit.append(
         run, "contract", contract.id, ACTOR, [(action, {"dispute": dispute["id"], "status": status})]
     )
@@ -712,6 +734,7 @@ HANDLERS: dict[str, Handler] = {
     "invoice.paid": invoice_paid,
     "invoice.payment_succeeded": invoice_paid,
     "invoice.payment_failed": invoice_failed,
+    "invoice.payment_action_required": payment_action_required,
     "invoice.created": invoice_changed,
     "invoice.updated": invoice_changed,
     "invoice.finalized": invoice_changed,

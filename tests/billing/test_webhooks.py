@@ -462,3 +462,52 @@ async def test_the_gateway_is_asked_with_no_transaction_open(
     assert (await shop.call("GET", f"/v1/contracts/{result['contract']['id']}", "support"))[
         "status"
     ] == "past_due"
+
+
+async def test_an_expired_first_invoice_abandons_and_an_earlier_attempts_subscription_ends_nothing(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    gateway = app.state.gateway
+    request, _ = await shop.checkout_request("test-monthly", card="pm_card_chargeDeclined")
+    declined = await shop.call("POST", "/v1/checkouts", "checkout", json=request)
+    paid = await shop.call(
+        "POST", "/v1/checkouts", "checkout", json={**request, "payment_method": "pm_card_visa"}
+    )
+    assert (declined["attempt"], paid["attempt"], paid["payment_status"]) == (1, 2, "active")
+    first = {**gateway.subscriptions[declined["subscription"]], "status": "incomplete_expired"}
+    first = {k: v for k, v in first.items() if not k.startswith("_")}
+    response = await deliver(client, event("evt_first_expired", "customer.subscription.updated", first))
+    assert (
+        response.json()["outcome"] == "ignored"
+    )  # the earlier attempt's: the contract is paid by the second
+    contract_id = paid["contract"]["id"]
+    assert (await shop.call("GET", f"/v1/contracts/{contract_id}", "support"))["status"] == "active"
+
+    request, _ = await shop.checkout_request("test-monthly", card="pm_card_chargeDeclined")
+    never = await shop.call("POST", "/v1/checkouts", "checkout", json=request)
+    expired = {k: v for k, v in gateway.subscriptions[never["subscription"]].items() if not k.startswith("_")}
+    expired["status"] = "incomplete_expired"
+    response = await deliver(client, event("evt_expired", "customer.subscription.updated", expired))
+    assert response.json()["outcome"] == "applied"
+    assert (await shop.call("GET", f"/v1/contracts/{never['contract']['id']}", "support"))[
+        "status"
+    ] == "abandoned"
+
+
+async def test_a_renewal_needing_authentication_is_in_the_history_with_stripes_link(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    sold = await shop.checkout("test-monthly")
+    [invoice] = app.state.gateway.invoices.values()
+    renewal = {
+        **invoice,
+        "id": "in_needs_3ds",
+        "status": "open",
+        "billing_reason": "subscription_cycle",
+        "hosted_invoice_url": "https://invoice.stripe.com/i/acct_test/in_needs_3ds",
+    }
+    response = await deliver(client, event("evt_action", "invoice.payment_action_required", renewal))
+    assert response.json()["outcome"] == "applied"
+    history = await shop.call("GET", f"/v1/contracts/{sold['contract']['id']}/history", "support")
+    [entry] = [h for h in history["data"] if h["action"] == "payment_action_required"]
+    assert entry["changes"]["hosted_invoice_url"] == renewal["hosted_invoice_url"]
