@@ -185,7 +185,9 @@ def make_gateway(settings: Settings) -> Gateway:
     """Stripe when a key is configured, else the offline sandbox (which signs its events with the
     first webhook secret, so they pass the same verification as Stripe's)."""
     if settings.stripe_api_key:
-        return StripeGateway(settings.stripe_api_key, api_base=settings.stripe_api_base)
+        return StripeGateway(
+            settings.stripe_api_key, api_base=settings.stripe_api_base, test_clock=settings.stripe_test_clock
+        )
     return SandboxGateway(settings.stripe_webhook_secrets[0])
 
 

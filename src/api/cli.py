@@ -183,6 +183,30 @@ def _gateway_call(work: Callable[[], T]) -> T:
         raise SystemExit(2) from None
 
 
+@stripe_group.command("webhook-endpoint")
+@click.option(
+    "--url", required=True, help="where Stripe delivers, e.g. https://api.example.com/v1/stripe/webhooks"
+)
+def stripe_webhook_endpoint(url: str) -> None:
+    """Create the Stripe webhook endpoint at URL with every event Coverline acts on, on the
+    pinned API version; or, when it exists, bring its event list up to date. Stripe shows an
+    endpoint's signing secret once, when it is created: this prints it then."""
+    from api.app import make_gateway
+    from billing.stripe_gateway import API_VERSION
+    from billing.webhooks import HANDLERS
+
+    gateway = make_gateway(load_settings())
+    events = sorted(HANDLERS)
+    endpoint = _gateway_call(lambda: asyncio.run(gateway.ensure_webhook_endpoint(url, events)))
+    if endpoint.created:
+        click.echo(f"created {endpoint.id} for {url}: {len(events)} events, API version {API_VERSION}")
+        click.echo(f"signing secret (shown once): {endpoint.secret}")
+        click.echo("put it in STRIPE_WEBHOOK_SECRET (during a rotation: new,old) and restart the servers")
+    else:
+        click.echo(f"updated {endpoint.id} for {url}: {len(events)} events")
+        click.echo("its signing secret is unchanged (Stripe shows it only when an endpoint is created)")
+
+
 @stripe_group.command("sync")
 @click.option(
     "--since", required=True, help="an ISO instant, e.g. 2026-11-01T00:00:00Z (Stripe keeps 30 days)"

@@ -45,6 +45,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_connections: int = 30  # per process (a server worker, a job worker), split across its pools
     stripe_api_key: str | None = None  # unset: the offline sandbox gateway
     stripe_api_base: str | None = None  # another Stripe-compatible server (localstripe in tests)
+    # Test mode only: new Stripe customers are made on this test clock, to rehearse renewals.
+    stripe_test_clock: str | None = None
     stripe_webhook_secrets: tuple[str, ...]  # all valid during a rotation; the first is current
     # Stored Idempotency-Key answers are sealed with this secret (they hold client secrets and
     # personal data); a request in flight is taken over by a retry after the lease, which outlasts
@@ -145,6 +147,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not webhook_secrets:
         webhook_secrets = (_development_secret(var_dir, "whsec_sandbox"),)
 
+    test_clock = env.get("STRIPE_TEST_CLOCK") or None
+    if test_clock and (stripe_api_key or "").startswith(("sk_live", "rk_live")):
+        raise MissingSetting(
+            "STRIPE_TEST_CLOCK", "test clocks exist in test mode only: unset it with a live key"
+        )
+
     replay_key = env.get("COVERLINE_REPLAY_KEY") or None
     if replay_key is None:
         if production:
@@ -178,6 +186,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         job_poll_seconds=_float(env, "COVERLINE_JOB_POLL_SECONDS", 5.0),
         stripe_api_key=stripe_api_key,
         stripe_api_base=env.get("STRIPE_API_BASE") or None,
+        stripe_test_clock=test_clock,
         stripe_webhook_secrets=webhook_secrets,
     )
 

@@ -60,6 +60,13 @@ class CheckoutSession(msgspec.Struct, frozen=True):
     url: str
 
 
+class WebhookEndpoint(msgspec.Struct, frozen=True):
+    id: str
+    url: str
+    created: bool
+    secret: str | None  # Stripe shows it once, when the endpoint is created
+
+
 class Refund(msgspec.Struct, frozen=True):
     id: str
     status: str
@@ -129,6 +136,11 @@ class Gateway(Protocol):
         ...
 
     async def cancel_subscription(self, subscription_id: str, *, key: str) -> None: ...
+
+    async def ensure_webhook_endpoint(self, url: str, events: list[str]) -> WebhookEndpoint:
+        """The endpoint at `url`, receiving `events` (created, or its event list brought up to
+        date). Its secret is known only when it is created now."""
+        ...
 
     async def release_payment(self, stripe_object: str, *, key: str) -> str:
         """An abandoned checkout's Stripe object, let go: a PaymentIntent cancelled, an

@@ -18,7 +18,14 @@ from typing import Any
 import msgspec
 
 from billing.catalog_sync import PriceSpec
-from billing.gateway import CheckoutSession, GatewayError, PaymentIntent, Refund, Subscription
+from billing.gateway import (
+    CheckoutSession,
+    GatewayError,
+    PaymentIntent,
+    Refund,
+    Subscription,
+    WebhookEndpoint,
+)
 from billing.reconcile import BalanceTransaction
 from billing.signatures import sign
 from entitlements.coverage import add_months
@@ -65,6 +72,7 @@ class SandboxGateway:
         self.refunds: dict[str, dict[str, Any]] = {}
         self.prices: dict[str, dict[str, Any]] = {}  # by lookup_key
         self.checkout_sessions: dict[str, dict[str, Any]] = {}
+        self.webhook_endpoints: dict[str, dict[str, Any]] = {}
         self.balance: list[BalanceTransaction] = []
         self.outbox: list[dict[str, Any]] = []
         self.log: list[dict[str, Any]] = []  # every event ever emitted, as Stripe keeps them
@@ -441,6 +449,15 @@ class SandboxGateway:
         if sub is None or sub["status"] == "canceled":
             return
         self._end(sub, "cancellation_requested")
+
+    async def ensure_webhook_endpoint(self, url: str, events: list[str]) -> WebhookEndpoint:
+        found = next((e for e in self.webhook_endpoints.values() if e["url"] == url), None)
+        if found is not None:
+            found["enabled_events"] = events
+            return WebhookEndpoint(found["id"], url, False, None)
+        endpoint_id = _id("we", url)
+        self.webhook_endpoints[endpoint_id] = {"id": endpoint_id, "url": url, "enabled_events": events}
+        return WebhookEndpoint(endpoint_id, url, True, self.webhook_secret)
 
     async def release_payment(self, stripe_object: str, *, key: str) -> str:
         if stripe_object in self.payment_intents:

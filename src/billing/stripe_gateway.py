@@ -28,6 +28,7 @@ from billing.gateway import (
     PaymentIntent,
     Refund,
     Subscription,
+    WebhookEndpoint,
 )
 from billing.reconcile import BalanceTransaction
 from entitlements.money import Money
@@ -39,8 +40,15 @@ class StripeGateway:
     sandbox = False
 
     def __init__(
-        self, api_key: str, *, api_base: str | None = None, timeout: float = 20.0, retries: int = 2
+        self,
+        api_key: str,
+        *,
+        api_base: str | None = None,
+        timeout: float = 20.0,
+        retries: int = 2,
+        test_clock: str | None = None,
     ) -> None:
+        self.test_clock = test_clock
         self.client = stripe.StripeClient(
             api_key,
             stripe_version=API_VERSION,
@@ -93,6 +101,8 @@ class StripeGateway:
             params["email"] = email
         if locales:
             params["preferred_locales"] = locales
+        if self.test_clock:
+            params["test_clock"] = self.test_clock
         customer = await self._call(
             self.client.v1.customers.create_async(params, self._options(f"customer:{customer_id}"))
         )
@@ -254,6 +264,22 @@ class StripeGateway:
 
     async def cancel_subscription(self, subscription_id: str, *, key: str) -> None:
         await self._call(self.client.v1.subscriptions.cancel_async(subscription_id, None, self._options(key)))
+
+    async def ensure_webhook_endpoint(self, url: str, events: list[str]) -> WebhookEndpoint:
+        v1 = self.client.v1
+        listed = await self._call(v1.webhook_endpoints.list_async({"limit": 100}))
+        found = None
+        async for endpoint in listed.auto_paging_iter():
+            if endpoint.url == url:
+                found = endpoint
+                break
+        if found is not None:
+            update: Any = {"enabled_events": events}
+            await self._call(v1.webhook_endpoints.update_async(found.id, update))
+            return WebhookEndpoint(found.id, url, False, None)
+        params: Any = {"url": url, "enabled_events": events, "api_version": API_VERSION}
+        created = await self._call(v1.webhook_endpoints.create_async(params))
+        return WebhookEndpoint(created.id, url, True, created.secret)
 
     async def release_payment(self, stripe_object: str, *, key: str) -> str:
         v1, options = self.client.v1, self._options(key)
