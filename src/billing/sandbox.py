@@ -64,7 +64,11 @@ class SandboxGateway:
     def __init__(self, webhook_secret: str, now: Callable[[], dt.datetime] | None = None) -> None:
         self.webhook_secret = webhook_secret
         self._real_now = now or (lambda: dt.datetime.now(dt.UTC))
-        self.offset = dt.timedelta()
+        # Test clocks, as Stripe's: each customer lives on a clock of their own, which starts at
+        # the real time when they are created. Advancing moves the customers there are, and
+        # nobody created after (their checkouts are not shifted into the future).
+        self.clocks: dict[str, dt.timedelta] = {}
+        self._payer: dict[str, str] = {}  # the customer who paid each PaymentIntent
         self.customers: dict[str, dict[str, Any]] = {}
         self.payment_intents: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
@@ -82,11 +86,22 @@ class SandboxGateway:
 
     # --- clock and events ------------------------------------------------------------------------
 
-    def now(self) -> dt.datetime:
-        return self._real_now() + self.offset
+    def now(self, customer: str | None = None) -> dt.datetime:
+        """The time on a customer's test clock (the real time for a customer of no clock)."""
+        return self._real_now() + self.clocks.get(customer or "", dt.timedelta())
+
+    def _owner(self, obj: dict[str, Any]) -> str | None:
+        """The customer an object belongs to, whose clock dates it."""
+        if isinstance(obj.get("customer"), str):
+            return str(obj["customer"])
+        if (payer := self._payer.get(obj.get("payment_intent") or "")) is not None:
+            return payer
+        sub = self.subscriptions.get(obj.get("subscription") or "")
+        return None if sub is None else str(sub["customer"])
 
     def _emit(self, event_type: str, obj: dict[str, Any]) -> None:
-        created = int(self.now().timestamp())
+        customer = obj.get("customer") or self._owner(obj)
+        created = int(self.now(customer).timestamp())
         digest = hashlib.sha256(obj["id"].encode()).hexdigest()[:8]
         event = {
             "id": f"evt_sbx{next(self._sequence):08d}{digest}",
@@ -181,7 +196,7 @@ class SandboxGateway:
                 "payment_method": payment_method,
                 "status": "requires_payment_method" if payment_method is None else "requires_confirmation",
                 "latest_charge": None,
-                "created": int(self.now().timestamp()),
+                "created": int(self.now(customer).timestamp()),
             }
             self.payment_intents[pi_id] = pi
             return _intent(pi)
@@ -223,7 +238,7 @@ class SandboxGateway:
             return
         pi["status"] = "succeeded"
         pi["latest_charge"] = _id("ch", pi["id"])
-        self._charged(pi["latest_charge"], pi["id"], pi["amount"], pi["currency"])
+        self._charged(pi["latest_charge"], pi["id"], pi["amount"], pi["currency"], pi["customer"])
         self.customers[pi["customer"]]["card"] = card
         self._emit("payment_intent.succeeded", pi)
 
@@ -252,7 +267,7 @@ class SandboxGateway:
 
         def make() -> Subscription:
             sub_id = _id("sub", key)
-            now = self.now()
+            now = self.now(customer)
             sub: dict[str, Any] = {
                 "id": sub_id,
                 "object": "subscription",
@@ -351,7 +366,7 @@ class SandboxGateway:
             self._emit("invoice.payment_failed", invoice)
             return False
         pi_id = _id("pi", invoice["id"])
-        self._charged(_id("ch", pi_id), pi_id, invoice["amount_due"], invoice["currency"])
+        self._charged(_id("ch", pi_id), pi_id, invoice["amount_due"], invoice["currency"], sub["customer"])
         invoice["status"] = "paid"
         invoice["amount_paid"] = invoice["amount_due"]
         invoice["payments"]["data"] = [
@@ -482,7 +497,7 @@ class SandboxGateway:
     def _end(self, sub: dict[str, Any], reason: str) -> None:
         sub["status"] = "canceled"
         sub["cancellation_details"] = {"reason": reason}
-        sub["ended_at"] = int(self.now().timestamp())
+        sub["ended_at"] = int(self.now(sub["customer"]).timestamp())
         self._emit("customer.subscription.deleted", self._public(sub))
 
     async def refund(self, *, payment_intent: str, amount: Money, contract_id: str, key: str) -> Refund:
@@ -497,10 +512,11 @@ class SandboxGateway:
                 "charge": _id("ch", payment_intent),
                 "status": "succeeded",
                 "metadata": {"contract_id": contract_id},
-                "created": int(self.now().timestamp()),
+                "created": int(self.now(self._owner({"payment_intent": payment_intent})).timestamp()),
             }
             self.refunds[refund_id] = refund
-            self._settle(refund_id, "refund", -amount.amount, amount.currency, (refund_id,))
+            owner = self._owner({"payment_intent": payment_intent})
+            self._settle(refund_id, "refund", -amount.amount, amount.currency, (refund_id,), owner)
             self._emit("refund.created", refund)
             return Refund(refund_id, "succeeded", amount)
 
@@ -534,7 +550,15 @@ class SandboxGateway:
         found = self.invoices.get(invoice_id)
         return None if found is None else msgspec.json.decode(msgspec.json.encode(found))
 
-    def _settle(self, source: str, category: str, amount: int, currency: str, ids: tuple[str, ...]) -> str:
+    def _settle(
+        self,
+        source: str,
+        category: str,
+        amount: int,
+        currency: str,
+        ids: tuple[str, ...],
+        customer: str | None,
+    ) -> str:
         """A balance transaction, with a fee like Stripe's (2.9 % + 30 minor units on charges)."""
         fee = amount * 29 // 1000 + 30 if amount > 0 else 0
         transaction = BalanceTransaction(
@@ -545,14 +569,15 @@ class SandboxGateway:
             net=amount - fee,
             currency=currency.upper(),
             status="available",
-            created=self.now(),
+            created=self.now(customer),
             source_ids=ids,
         )
         self.balance.append(transaction)
         return transaction.id
 
-    def _charged(self, charge_id: str, intent_id: str, amount: int, currency: str) -> None:
-        txn = self._settle(charge_id, "charge", amount, currency, (charge_id, intent_id))
+    def _charged(self, charge_id: str, intent_id: str, amount: int, currency: str, customer: str) -> None:
+        self._payer[intent_id] = customer
+        txn = self._settle(charge_id, "charge", amount, currency, (charge_id, intent_id), customer)
         charge = {
             "id": charge_id,
             "object": "charge",
@@ -577,15 +602,19 @@ class SandboxGateway:
 
     # --- the clock -------------------------------------------------------------------------------
 
-    def advance(self, days: int) -> None:
-        """Move time forward a day at a time: renewals fall due, are paid or fail and are retried,
-        and subscriptions that keep failing are cancelled, as Stripe's smart retries would."""
+    def advance(self, days: int, customer: str | None = None) -> dt.datetime:
+        """Move the test clocks forward a day at a time — one customer's, or every customer's
+        there is: renewals fall due, are paid or fail and are retried, and subscriptions that
+        keep failing are cancelled, as Stripe's smart retries would. The time on the clocks
+        moved (the latest, when several were)."""
+        moved = [customer] if customer is not None else list(self.customers)
         for _ in range(days):
-            self.offset += dt.timedelta(days=1)
-            now = self.now()
+            for who in moved:
+                self.clocks[who] = self.clocks.get(who, dt.timedelta()) + dt.timedelta(days=1)
             for sub in list(self.subscriptions.values()):
-                if sub["status"] in ("canceled", "incomplete"):
+                if sub["status"] in ("canceled", "incomplete") or sub["customer"] not in moved:
                     continue
+                now = self.now(sub["customer"])
                 item = sub["items"]["data"][0]
                 if sub.get("cancel_at") and sub["cancel_at"] <= now.timestamp():
                     self._end(sub, "cancellation_requested")
@@ -607,3 +636,4 @@ class SandboxGateway:
                     sub["items"]["data"][0] = self._item(sub["id"], price_id, price, start)
                     self._emit("invoice.upcoming", {"id": "", "object": "invoice", "subscription": sub["id"]})
                     self._pay(sub, self._invoice(sub, "subscription_cycle", start))
+        return max((self.now(who) for who in moved), default=self.now())

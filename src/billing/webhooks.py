@@ -546,12 +546,15 @@ async def subscription_changed(run: UnitOfWork, event: Event, known: Lookups) ->
         return "subscription noted"
     if contract.stripe_subscription_id not in (None, sub["id"]):
         return "ignored: the subscription of an earlier payment attempt"
+    if contract.status is ContractStatus.ABANDONED:  # its subscription let go after (checkout.release)
+        return "ignored: the contract was abandoned unpaid"
     # The subscription says why it ended; the order its events arrived in does not matter.
     reason = (sub.get("cancellation_details") or {}).get("reason")
     ended = _ts(sub.get("ended_at")) or event.at
     cancel_at = _ts(sub.get("cancel_at"))
-    never_paid = status == "incomplete_expired" or contract.status in _UNPAID
-    target = ContractStatus.ABANDONED if never_paid else subscription_ending(reason, ended, cancel_at)
+    # Expired unpaid: its first invoice was never paid (Stripe's word, whatever arrived before).
+    expired = status == "incomplete_expired"
+    target = ContractStatus.ABANDONED if expired else subscription_ending(reason, ended, cancel_at)
     await services.end_contract(
         run,
         contract,
@@ -562,9 +565,6 @@ async def subscription_changed(run: UnitOfWork, event: Event, known: Lookups) ->
         checked=False,
     )
     return target.value
-
-
-_UNPAID = frozenset({ContractStatus.PENDING_PAYMENT, ContractStatus.ABANDONED})
 
 
 async def payment_action_required(run: UnitOfWork, event: Event, known: Lookups) -> str | None:

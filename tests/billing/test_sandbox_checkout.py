@@ -1,6 +1,7 @@
 """offer → checkout → paid → covered → a month later renewed → declined → grace → lapsed,
 through the sandbox gateway and the same signed-webhook path Stripe's events take."""
 
+import datetime as dt
 from typing import Any
 
 import asyncpg
@@ -158,6 +159,34 @@ async def test_renewal_decline_grace_and_lapse(shop: Shop, app: CoverlineApp) ->
         "invoice.upcoming",
         "customer.subscription.deleted",
     } <= types
+
+
+async def test_the_clocks_are_test_clocks_a_later_checkout_is_not_in_the_future(
+    shop: Shop, app: CoverlineApp
+) -> None:
+    """Advancing moves the customers there are, as a Stripe test clock moves its customers: a
+    customer created after is at the real time, so their sale is not booked in the future (which
+    left deferred revenue negative after the demo)."""
+    first = await shop.checkout("test-monthly")
+    moved = await shop.call(
+        "POST",
+        "/v1/sandbox/clock/advance",
+        json={"days": 40, "customer_id": first["contract"]["customer_id"]},
+    )
+    assert dt.datetime.fromisoformat(moved["now"]) > dt.datetime.now(dt.UTC) + dt.timedelta(days=39)
+    later = await shop.checkout("test-monthly")
+    async with app.state.db.sessions() as session:
+        booked = {
+            (e.contract_id, e.kind): e.occurred_at
+            for e in await session.scalars(select(LedgerEntryRow).where(LedgerEntryRow.kind != "fee"))
+        }
+    assert booked[(later["contract"]["id"], "sale")] < dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    assert (first["contract"]["id"], "renewal") in booked  # the first customer's clock renewed them
+    assert (later["contract"]["id"], "renewal") not in booked
+    other = await shop.call("POST", "/v1/sandbox/clock/advance", json={"days": 1})  # every customer's clock
+    assert dt.datetime.fromisoformat(other["now"]) > dt.datetime.fromisoformat(moved["now"])
+    report = await shop.call("GET", "/v1/finance/deferred-revenue", "finance")
+    assert all(line["deferred"]["amount"] >= 0 for line in report["data"]), report
 
 
 async def test_the_clock_is_the_sandbox_only(client: httpx.AsyncClient, keys: Keys) -> None:

@@ -23,9 +23,11 @@ from billing.cancellation import cancel_contract, quote_refund
 from billing.checkout import HostedPage, start_checkout
 from billing.sandbox import SandboxGateway
 from billing.webhooks import Outcome, ingest
+from entitlements.errors import Conflict
 from entitlements.money import Money
 from entitlements.refunds import RefundBasis
 from entitlements.store.base import utcnow
+from entitlements.store.contracts import get_customer
 from entitlements.store.unit_of_work import commit
 
 Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -73,6 +75,9 @@ class WebhookReceipt(msgspec.Struct, frozen=True):
 
 class ClockAdvance(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     days: Annotated[int, msgspec.Meta(ge=1, le=800)]
+    # Whose test clock: one customer's (as a Stripe test clock holds the customers made on it);
+    # without, every customer's there is. Customers made later start at the real time.
+    customer_id: Ref | None = None
     # From now on, renewals are charged to this card instead of the customer's (the demo's decline).
     renewal_card: TestCard | None = None
 
@@ -248,19 +253,30 @@ class SandboxController(Controller):
 
     @post(
         "/clock/advance",
-        summary="Advance the sandbox gateway's clock: renewals fall due, are paid or fail (404 on Stripe)",
-        responses=problem_responses(404, 413, 415),
+        summary="Advance the sandbox's test clocks: renewals fall due, are paid or fail (404 on Stripe)",
+        responses=problem_responses(404, 409, 413, 415),
         status_code=200,
     )
     async def advance(
-        self, state: State, data: JSONBody[ClockAdvance], idempotency_key: IdempotencyKey = None
+        self,
+        state: State,
+        db_session: NamedDependency[AsyncSession],
+        data: JSONBody[ClockAdvance],
+        idempotency_key: IdempotencyKey = None,
     ) -> ClockView:
         gateway = _sandbox(state)
+        clock = None
+        if data.customer_id is not None:
+            customer = await get_customer(db_session, data.customer_id)
+            if customer.stripe_customer_id is None:
+                raise Conflict("the customer has no Stripe customer yet (no checkout)", field="customer_id")
+            clock = customer.stripe_customer_id
+        await db_session.rollback()  # nothing of ours is held while the clock moves
         if data.renewal_card is not None:
             gateway.renewal_card = data.renewal_card
-        gateway.advance(data.days)
+        now = gateway.advance(data.days, clock)
         delivered = await deliver_sandbox_events(state)
-        return ClockView(gateway.now(), delivered)
+        return ClockView(now, delivered)
 
     @post(
         "/checkout-sessions/{session_id:str}/pay",
