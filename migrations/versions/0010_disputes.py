@@ -16,9 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column(
-        "contracts", sa.Column("disputed", sa.Boolean(), nullable=False, server_default=sa.false())
-    )
+    op.add_column("contracts", sa.Column("disputed", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
