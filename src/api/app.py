@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
+import structlog
 from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -38,7 +40,7 @@ from api.routes.offers import OfferController
 from api.routes.people import CustomerController, ProductController
 from api.routes.plans import PlanController
 from api.settings import Settings, load_settings
-from billing.gateway import Gateway
+from billing.gateway import Gateway, GatewayError
 from billing.sandbox import SandboxGateway
 from billing.stripe_gateway import StripeGateway
 from entitlements.localization import load_locale_data
@@ -102,6 +104,7 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         await db.start()
+        await _detect_gateway(app.state.gateway)
         if long_lived:
             # What exists by now (modules, the app, its pools, every locale's CLDR data) lives
             # as long as the worker. Frozen out of the cyclic collector, no collection walks it
@@ -179,6 +182,16 @@ def _route_table(app: Litestar) -> list[Route]:
                 methods[str(method)] = frozenset(query)
         table.append(Route(route.path_format, methods))
     return table
+
+
+async def _detect_gateway(gateway: Gateway) -> None:
+    """What the Stripe server can do (Prices, or Plans only), asked once at start-up; a server
+    that does not answer now is asked again on first need, and start-up goes on."""
+    if isinstance(gateway, StripeGateway):
+        try:
+            await asyncio.wait_for(gateway.has_prices(), timeout=10)
+        except (GatewayError, TimeoutError) as exc:
+            structlog.get_logger("api.app").warning("stripe capabilities not known yet", error=str(exc))
 
 
 def make_gateway(settings: Settings) -> Gateway:

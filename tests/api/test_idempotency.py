@@ -5,7 +5,7 @@ import json
 import httpx
 import msgspec
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from api.app import CoverlineApp
 from api.tables import IdempotentRequestRow
@@ -75,6 +75,21 @@ async def test_malformed_keys_are_refused(client: httpx.AsyncClient, keys: Keys,
     )
     assert response.status_code == 400
     assert response.json()["type"].endswith("invalid-idempotency-key")
+
+
+async def test_twenty_concurrent_requests_with_one_key_make_one_customer(
+    client: httpx.AsyncClient, app: CoverlineApp, keys: Keys
+) -> None:
+    headers = {**keys.auth("checkout"), "Idempotency-Key": "one-customer"}
+    body = {"name": "Twenty At Once", "country": "PH"}  # nothing unique: only the key stops a second
+    responses = await asyncio.gather(
+        *(client.post("/v1/customers", json=body, headers=headers) for _ in range(20))
+    )
+    assert {r.status_code for r in responses} <= {201, 409}
+    assert len({r.json()["id"] for r in responses if r.status_code == 201}) == 1
+    async with app.state.db.sessions() as session:
+        count = await session.scalar(text("SELECT count(*) FROM customers WHERE name = 'Twenty At Once'"))
+    assert count == 1
 
 
 async def test_concurrent_duplicates_run_the_request_once(

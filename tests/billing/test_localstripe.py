@@ -495,3 +495,15 @@ def test_a_second_payment_is_refunded_by_a_job_and_adds_no_cover(stack: Stack) -
     assert second.id in {
         f["stripe_ids"] for f in report["findings"] if f["category"] == "duplicate_payment"
     } or any(second.id in f["stripe_ids"] for f in report["findings"] if f["category"] == "duplicate_payment")
+
+
+def test_a_hosted_checkout_on_a_server_without_checkout_sessions_is_a_clear_problem(stack: Stack) -> None:
+    sale = stack.offer(stack.customer(), "test-monthly")
+    hosted = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/cancel"}
+    response = httpx.post(
+        stack.app + "/v1/checkouts", json={**sale, "hosted": hosted}, headers=stack.headers, timeout=60
+    )
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["type"].endswith("hosted-pages-unavailable")
+    assert "Checkout Sessions" in problem["detail"]
