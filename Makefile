@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run serve test lint types contracts pytest tour openapi bench clean
+.PHONY: setup run serve test lint types contracts pytest tour openapi messages bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -57,6 +57,16 @@ bench: setup
 
 openapi: setup
 	$(BIN)/coverline openapi --out openapi/openapi.json
+
+# The gettext catalogs: extract the source messages, merge them into every language's catalog
+# (new ones arrive untranslated, for the translator), and compile them to check them.
+LOCALES_DIR := src/entitlements/locales
+messages: setup
+	$(BIN)/pybabel extract --no-default-keywords -k N_:1c,2 --project Coverline --copyright-holder Coverline \
+	  --no-location -w 100 -o $(LOCALES_DIR)/coverline.pot src/entitlements/summary_texts.py
+	$(BIN)/pybabel update -i $(LOCALES_DIR)/coverline.pot -d $(LOCALES_DIR) -D coverline -w 100 \
+	  --no-fuzzy-matching --ignore-pot-creation-date
+	$(BIN)/pybabel compile -d $(LOCALES_DIR) -D coverline --statistics
 
 clean:
 	rm -rf $(VENV) .tools var .pytest_cache .mypy_cache .ruff_cache .hypothesis

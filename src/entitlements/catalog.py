@@ -16,9 +16,11 @@ from typing import Annotated
 import msgspec
 
 from entitlements.money import Money, is_currency
+from entitlements.translations import SOURCE_LOCALE, languages
 
-LOCALES: tuple[str, ...] = ("en", "fil", "hi", "sv", "ar", "vi")
-DEFAULT_LOCALE = "en"
+# Every language with a gettext catalog (`entitlements.translations`), English first.
+LOCALES: tuple[str, ...] = languages()
+DEFAULT_LOCALE = SOURCE_LOCALE
 
 Code = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 CurrencyCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]

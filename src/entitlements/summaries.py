@@ -8,14 +8,13 @@ import re
 from entitlements.coverage import Decision, Reason
 from entitlements.localization import format_day, format_money, format_number
 from entitlements.summary_texts import INCIDENTS, SENTENCES
+from entitlements.translations import translate
 
-FALLBACK = "en"
 _DOUBLE_STOP = re.compile("\\.([\u200e\u200f]?)\\.")
 
 
 def _sentence(key: str, locale: str, **values: str) -> str:
-    texts = SENTENCES[key]
-    template = texts.get(locale) or texts[FALLBACK]
+    template = translate(locale, key, SENTENCES[key])
     incident = values.get("incident")
     if incident and not template.startswith("{incident}"):
         values["incident"] = incident[:1].lower() + incident[1:]  # a name mid-sentence
@@ -31,8 +30,7 @@ def summarize(
     starts_at: dt.datetime | None = None,
     ended_at: dt.datetime | None = None,
 ) -> str:
-    incidents = INCIDENTS.get(locale) or INCIDENTS[FALLBACK]
-    incident = incidents[decision.incident] if decision.incident else ""
+    incident = translate(locale, "incident", INCIDENTS[decision.incident]) if decision.incident else ""
     plan = plan_name or ""
 
     def day(value: dt.datetime | None) -> str:

@@ -25,7 +25,8 @@ async def test_plans_are_listed_with_filters(client: httpx.AsyncClient, keys: Ke
 
 
 async def test_a_plan_speaks_the_callers_language(client: httpx.AsyncClient, keys: Keys) -> None:
-    code = (await client.get("/v1/plans", headers=keys.auth("publishable"))).json()["data"][0]["code"]
+    listed = (await client.get("/v1/plans", headers=keys.auth("publishable"))).json()["data"][0]
+    code, version = listed["code"], listed["version"]
     names = set()
     for locale in ("en", "fil", "hi", "sv", "ar", "vi"):
         response = await client.get(
@@ -35,8 +36,10 @@ async def test_a_plan_speaks_the_callers_language(client: httpx.AsyncClient, key
         assert response.json()["locale"] == locale
         names.add(response.json()["terms"])
     assert len(names) == 6
-    versioned = await client.get(f"/v1/plans/{code}", params={"version": 1}, headers=keys.auth("publishable"))
-    assert versioned.json()["version"] == 1
+    versioned = await client.get(
+        f"/v1/plans/{code}", params={"version": version}, headers=keys.auth("publishable")
+    )
+    assert versioned.json()["version"] == version
 
 
 async def test_an_unknown_plan_is_a_404_problem(client: httpx.AsyncClient, keys: Keys) -> None:

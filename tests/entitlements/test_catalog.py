@@ -227,3 +227,27 @@ def test_texts_fall_back_to_english() -> None:
 def test_the_digest_changes_with_any_edit() -> None:
     assert plan().digest() == plan().digest()
     assert plan().digest() != plan(term_months=36).digest()
+
+
+def test_the_demo_catalog_promises_no_cover_the_engine_refuses() -> None:
+    """What a renewal's grace means is the engine's rule: not covered while the payment is late
+    (`past_due_grace`). A plan's terms say so, with the plan's own days, in every language; and a
+    plan whose terms charge a fee for every visit names it as the deductible of each coverage,
+    so a check does not answer "no deductible"."""
+    from pathlib import Path
+
+    from entitlements.catalog import Billing, decode_catalog
+
+    demo, problems = decode_catalog((Path(__file__).parents[2] / "catalog" / "demo.toml").read_bytes())
+    assert problems == []
+    for demo_plan in demo:
+        if demo_plan.billing is Billing.UPFRONT:
+            continue
+        english = demo_plan.text("en").terms
+        assert f"we try again for {demo_plan.grace_period_days} days" in english, demo_plan.code
+        assert "not covered until the payment goes through" in english, demo_plan.code
+        assert "cover continues" not in english
+        for locale, text in demo_plan.texts.items():
+            assert str(demo_plan.grace_period_days) in text.terms, (demo_plan.code, locale)
+    appliance = next(p for p in demo if p.code == "appliance-care-annual")
+    assert all(c.deductibles for c in appliance.coverages)
