@@ -34,6 +34,7 @@ from api.routes.billing import (
 )
 from api.routes.contracts import ClaimController, ContractController
 from api.routes.entitlements import DirectCheck, EntitlementController
+from api.routes.events import EventController, WebhookEndpointController
 from api.routes.finance import FinanceController
 from api.routes.health import HealthController
 from api.routes.offers import OfferController
@@ -129,6 +130,8 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
             ContractController,
             ClaimController,
             EntitlementController,
+            WebhookEndpointController,
+            EventController,
             CheckoutController,
             CancellationController,
             StripeWebhookController,

@@ -62,6 +62,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     job_retry_max_seconds: float = 3600.0
     job_lease_seconds: float = 30.0
     job_poll_seconds: float = 5.0  # new jobs are announced at once; this bounds the wait if not
+    # Outbound events: the first retry's delay, doubling with jitter up to the cap; an endpoint
+    # still failing once an event is this old is disabled. Each POST's timeout and how much of an
+    # answer is read (and logged).
+    webhook_retry_seconds: float = 5.0
+    webhook_retry_max_seconds: float = 3600.0
+    webhook_give_up_seconds: int = 3 * 24 * 3600
+    webhook_timeout_seconds: float = 10.0
+    webhook_response_bytes: int = 1024
 
     @property
     def production(self) -> bool:
@@ -170,6 +178,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # A hosted payment page lives as long as its offer, and Stripe's live 30 minutes at least.
         offer_ttl_seconds=_at_least(1800, env, "COVERLINE_OFFER_TTL_SECONDS", 3600),
         replay_key=replay_key,
+        webhook_retry_seconds=_float(env, "COVERLINE_WEBHOOK_RETRY_SECONDS", 5.0),
+        webhook_retry_max_seconds=_float(env, "COVERLINE_WEBHOOK_RETRY_MAX_SECONDS", 3600.0),
+        webhook_give_up_seconds=_int(env, "COVERLINE_WEBHOOK_GIVE_UP_SECONDS", 3 * 24 * 3600),
+        webhook_timeout_seconds=_float(env, "COVERLINE_WEBHOOK_TIMEOUT_SECONDS", 10.0),
         idempotency_lease_seconds=_float(env, "COVERLINE_IDEMPOTENCY_LEASE_SECONDS", 65.0),
         replay_max_bytes=_int(env, "COVERLINE_REPLAY_MAX_BYTES", 65_536),
         log_format=log_format(env),

@@ -26,6 +26,7 @@ from pgqueuer.domain.types import QueueExecutionMode
 
 from api.app import make_gateway
 from api.database import ConnectionBudget, Database
+from api.deliveries import deliver
 from api.idempotency import purge_expired
 from api.settings import Settings
 from billing.abandonment import Release, abandon_expired, release_checkout
@@ -34,7 +35,9 @@ from billing.customers import push_customer
 from billing.gateway import Gateway
 from billing.unwanted import UnwantedRefund, refund_unwanted
 from entitlements import jobs
+from entitlements.store import outbox
 from entitlements.store.base import utcnow
+from entitlements.store.outbox import Delivery
 
 log = structlog.get_logger("worker")
 
@@ -61,6 +64,13 @@ async def _abandon(db: Database, _gateway: Gateway, _payload: bytes, _job: str) 
 
 async def _release(_db: Database, gateway: Gateway, payload: bytes, _job: str) -> None:
     await release_checkout(gateway, msgspec.json.decode(payload, type=Release))
+
+
+def _deliver(settings: Settings) -> JobHandler:
+    async def deliver_event(db: Database, _gateway: Gateway, payload: bytes, _job: str) -> None:
+        await deliver(db, settings, msgspec.json.decode(payload, type=Delivery))
+
+    return deliver_event
 
 
 async def _purge(db: Database, _gateway: Gateway, _payload: bytes, _job: str) -> None:
@@ -93,7 +103,7 @@ def build_worker(
             max_delay=dt.timedelta(seconds=settings.job_retry_max_seconds),
         )
 
-    for name, handler in JOBS.items():
+    for name, handler in {**JOBS, outbox.DELIVER: _deliver(settings)}.items():
 
         async def run(job: Job, name: str = name, handler: JobHandler = handler) -> None:
             log.info("job", job=name, job_id=job.id, attempt=job.attempts + 1)

@@ -18,6 +18,7 @@ from billing.tables import LedgerEntryRow
 from entitlements.money import Money
 from entitlements.store.base import utcnow
 from entitlements.store.statements import Statements
+from entitlements.store.unit_of_work import UnitOfWork
 
 ledger_entries: Table = LedgerEntryRow.__table__  # type: ignore[assignment]
 
@@ -27,7 +28,7 @@ async def record_once(
 ) -> bool:
     """A money movement, once by its key, whichever of our call and Stripe's webhook comes first;
     False when it was booked before."""
-    return await run.insert_new(
+    stored = await run.insert_new(
         ledger_entries,
         entry_key=key,
         kind=kind,
@@ -37,6 +38,15 @@ async def record_once(
         recorded_at=utcnow(),
         **ids,
     )
+    if stored and kind == "refund" and isinstance(run, UnitOfWork):  # booked once, told once
+        refunded = {
+            "contract_id": ids.get("contract_id"),
+            "refund": ids.get("stripe_refund"),
+            "payment_intent": ids.get("stripe_payment_intent"),
+            "amount": {"amount": -amount, "currency": currency.upper()},
+        }
+        run.emit("refund.created", refunded, contract_id=ids.get("contract_id"))
+    return stored
 
 
 CSV_COLUMNS = (

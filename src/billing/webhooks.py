@@ -525,6 +525,12 @@ async def invoice_failed(run: UnitOfWork, event: Event, known: Lookups) -> str |
     if invoice.get("billing_reason") == "subscription_create":
         return "ignored: the first payment failed; the contract stays pending"
     due = _service_period(invoice)
+    failed = {
+        "contract_id": contract.id,
+        "invoice": invoice["id"],
+        "hosted_invoice_url": invoice.get("hosted_invoice_url"),
+    }
+    run.emit("payment.failed", failed, product_id=contract.product_id, contract_id=contract.id)
     await services.mark_past_due(
         run,
         contract.id,
@@ -657,6 +663,13 @@ async def dispute_changed(run: UnitOfWork, event: Event, known: Lookups) -> str 
     await audit.append(
         run, "contract", contract.id, ACTOR, [(action, {"dispute": dispute["id"], "status": status})]
     )
+    disputed = {
+        "contract_id": contract.id,
+        "dispute": dispute["id"],
+        "status": status,
+        "disputed": not closed,
+    }
+    run.emit("contract.disputed", disputed, product_id=contract.product_id, contract_id=contract.id)
     if status == "lost":
         await services.end_contract(
             run,
@@ -725,6 +738,12 @@ async def payment_failed(run: UnitOfWork, event: Event, known: Lookups) -> str |
         error = (pi.get("last_payment_error") or {}).get("decline_code") or "declined"
         failed = {"payment_intent": pi.get("id"), "decline": error}
         await audit.append(run, "contract", contract.id, ACTOR, [("payment_failed", failed)])
+        run.emit(
+            "payment.failed",
+            {"contract_id": contract.id, "payment_intent": pi.get("id"), "decline_code": error},
+            product_id=contract.product_id,
+            contract_id=contract.id,
+        )
     return "the contract stays pending until a payment succeeds"
 
 

@@ -32,13 +32,10 @@ from entitlements.contracts import (
 )
 from entitlements.coverage import (
     ContractStatus,
-    Decision,
     Period,
-    best_decision,
-    decide_entitlement,
     decide_for_incident_day,
-    no_contract,
 )
+from entitlements.decisions import ContractDecision, ProductEntitlement, decide_product
 from entitlements.errors import Conflict, InvalidInput, NotFound
 from entitlements.identifiers import (
     check_country,
@@ -63,7 +60,6 @@ from entitlements.store.contracts import (
 from entitlements.store.lifecycle import ContractState, LifecycleRecord, LockedContract
 from entitlements.store.plans import plan_version
 from entitlements.store.snapshots import (
-    ContractSnapshot,
     ProductSnapshot,
     SnapshotSource,
     decode_snapshot,
@@ -75,6 +71,8 @@ from entitlements.store.tables import (
     ProductRow,
 )
 from entitlements.store.unit_of_work import UnitOfWork, touch, unit_of_work
+
+__all__ = ["ContractDecision", "ProductEntitlement", "decide_product"]  # their home: entitlements.decisions
 
 NAME_LENGTH, REF_LENGTH, DESCRIPTION_LENGTH = 200, 128, 2000  # as the columns hold them
 Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_LENGTH)]
@@ -327,6 +325,16 @@ async def open_contract(
         offer_id=terms.offer_id,
     )
     touch(session, product.id)
+    created = {
+        "contract_id": row.id,
+        "product_id": product.id,
+        "customer_id": customer.id,
+        "plan_code": plan.code,
+        "plan_version": plan.version,
+        "status": row.status,
+        "price": {"amount": row.price_amount, "currency": row.currency},
+    }
+    (await unit_of_work(session)).emit("contract.created", created, product_id=product.id, contract_id=row.id)
     return row
 
 
@@ -480,6 +488,15 @@ async def transfer_contract(
     await _audit(session, "contract", contract.id, A.TRANSFERRED, actor, customer_id=[previous, new_owner.id])
     await _audit(session, "product", product.id, A.TRANSFERRED, actor, customer_id=[previous, new_owner.id])
     touch(session, product.id)
+    moved = {
+        "contract_id": contract.id,
+        "product_id": product.id,
+        "customer_id": new_owner.id,
+        "previous_customer_id": previous,
+    }
+    (await unit_of_work(session)).emit(
+        "contract.transferred", moved, product_id=product.id, contract_id=contract.id
+    )
     return contract
 
 
@@ -581,6 +598,7 @@ async def file_claim(session: AsyncSession, data: ClaimInput, *, actor: str, now
     )
     await _audit(session, "contract", contract.id, A.CLAIM + claim.status, actor, claim_id=claim.id)
     touch(session, product.id)
+    await _claim_events(session, claim, ("claim.filed", f"claim.{claim.status}"))
     return claim
 
 
@@ -599,7 +617,24 @@ async def void_claim(session: AsyncSession, claim_id: str, *, actor: str, now: d
     await _audit(session, "claim", claim.id, A.VOIDED, actor, status=[previous, "voided"])
     await _audit(session, "contract", claim.contract_id, A.CLAIM + "voided", actor, claim_id=claim.id)
     touch(session, claim.product_id)
+    await _claim_events(session, claim, ("claim.voided",))
     return claim
+
+
+async def _claim_events(session: AsyncSession, claim: ClaimRow, types: tuple[str, ...]) -> None:
+    data = {
+        "claim_id": claim.id,
+        "contract_id": claim.contract_id,
+        "product_id": claim.product_id,
+        "reference": claim.reference,
+        "status": claim.status,
+        "incident_kind": claim.incident_kind,
+        "incident_date": claim.incident_date.isoformat(),
+        "covered_amount": {"amount": claim.covered_amount, "currency": claim.currency},
+    }
+    unit = await unit_of_work(session)
+    for event_type in types:
+        unit.emit(event_type, data, product_id=claim.product_id, contract_id=claim.contract_id)
 
 
 # --- entitlement checks --------------------------------------------------------------------------
@@ -625,17 +660,6 @@ class Lookup(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defau
                 "give exactly one of serial, imei, contract_id, customer_id, order_ref", field="lookup"
             )
         return given[0]
-
-
-class ContractDecision(msgspec.Struct, frozen=True):
-    contract: ContractSnapshot
-    decision: Decision
-
-
-class ProductEntitlement(msgspec.Struct, frozen=True):
-    product: ProductSnapshot
-    best: Decision
-    contracts: list[ContractDecision]
 
 
 def _normalized(kind: str, value: str) -> str:
@@ -676,20 +700,3 @@ async def plans_for(load: PlanLoader, snapshots: list[ProductSnapshot]) -> dict[
                     raise RuntimeError(f"contract {contract.contract_id} pins a missing plan version")
                 plans[key] = plan
     return plans
-
-
-def decide_product(
-    snapshot: ProductSnapshot,
-    plans: dict[tuple[str, int], Plan],
-    at: dt.datetime,
-    incident: CoverageKind | None,
-) -> ProductEntitlement:
-    """The decision from every contract on the product, and the one that answers for it."""
-    decisions = [
-        ContractDecision(
-            c, decide_entitlement(c.facts(plans[(c.plan_code, c.plan_version)], snapshot.price), at, incident)
-        )
-        for c in snapshot.contracts
-    ]
-    best = best_decision([d.decision for d in decisions]) if decisions else no_contract(at, incident)
-    return ProductEntitlement(snapshot, best, decisions)

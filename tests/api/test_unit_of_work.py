@@ -138,7 +138,7 @@ async def test_a_session_that_touched_a_product_cannot_commit_past_the_unit_of_w
     contract = await world.shop.sell(pay=False)
     async with app.state.db.sessions() as session:
         touch(session, contract["product_id"])
-        with pytest.raises(RuntimeError, match="snapshots not rewritten"):
+        with pytest.raises(RuntimeError, match="not written: end with `commit`"):
             await session.commit()
     async with app.state.db.sessions() as session:
         touch(session, contract["product_id"])

@@ -33,6 +33,27 @@ events: Table = ContractEventRow.__table__  # type: ignore[assignment]
 _CUTS = frozenset({ContractStatus.CANCELLED, ContractStatus.CHARGEBACK})
 
 
+_STATUS_EVENTS = {
+    ContractStatus.ACTIVE: "contract.activated",
+    ContractStatus.PAST_DUE: "contract.past_due",
+    ContractStatus.LAPSED: "contract.lapsed",
+    ContractStatus.CANCELLED: "contract.cancelled",
+    ContractStatus.CHARGEBACK: "contract.cancelled",  # its data says chargeback
+    ContractStatus.EXPIRED: "contract.expired",
+    ContractStatus.ABANDONED: "contract.abandoned",
+}
+
+
+def contract_event(before: ContractStatus, after: ContractStatus, bought: bool) -> str | None:
+    """The event a settled change makes: a new status, or a period bought on an active contract
+    (a renewal, or a late payment that brings it back)."""
+    if after is ContractStatus.ACTIVE and (bought and before is not ContractStatus.PENDING_PAYMENT):
+        return "contract.renewed"
+    if after is not before:
+        return _STATUS_EVENTS.get(after)
+    return None
+
+
 class ContractState(msgspec.Struct, frozen=True):
     """What the lifecycle needs of a contract, as it is now."""
 
@@ -216,4 +237,17 @@ class LifecycleRecord:
             )
         await audit.append(self.statements, "contract", contract.id, actor, audits)
         self.statements.touch(contract.product_id)
+        event_type = contract_event(contract.status, settled.status, bought is not None)
+        if event_type is not None:
+            data: dict[str, Any] = {
+                "contract_id": contract.id,
+                "product_id": contract.product_id,
+                "status": settled.status.value,
+                "previous_status": contract.status.value,
+                "reference": reference,
+                "ended_at": settled.ended_at.isoformat() if settled.ended_at else None,
+                "grace_until": settled.grace_until.isoformat() if settled.grace_until else None,
+                "period": [bought.start.isoformat(), bought.end.isoformat()] if bought else None,
+            }
+            self.statements.emit(event_type, data, product_id=contract.product_id, contract_id=contract.id)
         return bought

@@ -228,11 +228,12 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
     )
 
 
-async def refresh_snapshot(statements: Statements, product_id: str) -> None:
+async def refresh_snapshot(statements: Statements, product_id: str) -> ProductSnapshot | None:
     """Rewrite the product's snapshot from the record (inside the caller's transaction)."""
     snapshot = await build_snapshot(statements, product_id)
     if snapshot is not None:
         await statements.run(_WRITE, product_id=product_id, snapshot=_encoder.encode(snapshot).decode())
+    return snapshot
 
 
 # --- reading snapshots ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from sqlalchemy import (
     false,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from entitlements.store.base import Base, UTCDateTime
@@ -72,6 +73,8 @@ class ProductRow(Base):
     order_ref: Mapped[str | None] = mapped_column(String(128), index=True, nullable=True)
     # The entitlement snapshot (see `store.snapshots`): rewritten with every change to the record.
     entitlement: Mapped[str] = mapped_column(Text, deferred=True)
+    # The sequence number of the product's latest event (taken under the row's lock).
+    event_sequence: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
@@ -168,3 +171,56 @@ class AuditEventRow(Base):
     actor: Mapped[str] = mapped_column(String(40))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     changes: Mapped[str] = mapped_column(Text)  # JSON
+
+
+class EventRow(Base):
+    """An event, written in the unit of work of the change it reports (the outbox)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_created_at", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    product_id: Mapped[str | None] = mapped_column(String(40), index=True, nullable=True)
+    contract_id: Mapped[str | None] = mapped_column(String(40), index=True, nullable=True)
+    sequence: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # per product, increasing
+    data: Mapped[str] = mapped_column(Text)  # JSON, locale-neutral
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookEndpointRow(Base):
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(String(64)))  # empty: every event
+    locale: Mapped[str | None] = mapped_column(String(8), nullable=True)  # of the texts in payloads
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    secret: Mapped[str] = mapped_column(Text)  # whsec_…, Standard Webhooks
+    previous_secret: Mapped[str | None] = mapped_column(Text, nullable=True)  # also signs until…
+    previous_secret_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookDeliveryRow(Base):
+    """One attempt to deliver one event to one endpoint."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
+        Index("ix_webhook_deliveries_event", "event_id", "endpoint_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(40))
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # delivered | failed | gone
+    http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response_excerpt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

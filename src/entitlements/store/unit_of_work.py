@@ -25,6 +25,11 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from entitlements.decisions import coverage_data, decide_product
+from entitlements.store import outbox
+from entitlements.store.base import utcnow
+from entitlements.store.outbox import PendingEvent
+from entitlements.store.plans import plan_version
 from entitlements.store.snapshots import refresh_snapshot
 from entitlements.store.statements import PgStatements
 
@@ -33,6 +38,18 @@ class UnitOfWork(PgStatements):
     def __init__(self, connection: Any, touched: set[str] | None = None) -> None:
         super().__init__(connection)
         self.touched: set[str] = set() if touched is None else touched
+        self.outbox: list[PendingEvent] = []
+
+    def emit(
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        product_id: str | None = None,
+        contract_id: str | None = None,
+    ) -> None:
+        """An event about this unit's change, written with it just before COMMIT (the outbox)."""
+        self.outbox.append(PendingEvent(event_type, data, product_id, contract_id))
 
     def touch(self, *product_ids: str) -> None:
         """These products' records changed: their snapshots are rewritten before COMMIT."""
@@ -50,10 +67,22 @@ class UnitOfWork(PgStatements):
 
     async def before_commit(self) -> None:
         """Lock and rewrite the snapshot of every touched product, in a fixed order, so two units
-        never wait on each other's products."""
+        never wait on each other's products; then write the events, `coverage.changed` with each
+        touched product's check answer as of now among them, and enqueue their deliveries."""
+        now = utcnow()
         for product_id in sorted(self.touched):
-            await refresh_snapshot(self, product_id)
+            snapshot = await refresh_snapshot(self, product_id)
+            if snapshot is not None:
+                plans = {}
+                for c in snapshot.contracts:
+                    plan = await plan_version(self, c.plan_code, c.plan_version)
+                    if plan is not None:
+                        plans[(c.plan_code, c.plan_version)] = plan
+                data = coverage_data(decide_product(snapshot, plans, now, None))
+                self.emit("coverage.changed", data, product_id=product_id)
         self.touched.clear()
+        pending, self.outbox = self.outbox, []
+        await outbox.write(self, pending, now)
 
 
 # --- on a SQLAlchemy session's connection ----------------------------------------------------------
@@ -84,16 +113,22 @@ async def unit_of_work(session: AsyncSession) -> UnitOfWork:
 
 
 async def commit(session: AsyncSession) -> None:
-    """Rewrite the touched products' snapshots, then commit: how a session's unit of work ends."""
-    if session.info.get(_TOUCHED):
+    """Rewrite the touched products' snapshots and write the events, then commit: how a
+    session's unit of work ends."""
+    if session.info.get(_TOUCHED) or _pending_events(session):
         await (await unit_of_work(session)).before_commit()
     await session.commit()
 
 
+def _pending_events(session: AsyncSession | Session) -> bool:
+    unit: UnitOfWork | None = session.info.get(_UNIT)
+    return unit is not None and bool(unit.outbox)
+
+
 @event.listens_for(Session, "before_commit")
 def _snapshots_were_rewritten(session: Session) -> None:
-    if session.info.get(_TOUCHED):
-        raise RuntimeError("products were touched but their snapshots not rewritten: end with `commit`")
+    if session.info.get(_TOUCHED) or _pending_events(session):
+        raise RuntimeError("products were touched or events emitted, but not written: end with `commit`")
 
 
 @event.listens_for(Session, "after_commit")

@@ -1,0 +1,192 @@
+"""Outbound webhooks, to the Standard Webhooks specification: each event POSTed to each endpoint
+that wants it, by the `event.deliver` job (`coverline worker`; several workers share the queue).
+
+- Headers `webhook-id` (the event's id, the same on every attempt), `webhook-timestamp` and
+  `webhook-signature` (`v1,` base64 HMAC-SHA256 over `id.timestamp.body`, keyed by the
+  base64-decoded `whsec_` secret), signed again at every attempt with a fresh timestamp; during a
+  secret rotation with the old secret too, for 24 hours.
+- Body `{"type", "timestamp", "data", "version"}`; one event per request.
+- At least once: 2xx is delivered; 410 disables the endpoint; anything else is retried with
+  exponential backoff and jitter (no wait over an hour) until the event is 3 days old, and an
+  endpoint that has failed that long is disabled, with the reason.
+- No SSRF: in production an endpoint must be HTTPS and resolve to public addresses only (in
+  development loopback is allowed too), checked at creation and again at each delivery;
+  redirects are not followed, and at most a few bytes of the answer are read and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import random
+import secrets
+import socket
+import time
+from urllib.parse import urlsplit
+
+import httpx
+import msgspec
+import structlog
+from sqlalchemy import func, select, update
+
+from api.database import Database
+from api.settings import Settings
+from entitlements.store.base import utcnow
+from entitlements.store.outbox import VERSION, Delivery
+from entitlements.store.tables import EventRow, WebhookDeliveryRow, WebhookEndpointRow
+
+log = structlog.get_logger("api.deliveries")
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    mac = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+class UnsafeUrl(ValueError):
+    pass
+
+
+async def check_url(url: str, *, allow_loopback: bool) -> None:
+    """Raise `UnsafeUrl` unless the URL may receive events: HTTPS (plain HTTP only to loopback in
+    development), and every address its host resolves to public."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise UnsafeUrl("an endpoint URL is https://host/path")
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
+        )
+    except OSError as exc:
+        raise UnsafeUrl(f"{parts.hostname} does not resolve") from exc
+    addresses = {ipaddress.ip_address(info[4][0]) for info in infos}
+    for address in addresses:
+        if address.is_loopback and allow_loopback:
+            continue
+        if not address.is_global or address.is_multicast:
+            raise UnsafeUrl(f"{parts.hostname} resolves to {address}, which is not a public address")
+    if parts.scheme == "http" and not (allow_loopback and all(a.is_loopback for a in addresses)):
+        raise UnsafeUrl("an endpoint URL must be https")
+
+
+def backoff(attempt: int, settings: Settings) -> float:
+    """Seconds before the next attempt: doubling from the first delay, capped, with jitter."""
+    ceiling = min(settings.webhook_retry_seconds * 2 ** (attempt - 1), settings.webhook_retry_max_seconds)
+    return float(ceiling * random.uniform(0.5, 1.0))
+
+
+def payload(event: EventRow) -> bytes:
+    return msgspec.json.encode(
+        {
+            "type": event.type,
+            "timestamp": event.created_at.isoformat(),
+            "data": msgspec.json.decode(event.data),
+            "version": VERSION,
+            "sequence": event.sequence,
+        }
+    )
+
+
+async def deliver(db: Database, settings: Settings, delivery: Delivery) -> None:
+    """One attempt; raises PgQueuer's `RetryRequested` to be tried again later."""
+    from pgqueuer.domain.errors import RetryRequested
+
+    async with db.sessions() as session:
+        event = await session.get(EventRow, delivery.event_id)
+        endpoint = await session.get(WebhookEndpointRow, delivery.endpoint_id)
+        attempts = await session.scalar(
+            select(func.count())
+            .select_from(WebhookDeliveryRow)
+            .where(
+                WebhookDeliveryRow.event_id == delivery.event_id,
+                WebhookDeliveryRow.endpoint_id == delivery.endpoint_id,
+            )
+        )
+    if event is None or endpoint is None or not endpoint.enabled:
+        return  # deleted or disabled meanwhile: nothing to send
+    attempt = int(attempts or 0) + 1
+    body = payload(event)
+    now = utcnow()
+    stamp = int(time.time())
+    signatures = [sign(endpoint.secret, event.id, stamp, body)]
+    if endpoint.previous_secret and endpoint.previous_secret_until and endpoint.previous_secret_until > now:
+        signatures.append(sign(endpoint.previous_secret, event.id, stamp, body))
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "Coverline-Webhooks/1",
+        "webhook-id": event.id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": " ".join(signatures),
+    }
+    status: int | None = None
+    excerpt = error = None
+    started = time.monotonic()
+    try:
+        await check_url(endpoint.url, allow_loopback=not settings.production)
+        async with (
+            httpx.AsyncClient(follow_redirects=False, timeout=settings.webhook_timeout_seconds) as client,
+            client.stream("POST", endpoint.url, content=body, headers=headers) as response,
+        ):
+            status = response.status_code
+            read = b""
+            async for chunk in response.aiter_bytes():
+                read += chunk
+                if len(read) >= settings.webhook_response_bytes:
+                    break
+            excerpt = read[: settings.webhook_response_bytes].decode("utf-8", "replace")
+    except UnsafeUrl as exc:
+        error = f"refused: {exc}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    latency = int((time.monotonic() - started) * 1000)
+    delivered = status is not None and 200 <= status < 300
+    outcome = "delivered" if delivered else "gone" if status == 410 else "failed"
+    disable: str | None = None
+    if status == 410:
+        disable = "the endpoint answered 410 Gone"
+    elif error and error.startswith("refused"):
+        disable = error
+    elif not delivered and now - event.created_at >= dt.timedelta(seconds=settings.webhook_give_up_seconds):
+        disable = f"deliveries failed for {settings.webhook_give_up_seconds // 3600} hours"
+    async with db.sessions() as session, session.begin():
+        session.add(
+            WebhookDeliveryRow(
+                event_id=event.id,
+                endpoint_id=endpoint.id,
+                attempt=attempt,
+                status=outcome,
+                http_status=status,
+                latency_ms=latency,
+                response_excerpt=excerpt,
+                error=error,
+                attempted_at=now,
+            )
+        )
+        if disable is not None:
+            await session.execute(
+                update(WebhookEndpointRow)
+                .where(WebhookEndpointRow.id == endpoint.id)
+                .values(enabled=False, disabled_reason=disable, updated_at=now)
+            )
+    log.info(
+        "event delivery",
+        event_id=event.id,
+        endpoint_id=endpoint.id,
+        attempt=attempt,
+        outcome=outcome,
+        status=status,
+    )
+    if delivered or disable is not None:
+        return
+    raise RetryRequested(
+        delay=dt.timedelta(seconds=backoff(attempt, settings)), reason=error or f"HTTP {status}"
+    )

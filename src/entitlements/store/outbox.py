@@ -1,0 +1,117 @@
+"""The transactional outbox: events written in the unit of work of the change they report, each
+delivery a job enqueued in that same transaction (`event.deliver`, run by `coverline worker`).
+
+An event carries the ids, the new state and a per-product sequence number (strictly increasing:
+taken under the product's row lock), so a consumer can drop a stale one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from typing import Any
+
+import msgspec
+from sqlalchemy import Table, bindparam, select, update
+
+from entitlements.store.base import utcnow
+from entitlements.store.tables import EventRow, ProductRow, WebhookEndpointRow
+
+DELIVER = "event.deliver"  # the job: payload `Delivery`
+# The catalogue (README, "Events"): every type an event may have.
+EVENT_TYPES = frozenset(
+    {
+        "contract.created",
+        "contract.activated",
+        "contract.renewed",
+        "contract.past_due",
+        "contract.lapsed",
+        "contract.cancelled",
+        "contract.expired",
+        "contract.abandoned",
+        "contract.transferred",
+        "contract.disputed",
+        "coverage.changed",
+        "claim.filed",
+        "claim.approved",
+        "claim.denied",
+        "claim.voided",
+        "payment.failed",
+        "refund.created",
+    }
+)
+VERSION = 1  # of the payloads' shape
+
+events: Table = EventRow.__table__  # type: ignore[assignment]
+endpoints: Table = WebhookEndpointRow.__table__  # type: ignore[assignment]
+products: Table = ProductRow.__table__  # type: ignore[assignment]
+
+_SEQUENCE = (
+    update(products)
+    .where(products.c.id == bindparam("product_id"))
+    .values(event_sequence=products.c.event_sequence + 1)
+    .returning(products.c.event_sequence)
+)
+_SUBSCRIBED = select(endpoints.c.id, endpoints.c.event_types).where(endpoints.c.enabled.is_(True))
+
+
+class PendingEvent(msgspec.Struct, frozen=True):
+    type: str
+    data: dict[str, Any]
+    product_id: str | None = None
+    contract_id: str | None = None
+
+
+class Delivery(msgspec.Struct, frozen=True):
+    event_id: str
+    endpoint_id: str
+
+
+_last_ns = 0
+
+
+def new_event_id() -> str:
+    """`evt_` + the time in nanoseconds (hex, increasing in this process) + 4 random bytes: ids
+    sort as the events were written, so a page of events is a range of ids."""
+    global _last_ns
+    _last_ns = max(time.time_ns(), _last_ns + 1)
+    return f"evt_{_last_ns:016x}{secrets.token_hex(4)}"
+
+
+def wants(event_types: list[str] | None, event_type: str) -> bool:
+    """An endpoint with no filter receives every event; else those named (or `prefix.*`)."""
+    if not event_types:
+        return True
+    return any(t == event_type or (t.endswith(".*") and event_type.startswith(t[:-1])) for t in event_types)
+
+
+async def write(run: Any, pending: list[PendingEvent], at: dt.datetime | None = None) -> list[str]:
+    """Write the events and enqueue a delivery per subscribed endpoint, in the caller's
+    transaction; their ids."""
+    if not pending:
+        return []
+    at = at or utcnow()
+    subscribed = await run.rows(_SUBSCRIBED)
+    written: list[str] = []
+    for event in pending:
+        sequence: int | None = None
+        if event.product_id is not None:
+            found = await run.row(_SEQUENCE, product_id=event.product_id)
+            sequence = None if found is None else int(found[0])
+        event_id = new_event_id()
+        await run.insert_new(
+            events,
+            id=event_id,
+            type=event.type,
+            product_id=event.product_id,
+            contract_id=event.contract_id,
+            sequence=sequence,
+            data=msgspec.json.encode(event.data).decode(),
+            created_at=at,
+        )
+        for endpoint_id, event_types in subscribed:
+            if wants(event_types, event.type):
+                await run.enqueue(DELIVER, msgspec.json.encode(Delivery(event_id, endpoint_id)))
+        written.append(event_id)
+    return written

@@ -1,0 +1,213 @@
+"""Outbound events: written with the change they report, delivered by the worker to the endpoints
+that want them, signed to the Standard Webhooks specification (verified here with the
+`standardwebhooks` package, as a consumer would), retried until they arrive."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import threading
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from pgqueuer.domain.types import QueueExecutionMode
+from standardwebhooks.webhooks import Webhook
+
+from api.app import CoverlineApp, create_app
+from api.deliveries import UnsafeUrl, check_url
+from api.worker import build_worker
+from billing.sandbox import SandboxGateway
+from tests.api.shop import Shop, publish_test_plans
+from tests.conftest import WEBHOOK_SECRETS, Keys, make_settings
+
+FAST = {
+    "job_retry_seconds": 0.05,
+    "job_retry_max_seconds": 0.2,
+    "job_poll_seconds": 0.2,
+    "job_lease_seconds": 2.0,
+    "webhook_retry_seconds": 0.02,
+    "webhook_retry_max_seconds": 0.1,
+}
+
+
+class Receiver:
+    """A consumer's endpoint: answers `status` (or 500 for a share of requests), records the rest."""
+
+    def __init__(self, *, fail_share: float = 0.0, status: int = 200) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.failed = 0
+        rng = random.Random(20261127)
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                code = status
+                if rng.random() < fail_share:
+                    code = 500
+                    receiver.failed += 1
+                else:
+                    receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(code)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.received]
+
+
+@pytest.fixture
+async def app(database_url: str) -> AsyncIterator[CoverlineApp]:
+    yield create_app(make_settings(database_url, **FAST))
+
+
+@pytest.fixture(autouse=True)
+def no_endpoints_left(database_url: str) -> Iterator[None]:
+    """Endpoints outlive a test in the shared database: every later sale would queue deliveries."""
+    yield
+
+    async def clean() -> None:
+        connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        try:
+            await connection.execute("DELETE FROM webhook_endpoints; DELETE FROM pgqueuer")
+        finally:
+            await connection.close()
+
+    import asyncio
+
+    asyncio.run(clean())
+
+
+async def drain(app: CoverlineApp) -> None:
+    settings = app.state.settings
+    connection = await asyncpg.connect(
+        str(app.state.db.url).replace("postgresql+asyncpg://", "postgresql://")
+    )
+    try:
+        worker = build_worker(settings, connection, app.state.db, SandboxGateway(WEBHOOK_SECRETS[0]))
+        await worker.qm.run(
+            dequeue_timeout=dt.timedelta(seconds=settings.job_poll_seconds),
+            heartbeat_timeout=dt.timedelta(seconds=settings.job_lease_seconds),
+            mode=QueueExecutionMode.drain,
+        )
+    finally:
+        await connection.close()
+
+
+async def endpoint(shop: Shop, url: str, **fields: Any) -> dict[str, Any]:
+    created: dict[str, Any] = await shop.call(
+        "POST", "/v1/webhook-endpoints", "admin", json={"url": url, **fields}
+    )
+    assert created["secret"].startswith("whsec_")
+    return created
+
+
+async def test_a_sale_is_told_to_the_endpoint_signed_in_order_and_once_per_event(
+    client: httpx.AsyncClient, app: CoverlineApp, keys: Keys
+) -> None:
+    await publish_test_plans(app)
+    shop = Shop(client, keys)
+    receiver = Receiver(fail_share=0.3)  # a consumer that fails three requests in ten
+    hook = await endpoint(shop, receiver.url)
+    sold = await shop.checkout("test-monthly")
+    await shop.call("POST", "/v1/sandbox/clock/advance", "admin", json={"days": 31})  # a renewal
+    await drain(app)
+
+    verifier = Webhook(hook["secret"])
+    events = [verifier.verify(body, headers) for headers, body in receiver.received]
+    assert receiver.failed > 0  # they were retried, and arrived
+    types = [e["type"] for e in events]
+    assert {"contract.created", "contract.activated", "contract.renewed", "coverage.changed"} <= set(types)
+    ids = [headers["webhook-id"] for headers, _ in receiver.received]
+    assert len(ids) == len(set(ids))  # one request per event (at least once: none lost here)
+    product = sold["contract"]["product_id"]
+    sequences = sorted(e["sequence"] for e in events if e["data"].get("product_id") == product)
+    assert sequences == list(range(sequences[0], sequences[0] + len(sequences)))  # none missing
+    # Retries reorder arrivals: the sequence number tells the latest.
+    latest = max((e for e in events if e["type"] == "coverage.changed"), key=lambda e: e["sequence"])
+    assert latest["data"]["covered"] is True
+    assert latest["data"]["contracts"][0]["contract_id"] == sold["contract"]["id"]
+
+    log = await shop.call("GET", f"/v1/webhook-endpoints/{hook['id']}/deliveries", "admin")
+    assert {d["status"] for d in log["data"]} == {"delivered", "failed"}
+    pulled = await shop.call("GET", "/v1/events", "support", params={"product_id": product})
+    assert {e["id"] for e in pulled["data"]} == set(ids) & {e["id"] for e in pulled["data"]}
+    assert [e["sequence"] for e in pulled["data"]] == sorted(
+        (e["sequence"] for e in pulled["data"]), reverse=True
+    )
+
+
+async def test_a_rotated_secret_signs_beside_the_old_one_and_410_disables(
+    client: httpx.AsyncClient, app: CoverlineApp, keys: Keys
+) -> None:
+    await publish_test_plans(app)
+    shop = Shop(client, keys)
+    receiver = Receiver()
+    hook = await endpoint(shop, receiver.url, event_types=["contract.*"], locale="sv")
+    rotated = await shop.call("POST", f"/v1/webhook-endpoints/{hook['id']}/rotate-secret", "admin")
+    await shop.checkout("test-screen-guard")
+    await drain(app)
+    assert receiver.received
+    for headers, body in receiver.received:
+        Webhook(rotated["secret"]).verify(body, headers)
+        Webhook(hook["secret"]).verify(body, headers)  # the consumer not yet switched
+    assert {json.loads(b)["type"] for _, b in receiver.received} <= {"contract.created", "contract.activated"}
+
+    gone = Receiver(status=410)
+    await shop.call("PATCH", f"/v1/webhook-endpoints/{hook['id']}", "admin", json={"url": gone.url})
+    await shop.checkout("test-screen-guard")
+    await drain(app)
+    after = await shop.call("GET", f"/v1/webhook-endpoints/{hook['id']}", "admin")
+    assert (after["enabled"], after["disabled_reason"]) == (False, "the endpoint answered 410 Gone")
+    sent = len(gone.received)  # the sale's events in flight when it said so
+    await shop.checkout("test-screen-guard")
+    await drain(app)
+    assert len(gone.received) == sent  # nothing more once it said so
+
+    event_id = json.loads(receiver.received[0][1])
+    replay = await shop.call("GET", "/v1/events", "admin", params={"type": "contract.created"})
+    assert replay["data"]
+    queued = await shop.call("POST", f"/v1/events/{replay['data'][0]['id']}/redeliver", "admin")
+    assert queued["queued"] == 0  # the only endpoint is disabled
+    assert event_id
+
+
+async def test_endpoints_must_be_public_https_in_production() -> None:
+    await check_url("http://127.0.0.1:9/x", allow_loopback=True)  # development and tests
+    for url in (
+        "http://127.0.0.1:9/x",
+        "https://10.0.0.7/x",
+        "https://169.254.169.254/latest",
+        "https://[::1]/x",
+    ):
+        with pytest.raises(UnsafeUrl):
+            await check_url(url, allow_loopback=False)
+    with pytest.raises(UnsafeUrl):
+        await check_url("https://192.168.1.20/x", allow_loopback=True)  # private, even in development
+
+
+async def test_endpoint_input_is_checked(client: httpx.AsyncClient, keys: Keys) -> None:
+    shop = Shop(client, keys)
+    for body in (
+        {"url": "https://10.1.2.3/hooks"},
+        {"url": "http://127.0.0.1:9/hooks", "event_types": ["contract.exploded"]},
+        {"url": "http://127.0.0.1:9/hooks", "locale": "xx"},
+    ):
+        response = await client.post("/v1/webhook-endpoints", json=body, headers=keys.auth("admin"))
+        assert response.status_code in (400, 422), response.text
+    denied = await client.get("/v1/webhook-endpoints", headers=keys.auth("support"))
+    assert denied.status_code == 403
+    assert shop
