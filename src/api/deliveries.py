@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import ipaddress
 import random
+import re
 import secrets
 import socket
 import time
@@ -56,18 +57,28 @@ class UnsafeUrl(ValueError):
     pass
 
 
+# A DNS name (ASCII labels; an IDN in its xn-- form) or an IP address (IPv6 unbracketed by urlsplit).
+_HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?|[0-9A-Fa-f:.]+"
+)
+
+
 async def check_url(url: str, *, allow_loopback: bool) -> None:
     """Raise `UnsafeUrl` unless the URL may receive events: HTTPS (plain HTTP only to loopback in
     development), and every address its host resolves to public."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise UnsafeUrl("an endpoint URL is https://host/path")
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:  # a port that is not one
+        raise UnsafeUrl(f"not a URL: {exc}") from None
+    if parts.scheme not in ("https", "http") or not host or not _HOST.fullmatch(host):
+        raise UnsafeUrl("an endpoint URL is https://host/path, the host a DNS name or an IP address")
+    try:
+        infos = await asyncio.wait_for(
+            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout=5
         )
-    except OSError as exc:
-        raise UnsafeUrl(f"{parts.hostname} does not resolve") from exc
+    except (OSError, UnicodeError, TimeoutError) as exc:
+        raise UnsafeUrl(f"{host} does not resolve") from exc
     addresses = {ipaddress.ip_address(info[4][0]) for info in infos}
     for address in addresses:
         if address.is_loopback and allow_loopback:
