@@ -296,6 +296,7 @@ def start_server(workers: int) -> tuple[subprocess.Popen[bytes], str]:
         "COVERLINE_DB_CONNECTIONS": "40",  # x 2 workers, of PostgreSQL's 97 for clients
         "STRIPE_API_KEY": "sk_test_bench_unused",  # production settings; the bench takes no payment
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "COVERLINE_REPLAY_KEY": "bench-replay-key-" + "r" * 32,
     }
     server = subprocess.Popen(
         [
