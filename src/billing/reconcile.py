@@ -8,6 +8,7 @@ unmatched ledger keys of the range, not the rows.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from enum import StrEnum
@@ -126,6 +127,8 @@ async def reconcile(
     index: dict[str, tuple[int, int, str, str]] = {}
     totals: dict[str, Totals] = {}
     async for row_id, kind, amount, currency, keys in _ledger_keys(session, since, until):
+        kind = sys.intern(kind)  # a million rows, a handful of kinds: one string each
+        currency = sys.intern(currency)
         for key in keys:
             index[key] = (row_id, amount, currency, kind)
         totals.setdefault(currency, Totals(currency)).ledger += amount

@@ -381,6 +381,8 @@ async def _unwanted(
     refunded by a job: one for a period already paid (Stripe charged twice: a second
     PaymentIntent, a second invoice for one period), or one for a contract abandoned unpaid.
     None when it buys coverage (or was applied before, this very payment)."""
+    if contract.status is ContractStatus.PENDING_PAYMENT:
+        return None  # never paid: nothing it could pay twice (the common case, with no read)
     record = LifecycleRecord(run)
     facts, periods = await record.history(contract.id)
     if any(f.reference == payment.reference for f in facts):

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import msgspec
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 
 from entitlements.store.base import utcnow
 from entitlements.store.tables import EventRow, ProductRow, WebhookEndpointRow
@@ -50,9 +50,10 @@ products: Table = ProductRow.__table__  # type: ignore[assignment]
 _SEQUENCE = (
     update(products)
     .where(products.c.id == bindparam("product_id"))
-    .values(event_sequence=products.c.event_sequence + 1)
+    .values(event_sequence=products.c.event_sequence + bindparam("count"))
     .returning(products.c.event_sequence)
 )
+_INSERT = insert(events)
 _SUBSCRIBED = select(endpoints.c.id, endpoints.c.event_types).where(endpoints.c.enabled.is_(True))
 
 
@@ -88,30 +89,37 @@ def wants(event_types: list[str] | None, event_type: str) -> bool:
 
 async def write(run: Any, pending: list[PendingEvent], at: dt.datetime | None = None) -> list[str]:
     """Write the events and enqueue a delivery per subscribed endpoint, in the caller's
-    transaction; their ids."""
+    transaction; their ids. A product's events take consecutive sequence numbers from one update
+    of its row, and all the events go in with one statement."""
     if not pending:
         return []
     at = at or utcnow()
-    subscribed = await run.rows(_SUBSCRIBED)
-    written: list[str] = []
+    last: dict[str, int] = {}
+    for product_id in sorted({e.product_id for e in pending if e.product_id is not None}):
+        count = sum(1 for e in pending if e.product_id == product_id)
+        found = await run.row(_SEQUENCE, product_id=product_id, count=count)
+        if found is not None:
+            last[product_id] = int(found[0]) - count
+    rows: list[dict[str, Any]] = []
     for event in pending:
-        sequence: int | None = None
-        if event.product_id is not None:
-            found = await run.row(_SEQUENCE, product_id=event.product_id)
-            sequence = None if found is None else int(found[0])
-        event_id = new_event_id()
-        await run.insert_new(
-            events,
-            id=event_id,
-            type=event.type,
-            product_id=event.product_id,
-            contract_id=event.contract_id,
-            sequence=sequence,
-            data=msgspec.json.encode(event.data).decode(),
-            created_at=at,
+        sequence = None
+        if event.product_id in last:
+            last[event.product_id] += 1
+            sequence = last[event.product_id]
+        rows.append(
+            {
+                "id": new_event_id(),
+                "type": event.type,
+                "product_id": event.product_id,
+                "contract_id": event.contract_id,
+                "sequence": sequence,
+                "data": msgspec.json.encode(event.data).decode(),
+                "created_at": at,
+            }
         )
-        for endpoint_id, event_types in subscribed:
-            if wants(event_types, event.type):
-                await run.enqueue(DELIVER, msgspec.json.encode(Delivery(event_id, endpoint_id)))
-        written.append(event_id)
-    return written
+    await run.run_many(_INSERT, rows)
+    for endpoint_id, event_types in await run.rows(_SUBSCRIBED):
+        for row in rows:
+            if wants(event_types, row["type"]):
+                await run.enqueue(DELIVER, msgspec.json.encode(Delivery(row["id"], endpoint_id)))
+    return [row["id"] for row in rows]
