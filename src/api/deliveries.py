@@ -27,6 +27,7 @@ import re
 import secrets
 import socket
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -36,9 +37,12 @@ from sqlalchemy import func, select, update
 
 from api.database import Database
 from api.settings import Settings
+from entitlements.decisions import decision_of
 from entitlements.store.base import utcnow
 from entitlements.store.outbox import VERSION, Delivery
+from entitlements.store.plans import plan_version
 from entitlements.store.tables import EventRow, WebhookDeliveryRow, WebhookEndpointRow
+from entitlements.summaries import summarize
 
 log = structlog.get_logger("api.deliveries")
 
@@ -95,16 +99,37 @@ def backoff(attempt: int, settings: Settings) -> float:
     return float(ceiling * random.uniform(0.5, 1.0))
 
 
-def payload(event: EventRow) -> bytes:
-    return msgspec.json.encode(
-        {
-            "type": event.type,
-            "timestamp": event.created_at.isoformat(),
-            "data": msgspec.json.decode(event.data),
-            "version": VERSION,
-            "sequence": event.sequence,
-        }
+def payload(event: EventRow, texts: dict[str, str] | None = None) -> bytes:
+    body: dict[str, Any] = {
+        "type": event.type,
+        "timestamp": event.created_at.isoformat(),
+        "data": msgspec.json.decode(event.data),
+        "version": VERSION,
+        "sequence": event.sequence,
+    }
+    if texts is not None:
+        body["texts"] = texts
+    return msgspec.json.encode(body)
+
+
+async def coverage_texts(db: Database, data: dict[str, Any], locale: str) -> dict[str, str]:
+    """`coverage.changed`'s summary in the endpoint's language, rendered at delivery from the
+    locale-neutral data (the answer as of the change)."""
+    decision, entry = decision_of(data)
+    name = None
+    if entry is not None:
+        async with db.unit_of_work() as run:
+            plan = await plan_version(run, entry["plan_code"], entry["plan_version"])
+        name = plan.text(locale).name if plan else None
+
+    def instant(key: str) -> dt.datetime | None:
+        value = entry.get(key) if entry else None
+        return dt.datetime.fromisoformat(value) if value else None
+
+    summary = summarize(
+        decision, locale, plan_name=name, starts_at=instant("starts_at"), ended_at=instant("ended_at")
     )
+    return {"locale": locale, "summary": summary}
 
 
 async def deliver(db: Database, settings: Settings, delivery: Delivery) -> None:
@@ -125,7 +150,10 @@ async def deliver(db: Database, settings: Settings, delivery: Delivery) -> None:
     if event is None or endpoint is None or not endpoint.enabled:
         return  # deleted or disabled meanwhile: nothing to send
     attempt = int(attempts or 0) + 1
-    body = payload(event)
+    texts = None
+    if event.type == "coverage.changed" and endpoint.locale:
+        texts = await coverage_texts(db, msgspec.json.decode(event.data), endpoint.locale)
+    body = payload(event, texts)
     now = utcnow()
     stamp = int(time.time())
     signatures = [sign(endpoint.secret, event.id, stamp, body)]

@@ -9,7 +9,15 @@ from typing import Any
 import msgspec
 
 from entitlements.catalog import CoverageKind, Plan
-from entitlements.coverage import Decision, best_decision, decide_entitlement, no_contract
+from entitlements.coverage import (
+    ContractStatus,
+    Decision,
+    Reason,
+    best_decision,
+    decide_entitlement,
+    no_contract,
+)
+from entitlements.money import Money
 from entitlements.store.snapshots import ContractSnapshot, ProductSnapshot
 
 
@@ -49,20 +57,63 @@ def coverage_data(entitlement: ProductEntitlement) -> dict[str, Any]:
         "at": best.at.isoformat(),
         "covered": best.covered,
         "reason": best.reason.value if best.reason else None,
-        "contracts": [
-            {
-                "contract_id": item.contract.contract_id,
-                "plan_code": item.contract.plan_code,
-                "plan_version": item.contract.plan_version,
-                "status": item.contract.status.value,
-                "covered": item.decision.covered,
-                "reason": item.decision.reason.value if item.decision.reason else None,
-                "coverages": [c.value for c in item.decision.coverages],
-                "period_end": item.decision.period_end.isoformat() if item.decision.period_end else None,
-                "remaining_claims": item.decision.remaining_claims,
-                "grace_until": item.decision.grace_until.isoformat() if item.decision.grace_until else None,
-                "disputed": item.contract.disputed,
-            }
-            for item in entitlement.contracts
-        ],
+        "contract_id": best.contract_id,  # the contract that answers for the product
+        "contracts": [_contract_data(item) for item in entitlement.contracts],
     }
+
+
+def _instant(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _contract_data(item: ContractDecision) -> dict[str, Any]:
+    c, d = item.contract, item.decision
+    aggregate = d.remaining_aggregate
+    return {
+        "contract_id": c.contract_id,
+        "plan_code": c.plan_code,
+        "plan_version": c.plan_version,
+        "status": c.status.value,
+        "covered": d.covered,
+        "reason": d.reason.value if d.reason else None,
+        "coverages": [kind.value for kind in d.coverages],
+        "starts_at": _instant(c.coverage_starts_at),
+        "period_end": _instant(d.period_end),
+        "ended_at": _instant(c.ended_at or max((p.end for p in c.periods), default=None)),
+        "waiting_until": _instant(d.waiting_until),
+        "grace_until": _instant(d.grace_until),
+        "remaining_claims": d.remaining_claims,
+        "remaining_aggregate": {"amount": aggregate.amount, "currency": aggregate.currency}
+        if aggregate
+        else None,
+        "disputed": c.disputed,
+    }
+
+
+def decision_of(data: dict[str, Any]) -> tuple[Decision, dict[str, Any] | None]:
+    """The answering decision back from `coverage_data`, and its contract's entry (None: none)."""
+    entry = next((c for c in data["contracts"] if c["contract_id"] == data.get("contract_id")), None)
+    at = dt.datetime.fromisoformat(data["at"])
+    reason = Reason(data["reason"]) if data["reason"] else None
+    if entry is None:
+        return Decision(data["covered"], reason, None, None, at), None
+
+    def instant(key: str) -> dt.datetime | None:
+        value = entry.get(key)
+        return dt.datetime.fromisoformat(value) if value else None
+
+    aggregate = entry.get("remaining_aggregate")
+    decision = Decision(
+        covered=data["covered"],
+        reason=reason,
+        contract_id=entry["contract_id"],
+        status=ContractStatus(entry["status"]),
+        at=at,
+        coverages=tuple(CoverageKind(k) for k in entry["coverages"]),
+        remaining_claims=entry.get("remaining_claims"),
+        remaining_aggregate=Money(aggregate["amount"], aggregate["currency"]) if aggregate else None,
+        period_end=instant("period_end"),
+        waiting_until=instant("waiting_until"),
+        grace_until=instant("grace_until"),
+    )
+    return decision, entry

@@ -166,6 +166,20 @@ async def test_a_rotated_secret_signs_beside_the_old_one_and_410_disables(
         Webhook(hook["secret"]).verify(body, headers)  # the consumer not yet switched
     assert {json.loads(b)["type"] for _, b in receiver.received} <= {"contract.created", "contract.activated"}
 
+    # coverage.changed carries the product's answer, and its summary in the endpoint's language.
+    told = Receiver()
+    swedish = await endpoint(shop, told.url, event_types=["coverage.changed"], locale="sv")
+    sold = await shop.checkout("test-screen-guard")
+    await drain(app)
+    latest = max((json.loads(b) for _, b in told.received), key=lambda e: e["sequence"])
+    assert latest["data"]["contract_id"] == sold["contract"]["id"]
+    assert latest["texts"]["locale"] == "sv"
+    assert latest["texts"]["summary"].startswith("Ännu inte täckt") or latest["texts"]["summary"].startswith(
+        "Täckt"
+    )
+    removed = await client.delete(f"/v1/webhook-endpoints/{swedish['id']}", headers=keys.auth("admin"))
+    assert removed.status_code == 204
+
     gone = Receiver(status=410)
     await shop.call("PATCH", f"/v1/webhook-endpoints/{hook['id']}", "admin", json={"url": gone.url})
     await shop.checkout("test-screen-guard")
