@@ -32,6 +32,11 @@ RETENTION = dt.timedelta(days=30)
 ROTATION = dt.timedelta(hours=24)  # the old secret still signs this long after a rotation
 PAGE = 100
 
+TypeFilter = Annotated[
+    str | None, QueryParameter(pattern=r"^[a-z_]+\.[a-z_]+$", max_length=64, required=False)
+]
+IdFilter = Annotated[str | None, QueryParameter(max_length=64, required=False)]
+EventCursor = Annotated[str | None, QueryParameter(pattern=r"^evt_[0-9a-f]{24}$", required=False)]
 EventType = Annotated[str, msgspec.Meta(pattern=r"^[a-z_]+\.(\*|[a-z_]+)$", max_length=64)]
 Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]{1,2000}$")]
 Locale = Annotated[str, msgspec.Meta(max_length=8)]
@@ -296,10 +301,10 @@ class EventController(Controller):
     async def list_events(
         self,
         db_session: NamedDependency[AsyncSession],
-        type: EventType | None = None,
-        product_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None,
-        contract_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None,
-        cursor: Annotated[str, msgspec.Meta(pattern=r"^evt_[0-9a-f]{24}$")] | None = None,
+        type: TypeFilter = None,
+        product_id: IdFilter = None,
+        contract_id: IdFilter = None,
+        cursor: EventCursor = None,
     ) -> EventPage:
         query = select(EventRow).where(EventRow.created_at >= utcnow() - RETENTION)
         if type is not None:
