@@ -225,3 +225,43 @@ async def test_endpoint_input_is_checked(client: httpx.AsyncClient, keys: Keys) 
     denied = await client.get("/v1/webhook-endpoints", headers=keys.auth("support"))
     assert denied.status_code == 403
     assert shop
+
+
+async def test_the_helpdesk_example_keeps_the_latest_coverage(
+    client: httpx.AsyncClient, app: CoverlineApp, keys: Keys
+) -> None:
+    """examples/helpdesk_receiver.py, as the README runs it: it verifies every delivery with the
+    standardwebhooks package and prints each product's newer coverage."""
+    import asyncio
+    import sys
+
+    from tests.live import ROOT, free_port
+
+    await publish_test_plans(app)
+    shop = Shop(client, keys)
+    port = free_port()
+    hook = await endpoint(
+        shop, f"http://127.0.0.1:{port}/hooks", event_types=["coverage.changed"], locale="sv"
+    )
+    example = str(ROOT / "examples" / "helpdesk_receiver.py")
+    receiver = await asyncio.create_subprocess_exec(
+        sys.executable,
+        example,
+        "--port",
+        str(port),
+        "--secret",
+        hook["secret"],
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert receiver.stdout is not None
+        assert b"listening" in await receiver.stdout.readline()
+        sold = await shop.checkout("test-screen-guard")
+        await drain(app)
+        await asyncio.sleep(0.2)
+    finally:
+        receiver.terminate()
+        out = (await receiver.communicate())[0].decode()
+    lines = [line for line in out.splitlines() if line.startswith(sold["contract"]["product_id"])]
+    assert lines, out
+    assert lines[-1].split(": ", 1)[1].startswith("covered")

@@ -1,0 +1,70 @@
+"""A help desk's receiver for Coverline's events: verifies each delivery with an off-the-shelf
+Standard Webhooks library, keeps the latest coverage per product, and drops stale deliveries by
+their per-product sequence number (deliveries are at least once, and retries reorder them).
+
+    python examples/helpdesk_receiver.py --port 8900 --secret whsec_…
+
+Register it with `POST /v1/webhook-endpoints {"url": "http://127.0.0.1:8900/hooks",
+"event_types": ["coverage.changed"], "locale": "sv"}` (admin) and run `coverline worker`
+(`make run` starts one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+
+class Coverage:
+    """The latest coverage.changed per product, by sequence number."""
+
+    def __init__(self) -> None:
+        self.latest: dict[str, dict[str, Any]] = {}
+
+    def apply(self, event: dict[str, Any]) -> bool:
+        """True when the event is newer than what is known for its product."""
+        product = event["data"]["product_id"]
+        known = self.latest.get(product)
+        if known is not None and known["sequence"] >= event["sequence"]:
+            return False  # a retry of one we have, or an older one arriving late
+        self.latest[product] = event
+        return True
+
+
+def serve(port: int, secret: str) -> None:
+    verifier = Webhook(secret)
+    coverage = Coverage()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            try:
+                event = verifier.verify(body, {k.lower(): v for k, v in self.headers.items()})
+            except WebhookVerificationError:
+                self.send_response(401)
+                self.end_headers()
+                return
+            if event["type"] == "coverage.changed" and coverage.apply(event):
+                data, texts = event["data"], event.get("texts") or {}
+                state = "covered" if data["covered"] else f"not covered ({data['reason']})"
+                print(f"{data['product_id']} #{event['sequence']}: {state}. {texts.get('summary', '')}", flush=True)
+            self.send_response(204)  # any 2xx: delivered
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8900)
+    parser.add_argument("--secret", required=True, help="the endpoint's whsec_… secret")
+    args = parser.parse_args()
+    print(json.dumps({"listening": f"http://127.0.0.1:{args.port}/hooks"}), flush=True)
+    serve(args.port, args.secret)
