@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 # Property tests judge correctness, not speed: no per-example deadline on a loaded machine. In CI
 # (`ci`) the examples are derandomized, so a failure there is reproducible from its log.
 settings.register_profile("coverline", deadline=None)
-settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True, max_examples=50)
 settings.load_profile("ci" if os.environ.get("CI") else "coverline")
 
 ROOT = Path(__file__).resolve().parents[1]
