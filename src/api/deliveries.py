@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 import msgspec
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 
 from api.database import Database
 from api.settings import Settings
@@ -45,6 +45,14 @@ from entitlements.store.tables import EventRow, WebhookDeliveryRow, WebhookEndpo
 from entitlements.summaries import summarize
 
 log = structlog.get_logger("api.deliveries")
+deliveries: Table = WebhookDeliveryRow.__table__  # type: ignore[assignment]
+endpoints: Table = WebhookEndpointRow.__table__  # type: ignore[assignment]
+_LOG = insert(deliveries)
+_DISABLE = (
+    update(endpoints)
+    .where(endpoints.c.id == bindparam("endpoint_id"))
+    .values(enabled=False, disabled_reason=bindparam("reason"), updated_at=bindparam("now"))
+)
 
 
 def new_secret() -> str:
@@ -196,26 +204,21 @@ async def deliver(db: Database, settings: Settings, delivery: Delivery) -> None:
         disable = error
     elif not delivered and now - event.created_at >= dt.timedelta(seconds=settings.webhook_give_up_seconds):
         disable = f"deliveries failed for {settings.webhook_give_up_seconds // 3600} hours"
-    async with db.sessions() as session, session.begin():
-        session.add(
-            WebhookDeliveryRow(
-                event_id=event.id,
-                endpoint_id=endpoint.id,
-                attempt=attempt,
-                status=outcome,
-                http_status=status,
-                latency_ms=latency,
-                response_excerpt=excerpt,
-                error=error,
-                attempted_at=now,
-            )
+    async with db.unit_of_work() as run:  # the attempt's log row, and the endpoint disabled with it
+        await run.run(
+            _LOG,
+            event_id=event.id,
+            endpoint_id=endpoint.id,
+            attempt=attempt,
+            status=outcome,
+            http_status=status,
+            latency_ms=latency,
+            response_excerpt=excerpt,
+            error=error,
+            attempted_at=now,
         )
         if disable is not None:
-            await session.execute(
-                update(WebhookEndpointRow)
-                .where(WebhookEndpointRow.id == endpoint.id)
-                .values(enabled=False, disabled_reason=disable, updated_at=now)
-            )
+            await run.run(_DISABLE, endpoint_id=endpoint.id, reason=disable, now=now)
     log.info(
         "event delivery",
         event_id=event.id,
