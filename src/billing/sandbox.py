@@ -161,10 +161,7 @@ class SandboxGateway:
     ) -> None:
         # Kept per process, as all of the sandbox: a worker's sandbox may not have met this
         # customer, whom Stripe would know.
-        customer = self.customers.setdefault(
-            stripe_customer, {"id": stripe_customer, "object": "customer", "card": None}
-        )
-        customer.update(name=name, email=email, preferred_locales=locales)
+        self._customer(stripe_customer).update(name=name, email=email, preferred_locales=locales)
 
     async def attach_payment_method(self, stripe_customer: str, payment_method: str, *, key: str) -> None:
         self._customer(stripe_customer)["card"] = payment_method

@@ -74,9 +74,7 @@ class StripeGateway:
                 request_id=exc.request_id,
             ) from exc
         except stripe.StripeError as exc:
-            raise GatewayError(
-                f"Stripe: {exc.user_message or exc.__class__.__name__}", request_id=exc.request_id
-            ) from exc
+            raise _gateway_error(exc) from exc
 
     async def has_prices(self) -> bool:
         """Whether the server has Stripe's Prices API (localstripe has Plans only): asked once,
@@ -87,7 +85,7 @@ class StripeGateway:
                 await self.client.v1.prices.list_async({"limit": 1})
             except stripe.StripeError as exc:
                 if exc.http_status != 404:
-                    raise GatewayError(f"Stripe: {exc.user_message}", request_id=exc.request_id) from exc
+                    raise _gateway_error(exc) from exc
                 self._has_prices = False
             else:
                 self._has_prices = True
@@ -259,7 +257,7 @@ class StripeGateway:
         except stripe.StripeError as exc:
             if exc.http_status == 404:  # a Stripe-compatible server without Checkout Sessions
                 raise HostedPagesUnavailable() from exc
-            raise GatewayError(f"Stripe: {exc.user_message}", request_id=exc.request_id) from exc
+            raise _gateway_error(exc) from exc
         return CheckoutSession(session.id, session.url or "")
 
     async def cancel_subscription(self, subscription_id: str, *, key: str) -> None:
@@ -324,7 +322,7 @@ class StripeGateway:
             except stripe.InvalidRequestError:
                 pass  # not there yet
             except stripe.StripeError as exc:
-                raise GatewayError(f"Stripe: {exc.user_message}", request_id=exc.request_id) from exc
+                raise _gateway_error(exc) from exc
         try:
             await self.client.v1.products.retrieve_async(spec.product_id)
         except stripe.InvalidRequestError:
@@ -335,7 +333,7 @@ class StripeGateway:
                 )
             )
         except stripe.StripeError as exc:
-            raise GatewayError(f"Stripe: {exc.user_message}", request_id=exc.request_id) from exc
+            raise _gateway_error(exc) from exc
         if not await self.has_prices():
             assert spec.interval_months is not None
             plan: Any = {
@@ -380,7 +378,7 @@ class StripeGateway:
         except stripe.InvalidRequestError:
             return None
         except stripe.StripeError as exc:
-            raise GatewayError(f"Stripe: {exc.user_message or exc.__class__.__name__}") from exc
+            raise _gateway_error(exc) from exc
         return _balance_transaction(tx.to_dict())
 
     async def balance_transactions(
@@ -415,7 +413,7 @@ class StripeGateway:
         except stripe.InvalidRequestError:  # no such invoice
             return None
         except stripe.StripeError as exc:
-            raise GatewayError(f"Stripe: {exc.user_message or exc.__class__.__name__}") from exc
+            raise _gateway_error(exc) from exc
         return found.to_dict()
 
 
@@ -438,6 +436,11 @@ def _balance_transaction(
 _CANCELLABLE_INTENT = frozenset(
     {"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"}
 )
+
+
+def _gateway_error(exc: stripe.StripeError) -> GatewayError:
+    """Stripe's error as the port's: one line, with Stripe's request id."""
+    return GatewayError(f"Stripe: {exc.user_message or exc.__class__.__name__}", request_id=exc.request_id)
 
 
 def _decline_code(exc: stripe.StripeError) -> str | None:

@@ -4,6 +4,7 @@ answers for the product. Pure: the check reads it, and the outbox reports it (`c
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -30,6 +31,22 @@ class ProductEntitlement(msgspec.Struct, frozen=True):
     product: ProductSnapshot
     best: Decision
     contracts: list[ContractDecision]
+
+
+PlanLoader = Callable[[str, int], Awaitable[Plan | None]]
+
+
+async def plans_for(load: PlanLoader, snapshots: list[ProductSnapshot]) -> dict[tuple[str, int], Plan]:
+    plans: dict[tuple[str, int], Plan] = {}
+    for snapshot in snapshots:
+        for contract in snapshot.contracts:
+            key = (contract.plan_code, contract.plan_version)
+            if key not in plans:
+                plan = await load(*key)
+                if plan is None:  # published versions are never deleted
+                    raise RuntimeError(f"contract {contract.contract_id} pins a missing plan version")
+                plans[key] = plan
+    return plans
 
 
 def decide_product(

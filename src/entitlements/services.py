@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements import audit_names as A
 from entitlements import jobs
-from entitlements.catalog import CountryCode, CoverageKind, Plan, ProductCategory
+from entitlements.catalog import CountryCode, CoverageKind, ProductCategory
 from entitlements.claims.rules import Candidate, claim_payout, contract_for_incident
 from entitlements.contracts import (
     ENDINGS,
@@ -35,7 +34,7 @@ from entitlements.coverage import (
     Period,
     decide_for_incident_day,
 )
-from entitlements.decisions import ContractDecision, ProductEntitlement, decide_product
+from entitlements.decisions import ContractDecision, PlanLoader, ProductEntitlement, decide_product, plans_for
 from entitlements.errors import Conflict, InvalidInput, NotFound
 from entitlements.identifiers import (
     check_country,
@@ -72,7 +71,13 @@ from entitlements.store.tables import (
 )
 from entitlements.store.unit_of_work import UnitOfWork, touch, unit_of_work
 
-__all__ = ["ContractDecision", "ProductEntitlement", "decide_product"]  # their home: entitlements.decisions
+__all__ = [
+    "ContractDecision",
+    "PlanLoader",
+    "ProductEntitlement",
+    "decide_product",
+    "plans_for",
+]  # their home: entitlements.decisions
 
 NAME_LENGTH, REF_LENGTH, DESCRIPTION_LENGTH = 200, 128, 2000  # as the columns hold them
 Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_LENGTH)]
@@ -684,19 +689,3 @@ async def resolve(source: SnapshotSource, lookups: list[Lookup]) -> list[list[Pr
         for key, raw in await source.fetch(kind, sorted(values)):
             found.setdefault((kind, key), []).append(decode_snapshot(raw))
     return [found.get(item, []) for item in keyed]
-
-
-PlanLoader = Callable[[str, int], Awaitable[Plan | None]]
-
-
-async def plans_for(load: PlanLoader, snapshots: list[ProductSnapshot]) -> dict[tuple[str, int], Plan]:
-    plans: dict[tuple[str, int], Plan] = {}
-    for snapshot in snapshots:
-        for contract in snapshot.contracts:
-            key = (contract.plan_code, contract.plan_version)
-            if key not in plans:
-                plan = await load(*key)
-                if plan is None:  # published versions are never deleted
-                    raise RuntimeError(f"contract {contract.contract_id} pins a missing plan version")
-                plans[key] = plan
-    return plans

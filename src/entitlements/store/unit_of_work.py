@@ -25,7 +25,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from entitlements.decisions import coverage_data, decide_product
+from entitlements.catalog import Plan
+from entitlements.decisions import coverage_data, decide_product, plans_for
 from entitlements.store import outbox
 from entitlements.store.base import utcnow
 from entitlements.store.outbox import PendingEvent
@@ -65,6 +66,9 @@ class UnitOfWork(PgStatements):
         queries = Queries(AsyncpgDriver(self.connection))  # type: ignore[arg-type]  # a pool's proxy is one
         await queries.enqueue(job, payload)
 
+    async def _plan(self, code: str, version: int) -> Plan | None:
+        return await plan_version(self, code, version)
+
     async def before_commit(self) -> None:
         """Lock and rewrite the snapshot of every touched product, in a fixed order, so two units
         never wait on each other's products; then write the events, `coverage.changed` with each
@@ -73,11 +77,7 @@ class UnitOfWork(PgStatements):
         for product_id in sorted(self.touched):
             snapshot = await refresh_snapshot(self, product_id)
             if snapshot is not None:
-                plans = {}
-                for c in snapshot.contracts:
-                    plan = await plan_version(self, c.plan_code, c.plan_version)
-                    if plan is not None:
-                        plans[(c.plan_code, c.plan_version)] = plan
+                plans = await plans_for(self._plan, [snapshot])
                 data = coverage_data(decide_product(snapshot, plans, now, None))
                 self.emit("coverage.changed", data, product_id=product_id)
         self.touched.clear()
