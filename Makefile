@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run serve test lint types contracts pytest tour openapi messages bench clean
+.PHONY: setup run serve test lint types contracts pytest speech-engine tour openapi messages bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -40,8 +40,12 @@ types: setup
 contracts: setup
 	$(BIN)/lint-imports
 
-pytest: setup
+pytest: setup speech-engine
 	$(BIN)/pytest
+
+# The tests render the phone bot's speech to audio with espeak-ng (Debian's package).
+speech-engine:
+	@command -v espeak-ng >/dev/null || (apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null)
 
 test: lint types contracts pytest
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from functools import lru_cache
 
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, get_currency_name, get_currency_unit_pattern
 
 from entitlements.catalog import DEFAULT_LOCALE, LOCALES
 from entitlements.money import Money
@@ -70,6 +71,26 @@ def _money_text(amount: int, currency: str, locale: str) -> str:
 
 def format_money(money: Money, locale: str) -> str:
     return _money_text(money.amount, money.currency, locale)
+
+
+@lru_cache(maxsize=65_536)
+def _spoken_money(amount: int, currency: str, locale: str) -> str:
+    value = Money(amount, currency).to_decimal()
+    babel_locale = _babel_locale(locale)
+    count: Decimal | int = value
+    if value == value.to_integral_value():  # "299 Swedish kronor": no zero decimals to read out
+        count = int(value)
+        number = format_decimal(count, locale=babel_locale)
+    else:
+        number = format_decimal(value, format="#,##0.00", locale=babel_locale)
+    name = get_currency_name(currency, count=count, locale=babel_locale)
+    return get_currency_unit_pattern(currency, count=count, locale=babel_locale).format(number, name)
+
+
+def say_money(money: Money, locale: str) -> str:
+    """An amount as it is said: the currency's name in the locale's plural form, never a symbol
+    or a code (which speech engines drop or spell out), and no decimals when they are zero."""
+    return _spoken_money(money.amount, money.currency, locale)
 
 
 # Vietnamese writes a date "ngày 5 tháng 3 năm 2028"; CLDR's long form gives "5 tháng 3, 2028".

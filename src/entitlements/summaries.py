@@ -1,25 +1,150 @@
-"""One paragraph, in the caller's language, that an agent or a bot can read out."""
+"""One paragraph, in the caller's language, that an agent reads on screen or a phone bot says.
+
+The same sentences serve three voices: the screen (amounts and dates as that locale writes them),
+the ear (plain text a speech engine reads right: currency names instead of symbols or codes, no
+zero decimals, dates as people say them, serials in groups of characters) and SSML for a voice
+platform (`xml:lang`, `say-as` for serials and dates).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
+from xml.sax.saxutils import escape
+
+import msgspec
+from babel.core import get_global
 
 from entitlements.coverage import Decision, Reason
-from entitlements.localization import format_day, format_money, format_number
-from entitlements.summary_texts import INCIDENTS, SENTENCES
+from entitlements.localization import format_day, format_money, format_number, say_money
+from entitlements.money import Money
+from entitlements.summary_texts import INCIDENTS, SENTENCES, SPEECH_SENTENCES
 from entitlements.translations import translate
 
 _DOUBLE_STOP = re.compile("\\.([\u200e\u200f]?)\\.")
+SERIAL_GROUP = 4  # characters said together before a pause
 
 
-def _sentence(key: str, locale: str, **values: str) -> str:
-    template = translate(locale, key, SENTENCES[key])
+class Speech(msgspec.Struct, frozen=True):
+    """The summary for the ear: `text` for any speech engine, `ssml` for a voice platform."""
+
+    text: str
+    ssml: str
+
+
+class _Screen:
+    """How each value is written on screen."""
+
+    def literal(self, text: str) -> str:
+        return text
+
+    def day(self, value: dt.date, locale: str) -> str:
+        return format_day(value, locale)
+
+    def money(self, value: Money, locale: str) -> str:
+        return format_money(value, locale)
+
+    def number(self, value: int, locale: str) -> str:
+        return format_number(value, locale)
+
+    def serial(self, value: str) -> str:
+        return value
+
+
+class _Ear(_Screen):
+    """Plain text for a speech engine."""
+
+    def money(self, value: Money, locale: str) -> str:
+        return say_money(value, locale)
+
+    def serial(self, value: str) -> str:
+        return ", ".join(" ".join(group) for group in serial_groups(value))
+
+
+class _Ssml(_Ear):
+    """SSML: the literal text escaped, serials and dates marked for the voice platform."""
+
+    def literal(self, text: str) -> str:
+        return escape(text)
+
+    def day(self, value: dt.date, locale: str) -> str:
+        return f'<say-as interpret-as="date" format="ymd">{value.isoformat()}</say-as>'
+
+    def money(self, value: Money, locale: str) -> str:
+        return escape(say_money(value, locale))
+
+    def serial(self, value: str) -> str:
+        return '<break strength="weak"/>'.join(
+            f'<say-as interpret-as="characters">{escape(group)}</say-as>' for group in serial_groups(value)
+        )
+
+
+SCREEN, EAR, SSML = _Screen(), _Ear(), _Ssml()
+
+
+def serial_groups(serial: str) -> list[str]:
+    return [serial[i : i + SERIAL_GROUP] for i in range(0, len(serial), SERIAL_GROUP)]
+
+
+@lru_cache(maxsize=64)
+def speech_language(locale: str) -> str:
+    """The BCP 47 tag a voice platform expects, with the language's likeliest region (sv → sv-SE)."""
+    likely = get_global("likely_subtags").get(locale, locale)
+    parts = likely.split("_")
+    region = next((p for p in parts[1:] if len(p) == 2 and p.isupper()), None)
+    return f"{locale}-{region}" if region else locale
+
+
+def _sentence(voice: _Screen, key: str, source: str, locale: str, **values: str) -> str:
+    template = voice.literal(translate(locale, key, source))
     incident = values.get("incident")
     if incident and not template.startswith("{incident}"):
         values["incident"] = incident[:1].lower() + incident[1:]  # a name mid-sentence
     # An amount that ends in an abbreviation's stop ("ر.س.") ends the sentence too: one stop.
     return _DOUBLE_STOP.sub(r".\1", template.format(**values))
+
+
+def _sentences(
+    voice: _Screen,
+    decision: Decision,
+    locale: str,
+    plan_name: str | None,
+    starts_at: dt.datetime | None,
+    ended_at: dt.datetime | None,
+) -> list[str]:
+    incident = translate(locale, "incident", INCIDENTS[decision.incident]) if decision.incident else ""
+    plan = voice.literal(plan_name or "")
+    incident = voice.literal(incident)
+
+    def say(key: str, **values: str) -> str:
+        return _sentence(voice, key, SENTENCES[key], locale, **values)
+
+    def day(value: dt.datetime | None) -> str:
+        return voice.day(value.date(), locale) if value else ""
+
+    if not decision.covered:
+        reason = decision.reason or Reason.NO_CONTRACT
+        date = {
+            Reason.NOT_YET_STARTED: starts_at,
+            Reason.WAITING_PERIOD: decision.waiting_until,
+            Reason.PAST_DUE_GRACE: decision.grace_until,
+            Reason.EXPIRED: ended_at,
+        }.get(reason)
+        return [say(reason.value, plan=plan, date=day(date), incident=incident)]
+
+    parts = [say("covered", plan=plan, end=day(decision.period_end))]
+    if decision.incident is not None:
+        if decision.deductible is not None and decision.deductible.amount > 0:
+            deductible = voice.money(decision.deductible, locale)
+            parts.append(say("incident_covered", incident=incident, deductible=deductible))
+        else:
+            parts.append(say("incident_no_deductible", incident=incident))
+    if decision.remaining_claims is not None:
+        parts.append(say("claims_left", count=voice.number(decision.remaining_claims, locale)))
+    if decision.remaining_aggregate is not None:
+        parts.append(say("aggregate_left", amount=voice.money(decision.remaining_aggregate, locale)))
+    return parts
 
 
 def summarize(
@@ -30,39 +155,27 @@ def summarize(
     starts_at: dt.datetime | None = None,
     ended_at: dt.datetime | None = None,
 ) -> str:
-    incident = translate(locale, "incident", INCIDENTS[decision.incident]) if decision.incident else ""
-    plan = plan_name or ""
+    return " ".join(_sentences(SCREEN, decision, locale, plan_name, starts_at, ended_at))
 
-    def day(value: dt.datetime | None) -> str:
-        return format_day(value.date(), locale) if value else ""
 
-    if not decision.covered:
-        reason = decision.reason or Reason.NO_CONTRACT
-        date = {
-            Reason.NOT_YET_STARTED: starts_at,
-            Reason.WAITING_PERIOD: decision.waiting_until,
-            Reason.PAST_DUE_GRACE: decision.grace_until,
-            Reason.EXPIRED: ended_at,
-        }.get(reason)
-        return _sentence(reason.value, locale, plan=plan, date=day(date), incident=incident)
+def speak(
+    decision: Decision,
+    locale: str,
+    *,
+    plan_name: str | None,
+    starts_at: dt.datetime | None = None,
+    ended_at: dt.datetime | None = None,
+    serial: str | None = None,
+) -> Speech:
+    """The summary for the ear; with the product's serial or IMEI said first, in groups, so the
+    caller can check it is their product."""
 
-    parts = [_sentence("covered", locale, plan=plan, end=day(decision.period_end))]
-    if decision.incident is not None:
-        if decision.deductible is not None and decision.deductible.amount > 0:
-            parts.append(
-                _sentence(
-                    "incident_covered",
-                    locale,
-                    incident=incident,
-                    deductible=format_money(decision.deductible, locale),
-                )
-            )
-        else:
-            parts.append(_sentence("incident_no_deductible", locale, incident=incident))
-    if decision.remaining_claims is not None:
-        parts.append(_sentence("claims_left", locale, count=format_number(decision.remaining_claims, locale)))
-    if decision.remaining_aggregate is not None:
-        parts.append(
-            _sentence("aggregate_left", locale, amount=format_money(decision.remaining_aggregate, locale))
-        )
-    return " ".join(parts)
+    def paragraph(voice: _Screen) -> str:
+        parts = _sentences(voice, decision, locale, plan_name, starts_at, ended_at)
+        if serial:
+            key = "speech_serial"
+            parts.insert(0, _sentence(voice, key, SPEECH_SENTENCES[key], locale, serial=voice.serial(serial)))
+        return " ".join(parts)
+
+    ssml = f'<speak xml:lang="{speech_language(locale)}">{paragraph(SSML)}</speak>'
+    return Speech(paragraph(EAR), ssml)

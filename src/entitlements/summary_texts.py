@@ -48,6 +48,14 @@ SENTENCES: dict[str, str] = dict(
     ]
 )
 
+# Said before the summary to a caller, so they can check it is their product ({serial}: the
+# serial or IMEI in groups of characters).
+SPEECH_SENTENCES: dict[str, str] = dict(
+    [
+        N_("speech_serial", "Serial number {serial}."),
+    ]
+)
+
 # The coverage kinds, as the summary names them.
 INCIDENTS: dict[CoverageKind, str] = {
     CoverageKind.MECHANICAL_BREAKDOWN: N_("incident", "Mechanical or electrical breakdown")[1],

@@ -57,6 +57,21 @@ async def test_the_summary_formats_money_and_dates_for_the_locale(shop: Shop) ->
     assert "99,00" in swedish["summary"]
 
 
+async def test_every_answer_carries_speech_with_the_serial_said_in_groups(shop: Shop) -> None:
+    contract = await shop.sell(country="SA", currency="SAR", price=300000)
+    serial = contract["serial"]
+    answer = await shop.check(serial=serial.lower(), incident="screen", locale="sv")
+    speech = answer["speech"]
+    assert speech == answer["products"][0]["speech"]
+    assert " ".join(serial[:4]) in speech["text"]
+    assert "99 saudiska riyal" in speech["text"]  # the SAR 99.00 deductible, as it is said
+    assert "99,00" in answer["summary"] and "99,00" not in speech["text"]
+    assert speech["ssml"].startswith('<speak xml:lang="sv-SE">')
+    assert f'<say-as interpret-as="characters">{serial[:4]}</say-as>' in speech["ssml"]
+    missing = await shop.check(serial="never-sold-7", locale="en")
+    assert missing["speech"]["text"].startswith("Serial number N E V E, R S O L, D 7.")
+
+
 async def test_batch_checks_many_lookups_in_order(shop: Shop) -> None:
     sold = [await shop.sell() for _ in range(3)]
     lookups = [{"serial": c["serial"]} for c in sold] + [

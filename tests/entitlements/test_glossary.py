@@ -16,7 +16,7 @@ from babel.messages.pofile import read_po, write_po
 
 from entitlements.catalog import LOCALES, CoverageKind
 from entitlements.glossary import GLOSSARY, SENTENCE_CONCEPTS
-from entitlements.summary_texts import INCIDENTS, SENTENCES
+from entitlements.summary_texts import INCIDENTS, SENTENCES, SPEECH_SENTENCES
 from entitlements.translations import LOCALE_DIR, catalogs, translate
 
 PLACEHOLDER = re.compile(r"\{[a-z]+\}")
@@ -24,7 +24,7 @@ QUOTED_PLAN = {"hi": "“{plan}” योजना", "ar": "خطة «{plan}»", 
 
 
 def sources() -> set[tuple[str, str]]:
-    return {(key, text) for key, text in SENTENCES.items()} | {
+    return {(key, text) for key, text in (SENTENCES | SPEECH_SENTENCES).items()} | {
         ("incident", text) for text in INCIDENTS.values()
     }
 

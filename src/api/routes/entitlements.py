@@ -30,6 +30,7 @@ from api.views import (
 from entitlements.catalog import CoverageKind, Plan
 from entitlements.coverage import ContractStatus, Decision, Reason, no_contract
 from entitlements.errors import DomainError, InvalidInput
+from entitlements.identifiers import normalize_imei, normalize_serial
 from entitlements.localization import negotiate_locale
 from entitlements.money import Money
 from entitlements.services import (
@@ -42,7 +43,7 @@ from entitlements.services import (
     resolve,
 )
 from entitlements.store.base import utcnow
-from entitlements.summaries import summarize
+from entitlements.summaries import Speech, speak, summarize
 
 MAX_BATCH = 1000
 ACCESS = frozenset({Scope.SUPPORT, Scope.ADMIN})
@@ -81,6 +82,7 @@ class ProductEntitlementView(msgspec.Struct, frozen=True):
     covered: bool
     reason: Reason | None
     summary: str
+    speech: Speech  # the summary for a phone bot, the serial (or IMEI) said first
     contracts: list[ContractEntitlement]
 
 
@@ -92,6 +94,7 @@ class EntitlementAnswer(msgspec.Struct, frozen=True):
     covered: bool
     reason: Reason | None
     summary: str
+    speech: Speech
     products: list[ProductEntitlementView]
 
 
@@ -134,16 +137,24 @@ def _contract_view(plans: PlanMap, item: ContractDecision, locale: str) -> tuple
     return view, name
 
 
-def _summary(decision: Decision, locale: str, plan_name: str | None, item: ContractDecision | None) -> str:
+def _summaries(
+    decision: Decision,
+    locale: str,
+    plan_name: str | None,
+    item: ContractDecision | None,
+    serial: str | None,
+) -> tuple[str, Speech]:
+    """The summary on screen and for the ear."""
     contract = item.contract if item else None
-    return summarize(
-        decision,
-        locale,
-        plan_name=plan_name,
-        starts_at=contract.coverage_starts_at if contract else None,
-        ended_at=(contract.ended_at or max((p.end for p in contract.periods), default=None))
+    dates = {
+        "starts_at": contract.coverage_starts_at if contract else None,
+        "ended_at": (contract.ended_at or max((p.end for p in contract.periods), default=None))
         if contract
         else None,
+    }
+    return (
+        summarize(decision, locale, plan_name=plan_name, **dates),
+        speak(decision, locale, plan_name=plan_name, serial=serial, **dates),
     )
 
 
@@ -157,6 +168,7 @@ def _product_view(plans: PlanMap, entitlement: ProductEntitlement, locale: str) 
         if item.decision is entitlement.best:
             best_item, best_name = item, name
     product, best = entitlement.product, entitlement.best
+    summary, speech = _summaries(best, locale, best_name, best_item, product.serial or product.imei)
     return ProductEntitlementView(
         product.product_id,
         product.serial,
@@ -167,7 +179,8 @@ def _product_view(plans: PlanMap, entitlement: ProductEntitlement, locale: str) 
         product.contact,
         best.covered,
         best.reason,
-        _summary(best, locale, best_name, best_item),
+        summary,
+        speech,
         views,
     )
 
@@ -186,16 +199,25 @@ async def answer_lookups(
             lead = next((v for v in items if v.covered), items[0])
             answers.append(
                 EntitlementAnswer(
-                    lookup, at, incident, locale, lead.covered, lead.reason, lead.summary, items
+                    lookup, at, incident, locale, lead.covered, lead.reason, lead.summary, lead.speech, items
                 )
             )
         else:
             nothing = no_contract(at, incident)
-            summary = _summary(nothing, locale, None, None)
+            summary, speech = _summaries(nothing, locale, None, None, _said_identifier(lookup))
             answers.append(
-                EntitlementAnswer(lookup, at, incident, locale, False, Reason.NO_CONTRACT, summary, [])
+                EntitlementAnswer(
+                    lookup, at, incident, locale, False, Reason.NO_CONTRACT, summary, speech, []
+                )
             )
     return answers
+
+
+def _said_identifier(lookup: Lookup) -> str | None:
+    """The serial or IMEI asked about, as stored (resolving it has already checked it)."""
+    if lookup.serial:
+        return normalize_serial(lookup.serial)
+    return normalize_imei(lookup.imei) if lookup.imei else None
 
 
 def _lookup_field_errors(lookups: list[Lookup], prefix: str) -> None:

@@ -1,0 +1,158 @@
+"""Speech for phone bots: every summary variant, in every language, said as people say it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import subprocess
+import unicodedata
+import xml.etree.ElementTree as ET
+
+import pytest
+from babel.numbers import get_decimal_symbol
+from hypothesis import given
+from hypothesis import strategies as st
+
+from entitlements.catalog import LOCALES, CoverageKind
+from entitlements.coverage import ContractStatus, Decision, Reason
+from entitlements.money import Money
+from entitlements.summaries import serial_groups, speak, summarize
+
+AT = dt.datetime(2026, 11, 27, 15, tzinfo=dt.UTC)
+END = dt.datetime(2028, 3, 5, tzinfo=dt.UTC)
+CURRENCIES = ("USD", "PHP", "INR", "SEK", "SAR", "VND", "EUR")
+SERIAL = "C02XK1JNJGH5"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+# Voices espeak-ng has (none for Tagalog/Filipino).
+ESPEAK = shutil.which("espeak-ng") or "espeak-ng"  # installed by `make test`
+ESPEAK_VOICES = {"en": "en", "hi": "hi", "sv": "sv", "ar": "ar", "vi": "vi"}
+
+
+def parse(ssml: str) -> ET.Element:
+    """Our own SSML, made in this process."""
+    return ET.fromstring(ssml)  # noqa: S314
+
+
+def variants(currency: str) -> list[Decision]:
+    """Every sentence a summary can say: each reason for no cover, and cover with each part."""
+    amounts = {"USD": 4900, "VND": 2_500_000_00}.get(currency, 19950)
+    not_covered = [
+        Decision(
+            False,
+            reason,
+            "ctr_1",
+            ContractStatus.ACTIVE,
+            AT,
+            incident=CoverageKind.POWER_SURGE,
+            waiting_until=END,
+            grace_until=END,
+        )
+        for reason in Reason
+    ]
+    covered = Decision(
+        True,
+        None,
+        "ctr_1",
+        ContractStatus.ACTIVE,
+        AT,
+        incident=CoverageKind.SCREEN,
+        deductible=Money(amounts, currency),
+        remaining_claims=2,
+        remaining_aggregate=Money(amounts * 10, currency),
+        period_end=END,
+    )
+    no_deductible = Decision(
+        True, None, "ctr_1", ContractStatus.ACTIVE, AT, incident=CoverageKind.BATTERY, period_end=END
+    )
+    return [*not_covered, covered, no_deductible]
+
+
+def said(decision: Decision, locale: str, serial: str | None = SERIAL) -> tuple[str, ET.Element]:
+    speech = speak(decision, locale, plan_name="Phone Care 24", starts_at=END, ended_at=END, serial=serial)
+    return speech.text, parse(speech.ssml)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("currency", CURRENCIES)
+def test_speech_holds_no_symbol_code_iso_date_or_zero_decimals(locale: str, currency: str) -> None:
+    for decision in variants(currency):
+        text, _ = said(decision, locale)
+        assert not [c for c in text if unicodedata.category(c) == "Sc"], text
+        assert not re.search(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])", text.replace(SERIAL, "")), text
+        assert not re.search(r"\d{4}-\d{2}-\d{2}", text), text
+        # "199.50" stays; "49.00" (or "49,00", as that locale separates decimals) never
+        assert not re.search(rf"\d{re.escape(get_decimal_symbol(locale))}[0\u0660]+(?![\d])", text), text
+        if decision.deductible and currency == "USD":  # a whole amount: said without decimals
+            assert re.search(r"(?<![\d.,])49(?![\d.,])", text) or "٤٩" in text, text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_speech_says_the_same_facts_as_the_screen(locale: str) -> None:
+    """Same sentences, same order: the screen's amounts and dates are the only words that change."""
+    for decision in variants("SEK"):
+        screen = summarize(decision, locale, plan_name="Phone Care 24", starts_at=END, ended_at=END)
+        text, _ = said(decision, locale, serial=None)
+        assert screen.count("Phone Care 24") == text.count("Phone Care 24")
+        assert len(re.findall(r"[.।]( |$)", screen)) == len(re.findall(r"[.।]( |$)", text)), (screen, text)
+        if decision.remaining_claims is not None:
+            assert "2" in text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_ssml_names_its_language_and_marks_serials_and_dates(locale: str) -> None:
+    for decision in variants("INR"):
+        text, ssml = said(decision, locale)
+        assert ssml.tag == "speak"
+        assert ssml.get(XML_LANG, "").split("-")[0] == locale
+        marks = {(e.get("interpret-as"), e.text) for e in ssml.iter("say-as")}
+        assert ("characters", "C02X") in marks and ("characters", "JGH5") in marks
+        assert "C 0 2 X, K 1 J N, J G H 5" in text
+        dates = [e.text for e in ssml.iter("say-as") if e.get("interpret-as") == "date"]
+        assert all(d == "2028-03-05" for d in dates)
+    _, covered = said(variants("INR")[-2], locale)
+    assert [e.get("format") for e in covered.iter("say-as") if e.get("interpret-as") == "date"] == ["ymd"]
+
+
+def test_voice_platform_tags_carry_a_region() -> None:
+    tags = {
+        locale: parse(speak(variants("USD")[0], locale, plan_name="x").ssml).get(XML_LANG)
+        for locale in LOCALES
+    }
+    assert tags == {
+        "en": "en-US",
+        "fil": "fil-PH",
+        "hi": "hi-IN",
+        "sv": "sv-SE",
+        "ar": "ar-EG",
+        "vi": "vi-VN",
+    }
+
+
+@given(
+    plan=st.text(min_size=1, max_size=30).filter(lambda s: "\x00" not in s and s.isprintable()),
+    serial=st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ0123456789", min_size=3, max_size=40),
+)
+def test_any_plan_name_and_serial_make_well_formed_ssml(plan: str, serial: str) -> None:
+    speech = speak(variants("SAR")[-2], "ar", plan_name=plan, serial=serial)
+    root = parse(speech.ssml)
+    assert plan in "".join(root.itertext())
+    assert "".join(serial_groups(serial)) == serial
+    assert all(1 <= len(group) <= 4 for group in serial_groups(serial))
+
+
+@pytest.mark.parametrize("locale", sorted(ESPEAK_VOICES))
+def test_espeak_ng_says_the_text_and_the_ssml(locale: str) -> None:
+    """Rendered to audio by a real speech engine: neither the text nor the SSML is empty air."""
+    decision = variants("PHP")[-2]
+    speech = speak(decision, locale, plan_name="Phone Care 24", serial=SERIAL)
+    for source, flags in ((speech.text, []), (speech.ssml, ["-m"])):
+        done = subprocess.run(
+            [ESPEAK, "-v", ESPEAK_VOICES[locale], *flags, "--stdout", source],
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+        wav = done.stdout
+        assert wav[:4] == b"RIFF" and len(wav) > 44 + 22_050, (locale, len(wav))  # over a second
+        assert any(wav[44 + i] not in (0, 255) for i in range(0, len(wav) - 44, 101))
