@@ -10,6 +10,7 @@ from litestar import Request
 from litestar.params import HeaderParameter, QueryParameter
 
 from entitlements.catalog import (
+    DEFAULT_LOCALE,
     Billing,
     ClaimLimits,
     CoverageKind,
@@ -20,6 +21,7 @@ from entitlements.catalog import (
 from entitlements.errors import InvalidInput
 from entitlements.localization import format_money, negotiate_locale
 from entitlements.money import Money
+from entitlements.terms import Clause, RenderedTerms
 
 LOCALE_MAX = 35  # a BCP 47 tag, with room for its subtags
 INSTANT_MAX = 40
@@ -122,7 +124,9 @@ class PlanView(msgspec.Struct, frozen=True):
     locale: str
     name: str
     summary: str
-    terms: str
+    terms: str  # the plan's own words: what no field states (exclusions, how to claim)
+    # The rule clauses per currency, rendered from the plan's fields when it was published.
+    clauses: dict[str, list[Clause]]
     billing: Billing
     term_months: int
     auto_renew: bool
@@ -137,7 +141,7 @@ class PlanView(msgspec.Struct, frozen=True):
     cancellation: CancellationView
 
     @classmethod
-    def of(cls, plan: Plan, locale: str) -> PlanView:
+    def of(cls, plan: Plan, locale: str, terms: RenderedTerms) -> PlanView:
         text = plan.text(locale)
         return cls(
             code=plan.code,
@@ -147,6 +151,7 @@ class PlanView(msgspec.Struct, frozen=True):
             name=text.name,
             summary=text.summary,
             terms=text.terms,
+            clauses=terms.get(locale) or terms[DEFAULT_LOCALE],
             billing=plan.billing,
             term_months=plan.term_months,
             auto_renew=plan.auto_renew,

@@ -26,6 +26,7 @@ GLOSSARY: dict[str, dict[str, Term]] = {
         "claim": Term(("claim",), (), "the catalog's word"),
         "deductible": Term(("deductible",), ("excess", "co-pay"), "the catalog's word"),
         "plan": Term(("plan",), ("warranty",), "the manufacturer gives the warranty; we sell plans"),
+        "manufacturer_warranty": Term(("manufacturer's warranty",), (), "the manufacturer's own"),
     },
     "fil": {
         "covered": Term(("saklaw",), ("sakop",), "the catalog's «Saklaw»; one word for one idea"),
@@ -64,6 +65,9 @@ GLOSSARY: dict[str, dict[str, Term]] = {
         ),
         "deductible": Term(("mức khấu trừ",), (), "the catalog's word"),
         "plan": Term(("gói",), (), "the catalog's word"),
+        "manufacturer_warranty": Term(
+            ("bảo hành của nhà sản xuất",), (), "the one place bảo hành is right: the manufacturer's own"
+        ),
         "power_surge": Term(("điện áp tăng đột ngột",), ("sốc điện",), "sốc điện is an electric shock"),
     },
 }
@@ -77,4 +81,13 @@ SENTENCE_CONCEPTS: dict[str, tuple[str, ...]] = {
     "aggregate_left": ("plan",),
     "no_contract": ("covered",),
     "limit_reached": ("claim",),
+    "terms_coverages": ("covered",),
+    "terms_deductible": ("deductible", "claim"),
+    "terms_no_deductible": ("deductible",),
+    "terms_claims_term": ("claim",),
+    "terms_claims_rolling": ("claim",),
+    "terms_claims_unlimited": ("claim",),
+    "terms_free_look": ("claim",),
+    "terms_renews": ("plan",),
+    "terms_fixed": ("plan",),
 }

@@ -107,6 +107,14 @@ def format_number(value: int, locale: str) -> str:
     return format_decimal(value, locale=_babel_locale(locale))
 
 
+_DOUBLE_STOP = re.compile("\\.([\u200e\u200f]?)\\.")
+
+
+def one_stop(text: str) -> str:
+    """An amount that ends in an abbreviation's stop ("ر.س.") ends the sentence too: one stop."""
+    return _DOUBLE_STOP.sub(r".\1", text)
+
+
 def load_locale_data() -> None:
     """Read each supported locale's CLDR data now rather than on the first check in it."""
     for locale in LOCALES:

@@ -9,7 +9,6 @@ platform (`xml:lang`, `say-as` for serials and dates).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from functools import lru_cache
 from xml.sax.saxutils import escape
 
@@ -17,12 +16,11 @@ import msgspec
 from babel.core import get_global
 
 from entitlements.coverage import Decision, Reason
-from entitlements.localization import format_day, format_money, format_number, say_money
+from entitlements.localization import format_day, format_money, format_number, one_stop, say_money
 from entitlements.money import Money
 from entitlements.summary_texts import INCIDENTS, SENTENCES, SPEECH_SENTENCES
 from entitlements.translations import translate
 
-_DOUBLE_STOP = re.compile("\\.([\u200e\u200f]?)\\.")
 SERIAL_GROUP = 4  # characters said together before a pause
 
 
@@ -101,8 +99,7 @@ def _sentence(voice: _Screen, key: str, source: str, locale: str, **values: str)
     incident = values.get("incident")
     if incident and not template.startswith("{incident}"):
         values["incident"] = incident[:1].lower() + incident[1:]  # a name mid-sentence
-    # An amount that ends in an abbreviation's stop ("ر.س.") ends the sentence too: one stop.
-    return _DOUBLE_STOP.sub(r".\1", template.format(**values))
+    return one_stop(template.format(**values))
 
 
 def _sentences(

@@ -67,3 +67,66 @@ INCIDENTS: dict[CoverageKind, str] = {
     CoverageKind.POWER_SURGE: N_("incident", "Power surge damage")[1],
     CoverageKind.IN_HOME_SERVICE: N_("incident", "In-home service")[1],
 }
+
+# A plan's terms: each clause that states a rule is rendered from the plan's own fields
+# (`entitlements.terms`), so the terms never promise what the engine does not do. Placeholders:
+# {coverages} a list of coverage names, {incident} a coverage name, {amount} / {fee} formatted
+# money, {count} a formatted number, {term} / {period} / {days} a duration (`DURATIONS`).
+TERMS: dict[str, str] = dict(
+    [
+        N_("terms_coverages", "What is covered: {coverages}."),
+        N_("terms_deductible", "{incident}: a deductible of {amount} for each claim."),
+        N_("terms_no_deductible", "{incident}: no deductible."),
+        N_("terms_claims_term", "Claims: up to {count} in each term of {term}."),
+        N_("terms_claims_rolling", "Claims: up to {count} in any {period}."),
+        N_("terms_claims_unlimited", "Claims: no limit on their number."),
+        N_("terms_aggregate", "Approved repairs never add up to more than the price paid for the product."),
+        N_(
+            "terms_waiting",
+            "Waiting period: if you buy this plan after the day you bought the product, nothing "
+            "that happens in its first {days} is covered.",
+        ),
+        N_("terms_no_waiting", "No waiting period."),
+        N_("terms_starts_after_warranty", "Cover begins when the manufacturer's warranty ends."),
+        N_("terms_pays_upfront", "You pay once, at checkout."),
+        N_("terms_pays_monthly", "You pay every month."),
+        N_("terms_pays_annually", "You pay every year."),
+        N_(
+            "terms_grace",
+            "If a payment fails, cover stops until it is paid: a payment within {days} covers the "
+            "days in between again; after that the plan lapses.",
+        ),
+        N_(
+            "terms_free_look",
+            "Cancel within {days} of purchase for a full refund, if no claim was approved.",
+        ),
+        N_(
+            "terms_pro_rata_fee",
+            "Any other cancellation refunds the unused part of the current payment, less a "
+            "cancellation fee of {fee}.",
+        ),
+        N_("terms_pro_rata", "Any other cancellation refunds the unused part of the current payment."),
+        N_("terms_no_refund", "Any other cancellation refunds nothing."),
+        N_("terms_renews", "The plan renews after each term of {term} until you cancel it."),
+        N_("terms_fixed", "The plan ends after {term} and does not renew."),
+    ]
+)
+
+# Durations, by CLDR plural category ("days:one" → "{count} day"): a language translates the
+# categories it has (Arabic all six; Vietnamese only `other`) and may say one and two in words.
+DURATIONS: dict[str, str] = dict(
+    [
+        N_("days:zero", "{count} days"),
+        N_("days:one", "{count} day"),
+        N_("days:two", "{count} days"),
+        N_("days:few", "{count} days"),
+        N_("days:many", "{count} days"),
+        N_("days:other", "{count} days"),
+        N_("months:zero", "{count} months"),
+        N_("months:one", "{count} month"),
+        N_("months:two", "{count} months"),
+        N_("months:few", "{count} months"),
+        N_("months:many", "{count} months"),
+        N_("months:other", "{count} months"),
+    ]
+)

@@ -1,3 +1,5 @@
+import datetime as dt
+
 import httpx
 import pytest
 
@@ -50,3 +52,33 @@ async def test_an_unknown_plan_is_a_404_problem(client: httpx.AsyncClient, keys:
         "/v1/plans/no-such-plan", params={"version": 7}, headers=keys.auth("publishable")
     )
     assert "version 7" in missing_version.json()["detail"]
+
+
+async def test_a_plans_rules_come_as_clauses_per_currency(client: httpx.AsyncClient, keys: Keys) -> None:
+    plan = (
+        await client.get("/v1/plans/phone-protect-24", params={"locale": "vi"}, headers=keys.auth("support"))
+    ).json()
+    assert set(plan["clauses"]) == set(plan["currencies"])
+    vnd = {c["topic"]: c["text"] for c in plan["clauses"]["VND"]}
+    assert "300.000" in vnd["refund"]  # the VND cancellation fee, as Vietnamese writes it
+    assert "yêu cầu" in vnd["claims"]
+    offers = (
+        await client.post(
+            "/v1/offers",
+            json={
+                "product": {
+                    "category": "phone",
+                    "sku": "S24",
+                    "price": {"amount": 1_500_000, "currency": "SEK"},
+                    "purchase_date": str(dt.datetime.now(dt.UTC).date()),
+                    "country": "SE",
+                },
+                "locale": "sv",
+            },
+            headers=keys.auth("publishable"),
+        )
+    ).json()["offers"]
+    monthly = next(o for o in offers if o["plan"]["billing"] == "monthly")
+    topics = [c["topic"] for c in monthly["plan"]["clauses"]]
+    assert "grace" in topics and "renewal" in topics
+    assert any("självrisk" in c["text"] and "kr" in c["text"] for c in monthly["plan"]["clauses"])

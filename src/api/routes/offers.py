@@ -14,9 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import PUBLISHABLE, Scope, access_guard
 from api.errors import problem_responses
 from api.views import LOCALE_MAX, IdempotencyKey, Priced, caller_locale
-from entitlements.catalog import Billing, ClaimLimits, CoverageKind, CoverageStart, Ineligibility
+from entitlements.catalog import (
+    DEFAULT_LOCALE,
+    Billing,
+    ClaimLimits,
+    CoverageKind,
+    CoverageStart,
+    Ineligibility,
+)
 from entitlements.offers import OfferedProduct, quote_plans
 from entitlements.store.plans import PlanRepository
+from entitlements.terms import Clause
 
 
 class OfferRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -29,7 +37,8 @@ class OfferedPlan(msgspec.Struct, frozen=True):
     version: int
     name: str
     summary: str
-    terms: str
+    terms: str  # the plan's own words: what no field states (exclusions, how to claim)
+    clauses: list[Clause]  # the rules, in the product's currency, as rendered when published
     billing: Billing
     term_months: int
     auto_renew: bool
@@ -113,8 +122,9 @@ class OfferController(Controller):
     ) -> Response[OfferSet]:
         locale = caller_locale(request, data.locale)
         now = dt.datetime.now(dt.UTC)
+        repository = PlanRepository(db_session)
         quotes, declined = quote_plans(
-            await PlanRepository(db_session).latest(),
+            await repository.latest(),
             data.product,
             locale=locale,
             keyring=state.settings.offer_keys,
@@ -125,6 +135,7 @@ class OfferController(Controller):
         offers = []
         for quote in quotes:
             plan, text = quote.plan, quote.plan.text(locale)
+            terms = await repository.terms(plan)
             offers.append(
                 Offer(
                     offer_id=quote.terms.offer_id,
@@ -136,6 +147,7 @@ class OfferController(Controller):
                         text.name,
                         text.summary,
                         text.terms,
+                        (terms.get(locale) or terms[DEFAULT_LOCALE])[currency],
                         plan.billing,
                         plan.term_months,
                         plan.auto_renew,

@@ -40,15 +40,16 @@ class PlanController(Controller):
         locale: LocaleQuery = None,
     ) -> Response[PlanList]:
         chosen = caller_locale(request, locale)
+        repository = PlanRepository(db_session)
         plans = [
             plan
-            for plan in await PlanRepository(db_session).latest()
+            for plan in await repository.latest()
             if (category is None or category in plan.eligibility.categories)
             and (currency is None or currency in plan.currencies())
             and (active is None or plan.active is active)
         ]
         return Response(
-            PlanList([PlanView.of(plan, chosen) for plan in plans]),
+            PlanList([PlanView.of(plan, chosen, await repository.terms(plan)) for plan in plans]),
             headers={"content-language": chosen},
         )
 
@@ -65,12 +66,14 @@ class PlanController(Controller):
         version: Annotated[int | None, QueryParameter(ge=1, le=1_000_000, required=False)] = None,
         locale: LocaleQuery = None,
     ) -> Response[PlanView]:
+        repository = PlanRepository(db_session)
         plan = (
             await request.app.state.db.plan(code, version)
             if version is not None
-            else await PlanRepository(db_session).newest(code)
+            else await repository.newest(code)
         )
         if plan is None:
             raise NotFound(f"no plan {code}" + (f" version {version}" if version else ""))
         chosen = caller_locale(request, locale)
-        return Response(PlanView.of(plan, chosen), headers={"content-language": chosen})
+        view = PlanView.of(plan, chosen, await repository.terms(plan))
+        return Response(view, headers={"content-language": chosen})

@@ -7,14 +7,18 @@ from enum import StrEnum
 import msgspec
 from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from entitlements.catalog import Plan, decode_plan, encode_plan
 from entitlements.store.base import utcnow
 from entitlements.store.statements import Statements
 from entitlements.store.tables import PlanRow
+from entitlements.terms import RenderedTerms, render_all
 
-# Published versions never change, so a decoded plan can be kept for the life of the process.
+# Published versions never change, so a decoded plan (and its rendered terms) can be kept for
+# the life of the process.
 _published: dict[tuple[str, int], Plan] = {}
+_terms: dict[tuple[str, int], RenderedTerms] = {}
 plans: Table = PlanRow.__table__  # type: ignore[assignment]
 _VERSION = select(plans.c.code, plans.c.version, plans.c.digest, plans.c.definition).where(
     plans.c.code == bindparam("code"), plans.c.version == bindparam("version")
@@ -66,6 +70,17 @@ class PlanRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def terms(self, plan: Plan) -> RenderedTerms:
+        """The clauses stored when this version was published (read once per process); a
+        version published before terms were rendered gets them rendered now."""
+        key = (plan.code, plan.version)
+        if key not in _terms:
+            version = (PlanRow.code == plan.code) & (PlanRow.version == plan.version)
+            stored = await self.session.scalar(select(PlanRow.rendered_terms).where(version))
+            rendered = stored and msgspec.json.decode(stored, type=RenderedTerms)
+            _terms[key] = rendered or render_all(plan)
+        return _terms[key]
+
     async def latest(self) -> list[Plan]:
         """The newest version of every plan code, ordered by code."""
         newest = (
@@ -73,6 +88,7 @@ class PlanRepository:
         )
         rows = await self.session.scalars(
             select(PlanRow)
+            .options(defer(PlanRow.rendered_terms))
             .join(newest, (PlanRow.code == newest.c.code) & (PlanRow.version == newest.c.version))
             .order_by(PlanRow.code)
         )
@@ -81,7 +97,11 @@ class PlanRepository:
     async def newest(self, code: str) -> Plan | None:
         """The newest version of this plan code."""
         row = await self.session.scalar(
-            select(PlanRow).where(PlanRow.code == code).order_by(PlanRow.version.desc()).limit(1)
+            select(PlanRow)
+            .options(defer(PlanRow.rendered_terms))
+            .where(PlanRow.code == code)
+            .order_by(PlanRow.version.desc())
+            .limit(1)
         )
         return None if row is None else _plan(row)
 
@@ -90,7 +110,9 @@ class PlanRepository:
         codes = {plan.code for plan in plans}
         existing = {
             (row.code, row.version): row
-            for row in await self.session.scalars(select(PlanRow).where(PlanRow.code.in_(codes)))
+            for row in await self.session.scalars(
+                select(PlanRow).options(defer(PlanRow.rendered_terms)).where(PlanRow.code.in_(codes))
+            )
         }
         newest: dict[str, int] = {}
         for code, version in existing:
@@ -142,6 +164,7 @@ class PlanRepository:
                         active=plan.active,
                         digest=plan.digest(),
                         definition=encode_plan(plan).decode(),
+                        rendered_terms=msgspec.json.encode(render_all(plan)).decode(),
                         published_at=now,
                     )
                 )

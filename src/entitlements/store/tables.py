@@ -35,6 +35,8 @@ class PlanRow(Base):
     active: Mapped[bool] = mapped_column(Boolean)
     digest: Mapped[str] = mapped_column(String(64))
     definition: Mapped[str] = mapped_column(Text)  # the Plan as canonical JSON
+    # The rule clauses as rendered when published (`entitlements.terms.RenderedTerms`, JSON).
+    rendered_terms: Mapped[str] = mapped_column(Text, server_default="{}")
     published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
