@@ -94,12 +94,17 @@ def speech_language(locale: str) -> str:
     return f"{locale}-{region}" if region else locale
 
 
+@lru_cache(maxsize=1024)
+def _template(voice: _Screen, locale: str, key: str, source: str) -> str:
+    return voice.literal(translate(locale, key, source))
+
+
 def _sentence(voice: _Screen, key: str, source: str, locale: str, **values: str) -> str:
-    template = voice.literal(translate(locale, key, source))
+    template = _template(voice, locale, key, source)
     incident = values.get("incident")
     if incident and not template.startswith("{incident}"):
         values["incident"] = incident[:1].lower() + incident[1:]  # a name mid-sentence
-    return one_stop(template.format(**values))
+    return template.format(**values)
 
 
 def _sentences(
@@ -152,7 +157,7 @@ def summarize(
     starts_at: dt.datetime | None = None,
     ended_at: dt.datetime | None = None,
 ) -> str:
-    return " ".join(_sentences(SCREEN, decision, locale, plan_name, starts_at, ended_at))
+    return one_stop(" ".join(_sentences(SCREEN, decision, locale, plan_name, starts_at, ended_at)))
 
 
 def speak(
@@ -172,7 +177,7 @@ def speak(
         if serial:
             key = "speech_serial"
             parts.insert(0, _sentence(voice, key, SPEECH_SENTENCES[key], locale, serial=voice.serial(serial)))
-        return " ".join(parts)
+        return one_stop(" ".join(parts))
 
     ssml = f'<speak xml:lang="{speech_language(locale)}">{paragraph(SSML)}</speak>'
     return Speech(paragraph(EAR), ssml)
