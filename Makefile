@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run serve test lint types contracts pytest speech-engine tour openapi messages bench clean
+.PHONY: setup run serve test lint types contracts pytest speech-engine tour openapi messages texts bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -71,6 +71,11 @@ messages: setup
 	$(BIN)/pybabel update -i $(LOCALES_DIR)/coverline.pot -d $(LOCALES_DIR) -D coverline -w 100 \
 	  --no-fuzzy-matching --ignore-pot-creation-date
 	$(BIN)/pybabel compile -d $(LOCALES_DIR) -D coverline --statistics
+
+# The reviewed corpus under docs/texts: every summary variant and every demo plan's terms, per
+# language (a test fails when it is stale).
+texts: setup
+	$(BIN)/coverline catalog texts catalog/demo.toml --out docs/texts
 
 clean:
 	rm -rf $(VENV) .tools var .pytest_cache .mypy_cache .ruff_cache .hypothesis

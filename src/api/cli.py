@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import IssuedKey, KeyKind, Scope, find_key_by_name, issue_key, list_keys, revoke_key
 from api.embedded import database_url
 from api.settings import Environment, Settings, load_settings
-from entitlements.catalog import decode_catalog
+from entitlements.catalog import Plan, decode_catalog
+from entitlements.corpus import write_corpus
 from entitlements.errors import DomainError
 from entitlements.store.base import create_engine, session_factory
 from entitlements.store.plans import PlanRepository, PublishOutcome
@@ -101,7 +102,7 @@ def catalog() -> None:
     """The plan catalog file."""
 
 
-def _read_catalog(path: Path) -> list[msgspec.Struct]:
+def _read_catalog(path: Path) -> list[Plan]:
     plans, problems = decode_catalog(path.read_bytes())
     if problems:
         for problem in problems:
@@ -130,6 +131,15 @@ def catalog_load(file: Path) -> None:
         click.echo(f"{r.code} v{r.version}: {r.outcome.value}" + (f" — {r.reason}" if r.reason else ""))
     if any(r.outcome is PublishOutcome.REFUSED for r in results):
         raise click.ClickException("nothing was published")
+
+
+@catalog.command("texts")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("docs/texts"))
+def catalog_texts(file: Path, out: Path) -> None:
+    """Write the reviewed corpus: every summary variant and every plan's terms, per language."""
+    written = write_corpus(_read_catalog(file), out)
+    click.echo(f"wrote {len(written)} files under {out}")
 
 
 # --- Stripe -------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 The same sentences serve three voices: the screen (amounts and dates as that locale writes them),
 the ear (plain text a speech engine reads right: currency names instead of symbols or codes, no
-zero decimals, dates as people say them, serials in groups of characters) and SSML for a voice
-platform (`xml:lang`, `say-as` for serials and dates).
+zero decimals, dates as people say them, serials in groups of characters) and, from that same
+text, SSML for a voice platform (`xml:lang`, `say-as` for serials and dates).
 """
 
 from __future__ import annotations
@@ -60,25 +60,7 @@ class _Ear(_Screen):
         return ", ".join(" ".join(group) for group in serial_groups(value))
 
 
-class _Ssml(_Ear):
-    """SSML: the literal text escaped, serials and dates marked for the voice platform."""
-
-    def literal(self, text: str) -> str:
-        return escape(text)
-
-    def day(self, value: dt.date, locale: str) -> str:
-        return f'<say-as interpret-as="date" format="ymd">{value.isoformat()}</say-as>'
-
-    def money(self, value: Money, locale: str) -> str:
-        return escape(say_money(value, locale))
-
-    def serial(self, value: str) -> str:
-        return '<break strength="weak"/>'.join(
-            f'<say-as interpret-as="characters">{escape(group)}</say-as>' for group in serial_groups(value)
-        )
-
-
-SCREEN, EAR, SSML = _Screen(), _Ear(), _Ssml()
+SCREEN, EAR = _Screen(), _Ear()
 
 
 def serial_groups(serial: str) -> list[str]:
@@ -170,14 +152,29 @@ def speak(
     serial: str | None = None,
 ) -> Speech:
     """The summary for the ear; with the product's serial or IMEI said first, in groups, so the
-    caller can check it is their product."""
+    caller can check it is their product.
 
-    def paragraph(voice: _Screen) -> str:
-        parts = _sentences(voice, decision, locale, plan_name, starts_at, ended_at)
-        if serial:
-            key = "speech_serial"
-            parts.insert(0, _sentence(voice, key, SPEECH_SENTENCES[key], locale, serial=voice.serial(serial)))
-        return one_stop(" ".join(parts))
+    The SSML is the same text, escaped, with the serial and the date marked up in place."""
+    parts = _sentences(EAR, decision, locale, plan_name, starts_at, ended_at)
+    if serial:
+        key = "speech_serial"
+        parts.insert(0, _sentence(EAR, key, SPEECH_SENTENCES[key], locale, serial=EAR.serial(serial)))
+    text = one_stop(" ".join(parts))
+    ssml = escape(text)
+    if serial:
+        ssml = ssml.replace(escape(EAR.serial(serial)), _ssml_serial(serial), 1)
+    for instant in (decision.period_end, decision.waiting_until, decision.grace_until, starts_at, ended_at):
+        if instant is not None:
+            day = instant.date()
+            ssml = ssml.replace(escape(format_day(day, locale)), _ssml_day(day))
+    return Speech(text, f'<speak xml:lang="{speech_language(locale)}">{ssml}</speak>')
 
-    ssml = f'<speak xml:lang="{speech_language(locale)}">{paragraph(SSML)}</speak>'
-    return Speech(paragraph(EAR), ssml)
+
+def _ssml_day(day: dt.date) -> str:
+    return f'<say-as interpret-as="date" format="ymd">{day.isoformat()}</say-as>'
+
+
+def _ssml_serial(serial: str) -> str:
+    return '<break strength="weak"/>'.join(
+        f'<say-as interpret-as="characters">{escape(group)}</say-as>' for group in serial_groups(serial)
+    )

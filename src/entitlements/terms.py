@@ -29,6 +29,7 @@ class Topic(StrEnum):
     CLAIMS = "claims"
     AGGREGATE = "aggregate"
     WAITING = "waiting_period"
+    ELIGIBILITY = "eligibility"
     START = "coverage_start"
     PAYMENT = "payment"
     GRACE = "grace"
@@ -47,13 +48,13 @@ RenderedTerms = dict[str, dict[str, list[Clause]]]
 
 
 @lru_cache(maxsize=16)
-def _plural(locale: str) -> object:
-    return Locale.parse(locale).plural_form
+def _babel(locale: str) -> Locale:
+    return Locale.parse(locale)
 
 
 def duration(count: int, unit: str, locale: str) -> str:
     """`30 days`, `1 month`, `24 شهرًا`: the unit in the form the count takes in that language."""
-    category = _plural(locale)(count)  # type: ignore[operator]
+    category = _babel(locale).plural_form(count)
     key = f"{unit}:{category}"
     return translate(locale, key, DURATIONS[key]).format(count=format_number(count, locale))
 
@@ -102,6 +103,15 @@ def render_terms(plan: Plan, locale: str, currency: str) -> list[Clause]:
         clauses.append(say(Topic.WAITING, "terms_waiting", days=days(plan.waiting_period_days)))
     else:
         clauses.append(say(Topic.WAITING, "terms_no_waiting"))
+    window = plan.eligibility.max_days_since_purchase
+    if window:
+        clauses.append(say(Topic.ELIGIBILITY, "terms_purchase_window", days=days(window)))
+    else:
+        clauses.append(say(Topic.ELIGIBILITY, "terms_purchase_same_day"))
+    if plan.eligibility.countries:
+        territories = _babel(locale).territories
+        countries = format_list([territories.get(c, c) for c in plan.eligibility.countries], locale=locale)
+        clauses.append(say(Topic.ELIGIBILITY, "terms_countries", countries=countries))
     if plan.coverage_start is CoverageStart.AFTER_MANUFACTURER_WARRANTY:
         clauses.append(say(Topic.START, "terms_starts_after_warranty"))
     pays = {

@@ -5,6 +5,7 @@ numbers, and the glossary's word for each fact)."""
 from __future__ import annotations
 
 import pytest
+from babel import Locale
 
 from api.app import CoverlineApp
 from entitlements import terms as terms_module
@@ -57,6 +58,12 @@ def test_each_clause_states_the_plans_own_rule(plan: Plan, locale: str, currency
         window = 12 if limits.window is ClaimWindow.ROLLING_12_MONTHS else plan.term_months
         assert number(window, locale) in claims or window in (1, 2), claims
     assert (Topic.AGGREGATE in clauses) is limits.aggregate_up_to_product_price
+
+    eligibility = " ".join(clauses[Topic.ELIGIBILITY])
+    window = plan.eligibility.max_days_since_purchase
+    assert (number(window, locale) in eligibility) if window > 2 else True
+    for country in plan.eligibility.countries:
+        assert Locale.parse(locale).territories[country] in eligibility, (country, eligibility)
 
     [waiting] = clauses[Topic.WAITING]
     if plan.waiting_period_days:

@@ -1,0 +1,140 @@
+"""The reviewed corpus: every text Coverline writes, per language, as files under `docs/texts/`.
+
+`coverline texts` writes them; a test writes them again and fails on any difference, so a changed
+sentence reaches review as a diff. Per language:
+- `summaries/<lang>.md`: every summary variant (each reason for no cover, cover with each part),
+  on screen, for the ear and as SSML;
+- `terms/<lang>.md`: every catalog plan's name, summary, own words and rule clauses, in the
+  currency that language's customers pay in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from entitlements.catalog import LOCALES, CoverageKind, Plan
+from entitlements.coverage import ContractStatus, Decision, Reason
+from entitlements.money import Money
+from entitlements.summaries import speak, summarize
+from entitlements.terms import render_terms
+
+# The currency each language's sample customer pays in.
+CURRENCY = {"en": "USD", "fil": "PHP", "hi": "INR", "sv": "SEK", "ar": "SAR", "vi": "VND"}
+AT = dt.datetime(2026, 11, 27, 10, tzinfo=dt.UTC)
+END = dt.datetime(2028, 3, 5, tzinfo=dt.UTC)
+SERIAL = "R58N4XK2"
+ACTIVE = ContractStatus.ACTIVE
+HEADER = "<!-- Written by `coverline texts`; a test fails when this file differs from what it writes. -->\n"
+
+
+def _currency(locale: str, plan: Plan | None = None) -> str:
+    wanted = CURRENCY.get(locale, "USD")
+    if plan is None or wanted in plan.currencies():
+        return wanted
+    return plan.currencies()[0]
+
+
+def summary_variants(currency: str) -> list[tuple[str, Decision]]:
+    """Every summary a check can give, named."""
+    deductible = Money(9900 if currency != "VND" else 490_000, currency)
+    aggregate = Money(deductible.amount * 20, currency)
+    variants = [
+        (
+            reason.value,
+            Decision(
+                False,
+                reason,
+                "ctr_sample",
+                ContractStatus.ACTIVE,
+                AT,
+                incident=CoverageKind.POWER_SURGE,
+                waiting_until=END,
+                grace_until=END,
+            ),
+        )
+        for reason in Reason
+    ]
+    variants += [
+        (
+            "covered, an incident with a deductible, claims and an aggregate left",
+            Decision(
+                True,
+                None,
+                "ctr_sample",
+                ContractStatus.ACTIVE,
+                AT,
+                incident=CoverageKind.SCREEN,
+                deductible=deductible,
+                remaining_claims=1,
+                remaining_aggregate=aggregate,
+                period_end=END,
+            ),
+        ),
+        (
+            "covered, an incident with no deductible",
+            Decision(
+                True,
+                None,
+                "ctr_sample",
+                ContractStatus.ACTIVE,
+                AT,
+                incident=CoverageKind.BATTERY,
+                period_end=END,
+            ),
+        ),
+        (
+            "covered, no incident asked",
+            Decision(True, None, "ctr_sample", ContractStatus.ACTIVE, AT, period_end=END),
+        ),
+    ]
+    return variants
+
+
+def summaries_page(locale: str, plan_name: str) -> str:
+    currency = CURRENCY.get(locale, "USD")
+    lines = [HEADER, f"# Summaries — {locale}\n", f"\nPlan: {plan_name} · currency {currency}\n"]
+    for name, decision in summary_variants(currency):
+        screen = summarize(decision, locale, plan_name=plan_name, starts_at=END, ended_at=END)
+        speech = speak(decision, locale, plan_name=plan_name, starts_at=END, ended_at=END, serial=SERIAL)
+        lines += [
+            f"\n## {name}\n",
+            f"\nScreen: {screen}\n",
+            f"\nSpeech: {speech.text}\n",
+            f"\nSSML: `{speech.ssml}`\n",
+        ]
+    return "".join(lines)
+
+
+def terms_page(locale: str, plans: list[Plan]) -> str:
+    lines = [HEADER, f"# Plan terms — {locale}\n"]
+    for plan in sorted(plans, key=lambda p: p.code):
+        text, currency = plan.text(locale), _currency(locale, plan)
+        lines += [
+            f"\n## {plan.code} v{plan.version}: {text.name}\n",
+            f"\n{text.summary}\n",
+            f"\nThe plan's own words: {text.terms}\n",
+            f"\nRules ({currency}):\n\n",
+            *(f"- {clause.text}\n" for clause in render_terms(plan, locale, currency)),
+        ]
+    return "".join(lines)
+
+
+def corpus(plans: list[Plan]) -> dict[str, str]:
+    """Relative path → content, for every language."""
+    sample = next((p for p in plans if p.code == "phone-protect-24"), plans[0])
+    pages: dict[str, str] = {}
+    for locale in LOCALES:
+        pages[f"summaries/{locale}.md"] = summaries_page(locale, sample.text(locale).name)
+        pages[f"terms/{locale}.md"] = terms_page(locale, plans)
+    return pages
+
+
+def write_corpus(plans: list[Plan], out: Path) -> list[Path]:
+    written = []
+    for relative, content in corpus(plans).items():
+        path = out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+        written.append(path)
+    return written
