@@ -12,9 +12,12 @@ def test_one_price_per_plan_version_currency_and_band() -> None:
     specs = price_specs(PLANS)
     assert len(specs) == sum(len(p.prices) for p in PLANS)
     assert len({s.lookup_key for s in specs}) == len(specs)
-    monthly = next(s for s in specs if s.lookup_key.startswith("coverline.phone-care-monthly.v2.VND."))
+    versions = {p.code: p.version for p in PLANS}
+    monthly_key = f"coverline.phone-care-monthly.v{versions['phone-care-monthly']}.VND."
+    monthly = next(s for s in specs if s.lookup_key.startswith(monthly_key))
     assert (monthly.interval_months, monthly.currency) == (1, "VND")
-    upfront = next(s for s in specs if s.lookup_key.startswith("coverline.phone-protect-24.v1.PHP."))
+    upfront_key = f"coverline.phone-protect-24.v{versions['phone-protect-24']}.PHP."
+    upfront = next(s for s in specs if s.lookup_key.startswith(upfront_key))
     assert upfront.interval_months is None
 
 
