@@ -43,6 +43,7 @@ from entitlements.store.outbox import VERSION, Delivery
 from entitlements.store.plans import plan_version
 from entitlements.store.tables import EventRow, WebhookDeliveryRow, WebhookEndpointRow
 from entitlements.summaries import summarize
+from entitlements.zones import UTC
 
 log = structlog.get_logger("api.deliveries")
 deliveries: Table = WebhookDeliveryRow.__table__  # type: ignore[assignment]
@@ -135,7 +136,12 @@ async def coverage_texts(db: Database, data: dict[str, Any], locale: str) -> dic
         return dt.datetime.fromisoformat(value) if value else None
 
     summary = summarize(
-        decision, locale, plan_name=name, starts_at=instant("starts_at"), ended_at=instant("ended_at")
+        decision,
+        locale,
+        plan_name=name,
+        starts_at=instant("starts_at"),
+        ended_at=instant("ended_at"),
+        time_zone=data.get("time_zone") or UTC,
     )
     return {"locale": locale, "summary": summary}
 

@@ -16,6 +16,7 @@ import msgspec
 
 from entitlements.catalog import ClaimWindow, CoverageKind, Plan
 from entitlements.money import Money
+from entitlements.zones import UTC, day_start, local_day
 
 
 class ContractStatus(StrEnum):
@@ -73,6 +74,7 @@ class ContractFacts(msgspec.Struct, frozen=True):
     claims: tuple[ClaimUse, ...] = ()
     waiting_until: dt.datetime | None = None
     grace_until: dt.datetime | None = None
+    time_zone: str = UTC  # the customer's: an incident known by its date happened on their day
 
 
 class Decision(msgspec.Struct, frozen=True):
@@ -104,12 +106,10 @@ def add_months(at: dt.datetime, months: int) -> dt.datetime:
     return at.replace(year=year, month=month, day=min(at.day, last))
 
 
-_MIDNIGHT = dt.time()
-
-
-def incident_instant(day: dt.date) -> dt.datetime:
-    """Where an incident known only by its date sits in time: the start of that UTC day."""
-    return dt.datetime.combine(day, _MIDNIGHT, dt.UTC)
+def incident_instant(day: dt.date, time_zone: str = UTC) -> dt.datetime:
+    """Where an incident known only by its date sits in time: the start of that day where the
+    customer lives."""
+    return day_start(day, time_zone)
 
 
 def _continuous_end(periods: Sequence[Period], at: dt.datetime) -> dt.datetime | None:
@@ -150,7 +150,7 @@ def claims_headroom(facts: ContractFacts, at: dt.datetime) -> int | None:
     if facts.plan.claim_limits.window is ClaimWindow.TERM:
         start, end = term_cycle(min(p.start for p in facts.periods), facts.plan.term_months, at)
         # Claims are dated by day: a claim on the day cover began belongs to that term.
-        start = incident_instant(start.date())
+        start = incident_instant(local_day(start, facts.time_zone), facts.time_zone)
         used = sum(1 for c in facts.claims if start <= c.incident_at < end)
     else:
         ends = [at] + [c.incident_at for c in facts.claims if at < c.incident_at < add_months(at, 12)]
@@ -210,10 +210,11 @@ def decide_entitlement(
 
 
 def decide_for_incident_day(facts: ContractFacts, day: dt.date, incident: CoverageKind | None) -> Decision:
-    """A date-only incident is covered if the product was covered at any moment of that UTC day:
-    the day's start, or the moment cover (or the end of the waiting period) began within it."""
-    start = incident_instant(day)
-    end = start + dt.timedelta(days=1)
+    """A date-only incident is covered if the product was covered at any moment of that day in
+    the customer's time zone: the day's start, or the moment cover (or the end of the waiting
+    period) began within it."""
+    start = incident_instant(day, facts.time_zone)
+    end = incident_instant(day + dt.timedelta(days=1), facts.time_zone)  # 23 or 25 hours at DST
     moments = sorted(
         {start}
         | {p.start for p in facts.periods if start < p.start < end}

@@ -56,9 +56,11 @@ def decide_product(
     incident: CoverageKind | None,
 ) -> ProductEntitlement:
     """The decision from every contract on the product, and the one that answers for it."""
+    price, time_zone = snapshot.price, snapshot.time_zone
     decisions = [
         ContractDecision(
-            c, decide_entitlement(c.facts(plans[(c.plan_code, c.plan_version)], snapshot.price), at, incident)
+            c,
+            decide_entitlement(c.facts(plans[(c.plan_code, c.plan_version)], price, time_zone), at, incident),
         )
         for c in snapshot.contracts
     ]
@@ -71,6 +73,7 @@ def coverage_data(entitlement: ProductEntitlement) -> dict[str, Any]:
     best = entitlement.best
     return {
         "product_id": entitlement.product.product_id,
+        "time_zone": entitlement.product.time_zone,  # the customer's: their days
         "at": best.at.isoformat(),
         "covered": best.covered,
         "reason": best.reason.value if best.reason else None,

@@ -70,6 +70,7 @@ from entitlements.store.tables import (
     ProductRow,
 )
 from entitlements.store.unit_of_work import UnitOfWork, touch, unit_of_work
+from entitlements.zones import customer_zone, local_day
 
 __all__ = [
     "ContractDecision",
@@ -107,6 +108,8 @@ class CustomerInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
     phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
     locale: Annotated[str, msgspec.Meta(max_length=35)] = "en"
+    # IANA; may be left out where the country keeps one clock (PH, IN, SE, SA, VN, …).
+    time_zone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
 class CustomerPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -115,6 +118,7 @@ class CustomerPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
     locale: Annotated[str, msgspec.Meta(max_length=35)] | None = None
     country: CountryCode | None = None
+    time_zone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
 async def _audit(
@@ -149,6 +153,7 @@ async def create_customer(session: AsyncSession, data: CustomerInput, actor: str
         phone=normalize_phone(data.phone, data.country) if data.phone else None,
         locale=_locale(data.locale),
         country=check_country(data.country),
+        time_zone=customer_zone(data.country, data.time_zone),
         created_at=now,
         updated_at=now,
     )
@@ -169,6 +174,10 @@ async def update_customer(
         "phone": normalize_phone(patch.phone, country) if patch.phone else None,
         "locale": _locale(patch.locale) if patch.locale else None,
         "country": check_country(patch.country) if patch.country else None,
+        # A move to another country takes that country's clock unless a zone is given.
+        "time_zone": customer_zone(country, patch.time_zone)
+        if patch.time_zone is not None or (patch.country and patch.country != row.country)
+        else None,
     }
     for field, value in updates.items():
         if value is not None and getattr(row, field) != value:
@@ -179,7 +188,7 @@ async def update_customer(
         await _audit(session, "customer", row.id, A.UPDATED, actor, **{k: "changed" for k in changes})
         if row.stripe_customer_id is not None and {"name", "email", "locale"} & changes.keys():
             await (await unit_of_work(session)).enqueue(jobs.CUSTOMER_CHANGED, row.id.encode())
-    if {"email", "phone"} & changes.keys():  # the masked contact lives in the snapshots
+    if {"email", "phone", "time_zone"} & changes.keys():  # the snapshots hold contact and zone
         owned = await session.scalars(select(ProductRow.id).where(ProductRow.customer_id == row.id))
         touch(session, *owned)
     return row
@@ -549,7 +558,7 @@ async def file_claim(session: AsyncSession, data: ClaimInput, *, actor: str, now
     previous = await session.scalar(select(ClaimRow).where(ClaimRow.reference == data.reference))
     if previous is not None:
         return previous
-    if data.incident_date > now.date():
+    if data.incident_date > now.date() + dt.timedelta(days=1):  # tomorrow already, somewhere
         raise InvalidInput("the incident date is in the future", field="incident_date")
     if data.amount.amount <= 0:
         raise InvalidInput("a claim amount is positive", field="amount.amount")
@@ -564,6 +573,10 @@ async def file_claim(session: AsyncSession, data: ClaimInput, *, actor: str, now
         raise InvalidInput(f"the contract is in {contract.currency}", field="amount.currency")
     product = await get_product(session, contract.product_id)
     facts = (await facts_for(session, [contract], {product.id: product}))[contract.id]
+    if data.incident_date > local_day(now, facts.time_zone):
+        raise InvalidInput(
+            "the incident date is in the future where the customer lives", field="incident_date"
+        )
     decision = decide_for_incident_day(facts, data.incident_date, data.incident_kind)
     payout = claim_payout(data.amount.amount, decision)
     covered_amount, deductible = payout.covered_amount, payout.deductible

@@ -20,6 +20,7 @@ from entitlements.localization import format_day, format_money, format_number, o
 from entitlements.money import Money
 from entitlements.summary_texts import INCIDENTS, SENTENCES, SPEECH_SENTENCES
 from entitlements.translations import translate
+from entitlements.zones import UTC, local_day
 
 SERIAL_GROUP = 4  # characters said together before a pause
 
@@ -96,6 +97,7 @@ def _sentences(
     plan_name: str | None,
     starts_at: dt.datetime | None,
     ended_at: dt.datetime | None,
+    time_zone: str,
 ) -> list[str]:
     incident = translate(locale, "incident", INCIDENTS[decision.incident]) if decision.incident else ""
     plan = voice.literal(plan_name or "")
@@ -105,7 +107,7 @@ def _sentences(
         return _sentence(voice, key, SENTENCES[key], locale, **values)
 
     def day(value: dt.datetime | None) -> str:
-        return voice.day(value.date(), locale) if value else ""
+        return voice.day(local_day(value, time_zone), locale) if value else ""
 
     if not decision.covered:
         reason = decision.reason or Reason.NO_CONTRACT
@@ -138,8 +140,10 @@ def summarize(
     plan_name: str | None,
     starts_at: dt.datetime | None = None,
     ended_at: dt.datetime | None = None,
+    time_zone: str = UTC,
 ) -> str:
-    return one_stop(" ".join(_sentences(SCREEN, decision, locale, plan_name, starts_at, ended_at)))
+    """Dates are the days in `time_zone`, the customer's."""
+    return one_stop(" ".join(_sentences(SCREEN, decision, locale, plan_name, starts_at, ended_at, time_zone)))
 
 
 def speak(
@@ -150,12 +154,13 @@ def speak(
     starts_at: dt.datetime | None = None,
     ended_at: dt.datetime | None = None,
     serial: str | None = None,
+    time_zone: str = UTC,
 ) -> Speech:
     """The summary for the ear; with the product's serial or IMEI said first, in groups, so the
     caller can check it is their product.
 
     The SSML is the same text, escaped, with the serial and the date marked up in place."""
-    parts = _sentences(EAR, decision, locale, plan_name, starts_at, ended_at)
+    parts = _sentences(EAR, decision, locale, plan_name, starts_at, ended_at, time_zone)
     if serial:
         key = "speech_serial"
         parts.insert(0, _sentence(EAR, key, SPEECH_SENTENCES[key], locale, serial=EAR.serial(serial)))
@@ -165,7 +170,7 @@ def speak(
         ssml = ssml.replace(escape(EAR.serial(serial)), _ssml_serial(serial), 1)
     for instant in (decision.period_end, decision.waiting_until, decision.grace_until, starts_at, ended_at):
         if instant is not None:
-            day = instant.date()
+            day = local_day(instant, time_zone)
             ssml = ssml.replace(escape(format_day(day, locale)), _ssml_day(day))
     return Speech(text, f'<speak xml:lang="{speech_language(locale)}">{ssml}</speak>')
 

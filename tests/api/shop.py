@@ -89,6 +89,8 @@ class Shop:
             "locale": "en",
         }
         body.update(overrides)
+        if body["country"] == "US":  # several clocks: the zone is asked for
+            body.setdefault("time_zone", "America/New_York")
         result: dict[str, Any] = await self.call("POST", "/v1/customers", "checkout", json=body)
         return result
 

@@ -175,3 +175,21 @@ async def test_at_answers_for_the_past(shop: Shop) -> None:
     before_sale = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).isoformat()
     answer = await shop.check(serial=contract["serial"], at=before_sale)
     assert (answer["covered"], answer["reason"]) == (False, "not_yet_started")
+
+
+async def test_the_answer_names_the_customers_time_zone_and_shows_their_days(shop: Shop) -> None:
+    manila = await shop.customer(country="PH", phone="0917 123 4567")
+    assert manila["time_zone"] == "Asia/Manila"  # the Philippines keeps one clock
+    refused = await shop.client.post(
+        "/v1/customers", json={"name": "Ann", "country": "US"}, headers=shop.keys.auth("checkout")
+    )
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "time_zone"
+    contract = await shop.sell()
+    answer = await shop.check(serial=contract["serial"])
+    assert answer["time_zone"] == answer["products"][0]["time_zone"] == "America/New_York"
+    customer_id = answer["products"][0]["customer_id"]
+    await shop.call("PATCH", f"/v1/customers/{customer_id}", "support", json={"time_zone": "Asia/Tokyo"})
+    moved = await shop.check(serial=contract["serial"])
+    assert moved["time_zone"] == "Asia/Tokyo"
+    unknown = await shop.check(serial="NEVER-SOLD-2")
+    assert unknown["time_zone"] == "UTC"

@@ -44,6 +44,7 @@ from entitlements.services import (
 )
 from entitlements.store.base import utcnow
 from entitlements.summaries import Speech, speak, summarize
+from entitlements.zones import UTC
 
 MAX_BATCH = 1000
 ACCESS = frozenset({Scope.SUPPORT, Scope.ADMIN})
@@ -79,6 +80,7 @@ class ProductEntitlementView(msgspec.Struct, frozen=True):
     category: str
     customer_id: str
     contact: str | None  # masked
+    time_zone: str  # the customer's (IANA): the summary's dates are their days
     covered: bool
     reason: Reason | None
     summary: str
@@ -91,6 +93,7 @@ class EntitlementAnswer(msgspec.Struct, frozen=True):
     at: dt.datetime
     incident: CoverageKind | None
     locale: str
+    time_zone: str  # of the dates in `summary`: the leading product's customer's, else UTC
     covered: bool
     reason: Reason | None
     summary: str
@@ -143,10 +146,12 @@ def _summaries(
     plan_name: str | None,
     item: ContractDecision | None,
     serial: str | None,
+    time_zone: str = UTC,
 ) -> tuple[str, Speech]:
-    """The summary on screen and for the ear."""
+    """The summary on screen and for the ear, with dates in the customer's zone."""
     contract = item.contract if item else None
-    dates = {
+    dates: dict[str, Any] = {
+        "time_zone": time_zone,
         "starts_at": contract.coverage_starts_at if contract else None,
         "ended_at": (contract.ended_at or max((p.end for p in contract.periods), default=None))
         if contract
@@ -168,7 +173,9 @@ def _product_view(plans: PlanMap, entitlement: ProductEntitlement, locale: str) 
         if item.decision is entitlement.best:
             best_item, best_name = item, name
     product, best = entitlement.product, entitlement.best
-    summary, speech = _summaries(best, locale, best_name, best_item, product.serial or product.imei)
+    summary, speech = _summaries(
+        best, locale, best_name, best_item, product.serial or product.imei, product.time_zone
+    )
     return ProductEntitlementView(
         product.product_id,
         product.serial,
@@ -177,6 +184,7 @@ def _product_view(plans: PlanMap, entitlement: ProductEntitlement, locale: str) 
         product.category,
         product.customer_id,
         product.contact,
+        product.time_zone,
         best.covered,
         best.reason,
         summary,
@@ -199,7 +207,16 @@ async def answer_lookups(
             lead = next((v for v in items if v.covered), items[0])
             answers.append(
                 EntitlementAnswer(
-                    lookup, at, incident, locale, lead.covered, lead.reason, lead.summary, lead.speech, items
+                    lookup,
+                    at,
+                    incident,
+                    locale,
+                    lead.time_zone,
+                    lead.covered,
+                    lead.reason,
+                    lead.summary,
+                    lead.speech,
+                    items,
                 )
             )
         else:
@@ -207,7 +224,7 @@ async def answer_lookups(
             summary, speech = _summaries(nothing, locale, None, None, _said_identifier(lookup))
             answers.append(
                 EntitlementAnswer(
-                    lookup, at, incident, locale, False, Reason.NO_CONTRACT, summary, speech, []
+                    lookup, at, incident, locale, UTC, False, Reason.NO_CONTRACT, summary, speech, []
                 )
             )
     return answers

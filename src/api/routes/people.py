@@ -28,6 +28,7 @@ class CustomerView(msgspec.Struct, frozen=True):
     name: str
     country: str
     locale: str
+    time_zone: str  # IANA; "UTC" for a customer recorded before zones whose country has several
     external_ref: str | None
     email: str | None
     phone: str | None
@@ -41,6 +42,7 @@ class CustomerView(msgspec.Struct, frozen=True):
             row.name,
             row.country,
             row.locale,
+            row.time_zone or "UTC",
             row.external_ref,
             row.email,
             row.phone,

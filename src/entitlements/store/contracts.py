@@ -16,6 +16,7 @@ from entitlements.store.lifecycle import LifecycleRecord
 from entitlements.store.plans import known_plan_version, plan_version
 from entitlements.store.tables import ClaimRow, ContractRow, CoveragePeriodRow, CustomerRow, ProductRow
 from entitlements.store.unit_of_work import unit_of_work
+from entitlements.zones import UTC
 
 
 async def lock_contract(session: AsyncSession, contract_id: str) -> ContractRow:
@@ -63,7 +64,10 @@ async def periods_of(session: AsyncSession, contract_ids: Iterable[str]) -> dict
     return found
 
 
-async def approved_claims_of(session: AsyncSession, contract_ids: Iterable[str]) -> dict[str, list[ClaimUse]]:
+async def approved_claims_of(
+    session: AsyncSession, contract_ids: Iterable[str], zones: dict[str, str]
+) -> dict[str, list[ClaimUse]]:
+    """Each contract's approved claims, dated by the day in its customer's zone (`zones`)."""
     ids = list(contract_ids)
     found: dict[str, list[ClaimUse]] = defaultdict(list)
     if ids:
@@ -73,7 +77,8 @@ async def approved_claims_of(session: AsyncSession, contract_ids: Iterable[str])
             ).where(ClaimRow.contract_id.in_(ids), ClaimRow.status == "approved")
         )
         for contract_id, kind, day, amount in rows:
-            found[contract_id].append(ClaimUse(CoverageKind(kind), incident_instant(day), amount))
+            at = incident_instant(day, zones.get(contract_id, UTC))
+            found[contract_id].append(ClaimUse(CoverageKind(kind), at, amount))
     return found
 
 
@@ -91,7 +96,16 @@ async def facts_for(
 ) -> dict[str, ContractFacts]:
     """Everything the entitlement decision needs, for many contracts in four queries."""
     periods = await periods_of(session, (c.id for c in contracts))
-    claims = await approved_claims_of(session, (c.id for c in contracts))
+    owners = {c.customer_id for c in contracts}
+    customer_zones = dict(
+        (
+            await session.execute(
+                select(CustomerRow.id, CustomerRow.time_zone).where(CustomerRow.id.in_(owners))
+            )
+        ).all()
+    )
+    zones = {c.id: customer_zones.get(c.customer_id) or UTC for c in contracts}
+    claims = await approved_claims_of(session, (c.id for c in contracts), zones)
     facts: dict[str, ContractFacts] = {}
     for contract in contracts:
         product = products[contract.product_id]
@@ -106,5 +120,6 @@ async def facts_for(
             claims=tuple(claims.get(contract.id, ())),
             waiting_until=contract.waiting_until,
             grace_until=contract.grace_until,
+            time_zone=zones[contract.id],
         )
     return facts

@@ -36,6 +36,7 @@ from entitlements.identifiers import mask_email, mask_phone
 from entitlements.money import Money
 from entitlements.store.statements import Statements
 from entitlements.store.tables import ClaimRow, ContractRow, CoveragePeriodRow, CustomerRow, ProductRow
+from entitlements.zones import UTC
 
 
 class ContractSnapshot(msgspec.Struct, frozen=True, array_like=True):
@@ -53,7 +54,7 @@ class ContractSnapshot(msgspec.Struct, frozen=True, array_like=True):
     claims: tuple[ClaimUse, ...]
     disputed: bool = False  # last, with a default: snapshots written before it still decode
 
-    def facts(self, plan: Plan, product_price: Money) -> ContractFacts:
+    def facts(self, plan: Plan, product_price: Money, time_zone: str = UTC) -> ContractFacts:
         return ContractFacts(
             contract_id=self.contract_id,
             status=self.status,
@@ -65,6 +66,7 @@ class ContractSnapshot(msgspec.Struct, frozen=True, array_like=True):
             claims=self.claims,
             waiting_until=self.waiting_until,
             grace_until=self.grace_until,
+            time_zone=time_zone,
         )
 
 
@@ -78,6 +80,9 @@ class ProductSnapshot(msgspec.Struct, frozen=True):
     imei: str | None
     contact: str | None  # masked: the only customer detail a check shows
     contracts: tuple[ContractSnapshot, ...]
+    # The owner's: the dates a check shows are theirs (last, with a default: snapshots written
+    # before it still decode).
+    time_zone: str = UTC
 
 
 _encoder = msgspec.json.Encoder()
@@ -120,6 +125,7 @@ _PRODUCT = (
         products.c.imei,
         customers.c.email,
         customers.c.phone,
+        customers.c.time_zone,
         contracts.c.id,
         contracts.c.status,
         contracts.c.plan_code,
@@ -175,14 +181,15 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
     if await statements.row(_LOCK, product_id=product_id) is None:
         return None
     rows = await statements.rows(_PRODUCT, product_id=product_id)
-    customer_id, sku, category, price, currency, serial, imei, email, phone = rows[0][:9]
+    customer_id, sku, category, price, currency, serial, imei, email, phone, time_zone = rows[0][:10]
+    time_zone = time_zone or UTC
     spans: dict[str, list[Period]] = defaultdict(list)
     used: dict[str, list[ClaimUse]] = defaultdict(list)
     for contract_id, kind, start, end, day, amount in await statements.rows(_USES, product_id=product_id):
         if kind is None:
             spans[contract_id].append(Period(start, end))
         else:
-            used[contract_id].append(ClaimUse(CoverageKind(kind), incident_instant(day), amount))
+            used[contract_id].append(ClaimUse(CoverageKind(kind), incident_instant(day, time_zone), amount))
     return ProductSnapshot(
         product_id=product_id,
         customer_id=customer_id,
@@ -192,6 +199,7 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
         serial=serial,
         imei=imei,
         contact=masked_contact(email, phone),
+        time_zone=time_zone,
         contracts=tuple(
             ContractSnapshot(
                 contract_id=c_id,
@@ -222,7 +230,7 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
                 waiting_until,
                 grace_until,
                 disputed,
-            ) in (row[9:] for row in rows)
+            ) in (row[10:] for row in rows)
             if c_id is not None
         ),
     )

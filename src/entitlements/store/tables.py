@@ -52,6 +52,8 @@ class CustomerRow(Base):
     phone: Mapped[str | None] = mapped_column(String(20), index=True, nullable=True)
     locale: Mapped[str] = mapped_column(String(8))
     country: Mapped[str] = mapped_column(String(2))
+    # IANA; NULL for customers recorded before zones whose country keeps several clocks (UTC).
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     stripe_customer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
