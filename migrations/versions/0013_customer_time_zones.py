@@ -36,7 +36,7 @@ def upgrade() -> None:
         sa.text(
             "UPDATE products SET entitlement = jsonb_set(entitlement::jsonb, '{time_zone}', "
             "to_jsonb(c.time_zone))::text FROM customers c "
-            "WHERE c.id = products.customer_id AND c.time_zone IS NOT NULL AND products.entitlement IS NOT NULL"
+            "WHERE c.id = products.customer_id AND c.time_zone IS NOT NULL"
         )
     )
 
