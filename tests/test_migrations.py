@@ -48,3 +48,37 @@ def test_models_and_migrations_agree(database_url: str) -> None:
         return list(changes)
 
     assert asyncio.run(diff()) == []
+
+
+def test_customers_recorded_before_zones_get_their_countrys_clock(postgres_admin_url: str) -> None:
+    """0013: a Manila customer gets Asia/Manila, in their row and in their products' snapshots;
+    a US customer (several clocks) is left without one (UTC)."""
+    import asyncpg
+
+    async def run(url: str, sql: str) -> list[asyncpg.Record]:
+        connection = await asyncpg.connect(url)
+        try:
+            if sql.startswith("SELECT"):
+                return await connection.fetch(sql)
+            await connection.execute(sql)
+            return []
+        finally:
+            await connection.close()
+
+    with fresh_database(postgres_admin_url, "coverline_zones") as url:
+        upgrade(url, "0012")
+        asyncio.run(
+            run(
+                url,
+                "INSERT INTO customers (id, name, locale, country, created_at, updated_at) VALUES "
+                "('cus_ph', 'Maria', 'fil', 'PH', now(), now()), ('cus_us', 'Ann', 'en', 'US', now(), now());"
+                "INSERT INTO products (id, customer_id, sku, category, price_amount, currency, purchase_date,"
+                " warranty_months, entitlement, created_at) VALUES ('prd_ph', 'cus_ph', 'S', 'phone', 1, 'PHP',"
+                " '2026-01-01', 12, '{\"product_id\": \"prd_ph\"}', now())",
+            )
+        )
+        upgrade(url)
+        zones = asyncio.run(run(url, "SELECT id, time_zone FROM customers ORDER BY id"))
+        assert [(r["id"], r["time_zone"]) for r in zones] == [("cus_ph", "Asia/Manila"), ("cus_us", None)]
+        [snapshot] = asyncio.run(run(url, "SELECT entitlement::jsonb ->> 'time_zone' AS zone FROM products"))
+        assert snapshot["zone"] == "Asia/Manila"
