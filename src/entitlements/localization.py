@@ -25,9 +25,20 @@ def normalize_locale(tag: str) -> str | None:
     return primary if primary in LOCALES else None
 
 
+CUSTOMER = "customer"  # `locale=customer`: the language the customer chose
+
+
 def negotiate_locale(explicit: str | None, accept_language: str | None) -> str:
     """An explicit choice wins; then Accept-Language by q-value; then English."""
+    return caller_choice(explicit, accept_language) or DEFAULT_LOCALE
+
+
+def caller_choice(explicit: str | None, accept_language: str | None) -> str | None:
+    """The language the caller asked for: `locale=`, then Accept-Language by q-value; None when
+    they asked for none we have, or for the customer's (`locale=customer`)."""
     if explicit:
+        if explicit.strip().lower() == CUSTOMER:
+            return None
         chosen = normalize_locale(explicit)
         if chosen:
             return chosen
@@ -47,7 +58,7 @@ def negotiate_locale(explicit: str | None, accept_language: str | None) -> str:
                 ranked.append((-quality, position, chosen))
         if ranked:
             return min(ranked)[2]
-    return DEFAULT_LOCALE
+    return None
 
 
 @lru_cache(maxsize=32)

@@ -193,3 +193,38 @@ async def test_the_answer_names_the_customers_time_zone_and_shows_their_days(sho
     assert moved["time_zone"] == "Asia/Tokyo"
     unknown = await shop.check(serial="NEVER-SOLD-2")
     assert unknown["time_zone"] == "UTC"
+
+
+async def test_a_caller_who_asks_for_no_language_hears_the_customers(shop: Shop, keys: Keys) -> None:
+    """A phone bot that sends no language gets the customer's; an agent's browser gets the agent's;
+    `locale=customer` asks for the customer's whatever the headers say."""
+    swede = await shop.customer(country="SE", locale="sv")
+    product = await shop.product(swede["id"])
+    contract = await shop.open_contract(swede, product)
+    await shop.lifecycle(contract["id"], "payment", f"pay-{contract['id']}")
+    serial = product["serial"]
+
+    async def check(params: dict[str, str], headers: dict[str, str]) -> httpx.Response:
+        found = await shop.client.get(
+            "/v1/entitlements",
+            params={"serial": serial, **params},
+            headers={**keys.auth("support"), **headers},
+        )
+        assert found.status_code == 200, found.text
+        return found
+
+    bot = await check({}, {})
+    assert (bot.json()["locale"], bot.headers["content-language"]) == ("sv", "sv")
+    assert bot.json()["summary"].startswith("Täckt")
+    agent = await check({}, {"Accept-Language": "fil-PH, en;q=0.5"})
+    assert agent.json()["locale"] == "fil"
+    asked = await check({"locale": "customer"}, {"Accept-Language": "en"})
+    assert asked.json()["locale"] == asked.json()["products"][0]["locale"] == "sv"
+    other = await shop.sell()  # an English-speaking customer's
+    batch = await shop.client.post(
+        "/v1/entitlements/check",
+        json={"lookups": [{"serial": serial}, {"serial": other["serial"]}]},
+        headers=keys.auth("support"),
+    )
+    assert [r["locale"] for r in batch.json()["results"]] == ["sv", "en"]
+    assert batch.headers["content-language"] == "sv, en"

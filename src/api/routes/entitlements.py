@@ -22,16 +22,15 @@ from api.views import (
     IdempotencyKey,
     Instant,
     LocaleQuery,
-    caller_locale,
     instant_query,
     parse_instant,
     supported_instant,
 )
-from entitlements.catalog import CoverageKind, Plan
+from entitlements.catalog import DEFAULT_LOCALE, CoverageKind, Plan
 from entitlements.coverage import ContractStatus, Decision, Reason, no_contract
 from entitlements.errors import DomainError, InvalidInput
 from entitlements.identifiers import normalize_imei, normalize_serial
-from entitlements.localization import negotiate_locale
+from entitlements.localization import caller_choice
 from entitlements.money import Money
 from entitlements.services import (
     LOOKUP_LIMITS,
@@ -80,6 +79,7 @@ class ProductEntitlementView(msgspec.Struct, frozen=True):
     category: str
     customer_id: str
     contact: str | None  # masked
+    locale: str  # of `summary` and `speech`: the one asked for, else the customer's
     time_zone: str  # the customer's (IANA): the summary's dates are their days
     covered: bool
     reason: Reason | None
@@ -163,7 +163,10 @@ def _summaries(
     )
 
 
-def _product_view(plans: PlanMap, entitlement: ProductEntitlement, locale: str) -> ProductEntitlementView:
+def _product_view(
+    plans: PlanMap, entitlement: ProductEntitlement, asked: str | None
+) -> ProductEntitlementView:
+    locale = asked or entitlement.product.locale or DEFAULT_LOCALE
     views: list[ContractEntitlement] = []
     best_item: ContractDecision | None = None
     best_name: str | None = None
@@ -184,6 +187,7 @@ def _product_view(plans: PlanMap, entitlement: ProductEntitlement, locale: str) 
         product.category,
         product.customer_id,
         product.contact,
+        locale,
         product.time_zone,
         best.covered,
         best.reason,
@@ -194,14 +198,15 @@ def _product_view(plans: PlanMap, entitlement: ProductEntitlement, locale: str) 
 
 
 async def answer_lookups(
-    db: Database, lookups: list[Lookup], at: dt.datetime, incident: CoverageKind | None, locale: str
+    db: Database, lookups: list[Lookup], at: dt.datetime, incident: CoverageKind | None, asked: str | None
 ) -> list[EntitlementAnswer]:
+    """Each lookup's answer, in the language `asked` for, else each product's customer's."""
     found = await resolve(db.snapshots(), lookups)
     plans = await plans_for(db.plan, [snapshot for group in found for snapshot in group])
     answers = []
     for lookup, group in zip(lookups, found, strict=True):
         items = [
-            _product_view(plans, decide_product(snapshot, plans, at, incident), locale) for snapshot in group
+            _product_view(plans, decide_product(snapshot, plans, at, incident), asked) for snapshot in group
         ]
         if items:
             lead = next((v for v in items if v.covered), items[0])
@@ -210,7 +215,7 @@ async def answer_lookups(
                     lookup,
                     at,
                     incident,
-                    locale,
+                    lead.locale,
                     lead.time_zone,
                     lead.covered,
                     lead.reason,
@@ -220,7 +225,7 @@ async def answer_lookups(
                 )
             )
         else:
-            nothing = no_contract(at, incident)
+            nothing, locale = no_contract(at, incident), asked or DEFAULT_LOCALE
             summary, speech = _summaries(nothing, locale, None, None, _said_identifier(lookup))
             answers.append(
                 EntitlementAnswer(
@@ -228,6 +233,11 @@ async def answer_lookups(
                 )
             )
     return answers
+
+
+def content_languages(answers: list[EntitlementAnswer]) -> str:
+    """The languages of a batch's answers, in order of first use (`Content-Language: sv, fil`)."""
+    return ", ".join(dict.fromkeys(answer.locale for answer in answers)) or DEFAULT_LOCALE
 
 
 def _said_identifier(lookup: Lookup) -> str | None:
@@ -275,11 +285,11 @@ class EntitlementController(Controller):
         lookup = Lookup(
             serial=serial, imei=imei, contract_id=contract_id, customer_id=customer_id, order_ref=order_ref
         )
-        chosen = caller_locale(request, locale)
+        asked = caller_choice(locale, request.headers.get("accept-language"))
         [answer] = await answer_lookups(
-            state.db, [lookup], parse_instant(at, "at") or utcnow(), incident, chosen
+            state.db, [lookup], parse_instant(at, "at") or utcnow(), incident, asked
         )
-        return Response(answer, headers={"content-language": chosen})
+        return Response(answer, headers={"content-language": answer.locale})
 
     @post(
         "/check",
@@ -295,9 +305,9 @@ class EntitlementController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[BatchAnswer]:
         _lookup_field_errors(data.lookups, "lookups")
-        chosen = caller_locale(request, data.locale)
-        answers = await answer_lookups(state.db, data.lookups, _aware(data.at), data.incident, chosen)
-        return Response(BatchAnswer(answers), headers={"content-language": chosen})
+        asked = caller_choice(data.locale, request.headers.get("accept-language"))
+        answers = await answer_lookups(state.db, data.lookups, _aware(data.at), data.incident, asked)
+        return Response(BatchAnswer(answers), headers={"content-language": content_languages(answers)})
 
 
 class DirectCheck:
@@ -350,7 +360,7 @@ class DirectCheck:
         token = bearer_token_of(header(scope, b"authorization"))
         if token is None or refusal(await self.keys.principal(token), ACCESS) is not None:
             return False
-        chosen = negotiate_locale(locale, header(scope, b"accept-language"))
+        asked = caller_choice(locale, header(scope, b"accept-language"))
         try:
             at = parse_instant(at_text, "at") or utcnow()
             [answer] = await answer_lookups(
@@ -358,7 +368,7 @@ class DirectCheck:
                 [Lookup(**dict(given))],
                 at,
                 CoverageKind(incident_text) if incident_text else None,
-                chosen,
+                asked,
             )
         except DomainError:  # e.g. a malformed serial: the controller words the problem
             return False
@@ -369,7 +379,7 @@ class DirectCheck:
                 "status": 200,
                 "headers": [
                     (b"content-type", b"application/json"),
-                    (b"content-language", chosen.encode()),
+                    (b"content-language", answer.locale.encode()),
                     (b"content-length", str(len(body)).encode()),
                 ],
             }

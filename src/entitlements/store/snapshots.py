@@ -83,6 +83,7 @@ class ProductSnapshot(msgspec.Struct, frozen=True):
     # The owner's: the dates a check shows are theirs (last, with a default: snapshots written
     # before it still decode).
     time_zone: str = UTC
+    locale: str | None = None  # the owner's language: a check in no language asked is in theirs
 
 
 _encoder = msgspec.json.Encoder()
@@ -126,6 +127,7 @@ _PRODUCT = (
         customers.c.email,
         customers.c.phone,
         customers.c.time_zone,
+        customers.c.locale,
         contracts.c.id,
         contracts.c.status,
         contracts.c.plan_code,
@@ -181,7 +183,7 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
     if await statements.row(_LOCK, product_id=product_id) is None:
         return None
     rows = await statements.rows(_PRODUCT, product_id=product_id)
-    customer_id, sku, category, price, currency, serial, imei, email, phone, time_zone = rows[0][:10]
+    customer_id, sku, category, price, currency, serial, imei, email, phone, time_zone, locale = rows[0][:11]
     time_zone = time_zone or UTC
     spans: dict[str, list[Period]] = defaultdict(list)
     used: dict[str, list[ClaimUse]] = defaultdict(list)
@@ -200,6 +202,7 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
         imei=imei,
         contact=masked_contact(email, phone),
         time_zone=time_zone,
+        locale=locale,
         contracts=tuple(
             ContractSnapshot(
                 contract_id=c_id,
@@ -230,7 +233,7 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
                 waiting_until,
                 grace_until,
                 disputed,
-            ) in (row[10:] for row in rows)
+            ) in (row[11:] for row in rows)
             if c_id is not None
         ),
     )
