@@ -1,7 +1,9 @@
 """The Alembic history, up and down, and the models agree with it."""
 
 import asyncio
+import unicodedata
 
+import pytest
 from sqlalchemy import inspect
 
 from api.migrate import described_by_models, downgrade, upgrade
@@ -82,3 +84,53 @@ def test_customers_recorded_before_zones_get_their_countrys_clock(postgres_admin
         assert [(r["id"], r["time_zone"]) for r in zones] == [("cus_ph", "Asia/Manila"), ("cus_us", None)]
         [snapshot] = asyncio.run(run(url, "SELECT entitlement::jsonb ->> 'time_zone' AS zone FROM products"))
         assert snapshot["zone"] == "Asia/Manila"
+
+
+def test_rows_stored_before_normalizing_are_normalized_and_duplicates_reported(
+    postgres_admin_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """0015: a serial typed in Arabic-Indic digits with a dash, a decomposed name and reference;
+    a reference that is another customer's once normalized is reported and both are kept."""
+    import asyncpg
+
+    async def run(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
+        connection = await asyncpg.connect(url)
+        try:
+            return await connection.fetch(sql, *args)
+        finally:
+            await connection.close()
+
+    decomposed = unicodedata.normalize("NFD", "José")
+    with fresh_database(postgres_admin_url, "coverline_normalize") as url:
+        upgrade(url, "0014")
+        for sql, *args in [
+            (
+                "INSERT INTO customers (id, name, locale, country, external_ref, created_at, updated_at)"
+                " VALUES ($1, $2, 'en', 'SE', $3, now(), now())",
+                "cus_a",
+                decomposed,
+                f"crm-{decomposed}",
+            ),
+            (
+                "INSERT INTO customers (id, name, locale, country, external_ref, created_at, updated_at)"
+                " VALUES ('cus_b', 'José', 'en', 'SE', 'crm-José', now(), now())",
+            ),
+            (
+                "INSERT INTO products (id, customer_id, sku, category, price_amount, currency, purchase_date,"
+                " warranty_months, serial, entitlement, created_at) VALUES ('prd_a', 'cus_a', 'S', 'phone', 1,"
+                " 'SEK', '2026-01-01', 12, 'ab-١٢٣', '{\"serial\": \"ab-١٢٣\"}', now())",
+            ),
+        ]:
+            asyncio.run(run(url, sql, *args))
+        upgrade(url)
+        customers = asyncio.run(run(url, "SELECT id, name, external_ref FROM customers ORDER BY id"))
+        assert [(r["name"], r["external_ref"]) for r in customers] == [
+            ("José", f"crm-{decomposed}"),  # the name normalized; the reference left: cus_b has it
+            ("José", "crm-José"),
+        ]
+        [product] = asyncio.run(
+            run(url, "SELECT serial, entitlement::jsonb ->> 'serial' AS shown FROM products")
+        )
+        assert (product["serial"], product["shown"]) == ("AB123", "AB123")
+    reported = capfd.readouterr().err
+    assert "customers cus_a: external_ref" in reported and "cus_b already has" in reported

@@ -47,6 +47,27 @@ def normalize_serial(raw: str) -> str:
     return serial
 
 
+_JOINERS = "\u200c\u200d"  # ZWNJ, ZWJ: Devanagari and Arabic script spell with them
+
+
+def _script(char: str) -> str | None:
+    """A letter's or mark's script, as its Unicode name begins (DEVANAGARI, ARABIC, LATIN)."""
+    if unicodedata.category(char)[0] not in "LM":
+        return None
+    return unicodedata.name(char, "").split(" ")[0] or None
+
+
+def _joiners_inside_words(text: str) -> bool:
+    """Every zero-width (non-)joiner sits between two letters or marks of one script."""
+    for index, char in enumerate(text):
+        if char in _JOINERS:
+            before = _script(text[index - 1]) if index > 0 else None
+            after = _script(text[index + 1]) if index + 1 < len(text) else None
+            if before is None or before != after:
+                return False
+    return True
+
+
 def clean_text(raw: str, field: str, max_length: int) -> str:
     """Text a person typed, as stored and compared: NFC (so a decomposed `é` is the composed one),
     without invisible characters or surrounding space; refused when it holds direction marks or
@@ -56,6 +77,11 @@ def clean_text(raw: str, field: str, max_length: int) -> str:
         raise InvalidInput(f"{field} may not hold direction marks such as U+202E", field=field)
     if any(unicodedata.category(char) == "Cc" for char in text):
         raise InvalidInput(f"{field} may not hold control characters", field=field)
+    if not text.isascii() and not _joiners_inside_words(text):
+        raise InvalidInput(
+            f"{field} may hold a zero-width joiner (U+200C, U+200D) only inside a word of one script",
+            field=field,
+        )
     if not text:
         raise InvalidInput(f"{field} may not be blank", field=field)
     if len(text) > max_length:  # normalizing can lengthen text (U+0958 is two characters in NFC)

@@ -93,7 +93,28 @@ def test_a_blank_name_is_refused(blank: str) -> None:
 
 def test_joiners_that_scripts_spell_with_are_kept() -> None:
     hindi = "क्\u200dष"  # a zero-width joiner inside a Devanagari conjunct
+    persian = "می\u200cخواهم"  # a non-joiner inside an Arabic-script word
     assert clean_text(hindi, "name", 200) == hindi
+    assert clean_text(persian, "name", 200) == persian
+
+
+@pytest.mark.parametrize("joined", ["Ana\u200d", "\u200cAna", "A\u200dب", "Ana \u200c Bob", "क\u200d1"])
+def test_a_joiner_outside_a_word_of_one_script_is_refused(joined: str) -> None:
+    with pytest.raises(InvalidInput, match="joiner"):
+        clean_text(joined, "name", 200)
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=30))
+def test_what_is_kept_holds_joiners_only_inside_words(raw: str) -> None:
+    try:
+        kept = clean_text(raw, "name", 200)
+    except InvalidInput:
+        return
+    for index, char in enumerate(kept):
+        if char in "\u200c\u200d":
+            assert 0 < index < len(kept) - 1
+            assert unicodedata.category(kept[index - 1])[0] in "LM"
+            assert unicodedata.category(kept[index + 1])[0] in "LM"
 
 
 def test_an_email_stored_decomposed_is_found_composed() -> None:
