@@ -252,6 +252,39 @@ def stripe_sync(since: str, until: str | None) -> None:
         raise SystemExit(1)
 
 
+# --- outreach -----------------------------------------------------------------------------------
+
+
+@main.command("outreach")
+@click.option("--now", "at", default=None, help="an ISO instant to sweep as of; default: now")
+def outreach_command(at: str | None) -> None:
+    """Write the notices due by now (renewal.upcoming, coverage.ending, offer.lead), each once;
+    the worker does this every quarter of an hour."""
+    from entitlements.outreach import sweep
+    from entitlements.store.unit_of_work import session_units
+
+    settings = load_settings()
+    now = _instant(at, "--now") if at else dt.datetime.now(dt.UTC)
+
+    async def run() -> str:
+        engine = create_engine(_database_url(settings))
+        try:
+            report = await sweep(
+                session_units(session_factory(engine)),
+                now,
+                keyring=settings.offer_keys,
+                lead_after=dt.timedelta(hours=settings.lead_after_hours),
+                lead_url=settings.lead_url_template,
+            )
+        finally:
+            await engine.dispose()
+        return ", ".join(
+            f"{name.replace('_', '.')} {count}" for name, count in msgspec.structs.asdict(report).items()
+        )
+
+    click.echo(asyncio.run(run()))
+
+
 # --- finance ------------------------------------------------------------------------------------
 
 

@@ -70,10 +70,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_give_up_seconds: int = 3 * 24 * 3600
     webhook_timeout_seconds: float = 10.0
     webhook_response_bytes: int = 1024
+    # Outreach: a product registered without a plan gets a lead this long after, while eligible;
+    # the lead's link is this template with `{token}` (none: the event carries the token alone).
+    lead_after_hours: float = 24.0
+    lead_url_template: str | None = None
 
     @property
     def production(self) -> bool:
         return self.environment is Environment.PRODUCTION
+
+
+def lead_url_template(env: Mapping[str, str]) -> str | None:
+    """`COVERLINE_LEAD_URL`: the merchant's page for a lead, with `{token}` where its token goes."""
+    template = env.get("COVERLINE_LEAD_URL") or None
+    if template is None:
+        return None
+    local = template.startswith(("http://127.0.0.1", "http://localhost"))
+    if template.count("{token}") != 1 or not (template.startswith("https://") or local):
+        raise MissingSetting(
+            "COVERLINE_LEAD_URL", f"expected an https:// URL with {{token}} once, got {template!r}"
+        )
+    return template
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -196,6 +213,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         job_retry_max_seconds=_float(env, "COVERLINE_JOB_RETRY_MAX_SECONDS", 3600.0),
         job_lease_seconds=_float(env, "COVERLINE_JOB_LEASE_SECONDS", 30.0),
         job_poll_seconds=_float(env, "COVERLINE_JOB_POLL_SECONDS", 5.0),
+        lead_after_hours=_float(env, "COVERLINE_LEAD_AFTER_HOURS", 24.0),
+        lead_url_template=lead_url_template(env),
         stripe_api_key=stripe_api_key,
         stripe_api_base=env.get("STRIPE_API_BASE") or None,
         stripe_test_clock=test_clock,

@@ -34,7 +34,7 @@ from billing.cancellation import StopSubscription, stop_subscription
 from billing.customers import push_customer
 from billing.gateway import Gateway
 from billing.unwanted import UnwantedRefund, refund_unwanted
-from entitlements import jobs
+from entitlements import jobs, outreach
 from entitlements.store import outbox
 from entitlements.store.base import utcnow
 from entitlements.store.outbox import Delivery
@@ -77,17 +77,37 @@ async def _purge(db: Database, _gateway: Gateway, _payload: bytes, _job: str) ->
     await purge_expired(db.unit_of_work, utcnow())
 
 
+def _outreach(settings: Settings) -> JobHandler:
+    async def sweep_outreach(db: Database, _gateway: Gateway, _payload: bytes, _job: str) -> None:
+        report = await outreach.sweep(
+            db.unit_of_work,
+            utcnow(),
+            keyring=settings.offer_keys,
+            lead_after=dt.timedelta(hours=settings.lead_after_hours),
+            lead_url=settings.lead_url_template,
+        )
+        log.info("outreach", **msgspec.structs.asdict(report))
+
+    return sweep_outreach
+
+
 JOBS: dict[str, JobHandler] = {
     jobs.CUSTOMER_CHANGED: _customer_changed,
     jobs.STOP_SUBSCRIPTION: _stop_subscription,
     jobs.REFUND_UNWANTED: _refund_unwanted,
     jobs.RELEASE_CHECKOUT: _release,
 }
+# Renewal reminders, term ends and leads: due by the day, looked for every quarter of an hour.
+OUTREACH_CRON = "*/15 * * * *"
 # (job, cron): run by whichever worker's scheduler takes it first.
 SCHEDULES: tuple[tuple[str, str, JobHandler], ...] = (
     (jobs.PURGE_IDEMPOTENT_REPLIES, "17 * * * *", _purge),
     (jobs.ABANDON_CHECKOUTS, "* * * * *", _abandon),
 )
+
+
+def schedules(settings: Settings) -> tuple[tuple[str, str, JobHandler], ...]:
+    return (*SCHEDULES, (jobs.OUTREACH, OUTREACH_CRON, _outreach(settings)))
 
 
 def build_worker(
@@ -110,7 +130,7 @@ def build_worker(
             await handler(db, gateway, job.payload or b"", f"job-{job.id}")
 
         worker.entrypoint(name, executor_factory=retried, on_failure="hold")(run)
-    for name, cron, handler in SCHEDULES:
+    for name, cron, handler in schedules(settings):
 
         async def scheduled(_schedule: Schedule, name: str = name, handler: JobHandler = handler) -> None:
             log.info("scheduled job", job=name)
@@ -138,7 +158,7 @@ async def run_worker(settings: Settings, *, until_idle: bool = False) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, worker.shutdown.set)
-        log.info("worker started", jobs=sorted(JOBS), schedules=[s[0] for s in SCHEDULES])
+        log.info("worker started", jobs=sorted(JOBS), schedules=[s[0] for s in schedules(settings)])
         await worker.run(dequeue_timeout=poll, heartbeat_timeout=lease)
     finally:
         if connection is not None:

@@ -148,9 +148,23 @@ class Plan(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     grace_period_days: Annotated[int, msgspec.Meta(ge=0, le=90)] = 14
     claim_limits: ClaimLimits = ClaimLimits()
     cancellation: Cancellation = Cancellation()
+    # Days before each renewal that `renewal.upcoming` goes out; default 30 for an annual plan, 7
+    # for a monthly one. California's automatic renewal law wants 15–45 for a yearly renewal.
+    renewal_notice_days: Annotated[int, msgspec.Meta(ge=1, le=90)] | None = None
 
     def text(self, locale: str) -> PlanText:
         return self.texts.get(locale) or self.texts[DEFAULT_LOCALE]
+
+    def renewal_notice(self) -> int | None:
+        """Days before a renewal that the customer is told of it; None: the plan does not renew."""
+        if not self.auto_renew:
+            return None
+        if self.renewal_notice_days is not None:
+            return self.renewal_notice_days
+        return 7 if self.billing is Billing.MONTHLY else 30
+
+    def renews_yearly(self) -> bool:
+        return self.auto_renew and (self.billing is Billing.ANNUAL or self.term_months >= 12)
 
     def currencies(self) -> list[str]:
         return sorted({band.currency for band in self.prices})
@@ -297,6 +311,15 @@ def check_plan(plan: Plan) -> list[CatalogProblem]:
     problems.extend(_overlapping_bands(plan.prices))
     if plan.billing is Billing.ANNUAL and plan.term_months % 12:
         problems.append(CatalogProblem("term_months", "an annual plan's term is whole years"))
+    notice = plan.renewal_notice()
+    if notice is not None and plan.renews_yearly() and not 15 <= notice <= 45:
+        problems.append(
+            CatalogProblem(
+                "renewal_notice_days",
+                f"a yearly renewal is announced 15 to 45 days ahead (California's automatic renewal "
+                f"law), not {notice}",
+            )
+        )
     return problems
 
 

@@ -16,3 +16,6 @@ REFUND_UNWANTED = "payment.refund_unwanted"
 ABANDON_CHECKOUTS = "checkout.abandon"
 # An abandoned checkout's Stripe objects, let go; payload: `billing.abandonment.Release`.
 RELEASE_CHECKOUT = "checkout.release"
+# Renewal reminders, fixed terms' ends and leads for products bought without a plan, each sent
+# once (a scheduled job; `entitlements.outreach`).
+OUTREACH = "outreach.sweep"

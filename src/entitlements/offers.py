@@ -43,7 +43,7 @@ class OfferedProduct(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     serial: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
 
 
-class OfferTerms(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class OfferTerms(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """Everything an offer binds. Checkout sells exactly this or nothing."""
 
     offer_id: str
@@ -56,6 +56,7 @@ class OfferTerms(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     locale: str
     issued_at: int  # unix seconds
     expires_at: int
+    lead_id: str | None = None  # an offer made from a lead: the sale consumes the lead
 
 
 class OfferKeyring(msgspec.Struct, frozen=True):
@@ -156,6 +157,7 @@ def quote_plans(
     keyring: OfferKeyring,
     now: dt.datetime,
     ttl: dt.timedelta,
+    lead_id: str | None = None,
 ) -> tuple[list[Quote], list[Declined]]:
     """Eligible plans with signed offers, and the others with the reason they are not."""
     facts = ProductFacts(
@@ -180,6 +182,7 @@ def quote_plans(
             locale=locale,
             issued_at=issued_at,
             expires_at=issued_at + int(ttl.total_seconds()),
+            lead_id=lead_id,
         )
         quotes.append(Quote(plan, terms, sign_offer(terms, keyring)))
     return quotes, declined

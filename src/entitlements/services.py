@@ -56,6 +56,7 @@ from entitlements.store.contracts import (
     get_product,
     lock_contract,
 )
+from entitlements.store.leads import consume_lead
 from entitlements.store.lifecycle import ContractState, LifecycleRecord, LockedContract
 from entitlements.store.plans import plan_version
 from entitlements.store.snapshots import (
@@ -329,6 +330,8 @@ async def open_contract(
         await session.flush()
     except IntegrityError:
         raise Conflict("this offer has been used for another sale", field="offer_token") from None
+    if terms.lead_id is not None:
+        await consume_lead(await unit_of_work(session), terms.lead_id, product.id, row.id, now)
     await _audit(
         session,
         "contract",

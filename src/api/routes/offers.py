@@ -22,13 +22,19 @@ from entitlements.catalog import (
     CoverageStart,
     Ineligibility,
 )
+from entitlements.errors import InvalidInput
 from entitlements.offers import OfferedProduct, quote_plans
+from entitlements.outreach import lead_product
 from entitlements.store.plans import PlanRepository
+from entitlements.store.unit_of_work import unit_of_work
 from entitlements.terms import Clause
 
 
 class OfferRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    product: OfferedProduct
+    """The product in the cart, or a lead's token in its place (from an `offer.lead` event)."""
+
+    product: OfferedProduct | None = None
+    lead_token: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
     locale: Annotated[str, msgspec.Meta(max_length=LOCALE_MAX)] | None = None
 
 
@@ -122,16 +128,23 @@ class OfferController(Controller):
     ) -> Response[OfferSet]:
         locale = caller_locale(request, data.locale)
         now = dt.datetime.now(dt.UTC)
+        if (data.product is None) == (data.lead_token is None):
+            raise InvalidInput("give the product, or a lead_token in its place", field="product")
+        lead_id, product = None, data.product
+        if data.lead_token is not None:
+            lead_id, product = await lead_product(await unit_of_work(db_session), data.lead_token, now)
+        assert product is not None
         repository = PlanRepository(db_session)
         quotes, declined = quote_plans(
             await repository.latest(),
-            data.product,
+            product,
             locale=locale,
             keyring=state.settings.offer_keys,
             now=now,
             ttl=dt.timedelta(seconds=state.settings.offer_ttl_seconds),
+            lead_id=lead_id,
         )
-        currency = data.product.price.currency
+        currency = product.price.currency
         offers = []
         for quote in quotes:
             plan, text = quote.plan, quote.plan.text(locale)

@@ -39,6 +39,9 @@ EVENT_TYPES = frozenset(
         "claim.voided",
         "payment.failed",
         "refund.created",
+        "renewal.upcoming",
+        "coverage.ending",
+        "offer.lead",
     }
 )
 VERSION = 1  # of the payloads' shape

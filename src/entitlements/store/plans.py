@@ -121,7 +121,9 @@ class PlanRepository:
         for plan in sorted(plans, key=lambda p: (p.code, p.version)):
             row = existing.get((plan.code, plan.version))
             if row is not None:
-                if row.digest == plan.digest():
+                # The same definition: the digest, or (for a version stored before a field with a
+                # default was added to plans) the same plan once the stored one is read today.
+                if row.digest == plan.digest() or decode_plan(row.definition) == plan:
                     results.append(PublishResult(plan.code, plan.version, PublishOutcome.UNCHANGED))
                 else:
                     results.append(

@@ -127,7 +127,7 @@ class CoveragePeriodRow(Base):
     id: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=True)
     contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"), index=True)
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)  # outreach's sweep
     source_ref: Mapped[str] = mapped_column(String(128), unique=True)  # the payment that bought it
 
 
@@ -228,3 +228,34 @@ class WebhookDeliveryRow(Base):
     response_excerpt: Mapped[str | None] = mapped_column(Text, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class OutreachRow(Base):
+    """A scheduled notice sent (or considered) once: a renewal's reminder, a fixed term's end, a
+    lead for a product bought without a plan. The key makes a second sweep, on any worker, a
+    no-op."""
+
+    __tablename__ = "outreach"
+    __table_args__ = (UniqueConstraint("kind", "subject_id", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))  # the event type
+    subject_id: Mapped[str] = mapped_column(String(40))  # the contract, or the product for a lead
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())  # the renewal, the end, the lead's expiry
+    event_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # None: nothing to say
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class LeadRow(Base):
+    """A lead: an offer of a plan for a product bought without one, valid while it is eligible.
+    Only the token's SHA-256 is kept; a sale consumes the lead."""
+
+    __tablename__ = "leads"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    consumed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    contract_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
