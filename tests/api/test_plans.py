@@ -3,6 +3,7 @@ import datetime as dt
 import httpx
 import pytest
 
+from api.app import CoverlineApp
 from tests.conftest import Keys
 
 pytestmark = pytest.mark.usefixtures("demo_catalog")
@@ -82,3 +83,36 @@ async def test_a_plans_rules_come_as_clauses_per_currency(client: httpx.AsyncCli
     topics = [c["topic"] for c in monthly["plan"]["clauses"]]
     assert "grace" in topics and "renewal" in topics
     assert any("självrisk" in c["text"] and "kr" in c["text"] for c in monthly["plan"]["clauses"])
+
+
+async def test_a_version_stored_before_a_plan_field_existed_loads_unchanged(
+    app: CoverlineApp, client: object
+) -> None:
+    """A release adds a plan field with a default (renewal_notice_days): loading the same catalog
+    again finds each published version unchanged, not edited."""
+    import hashlib
+    import json
+
+    from sqlalchemy import update
+
+    from entitlements.catalog import encode_plan
+    from entitlements.store import plans as plan_store
+    from entitlements.store.plans import PlanRepository, PublishOutcome
+    from entitlements.store.tables import PlanRow
+    from tests.api.shop import TEST_PLANS
+
+    plan = TEST_PLANS[1]
+    async with app.state.db.sessions() as session, session.begin():
+        await PlanRepository(session).publish([plan])
+        before = json.loads(encode_plan(plan))
+        del before["renewal_notice_days"]
+        stored = json.dumps(before, sort_keys=True, separators=(",", ":"))
+        await session.execute(
+            update(PlanRow)
+            .where(PlanRow.code == plan.code)
+            .values(definition=stored, digest=hashlib.sha256(stored.encode()).hexdigest())
+        )
+    plan_store._published.clear()
+    async with app.state.db.sessions() as session, session.begin():
+        [result] = await PlanRepository(session).publish([plan])
+    assert result.outcome is PublishOutcome.UNCHANGED
