@@ -11,6 +11,7 @@ import asyncio
 import os
 import secrets
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -101,6 +102,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "stripe_webhook_secrets": WEBHOOK_SECRETS,
         "replay_key": "r" * 32,
         "idempotency_lease_seconds": 2.0,
+        "var_dir": Path(tempfile.gettempdir()) / "coverline-tests",  # letters written, keys made
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

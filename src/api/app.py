@@ -40,6 +40,7 @@ from api.routes.health import HealthController
 from api.routes.offers import OfferController
 from api.routes.people import CustomerController, ProductController
 from api.routes.plans import PlanController
+from api.routes.unsubscribe import UnsubscribeController
 from api.settings import Settings, load_settings
 from billing.gateway import Gateway, GatewayError
 from billing.sandbox import SandboxGateway
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
             StripeWebhookController,
             SandboxController,
             FinanceController,
+            UnsubscribeController,
         ],
         dependencies={"db_session": Provide(provide_session)},
         exception_handlers=EXCEPTION_HANDLERS,

@@ -27,6 +27,10 @@ ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 Shortcut = Callable[[dict[str, Any], Any], Awaitable[bool]]
 
 
+# The one form a client may post: a mail client's one-click unsubscribe (RFC 8058).
+FORM, FORM_PATHS = "application/x-www-form-urlencoded", ("/v1/unsubscribe/",)
+
+
 class Route(msgspec.Struct, frozen=True):
     """A path template and, per method, the query parameters it declares."""
 
@@ -319,6 +323,8 @@ class Edge:
         body = b"".join(chunks)
         content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
         is_json = content_type == "application/json" or content_type.endswith("+json")
+        if body and not is_json and content_type == FORM and path.startswith(FORM_PATHS):
+            body = b""  # RFC 8058's one-click form: its one field says nothing the path does not
         if body and not is_json:
             await send_problem(
                 send,

@@ -74,10 +74,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # the lead's link is this template with `{token}` (none: the event carries the token alone).
     lead_after_hours: float = 24.0
     lead_url_template: str | None = None
+    # Email to customers: through SMTP when set (smtp://user:pass@host:587, STARTTLS when the
+    # server offers it; smtps://… for TLS), else written under var_dir/outbox. Links in letters
+    # (unsubscribe) start with `public_url`.
+    smtp_url: str | None = None
+    mail_from: str = "Coverline <no-reply@coverline.invalid>"
+    public_url: str = "http://127.0.0.1:8000"
 
     @property
     def production(self) -> bool:
         return self.environment is Environment.PRODUCTION
+
+
+def smtp_url(env: Mapping[str, str]) -> str | None:
+    url = env.get("SMTP_URL") or None
+    if url is not None and not url.startswith(("smtp://", "smtps://")):
+        raise MissingSetting("SMTP_URL", f"expected smtp://… or smtps://…, got {url.split(':')[0]!r}")
+    return url
 
 
 def lead_url_template(env: Mapping[str, str]) -> str | None:
@@ -215,6 +228,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         job_poll_seconds=_float(env, "COVERLINE_JOB_POLL_SECONDS", 5.0),
         lead_after_hours=_float(env, "COVERLINE_LEAD_AFTER_HOURS", 24.0),
         lead_url_template=lead_url_template(env),
+        smtp_url=smtp_url(env),
+        mail_from=env.get("COVERLINE_MAIL_FROM") or "Coverline <no-reply@coverline.invalid>",
+        public_url=env.get("COVERLINE_PUBLIC_URL") or "http://127.0.0.1:8000",
         stripe_api_key=stripe_api_key,
         stripe_api_base=env.get("STRIPE_API_BASE") or None,
         stripe_test_clock=test_clock,

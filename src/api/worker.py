@@ -28,6 +28,7 @@ from api.app import make_gateway
 from api.database import ConnectionBudget, Database
 from api.deliveries import deliver
 from api.idempotency import purge_expired
+from api.mail import send_for_event
 from api.settings import Settings
 from billing.abandonment import Release, abandon_expired, release_checkout
 from billing.cancellation import StopSubscription, stop_subscription
@@ -64,6 +65,13 @@ async def _abandon(db: Database, _gateway: Gateway, _payload: bytes, _job: str) 
 
 async def _release(_db: Database, gateway: Gateway, payload: bytes, _job: str) -> None:
     await release_checkout(gateway, msgspec.json.decode(payload, type=Release))
+
+
+def _send_email(settings: Settings) -> JobHandler:
+    async def send_email(db: Database, _gateway: Gateway, payload: bytes, _job: str) -> None:
+        await send_for_event(db, settings, payload.decode())
+
+    return send_email
 
 
 def _deliver(settings: Settings) -> JobHandler:
@@ -123,7 +131,8 @@ def build_worker(
             max_delay=dt.timedelta(seconds=settings.job_retry_max_seconds),
         )
 
-    for name, handler in {**JOBS, outbox.DELIVER: _deliver(settings)}.items():
+    handlers = {**JOBS, outbox.DELIVER: _deliver(settings), jobs.SEND_EMAIL: _send_email(settings)}
+    for name, handler in handlers.items():
 
         async def run(job: Job, name: str = name, handler: JobHandler = handler) -> None:
             log.info("job", job=name, job_id=job.id, attempt=job.attempts + 1)

@@ -19,3 +19,8 @@ RELEASE_CHECKOUT = "checkout.release"
 # Renewal reminders, fixed terms' ends and leads for products bought without a plan, each sent
 # once (a scheduled job; `entitlements.outreach`).
 OUTREACH = "outreach.sweep"
+# A letter to the customer for an event of these types; payload: the event's id (`api.mail`).
+SEND_EMAIL = "email.send"
+EMAIL_EVENTS = frozenset(
+    {"contract.activated", "renewal.upcoming", "payment.failed", "coverage.ending", "offer.lead"}
+)

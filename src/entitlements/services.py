@@ -111,6 +111,7 @@ class CustomerInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     locale: Annotated[str, msgspec.Meta(max_length=35)] = "en"
     # IANA; may be left out where the country keeps one clock (PH, IN, SE, SA, VN, …).
     time_zone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    marketing_consent: bool = False  # letters with offers (a lead); service letters go regardless
 
 
 class CustomerPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -120,6 +121,7 @@ class CustomerPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     locale: Annotated[str, msgspec.Meta(max_length=35)] | None = None
     country: CountryCode | None = None
     time_zone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    marketing_consent: bool | None = None
 
 
 async def _audit(
@@ -155,6 +157,7 @@ async def create_customer(session: AsyncSession, data: CustomerInput, actor: str
         locale=_locale(data.locale),
         country=check_country(data.country),
         time_zone=customer_zone(data.country, data.time_zone),
+        marketing_consent=data.marketing_consent,
         created_at=now,
         updated_at=now,
     )
@@ -179,6 +182,7 @@ async def update_customer(
         "time_zone": customer_zone(country, patch.time_zone)
         if patch.time_zone is not None or (patch.country and patch.country != row.country)
         else None,
+        "marketing_consent": patch.marketing_consent,
     }
     for field, value in updates.items():
         if value is not None and getattr(row, field) != value:

@@ -133,3 +133,53 @@ DURATIONS: dict[str, str] = dict(
         N_("months:other", "{count} months"),
     ]
 )
+
+# Emails to the customer, in their language (`api.mail`). Placeholders: {name} the customer's
+# name, {plan} the plan's name, {end} / {date} a formatted date, {contract} the contract's id,
+# {amount} formatted money, {link} a URL.
+EMAILS: dict[str, str] = dict(
+    [
+        N_("email_greeting", "Hello {name},"),
+        N_("email_activated_subject", "Your {plan} is active"),
+        N_(
+            "email_activated_body",
+            "Thank you: {plan} protects your product until {end}. Your contract number is "
+            "{contract}; quote it whenever you contact us.",
+        ),
+        N_("email_activated_terms", "What your plan says:"),
+        N_("email_renewal_subject", "{plan} renews on {date}"),
+        N_(
+            "email_renewal_body",
+            "{plan} renews on {date}, and {amount} will be charged as before. If you do not want "
+            "it to renew, cancel it before that day: one request to our customer service is enough.",
+        ),
+        N_("email_payment_failed_subject", "Your payment for {plan} did not go through"),
+        N_(
+            "email_payment_failed_body",
+            "We could not take your payment for {plan}. Until it is paid, your product is not covered.",
+        ),
+        N_("email_payment_failed_link", "Pay here: {link}"),
+        N_("email_ending_subject", "{plan} ends on {date}"),
+        N_(
+            "email_ending_body",
+            "{plan} ends on {date}. After that day your product is no longer protected.",
+        ),
+        N_(
+            "email_ending_offers",
+            "A new plan is available for your product; contact us before that day to keep it protected.",
+        ),
+        N_("email_lead_subject", "Protect the product you bought"),
+        N_("email_lead_body", "You can still add a protection plan to your purchase, until {date}."),
+        N_("email_lead_link", "See the plans: {link}"),
+        N_(
+            "email_lead_unsubscribe",
+            "You receive this because you agreed to hear from us. To receive no more offers: {link}",
+        ),
+        N_("unsubscribe_title", "Offers by email"),
+        N_(
+            "unsubscribe_ask", "Receive no more offers from us by email? Letters about your plans still come."
+        ),
+        N_("unsubscribe_button", "Receive no more offers"),
+        N_("unsubscribe_done", "Done: you will receive no more offers. Letters about your plans still come."),
+    ]
+)

@@ -78,10 +78,12 @@ class FlakyGateway(SandboxGateway):
         await super().update_customer(stripe_customer, name=name, email=email, locales=locales, key=key)
 
 
-async def queued(app: CoverlineApp) -> list[tuple[str, str, bytes]]:
+async def queued(app: CoverlineApp, entrypoint: str = jobs.CUSTOMER_CHANGED) -> list[tuple[str, str, bytes]]:
+    """The queue's jobs of one kind (a sale also queues its welcome letter)."""
     async with app.state.db.sessions() as session:
         rows = await session.execute(
-            text("SELECT entrypoint, status::text, payload FROM pgqueuer ORDER BY id")
+            text("SELECT entrypoint, status::text, payload FROM pgqueuer WHERE entrypoint = :e ORDER BY id"),
+            {"e": entrypoint},
         )
         return [(r[0], r[1], bytes(r[2] or b"")) for r in rows]
 

@@ -29,6 +29,7 @@ class CustomerView(msgspec.Struct, frozen=True):
     country: str
     locale: str
     time_zone: str  # IANA; "UTC" for a customer recorded before zones whose country has several
+    marketing_consent: bool
     external_ref: str | None
     email: str | None
     phone: str | None
@@ -43,6 +44,7 @@ class CustomerView(msgspec.Struct, frozen=True):
             row.country,
             row.locale,
             row.time_zone or "UTC",
+            row.marketing_consent,
             row.external_ref,
             row.email,
             row.phone,

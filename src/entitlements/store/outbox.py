@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Table, bindparam, insert, select, update
 
+from entitlements import jobs
 from entitlements.store.base import utcnow
 from entitlements.store.tables import EventRow, ProductRow, WebhookEndpointRow
 
@@ -121,6 +122,9 @@ async def write(run: Any, pending: list[PendingEvent], at: dt.datetime | None = 
             }
         )
     await run.run_many(_INSERT, rows)
+    for row in rows:
+        if row["type"] in jobs.EMAIL_EVENTS:
+            await run.enqueue(jobs.SEND_EMAIL, row["id"].encode())
     for endpoint_id, event_types in await run.rows(_SUBSCRIBED):
         for row in rows:
             if wants(event_types, row["type"]):

@@ -54,6 +54,8 @@ class CustomerRow(Base):
     country: Mapped[str] = mapped_column(String(2))
     # IANA; NULL for customers recorded before zones whose country keeps several clocks (UTC).
     time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Marketing letters (a lead's offer) only with consent; service letters always.
+    marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     stripe_customer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
