@@ -24,7 +24,7 @@ from hypothesis import settings
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.app import CoverlineApp, create_app
+from api.app import CoverlineApp, create_app, make_gateway
 from api.auth import KeyKind, Scope, issue_key
 from api.embedded import embedded_url
 from api.migrate import upgrade
@@ -119,10 +119,20 @@ async def empty_tables(engine: AsyncEngine) -> None:
         await connection.execute(text("DELETE FROM pgqueuer"))  # the jobs those rows enqueued
 
 
+@pytest.fixture(scope="session")
+def shared_app(database_url: str) -> CoverlineApp:
+    """One app for the tests that take the default settings: building one costs about 0.1 s, and
+    most tests need one. Each test runs its own lifespan (pools on its own event loop) and gets
+    the app's changeable parts afresh."""
+    return create_app(make_settings(database_url))
+
+
 @pytest.fixture
-async def app(database_url: str) -> AsyncIterator[CoverlineApp]:
-    application = create_app(make_settings(database_url))
-    yield application
+async def app(shared_app: CoverlineApp) -> AsyncIterator[CoverlineApp]:
+    settings = shared_app.state.settings
+    shared_app.state.gateway = make_gateway(settings)  # the sandbox keeps what it was sent
+    yield shared_app
+    shared_app.state.settings = settings  # a test may have replaced them
 
 
 @asynccontextmanager
