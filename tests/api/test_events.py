@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import random
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,7 +24,7 @@ from api.deliveries import UnsafeUrl, check_url
 from api.worker import build_worker
 from billing.sandbox import SandboxGateway
 from tests.api.shop import Shop, publish_test_plans
-from tests.conftest import WEBHOOK_SECRETS, Keys, make_settings
+from tests.conftest import WEBHOOK_SECRETS, Keys, make_settings, serving
 
 FAST = {
     "job_retry_seconds": 0.05,
@@ -265,3 +266,133 @@ async def test_the_helpdesk_example_keeps_the_latest_coverage(
     lines = [line for line in out.splitlines() if line.startswith(sold["contract"]["product_id"])]
     assert lines, out
     assert lines[-1].split(": ", 1)[1].startswith("covered")
+
+
+class HangingReceiver(Receiver):
+    """Holds the first request without answering (the worker dies holding it); answers the rest."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.bodies: list[tuple[str, int]] = []  # (webhook-id, the status answered)
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["content-length"]))
+                first = not outer.arrived.is_set()
+                outer.arrived.set()
+                if first:
+                    outer.release.wait(timeout=30)
+                    return  # no answer: the connection closes under the dead worker
+                outer.bodies.append((self.headers["webhook-id"], 200))
+                self.send_response(200)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+async def test_a_worker_killed_mid_delivery_leaves_the_event_to_another(
+    client: httpx.AsyncClient, app: CoverlineApp, keys: Keys, database_url: str
+) -> None:
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    from tests.conftest import ROOT
+
+    await publish_test_plans(app)
+    shop = Shop(client, keys)
+    receiver = HangingReceiver()
+    hook = await endpoint(shop, receiver.url, event_types=["contract.created"])
+    await shop.checkout("test-monthly")
+    [created] = (await shop.call("GET", "/v1/events", "admin", params={"type": "contract.created"}))["data"]
+    env = os.environ | {
+        "DATABASE_URL": database_url,
+        "COVERLINE_JOB_POLL_SECONDS": "0.1",
+        "COVERLINE_JOB_LEASE_SECONDS": "1",
+        "COVERLINE_WEBHOOK_TIMEOUT_SECONDS": "30",
+    }
+
+    async def worker(*args: str) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "api.cli",
+            "worker",
+            *args,
+            env=env,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+
+    first = await worker()
+    try:
+        assert await asyncio.to_thread(receiver.arrived.wait, 30), "the first worker never delivered"
+        first.send_signal(signal.SIGKILL)  # mid-delivery: the request sent, no answer read
+        await first.wait()
+    finally:
+        receiver.release.set()
+    await asyncio.sleep(1.5)  # its lease runs out
+    second = await worker("--until-idle")
+    assert await asyncio.wait_for(second.wait(), 60) == 0
+    assert (created["id"], 200) in receiver.bodies  # delivered again, by the other worker
+    log = await shop.call("GET", f"/v1/webhook-endpoints/{hook['id']}/deliveries", "admin")
+    assert "delivered" in {d["status"] for d in log["data"]}
+
+
+class SlowReceiver(HangingReceiver):
+    """Answers each event's first attempt too late for the worker's timeout, and later ones slowly."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.timed_out = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["content-length"]))
+                event_id = self.headers["webhook-id"]
+                first = event_id not in outer.seen
+                outer.seen.add(event_id)
+                if first:
+                    outer.timed_out += 1
+                time.sleep(1.0 if first else 0.1)
+                self.send_response(200)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+async def test_a_receiver_that_times_out_or_is_slow_still_gets_everything(
+    database_url: str, keys: Keys
+) -> None:
+    slow_app = create_app(make_settings(database_url, webhook_timeout_seconds=0.4, **FAST))
+    async with serving(slow_app) as http:
+        await publish_test_plans(slow_app)
+        shop = Shop(http, keys)
+        receiver = SlowReceiver()
+        hook = await endpoint(shop, receiver.url)
+        await shop.sell()
+        await drain(slow_app)
+        written = {e["id"] for e in (await shop.call("GET", "/v1/events", "admin"))["data"]}
+        log = await shop.call("GET", f"/v1/webhook-endpoints/{hook['id']}/deliveries", "admin")
+    assert receiver.timed_out == len(written) > 0  # every first attempt timed out
+    delivered = {d["event_id"] for d in log["data"] if d["status"] == "delivered"}
+    assert delivered == written
