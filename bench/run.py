@@ -34,6 +34,7 @@ import msgspec
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))  # bench.events
 
 from api.auth import KeyKind, Scope, hash_key
 from api.migrate import upgrade
@@ -45,14 +46,22 @@ from entitlements.store.snapshots import ContractSnapshot, ProductSnapshot
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB = "coverline_bench"
 DB_URL = f"postgresql://postgres@127.0.0.1:5432/{DB}"
-PLAN = ("phone-protect-24", 1)
+# The demo catalog's phone plan, as published now: every seeded contract is sold under it.
+PLAN = (
+    "phone-protect-24",
+    max(
+        p.version
+        for p in decode_catalog((ROOT / "catalog" / "demo.toml").read_bytes())[0]
+        if p.code == "phone-protect-24"
+    ),
+)
 BENCH_KEY = "sk_test_bench_" + "k" * 32
 OFFER_KEYS = "bench-1:" + "b" * 40
 WEBHOOK_SECRET = "whsec_bench"
 CHUNK = 50_000
 # What the seeded data set was built by: pages written before migration 0005 keep no room for
 # in-place updates, so a data set seeded before it is seeded again.
-DATA_SET = "coverline bench data set 2 (tables with fillfactor, migration 0005)"
+DATA_SET = f"coverline bench data set 3 (fillfactor, migration 0005; contracts of {PLAN[0]} v{PLAN[1]})"
 
 
 def log(message: str) -> None:
@@ -511,8 +520,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--parts",
-        default="checks,webhooks,reconciliation",
-        help="what to measure, comma-separated (default: all of checks, webhooks, reconciliation)",
+        default="checks,webhooks,events,reconciliation",
+        help="what to measure, comma-separated (default: all of checks, webhooks, events, reconciliation)",
+    )
+    parser.add_argument("--events-backlog", type=int, default=20_000, help="deliveries drained at once")
+    parser.add_argument("--events-rate", type=int, default=200, help="events/s offered for the latency")
+    parser.add_argument(
+        "--events-down-seconds",
+        type=int,
+        default=600,
+        help="how long the receiver is down (the issue's 10 min)",
     )
     parser.add_argument("--reconcile-only", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -548,6 +565,19 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+    if "events" in parts:
+        from bench.events import events_bench
+
+        log("events: backlog, steady rate, receiver outage")
+        results["events"] = asyncio.run(
+            events_bench(
+                DB_URL,
+                backlog=args.events_backlog,
+                rate=args.events_rate,
+                seconds=args.seconds,
+                down_seconds=args.events_down_seconds,
+            )
+        )
     print()
     for caveat in caveats:
         print(f"WARNING: {caveat}; these figures measure it too")
@@ -568,6 +598,10 @@ def main() -> None:
             f"webhook ingestion      {ingestion['rps']:,.0f} events/s, p50 {ingestion['p50_ms']:.0f} ms, "
             f"p99 {ingestion['p99_ms']:.0f} ms ({ingestion['errors']:.0f} non-2xx; target >= 300)"
         )
+    if "events" in parts:
+        from bench.events import report
+
+        report(results["events"])
     if "reconciliation" in parts:
         recon_run = subprocess.run(
             [sys.executable, __file__, "--reconcile-only", "1000000"],
