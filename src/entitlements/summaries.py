@@ -133,6 +133,16 @@ def _sentences(
     return parts
 
 
+# A summary depends on the decision's facts, not on which contract or instant it was made for:
+# products sold the same day under one plan share theirs. Remembered, bounded (a check renders
+# one per product, and speech is four times a screen summary's cost).
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _facts_only(decision: Decision) -> Decision:
+    return msgspec.structs.replace(decision, contract_id=None, status=None, at=_EPOCH)
+
+
 def summarize(
     decision: Decision,
     locale: str,
@@ -143,6 +153,18 @@ def summarize(
     time_zone: str = UTC,
 ) -> str:
     """Dates are the days in `time_zone`, the customer's."""
+    return _screen(_facts_only(decision), locale, plan_name, starts_at, ended_at, time_zone)
+
+
+@lru_cache(maxsize=65_536)
+def _screen(
+    decision: Decision,
+    locale: str,
+    plan_name: str | None,
+    starts_at: dt.datetime | None,
+    ended_at: dt.datetime | None,
+    time_zone: str,
+) -> str:
     return one_stop(" ".join(_sentences(SCREEN, decision, locale, plan_name, starts_at, ended_at, time_zone)))
 
 
@@ -159,20 +181,34 @@ def speak(
     """The summary for the ear; with the product's serial or IMEI said first, in groups, so the
     caller can check it is their product.
 
-    The SSML is the same text, escaped, with the serial and the date marked up in place."""
-    parts = _sentences(EAR, decision, locale, plan_name, starts_at, ended_at, time_zone)
+    The SSML is the same text, escaped, with the serial and the dates marked up in place."""
+    text, ssml = _spoken(_facts_only(decision), locale, plan_name, starts_at, ended_at, time_zone)
     if serial:
-        key = "speech_serial"
-        parts.insert(0, _sentence(EAR, key, SPEECH_SENTENCES[key], locale, serial=EAR.serial(serial)))
-    text = one_stop(" ".join(parts))
+        said = _sentence(
+            EAR, "speech_serial", SPEECH_SENTENCES["speech_serial"], locale, serial=EAR.serial(serial)
+        )
+        text = f"{said} {text}"
+        ssml = f"{escape(said).replace(escape(EAR.serial(serial)), _ssml_serial(serial), 1)} {ssml}"
+    return Speech(text, f'<speak xml:lang="{speech_language(locale)}">{ssml}</speak>')
+
+
+@lru_cache(maxsize=65_536)
+def _spoken(
+    decision: Decision,
+    locale: str,
+    plan_name: str | None,
+    starts_at: dt.datetime | None,
+    ended_at: dt.datetime | None,
+    time_zone: str,
+) -> tuple[str, str]:
+    """The spoken paragraph, and its SSML body, without the serial."""
+    text = one_stop(" ".join(_sentences(EAR, decision, locale, plan_name, starts_at, ended_at, time_zone)))
     ssml = escape(text)
-    if serial:
-        ssml = ssml.replace(escape(EAR.serial(serial)), _ssml_serial(serial), 1)
     for instant in (decision.period_end, decision.waiting_until, decision.grace_until, starts_at, ended_at):
         if instant is not None:
             day = local_day(instant, time_zone)
             ssml = ssml.replace(escape(format_day(day, locale)), _ssml_day(day))
-    return Speech(text, f'<speak xml:lang="{speech_language(locale)}">{ssml}</speak>')
+    return text, ssml
 
 
 def _ssml_day(day: dt.date) -> str:
@@ -180,6 +216,8 @@ def _ssml_day(day: dt.date) -> str:
 
 
 def _ssml_serial(serial: str) -> str:
+    said = serial if serial.isalnum() else escape(serial)  # a stored serial is letters and digits
     return '<break strength="weak"/>'.join(
-        f'<say-as interpret-as="characters">{escape(group)}</say-as>' for group in serial_groups(serial)
+        f'<say-as interpret-as="characters">{said[i : i + SERIAL_GROUP]}</say-as>'
+        for i in range(0, len(said), SERIAL_GROUP)
     )

@@ -62,7 +62,7 @@ async def test_every_answer_carries_speech_with_the_serial_said_in_groups(shop: 
     serial = contract["serial"]
     answer = await shop.check(serial=serial.lower(), incident="screen", locale="sv")
     speech = answer["speech"]
-    assert speech == answer["products"][0]["speech"]
+    assert "speech" not in answer["products"][0]  # the answer speaks for its leading product
     assert " ".join(serial[:4]) in speech["text"]
     assert "99 saudiska riyal" in speech["text"]  # the SAR 99.00 deductible, as it is said
     assert "99,00" in answer["summary"] and "99,00" not in speech["text"]

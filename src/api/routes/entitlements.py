@@ -84,7 +84,6 @@ class ProductEntitlementView(msgspec.Struct, frozen=True):
     covered: bool
     reason: Reason | None
     summary: str
-    speech: Speech  # the summary for a phone bot, the serial (or IMEI) said first
     contracts: list[ContractEntitlement]
 
 
@@ -97,7 +96,7 @@ class EntitlementAnswer(msgspec.Struct, frozen=True):
     covered: bool
     reason: Reason | None
     summary: str
-    speech: Speech
+    speech: Speech  # the summary for a phone bot, the leading product's serial (or IMEI) said first
     products: list[ProductEntitlementView]
 
 
@@ -140,32 +139,31 @@ def _contract_view(plans: PlanMap, item: ContractDecision, locale: str) -> tuple
     return view, name
 
 
-def _summaries(
-    decision: Decision,
-    locale: str,
-    plan_name: str | None,
-    item: ContractDecision | None,
-    serial: str | None,
-    time_zone: str = UTC,
-) -> tuple[str, Speech]:
-    """The summary on screen and for the ear, with dates in the customer's zone."""
+def _dates(item: ContractDecision | None, time_zone: str) -> dict[str, Any]:
+    """What a summary says of the contract's own dates, in the customer's zone."""
     contract = item.contract if item else None
-    dates: dict[str, Any] = {
+    return {
         "time_zone": time_zone,
         "starts_at": contract.coverage_starts_at if contract else None,
         "ended_at": (contract.ended_at or max((p.end for p in contract.periods), default=None))
         if contract
         else None,
     }
-    return (
-        summarize(decision, locale, plan_name=plan_name, **dates),
-        speak(decision, locale, plan_name=plan_name, serial=serial, **dates),
-    )
+
+
+class _Lead(msgspec.Struct, frozen=True):
+    """What the answer's speech needs of the product that answers for the lookup."""
+
+    decision: Decision
+    item: ContractDecision | None
+    plan_name: str | None
+    serial: str | None
+    time_zone: str
 
 
 def _product_view(
     plans: PlanMap, entitlement: ProductEntitlement, asked: str | None
-) -> ProductEntitlementView:
+) -> tuple[ProductEntitlementView, _Lead]:
     locale = asked or entitlement.product.locale or DEFAULT_LOCALE
     views: list[ContractEntitlement] = []
     best_item: ContractDecision | None = None
@@ -176,10 +174,8 @@ def _product_view(
         if item.decision is entitlement.best:
             best_item, best_name = item, name
     product, best = entitlement.product, entitlement.best
-    summary, speech = _summaries(
-        best, locale, best_name, best_item, product.serial or product.imei, product.time_zone
-    )
-    return ProductEntitlementView(
+    summary = summarize(best, locale, plan_name=best_name, **_dates(best_item, product.time_zone))
+    product_view = ProductEntitlementView(
         product.product_id,
         product.serial,
         product.imei,
@@ -192,24 +188,30 @@ def _product_view(
         best.covered,
         best.reason,
         summary,
-        speech,
         views,
     )
+    return product_view, _Lead(best, best_item, best_name, product.serial or product.imei, product.time_zone)
+
+
+def _speech(lead: _Lead, locale: str) -> Speech:
+    dates = _dates(lead.item, lead.time_zone)
+    return speak(lead.decision, locale, plan_name=lead.plan_name, serial=lead.serial, **dates)
 
 
 async def answer_lookups(
     db: Database, lookups: list[Lookup], at: dt.datetime, incident: CoverageKind | None, asked: str | None
 ) -> list[EntitlementAnswer]:
-    """Each lookup's answer, in the language `asked` for, else each product's customer's."""
+    """Each lookup's answer, in the language `asked` for, else each product's customer's; the
+    speech is the leading product's (the covered one, else the first)."""
     found = await resolve(db.snapshots(), lookups)
     plans = await plans_for(db.plan, [snapshot for group in found for snapshot in group])
     answers = []
     for lookup, group in zip(lookups, found, strict=True):
-        items = [
+        products = [
             _product_view(plans, decide_product(snapshot, plans, at, incident), asked) for snapshot in group
         ]
-        if items:
-            lead = next((v for v in items if v.covered), items[0])
+        if products:
+            lead, facts = next((p for p in products if p[0].covered), products[0])
             answers.append(
                 EntitlementAnswer(
                     lookup,
@@ -220,16 +222,26 @@ async def answer_lookups(
                     lead.covered,
                     lead.reason,
                     lead.summary,
-                    lead.speech,
-                    items,
+                    _speech(facts, lead.locale),
+                    [view for view, _ in products],
                 )
             )
         else:
             nothing, locale = no_contract(at, incident), asked or DEFAULT_LOCALE
-            summary, speech = _summaries(nothing, locale, None, None, _said_identifier(lookup))
+            said = _Lead(nothing, None, None, _said_identifier(lookup), UTC)
+            summary = summarize(nothing, locale, plan_name=None)
             answers.append(
                 EntitlementAnswer(
-                    lookup, at, incident, locale, UTC, False, Reason.NO_CONTRACT, summary, speech, []
+                    lookup,
+                    at,
+                    incident,
+                    locale,
+                    UTC,
+                    False,
+                    Reason.NO_CONTRACT,
+                    summary,
+                    _speech(said, locale),
+                    [],
                 )
             )
     return answers
