@@ -20,6 +20,7 @@ import hmac
 import html
 import smtplib
 import ssl
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any
@@ -37,6 +38,7 @@ from entitlements.localization import format_day, format_money
 from entitlements.money import Money
 from entitlements.store.plans import PlanRepository, plan_version
 from entitlements.store.tables import ContractRow, CoveragePeriodRow, CustomerRow, EventRow
+from entitlements.store.unit_of_work import unit_of_work
 from entitlements.summary_texts import EMAILS
 from entitlements.translations import translate
 from entitlements.zones import UTC, local_day
@@ -79,7 +81,7 @@ def compose(
     plan_name: str,
     domain: str,
     values: dict[str, str],
-    clauses: list[str] = (),  # type: ignore[assignment]
+    clauses: Sequence[str] = (),
     unsubscribe: str | None = None,
 ) -> Letter:
     """The letter of `kind` in `locale` from the values already formatted for it."""
@@ -209,7 +211,7 @@ async def send_for_event(db: Database, settings: Settings, event_id: str) -> Non
         clauses: list[str] = []
         values: dict[str, str] = {}
         if contract is not None:
-            plan = await plan_version(await _statements(session), contract.plan_code, contract.plan_version)
+            plan = await plan_version(await unit_of_work(session), contract.plan_code, contract.plan_version)
             values["contract"] = contract.id
             values["amount"] = format_money(Money(contract.price_amount, contract.currency), locale)
             if plan is not None and kind == "activated":
@@ -249,12 +251,6 @@ async def send_for_event(db: Database, settings: Settings, event_id: str) -> Non
         unsubscribe=unsubscribe,
     )
     await send(settings, message(letter, settings.mail_from, now), event_id)
-
-
-async def _statements(session: Any) -> Any:
-    from entitlements.store.unit_of_work import unit_of_work
-
-    return await unit_of_work(session)
 
 
 def _domain(sender: str) -> str:

@@ -147,18 +147,11 @@ async def sweep(
     plans = await _published(units)
     sellable = [p for p in _newest(plans) if p.active]
     report = Report()
-    renewing = [(p, p.renewal_notice()) for p in plans if p.renewal_notice() is not None]
-    report.renewal_upcoming = await _notices(
-        units,
-        now,
-        RENEWAL_UPCOMING,
-        [(p, days) for p, days in renewing if days is not None],
-        sellable,
-        keyring,
-    )
+    renewing = [(p, days) for p in plans if (days := p.renewal_notice()) is not None]
+    report.renewal_upcoming = await _notices(units, now, RENEWAL_UPCOMING, renewing, sellable, keyring)
     ending = [(p, ENDING_NOTICE.days) for p in plans if not p.auto_renew]
     report.coverage_ending = await _notices(units, now, COVERAGE_ENDING, ending, sellable, keyring)
-    report.offer_lead = await _leads(units, now, sellable, keyring, lead_after, lead_url)
+    report.offer_lead = await _leads(units, now, sellable, lead_after, lead_url)
     return report
 
 
@@ -254,7 +247,6 @@ async def _leads(
     units: Units,
     now: dt.datetime,
     sellable: list[Plan],
-    keyring: OfferKeyring,
     lead_after: dt.timedelta,
     lead_url: str | None,
 ) -> int:
