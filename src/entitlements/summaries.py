@@ -35,9 +35,6 @@ class Speech(msgspec.Struct, frozen=True):
 class _Screen:
     """How each value is written on screen."""
 
-    def literal(self, text: str) -> str:
-        return text
-
     def day(self, value: dt.date, locale: str) -> str:
         return format_day(value, locale)
 
@@ -47,9 +44,6 @@ class _Screen:
     def number(self, value: int, locale: str) -> str:
         return format_number(value, locale)
 
-    def serial(self, value: str) -> str:
-        return value
-
 
 class _Ear(_Screen):
     """Plain text for a speech engine."""
@@ -57,15 +51,17 @@ class _Ear(_Screen):
     def money(self, value: Money, locale: str) -> str:
         return say_money(value, locale)
 
-    def serial(self, value: str) -> str:
-        return ", ".join(" ".join(group) for group in serial_groups(value))
-
 
 SCREEN, EAR = _Screen(), _Ear()
 
 
 def serial_groups(serial: str) -> list[str]:
     return [serial[i : i + SERIAL_GROUP] for i in range(0, len(serial), SERIAL_GROUP)]
+
+
+def spoken_serial(serial: str) -> str:
+    """`C 0 2 X, K 1 J N`: each character said alone, a pause between groups."""
+    return ", ".join(" ".join(group) for group in serial_groups(serial))
 
 
 @lru_cache(maxsize=64)
@@ -77,13 +73,8 @@ def speech_language(locale: str) -> str:
     return f"{locale}-{region}" if region else locale
 
 
-@lru_cache(maxsize=1024)
-def _template(voice: _Screen, locale: str, key: str, source: str) -> str:
-    return voice.literal(translate(locale, key, source))
-
-
-def _sentence(voice: _Screen, key: str, source: str, locale: str, **values: str) -> str:
-    template = _template(voice, locale, key, source)
+def _sentence(key: str, source: str, locale: str, **values: str) -> str:
+    template = translate(locale, key, source)
     incident = values.get("incident")
     if incident and not template.startswith("{incident}"):
         values["incident"] = incident[:1].lower() + incident[1:]  # a name mid-sentence
@@ -100,11 +91,10 @@ def _sentences(
     time_zone: str,
 ) -> list[str]:
     incident = translate(locale, "incident", INCIDENTS[decision.incident]) if decision.incident else ""
-    plan = voice.literal(plan_name or "")
-    incident = voice.literal(incident)
+    plan = plan_name or ""
 
     def say(key: str, **values: str) -> str:
-        return _sentence(voice, key, SENTENCES[key], locale, **values)
+        return _sentence(key, SENTENCES[key], locale, **values)
 
     def day(value: dt.datetime | None) -> str:
         return voice.day(local_day(value, time_zone), locale) if value else ""
@@ -184,12 +174,19 @@ def speak(
     The SSML is the same text, escaped, with the serial and the dates marked up in place."""
     text, ssml = _spoken(_facts_only(decision), locale, plan_name, starts_at, ended_at, time_zone)
     if serial:
-        said = _sentence(
-            EAR, "speech_serial", SPEECH_SENTENCES["speech_serial"], locale, serial=EAR.serial(serial)
-        )
-        text = f"{said} {text}"
-        ssml = f"{escape(said).replace(escape(EAR.serial(serial)), _ssml_serial(serial), 1)} {ssml}"
+        before, after = _serial_sentence(locale)
+        text = f"{before}{spoken_serial(serial)}{after} {text}"
+        ssml = f"{escape(before)}{_ssml_serial(serial)}{escape(after)} {ssml}"
     return Speech(text, f'<speak xml:lang="{speech_language(locale)}">{ssml}</speak>')
+
+
+@lru_cache(maxsize=64)
+def _serial_sentence(locale: str) -> tuple[str, str]:
+    """The words before and after the serial in "Serial number {serial}."."""
+    before, _, after = translate(locale, "speech_serial", SPEECH_SENTENCES["speech_serial"]).partition(
+        "{serial}"
+    )
+    return before, after
 
 
 @lru_cache(maxsize=65_536)
@@ -216,8 +213,6 @@ def _ssml_day(day: dt.date) -> str:
 
 
 def _ssml_serial(serial: str) -> str:
-    said = serial if serial.isalnum() else escape(serial)  # a stored serial is letters and digits
     return '<break strength="weak"/>'.join(
-        f'<say-as interpret-as="characters">{said[i : i + SERIAL_GROUP]}</say-as>'
-        for i in range(0, len(said), SERIAL_GROUP)
+        f'<say-as interpret-as="characters">{escape(group)}</say-as>' for group in serial_groups(serial)
     )
