@@ -25,6 +25,7 @@ AT = dt.datetime(2026, 11, 27, 10, tzinfo=dt.UTC)
 END = dt.datetime(2028, 3, 5, tzinfo=dt.UTC)
 SERIAL = "R58N4XK2"
 ACTIVE = ContractStatus.ACTIVE
+COVERED_WITH_DEDUCTIBLE = "covered, an incident with a deductible, claims and an aggregate left"
 HEADER = "<!-- Written by `coverline texts`; a test fails when this file differs from what it writes. -->\n"
 
 
@@ -35,10 +36,10 @@ def _currency(locale: str, plan: Plan | None = None) -> str:
     return plan.currencies()[0]
 
 
-def summary_variants(currency: str) -> list[tuple[str, Decision]]:
-    """Every summary a check can give, named."""
-    deductible = Money(9900 if currency != "VND" else 490_000, currency)
-    aggregate = Money(deductible.amount * 20, currency)
+def summary_variants(currency: str, deductible: int | None = None) -> list[tuple[str, Decision]]:
+    """Every summary a check can give, named: each reason for no cover (about a power surge),
+    and cover with each part. `deductible` in minor units (default a whole amount)."""
+    amount = Money(deductible if deductible is not None else 9900 if currency != "VND" else 490_000, currency)
     variants = [
         (
             reason.value,
@@ -46,7 +47,7 @@ def summary_variants(currency: str) -> list[tuple[str, Decision]]:
                 False,
                 reason,
                 "ctr_sample",
-                ContractStatus.ACTIVE,
+                ACTIVE,
                 AT,
                 incident=CoverageKind.POWER_SURGE,
                 waiting_until=END,
@@ -57,36 +58,25 @@ def summary_variants(currency: str) -> list[tuple[str, Decision]]:
     ]
     variants += [
         (
-            "covered, an incident with a deductible, claims and an aggregate left",
+            COVERED_WITH_DEDUCTIBLE,
             Decision(
                 True,
                 None,
                 "ctr_sample",
-                ContractStatus.ACTIVE,
+                ACTIVE,
                 AT,
                 incident=CoverageKind.SCREEN,
-                deductible=deductible,
+                deductible=amount,
                 remaining_claims=1,
-                remaining_aggregate=aggregate,
+                remaining_aggregate=Money(amount.amount * 20, currency),
                 period_end=END,
             ),
         ),
         (
             "covered, an incident with no deductible",
-            Decision(
-                True,
-                None,
-                "ctr_sample",
-                ContractStatus.ACTIVE,
-                AT,
-                incident=CoverageKind.BATTERY,
-                period_end=END,
-            ),
+            Decision(True, None, "ctr_sample", ACTIVE, AT, incident=CoverageKind.BATTERY, period_end=END),
         ),
-        (
-            "covered, no incident asked",
-            Decision(True, None, "ctr_sample", ContractStatus.ACTIVE, AT, period_end=END),
-        ),
+        ("covered, no incident asked", Decision(True, None, "ctr_sample", ACTIVE, AT, period_end=END)),
     ]
     return variants
 

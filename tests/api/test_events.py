@@ -36,14 +36,12 @@ FAST = {
 }
 
 
-class Receiver:
-    """A consumer's endpoint: answers `status` (or 500 for a share of requests), records the rest."""
+class Endpoint:
+    """A consumer's HTTP server on a port of its own; `answer` decides each request's status
+    (None: no answer at all)."""
 
-    def __init__(self, *, fail_share: float = 0.0, status: int = 200) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.failed = 0
-        rng = random.Random(20261127)
-        receiver = self
+    def __init__(self) -> None:
+        outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
@@ -51,13 +49,10 @@ class Receiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
-                code = status
-                if rng.random() < fail_share:
-                    code = 500
-                    receiver.failed += 1
-                else:
-                    receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(code)
+                status = outer.answer({k.lower(): v for k, v in self.headers.items()}, body)
+                if status is None:
+                    return
+                self.send_response(status)
                 self.send_header("content-length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -65,6 +60,27 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, headers: dict[str, str], body: bytes) -> int | None:
+        raise NotImplementedError
+
+
+class Receiver(Endpoint):
+    """Answers `status` (or 500 for a share of requests), and records the rest."""
+
+    def __init__(self, *, fail_share: float = 0.0, status: int = 200) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.failed = 0
+        self.rng = random.Random(20261127)
+        self.fail_share, self.status = fail_share, status
+        super().__init__()
+
+    def answer(self, headers: dict[str, str], body: bytes) -> int | None:
+        if self.rng.random() < self.fail_share:
+            self.failed += 1
+            return 500
+        self.received.append((headers, body))
+        return self.status
 
     def events(self) -> list[dict[str, Any]]:
         return [json.loads(body) for _, body in self.received]
@@ -268,35 +284,23 @@ async def test_the_helpdesk_example_keeps_the_latest_coverage(
     assert lines[-1].split(": ", 1)[1].startswith("covered")
 
 
-class HangingReceiver(Receiver):
+class HangingReceiver(Endpoint):
     """Holds the first request without answering (the worker dies holding it); answers the rest."""
 
     def __init__(self) -> None:
         self.arrived = threading.Event()
         self.release = threading.Event()
         self.bodies: list[tuple[str, int]] = []  # (webhook-id, the status answered)
-        outer = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["content-length"]))
-                first = not outer.arrived.is_set()
-                outer.arrived.set()
-                if first:
-                    outer.release.wait(timeout=30)
-                    return  # no answer: the connection closes under the dead worker
-                outer.bodies.append((self.headers["webhook-id"], 200))
-                self.send_response(200)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def answer(self, headers: dict[str, str], body: bytes) -> int | None:
+        first = not self.arrived.is_set()
+        self.arrived.set()
+        if first:
+            self.release.wait(timeout=30)
+            return None  # the connection closes under the dead worker
+        self.bodies.append((headers["webhook-id"], 200))
+        return 200
 
 
 async def test_a_worker_killed_mid_delivery_leaves_the_event_to_another(
@@ -350,34 +354,21 @@ async def test_a_worker_killed_mid_delivery_leaves_the_event_to_another(
     assert "delivered" in {d["status"] for d in log["data"]}
 
 
-class SlowReceiver(HangingReceiver):
+class SlowReceiver(Endpoint):
     """Answers each event's first attempt too late for the worker's timeout, and later ones slowly."""
 
     def __init__(self) -> None:
         self.seen: set[str] = set()
         self.timed_out = 0
-        outer = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["content-length"]))
-                event_id = self.headers["webhook-id"]
-                first = event_id not in outer.seen
-                outer.seen.add(event_id)
-                if first:
-                    outer.timed_out += 1
-                time.sleep(1.0 if first else 0.1)
-                self.send_response(200)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def answer(self, headers: dict[str, str], body: bytes) -> int | None:
+        first = headers["webhook-id"] not in self.seen
+        self.seen.add(headers["webhook-id"])
+        if first:
+            self.timed_out += 1
+        time.sleep(1.0 if first else 0.1)
+        return 200
 
 
 async def test_a_receiver_that_times_out_or_is_slow_still_gets_everything(

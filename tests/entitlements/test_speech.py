@@ -14,9 +14,9 @@ from babel.numbers import get_decimal_symbol
 from hypothesis import given
 from hypothesis import strategies as st
 
-from entitlements.catalog import LOCALES, CoverageKind
-from entitlements.coverage import ContractStatus, Decision, Reason
-from entitlements.money import Money
+from entitlements.catalog import LOCALES
+from entitlements.corpus import COVERED_WITH_DEDUCTIBLE, summary_variants
+from entitlements.coverage import Decision
 from entitlements.summaries import serial_groups, speak, summarize
 
 AT = dt.datetime(2026, 11, 27, 15, tzinfo=dt.UTC)
@@ -35,37 +35,14 @@ def parse(ssml: str) -> ET.Element:
 
 
 def variants(currency: str) -> list[Decision]:
-    """Every sentence a summary can say: each reason for no cover, and cover with each part."""
-    amounts = {"USD": 4900, "VND": 2_500_000_00}.get(currency, 19950)
-    not_covered = [
-        Decision(
-            False,
-            reason,
-            "ctr_1",
-            ContractStatus.ACTIVE,
-            AT,
-            incident=CoverageKind.POWER_SURGE,
-            waiting_until=END,
-            grace_until=END,
-        )
-        for reason in Reason
-    ]
-    covered = Decision(
-        True,
-        None,
-        "ctr_1",
-        ContractStatus.ACTIVE,
-        AT,
-        incident=CoverageKind.SCREEN,
-        deductible=Money(amounts, currency),
-        remaining_claims=2,
-        remaining_aggregate=Money(amounts * 10, currency),
-        period_end=END,
-    )
-    no_deductible = Decision(
-        True, None, "ctr_1", ContractStatus.ACTIVE, AT, incident=CoverageKind.BATTERY, period_end=END
-    )
-    return [*not_covered, covered, no_deductible]
+    """Every sentence a summary can say (the corpus's variants), with an amount that has cents
+    (USD: a whole one, said without decimals)."""
+    deductible = {"USD": 4900, "VND": 2_500_000_00}.get(currency, 19950)
+    return [decision for _, decision in summary_variants(currency, deductible)]
+
+
+def with_deductible(currency: str) -> Decision:
+    return dict(summary_variants(currency))[COVERED_WITH_DEDUCTIBLE]
 
 
 def said(decision: Decision, locale: str, serial: str | None = SERIAL) -> tuple[str, ET.Element]:
@@ -110,7 +87,7 @@ def test_the_ssml_names_its_language_and_marks_serials_and_dates(locale: str) ->
         assert "C 0 2 X, K 1 J N, J G H 5" in text
         dates = [e.text for e in ssml.iter("say-as") if e.get("interpret-as") == "date"]
         assert all(d == "2028-03-05" for d in dates)
-    _, covered = said(variants("INR")[-2], locale)
+    _, covered = said(with_deductible("INR"), locale)
     assert [e.get("format") for e in covered.iter("say-as") if e.get("interpret-as") == "date"] == ["ymd"]
 
 
@@ -134,7 +111,7 @@ def test_voice_platform_tags_carry_a_region() -> None:
     serial=st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ0123456789", min_size=3, max_size=40),
 )
 def test_any_plan_name_and_serial_make_well_formed_ssml(plan: str, serial: str) -> None:
-    speech = speak(variants("SAR")[-2], "ar", plan_name=plan, serial=serial)
+    speech = speak(with_deductible("SAR"), "ar", plan_name=plan, serial=serial)
     root = parse(speech.ssml)
     assert plan in "".join(root.itertext())
     assert "".join(serial_groups(serial)) == serial
@@ -144,7 +121,7 @@ def test_any_plan_name_and_serial_make_well_formed_ssml(plan: str, serial: str) 
 @pytest.mark.parametrize("locale", sorted(ESPEAK_VOICES))
 def test_espeak_ng_says_the_text_and_the_ssml(locale: str) -> None:
     """Rendered to audio by a real speech engine: neither the text nor the SSML is empty air."""
-    decision = variants("PHP")[-2]
+    decision = with_deductible("PHP")
     speech = speak(decision, locale, plan_name="Phone Care 24", serial=SERIAL)
     for source, flags in ((speech.text, []), (speech.ssml, ["-m"])):
         done = subprocess.run(
