@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -304,7 +305,7 @@ class HangingReceiver(Endpoint):
 
 
 async def test_a_worker_killed_mid_delivery_leaves_the_event_to_another(
-    client: httpx.AsyncClient, app: CoverlineApp, keys: Keys, database_url: str
+    client: httpx.AsyncClient, app: CoverlineApp, keys: Keys, database_url: str, tmp_path: Path
 ) -> None:
     import asyncio
     import os
@@ -321,6 +322,7 @@ async def test_a_worker_killed_mid_delivery_leaves_the_event_to_another(
     [created] = (await shop.call("GET", "/v1/events", "admin", params={"type": "contract.created"}))["data"]
     env = os.environ | {
         "DATABASE_URL": database_url,
+        "COVERLINE_VAR_DIR": str(tmp_path),  # its letters and development secrets, not the checkout's
         "COVERLINE_JOB_POLL_SECONDS": "0.1",
         "COVERLINE_JOB_LEASE_SECONDS": "1",
         "COVERLINE_WEBHOOK_TIMEOUT_SECONDS": "30",

@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -189,10 +190,14 @@ async def test_the_purge_forgets_stored_replies_past_their_time_to_live(app: Cov
             await session.execute(text("DELETE FROM idempotent_requests WHERE principal = 'key_purge'"))
 
 
-def test_coverline_worker_runs_what_is_queued_and_stops_when_idle(database_url: str) -> None:
+def test_coverline_worker_runs_what_is_queued_and_stops_when_idle(database_url: str, tmp_path: Path) -> None:
     """The command itself, on the tests' database: a queued push for a customer the gateway does
     not know yet is done (nothing to push) and the worker stops."""
-    env = os.environ | {"DATABASE_URL": database_url, "COVERLINE_JOB_POLL_SECONDS": "0.2"}
+    env = os.environ | {
+        "DATABASE_URL": database_url,
+        "COVERLINE_JOB_POLL_SECONDS": "0.2",
+        "COVERLINE_VAR_DIR": str(tmp_path),
+    }
 
     asyncio.run(
         _sql(
