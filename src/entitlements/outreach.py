@@ -18,7 +18,6 @@ at the same moment, finds it taken and says nothing.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -31,10 +30,10 @@ from entitlements.coverage import ContractStatus
 from entitlements.errors import Conflict, InvalidInput
 from entitlements.money import Money
 from entitlements.offers import OfferedProduct, OfferKeyring, quote_plans
+from entitlements.store.leads import LEAD, leads, token_hash
 from entitlements.store.plans import plan_from
 from entitlements.store.tables import (
     CustomerRow,
-    LeadRow,
     OutreachRow,
     PlanRow,
     ProductRow,
@@ -47,7 +46,6 @@ BATCH = 200
 LEAD_PREFIX = "lead_"
 
 outreach: Table = OutreachRow.__table__  # type: ignore[assignment]
-leads: Table = LeadRow.__table__  # type: ignore[assignment]
 plans_table: Table = PlanRow.__table__  # type: ignore[assignment]
 products: Table = ProductRow.__table__  # type: ignore[assignment]
 customers: Table = CustomerRow.__table__  # type: ignore[assignment]
@@ -116,10 +114,6 @@ _PRODUCT_FACTS = (
     .select_from(products.join(customers, customers.c.id == products.c.customer_id))
     .where(products.c.id == bindparam("product_id"))
 )
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def _published(units: Units) -> list[Plan]:
@@ -303,15 +297,11 @@ async def _leads(
 
 # --- the lead's side of a sale -------------------------------------------------------------------
 
-_LEAD = select(leads.c.id, leads.c.product_id, leads.c.expires_at, leads.c.consumed_at).where(
-    leads.c.token_hash == bindparam("token_hash")
-)
-
 
 async def lead_product(run: Any, token: str, now: dt.datetime) -> tuple[str, OfferedProduct]:
     """The lead's id and its product's facts, as `POST /v1/offers` takes them; a problem when
     the token is unknown, used or expired."""
-    row = await run.row(_LEAD, token_hash=token_hash(token))
+    row = await run.row(LEAD, token_hash=token_hash(token))
     if row is None:
         raise InvalidInput("unknown lead token", field="lead_token")
     lead_id, product_id, expires_at, consumed_at = row

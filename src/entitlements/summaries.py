@@ -143,11 +143,12 @@ def summarize(
     time_zone: str = UTC,
 ) -> str:
     """Dates are the days in `time_zone`, the customer's."""
-    return _screen(_facts_only(decision), locale, plan_name, starts_at, ended_at, time_zone)
+    return _paragraph(SCREEN, _facts_only(decision), locale, plan_name, starts_at, ended_at, time_zone)
 
 
 @lru_cache(maxsize=65_536)
-def _screen(
+def _paragraph(
+    voice: _Screen,
     decision: Decision,
     locale: str,
     plan_name: str | None,
@@ -155,7 +156,7 @@ def _screen(
     ended_at: dt.datetime | None,
     time_zone: str,
 ) -> str:
-    return one_stop(" ".join(_sentences(SCREEN, decision, locale, plan_name, starts_at, ended_at, time_zone)))
+    return one_stop(" ".join(_sentences(voice, decision, locale, plan_name, starts_at, ended_at, time_zone)))
 
 
 def speak(
@@ -199,7 +200,7 @@ def _spoken(
     time_zone: str,
 ) -> tuple[str, str]:
     """The spoken paragraph, and its SSML body, without the serial."""
-    text = one_stop(" ".join(_sentences(EAR, decision, locale, plan_name, starts_at, ended_at, time_zone)))
+    text = _paragraph(EAR, decision, locale, plan_name, starts_at, ended_at, time_zone)
     ssml = escape(text)
     for instant in (decision.period_end, decision.waiting_until, decision.grace_until, starts_at, ended_at):
         if instant is not None:

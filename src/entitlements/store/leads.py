@@ -1,16 +1,27 @@
-"""A lead's side of a sale: the sale made from a lead's offer consumes it, once."""
+"""Leads: found by their token's hash, and consumed, once, by the sale made from their offer."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table, bindparam, select, update
 
 from entitlements.errors import Conflict
 from entitlements.store.statements import Statements
 from entitlements.store.tables import LeadRow
 
 leads: Table = LeadRow.__table__  # type: ignore[assignment]
+
+# A lead by its token (only the token's SHA-256 is kept).
+LEAD = select(leads.c.id, leads.c.product_id, leads.c.expires_at, leads.c.consumed_at).where(
+    leads.c.token_hash == bindparam("token_hash")
+)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
 
 _CONSUME = (
     update(leads)
