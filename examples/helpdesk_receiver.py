@@ -51,7 +51,10 @@ def serve(port: int, secret: str) -> None:
             if event["type"] == "coverage.changed" and coverage.apply(event):
                 data, texts = event["data"], event.get("texts") or {}
                 state = "covered" if data["covered"] else f"not covered ({data['reason']})"
-                print(f"{data['product_id']} #{event['sequence']}: {state}. {texts.get('summary', '')}", flush=True)
+                print(
+                    f"{data['product_id']} #{event['sequence']}: {state}. {texts.get('summary', '')}",
+                    flush=True,
+                )
             self.send_response(204)  # any 2xx: delivered
             self.end_headers()
 

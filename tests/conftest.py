@@ -1,4 +1,5 @@
-"""Fixtures: every database test runs on PostgreSQL, in a database of its test session.
+"""Fixtures: every database test runs on PostgreSQL, in a database of its test session (with
+`make test`, of its pytest-xdist worker: each worker is a session of its own).
 
 The server is the one at 127.0.0.1:5432 when one answers there (CI, the machines here), else the
 embedded one under var/test-postgres, so a machine with no PostgreSQL runs every test too. The
@@ -102,7 +103,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "stripe_webhook_secrets": WEBHOOK_SECRETS,
         "replay_key": "r" * 32,
         "idempotency_lease_seconds": 2.0,
-        "var_dir": Path(tempfile.gettempdir()) / "coverline-tests",  # letters written, keys made
+        # letters written, keys made: a folder per process (pytest-xdist runs two)
+        "var_dir": Path(tempfile.gettempdir()) / f"coverline-tests-{os.getpid()}",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -46,8 +46,8 @@ def assert_problem(response: httpx.Response, *statuses: int) -> dict[str, Any]:
     "signature",
     [
         "t=1,v1=é",
-        f"t={int(time.time())},v1=\u00e9\u00e9\u00e9",
-        f"t={int(time.time())},v1=" + "ß" * 64,
+        "t={now},v1=\u00e9\u00e9\u00e9",
+        "t={now},v1=" + "ß" * 64,
         "t=1e3,v1=ab",
         "t=99999999999999999999999,v1=ab",
     ],
@@ -59,7 +59,7 @@ async def test_a_malformed_stripe_signature_is_refused_without_a_key(
         "/v1/stripe/webhooks",
         content=b'{"id":"evt_1"}',
         headers={
-            "Stripe-Signature": signature.encode(),
+            "Stripe-Signature": signature.replace("{now}", str(int(time.time()))).encode(),
             "Content-Type": "application/json",
         },
     )
