@@ -153,6 +153,14 @@ class Database:
             yield unit
             await unit.before_commit()
 
+    @asynccontextmanager
+    async def statements(self) -> AsyncIterator[PgStatements]:
+        """Statements each committed on its own (no transaction around them), on a connection of
+        the units of work's pool: one round trip for a lone read or write, where a unit of work
+        costs three (BEGIN, the statement, COMMIT)."""
+        async with self._pools()[1].acquire() as connection:
+            yield PgStatements(connection)
+
     def snapshots(self) -> SnapshotSource:
         """Where entitlement checks read: asyncpg directly, in reads that concurrent checks share
         (nothing to open or close per check)."""

@@ -26,7 +26,7 @@ from pgqueuer.domain.types import QueueExecutionMode
 
 from api.app import make_gateway
 from api.database import ConnectionBudget, Database
-from api.deliveries import deliver
+from api.deliveries import close_sessions, deliver
 from api.idempotency import purge_expired
 from api.mail import send_for_event
 from api.settings import Settings
@@ -173,6 +173,7 @@ async def run_worker(settings: Settings, *, until_idle: bool = False) -> None:
         log.info("worker started", jobs=sorted(JOBS), schedules=[s[0] for s in schedules(settings)])
         await worker.run(dequeue_timeout=poll, heartbeat_timeout=lease, batch_size=JOB_BATCH)
     finally:
+        await close_sessions()
         if connection is not None:
             await asyncio.shield(connection.close())
         await db.dispose()

@@ -21,7 +21,7 @@ from pgqueuer.domain.types import QueueExecutionMode
 from standardwebhooks.webhooks import Webhook
 
 from api.app import CoverlineApp, create_app
-from api.deliveries import UnsafeUrl, check_url
+from api.deliveries import PublicAddresses, UnsafeUrl, check_url, close_sessions
 from api.worker import build_worker
 from billing.sandbox import SandboxGateway
 from tests.api.shop import Shop, publish_test_plans
@@ -122,6 +122,7 @@ async def drain(app: CoverlineApp) -> None:
             mode=QueueExecutionMode.drain,
         )
     finally:
+        await close_sessions()
         await connection.close()
 
 
@@ -229,6 +230,15 @@ async def test_endpoints_must_be_public_https_in_production() -> None:
             await check_url(url, allow_loopback=False)
     with pytest.raises(UnsafeUrl):
         await check_url("https://192.168.1.20/x", allow_loopback=True)  # private, even in development
+
+
+async def test_the_connection_itself_refuses_a_name_that_resolves_to_a_private_address() -> None:
+    """Where the delivery connects, not only where its URL was checked: a name that turns private
+    between the two (DNS rebinding) is refused by the resolver the delivery's session uses."""
+    with pytest.raises(UnsafeUrl, match="not a public address"):
+        await PublicAddresses(allow_loopback=False).resolve("localhost", 443)
+    found = await PublicAddresses(allow_loopback=True).resolve("localhost", 443)
+    assert found and all(result["host"] in ("127.0.0.1", "::1") for result in found)
 
 
 async def test_endpoint_input_is_checked(client: httpx.AsyncClient, keys: Keys) -> None:
