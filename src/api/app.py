@@ -32,7 +32,8 @@ from api.routes.billing import (
     StripeWebhookController,
     deliver_sandbox_events,
 )
-from api.routes.contracts import ClaimController, ContractController
+from api.routes.claims import ClaimController
+from api.routes.contracts import ContractController
 from api.routes.entitlements import DirectCheck, EntitlementController
 from api.routes.events import EventController, WebhookEndpointController
 from api.routes.finance import FinanceController

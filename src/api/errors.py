@@ -15,7 +15,7 @@ from litestar.types import ExceptionHandlersMap
 from billing.gateway import GatewayError, HostedPagesUnavailable
 from billing.signatures import SignatureError
 from billing.webhooks import MalformedEvent
-from entitlements.errors import Conflict, DomainError, InvalidInput, InvalidOffer, NotFound
+from entitlements.errors import Conflict, DomainError, Forbidden, InvalidInput, InvalidOffer, NotFound
 from entitlements.money import CurrencyMismatch, UnknownCurrency
 
 PROBLEM_JSON = "application/problem+json"
@@ -51,6 +51,7 @@ DOMAIN_PROBLEMS: tuple[tuple[type[Exception], HTTPStatus, str], ...] = (
     (CurrencyMismatch, HTTPStatus.UNPROCESSABLE_ENTITY, "currency-mismatch"),
     (NotFound, HTTPStatus.NOT_FOUND, "not-found"),
     (Conflict, HTTPStatus.CONFLICT, "conflict"),
+    (Forbidden, HTTPStatus.FORBIDDEN, "forbidden"),
     (SignatureError, HTTPStatus.BAD_REQUEST, "invalid-signature"),
     (MalformedEvent, HTTPStatus.BAD_REQUEST, "malformed-event"),
 )

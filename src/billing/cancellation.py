@@ -18,6 +18,7 @@ from billing.ledger import record_once
 from billing.rules import net_paid
 from billing.tables import LedgerEntryRow
 from entitlements import jobs, services
+from entitlements.claims.rules import COUNTED
 from entitlements.coverage import ContractStatus
 from entitlements.errors import Conflict
 from entitlements.money import Money
@@ -51,7 +52,7 @@ async def quote_refund(session: AsyncSession, contract_id: str, at: dt.datetime)
     periods = (await periods_of(session, [contract.id])).get(contract.id, [])
     current = next((p for p in periods if p.contains(at)), None)
     approved = await session.scalar(
-        select(ClaimRow.id).where(ClaimRow.contract_id == contract.id, ClaimRow.status == "approved").limit(1)
+        select(ClaimRow.id).where(ClaimRow.contract_id == contract.id, ClaimRow.status.in_(COUNTED)).limit(1)
     )
     currency = contract.currency
     quote = refund_quote(

@@ -98,6 +98,23 @@ class ClaimLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     window: ClaimWindow = ClaimWindow.TERM
     # Approved claim amounts over the contract's life may not exceed the product's price.
     aggregate_up_to_product_price: bool = False
+    # A claim filed more than this many days after its incident is denied; None: no window.
+    filing_window_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = None
+
+
+class ClaimReview(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Which claims wait for a reviewer, though the rules would approve them. Each rule is off
+    unless set, so a version published before these rules keeps deciding as it did."""
+
+    # Per currency, in minor units: a claim for more goes to review.
+    amount_over: dict[CurrencyCode, MinorUnits] = {}
+    theft_loss: bool = False  # every theft or loss claim
+    # A claim of a kind the contract had approved within this many days before (a repeat repair).
+    repeat_within_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = None
+    # A claim whose incident falls within this many days of the sale.
+    days_after_sale: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = None
+    # A claim by a customer who filed more than this many in the 30 days before (a fraud signal).
+    claims_in_30_days: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
 
 
 class Eligibility(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -147,6 +164,7 @@ class Plan(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     waiting_period_days: Annotated[int, msgspec.Meta(ge=0, le=365)] = 0
     grace_period_days: Annotated[int, msgspec.Meta(ge=0, le=90)] = 14
     claim_limits: ClaimLimits = ClaimLimits()
+    claim_review: ClaimReview = ClaimReview()
     cancellation: Cancellation = Cancellation()
     # Days before each renewal that `renewal.upcoming` goes out; default 30 for an annual plan, 7
     # for a monthly one. California's automatic renewal law wants 15–45 for a yearly renewal.
@@ -301,6 +319,9 @@ def check_plan(plan: Plan) -> list[CatalogProblem]:
     for currency in plan.cancellation.fees:
         if not is_currency(currency):
             problems.append(CatalogProblem(f"cancellation.fees.{currency}", "unknown currency"))
+    for currency in plan.claim_review.amount_over:
+        if not is_currency(currency):
+            problems.append(CatalogProblem(f"claim_review.amount_over.{currency}", "unknown currency"))
     for i, band in enumerate(plan.prices):
         if not is_currency(band.currency):
             problems.append(CatalogProblem(f"prices[{i}].currency", "unknown currency"))

@@ -20,6 +20,10 @@ class NotFound(DomainError):
     """The named thing does not exist (or is not visible to the caller)."""
 
 
+class Forbidden(DomainError):
+    """The caller may not do this to this thing (four eyes: a reviewer approving their own claim)."""
+
+
 class Conflict(DomainError):
     """The request contradicts the current state."""
 

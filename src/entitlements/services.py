@@ -16,8 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements import audit_names as A
 from entitlements import jobs
-from entitlements.catalog import CountryCode, CoverageKind, ProductCategory
-from entitlements.claims.rules import Candidate, claim_payout, contract_for_incident
+from entitlements.catalog import CountryCode, ProductCategory
 from entitlements.contracts import (
     ENDINGS,
     FAILED,
@@ -32,7 +31,6 @@ from entitlements.contracts import (
 from entitlements.coverage import (
     ContractStatus,
     Period,
-    decide_for_incident_day,
 )
 from entitlements.decisions import ContractDecision, PlanLoader, ProductEntitlement, decide_product, plans_for
 from entitlements.errors import Conflict, InvalidInput, NotFound
@@ -50,8 +48,6 @@ from entitlements.offers import OfferKeyring, verify_offer
 from entitlements.store import audit
 from entitlements.store.base import utcnow
 from entitlements.store.contracts import (
-    facts_for,
-    get_contract,
     get_customer,
     get_product,
     lock_contract,
@@ -65,13 +61,12 @@ from entitlements.store.snapshots import (
     decode_snapshot,
 )
 from entitlements.store.tables import (
-    ClaimRow,
     ContractRow,
     CustomerRow,
     ProductRow,
 )
 from entitlements.store.unit_of_work import UnitOfWork, touch, unit_of_work
-from entitlements.zones import customer_zone, local_day
+from entitlements.zones import customer_zone
 
 __all__ = [
     "ContractDecision",
@@ -519,147 +514,6 @@ async def transfer_contract(
         "contract.transferred", moved, product_id=product.id, contract_id=contract.id
     )
     return contract
-
-
-# --- claims --------------------------------------------------------------------------------------
-
-
-class ClaimInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    reference: Ref
-    incident_kind: CoverageKind
-    incident_date: dt.date
-    amount: Money
-    contract_id: Ref | None = None
-    serial: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    customer_id: Ref | None = None  # when given, the contract must be this customer's
-    description: Annotated[str, msgspec.Meta(max_length=DESCRIPTION_LENGTH)] | None = None
-
-
-async def _contract_for_claim(session: AsyncSession, data: ClaimInput, today: dt.date) -> ContractRow:
-    if data.contract_id:
-        return await get_contract(session, data.contract_id)
-    if not data.serial:
-        raise InvalidInput("a claim names a contract_id or a serial", field="contract_id")
-    serial = normalize_serial(data.serial)
-    product = await session.scalar(select(ProductRow).where(ProductRow.serial == serial))
-    if product is None:
-        raise NotFound("no product with this serial", field="serial")
-    contracts = list(await session.scalars(select(ContractRow).where(ContractRow.product_id == product.id)))
-    if not contracts:
-        raise NotFound("no contract covers this product", field="serial")
-    facts = await facts_for(session, contracts, {product.id: product})
-    candidates = [
-        Candidate(
-            c.id,
-            c.sold_at,
-            decide_for_incident_day(facts[c.id], data.incident_date, data.incident_kind).covered,
-        )
-        for c in contracts
-    ]
-    chosen = contract_for_incident(candidates)
-    return next(c for c in contracts if c.id == chosen)
-
-
-async def file_claim(session: AsyncSession, data: ClaimInput, *, actor: str, now: dt.datetime) -> ClaimRow:
-    """Approve or deny a claim; approval consumes the plan's limits. Idempotent by reference."""
-    previous = await session.scalar(select(ClaimRow).where(ClaimRow.reference == data.reference))
-    if previous is not None:
-        return previous
-    if data.incident_date > now.date() + dt.timedelta(days=1):  # tomorrow already, somewhere
-        raise InvalidInput("the incident date is in the future", field="incident_date")
-    if data.amount.amount <= 0:
-        raise InvalidInput("a claim amount is positive", field="amount.amount")
-    target = await _contract_for_claim(session, data, now.date())
-    if data.customer_id is not None and target.customer_id != data.customer_id:
-        raise InvalidInput("the contract belongs to another customer", field="customer_id")
-    contract = await lock_contract(session, target.id)  # serialises claims on this contract
-    previous = await session.scalar(select(ClaimRow).where(ClaimRow.reference == data.reference))
-    if previous is not None:  # a concurrent twin won the race
-        return previous
-    if data.amount.currency != contract.currency:
-        raise InvalidInput(f"the contract is in {contract.currency}", field="amount.currency")
-    product = await get_product(session, contract.product_id)
-    facts = (await facts_for(session, [contract], {product.id: product}))[contract.id]
-    if data.incident_date > local_day(now, facts.time_zone):
-        raise InvalidInput(
-            "the incident date is in the future where the customer lives", field="incident_date"
-        )
-    decision = decide_for_incident_day(facts, data.incident_date, data.incident_kind)
-    payout = claim_payout(data.amount.amount, decision)
-    covered_amount, deductible = payout.covered_amount, payout.deductible
-    reason = decision.reason
-    claim = ClaimRow(
-        id=new_id("clm"),
-        reference=data.reference,
-        contract_id=contract.id,
-        product_id=product.id,
-        incident_kind=data.incident_kind.value,
-        incident_date=data.incident_date,
-        amount=data.amount.amount,
-        currency=data.amount.currency,
-        covered_amount=covered_amount,
-        deductible=deductible,
-        status="approved" if decision.covered else "denied",
-        reason=reason.value if reason else None,
-        description=clean_text(data.description, "description", DESCRIPTION_LENGTH)
-        if data.description
-        else None,
-        created_at=now,
-    )
-    session.add(claim)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict("a claim with this reference is being filed", field="reference") from None
-    await _audit(
-        session,
-        "claim",
-        claim.id,
-        claim.status,
-        actor,
-        contract_id=contract.id,
-        reason=claim.reason,
-        covered_amount=covered_amount,
-    )
-    await _audit(session, "contract", contract.id, A.CLAIM + claim.status, actor, claim_id=claim.id)
-    touch(session, product.id)
-    await _claim_events(session, claim, ("claim.filed", f"claim.{claim.status}"))
-    return claim
-
-
-async def void_claim(session: AsyncSession, claim_id: str, *, actor: str, now: dt.datetime) -> ClaimRow:
-    """Void a claim; an approved one gives its count and amount back to the limits."""
-    claim = await session.get(ClaimRow, claim_id)
-    if claim is None:
-        raise NotFound(f"no claim {claim_id}", field="claim_id")
-    await lock_contract(session, claim.contract_id)
-    await session.refresh(claim)
-    if claim.status == "voided":
-        return claim
-    previous = claim.status
-    claim.status = "voided"
-    claim.voided_at = now
-    await _audit(session, "claim", claim.id, A.VOIDED, actor, status=[previous, "voided"])
-    await _audit(session, "contract", claim.contract_id, A.CLAIM + "voided", actor, claim_id=claim.id)
-    touch(session, claim.product_id)
-    await _claim_events(session, claim, ("claim.voided",))
-    return claim
-
-
-async def _claim_events(session: AsyncSession, claim: ClaimRow, types: tuple[str, ...]) -> None:
-    data = {
-        "claim_id": claim.id,
-        "contract_id": claim.contract_id,
-        "product_id": claim.product_id,
-        "reference": claim.reference,
-        "status": claim.status,
-        "incident_kind": claim.incident_kind,
-        "incident_date": claim.incident_date.isoformat(),
-        "covered_amount": {"amount": claim.covered_amount, "currency": claim.currency},
-    }
-    unit = await unit_of_work(session)
-    for event_type in types:
-        unit.emit(event_type, data, product_id=claim.product_id, contract_id=claim.contract_id)
 
 
 # --- entitlement checks --------------------------------------------------------------------------

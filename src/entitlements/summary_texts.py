@@ -81,6 +81,7 @@ TERMS: dict[str, str] = dict(
         N_("terms_claims_rolling", "Claims: up to {count} in any {period}."),
         N_("terms_claims_unlimited", "Claims: no limit on their number."),
         N_("terms_aggregate", "Approved repairs never add up to more than the price paid for the product."),
+        N_("terms_filing_window", "File each claim within {days} of the incident; a later claim is denied."),
         N_(
             "terms_waiting",
             "Waiting period: if you buy this plan after the day you bought the product, nothing "

@@ -28,6 +28,7 @@ class Topic(StrEnum):
     DEDUCTIBLE = "deductible"
     CLAIMS = "claims"
     AGGREGATE = "aggregate"
+    FILING = "filing_window"
     WAITING = "waiting_period"
     ELIGIBILITY = "eligibility"
     START = "coverage_start"
@@ -99,6 +100,8 @@ def render_terms(plan: Plan, locale: str, currency: str) -> list[Clause]:
         clauses.append(say(Topic.CLAIMS, "terms_claims_term", count=count, term=term))
     if limits.aggregate_up_to_product_price:
         clauses.append(say(Topic.AGGREGATE, "terms_aggregate"))
+    if limits.filing_window_days is not None:
+        clauses.append(say(Topic.FILING, "terms_filing_window", days=days(limits.filing_window_days)))
     if plan.waiting_period_days:
         clauses.append(say(Topic.WAITING, "terms_waiting", days=days(plan.waiting_period_days)))
     else:

@@ -12,6 +12,7 @@ from api.app import CoverlineApp
 from entitlements.catalog import (
     Billing,
     ClaimLimits,
+    ClaimReview,
     ClaimWindow,
     Coverage,
     CoverageKind,
@@ -54,6 +55,18 @@ def test_plan(**overrides: Any) -> Plan:
 
 TEST_PLANS = [
     test_plan(),
+    test_plan(
+        code="test-reviewed",
+        waiting_period_days=0,
+        coverages=[
+            Coverage(CoverageKind.SCREEN, {"USD": 2900}),
+            Coverage(CoverageKind.THEFT_LOSS, {"USD": 9900}),
+        ],
+        claim_limits=ClaimLimits(count=2, filing_window_days=30),
+        claim_review=ClaimReview(
+            amount_over={"USD": 50000}, theft_loss=True, repeat_within_days=90, claims_in_30_days=3
+        ),
+    ),
     test_plan(
         code="test-monthly", billing=Billing.MONTHLY, term_months=1, auto_renew=True, waiting_period_days=0
     ),
@@ -208,12 +221,13 @@ class Shop:
         result: dict[str, Any] = await self.call("GET", "/v1/entitlements", who, params=params)
         return result
 
-    async def claim(self, expect: int = 201, **body: Any) -> dict[str, Any]:
+    async def claim(self, expect: int = 201, agent: str | None = None, **body: Any) -> dict[str, Any]:
         body.setdefault("reference", f"ticket-{secrets.token_hex(4)}")
         body.setdefault("incident_kind", "screen")
         body.setdefault("incident_date", dt.date.today().isoformat())
         body.setdefault("amount", {"amount": 15000, "currency": "USD"})
-        response = await self.client.post("/v1/claims", json=body, headers=self.keys.auth("support"))
+        headers = self.keys.auth("support") | ({"Coverline-Agent": agent} if agent else {})
+        response = await self.client.post("/v1/claims", json=body, headers=headers)
         assert response.status_code == expect, response.text
         result: dict[str, Any] = response.json()
         return result

@@ -197,12 +197,13 @@ def test_the_catalog_syncs_as_plans_on_a_server_without_prices(stack: Stack) -> 
     first = stack.cli("stripe", "sync-catalog")
     assert first.returncode == 0, first.stderr
     # The recurring prices (monthly, instalments: one band each of three currencies) are Plans
-    # named by their lookup keys; the upfront ones need no price there.
-    assert "6 price(s) created, 0 already there, 6 skipped" in first.stdout
+    # named by their lookup keys; the upfront ones (three plans of three currencies) need no price
+    # there.
+    assert "6 price(s) created, 0 already there, 9 skipped" in first.stdout
     plan = stack.client.v1.plans.retrieve("coverline.test-monthly.v1.USD.0")
     assert (plan.amount, plan.currency, plan.interval) == (7900, "usd", "month")
     again = stack.cli("stripe", "sync-catalog")
-    assert "0 price(s) created, 6 already there, 6 skipped" in again.stdout
+    assert "0 price(s) created, 6 already there, 9 skipped" in again.stdout
 
 
 def test_an_upfront_sale_charges_once_and_a_cancel_refunds_once(stack: Stack) -> None:

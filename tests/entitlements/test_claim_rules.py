@@ -1,13 +1,27 @@
-"""A claim's payout and the contract it applies to: pure rules, property-tested."""
+"""A claim's payout, the contract it applies to, what goes to review and the moves of review:
+pure rules, property-tested."""
 
 import datetime as dt
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from entitlements.claims.rules import Candidate, claim_payout, contract_for_incident
-from entitlements.coverage import Decision, Reason
+from entitlements.catalog import ClaimReview, CoverageKind
+from entitlements.claims.rules import (
+    Candidate,
+    ClaimStatus,
+    FraudFlag,
+    ReviewAction,
+    ReviewReason,
+    claim_payout,
+    contract_for_incident,
+    filed_in_time,
+    fraud_flags,
+    next_status,
+    review_reasons,
+)
+from entitlements.coverage import ClaimUse, Decision, Reason
 from entitlements.money import Money
 
 AT = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
@@ -81,3 +95,100 @@ def test_a_claim_by_serial_goes_to_the_latest_contract_that_covers_it_whatever_t
 def test_no_contract_to_choose_from_is_an_error() -> None:
     with pytest.raises(ValueError, match="no contract"):
         contract_for_incident([])
+
+
+# --- review ---------------------------------------------------------------------------------------
+
+KINDS = st.sampled_from(list(CoverageKind))
+INSTANTS = st.datetimes(
+    min_value=dt.datetime(2024, 1, 1), max_value=dt.datetime(2030, 1, 1), timezones=st.just(dt.UTC)
+)
+USES = st.lists(st.builds(ClaimUse, KINDS, INSTANTS, st.integers(0, 10**6)), max_size=6)
+
+
+@given(KINDS, st.integers(1, 10**7), INSTANTS, INSTANTS, USES)
+def test_a_plan_with_no_review_rules_sends_nothing_to_review(
+    kind: CoverageKind, amount: int, incident: dt.datetime, sold: dt.datetime, approved: list[ClaimUse]
+) -> None:
+    assert (
+        review_reasons(
+            ClaimReview(),
+            kind=kind,
+            amount=Money(amount, "USD"),
+            incident_at=incident,
+            sold_at=sold,
+            approved=approved,
+        )
+        == ()
+    )
+
+
+@given(st.integers(0, 10**6), st.integers(1, 10**6), st.sampled_from(["USD", "SEK"]))
+def test_only_a_claim_above_the_threshold_in_its_currency_goes_to_review(
+    threshold: int, amount: int, currency: str
+) -> None:
+    at = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    reasons = review_reasons(
+        ClaimReview(amount_over={"USD": threshold}),
+        kind=CoverageKind.SCREEN,
+        amount=Money(amount, currency),
+        incident_at=at,
+        sold_at=at - dt.timedelta(days=400),
+        approved=(),
+    )
+    assert (ReviewReason.AMOUNT in reasons) == (currency == "USD" and amount > threshold)
+
+
+@given(KINDS, INSTANTS, USES, st.integers(1, 400))
+def test_a_repeat_is_an_approved_claim_of_the_same_kind_within_the_window_before(
+    kind: CoverageKind, incident: dt.datetime, approved: list[ClaimUse], days: int
+) -> None:
+    reasons = review_reasons(
+        ClaimReview(repeat_within_days=days),
+        kind=kind,
+        amount=Money(1, "USD"),
+        incident_at=incident,
+        sold_at=incident - dt.timedelta(days=1000),
+        approved=approved,
+    )
+    earlier = [
+        u
+        for u in approved
+        if u.incident_kind is kind and dt.timedelta(0) <= incident - u.incident_at <= dt.timedelta(days=days)
+    ]
+    assert (ReviewReason.REPEAT in reasons) == bool(earlier)
+
+
+@given(st.dates(), st.integers(-5, 400), st.one_of(st.none(), st.integers(1, 365)))
+def test_the_filing_window_counts_days_from_the_incident(
+    incident: dt.date, later: int, window: int | None
+) -> None:
+    assume(dt.date.min + dt.timedelta(days=5) <= incident <= dt.date.max - dt.timedelta(days=400))
+    assert filed_in_time(incident, incident + dt.timedelta(days=later), window) == (
+        window is None or later <= window
+    )
+
+
+@given(st.sampled_from(list(ClaimStatus)), st.lists(st.sampled_from(list(ReviewAction)), max_size=8))
+def test_a_decided_claim_takes_no_review_action_and_review_ends_only_in_a_decision(
+    start: ClaimStatus, actions: list[ReviewAction]
+) -> None:
+    status = start
+    for action in actions:
+        moved = next_status(status, action)
+        if status not in (ClaimStatus.IN_REVIEW, ClaimStatus.INFO_REQUESTED):
+            assert moved is None
+        if moved is not None:
+            assert moved in (
+                ClaimStatus.IN_REVIEW,
+                ClaimStatus.INFO_REQUESTED,
+                ClaimStatus.APPROVED,
+                ClaimStatus.DENIED,
+            )
+            status = moved
+
+
+@given(st.integers(0, 50), st.one_of(st.none(), st.integers(1, 20)))
+def test_a_frequent_claimant_is_flagged_only_past_the_plans_count(recent: int, limit: int | None) -> None:
+    flagged = fraud_flags(ClaimReview(claims_in_30_days=limit), recent)
+    assert (FraudFlag.FREQUENT_CLAIMS in flagged) == (limit is not None and recent > limit)

@@ -58,6 +58,13 @@ def test_each_clause_states_the_plans_own_rule(plan: Plan, locale: str, currency
         window = 12 if limits.window is ClaimWindow.ROLLING_12_MONTHS else plan.term_months
         assert number(window, locale) in claims or window in (1, 2), claims
     assert (Topic.AGGREGATE in clauses) is limits.aggregate_up_to_product_price
+    if limits.filing_window_days is None:
+        assert Topic.FILING not in clauses
+    else:
+        [filing] = clauses[Topic.FILING]
+        assert has_term(filing, locale, "claim") and number(limits.filing_window_days, locale) in filing, (
+            filing
+        )
 
     eligibility = " ".join(clauses[Topic.ELIGIBILITY])
     window = plan.eligibility.max_days_since_purchase

@@ -1,4 +1,4 @@
-"""Contracts (sold plans) and claims (service events)."""
+"""Contracts (sold plans): their terms, periods and history."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from entitlements.money import Money
 from entitlements.store import audit
 from entitlements.store.base import utcnow
 from entitlements.store.contracts import get_contract, periods_of
-from entitlements.store.tables import ClaimRow, ContractRow
+from entitlements.store.tables import AuditEventRow, ContractRow
 from entitlements.store.unit_of_work import unit_of_work
 
 POST_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429)
@@ -110,6 +110,10 @@ class HistoryEntry(msgspec.Struct, frozen=True):
     action: str
     actor: str
     changes: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: AuditEventRow) -> HistoryEntry:
+        return cls(row.at, row.entity, row.entity_id, row.action, row.actor, msgspec.json.decode(row.changes))
 
 
 class History(msgspec.Struct, frozen=True):
@@ -225,89 +229,4 @@ class ContractController(Controller):
     async def history(self, db_session: NamedDependency[AsyncSession], contract_id: Id) -> History:
         contract = await get_contract(db_session, contract_id)
         rows = await audit.history(db_session, [contract.id])
-        return History(
-            [
-                HistoryEntry(r.at, r.entity, r.entity_id, r.action, r.actor, msgspec.json.decode(r.changes))
-                for r in rows
-            ]
-        )
-
-
-class ClaimView(msgspec.Struct, frozen=True):
-    id: str
-    reference: str
-    contract_id: str
-    product_id: str
-    incident_kind: str
-    incident_date: dt.date
-    amount: Money
-    deductible: Money
-    covered_amount: Money
-    status: str
-    reason: str | None
-    created_at: dt.datetime
-    voided_at: dt.datetime | None
-
-    @classmethod
-    def of(cls, row: ClaimRow) -> ClaimView:
-        return cls(
-            row.id,
-            row.reference,
-            row.contract_id,
-            row.product_id,
-            row.incident_kind,
-            row.incident_date,
-            Money(row.amount, row.currency),
-            Money(row.deductible, row.currency),
-            Money(row.covered_amount, row.currency),
-            row.status,
-            row.reason,
-            row.created_at,
-            row.voided_at,
-        )
-
-
-class ClaimController(Controller):
-    path = "/v1/claims"
-    tags = ["claims"]
-    guards = [access_guard]
-    opt = {"access": frozenset({Scope.SUPPORT, Scope.ADMIN})}
-
-    @post(
-        summary="File a claim: approved or denied with a reason; idempotent by reference",
-        responses=POST_PROBLEMS,
-    )
-    async def file_claim(
-        self,
-        request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
-        data: JSONBody[services.ClaimInput],
-        idempotency_key: IdempotencyKey = None,
-    ) -> ClaimView:
-        return ClaimView.of(await services.file_claim(db_session, data, actor=actor(request), now=utcnow()))
-
-    @get("/{claim_id:str}", summary="One claim", responses=READ_PROBLEMS)
-    async def get_claim(self, db_session: NamedDependency[AsyncSession], claim_id: Id) -> ClaimView:
-        from entitlements.errors import NotFound
-
-        row = await db_session.get(ClaimRow, claim_id)
-        if row is None:
-            raise NotFound(f"no claim {claim_id}", field="claim_id")
-        return ClaimView.of(row)
-
-    @post(
-        "/{claim_id:str}/void",
-        summary="Void a claim, giving its limits back",
-        responses=POST_PROBLEMS,
-        status_code=200,
-    )
-    async def void_claim(
-        self,
-        request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
-        claim_id: Id,
-        idempotency_key: IdempotencyKey = None,
-    ) -> ClaimView:
-        return ClaimView.of(
-            await services.void_claim(db_session, claim_id, actor=actor(request), now=utcnow())
-        )
+        return History([HistoryEntry.of(r) for r in rows])

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements.catalog import CoverageKind, Plan
+from entitlements.claims.rules import COUNTED
 from entitlements.coverage import ClaimUse, ContractFacts, ContractStatus, Period, incident_instant
 from entitlements.errors import NotFound
 from entitlements.money import Money
@@ -74,7 +75,7 @@ async def approved_claims_of(
         rows = await session.execute(
             select(
                 ClaimRow.contract_id, ClaimRow.incident_kind, ClaimRow.incident_date, ClaimRow.covered_amount
-            ).where(ClaimRow.contract_id.in_(ids), ClaimRow.status == "approved")
+            ).where(ClaimRow.contract_id.in_(ids), ClaimRow.status.in_(COUNTED))
         )
         for contract_id, kind, day, amount in rows:
             at = incident_instant(day, zones.get(contract_id, UTC))

@@ -35,6 +35,8 @@ EVENT_TYPES = frozenset(
         "contract.disputed",
         "coverage.changed",
         "claim.filed",
+        "claim.in_review",
+        "claim.info_requested",
         "claim.approved",
         "claim.denied",
         "claim.voided",

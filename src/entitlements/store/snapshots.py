@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     null,
+    or_,
     select,
     type_coerce,
     union_all,
@@ -31,6 +32,7 @@ from sqlalchemy import (
 )
 
 from entitlements.catalog import CoverageKind, Plan
+from entitlements.claims.rules import COUNTED
 from entitlements.coverage import ClaimUse, ContractFacts, ContractStatus, Period, incident_instant
 from entitlements.identifiers import mask_email, mask_phone
 from entitlements.money import Money
@@ -171,7 +173,7 @@ _USES = union_all(
         claims.c.covered_amount,
     )
     .join(contracts, contracts.c.id == claims.c.contract_id)
-    .where(contracts.c.product_id == bindparam("product_id"), claims.c.status == "approved"),
+    .where(contracts.c.product_id == bindparam("product_id"), or_(*(claims.c.status == s for s in COUNTED))),
 )
 _WRITE = (
     update(products).where(products.c.id == bindparam("product_id")).values(entitlement=bindparam("snapshot"))

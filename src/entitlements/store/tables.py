@@ -146,6 +146,10 @@ class ContractEventRow(Base):
 
 class ClaimRow(Base):
     __tablename__ = "claims"
+    __table_args__ = (
+        Index("ix_claims_status_queue", "status", "review_since", "id"),
+        Index("ix_claims_created_at", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     reference: Mapped[str] = mapped_column(String(128), unique=True)  # the caller's, for idempotency
@@ -157,11 +161,18 @@ class ClaimRow(Base):
     currency: Mapped[str] = mapped_column(String(3))
     covered_amount: Mapped[int] = mapped_column(BigInteger)
     deductible: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16))  # approved | denied | voided
-    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))  # `claims.rules.ClaimStatus`
+    # The rules' reason for a denial, or the reviewer's reason code for their decision.
+    reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     voided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    filed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the agent, when named
+    review_reasons: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")  # JSON
+    flags: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")  # JSON: fraud flags
+    review_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the reviewing agent
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class AuditEventRow(Base):

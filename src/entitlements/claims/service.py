@@ -1,0 +1,330 @@
+"""Claims in a unit of work: filed (decided by the plan's rules, or sent to review), reviewed by
+an agent with a reason code, voided; every move audited and told as an event.
+
+The limits a claim uses are counted only once it is approved, so an approval from review decides
+again, under the contract's lock, against what the limits have left then: two reviewers
+approving the last claim the plan allows cannot both succeed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import msgspec
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from entitlements import audit_names as A
+from entitlements.catalog import CoverageKind
+from entitlements.claims.rules import (
+    REASON_CODES,
+    Candidate,
+    ClaimStatus,
+    ReviewAction,
+    claim_payout,
+    contract_for_incident,
+    filed_in_time,
+    fraud_flags,
+    next_status,
+    review_reasons,
+)
+from entitlements.coverage import ContractFacts, decide_for_incident_day, incident_instant
+from entitlements.errors import Conflict, Forbidden, InvalidInput, NotFound
+from entitlements.identifiers import clean_text, normalize_serial
+from entitlements.money import Money
+from entitlements.services import DESCRIPTION_LENGTH, Ref, new_id
+from entitlements.store import audit
+from entitlements.store.contracts import facts_for, get_contract, get_product, lock_contract
+from entitlements.store.tables import AuditEventRow, ClaimRow, ContractRow, ProductRow
+from entitlements.store.unit_of_work import touch, unit_of_work
+from entitlements.zones import local_day
+
+AGENT_LENGTH, NOTE_LENGTH = 64, 2000
+# The denial reason of a claim filed after the plan's window.
+FILED_TOO_LATE = "filing_window_passed"
+FRAUD_WINDOW = dt.timedelta(days=30)
+PAGE = 100  # claims a page holds at most
+
+
+class ClaimInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    reference: Ref
+    incident_kind: CoverageKind
+    incident_date: dt.date
+    amount: Money
+    contract_id: Ref | None = None
+    serial: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    customer_id: Ref | None = None  # when given, the contract must be this customer's
+    description: Annotated[str, msgspec.Meta(max_length=DESCRIPTION_LENGTH)] | None = None
+
+
+class ReviewInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    action: ReviewAction
+    reason_code: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    note: Annotated[str, msgspec.Meta(max_length=NOTE_LENGTH)] | None = None
+
+
+def agent_name(raw: str | None) -> str | None:
+    """The agent a `Coverline-Agent` header names, as stored and compared."""
+    return clean_text(raw, "Coverline-Agent", AGENT_LENGTH) if raw is not None else None
+
+
+async def _audit(
+    session: AsyncSession, entity: str, entity_id: str, action: str, actor: str, **changes: Any
+) -> None:
+    await audit.append(await unit_of_work(session), entity, entity_id, actor, [(action, changes)])
+
+
+async def _contract_for_claim(session: AsyncSession, data: ClaimInput) -> ContractRow:
+    if data.contract_id:
+        return await get_contract(session, data.contract_id)
+    if not data.serial:
+        raise InvalidInput("a claim names a contract_id or a serial", field="contract_id")
+    serial = normalize_serial(data.serial)
+    product = await session.scalar(select(ProductRow).where(ProductRow.serial == serial))
+    if product is None:
+        raise NotFound("no product with this serial", field="serial")
+    contracts = list(await session.scalars(select(ContractRow).where(ContractRow.product_id == product.id)))
+    if not contracts:
+        raise NotFound("no contract covers this product", field="serial")
+    facts = await facts_for(session, contracts, {product.id: product})
+    candidates = [
+        Candidate(
+            c.id,
+            c.sold_at,
+            decide_for_incident_day(facts[c.id], data.incident_date, data.incident_kind).covered,
+        )
+        for c in contracts
+    ]
+    chosen = contract_for_incident(candidates)
+    return next(c for c in contracts if c.id == chosen)
+
+
+async def _facts(session: AsyncSession, contract: ContractRow) -> ContractFacts:
+    product = await get_product(session, contract.product_id)
+    return (await facts_for(session, [contract], {product.id: product}))[contract.id]
+
+
+async def _recent_claims(session: AsyncSession, customer_id: str, now: dt.datetime) -> int:
+    """The customer's claims filed in the 30 days before `now`, on any of their contracts."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(ClaimRow)
+        .join(ContractRow, ContractRow.id == ClaimRow.contract_id)
+        .where(ContractRow.customer_id == customer_id, ClaimRow.created_at >= now - FRAUD_WINDOW)
+    )
+    return int(count or 0)
+
+
+async def file_claim(
+    session: AsyncSession, data: ClaimInput, *, actor: str, agent: str | None, now: dt.datetime
+) -> ClaimRow:
+    """Decide a claim by the plan's rules, or send it to review when a review rule of the plan
+    (or a fraud flag) asks; approval consumes the plan's limits. Idempotent by reference."""
+    previous = await session.scalar(select(ClaimRow).where(ClaimRow.reference == data.reference))
+    if previous is not None:
+        return previous
+    if data.incident_date > now.date() + dt.timedelta(days=1):  # tomorrow already, somewhere
+        raise InvalidInput("the incident date is in the future", field="incident_date")
+    if data.amount.amount <= 0:
+        raise InvalidInput("a claim amount is positive", field="amount.amount")
+    target = await _contract_for_claim(session, data)
+    if data.customer_id is not None and target.customer_id != data.customer_id:
+        raise InvalidInput("the contract belongs to another customer", field="customer_id")
+    contract = await lock_contract(session, target.id)  # serialises claims on this contract
+    previous = await session.scalar(select(ClaimRow).where(ClaimRow.reference == data.reference))
+    if previous is not None:  # a concurrent twin won the race
+        return previous
+    if data.amount.currency != contract.currency:
+        raise InvalidInput(f"the contract is in {contract.currency}", field="amount.currency")
+    facts = await _facts(session, contract)
+    today = local_day(now, facts.time_zone)
+    if data.incident_date > today:
+        raise InvalidInput(
+            "the incident date is in the future where the customer lives", field="incident_date"
+        )
+    plan = facts.plan
+    decision = decide_for_incident_day(facts, data.incident_date, data.incident_kind)
+    payout = claim_payout(data.amount.amount, decision)
+    reasons: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+    reason: str | None
+    if not filed_in_time(data.incident_date, today, plan.claim_limits.filing_window_days):
+        status, reason, covered_amount = ClaimStatus.DENIED, FILED_TOO_LATE, 0
+    elif not decision.covered:
+        status, covered_amount = ClaimStatus.DENIED, 0
+        reason = decision.reason.value if decision.reason else None
+    else:
+        flags = fraud_flags(plan.claim_review, await _recent_claims(session, contract.customer_id, now))
+        reasons = review_reasons(
+            plan.claim_review,
+            kind=data.incident_kind,
+            amount=data.amount,
+            incident_at=incident_instant(data.incident_date, facts.time_zone),
+            sold_at=contract.sold_at,
+            approved=facts.claims,
+            flags=flags,
+        )
+        status = ClaimStatus.IN_REVIEW if reasons else ClaimStatus.APPROVED
+        reason, covered_amount = None, payout.covered_amount  # in review: what it would pay now
+    claim = ClaimRow(
+        id=new_id("clm"),
+        reference=data.reference,
+        contract_id=contract.id,
+        product_id=contract.product_id,
+        incident_kind=data.incident_kind.value,
+        incident_date=data.incident_date,
+        amount=data.amount.amount,
+        currency=data.amount.currency,
+        covered_amount=covered_amount,
+        deductible=payout.deductible,
+        status=status.value,
+        reason=reason,
+        description=clean_text(data.description, "description", DESCRIPTION_LENGTH)
+        if data.description
+        else None,
+        created_at=now,
+        filed_by=agent,
+        review_reasons=msgspec.json.encode(list(reasons)).decode(),
+        flags=msgspec.json.encode(list(flags)).decode(),
+        review_since=now if status is ClaimStatus.IN_REVIEW else None,
+    )
+    session.add(claim)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("a claim with this reference is being filed", field="reference") from None
+    await _audit(
+        session,
+        "claim",
+        claim.id,
+        claim.status,
+        actor,
+        agent=agent,
+        contract_id=contract.id,
+        reason=claim.reason,
+        covered_amount=covered_amount,
+        review_reasons=list(reasons),
+        flags=list(flags),
+    )
+    await _audit(
+        session, "contract", contract.id, A.CLAIM + claim.status, actor, claim_id=claim.id, agent=agent
+    )
+    touch(session, claim.product_id)
+    await _claim_events(session, claim, ("claim.filed", f"claim.{claim.status}"))
+    return claim
+
+
+async def get_claim(session: AsyncSession, claim_id: str) -> ClaimRow:
+    claim = await session.get(ClaimRow, claim_id)
+    if claim is None:
+        raise NotFound(f"no claim {claim_id}", field="claim_id")
+    return claim
+
+
+async def claim_history(session: AsyncSession, claim_id: str) -> list[AuditEventRow]:
+    """Every move of the claim, oldest first, each with its agent and reason code."""
+    claim = await get_claim(session, claim_id)
+    return await audit.history(session, [claim.id])
+
+
+async def review_claim(
+    session: AsyncSession, claim_id: str, data: ReviewInput, *, actor: str, agent: str, now: dt.datetime
+) -> ClaimRow:
+    """A reviewer's move on a claim in review: approve (deciding again against what the limits
+    have left), deny, ask for information, or resume once it came. The agent who filed a claim
+    cannot approve it."""
+    if data.reason_code not in REASON_CODES[data.action]:
+        codes = ", ".join(REASON_CODES[data.action])
+        raise InvalidInput(f"a reason code for {data.action.value} is one of: {codes}", field="reason_code")
+    note = clean_text(data.note, "note", NOTE_LENGTH) if data.note else None
+    claim = await get_claim(session, claim_id)
+    contract = await lock_contract(session, claim.contract_id)  # one reviewer's move at a time
+    await session.refresh(claim)
+    before = ClaimStatus(claim.status)
+    after = next_status(before, data.action)
+    if after is None:
+        raise Conflict(f"a claim that is {before.value} cannot take {data.action.value}", field="action")
+    changes: dict[str, Any] = {"status": [before.value, after.value], "reason_code": data.reason_code}
+    if after is ClaimStatus.APPROVED:
+        if claim.filed_by is not None and claim.filed_by == agent:
+            raise Forbidden("the agent who filed a claim cannot approve it", field="Coverline-Agent")
+        facts = await _facts(session, contract)
+        decision = decide_for_incident_day(facts, claim.incident_date, CoverageKind(claim.incident_kind))
+        if not decision.covered:
+            reason = decision.reason.value if decision.reason else "not_covered"
+            raise Conflict(f"the plan no longer covers this claim ({reason}): deny it", field="action")
+        payout = claim_payout(claim.amount, decision)
+        claim.covered_amount, claim.deductible = payout.covered_amount, payout.deductible
+        changes["covered_amount"] = payout.covered_amount
+    elif after is ClaimStatus.DENIED:
+        claim.covered_amount = 0
+    claim.status, claim.reason = after.value, data.reason_code
+    if after in (ClaimStatus.APPROVED, ClaimStatus.DENIED):
+        claim.decided_by, claim.decided_at = agent, now
+    await _audit(session, "claim", claim.id, data.action.value, actor, agent=agent, note=note, **changes)
+    await _audit(
+        session, "contract", claim.contract_id, A.CLAIM + after.value, actor, claim_id=claim.id, agent=agent
+    )
+    touch(session, claim.product_id)
+    await _claim_events(session, claim, (f"claim.{after.value}",))
+    return claim
+
+
+async def void_claim(session: AsyncSession, claim_id: str, *, actor: str, now: dt.datetime) -> ClaimRow:
+    """Void a claim; an approved one gives its count and amount back to the limits."""
+    claim = await get_claim(session, claim_id)
+    await lock_contract(session, claim.contract_id)
+    await session.refresh(claim)
+    if claim.status == ClaimStatus.VOIDED:
+        return claim
+    previous = claim.status
+    claim.status = ClaimStatus.VOIDED.value
+    claim.voided_at = now
+    await _audit(session, "claim", claim.id, A.VOIDED, actor, status=[previous, claim.status])
+    await _audit(session, "contract", claim.contract_id, A.CLAIM + claim.status, actor, claim_id=claim.id)
+    touch(session, claim.product_id)
+    await _claim_events(session, claim, ("claim.voided",))
+    return claim
+
+
+async def list_claims(
+    session: AsyncSession,
+    *,
+    status: ClaimStatus | None,
+    contract_id: str | None,
+    cursor: str | None,
+    limit: int = PAGE,
+) -> tuple[list[ClaimRow], str | None]:
+    """A page of claims, oldest filed first (the review queue with `status=in_review`), and the
+    cursor of the next page: the last claim's id."""
+    query = select(ClaimRow)
+    if status is not None:
+        query = query.where(ClaimRow.status == status.value)
+    if contract_id is not None:
+        query = query.where(ClaimRow.contract_id == contract_id)
+    if cursor is not None:
+        after = select(ClaimRow.created_at, ClaimRow.id).where(ClaimRow.id == cursor).subquery()
+        query = query.where(tuple_(ClaimRow.created_at, ClaimRow.id) > select(after).scalar_subquery())
+    rows = list(await session.scalars(query.order_by(ClaimRow.created_at, ClaimRow.id).limit(limit + 1)))
+    return rows[:limit], rows[limit - 1].id if len(rows) > limit else None
+
+
+async def _claim_events(session: AsyncSession, claim: ClaimRow, types: tuple[str, ...]) -> None:
+    data = {
+        "claim_id": claim.id,
+        "contract_id": claim.contract_id,
+        "product_id": claim.product_id,
+        "reference": claim.reference,
+        "status": claim.status,
+        "reason": claim.reason,
+        "incident_kind": claim.incident_kind,
+        "incident_date": claim.incident_date.isoformat(),
+        "covered_amount": {"amount": claim.covered_amount, "currency": claim.currency},
+        "review_reasons": msgspec.json.decode(claim.review_reasons),
+        "flags": msgspec.json.decode(claim.flags),
+    }
+    unit = await unit_of_work(session)
+    for event_type in types:
+        unit.emit(event_type, data, product_id=claim.product_id, contract_id=claim.contract_id)
