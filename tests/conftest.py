@@ -26,7 +26,7 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import CoverlineApp, create_app, make_gateway
-from api.auth import KeyKind, Scope, issue_key
+from api.auth import MERCHANT_SCOPES, KeyKind, issue_key
 from api.embedded import embedded_url
 from api.migrate import upgrade
 from api.settings import Settings
@@ -192,7 +192,7 @@ async def keys(client: httpx.AsyncClient, app: CoverlineApp) -> Keys:
     async with app.state.db.sessions() as session, session.begin():
         issued = await issue_key(session, kind=KeyKind.PUBLISHABLE, name="page", scopes=[], live=False)
         raw["publishable"], ids["publishable"] = issued.key, issued.id
-        for scope in Scope:
+        for scope in MERCHANT_SCOPES:
             issued = await issue_key(
                 session, kind=KeyKind.SECRET, name=scope.value, scopes=[scope], live=False
             )

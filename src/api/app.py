@@ -41,6 +41,7 @@ from api.routes.health import HealthController
 from api.routes.offers import OfferController
 from api.routes.people import CustomerController, ProductController
 from api.routes.plans import PlanController
+from api.routes.repairs import ServiceOrderController, ServicerController
 from api.routes.unsubscribe import UnsubscribeController
 from api.settings import Settings, load_settings
 from billing.gateway import Gateway, GatewayError
@@ -131,6 +132,8 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
             ProductController,
             ContractController,
             ClaimController,
+            ServicerController,
+            ServiceOrderController,
             EntitlementController,
             WebhookEndpointController,
             EventController,

@@ -37,6 +37,11 @@ class Scope(StrEnum):
     SUPPORT = "support"
     FINANCE = "finance"
     ADMIN = "admin"
+    SERVICER = "servicer"  # a repair centre's key: bound to it, and the only scope the key has
+
+
+# The scopes a key of one of the merchant's own systems may combine.
+MERCHANT_SCOPES = [Scope.CHECKOUT, Scope.SUPPORT, Scope.FINANCE, Scope.ADMIN]
 
 
 # What a handler may declare in `opt["access"]`: publishable keys, and/or secret-key scopes.
@@ -47,6 +52,7 @@ class Principal(msgspec.Struct, frozen=True):
     key_id: str
     kind: KeyKind
     scopes: frozenset[Scope]
+    servicer_id: str | None = None  # a `servicer` key's repair centre
 
 
 class IssuedKey(msgspec.Struct, frozen=True):
@@ -62,12 +68,22 @@ def hash_key(raw: str) -> str:
 
 
 async def issue_key(
-    session: AsyncSession, *, kind: KeyKind, name: str, scopes: list[Scope], live: bool
+    session: AsyncSession,
+    *,
+    kind: KeyKind,
+    name: str,
+    scopes: list[Scope],
+    live: bool,
+    servicer_id: str | None = None,
 ) -> IssuedKey:
     if kind is KeyKind.PUBLISHABLE and scopes:
         raise ValueError("publishable keys carry no scopes")
     if kind is KeyKind.SECRET and not scopes:
         raise ValueError("a secret key needs at least one scope")
+    if (Scope.SERVICER in scopes) != (servicer_id is not None) or (
+        servicer_id and scopes != [Scope.SERVICER]
+    ):
+        raise ValueError("a servicer key names its servicer and has the servicer scope alone")
     prefix = ("pk_" if kind is KeyKind.PUBLISHABLE else "sk_") + ("live_" if live else "test_")
     raw = prefix + secrets.token_urlsafe(32)
     row = ApiKeyRow(
@@ -78,6 +94,7 @@ async def issue_key(
         secret_hash=hash_key(raw),
         hint=f"{prefix}…{raw[-4:]}",
         created_at=utcnow(),
+        servicer_id=servicer_id,
     )
     session.add(row)
     await session.flush()
@@ -156,8 +173,13 @@ async def authenticate(db: Database, secret_hash: str) -> Principal | None:
     found = await db.active_key(secret_hash)
     if found is None:
         return None
-    key_id, kind, scopes = found
-    return Principal(key_id=key_id, kind=KeyKind(kind), scopes=frozenset(Scope(s) for s in scopes.split()))
+    key_id, kind, scopes, servicer_id = found
+    return Principal(
+        key_id=key_id,
+        kind=KeyKind(kind),
+        scopes=frozenset(Scope(s) for s in scopes.split()),
+        servicer_id=servicer_id,
+    )
 
 
 def bearer_token_of(header: str | None) -> str | None:
@@ -199,6 +221,12 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: 
     refused = refusal(await principal_of(connection), handler.opt.get("access", frozenset()))
     if refused is not None:
         raise refused
+
+
+def servicer_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The repair centre a `servicer` key acts for; None for the merchant's own keys."""
+    principal: Principal | None = connection.state.get("principal")
+    return principal.servicer_id if principal is not None else None
 
 
 def actor(connection: ASGIConnection[Any, Any, Any, Any]) -> str:

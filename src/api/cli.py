@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import IssuedKey, KeyKind, Scope, find_key_by_name, issue_key, list_keys, revoke_key
 from api.embedded import database_url
 from api.settings import Environment, Settings, load_settings
-from entitlements.catalog import Plan, decode_catalog
+from entitlements.catalog import Plan, ProductCategory, decode_catalog
 from entitlements.corpus import write_corpus
 from entitlements.errors import DomainError
-from entitlements.store.base import create_engine, session_factory
+from entitlements.repairs.service import ServicerInput, create_servicer, get_servicer, list_servicers
+from entitlements.store.base import create_engine, session_factory, utcnow
 from entitlements.store.plans import PlanRepository, PublishOutcome
 
 if TYPE_CHECKING:
@@ -345,6 +346,35 @@ def reconcile_command(since: str, until: str, fmt: str, out: Path | None) -> Non
         click.echo(f"wrote {out}", err=True)
 
 
+# --- repair centres ---------------------------------------------------------------------------
+
+
+@main.group()
+def servicers() -> None:
+    """Repair centres: the categories and countries each serves; keys with `keys create --servicer`."""
+
+
+@servicers.command("create")
+@click.option("--name", required=True)
+@click.option(
+    "--category", "categories", multiple=True, required=True, type=click.Choice(list(ProductCategory))
+)
+@click.option("--country", "countries", multiple=True, help="ISO 3166-1 alpha-2; none: every country")
+def servicers_create(name: str, categories: tuple[str, ...], countries: tuple[str, ...]) -> None:
+    data = ServicerInput(name, [ProductCategory(c) for c in categories], [c.upper() for c in countries])
+    try:
+        row = _in_session(lambda s: create_servicer(s, data, actor="cli", now=utcnow()))
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(f"{row.id}  {row.name}")
+
+
+@servicers.command("list")
+def servicers_list() -> None:
+    for row in _in_session(list_servicers):
+        click.echo(f"{row.id}  {row.name}  {row.categories}  {row.countries or '[]'}")
+
+
 # --- API keys ------------------------------------------------------------------------------
 
 
@@ -361,13 +391,21 @@ def _live() -> bool:
 @click.option("--name", required=True)
 @click.option("--publishable", is_flag=True, help="a pk_ key for checkout pages")
 @click.option("--scope", "scopes", multiple=True, type=click.Choice([s.value for s in Scope]))
-def keys_create(name: str, publishable: bool, scopes: tuple[str, ...]) -> None:
+@click.option("--servicer", "servicer_id", help="the repair centre a `servicer` key acts for")
+def keys_create(name: str, publishable: bool, scopes: tuple[str, ...], servicer_id: str | None) -> None:
     kind = KeyKind.PUBLISHABLE if publishable else KeyKind.SECRET
-    try:
-        issued = _in_session(
-            lambda s: issue_key(s, kind=kind, name=name, scopes=[Scope(x) for x in scopes], live=_live())
+
+    async def create(session: AsyncSession) -> IssuedKey:
+        if servicer_id is not None:
+            await get_servicer(session, servicer_id)
+        chosen = [Scope(x) for x in scopes]
+        return await issue_key(
+            session, kind=kind, name=name, scopes=chosen, live=_live(), servicer_id=servicer_id
         )
-    except ValueError as exc:
+
+    try:
+        issued = _in_session(create)
+    except (ValueError, DomainError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{issued.id}  {issued.kind.value}  {' '.join(issued.scopes)}")
     click.echo(f"key (shown once): {issued.key}")

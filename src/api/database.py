@@ -166,14 +166,16 @@ class Database:
         (nothing to open or close per check)."""
         return self._pools()[2]
 
-    async def active_key(self, secret_hash: str) -> tuple[str, str, str] | None:
-        """(id, kind, scopes) of the unrevoked API key with this hash: asked on every request."""
+    async def active_key(self, secret_hash: str) -> tuple[str, str, str, str | None] | None:
+        """(id, kind, scopes, servicer) of the unrevoked API key with this hash: asked on every
+        request."""
         async with self._pools()[0].acquire() as connection:
             row = await connection.fetchrow(
-                "SELECT id, kind, scopes FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL",
+                "SELECT id, kind, scopes, servicer_id FROM api_keys"
+                " WHERE secret_hash = $1 AND revoked_at IS NULL",
                 secret_hash,
             )
-        return None if row is None else (row[0], row[1], row[2])
+        return None if row is None else (row[0], row[1], row[2], row[3])
 
     async def plan(self, code: str, version: int) -> Plan | None:
         """A published plan version (kept in memory once read: versions never change). Every

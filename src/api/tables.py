@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Integer, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from entitlements.store.base import Base, UTCDateTime
@@ -21,6 +21,8 @@ class ApiKeyRow(Base):
     hint: Mapped[str] = mapped_column(String(16))  # prefix and last four, to recognise a key
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A `servicer` key acts for this repair centre only.
+    servicer_id: Mapped[str | None] = mapped_column(ForeignKey("servicers.id"), nullable=True)
 
 
 class IdempotentRequestRow(Base):

@@ -77,7 +77,7 @@ async def test_requests_that_miss_the_key_cache_together_share_one_lookup(
     asked: list[str] = []
 
     class CountingDatabase:
-        async def active_key(self, secret_hash: str) -> tuple[str, str, str] | None:
+        async def active_key(self, secret_hash: str) -> tuple[str, str, str, str | None] | None:
             asked.append(secret_hash)
             await asyncio.sleep(0.01)
             return await app.state.db.active_key(secret_hash)
@@ -94,7 +94,7 @@ async def test_tokens_that_cannot_be_keys_are_neither_looked_up_nor_remembered(a
     asked: list[str] = []
 
     class CountingDatabase:
-        async def active_key(self, secret_hash: str) -> tuple[str, str, str] | None:
+        async def active_key(self, secret_hash: str) -> tuple[str, str, str, str | None] | None:
             asked.append(secret_hash)
             return None
 

@@ -11,7 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from api.auth import Scope
+from api.auth import MERCHANT_SCOPES
 from entitlements.catalog import decode_catalog
 from tests.conftest import DEMO_CATALOG
 from tests.live import coverline_server, empty_database, seed_database
@@ -25,7 +25,7 @@ OFFER_KEYS = "st-1:" + "z" * 40
 def live_server(database_url: str) -> Iterator[tuple[str, str]]:
     url = database_url
     plans, _ = decode_catalog(DEMO_CATALOG.read_bytes())
-    key = seed_database(url, "schemathesis", list(Scope), plans)
+    key = seed_database(url, "schemathesis", MERCHANT_SCOPES, plans)
     with coverline_server({"DATABASE_URL": url, "COVERLINE_OFFER_KEYS": OFFER_KEYS}) as base:
         yield base, key
     empty_database(url)

@@ -28,7 +28,7 @@ import pytest
 import stripe
 from sqlalchemy import select
 
-from api.auth import Scope
+from api.auth import MERCHANT_SCOPES
 from billing.tables import LedgerEntryRow, StripeEventRow
 from entitlements.catalog import Billing
 from entitlements.store.base import create_engine, session_factory
@@ -186,7 +186,7 @@ def stack(database_url: str) -> Iterator[Stack]:
     }
     localstripe = [str(BIN / "localstripe"), "--port", stripe_base.rsplit(":", 1)[1], "--from-scratch"]
     with running(localstripe, stripe_base + "/v1/customers"), coverline_server(env) as app:
-        key = seed_database(database_url, "localstripe", list(Scope), PLANS)
+        key = seed_database(database_url, "localstripe", MERCHANT_SCOPES, PLANS)
         stack = Stack(app, stripe_base, key, database_url, {**os.environ, **env})
         stack.webhooks_to(f"{app}/v1/stripe/webhooks")
         yield stack

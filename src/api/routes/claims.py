@@ -68,6 +68,9 @@ class ClaimView(msgspec.Struct, frozen=True):
     seconds_in_review: int | None  # until now while it waits; until the decision after
     decided_at: dt.datetime | None
     voided_at: dt.datetime | None
+    fulfilment: str | None  # repair, replace, reimburse, gift_card; replacement_due after a failed repair
+    fulfilment_details: dict[str, Any] | None  # the service order, the SKU and cost, what is owed
+    fulfilled_at: dt.datetime | None
 
     @classmethod
     def of(cls, row: Any, now: dt.datetime) -> ClaimView:
@@ -96,6 +99,11 @@ class ClaimView(msgspec.Struct, frozen=True):
             seconds_in_review=waited,
             decided_at=row.decided_at,
             voided_at=row.voided_at,
+            fulfilment=row.fulfilment,
+            fulfilment_details=msgspec.json.decode(row.fulfilment_details)
+            if row.fulfilment_details
+            else None,
+            fulfilled_at=row.fulfilled_at,
         )
 
 
@@ -177,6 +185,27 @@ class ClaimController(Controller):
         reviewer = service.agent_name(agent) or ""
         claim = await service.review_claim(
             db_session, claim_id, data, actor=actor(request), agent=reviewer, now=now
+        )
+        return ClaimView.of(claim, now)
+
+    @post(
+        "/{claim_id:str}/fulfil",
+        summary="Make an approved claim good: repair (a service order), replace, reimburse or gift card",
+        responses=POST_PROBLEMS,
+        status_code=200,
+    )
+    async def fulfil_claim(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        claim_id: Id,
+        data: JSONBody[service.FulfilInput],
+        agent: AgentHeader = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> ClaimView:
+        now = utcnow()
+        claim = await service.fulfil_claim(
+            db_session, claim_id, data, actor=actor(request), agent=service.agent_name(agent), now=now
         )
         return ClaimView.of(claim, now)
 

@@ -13,7 +13,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import Scope, access_guard, actor
+from api.auth import MERCHANT_SCOPES, Scope, access_guard, actor
 from api.errors import problem_responses
 from api.routes.people import Id
 from api.views import IdempotencyKey, Instant, supported_instant
@@ -161,7 +161,7 @@ class ContractController(Controller):
         "/{contract_id:str}",
         summary="One contract with its coverage periods",
         responses=READ_PROBLEMS,
-        opt={"access": frozenset(Scope)},
+        opt={"access": frozenset(MERCHANT_SCOPES)},
     )
     async def get_contract(self, db_session: NamedDependency[AsyncSession], contract_id: Id) -> ContractView:
         return await contract_view(db_session, await get_contract(db_session, contract_id))

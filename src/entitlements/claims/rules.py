@@ -32,6 +32,19 @@ COUNTED = (ClaimStatus.APPROVED.value, ClaimStatus.FULFILLED.value)
 AWAITING_REVIEW = (ClaimStatus.IN_REVIEW.value, ClaimStatus.INFO_REQUESTED.value)
 
 
+class Fulfilment(StrEnum):
+    """How an approved claim is made good."""
+
+    REPAIR = "repair"  # a service order to a repair centre
+    REPLACE = "replace"  # a replacement product, by SKU, at its cost
+    REIMBURSE = "reimburse"  # what the plan pays, owed to the customer (finance pays it)
+    GIFT_CARD = "gift_card"  # a code the reviewer supplies
+
+
+# A repair the servicer could not make: the claim waits to be fulfilled by a replacement.
+REPLACEMENT_DUE = "replacement_due"
+
+
 class ReviewAction(StrEnum):
     APPROVE = "approve"
     DENY = "deny"

@@ -20,8 +20,10 @@ from entitlements import audit_names as A
 from entitlements.catalog import CoverageKind
 from entitlements.claims.rules import (
     REASON_CODES,
+    REPLACEMENT_DUE,
     Candidate,
     ClaimStatus,
+    Fulfilment,
     ReviewAction,
     claim_payout,
     contract_for_incident,
@@ -57,6 +59,18 @@ class ClaimInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     serial: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     customer_id: Ref | None = None  # when given, the contract must be this customer's
     description: Annotated[str, msgspec.Meta(max_length=DESCRIPTION_LENGTH)] | None = None
+
+
+class FulfilInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How an approved claim is made good: `repair` (optionally assigned to `servicer_id`),
+    `replace` (`sku`, and its `cost`), `reimburse` (what the plan pays, owed to the customer) or
+    `gift_card` (its `code`, worth what the plan pays)."""
+
+    method: Fulfilment
+    servicer_id: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    sku: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    cost: Money | None = None
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
 
 
 class ReviewInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -212,7 +226,7 @@ async def file_claim(
         session, "contract", contract.id, A.CLAIM + claim.status, actor, claim_id=claim.id, agent=agent
     )
     touch(session, claim.product_id)
-    await _claim_events(session, claim, ("claim.filed", f"claim.{claim.status}"))
+    await claim_events(session, claim, ("claim.filed", f"claim.{claim.status}"))
     return claim
 
 
@@ -268,7 +282,64 @@ async def review_claim(
         session, "contract", claim.contract_id, A.CLAIM + after.value, actor, claim_id=claim.id, agent=agent
     )
     touch(session, claim.product_id)
-    await _claim_events(session, claim, (f"claim.{after.value}",))
+    await claim_events(session, claim, (f"claim.{after.value}",))
+    return claim
+
+
+async def fulfil_claim(
+    session: AsyncSession,
+    claim_id: str,
+    data: FulfilInput,
+    *,
+    actor: str,
+    agent: str | None,
+    now: dt.datetime,
+) -> ClaimRow:
+    """Make an approved claim good, once: a repair opens a service order (the claim is fulfilled
+    when the order closes); a replacement, a reimbursement or a gift card fulfils it at once."""
+    from entitlements.repairs.service import open_order
+
+    claim = await get_claim(session, claim_id)
+    await lock_contract(session, claim.contract_id)
+    await session.refresh(claim)
+    if claim.status != ClaimStatus.APPROVED:
+        raise Conflict(f"a claim that is {claim.status} is not fulfilled", field="claim_id")
+    if claim.fulfilment == REPLACEMENT_DUE:
+        if data.method is not Fulfilment.REPLACE:
+            raise InvalidInput(
+                "the repair could not be made: this claim is fulfilled by a replacement", field="method"
+            )
+    elif claim.fulfilment is not None:
+        raise Conflict(f"the claim is already fulfilled by {claim.fulfilment}", field="method")
+    covered = Money(claim.covered_amount, claim.currency)
+    details: dict[str, Any] = {}
+    if data.method is Fulfilment.REPAIR:
+        order = await open_order(session, claim, servicer_id=data.servicer_id, actor=actor, now=now)
+        details = {"service_order_id": order.id}
+    elif data.method is Fulfilment.REPLACE:
+        if data.sku is None or data.cost is None:
+            raise InvalidInput(
+                "a replacement names its sku and its cost", field="sku" if data.sku is None else "cost"
+            )
+        if data.cost.currency != claim.currency or data.cost.amount < 0:
+            raise InvalidInput(f"the cost is a non-negative amount in {claim.currency}", field="cost")
+        details = {"sku": clean_text(data.sku, "sku", 64), "cost": msgspec.to_builtins(data.cost)}
+    elif data.method is Fulfilment.REIMBURSE:
+        details = {"owed": msgspec.to_builtins(covered)}  # finance pays it; Coverline pays no one
+    else:
+        if data.code is None:
+            raise InvalidInput("a gift card gives its code", field="code")
+        details = {"code": clean_text(data.code, "code", 64), "value": msgspec.to_builtins(covered)}
+    claim.fulfilment = data.method.value
+    claim.fulfilment_details = msgspec.json.encode(details).decode()
+    if data.method is not Fulfilment.REPAIR:
+        claim.status, claim.fulfilled_at = ClaimStatus.FULFILLED.value, now
+    await _audit(
+        session, "claim", claim.id, "fulfil", actor, agent=agent, method=data.method.value, **details
+    )
+    touch(session, claim.product_id)
+    if claim.status == ClaimStatus.FULFILLED:
+        await claim_events(session, claim, ("claim.fulfilled",))
     return claim
 
 
@@ -285,7 +356,7 @@ async def void_claim(session: AsyncSession, claim_id: str, *, actor: str, now: d
     await _audit(session, "claim", claim.id, A.VOIDED, actor, status=[previous, claim.status])
     await _audit(session, "contract", claim.contract_id, A.CLAIM + claim.status, actor, claim_id=claim.id)
     touch(session, claim.product_id)
-    await _claim_events(session, claim, ("claim.voided",))
+    await claim_events(session, claim, ("claim.voided",))
     return claim
 
 
@@ -311,7 +382,7 @@ async def list_claims(
     return rows[:limit], rows[limit - 1].id if len(rows) > limit else None
 
 
-async def _claim_events(session: AsyncSession, claim: ClaimRow, types: tuple[str, ...]) -> None:
+async def claim_events(session: AsyncSession, claim: ClaimRow, types: tuple[str, ...]) -> None:
     data = {
         "claim_id": claim.id,
         "contract_id": claim.contract_id,
@@ -324,6 +395,7 @@ async def _claim_events(session: AsyncSession, claim: ClaimRow, types: tuple[str
         "covered_amount": {"amount": claim.covered_amount, "currency": claim.currency},
         "review_reasons": msgspec.json.decode(claim.review_reasons),
         "flags": msgspec.json.decode(claim.flags),
+        "fulfilment": claim.fulfilment,
     }
     unit = await unit_of_work(session)
     for event_type in types:

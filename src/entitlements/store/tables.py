@@ -16,6 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
@@ -173,6 +174,50 @@ class ClaimRow(Base):
     review_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the reviewing agent
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # How an approved claim is fulfilled (`claims.rules.Fulfilment`), what with, and when done.
+    fulfilment: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    fulfilment_details: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
+    fulfilled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ServicerRow(Base):
+    """A repair centre: the categories and countries it serves; its keys are bound to it."""
+
+    __tablename__ = "servicers"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    categories: Mapped[str] = mapped_column(Text)  # JSON list
+    countries: Mapped[str] = mapped_column(Text)  # JSON list; empty: every country
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ServiceOrderRow(Base):
+    """A repair of an approved claim's product, offered to servicers or assigned to one."""
+
+    __tablename__ = "service_orders"
+    __table_args__ = (
+        Index("ix_service_orders_servicer", "servicer_id", "created_at"),
+        Index("ix_service_orders_status", "status", "category", "country"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), unique=True)
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"))
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"))
+    servicer_id: Mapped[str | None] = mapped_column(ForeignKey("servicers.id"), nullable=True)
+    category: Mapped[str] = mapped_column(String(32))
+    country: Mapped[str] = mapped_column(String(2))
+    status: Mapped[str] = mapped_column(String(20))  # `servicers.rules.OrderStatus`
+    currency: Mapped[str] = mapped_column(String(3))
+    payable: Mapped[int] = mapped_column(BigInteger)  # what the claim pays: an estimate above waits
+    estimate: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: parts, labour
+    estimate_approved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cost: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: parts, labour, shipping
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class AuditEventRow(Base):
