@@ -11,10 +11,13 @@ from entitlements.coverage import ContractStatus, Period
 # Ledger kinds that are money the customer paid or got back. Stripe's fee is a cost of
 # collecting it: not the plans' revenue, and not part of what a refund may return.
 FEE = "fee"
+# What a claim cost: a repair's parts, labour and shipping, a replacement at cost, what is owed
+# to the customer, a gift card. Money the plan spends, never revenue.
+CLAIM_COST = "claim_cost"
 
 
 def counts_as_revenue(kind: str) -> bool:
-    return kind != FEE
+    return kind not in (FEE, CLAIM_COST)
 
 
 def net_paid(entries: Iterable[tuple[str, int]]) -> int:

@@ -43,6 +43,8 @@ class LedgerEntryRow(Base):
     stripe_balance_transaction: Mapped[str | None] = mapped_column(String(255), nullable=True)
     period_start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     period_end: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    claim_id: Mapped[str | None] = mapped_column(String(40), index=True, nullable=True)  # a claim cost's
+    servicer_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the repair's
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 

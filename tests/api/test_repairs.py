@@ -90,6 +90,10 @@ async def test_a_repair_is_offered_taken_by_the_first_servicer_repaired_and_fulf
     assert closed["cost"] == {"parts": 8800, "labour": 2000, "shipping": 900}
     after = await shop.call("GET", f"/v1/claims/{claim['id']}", "support")
     assert after["status"] == "fulfilled" and after["fulfilled_at"]
+    costs = await shop.call("GET", "/v1/finance/claims-cost", "finance")
+    assert [(c["claim_id"], c["servicer_id"], c["method"], c["cost"]) for c in costs["data"]] == [
+        (claim["id"], first.id, "repair", {"amount": 11700, "currency": "USD"})  # booked once, when repaired
+    ]
     events = await shop.call("GET", "/v1/events", "admin", params={"contract_id": claim["contract_id"]})
     told = [
         e["type"]
@@ -145,6 +149,8 @@ async def test_a_repair_that_cannot_be_made_is_fulfilled_by_a_replacement(shop: 
     )
     assert replaced["status"] == "fulfilled"
     assert replaced["fulfilment_details"] == {"sku": "SM-A556", "cost": {"amount": 31000, "currency": "USD"}}
+    costs = await shop.call("GET", "/v1/finance/claims-cost", "finance")
+    assert [(c["method"], c["cost"]["amount"]) for c in costs["data"]] == [("replace", 31000)]
 
 
 async def test_reimbursements_and_gift_cards_fulfil_at_once_and_only_once(shop: Shop) -> None:

@@ -4,6 +4,8 @@ import io
 
 import httpx
 
+from api.app import CoverlineApp
+from billing.tables import LedgerEntryRow
 from tests.api.shop import Shop
 from tests.conftest import Keys
 
@@ -127,3 +129,69 @@ async def test_the_renewals_report_follows_each_renewal(
     assert csv_text.startswith(
         "month,currency,plan_code,due,renewed,renewed_amount,failed,failed_amount,recovered,in_grace,lapsed"
     )
+
+
+async def test_the_loss_ratio_matches_figures_worked_by_hand(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient, keys: Keys
+) -> None:
+    """A USD 120.00 sale earned straight-line over 2026 (365 days), and a USD 50.00 claim cost in
+    March. Earned by month, rounded down at each month's end: January 12000 × 31/365 = 1019;
+    February 12000 × 59/365 = 1939, less 1019 = 920; March 12000 × 90/365 = 2958, less 1939 = 1019.
+    March's loss ratio: 5000 / 1019 = 4.9068."""
+    contract = await shop.sell()
+    year = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    async with app.state.db.sessions() as session, session.begin():
+        session.add_all(
+            [
+                LedgerEntryRow(
+                    entry_key="hand-sale",
+                    kind="sale",
+                    amount=12000,
+                    currency="USD",
+                    contract_id=contract["id"],
+                    period_start=year,
+                    period_end=year.replace(year=2027),
+                    occurred_at=year,
+                    recorded_at=year,
+                ),
+                LedgerEntryRow(
+                    entry_key="claim_cost:clm_hand:repair",
+                    kind="claim_cost",
+                    amount=-5000,
+                    currency="USD",
+                    contract_id=contract["id"],
+                    claim_id="clm_hand",
+                    servicer_id="srv_hand",
+                    occurred_at=dt.datetime(2026, 3, 10, tzinfo=dt.UTC),
+                    recorded_at=year,
+                ),
+            ]
+        )
+    window = {"from": "2026-01-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"}
+    report = await shop.call("GET", "/v1/finance/loss-ratio", "finance", params=window)
+    assert [
+        (r["month"], r["plan_code"], r["earned"], r["claim_cost"], r["loss_ratio"]) for r in report["data"]
+    ] == [
+        ("2026-01-01", "test-screen-guard", 1019, 0, 0.0),
+        ("2026-02-01", "test-screen-guard", 920, 0, 0.0),
+        ("2026-03-01", "test-screen-guard", 1019, 5000, 4.9068),
+    ]
+    costs = await shop.call("GET", "/v1/finance/claims-cost", "finance", params=window)
+    assert [(c["claim_id"], c["servicer_id"], c["cost"]) for c in costs["data"]] == [
+        ("clm_hand", "srv_hand", {"amount": 5000, "currency": "USD"})
+    ]
+    assert costs["totals"] == [{"amount": 5000, "currency": "USD"}]
+    as_csv = await client.get("/v1/finance/loss-ratio.csv", params=window, headers=keys.auth("finance"))
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert [(r["month"], r["earned"], r["claim_cost"], r["loss_ratio"]) for r in rows] == [
+        ("2026-01", "10.19", "0.00", "0.0000"),
+        ("2026-02", "9.20", "0.00", "0.0000"),
+        ("2026-03", "10.19", "50.00", "4.9068"),
+    ]
+    cost_csv = await client.get("/v1/finance/claims-cost.csv", params=window, headers=keys.auth("finance"))
+    assert [r["cost"] for r in csv.DictReader(io.StringIO(cost_csv.text))] == ["50.00"]
+    deferred = await shop.call(
+        "GET", "/v1/finance/deferred-revenue", "finance", params={"as_of": "2026-12-31T00:00:00Z"}
+    )
+    assert deferred["data"][0]["collected"] == {"amount": 12000, "currency": "USD"}  # a cost is never revenue
+    assert (await client.get("/v1/finance/loss-ratio", headers=keys.auth("support"))).status_code == 403

@@ -1,9 +1,18 @@
 import datetime as dt
+import itertools
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.revenue import Movement, Position, positions
+from billing.revenue import (
+    Movement,
+    Position,
+    earned_by_month,
+    loss_ratios,
+    months_between,
+    positions,
+    recognized_by_contract,
+)
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 YEAR = dt.timedelta(days=365)
@@ -72,3 +81,42 @@ def test_without_refunds_recognition_only_grows_and_deferral_is_never_negative(
     assert after.recognized >= before.recognized
     assert before.deferred >= 0
     assert after.deferred >= 0
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 10**7), st.integers(0, 400), st.integers(1, 800), st.sampled_from(["c1", "c2"])
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    st.integers(0, 200),
+    st.integers(1, 500),
+)
+def test_what_each_month_earns_adds_up_to_what_the_window_earned(
+    sales: list[tuple[int, int, int, str]], offset: int, length: int
+) -> None:
+    moves = [
+        sale(amount, contract, "USD", T0 + dt.timedelta(days=day), dt.timedelta(days=days))
+        for amount, day, days, contract in sales
+    ]
+    start, end = T0 + dt.timedelta(days=offset), T0 + dt.timedelta(days=offset + length)
+    months = months_between(start, end)
+    assert months[0][0] <= start and months[-1][1] >= end
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(months))  # contiguous, no gap
+    by_month = earned_by_month(moves, months)
+    assert all(amount >= 0 for amount in by_month.values())  # a sale is never un-earned
+    first, last = months[0][0] - dt.timedelta(microseconds=1), months[-1][1] - dt.timedelta(microseconds=1)
+    window = sum(r for _, r in recognized_by_contract(moves, last).values()) - sum(
+        r for _, r in recognized_by_contract(moves, first).values()
+    )
+    assert sum(by_month.values()) == window
+
+
+@given(st.integers(0, 10**9), st.integers(0, 10**9))
+def test_a_loss_ratio_is_cost_over_earned_and_none_without_revenue(earned: int, cost: int) -> None:
+    month = dt.date(2026, 5, 1)
+    lines = loss_ratios({(month, "p", "USD"): earned}, {(month, "p", "USD"): cost})
+    assert [(x.earned, x.claim_cost) for x in lines] == [(earned, cost)]
+    assert lines[0].loss_ratio == (round(cost / earned, 4) if earned else None)

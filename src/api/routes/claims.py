@@ -16,6 +16,7 @@ from api.auth import Scope, access_guard, actor
 from api.routes.contracts import POST_PROBLEMS, READ_PROBLEMS, History, HistoryEntry
 from api.routes.people import Id
 from api.views import IdempotencyKey
+from billing import claim_costs
 from entitlements.claims import service
 from entitlements.claims.rules import AWAITING_REVIEW, ClaimStatus
 from entitlements.money import Money
@@ -204,7 +205,7 @@ class ClaimController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> ClaimView:
         now = utcnow()
-        claim = await service.fulfil_claim(
+        claim = await claim_costs.fulfil(
             db_session, claim_id, data, actor=actor(request), agent=service.agent_name(agent), now=now
         )
         return ClaimView.of(claim, now)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -17,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Scope, access_guard
 from api.errors import problem_responses
 from api.views import instant_query, parse_instant
+from billing.claim_costs import ClaimCostLine, claim_costs, loss_ratio_report
 from billing.ledger import LedgerFilter, csv_header, csv_line, ledger_page, ledger_rows, movement
 from billing.reconcile import Reconciliation, reconcile
 from billing.renewals import RenewalLine, renewals_report
-from billing.revenue import positions
+from billing.revenue import LossRatio, positions
 from billing.rules import counts_as_revenue
 from entitlements.errors import InvalidInput
 from entitlements.money import Money
@@ -126,6 +129,72 @@ async def _renewals(session: AsyncSession, since: str | None, until: str | None)
     end = parse_instant(until, "to") or utcnow()
     start = parse_instant(since, "from") or end - dt.timedelta(days=366)
     return RenewalsReport(start, end, await renewals_report(session, start, end))
+
+
+class ClaimCosts(msgspec.Struct, frozen=True):
+    since: dt.datetime
+    until: dt.datetime
+    data: list[ClaimCostLine]
+    totals: list[Money]  # per currency
+
+
+class LossRatioReport(msgspec.Struct, frozen=True):
+    since: dt.datetime
+    until: dt.datetime
+    data: list[LossRatio]
+
+
+CLAIM_COST_COLUMNS = (
+    "occurred_at",
+    "claim_id",
+    "contract_id",
+    "plan_code",
+    "servicer_id",
+    "method",
+    "cost_minor",
+    "cost",
+    "currency",
+)
+LOSS_RATIO_COLUMNS = (
+    "month",
+    "plan_code",
+    "currency",
+    "earned_minor",
+    "claim_cost_minor",
+    "earned",
+    "claim_cost",
+    "loss_ratio",
+)
+
+
+def _range(since: str | None, until: str | None) -> tuple[dt.datetime, dt.datetime]:
+    end = parse_instant(until, "to") or utcnow()
+    start = parse_instant(since, "from") or end - dt.timedelta(days=366)
+    if start >= end:
+        raise InvalidInput("`from` comes before `to`", field="from")
+    return start, end
+
+
+async def _claim_costs(
+    session: AsyncSession, since: str | None, until: str | None, currency: str | None
+) -> ClaimCosts:
+    start, end = _range(since, until)
+    lines = await claim_costs(session, start, end, currency)
+    totals: dict[str, int] = {}
+    for line in lines:
+        totals[line.cost.currency] = totals.get(line.cost.currency, 0) + line.cost.amount
+    return ClaimCosts(start, end, lines, [Money(amount, c) for c, amount in sorted(totals.items())])
+
+
+def _csv(bom: bool, columns: tuple[str, ...], rows: list[list[object]]) -> Stream:
+    async def lines() -> AsyncIterator[str]:
+        yield ("\ufeff" if bom else "") + ",".join(columns) + "\r\n"
+        for row in rows:
+            out = io.StringIO()
+            csv.writer(out, lineterminator="\r\n").writerow(row)
+            yield out.getvalue()
+
+    return Stream(lines(), media_type="text/csv; charset=utf-8")
 
 
 class FinanceController(Controller):
@@ -249,6 +318,91 @@ class FinanceController(Controller):
         start = parse_instant(since, "from") or end - dt.timedelta(days=30)
         async with state.db.sessions() as session, session.begin():  # a cursor streams the ledger
             return await reconcile(session, state.gateway, start, end)
+
+    @get(
+        "/claims-cost",
+        summary="What claims cost: each claim_cost of the ledger, with its claim, plan and servicer",
+        responses=problem_responses(),
+    )
+    async def claims_cost(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        since: Since = None,
+        until: Until = None,
+        currency: Currency = None,
+    ) -> ClaimCosts:
+        return await _claim_costs(db_session, since, until, currency)
+
+    @get(
+        "/claims-cost.csv",
+        summary="What claims cost, as CSV",
+        media_type="text/csv",
+        responses=problem_responses(),
+    )
+    async def claims_cost_csv(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        since: Since = None,
+        until: Until = None,
+        currency: Currency = None,
+        bom: Bom = False,
+    ) -> Stream:
+        report = await _claim_costs(db_session, since, until, currency)
+        rows: list[list[object]] = [
+            [
+                line.occurred_at.isoformat().replace("+00:00", "Z"),
+                line.claim_id or "",
+                line.contract_id or "",
+                line.plan_code or "",
+                line.servicer_id or "",
+                line.method,
+                line.cost.amount,
+                line.cost.decimal_text(),
+                line.cost.currency,
+            ]
+            for line in report.data
+        ]
+        return _csv(bom, CLAIM_COST_COLUMNS, rows)
+
+    @get(
+        "/loss-ratio",
+        summary="Per plan, month and currency: revenue earned, what claims cost, and their ratio",
+        responses=problem_responses(),
+    )
+    async def loss_ratio(
+        self, db_session: NamedDependency[AsyncSession], since: Since = None, until: Until = None
+    ) -> LossRatioReport:
+        start, end = _range(since, until)
+        return LossRatioReport(start, end, await loss_ratio_report(db_session, start, end))
+
+    @get(
+        "/loss-ratio.csv",
+        summary="The loss ratio, as CSV",
+        media_type="text/csv",
+        responses=problem_responses(),
+    )
+    async def loss_ratio_csv(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        since: Since = None,
+        until: Until = None,
+        bom: Bom = False,
+    ) -> Stream:
+        start, end = _range(since, until)
+        rows: list[list[object]] = [
+            [
+                line.month.isoformat()[:7],
+                line.plan_code,
+                line.currency,
+                line.earned,
+                line.claim_cost,
+                Money(line.earned, line.currency).decimal_text(),
+                Money(line.claim_cost, line.currency).decimal_text(),
+                "" if line.loss_ratio is None else f"{line.loss_ratio:.4f}",
+            ]
+            for line in await loss_ratio_report(db_session, start, end)
+        ]
+        return _csv(bom, LOSS_RATIO_COLUMNS, rows)
 
     @get(
         "/deferred-revenue",

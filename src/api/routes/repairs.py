@@ -17,6 +17,7 @@ from api.routes.claims import ReviewerHeader
 from api.routes.contracts import POST_PROBLEMS, READ_PROBLEMS
 from api.routes.people import Id
 from api.views import IdempotencyKey
+from billing import claim_costs
 from entitlements.claims.service import agent_name
 from entitlements.money import Money
 from entitlements.repairs import service
@@ -224,7 +225,7 @@ class ServiceOrderController(Controller):
         data: JSONBody[service.OrderReport],
         idempotency_key: IdempotencyKey = None,
     ) -> OrderView:
-        order = await service.report(
+        order = await claim_costs.report_repair(
             db_session, order_id, data, servicer_id=_servicer(request), actor=actor(request), now=utcnow()
         )
         return OrderView.of(order)
