@@ -29,6 +29,12 @@ Shortcut = Callable[[dict[str, Any], Any], Awaitable[bool]]
 
 # The one form a client may post: a mail client's one-click unsubscribe (RFC 8058).
 FORM, FORM_PATHS = "application/x-www-form-urlencoded", ("/v1/unsubscribe/",)
+# A claim's evidence comes as multipart/form-data, up to the evidence limit, on these paths alone.
+MULTIPART, UPLOADS = (
+    "multipart/form-data",
+    re.compile(r"^/v1/(?:claims/[^/]+/evidence|evidence-uploads/[^/]+)$"),
+)
+MULTIPART_OVERHEAD = 64 * 1024  # the parts' headers and boundaries around the file
 
 
 class Route(msgspec.Struct, frozen=True):
@@ -290,11 +296,14 @@ class Edge:
                 )
                 await send_problem(send, problem)
                 return
-        if scope["method"] not in ("POST", "PUT", "PATCH"):
-            await self.app(scope, receive, send)
+        if scope["method"] not in ("POST", "PUT", "PATCH") or (route is not None and known is None):
+            await self.app(scope, receive, send)  # the app's own 405 for a method the path lacks
             return
         declared = header(scope, b"content-length")
-        limit = self.settings.max_body_bytes
+        upload = scope["method"] == "POST" and UPLOADS.match(path) is not None
+        limit = (
+            self.settings.evidence_max_bytes + MULTIPART_OVERHEAD if upload else self.settings.max_body_bytes
+        )
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await send_problem(
                 send,
@@ -325,13 +334,20 @@ class Edge:
         is_json = content_type == "application/json" or content_type.endswith("+json")
         if body and not is_json and content_type == FORM and path.startswith(FORM_PATHS):
             body = b""  # RFC 8058's one-click form: its one field says nothing the path does not
-        if body and not is_json:
+        if upload:
+            if content_type != MULTIPART:
+                problem = make_problem(
+                    415, "send the file as multipart/form-data", instance=path, request_id=request_id
+                )
+                await send_problem(send, problem)
+                return
+        elif body and not is_json:
             await send_problem(
                 send,
                 make_problem(415, "send the body as application/json", instance=path, request_id=request_id),
             )
             return
-        if body and (unreadable := _unreadable(body)) is not None:
+        if body and not upload and (unreadable := _unreadable(body)) is not None:
             problem = make_problem(
                 400, unreadable, slug="malformed-body", instance=path, request_id=request_id
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from enum import StrEnum
@@ -78,6 +79,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # server offers it; smtps://… for TLS), else written under var_dir/outbox. Links in letters
     # (unsubscribe) start with `public_url`.
     smtp_url: str | None = None
+    # A claim's evidence: where the files live (`file`: under var_dir/evidence; `s3://bucket/prefix`
+    # with `s3_endpoint_url` for any S3-compatible store, credentials as boto3 finds them), the
+    # largest file taken, and how long a customer's upload link lasts.
+    evidence_store: str = "file"
+    s3_endpoint_url: str | None = None
+    evidence_max_bytes: int = 10 * 1024 * 1024
+    upload_link_hours: float = 72.0
     mail_from: str = "Coverline <no-reply@coverline.invalid>"
     public_url: str = "http://127.0.0.1:8000"
 
@@ -150,6 +158,13 @@ def _development_secret(var_dir: Path, name: str) -> str:
 
 def _development_offer_keys(var_dir: Path) -> OfferKeyring:
     return OfferKeyring.from_mapping({"dev-1": _development_secret(var_dir, "offer-key-dev-1").encode()})
+
+
+def evidence_store(env: Mapping[str, str]) -> str:
+    store = env.get("COVERLINE_EVIDENCE_STORE", "file").strip() or "file"
+    if store != "file" and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[\w./-]*)?", store):
+        raise MissingSetting("COVERLINE_EVIDENCE_STORE", "`file`, or s3://bucket[/prefix]")
+    return store
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -229,6 +244,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         lead_after_hours=_float(env, "COVERLINE_LEAD_AFTER_HOURS", 24.0),
         lead_url_template=lead_url_template(env),
         smtp_url=smtp_url(env),
+        evidence_store=evidence_store(env),
+        s3_endpoint_url=env.get("COVERLINE_S3_ENDPOINT_URL") or None,
+        evidence_max_bytes=_at_least(1024, env, "COVERLINE_EVIDENCE_MAX_BYTES", 10 * 1024 * 1024),
+        upload_link_hours=_float(env, "COVERLINE_UPLOAD_LINK_HOURS", 72.0),
         mail_from=env.get("COVERLINE_MAIL_FROM") or "Coverline <no-reply@coverline.invalid>",
         public_url=env.get("COVERLINE_PUBLIC_URL") or "http://127.0.0.1:8000",
         stripe_api_key=stripe_api_key,

@@ -30,12 +30,14 @@ from api.deliveries import close_sessions, deliver
 from api.idempotency import purge_expired
 from api.mail import send_for_event
 from api.settings import Settings
+from api.storage import evidence_store
 from billing.abandonment import Release, abandon_expired, release_checkout
 from billing.cancellation import StopSubscription, stop_subscription
 from billing.customers import push_customer
 from billing.gateway import Gateway
 from billing.unwanted import UnwantedRefund, refund_unwanted
 from entitlements import jobs, outreach
+from entitlements.claims import evidence
 from entitlements.store import outbox
 from entitlements.store.base import utcnow
 from entitlements.store.outbox import Delivery
@@ -117,8 +119,20 @@ SCHEDULES: tuple[tuple[str, str, JobHandler], ...] = (
 )
 
 
+def _sweep_evidence(settings: Settings) -> JobHandler:
+    async def sweep_evidence(db: Database, _gateway: Gateway, _payload: bytes, _job: str) -> None:
+        deleted = await evidence.sweep_orphans(db.sessions, evidence_store(settings), utcnow())
+        log.info("evidence swept", orphans_deleted=deleted)
+
+    return sweep_evidence
+
+
 def schedules(settings: Settings) -> tuple[tuple[str, str, JobHandler], ...]:
-    return (*SCHEDULES, (jobs.OUTREACH, OUTREACH_CRON, _outreach(settings)))
+    return (
+        *SCHEDULES,
+        (jobs.OUTREACH, OUTREACH_CRON, _outreach(settings)),
+        (jobs.SWEEP_EVIDENCE, "41 * * * *", _sweep_evidence(settings)),
+    )
 
 
 def build_worker(

@@ -21,6 +21,8 @@ RELEASE_CHECKOUT = "checkout.release"
 OUTREACH = "outreach.sweep"
 # A letter to the customer for an event of these types; payload: the event's id (`api.mail`).
 SEND_EMAIL = "email.send"
+# Evidence files no row names (their unit of work failed after the file was written): deleted.
+SWEEP_EVIDENCE = "evidence.sweep"
 EMAIL_EVENTS = frozenset(
     {"contract.activated", "renewal.upcoming", "payment.failed", "coverage.ending", "offer.lead"}
 )

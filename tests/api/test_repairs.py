@@ -227,14 +227,19 @@ async def test_a_servicer_key_reaches_only_its_own_orders(
             url = url.replace("{" + name + "}", value)
         url = url.replace("{", "").replace("}", "")  # any other id: a made-up one
         body = {"status": "product_received"} if path.endswith("/status") else {}
-        response = await client.request(
-            method, url, headers=stranger.auth, json=None if method == "GET" else body
-        )
+        upload = path.endswith("/evidence") or path.startswith("/v1/evidence-uploads")
+        if upload and method == "POST":  # evidence comes as multipart
+            files = {"file": ("a.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 32, "image/png")}
+            response = await client.post(url, files=files, headers=stranger.auth)
+        else:
+            response = await client.request(
+                method, url, headers=stranger.auth, json=None if method == "GET" else body
+            )
         if path.startswith("/v1/service-orders/{order_id}") and path.endswith(
             ("accept", "status", "order_id}")
         ):
             assert response.status_code == 404, (method, path, response.text)
-        elif path.startswith(("/v1/unsubscribe", "/v1/stripe/webhooks")):
+        elif path.startswith(("/v1/unsubscribe", "/v1/stripe/webhooks", "/v1/evidence-uploads")):
             assert response.status_code in (400, 404, 422), (method, path)  # open: signed links
         elif path.startswith("/v1/plans"):
             assert response.status_code in (200, 404), (method, path)  # the published catalog

@@ -15,10 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Scope, access_guard, actor
 from api.routes.contracts import POST_PROBLEMS, READ_PROBLEMS, History, HistoryEntry
 from api.routes.people import Id
+from api.upload_links import upload_link
 from api.views import IdempotencyKey
 from billing import claim_costs
 from entitlements.claims import service
-from entitlements.claims.rules import AWAITING_REVIEW, ClaimStatus
+from entitlements.claims.rules import AWAITING_REVIEW, ClaimStatus, ReviewAction
 from entitlements.money import Money
 from entitlements.store.base import utcnow
 
@@ -72,6 +73,9 @@ class ClaimView(msgspec.Struct, frozen=True):
     fulfilment: str | None  # repair, replace, reimburse, gift_card; replacement_due after a failed repair
     fulfilment_details: dict[str, Any] | None  # the service order, the SKU and cost, what is owed
     fulfilled_at: dt.datetime | None
+    # With a request for information: the link the customer uploads evidence through, no key needed.
+    upload_url: str | None = None
+    upload_expires_at: dt.datetime | None = None
 
     @classmethod
     def of(cls, row: Any, now: dt.datetime) -> ClaimView:
@@ -187,7 +191,11 @@ class ClaimController(Controller):
         claim = await service.review_claim(
             db_session, claim_id, data, actor=actor(request), agent=reviewer, now=now
         )
-        return ClaimView.of(claim, now)
+        view = ClaimView.of(claim, now)
+        if data.action is ReviewAction.REQUEST_INFO:
+            link = upload_link(request.app.state.settings, claim.id, now)
+            view = msgspec.structs.replace(view, upload_url=link.url, upload_expires_at=link.expires_at)
+        return view
 
     @post(
         "/{claim_id:str}/fulfil",

@@ -41,6 +41,7 @@ EVENT_TYPES = frozenset(
         "claim.denied",
         "claim.voided",
         "claim.fulfilled",
+        "claim.evidence_added",
         "service_order.offered",
         "service_order.assigned",
         "service_order.accepted",

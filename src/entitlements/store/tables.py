@@ -180,6 +180,24 @@ class ClaimRow(Base):
     fulfilled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+class EvidenceRow(Base):
+    """A file attached to a claim: the bytes live in the evidence store under `storage_key`."""
+
+    __tablename__ = "claim_evidence"
+    __table_args__ = (Index("ix_claim_evidence_claim_id", "claim_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"))
+    kind: Mapped[str] = mapped_column(String(24))  # photo | receipt | police_report | other
+    content_type: Mapped[str] = mapped_column(String(64))  # as the bytes say, never the name
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(200), unique=True)
+    filename: Mapped[str | None] = mapped_column(String(200), nullable=True)  # as sent, cleaned
+    uploaded_by: Mapped[str] = mapped_column(String(64))  # the agent, or `customer`
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
 class ServicerRow(Base):
     """A repair centre: the categories and countries it serves; its keys are bound to it."""
 
