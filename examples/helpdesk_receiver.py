@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -20,19 +21,26 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 
 class Coverage:
-    """The latest coverage.changed per product, by sequence number."""
+    """The latest coverage.changed per product, by sequence number. Deliveries arrive at once on
+    several threads: each is compared and kept (and told) under one lock, so an older one that
+    lands a moment later can never replace a newer one, and two lines never mix."""
 
     def __init__(self) -> None:
         self.latest: dict[str, dict[str, Any]] = {}
+        self.lock = threading.Lock()
 
     def apply(self, event: dict[str, Any]) -> bool:
-        """True when the event is newer than what is known for its product."""
+        """Keep and print the event when it is newer than what is known for its product."""
         product = event["data"]["product_id"]
-        known = self.latest.get(product)
-        if known is not None and known["sequence"] >= event["sequence"]:
-            return False  # a retry of one we have, or an older one arriving late
-        self.latest[product] = event
-        return True
+        with self.lock:
+            known = self.latest.get(product)
+            if known is not None and known["sequence"] >= event["sequence"]:
+                return False  # a retry of one we have, or an older one arriving late
+            self.latest[product] = event
+            data, texts = event["data"], event.get("texts") or {}
+            state = "covered" if data["covered"] else f"not covered ({data['reason']})"
+            print(f"{product} #{event['sequence']}: {state}. {texts.get('summary', '')}", flush=True)
+            return True
 
 
 def serve(port: int, secret: str) -> None:
@@ -48,13 +56,8 @@ def serve(port: int, secret: str) -> None:
                 self.send_response(401)
                 self.end_headers()
                 return
-            if event["type"] == "coverage.changed" and coverage.apply(event):
-                data, texts = event["data"], event.get("texts") or {}
-                state = "covered" if data["covered"] else f"not covered ({data['reason']})"
-                print(
-                    f"{data['product_id']} #{event['sequence']}: {state}. {texts.get('summary', '')}",
-                    flush=True,
-                )
+            if event["type"] == "coverage.changed":
+                coverage.apply(event)
             self.send_response(204)  # any 2xx: delivered
             self.end_headers()
 

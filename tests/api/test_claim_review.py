@@ -56,6 +56,10 @@ async def test_a_theft_claim_waits_in_the_queue_asks_for_a_photo_and_is_approved
 
     asked = await review(shop, claim["id"], "request_info", "police_report")
     assert asked["status"] == "info_requested"
+    check = await shop.check(contract_id=contract["id"])
+    assert [
+        (c["claim_id"], c["status"], c["service_order"]) for c in check["products"][0]["open_claims"]
+    ] == [(claim["id"], "info_requested", None)]
     back = await review(shop, claim["id"], "resume", "information_received")
     assert back["status"] == "in_review"
     refused = await review(shop, claim["id"], "approve", "verified", agent="hugo", expect=403)

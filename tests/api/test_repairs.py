@@ -75,6 +75,14 @@ async def test_a_repair_is_offered_taken_by_the_first_servicer_repaired_and_fulf
     await tv_only.call("GET", f"/v1/service-orders/{order_id}", 404)
     taken = await first.call("POST", f"/v1/service-orders/{order_id}/accept")
     assert (taken["status"], taken["servicer_id"]) == ("accepted", first.id)
+    # The help desk's check shows the claim under way and who has the repair.
+    check = await shop.check(contract_id=claim["contract_id"])
+    [open_claim] = check["products"][0]["open_claims"]
+    assert (open_claim["claim_id"], open_claim["status"], open_claim["service_order"]) == (
+        claim["id"],
+        "approved",
+        {"id": order_id, "status": "accepted", "servicer_id": first.id},
+    )
     await second.call("GET", f"/v1/service-orders/{order_id}", 404)  # gone for the others
     await second.call("POST", f"/v1/service-orders/{order_id}/accept", 404)
 
@@ -90,6 +98,7 @@ async def test_a_repair_is_offered_taken_by_the_first_servicer_repaired_and_fulf
     assert closed["cost"] == {"parts": 8800, "labour": 2000, "shipping": 900}
     after = await shop.call("GET", f"/v1/claims/{claim['id']}", "support")
     assert after["status"] == "fulfilled" and after["fulfilled_at"]
+    assert (await shop.check(contract_id=claim["contract_id"]))["products"][0]["open_claims"] == []
     costs = await shop.call("GET", "/v1/finance/claims-cost", "finance")
     assert [(c["claim_id"], c["servicer_id"], c["method"], c["cost"]) for c in costs["data"]] == [
         (claim["id"], first.id, "repair", {"amount": 11700, "currency": "USD"})  # booked once, when repaired

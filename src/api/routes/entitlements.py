@@ -71,6 +71,40 @@ class ContractEntitlement(msgspec.Struct, frozen=True):
     disputed: bool
 
 
+class ServiceOrderBrief(msgspec.Struct, frozen=True):
+    id: str
+    status: str
+    servicer_id: str | None
+
+
+class OpenClaimView(msgspec.Struct, frozen=True):
+    """A claim of the product still in motion: in review, waiting for information, or approved
+    and not yet fulfilled, with its repair's service order when there is one."""
+
+    claim_id: str
+    contract_id: str
+    status: str
+    incident_kind: CoverageKind
+    incident_date: dt.date
+    service_order: ServiceOrderBrief | None
+
+
+def _open_claims(entitlement: ProductEntitlement) -> list[OpenClaimView]:
+    return [
+        OpenClaimView(
+            c.claim_id,
+            c.contract_id,
+            c.status,
+            c.incident_kind,
+            c.incident_date,
+            ServiceOrderBrief(c.service_order_id, c.service_order_status or "", c.servicer_id)
+            if c.service_order_id
+            else None,
+        )
+        for c in entitlement.product.open_claims
+    ]
+
+
 class ProductEntitlementView(msgspec.Struct, frozen=True):
     product_id: str
     serial: str | None
@@ -85,6 +119,7 @@ class ProductEntitlementView(msgspec.Struct, frozen=True):
     reason: Reason | None
     summary: str
     contracts: list[ContractEntitlement]
+    open_claims: list[OpenClaimView]  # so a help desk sees what is already under way
 
 
 class EntitlementAnswer(msgspec.Struct, frozen=True):
@@ -189,6 +224,7 @@ def _product_view(
         best.reason,
         summary,
         views,
+        _open_claims(entitlement),
     )
     return product_view, _Lead(best, best_item, best_name, product.serial or product.imei, product.time_zone)
 

@@ -34,7 +34,7 @@ from entitlements.repairs.rules import (
 from entitlements.services import NAME_LENGTH, new_id
 from entitlements.store import audit
 from entitlements.store.tables import ClaimRow, CustomerRow, ProductRow, ServiceOrderRow, ServicerRow
-from entitlements.store.unit_of_work import unit_of_work
+from entitlements.store.unit_of_work import touch, unit_of_work
 
 NOTE_LENGTH = 2000
 PAGE = 100
@@ -64,6 +64,8 @@ async def _audit(
 
 
 async def _order_event(session: AsyncSession, order: ServiceOrderRow, event_type: str) -> None:
+    """The order's event; and its product's snapshot rewritten, since a check lists open orders."""
+    touch(session, order.product_id)
     data = {
         "service_order_id": order.id,
         "claim_id": order.claim_id,

@@ -32,12 +32,19 @@ from sqlalchemy import (
 )
 
 from entitlements.catalog import CoverageKind, Plan
-from entitlements.claims.rules import COUNTED
+from entitlements.claims.rules import AWAITING_REVIEW, COUNTED, ClaimStatus
 from entitlements.coverage import ClaimUse, ContractFacts, ContractStatus, Period, incident_instant
 from entitlements.identifiers import mask_email, mask_phone
 from entitlements.money import Money
 from entitlements.store.statements import Statements
-from entitlements.store.tables import ClaimRow, ContractRow, CoveragePeriodRow, CustomerRow, ProductRow
+from entitlements.store.tables import (
+    ClaimRow,
+    ContractRow,
+    CoveragePeriodRow,
+    CustomerRow,
+    ProductRow,
+    ServiceOrderRow,
+)
 from entitlements.zones import UTC
 
 
@@ -72,6 +79,20 @@ class ContractSnapshot(msgspec.Struct, frozen=True, array_like=True):
         )
 
 
+class OpenClaim(msgspec.Struct, frozen=True, array_like=True):
+    """A claim still in motion: waiting for a reviewer, or approved and not yet fulfilled (with
+    its repair's service order, when there is one)."""
+
+    claim_id: str
+    contract_id: str
+    status: str
+    incident_kind: CoverageKind
+    incident_date: dt.date
+    service_order_id: str | None = None
+    service_order_status: str | None = None
+    servicer_id: str | None = None
+
+
 class ProductSnapshot(msgspec.Struct, frozen=True):
     product_id: str
     customer_id: str
@@ -86,6 +107,7 @@ class ProductSnapshot(msgspec.Struct, frozen=True):
     # before it still decode).
     time_zone: str = UTC
     locale: str | None = None  # the owner's language: a check in no language asked is in theirs
+    open_claims: tuple[OpenClaim, ...] = ()
 
 
 _encoder = msgspec.json.Encoder()
@@ -107,6 +129,9 @@ customers: Table = CustomerRow.__table__  # type: ignore[assignment]
 contracts: Table = ContractRow.__table__  # type: ignore[assignment]
 periods: Table = CoveragePeriodRow.__table__  # type: ignore[assignment]
 claims: Table = ClaimRow.__table__  # type: ignore[assignment]
+orders: Table = ServiceOrderRow.__table__  # type: ignore[assignment]
+# Claims a snapshot holds: those that use the limits, and those still open.
+_HELD = (*COUNTED, *AWAITING_REVIEW)
 
 # The product row is locked first, in a statement of its own: a writer that changes another
 # contract of the same product waits here, and the statements after it read the record with the
@@ -150,17 +175,23 @@ _PRODUCT = (
     .where(products.c.id == bindparam("product_id"))
     .order_by(contracts.c.sold_at, contracts.c.id)
 )
-# The coverage periods and approved claims of the product's contracts, in one statement:
-# (contract, None, start, end, None, None) for a period, (contract, kind, None, None, day, amount)
-# for a claim.
+# The coverage periods and the claims of the product's contracts, in one statement:
+# (contract, None, start, end, None, None, …) for a period; for a claim that uses the limits or is
+# still open (contract, kind, None, None, day, amount, claim, status, order, order status, servicer).
+_NONE = type_coerce(null(), String())
 _USES = union_all(
     select(
         periods.c.contract_id,
-        type_coerce(null(), String()),
+        _NONE,
         periods.c.starts_at,
         periods.c.ends_at,
         type_coerce(null(), Date()),
         type_coerce(null(), BigInteger()),
+        _NONE,
+        _NONE,
+        _NONE,
+        _NONE,
+        _NONE,
     )
     .join(contracts, contracts.c.id == periods.c.contract_id)
     .where(contracts.c.product_id == bindparam("product_id")),
@@ -171,9 +202,18 @@ _USES = union_all(
         null(),
         claims.c.incident_date,
         claims.c.covered_amount,
+        claims.c.id,
+        claims.c.status,
+        orders.c.id,
+        orders.c.status,
+        orders.c.servicer_id,
     )
-    .join(contracts, contracts.c.id == claims.c.contract_id)
-    .where(contracts.c.product_id == bindparam("product_id"), or_(*(claims.c.status == s for s in COUNTED))),
+    .select_from(
+        claims.join(contracts, contracts.c.id == claims.c.contract_id).outerjoin(
+            orders, orders.c.claim_id == claims.c.id
+        )
+    )
+    .where(contracts.c.product_id == bindparam("product_id"), or_(*(claims.c.status == s for s in _HELD))),
 )
 _WRITE = (
     update(products).where(products.c.id == bindparam("product_id")).values(entitlement=bindparam("snapshot"))
@@ -189,11 +229,20 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
     time_zone = time_zone or UTC
     spans: dict[str, list[Period]] = defaultdict(list)
     used: dict[str, list[ClaimUse]] = defaultdict(list)
-    for contract_id, kind, start, end, day, amount in await statements.rows(_USES, product_id=product_id):
+    open_claims: list[OpenClaim] = []
+    for row in await statements.rows(_USES, product_id=product_id):
+        contract_id, kind, start, end, day, amount, claim_id, status, order_id, order_status, servicer = row
         if kind is None:
             spans[contract_id].append(Period(start, end))
-        else:
+            continue
+        if status in COUNTED:
             used[contract_id].append(ClaimUse(CoverageKind(kind), incident_instant(day, time_zone), amount))
+        if status != ClaimStatus.FULFILLED:  # waiting for review, or for its fulfilment
+            open_claims.append(
+                OpenClaim(
+                    claim_id, contract_id, status, CoverageKind(kind), day, order_id, order_status, servicer
+                )
+            )
     return ProductSnapshot(
         product_id=product_id,
         customer_id=customer_id,
@@ -205,6 +254,7 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
         contact=masked_contact(email, phone),
         time_zone=time_zone,
         locale=locale,
+        open_claims=tuple(sorted(open_claims, key=lambda c: (c.incident_date, c.claim_id))),
         contracts=tuple(
             ContractSnapshot(
                 contract_id=c_id,
