@@ -21,11 +21,22 @@ def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutabl
     return event
 
 
+class _Stdout:
+    """Standard output as it is when a line is written, not when logging was set up: a test
+    runner swaps it for each test, and a line must never go to one that was closed."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 def configure_logging(fmt: str, level: str, stream: TextIO | None = None) -> None:
     """Our own lines, and those of the libraries that log through the standard library (uvicorn,
     SQLAlchemy, PgQueuer, asyncpg, Stripe's SDK), rendered alike: one format to read or parse.
     A server logs to stdout; a command-line tool to stderr, so that its stdout is its output."""
-    stream = stream or sys.stdout
+    stream = stream or _Stdout()  # type: ignore[assignment]
     renderer: Any = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )

@@ -88,6 +88,9 @@ class Coverage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     kind: CoverageKind
     # Per currency, in that currency's minor units; a currency not listed has no deductible.
     deductibles: dict[CurrencyCode, MinorUnits] = {}
+    # When this coverage begins, if later than the plan's cover: breakdown cover that starts when
+    # the manufacturer's warranty ends, in a plan whose accidental damage cover starts at the sale.
+    starts: CoverageStart | None = None
 
     def deductible(self, currency: str) -> Money:
         return Money(self.deductibles.get(currency, 0), currency)
@@ -313,6 +316,10 @@ def check_plan(plan: Plan) -> list[CatalogProblem]:
     if len(kinds) != len(set(kinds)):
         problems.append(CatalogProblem("coverages", "a coverage kind appears twice"))
     for i, coverage in enumerate(plan.coverages):
+        if coverage.starts is CoverageStart.PURCHASE and plan.coverage_start is not CoverageStart.PURCHASE:
+            problems.append(
+                CatalogProblem(f"coverages[{i}].starts", "a coverage cannot begin before its plan's cover")
+            )
         for currency in coverage.deductibles:
             if not is_currency(currency):
                 problems.append(CatalogProblem(f"coverages[{i}].deductibles.{currency}", "unknown currency"))

@@ -35,13 +35,17 @@ def billing_interval_months(plan: Plan) -> int:
     return {Billing.UPFRONT: plan.term_months, Billing.MONTHLY: 1, Billing.ANNUAL: 12}[plan.billing]
 
 
+def warranty_end(purchase_date: dt.date, warranty_months: int) -> dt.datetime:
+    """When the manufacturer's warranty ends: its months from the purchase date."""
+    return add_months(dt.datetime.combine(purchase_date, dt.time(), dt.UTC), warranty_months)
+
+
 def coverage_start(
     plan: Plan, purchase_date: dt.date, warranty_months: int, sold_at: dt.datetime
 ) -> dt.datetime:
     """When cover can first begin: the sale, or the day the manufacturer's warranty ends."""
     if plan.coverage_start is CoverageStart.AFTER_MANUFACTURER_WARRANTY:
-        warranty_end = add_months(dt.datetime.combine(purchase_date, dt.time(), dt.UTC), warranty_months)
-        return max(sold_at, warranty_end)
+        return max(sold_at, warranty_end(purchase_date, warranty_months))
     return sold_at
 
 

@@ -52,6 +52,7 @@ def summary_variants(currency: str, deductible: int | None = None) -> list[tuple
                 incident=CoverageKind.POWER_SURGE,
                 waiting_until=END,
                 grace_until=END,
+                warranty_until=END if reason is Reason.MANUFACTURER_WARRANTY else None,
             ),
         )
         for reason in Reason

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 import msgspec
 
-from entitlements.catalog import ClaimWindow, CoverageKind, Plan
+from entitlements.catalog import ClaimWindow, CoverageKind, CoverageStart, Plan
 from entitlements.money import Money
 from entitlements.zones import UTC, day_start, local_day
 
@@ -44,7 +44,20 @@ class Reason(StrEnum):
     CHARGEBACK = "chargeback"
     EXPIRED = "expired"
     COVERAGE_NOT_INCLUDED = "coverage_not_included"
+    MANUFACTURER_WARRANTY = "manufacturer_warranty"  # this coverage begins when the warranty ends
     LIMIT_REACHED = "limit_reached"
+
+
+class PaidBy(StrEnum):
+    """Who pays for a repair of one kind on a given day."""
+
+    MANUFACTURER = "manufacturer"  # under the manufacturer's warranty
+    PLAN = "plan"
+    NONE = "none"
+
+
+# What a manufacturer's warranty repairs: defects, not accidents, theft or liquid.
+WARRANTY_KINDS = frozenset({CoverageKind.MECHANICAL_BREAKDOWN, CoverageKind.BATTERY})
 
 
 class Period(msgspec.Struct, frozen=True, array_like=True):
@@ -75,6 +88,7 @@ class ContractFacts(msgspec.Struct, frozen=True):
     waiting_until: dt.datetime | None = None
     grace_until: dt.datetime | None = None
     time_zone: str = UTC  # the customer's: an incident known by its date happened on their day
+    warranty_until: dt.datetime | None = None  # the manufacturer's warranty (parts) ends
 
 
 class Decision(msgspec.Struct, frozen=True):
@@ -91,6 +105,7 @@ class Decision(msgspec.Struct, frozen=True):
     period_end: dt.datetime | None = None  # end of the continuous coverage around `at`
     waiting_until: dt.datetime | None = None
     grace_until: dt.datetime | None = None
+    warranty_until: dt.datetime | None = None  # with `manufacturer_warranty`: when this cover begins
 
 
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -182,6 +197,7 @@ def decide_entitlement(
     coverage = plan.coverage(incident) if incident else None
 
     def answer(reason: Reason | None) -> Decision:
+        warranty = facts.warranty_until if reason is Reason.MANUFACTURER_WARRANTY else None
         return Decision(
             covered=reason is None,
             reason=reason,
@@ -196,6 +212,7 @@ def decide_entitlement(
             period_end=_continuous_end(facts.periods, at) if in_period else None,
             waiting_until=facts.waiting_until,
             grace_until=facts.grace_until,
+            warranty_until=warranty,
         )
 
     if not in_period:
@@ -204,9 +221,43 @@ def decide_entitlement(
         return answer(Reason.WAITING_PERIOD)
     if incident is not None and coverage is None:
         return answer(Reason.COVERAGE_NOT_INCLUDED)
+    if coverage is not None and not coverage_begun(facts, coverage.starts, at):
+        return answer(Reason.MANUFACTURER_WARRANTY)
     if remaining_claims == 0 or (remaining_aggregate is not None and remaining_aggregate.amount == 0):
         return answer(Reason.LIMIT_REACHED)
     return answer(None)
+
+
+def coverage_begun(facts: ContractFacts, starts: CoverageStart | None, at: dt.datetime) -> bool:
+    """Whether a coverage with its own start has begun at `at` (the plan's cover aside)."""
+    if starts is not CoverageStart.AFTER_MANUFACTURER_WARRANTY or facts.warranty_until is None:
+        return True
+    return at >= facts.warranty_until
+
+
+def payers(facts: ContractFacts, decision: Decision) -> tuple[tuple[CoverageKind, PaidBy], ...]:
+    """Who pays, for each coverage of the plan, at the decision's instant: the manufacturer while
+    its warranty covers a defect, else the plan when it covers that kind, else no one. From the
+    contract's decision (for any incident, or none) without deciding again per kind: what sets
+    kinds apart comes after every check of the contract itself but its limits."""
+    at = decision.at
+    under_warranty = facts.warranty_until is not None and at < facts.warranty_until
+    limits_left = decision.remaining_claims != 0 and (
+        decision.remaining_aggregate is None or decision.remaining_aggregate.amount > 0
+    )
+    contract_covers = decision.covered or (
+        decision.reason in (Reason.COVERAGE_NOT_INCLUDED, Reason.MANUFACTURER_WARRANTY) and limits_left
+    )
+    found = []
+    for coverage in facts.plan.coverages:
+        if under_warranty and coverage.kind in WARRANTY_KINDS:
+            payer = PaidBy.MANUFACTURER
+        elif contract_covers and coverage_begun(facts, coverage.starts, at):
+            payer = PaidBy.PLAN
+        else:
+            payer = PaidBy.NONE
+        found.append((coverage.kind, payer))
+    return tuple(found)
 
 
 def decide_for_incident_day(facts: ContractFacts, day: dt.date, incident: CoverageKind | None) -> Decision:
@@ -218,7 +269,7 @@ def decide_for_incident_day(facts: ContractFacts, day: dt.date, incident: Covera
     moments = sorted(
         {start}
         | {p.start for p in facts.periods if start < p.start < end}
-        | ({facts.waiting_until} if facts.waiting_until and start < facts.waiting_until < end else set())
+        | {m for m in (facts.waiting_until, facts.warranty_until) if m is not None and start < m < end}
     )
     decisions = [decide_entitlement(facts, moment, incident) for moment in moments]
     return next((d for d in decisions if d.covered), decisions[-1])

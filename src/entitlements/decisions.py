@@ -13,10 +13,12 @@ from entitlements.catalog import CoverageKind, Plan
 from entitlements.coverage import (
     ContractStatus,
     Decision,
+    PaidBy,
     Reason,
     best_decision,
     decide_entitlement,
     no_contract,
+    payers,
 )
 from entitlements.money import Money
 from entitlements.store.snapshots import ContractSnapshot, ProductSnapshot
@@ -25,6 +27,7 @@ from entitlements.store.snapshots import ContractSnapshot, ProductSnapshot
 class ContractDecision(msgspec.Struct, frozen=True):
     contract: ContractSnapshot
     decision: Decision
+    payers: tuple[tuple[CoverageKind, PaidBy], ...] = ()  # who pays, per coverage, at the instant
 
 
 class ProductEntitlement(msgspec.Struct, frozen=True):
@@ -56,14 +59,12 @@ def decide_product(
     incident: CoverageKind | None,
 ) -> ProductEntitlement:
     """The decision from every contract on the product, and the one that answers for it."""
-    price, time_zone = snapshot.price, snapshot.time_zone
-    decisions = [
-        ContractDecision(
-            c,
-            decide_entitlement(c.facts(plans[(c.plan_code, c.plan_version)], price, time_zone), at, incident),
-        )
-        for c in snapshot.contracts
-    ]
+    price, zone, warranty = snapshot.price, snapshot.time_zone, snapshot.warranty_parts_until
+    decisions = []
+    for c in snapshot.contracts:
+        facts = c.facts(plans[(c.plan_code, c.plan_version)], price, zone, warranty)
+        decision = decide_entitlement(facts, at, incident)
+        decisions.append(ContractDecision(c, decision, payers(facts, decision)))
     best = best_decision([d.decision for d in decisions]) if decisions else no_contract(at, incident)
     return ProductEntitlement(snapshot, best, decisions)
 
@@ -107,6 +108,7 @@ def _contract_data(item: ContractDecision) -> dict[str, Any]:
         if aggregate
         else None,
         "disputed": c.disputed,
+        "paid_by": {kind.value: payer.value for kind, payer in item.payers},
     }
 
 

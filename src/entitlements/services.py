@@ -220,8 +220,10 @@ class ProductInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     purchase_date: dt.date
     serial: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     imei: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-    warranty_months: Annotated[int, msgspec.Meta(ge=0, le=120)] = 12
+    warranty_months: Annotated[int, msgspec.Meta(ge=0, le=120)] = 12  # the manufacturer's, on parts
     order_ref: Ref | None = None
+    # The manufacturer's warranty on labour, when it differs from parts (none: the same).
+    warranty_labour_months: Annotated[int, msgspec.Meta(ge=0, le=120)] | None = None
 
 
 async def register_product(session: AsyncSession, data: ProductInput, actor: str) -> ProductRow:
@@ -251,6 +253,7 @@ async def register_product(session: AsyncSession, data: ProductInput, actor: str
         currency=data.price.currency,
         purchase_date=data.purchase_date,
         warranty_months=data.warranty_months,
+        warranty_labour_months=data.warranty_labour_months,
         order_ref=clean_text(data.order_ref, "order_ref", REF_LENGTH) if data.order_ref is not None else None,
         entitlement="",
         created_at=utcnow(),

@@ -106,6 +106,7 @@ def _sentences(
             Reason.WAITING_PERIOD: decision.waiting_until,
             Reason.PAST_DUE_GRACE: decision.grace_until,
             Reason.EXPIRED: ended_at,
+            Reason.MANUFACTURER_WARRANTY: decision.warranty_until,
         }.get(reason)
         return [say(reason.value, plan=plan, date=day(date), incident=incident)]
 

@@ -44,6 +44,10 @@ SENTENCES: dict[str, str] = dict(
         N_("chargeback", "Not covered: {plan} ended because its payment was reversed by the card issuer."),
         N_("expired", "Not covered: {plan} ended on {date}."),
         N_("coverage_not_included", "Not covered: {plan} does not include {incident}."),
+        N_(
+            "manufacturer_warranty",
+            "Not covered by {plan} yet: the manufacturer's warranty covers {incident} until {date}.",
+        ),
         N_("limit_reached", "Not covered: {plan} has reached its claim limit."),
     ]
 )
@@ -92,6 +96,10 @@ TERMS: dict[str, str] = dict(
         N_("terms_purchase_same_day", "This plan is sold only on the day the product is bought."),
         N_("terms_countries", "Sold in: {countries}."),
         N_("terms_starts_after_warranty", "Cover begins when the manufacturer's warranty ends."),
+        N_(
+            "terms_coverage_after_warranty",
+            "{incident}: covered from the day the manufacturer's warranty ends.",
+        ),
         N_("terms_pays_upfront", "You pay once, at checkout."),
         N_("terms_pays_monthly", "You pay every month."),
         N_("terms_pays_annually", "You pay every year."),

@@ -117,6 +117,13 @@ def render_terms(plan: Plan, locale: str, currency: str) -> list[Clause]:
         clauses.append(say(Topic.ELIGIBILITY, "terms_countries", countries=countries))
     if plan.coverage_start is CoverageStart.AFTER_MANUFACTURER_WARRANTY:
         clauses.append(say(Topic.START, "terms_starts_after_warranty"))
+    for coverage in plan.coverages:
+        if (
+            coverage.starts is CoverageStart.AFTER_MANUFACTURER_WARRANTY
+            and plan.coverage_start is CoverageStart.PURCHASE
+        ):
+            name = _incident(locale, coverage.kind, first=True)
+            clauses.append(say(Topic.START, "terms_coverage_after_warranty", incident=name))
     pays = {
         Billing.UPFRONT: "terms_pays_upfront",
         Billing.MONTHLY: "terms_pays_monthly",

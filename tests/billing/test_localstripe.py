@@ -330,6 +330,11 @@ def test_a_lost_webhook_and_a_decline_in_its_window_are_repaired_by_sync(stack: 
 
 
 def test_reconcile_writes_json_to_stdout_and_logs_to_stderr(stack: Stack) -> None:
+    """A sale of its own first: under pytest-xdist the module's other tests may run elsewhere."""
+    sold = stack.checkout(stack.offer(stack.customer(), "test-screen-guard"), VISA)
+    assert sold.status_code == 201, sold.text
+    contract_id = sold.json()["contract"]["id"]
+    stack.eventually(lambda: stack.ledger(contract_id) == [("sale", 7900)], "the sale in the ledger")
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
     until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
     done = stack.cli("reconcile", "--from", since, "--to", until)

@@ -3,6 +3,7 @@
 import calendar
 import datetime as dt
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,12 +25,14 @@ from entitlements.coverage import (
     ClaimUse,
     ContractFacts,
     ContractStatus,
+    PaidBy,
     Period,
     Reason,
     add_months,
     claims_headroom,
     decide_entitlement,
     decide_for_incident_day,
+    payers,
     term_cycle,
 )
 from entitlements.money import Money
@@ -231,3 +234,68 @@ def test_the_term_cycle_is_the_one_found_by_stepping_through_the_terms(
     first: dt.datetime, term: int, at: dt.datetime
 ) -> None:
     assert term_cycle(first, term, at) == _stepped_cycle(first, term, at)
+
+
+# --- coverage per peril, and who pays ---------------------------------------------------------------
+
+
+@st.composite
+def per_peril(draw: st.DrawFn) -> ContractFacts:
+    """A plan whose breakdown cover begins when the manufacturer's warranty ends, while its screen
+    cover begins with the plan; a product whose warranty ends somewhere around the contract."""
+    facts = draw(contracts())
+    plan = msgspec.structs.replace(
+        facts.plan,
+        coverages=[
+            Coverage(CoverageKind.SCREEN, {"USD": 1000}),
+            Coverage(CoverageKind.MECHANICAL_BREAKDOWN, starts=CoverageStart.AFTER_MANUFACTURER_WARRANTY),
+            Coverage(CoverageKind.ACCIDENTAL_DAMAGE),
+        ],
+    )
+    warranty = draw(st.one_of(st.none(), instants))
+    return msgspec.structs.replace(facts, plan=plan, warranty_until=warranty)
+
+
+@settings(max_examples=300)
+@given(per_peril(), instants)
+def test_a_coverage_that_begins_after_the_warranty_is_the_plans_coverage_from_then_on(
+    facts: ContractFacts, at: dt.datetime
+) -> None:
+    breakdown = decide_entitlement(facts, at, CoverageKind.MECHANICAL_BREAKDOWN)
+    from_the_start = msgspec.structs.replace(
+        facts,
+        plan=msgspec.structs.replace(
+            facts.plan,
+            coverages=[
+                Coverage(CoverageKind.SCREEN, {"USD": 1000}),
+                Coverage(CoverageKind.MECHANICAL_BREAKDOWN),
+            ],
+        ),
+    )
+    same_plan_without_rule = decide_entitlement(from_the_start, at, CoverageKind.MECHANICAL_BREAKDOWN)
+    if facts.warranty_until is not None and at < facts.warranty_until:
+        assert not breakdown.covered
+        assert breakdown.reason in (Reason.MANUFACTURER_WARRANTY, same_plan_without_rule.reason)
+    else:
+        assert (
+            breakdown.covered == same_plan_without_rule.covered
+            and breakdown.reason == same_plan_without_rule.reason
+        )
+    # Screens never wait for the warranty.
+    assert decide_entitlement(facts, at, CoverageKind.SCREEN).reason is not Reason.MANUFACTURER_WARRANTY
+
+
+@settings(max_examples=300)
+@given(per_peril(), instants, st.one_of(st.none(), kinds))
+def test_who_pays_agrees_with_deciding_each_coverage_on_its_own(
+    facts: ContractFacts, at: dt.datetime, incident: CoverageKind | None
+) -> None:
+    """`payers` reads every coverage's payer off one decision; deciding each kind anew must agree."""
+    found = dict(payers(facts, decide_entitlement(facts, at, incident)))
+    assert list(found) == [c.kind for c in facts.plan.coverages]
+    for kind, payer in found.items():
+        in_warranty = facts.warranty_until is not None and at < facts.warranty_until
+        if in_warranty and kind in (CoverageKind.MECHANICAL_BREAKDOWN, CoverageKind.BATTERY):
+            assert payer is PaidBy.MANUFACTURER
+        else:
+            assert (payer is PaidBy.PLAN) == decide_entitlement(facts, at, kind).covered, (kind, payer)

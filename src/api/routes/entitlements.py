@@ -27,7 +27,7 @@ from api.views import (
     supported_instant,
 )
 from entitlements.catalog import DEFAULT_LOCALE, CoverageKind, Plan
-from entitlements.coverage import ContractStatus, Decision, Reason, no_contract
+from entitlements.coverage import ContractStatus, Decision, PaidBy, Reason, no_contract
 from entitlements.errors import DomainError, InvalidInput
 from entitlements.identifiers import normalize_imei, normalize_serial
 from entitlements.localization import caller_choice
@@ -51,6 +51,18 @@ CHECK_PARAMETERS = frozenset([*LOOKUP_LIMITS, "at", "incident", "locale"])
 PlanMap = dict[tuple[str, int], Plan]
 
 
+class CoveragePayer(msgspec.Struct, frozen=True):
+    kind: CoverageKind
+    paid_by: PaidBy  # manufacturer (its warranty), plan, or none: on the instant asked about
+
+
+class WarrantyView(msgspec.Struct, frozen=True):
+    """The manufacturer's warranty on the product, as registered."""
+
+    parts_until: dt.datetime
+    labour_until: dt.datetime
+
+
 class ContractEntitlement(msgspec.Struct, frozen=True):
     contract_id: str
     plan_code: str
@@ -69,6 +81,9 @@ class ContractEntitlement(msgspec.Struct, frozen=True):
     # A payment of the contract is disputed at the bank: cover continues meanwhile; a lost
     # dispute ends it (`chargeback`).
     disputed: bool
+    paid_by: list[CoveragePayer]  # per coverage of the plan, so a repair centre knows before it repairs
+    # With `manufacturer_warranty`: when the coverage asked about begins.
+    warranty_until: dt.datetime | None
 
 
 class ServiceOrderBrief(msgspec.Struct, frozen=True):
@@ -120,6 +135,7 @@ class ProductEntitlementView(msgspec.Struct, frozen=True):
     summary: str
     contracts: list[ContractEntitlement]
     open_claims: list[OpenClaimView]  # so a help desk sees what is already under way
+    manufacturer_warranty: WarrantyView | None
 
 
 class EntitlementAnswer(msgspec.Struct, frozen=True):
@@ -170,6 +186,8 @@ def _contract_view(plans: PlanMap, item: ContractDecision, locale: str) -> tuple
         d.waiting_until,
         d.grace_until,
         c.disputed,
+        [CoveragePayer(kind, payer) for kind, payer in item.payers],
+        d.warranty_until,
     )
     return view, name
 
@@ -225,6 +243,9 @@ def _product_view(
         summary,
         views,
         _open_claims(entitlement),
+        WarrantyView(product.warranty_parts_until, product.warranty_labour_until)
+        if product.warranty_parts_until and product.warranty_labour_until
+        else None,
     )
     return product_view, _Lead(best, best_item, best_name, product.serial or product.imei, product.time_zone)
 

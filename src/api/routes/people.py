@@ -69,6 +69,7 @@ class ProductView(msgspec.Struct, frozen=True):
     imei: str | None
     order_ref: str | None
     created_at: dt.datetime
+    warranty_labour_months: int  # the manufacturer's on labour (the parts' months unless told)
 
     @classmethod
     def of(cls, row: ProductRow) -> ProductView:
@@ -84,6 +85,7 @@ class ProductView(msgspec.Struct, frozen=True):
             row.imei,
             row.order_ref,
             row.created_at,
+            row.warranty_months if row.warranty_labour_months is None else row.warranty_labour_months,
         )
 
 

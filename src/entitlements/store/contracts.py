@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements.catalog import CoverageKind, Plan
 from entitlements.claims.rules import COUNTED
+from entitlements.contracts import warranty_end
 from entitlements.coverage import ClaimUse, ContractFacts, ContractStatus, Period, incident_instant
 from entitlements.errors import NotFound
 from entitlements.money import Money
@@ -122,5 +123,6 @@ async def facts_for(
             waiting_until=contract.waiting_until,
             grace_until=contract.grace_until,
             time_zone=zones[contract.id],
+            warranty_until=warranty_end(product.purchase_date, product.warranty_months),
         )
     return facts

@@ -33,6 +33,7 @@ from sqlalchemy import (
 
 from entitlements.catalog import CoverageKind, Plan
 from entitlements.claims.rules import AWAITING_REVIEW, COUNTED, ClaimStatus
+from entitlements.contracts import warranty_end
 from entitlements.coverage import ClaimUse, ContractFacts, ContractStatus, Period, incident_instant
 from entitlements.identifiers import mask_email, mask_phone
 from entitlements.money import Money
@@ -63,7 +64,13 @@ class ContractSnapshot(msgspec.Struct, frozen=True, array_like=True):
     claims: tuple[ClaimUse, ...]
     disputed: bool = False  # last, with a default: snapshots written before it still decode
 
-    def facts(self, plan: Plan, product_price: Money, time_zone: str = UTC) -> ContractFacts:
+    def facts(
+        self,
+        plan: Plan,
+        product_price: Money,
+        time_zone: str = UTC,
+        warranty_until: dt.datetime | None = None,
+    ) -> ContractFacts:
         return ContractFacts(
             contract_id=self.contract_id,
             status=self.status,
@@ -76,6 +83,7 @@ class ContractSnapshot(msgspec.Struct, frozen=True, array_like=True):
             waiting_until=self.waiting_until,
             grace_until=self.grace_until,
             time_zone=time_zone,
+            warranty_until=warranty_until,
         )
 
 
@@ -108,6 +116,9 @@ class ProductSnapshot(msgspec.Struct, frozen=True):
     time_zone: str = UTC
     locale: str | None = None  # the owner's language: a check in no language asked is in theirs
     open_claims: tuple[OpenClaim, ...] = ()
+    # The manufacturer's warranty ends, on parts and on labour (None: snapshots written before).
+    warranty_parts_until: dt.datetime | None = None
+    warranty_labour_until: dt.datetime | None = None
 
 
 _encoder = msgspec.json.Encoder()
@@ -155,6 +166,9 @@ _PRODUCT = (
         customers.c.phone,
         customers.c.time_zone,
         customers.c.locale,
+        products.c.purchase_date,
+        products.c.warranty_months,
+        products.c.warranty_labour_months,
         contracts.c.id,
         contracts.c.status,
         contracts.c.plan_code,
@@ -226,6 +240,7 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
         return None
     rows = await statements.rows(_PRODUCT, product_id=product_id)
     customer_id, sku, category, price, currency, serial, imei, email, phone, time_zone, locale = rows[0][:11]
+    purchased, parts_months, labour_months = rows[0][11:14]
     time_zone = time_zone or UTC
     spans: dict[str, list[Period]] = defaultdict(list)
     used: dict[str, list[ClaimUse]] = defaultdict(list)
@@ -255,6 +270,10 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
         time_zone=time_zone,
         locale=locale,
         open_claims=tuple(sorted(open_claims, key=lambda c: (c.incident_date, c.claim_id))),
+        warranty_parts_until=warranty_end(purchased, parts_months),
+        warranty_labour_until=warranty_end(
+            purchased, parts_months if labour_months is None else labour_months
+        ),
         contracts=tuple(
             ContractSnapshot(
                 contract_id=c_id,
@@ -285,7 +304,7 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
                 waiting_until,
                 grace_until,
                 disputed,
-            ) in (row[11:] for row in rows)
+            ) in (row[14:] for row in rows)
             if c_id is not None
         ),
     )

@@ -76,7 +76,9 @@ class ProductRow(Base):
     price_amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     purchase_date: Mapped[dt.date] = mapped_column(Date)
-    warranty_months: Mapped[int] = mapped_column(Integer)
+    warranty_months: Mapped[int] = mapped_column(Integer)  # the manufacturer's, on parts
+    # On labour, when it differs from parts (None: the same months).
+    warranty_labour_months: Mapped[int | None] = mapped_column(Integer, nullable=True)
     order_ref: Mapped[str | None] = mapped_column(String(128), index=True, nullable=True)
     # The entitlement snapshot (see `store.snapshots`): rewritten with every change to the record.
     entitlement: Mapped[str] = mapped_column(Text, deferred=True)
