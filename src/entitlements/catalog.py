@@ -91,9 +91,15 @@ class Coverage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # When this coverage begins, if later than the plan's cover: breakdown cover that starts when
     # the manufacturer's warranty ends, in a plan whose accidental damage cover starts at the sale.
     starts: CoverageStart | None = None
+    # The most this coverage pays for one claim, per currency (a currency not listed: no cap).
+    claim_max: dict[CurrencyCode, MinorUnits] = {}
 
     def deductible(self, currency: str) -> Money:
         return Money(self.deductibles.get(currency, 0), currency)
+
+    def most_per_claim(self, currency: str) -> Money | None:
+        amount = self.claim_max.get(currency)
+        return None if amount is None else Money(amount, currency)
 
 
 class ClaimLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -323,6 +329,9 @@ def check_plan(plan: Plan) -> list[CatalogProblem]:
         for currency in coverage.deductibles:
             if not is_currency(currency):
                 problems.append(CatalogProblem(f"coverages[{i}].deductibles.{currency}", "unknown currency"))
+        for currency in coverage.claim_max:
+            if not is_currency(currency):
+                problems.append(CatalogProblem(f"coverages[{i}].claim_max.{currency}", "unknown currency"))
     for currency in plan.cancellation.fees:
         if not is_currency(currency):
             problems.append(CatalogProblem(f"cancellation.fees.{currency}", "unknown currency"))

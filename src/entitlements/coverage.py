@@ -106,6 +106,7 @@ class Decision(msgspec.Struct, frozen=True):
     waiting_until: dt.datetime | None = None
     grace_until: dt.datetime | None = None
     warranty_until: dt.datetime | None = None  # with `manufacturer_warranty`: when this cover begins
+    claim_max: Money | None = None  # the most the incident's coverage pays for one claim
 
 
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -207,6 +208,7 @@ def decide_entitlement(
             incident=incident,
             coverages=kinds,
             deductible=coverage.deductible(facts.currency) if coverage else None,
+            claim_max=coverage.most_per_claim(facts.currency) if coverage else None,
             remaining_claims=remaining_claims,
             remaining_aggregate=remaining_aggregate,
             period_end=_continuous_end(facts.periods, at) if in_period else None,

@@ -81,6 +81,7 @@ TERMS: dict[str, str] = dict(
         N_("terms_coverages", "What is covered: {coverages}."),
         N_("terms_deductible", "{incident}: a deductible of {amount} for each claim."),
         N_("terms_no_deductible", "{incident}: no deductible."),
+        N_("terms_claim_max", "{incident}: up to {amount} for each claim."),
         N_("terms_claims_term", "Claims: up to {count} in each term of {term}."),
         N_("terms_claims_rolling", "Claims: up to {count} in any {period}."),
         N_("terms_claims_unlimited", "Claims: no limit on their number."),

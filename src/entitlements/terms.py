@@ -26,6 +26,7 @@ from entitlements.translations import translate
 class Topic(StrEnum):
     COVERAGES = "coverages"
     DEDUCTIBLE = "deductible"
+    CLAIM_MAX = "claim_max"
     CLAIMS = "claims"
     AGGREGATE = "aggregate"
     FILING = "filing_window"
@@ -89,6 +90,11 @@ def render_terms(plan: Plan, locale: str, currency: str) -> list[Clause]:
             clauses.append(say(Topic.DEDUCTIBLE, "terms_deductible", incident=name, amount=amount))
         else:
             clauses.append(say(Topic.DEDUCTIBLE, "terms_no_deductible", incident=name))
+        most = coverage.most_per_claim(currency)
+        if most is not None:
+            clauses.append(
+                say(Topic.CLAIM_MAX, "terms_claim_max", incident=name, amount=format_money(most, locale))
+            )
     limits = plan.claim_limits
     if limits.count is None:
         clauses.append(say(Topic.CLAIMS, "terms_claims_unlimited"))

@@ -62,3 +62,24 @@ async def test_breakdowns_are_the_manufacturers_until_its_warranty_ends_then_the
     denied = await shop.claim(contract_id=contract["id"], incident_kind="mechanical_breakdown")
     assert (denied["status"], denied["reason"]) == ("denied", "manufacturer_warranty")
     assert (await shop.claim(contract_id=contract["id"], incident_kind="screen"))["status"] == "approved"
+
+
+async def test_a_coverage_pays_at_most_its_cap_for_one_claim(shop: Shop, app: CoverlineApp) -> None:
+    capped = shops.test_plan(
+        code="test-capped",
+        waiting_period_days=0,
+        coverages=[Coverage(CoverageKind.SCREEN, {"USD": 2900}, claim_max={"USD": 10000})],
+    )
+    async with app.state.db.sessions() as session, session.begin():
+        await PlanRepository(session).publish([capped])
+    contract = await shop.sell("test-capped")
+    answer = await shop.check(contract_id=contract["id"], incident="screen")
+    assert answer["products"][0]["contracts"][0]["claim_max"] == {"amount": 10000, "currency": "USD"}
+    claim = await shop.claim(contract_id=contract["id"], amount={"amount": 30000, "currency": "USD"})
+    assert (claim["status"], claim["covered_amount"]["amount"], claim["deductible"]["amount"]) == (
+        "approved",
+        10000,
+        2900,
+    )
+    small = await shop.claim(contract_id=contract["id"], amount={"amount": 8000, "currency": "USD"})
+    assert small["covered_amount"]["amount"] == 5100  # under the cap: the claim less the deductible

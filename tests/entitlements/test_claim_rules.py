@@ -28,7 +28,9 @@ AT = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 amounts = st.integers(0, 10**9)
 
 
-def decision(covered: bool, deductible: int | None, remaining: int | None) -> Decision:
+def decision(
+    covered: bool, deductible: int | None, remaining: int | None, most: int | None = None
+) -> Decision:
     return Decision(
         covered=covered,
         reason=None if covered else Reason.NO_CONTRACT,
@@ -37,7 +39,19 @@ def decision(covered: bool, deductible: int | None, remaining: int | None) -> De
         at=AT,
         deductible=None if deductible is None else Money(deductible, "USD"),
         remaining_aggregate=None if remaining is None else Money(remaining, "USD"),
+        claim_max=None if most is None else Money(most, "USD"),
     )
+
+
+@given(
+    claimed=amounts, deductible=st.none() | amounts, remaining=st.none() | amounts, most=st.none() | amounts
+)
+def test_a_payout_never_passes_the_coverages_cap_the_aggregate_left_or_the_claim_less_deductible(
+    claimed: int, deductible: int | None, remaining: int | None, most: int | None
+) -> None:
+    payout = claim_payout(claimed, decision(True, deductible, remaining, most))
+    caps = [max(claimed - (deductible or 0), 0)] + [c for c in (remaining, most) if c is not None]
+    assert payout.covered_amount == min(caps)  # the least of every bound, and nothing less
 
 
 @given(claimed=amounts, deductible=st.none() | amounts, remaining=st.none() | amounts)

@@ -50,6 +50,14 @@ def test_each_clause_states_the_plans_own_rule(plan: Plan, locale: str, currency
         else:
             assert not any(ch.isdigit() for ch in text), text  # "no deductible"
 
+    capped = [c for c in plan.coverages if c.most_per_claim(currency) is not None]
+    assert len(clauses.get(Topic.CLAIM_MAX, [])) == len(capped)
+    for coverage, text in zip(capped, clauses.get(Topic.CLAIM_MAX, []), strict=True):
+        most = coverage.most_per_claim(currency)
+        assert most is not None and format_money(most, locale) in text and has_term(text, locale, "claim"), (
+            text
+        )
+
     [claims] = clauses[Topic.CLAIMS]
     assert has_term(claims, locale, "claim"), claims
     limits = plan.claim_limits

@@ -73,6 +73,7 @@ class ContractEntitlement(msgspec.Struct, frozen=True):
     reason: Reason | None
     coverages: list[CoverageKind]
     deductible: Money | None
+    claim_max: Money | None  # the most the incident's coverage pays for one claim
     remaining_claims: int | None
     remaining_aggregate: Money | None
     period_end: dt.datetime | None
@@ -180,6 +181,7 @@ def _contract_view(plans: PlanMap, item: ContractDecision, locale: str) -> tuple
         d.reason,
         list(d.coverages),
         d.deductible,
+        d.claim_max,
         d.remaining_claims,
         d.remaining_aggregate,
         d.period_end,

@@ -148,13 +148,15 @@ class Payout(msgspec.Struct, frozen=True):
 
 
 def claim_payout(claimed: int, decision: Decision) -> Payout:
-    """A covered claim pays what was claimed less the deductible, never below zero, and never
-    more than the aggregate limit has left; a claim not covered pays nothing (its deductible is
-    still stated, as the answer a caller hears)."""
+    """A covered claim pays what was claimed less the deductible, never below zero, never more
+    than its coverage pays for one claim, and never more than the aggregate limit has left; a
+    claim not covered pays nothing (its deductible is still stated, as the answer a caller hears)."""
     deductible = decision.deductible.amount if decision.deductible else 0
     if not decision.covered:
         return Payout(0, deductible)
     payable = max(claimed - deductible, 0)
+    if decision.claim_max is not None:
+        payable = min(payable, decision.claim_max.amount)
     if decision.remaining_aggregate is not None:
         payable = min(payable, decision.remaining_aggregate.amount)
     return Payout(payable, deductible)
