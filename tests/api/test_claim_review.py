@@ -201,3 +201,22 @@ async def test_the_queue_is_oldest_first_in_pages(shop: Shop) -> None:
             break
         params["cursor"] = page["next_cursor"]
     assert seen == filed
+
+
+async def test_a_device_that_is_not_the_contracts_is_flagged_for_the_reviewer(shop: Shop) -> None:
+    """At intake the desk reads the device: a serial registered to another customer, or an IMEI
+    whose check digit is wrong, sends the claim to review with the flag; neither denies it."""
+    contract = await shop.sell(PLAN)
+    stranger = await shop.sell(PLAN)
+    shown = await shop.claim(contract_id=contract["id"], serial=stranger["serial"])
+    assert (shown["status"], shown["flags"]) == ("in_review", ["serial_of_another_customer"])
+    own = await shop.sell(PLAN)
+    fine = await shop.claim(contract_id=own["id"], serial=own["serial"], device_imei="49-015420-323751-8")
+    assert (fine["status"], fine["flags"]) == ("approved", [])
+    other = await shop.sell(PLAN)
+    forged = await shop.claim(contract_id=other["id"], device_imei="490154203237519")
+    assert (forged["status"], forged["flags"], forged["review_reasons"]) == (
+        "in_review",
+        ["imei_fails_luhn"],
+        ["fraud_flag"],
+    )

@@ -206,3 +206,22 @@ def test_a_decided_claim_takes_no_review_action_and_review_ends_only_in_a_decisi
 def test_a_frequent_claimant_is_flagged_only_past_the_plans_count(recent: int, limit: int | None) -> None:
     flagged = fraud_flags(ClaimReview(claims_in_30_days=limit), recent)
     assert (FraudFlag.FREQUENT_CLAIMS in flagged) == (limit is not None and recent > limit)
+
+
+@given(st.text(alphabet="0123456789", min_size=1, max_size=20), st.booleans())
+def test_an_imei_is_flagged_unless_it_is_fifteen_digits_with_a_right_check_digit(
+    imei: str, elsewhere: bool
+) -> None:
+    flags = fraud_flags(ClaimReview(), 0, serial_elsewhere=elsewhere, device_imei=imei)
+    real = (
+        len(imei) == 15
+        and sum(
+            (d if i % 2 == 0 else (2 * d - 9 if 2 * d > 9 else 2 * d))
+            for i, d in enumerate(int(c) for c in reversed(imei))
+        )
+        % 10
+        == 0
+    )
+    assert (FraudFlag.IMEI_FAILS_LUHN in flags) is not real
+    assert (FraudFlag.SERIAL_OF_ANOTHER_CUSTOMER in flags) is elsewhere
+    assert FraudFlag.FREQUENT_CLAIMS not in flags  # the plan sets no count

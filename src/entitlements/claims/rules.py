@@ -11,6 +11,7 @@ import msgspec
 
 from entitlements.catalog import ClaimReview, CoverageKind
 from entitlements.coverage import ClaimUse, Decision
+from entitlements.identifiers import luhn_valid
 from entitlements.money import Money
 
 
@@ -96,12 +97,29 @@ class FraudFlag(StrEnum):
     """Signals shown to the reviewer; never a denial by themselves."""
 
     FREQUENT_CLAIMS = "frequent_claims"
+    SERIAL_OF_ANOTHER_CUSTOMER = "serial_of_another_customer"  # the device shown is someone else's
+    IMEI_FAILS_LUHN = "imei_fails_luhn"  # the IMEI read off the device is not a real one
 
 
-def fraud_flags(review: ClaimReview, claims_in_30_days: int) -> tuple[FraudFlag, ...]:
-    """`claims_in_30_days`: the customer's claims filed in the 30 days before this one."""
+def fraud_flags(
+    review: ClaimReview,
+    claims_in_30_days: int,
+    *,
+    serial_elsewhere: bool = False,
+    device_imei: str | None = None,
+) -> tuple[FraudFlag, ...]:
+    """`claims_in_30_days`: the customer's claims filed in the 30 days before this one;
+    `serial_elsewhere`: the serial given with the claim is registered to another customer's
+    product; `device_imei`: the IMEI read off the device at intake, digits only."""
+    flags = []
     limit = review.claims_in_30_days
-    return (FraudFlag.FREQUENT_CLAIMS,) if limit is not None and claims_in_30_days > limit else ()
+    if limit is not None and claims_in_30_days > limit:
+        flags.append(FraudFlag.FREQUENT_CLAIMS)
+    if serial_elsewhere:
+        flags.append(FraudFlag.SERIAL_OF_ANOTHER_CUSTOMER)
+    if device_imei is not None and not (len(device_imei) == 15 and luhn_valid(device_imei)):
+        flags.append(FraudFlag.IMEI_FAILS_LUHN)
+    return tuple(flags)
 
 
 def review_reasons(

@@ -9,6 +9,7 @@ approving the last claim the plan allows cannot both succeed.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 import msgspec
@@ -59,6 +60,8 @@ class ClaimInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     serial: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     customer_id: Ref | None = None  # when given, the contract must be this customer's
     description: Annotated[str, msgspec.Meta(max_length=DESCRIPTION_LENGTH)] | None = None
+    # The IMEI read off the device at intake: checked as a fraud signal, never refused for it.
+    device_imei: Annotated[str, msgspec.Meta(pattern=r"^[0-9 -]{1,32}$")] | None = None
 
 
 class FulfilInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -120,6 +123,16 @@ async def _facts(session: AsyncSession, contract: ContractRow) -> ContractFacts:
     return (await facts_for(session, [contract], {product.id: product}))[contract.id]
 
 
+async def _serial_elsewhere(session: AsyncSession, data: ClaimInput, contract: ContractRow) -> bool:
+    """Whether the serial given with a claim on a contract is another customer's product's."""
+    if not data.serial or not data.contract_id:
+        return False  # a claim by serial alone found its contract by that very serial
+    owner = await session.scalar(
+        select(ProductRow.customer_id).where(ProductRow.serial == normalize_serial(data.serial))
+    )
+    return owner is not None and owner != contract.customer_id
+
+
 async def _recent_claims(session: AsyncSession, customer_id: str, now: dt.datetime) -> int:
     """The customer's claims filed in the 30 days before `now`, on any of their contracts."""
     count = await session.scalar(
@@ -170,7 +183,12 @@ async def file_claim(
         status, covered_amount = ClaimStatus.DENIED, 0
         reason = decision.reason.value if decision.reason else None
     else:
-        flags = fraud_flags(plan.claim_review, await _recent_claims(session, contract.customer_id, now))
+        flags = fraud_flags(
+            plan.claim_review,
+            await _recent_claims(session, contract.customer_id, now),
+            serial_elsewhere=await _serial_elsewhere(session, data, contract),
+            device_imei=re.sub(r"[ -]", "", data.device_imei) if data.device_imei else None,
+        )
         reasons = review_reasons(
             plan.claim_review,
             kind=data.incident_kind,
