@@ -33,6 +33,7 @@ from sqlalchemy import select
 
 from api.database import Database
 from api.settings import Settings
+from api.upload_links import upload_link
 from entitlements.catalog import DEFAULT_LOCALE, Plan
 from entitlements.localization import format_day, format_money
 from entitlements.money import Money
@@ -52,6 +53,7 @@ LETTERS = {
     "payment.failed": "payment_failed",
     "coverage.ending": "ending",
     "offer.lead": "lead",
+    "claim.info_requested": "info_requested",
 }
 MARKETING = frozenset({"lead"})
 
@@ -108,6 +110,13 @@ def compose(
         body = [_say(locale, "email_ending_body", **plan, date=values["date"])]
         if values.get("offers"):
             body.append(_say(locale, "email_ending_offers"))
+    elif kind == "info_requested":
+        subject = _say(locale, "email_info_subject")
+        what = _say(locale, f"evidence_{values['what']}")
+        body = [
+            _say(locale, "email_info_body", **plan, what=what),
+            _say(locale, "email_info_link", date=values["date"], link=values["link"]),
+        ]
     else:  # lead
         subject = _say(locale, "email_lead_subject")
         body = [_say(locale, "email_lead_body", date=values["date"])]
@@ -231,6 +240,10 @@ async def send_for_event(db: Database, settings: Settings, event_id: str) -> Non
         values["date"] = format_day(local_day(dt.datetime.fromisoformat(day), zone), locale)
     values.setdefault("end", values.get("date", ""))
     values["link"] = data.get("hosted_invoice_url") or data.get("url") or ""
+    if kind == "info_requested":  # a link of its own, good from when the letter goes
+        link = upload_link(settings, data["claim_id"], now)
+        values |= {"link": link.url, "date": format_day(local_day(link.expires_at, zone), locale)}
+        values["what"] = data.get("reason") or "description"
     if data.get("offers"):
         values["offers"] = "yes"
     unsubscribe = None

@@ -24,5 +24,12 @@ SEND_EMAIL = "email.send"
 # Evidence files no row names (their unit of work failed after the file was written): deleted.
 SWEEP_EVIDENCE = "evidence.sweep"
 EMAIL_EVENTS = frozenset(
-    {"contract.activated", "renewal.upcoming", "payment.failed", "coverage.ending", "offer.lead"}
+    {
+        "contract.activated",
+        "renewal.upcoming",
+        "payment.failed",
+        "coverage.ending",
+        "offer.lead",
+        "claim.info_requested",  # the customer's upload link
+    }
 )

@@ -185,6 +185,13 @@ EMAILS: dict[str, str] = dict(
             "email_lead_unsubscribe",
             "You receive this because you agreed to hear from us. To receive no more offers: {link}",
         ),
+        N_("email_info_subject", "We need more to decide your claim"),
+        N_("email_info_body", "To decide your claim under {plan}, we need from you: {what}."),
+        N_("email_info_link", "Send it here, with no sign-in, until {date}: {link}"),
+        N_("evidence_photo", "a photo of the damage"),
+        N_("evidence_receipt", "the receipt"),
+        N_("evidence_police_report", "the police report"),
+        N_("evidence_description", "a description of what happened"),
         N_("unsubscribe_title", "Offers by email"),
         N_(
             "unsubscribe_ask", "Receive no more offers from us by email? Letters about your plans still come."

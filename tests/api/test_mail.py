@@ -169,3 +169,41 @@ def test_every_event_that_writes_a_letter_has_one() -> None:
     from api.mail import LETTERS
 
     assert set(LETTERS) == jobs.EMAIL_EVENTS
+
+
+async def test_a_request_for_information_mails_the_customer_a_link_that_takes_the_photo(
+    shop: Shop, app: CoverlineApp, inbox: tuple[Inbox, str]
+) -> None:
+    received, _ = inbox
+    asked: dict[str, str] = {}
+    for locale, country, currency in (("sv", "SE", "USD"), ("ar", "SA", "SAR")):
+        customer = await shop.customer(country=country, locale=locale, email=f"claim-{locale}@example.com")
+        product = await shop.product(customer["id"], currency=currency)
+        contract = await shop.open_contract(customer, product, "test-reviewed", country=country)
+        await shop.lifecycle(contract["id"], "payment", f"pay-{contract['id']}")
+        claim = await shop.claim(
+            contract_id=contract["id"],
+            incident_kind="theft_loss",
+            amount={"amount": 30000, "currency": currency},
+        )
+        response = await shop.client.post(
+            f"/v1/claims/{claim['id']}/review",
+            json={"action": "request_info", "reason_code": "police_report"},
+            headers=shop.keys.auth("support") | {"Coverline-Agent": "rita"},
+        )
+        assert response.status_code == 200, response.text
+        asked[locale] = claim["id"]
+    await drain(app)
+    letters = {str(m["To"]): m for m in received.letters if "/v1/evidence-uploads/" in text_of(m)}
+    assert set(letters) == {"claim-sv@example.com", "claim-ar@example.com"}
+    sv, ar = text_of(letters["claim-sv@example.com"]), text_of(letters["claim-ar@example.com"])
+    assert "polisanmälan" in sv and "محضر الشرطة" in ar  # what is asked for, in their language
+    assert 'dir="rtl"' in html_of(letters["claim-ar@example.com"])
+    link = next(word for word in sv.split() if word.startswith(f"{PUBLIC}/v1/evidence-uploads/"))
+    sent = await shop.client.post(
+        link.removeprefix(PUBLIC),
+        files={"file": ("report.pdf", b"%PDF-1.7\n%%EOF\n", "application/pdf")},
+        data={"kind": "police_report"},
+    )
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["claim_id"] == asked["sv"]
