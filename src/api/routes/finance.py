@@ -125,9 +125,16 @@ class RenewalsReport(msgspec.Struct, frozen=True):
     data: list[RenewalLine]
 
 
-async def _renewals(session: AsyncSession, since: str | None, until: str | None) -> RenewalsReport:
+def _range(since: str | None, until: str | None) -> tuple[dt.datetime, dt.datetime]:
     end = parse_instant(until, "to") or utcnow()
     start = parse_instant(since, "from") or end - dt.timedelta(days=366)
+    if start >= end:
+        raise InvalidInput("`from` comes before `to`", field="from")
+    return start, end
+
+
+async def _renewals(session: AsyncSession, since: str | None, until: str | None) -> RenewalsReport:
+    start, end = _range(since, until)
     return RenewalsReport(start, end, await renewals_report(session, start, end))
 
 
@@ -165,14 +172,6 @@ LOSS_RATIO_COLUMNS = (
     "claim_cost",
     "loss_ratio",
 )
-
-
-def _range(since: str | None, until: str | None) -> tuple[dt.datetime, dt.datetime]:
-    end = parse_instant(until, "to") or utcnow()
-    start = parse_instant(since, "from") or end - dt.timedelta(days=366)
-    if start >= end:
-        raise InvalidInput("`from` comes before `to`", field="from")
-    return start, end
 
 
 async def _claim_costs(
@@ -300,13 +299,7 @@ class FinanceController(Controller):
     ) -> Stream:
         report = await _renewals(db_session, since, until)
         fields = RenewalLine.__struct_fields__
-
-        async def lines() -> AsyncIterator[str]:
-            yield ("\ufeff" if bom else "") + ",".join(fields) + "\r\n"
-            for line in report.data:
-                yield ",".join(str(getattr(line, f)) for f in fields) + "\r\n"
-
-        return Stream(lines(), media_type="text/csv; charset=utf-8")
+        return _csv(bom, fields, [[getattr(line, f) for f in fields] for line in report.data])
 
     @get(
         "/reconciliation",
