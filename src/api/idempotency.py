@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import math
 import os
+import re
 from typing import Any
 
 import msgspec
@@ -61,13 +62,21 @@ class ReplaySeal:
         return plain
 
 
-def fingerprint(path: str, query: bytes, body: bytes) -> str:
-    """What makes two requests the same: the path, the query and the body's JSON as decoded (a
-    body that is not JSON, as sent)."""
-    try:
-        canonical = msgspec.json.encode(msgspec.json.decode(body), order="sorted") if body else b""
-    except msgspec.DecodeError:
-        canonical = body
+_BOUNDARY = re.compile(rb'boundary="?([^";]+)"?', re.IGNORECASE)
+
+
+def fingerprint(path: str, query: bytes, body: bytes, content_type: bytes = b"") -> str:
+    """What makes two requests the same: the path, the query and the body's JSON as decoded; a
+    multipart body's parts without the boundary, which a client draws anew for each attempt; any
+    other body as sent."""
+    boundary = _BOUNDARY.search(content_type) if content_type.lower().startswith(b"multipart/") else None
+    if boundary is not None:
+        canonical = body.replace(b"--" + boundary.group(1), b"--")
+    else:
+        try:
+            canonical = msgspec.json.encode(msgspec.json.decode(body), order="sorted") if body else b""
+        except msgspec.DecodeError:
+            canonical = body
     return hashlib.sha256(b"\n".join([path.encode(), query, canonical])).hexdigest()
 
 
@@ -113,7 +122,8 @@ class IdempotencyMiddleware:
             body += message.get("body", b"")
             if not message.get("more_body", False):
                 break
-        print_ = fingerprint(path, scope.get("query_string", b""), body)
+        content_type = (header(scope, b"content-type") or "").encode("latin-1")
+        print_ = fingerprint(path, scope.get("query_string", b""), body, content_type)
         lease = dt.timedelta(seconds=app_state.settings.idempotency_lease_seconds)
         seal: ReplaySeal = app_state.replay_seal
         bound_to = f"{principal.key_id}\n{key}".encode()

@@ -223,3 +223,19 @@ async def test_evidence_in_an_s3_compatible_store(s3_app: CoverlineApp, shop: Sh
     assert await sweep_orphans(s3_app.state.db.sessions, store, later) == 1
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="coverline-evidence")["Contents"]]
     assert "claims-files/claims/clm_orphan/evd_lost.png" not in keys and len(keys) == 1
+
+
+async def test_an_upload_sent_again_with_its_idempotency_key_is_kept_once(
+    shop: Shop, client: httpx.AsyncClient, keys: Keys
+) -> None:
+    claim = await claim_in_review(shop)
+    url = f"/v1/claims/{claim['id']}/evidence"
+    headers = keys.auth("support") | {"Idempotency-Key": "photo-upload-1"}
+    files = {"file": ("a.png", PNG, "image/png")}
+    first = await client.post(url, files=files, data={"kind": "photo"}, headers=headers)
+    again = await client.post(url, files=files, data={"kind": "photo"}, headers=headers)
+    assert first.status_code == again.status_code == 201, again.text
+    assert first.json()["id"] == again.json()["id"]  # another boundary, the same parts
+    other = await client.post(url, files={"file": ("a.png", PNG + b"\x01", "image/png")}, headers=headers)
+    assert other.status_code == 422 and "different request" in other.text  # other bytes: refused
+    assert len((await shop.call("GET", url, "support"))["data"]) == 1

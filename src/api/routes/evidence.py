@@ -23,6 +23,7 @@ from api.routes.claims import AgentHeader
 from api.routes.people import Id
 from api.settings import Settings
 from api.upload_links import UploadLink, claim_of_link, upload_link
+from api.views import IdempotencyKey
 from entitlements.claims import evidence
 from entitlements.claims.evidence import EvidenceKind
 from entitlements.claims.service import agent_name
@@ -109,6 +110,7 @@ class EvidenceController(Controller):
         claim_id: Id,
         data: Form,
         agent: AgentHeader = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> EvidenceView:
         return await _attach(state, claim_id, data, agent_name(agent) or actor(request))
 
@@ -143,7 +145,11 @@ class EvidenceController(Controller):
         responses=problem_responses(404),
     )
     async def create_link(
-        self, state: State, db_session: NamedDependency[AsyncSession], claim_id: Id
+        self,
+        state: State,
+        db_session: NamedDependency[AsyncSession],
+        claim_id: Id,
+        idempotency_key: IdempotencyKey = None,
     ) -> UploadLink:
         await evidence.evidence_of(db_session, claim_id)  # the claim exists
         return upload_link(state.settings, claim_id, utcnow())

@@ -149,6 +149,7 @@ class ServicerController(Controller):
         db_session: NamedDependency[AsyncSession],
         servicer_id: Id,
         data: JSONBody[ServicerKeyInput],
+        idempotency_key: IdempotencyKey = None,
     ) -> IssuedKey:
         servicer = await service.get_servicer(db_session, servicer_id)
         return await issue_key(
