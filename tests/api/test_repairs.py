@@ -46,7 +46,12 @@ async def servicer(shop: Shop, name: str, categories: list[str], countries: list
 
 async def approved_claim(shop: Shop, amount: int = 15000) -> dict[str, Any]:
     contract = await shop.sell()  # a phone in the US; a screen claim pays it less USD 29 deductible
-    claim = await shop.claim(contract_id=contract["id"], amount={"amount": amount, "currency": "USD"})
+    claim = await shop.claim(
+        contract_id=contract["id"],
+        amount={"amount": amount, "currency": "USD"},
+        description="Dropped on tiles; the screen is cracked across",
+    )
+    claim["serial"] = contract["serial"]
     assert claim["status"] == "approved"
     return claim
 
@@ -75,6 +80,11 @@ async def test_a_repair_is_offered_taken_by_the_first_servicer_repaired_and_fulf
     await tv_only.call("GET", f"/v1/service-orders/{order_id}", 404)
     taken = await first.call("POST", f"/v1/service-orders/{order_id}/accept")
     assert (taken["status"], taken["servicer_id"]) == ("accepted", first.id)
+    assert (taken["serial"], taken["incident_kind"], taken["problem"]) == (
+        claim["serial"],
+        "screen",
+        "Dropped on tiles; the screen is cracked across",
+    )  # the job, as the repair centre needs it
     # The help desk's check shows the claim under way and who has the repair.
     check = await shop.check(contract_id=claim["contract_id"])
     [open_claim] = check["products"][0]["open_claims"]

@@ -65,6 +65,11 @@ class OrderView(msgspec.Struct, frozen=True):
     servicer_id: str | None
     category: str
     country: str
+    sku: str
+    serial: str | None
+    incident_kind: str
+    incident_date: dt.date | None
+    problem: str | None  # what the customer said happened
     status: OrderStatus
     payable: Money  # what the claim pays: an estimate above it waits for approval
     estimate: dict[str, int] | None
@@ -92,6 +97,11 @@ class OrderView(msgspec.Struct, frozen=True):
             servicer_id=row.servicer_id,
             category=row.category,
             country=row.country,
+            sku=row.sku,
+            serial=row.serial,
+            incident_kind=row.incident_kind,
+            incident_date=row.incident_date,
+            problem=row.problem,
             status=OrderStatus(row.status),
             payable=Money(row.payable, row.currency),
             estimate=estimate,

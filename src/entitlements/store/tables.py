@@ -229,7 +229,13 @@ class ServiceOrderRow(Base):
     servicer_id: Mapped[str | None] = mapped_column(ForeignKey("servicers.id"), nullable=True)
     category: Mapped[str] = mapped_column(String(32))
     country: Mapped[str] = mapped_column(String(2))
-    status: Mapped[str] = mapped_column(String(20))  # `servicers.rules.OrderStatus`
+    # The job, as the repair centre needs it: the product and what happened to it.
+    sku: Mapped[str] = mapped_column(String(64))
+    serial: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    incident_kind: Mapped[str] = mapped_column(String(32))
+    incident_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    problem: Mapped[str | None] = mapped_column(Text, nullable=True)  # the claim's description
+    status: Mapped[str] = mapped_column(String(20))  # `repairs.rules.OrderStatus`
     currency: Mapped[str] = mapped_column(String(3))
     payable: Mapped[int] = mapped_column(BigInteger)  # what the claim pays: an estimate above waits
     estimate: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: parts, labour
