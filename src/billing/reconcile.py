@@ -18,6 +18,7 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing.rules import CLAIM_COST
 from billing.tables import LedgerEntryRow
 
 
@@ -104,7 +105,7 @@ async def _ledger_keys(
         t.stripe_payment_intent,
         t.stripe_refund,
         t.stripe_dispute,
-    ).where(t.occurred_at >= since, t.occurred_at < until)
+    ).where(t.occurred_at >= since, t.occurred_at < until, t.kind != CLAIM_COST)  # never through Stripe
     result = await session.stream(query.execution_options(yield_per=10_000))
     async for row_id, kind, amount, currency, charge, intent, refund, dispute in result:
         if kind in _KINDS["charge"]:

@@ -108,3 +108,26 @@ async def test_every_category_is_found(shop: Shop, app: CoverlineApp) -> None:
     assert (await shop.call("GET", f"/v1/contracts/{lost['contract']['id']}", "support"))[
         "status"
     ] == "active"
+
+
+async def test_what_claims_cost_is_not_stripes_to_reconcile(shop: Shop, app: CoverlineApp) -> None:
+    """Coverline pays no one: a claim's cost is in the ledger but never moved through Stripe, so it
+    is neither missing in Stripe nor part of the ledger's total beside Stripe's."""
+    since = utcnow() - dt.timedelta(minutes=1)
+    sold = await shop.checkout("test-screen-guard")
+    before = await reconciliation(shop, since)
+    async with app.state.db.sessions() as session, session.begin():
+        session.add(
+            LedgerEntryRow(
+                entry_key="claim_cost:clm_reconcile:repair",
+                kind="claim_cost",
+                amount=-5000,
+                currency="USD",
+                contract_id=sold["contract"]["id"],
+                claim_id="clm_reconcile",
+                occurred_at=utcnow(),
+                recorded_at=utcnow(),
+            )
+        )
+    after = await reconciliation(shop, since)
+    assert after["counts"] == before["counts"] and after["totals"] == before["totals"]
