@@ -119,12 +119,6 @@ class CustomerPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     marketing_consent: bool | None = None
 
 
-async def _audit(
-    session: AsyncSession, entity: str, entity_id: str, action: str, actor: str, **changes: Any
-) -> None:
-    await audit.append(await unit_of_work(session), entity, entity_id, actor, [(action, changes)])
-
-
 def _locale(raw: str) -> str:
     locale = normalize_locale(raw)
     if locale is None:
@@ -157,7 +151,7 @@ async def create_customer(session: AsyncSession, data: CustomerInput, actor: str
         updated_at=now,
     )
     session.add(row)
-    await _audit(session, "customer", row.id, A.CREATED, actor)
+    await audit.record(session, "customer", row.id, A.CREATED, actor)
     return row
 
 
@@ -185,7 +179,7 @@ async def update_customer(
             setattr(row, field, value)
     if changes:
         row.updated_at = utcnow()
-        await _audit(session, "customer", row.id, A.UPDATED, actor, **{k: "changed" for k in changes})
+        await audit.record(session, "customer", row.id, A.UPDATED, actor, **{k: "changed" for k in changes})
         if row.stripe_customer_id is not None and {"name", "email", "locale"} & changes.keys():
             await (await unit_of_work(session)).enqueue(jobs.CUSTOMER_CHANGED, row.id.encode())
     if {"email", "phone", "time_zone", "locale"} & changes.keys():  # in the snapshots too
@@ -259,7 +253,7 @@ async def register_product(session: AsyncSession, data: ProductInput, actor: str
         created_at=utcnow(),
     )
     session.add(row)
-    await _audit(session, "product", row.id, A.CREATED, actor, customer_id=row.customer_id)
+    await audit.record(session, "product", row.id, A.CREATED, actor, customer_id=row.customer_id)
     touch(session, row.id)
     return row
 
@@ -334,7 +328,7 @@ async def open_contract(
         raise Conflict("this offer has been used for another sale", field="offer_token") from None
     if terms.lead_id is not None:
         await consume_lead(await unit_of_work(session), terms.lead_id, product.id, row.id, now)
-    await _audit(
+    await audit.record(
         session,
         "contract",
         row.id,
@@ -504,8 +498,12 @@ async def transfer_contract(
     contract.customer_id = new_owner.id
     product = await get_product(session, contract.product_id)
     product.customer_id = new_owner.id
-    await _audit(session, "contract", contract.id, A.TRANSFERRED, actor, customer_id=[previous, new_owner.id])
-    await _audit(session, "product", product.id, A.TRANSFERRED, actor, customer_id=[previous, new_owner.id])
+    await audit.record(
+        session, "contract", contract.id, A.TRANSFERRED, actor, customer_id=[previous, new_owner.id]
+    )
+    await audit.record(
+        session, "product", product.id, A.TRANSFERRED, actor, customer_id=[previous, new_owner.id]
+    )
     touch(session, product.id)
     moved = {
         "contract_id": contract.id,

@@ -13,7 +13,7 @@ import re
 from typing import Annotated, Any
 
 import msgspec
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +40,7 @@ from entitlements.money import Money
 from entitlements.services import DESCRIPTION_LENGTH, Ref, new_id
 from entitlements.store import audit
 from entitlements.store.contracts import facts_for, get_contract, get_product, lock_contract
+from entitlements.store.pages import oldest_first
 from entitlements.store.tables import AuditEventRow, ClaimRow, ContractRow, ProductRow
 from entitlements.store.unit_of_work import touch, unit_of_work
 from entitlements.zones import local_day
@@ -85,12 +86,6 @@ class ReviewInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 def agent_name(raw: str | None) -> str | None:
     """The agent a `Coverline-Agent` header names, as stored and compared."""
     return clean_text(raw, "Coverline-Agent", AGENT_LENGTH) if raw is not None else None
-
-
-async def _audit(
-    session: AsyncSession, entity: str, entity_id: str, action: str, actor: str, **changes: Any
-) -> None:
-    await audit.append(await unit_of_work(session), entity, entity_id, actor, [(action, changes)])
 
 
 async def _contract_for_claim(session: AsyncSession, data: ClaimInput) -> ContractRow:
@@ -227,7 +222,7 @@ async def file_claim(
         await session.flush()
     except IntegrityError:
         raise Conflict("a claim with this reference is being filed", field="reference") from None
-    await _audit(
+    await audit.record(
         session,
         "claim",
         claim.id,
@@ -240,7 +235,7 @@ async def file_claim(
         review_reasons=list(reasons),
         flags=list(flags),
     )
-    await _audit(
+    await audit.record(
         session, "contract", contract.id, A.CLAIM + claim.status, actor, claim_id=claim.id, agent=agent
     )
     touch(session, claim.product_id)
@@ -295,8 +290,10 @@ async def review_claim(
     claim.status, claim.reason = after.value, data.reason_code
     if after in (ClaimStatus.APPROVED, ClaimStatus.DENIED):
         claim.decided_by, claim.decided_at = agent, now
-    await _audit(session, "claim", claim.id, data.action.value, actor, agent=agent, note=note, **changes)
-    await _audit(
+    await audit.record(
+        session, "claim", claim.id, data.action.value, actor, agent=agent, note=note, **changes
+    )
+    await audit.record(
         session, "contract", claim.contract_id, A.CLAIM + after.value, actor, claim_id=claim.id, agent=agent
     )
     touch(session, claim.product_id)
@@ -352,7 +349,7 @@ async def fulfil_claim(
     claim.fulfilment_details = msgspec.json.encode(details).decode()
     if data.method is not Fulfilment.REPAIR:
         claim.status, claim.fulfilled_at = ClaimStatus.FULFILLED.value, now
-    await _audit(
+    await audit.record(
         session, "claim", claim.id, "fulfil", actor, agent=agent, method=data.method.value, **details
     )
     touch(session, claim.product_id)
@@ -371,8 +368,10 @@ async def void_claim(session: AsyncSession, claim_id: str, *, actor: str, now: d
     previous = claim.status
     claim.status = ClaimStatus.VOIDED.value
     claim.voided_at = now
-    await _audit(session, "claim", claim.id, A.VOIDED, actor, status=[previous, claim.status])
-    await _audit(session, "contract", claim.contract_id, A.CLAIM + claim.status, actor, claim_id=claim.id)
+    await audit.record(session, "claim", claim.id, A.VOIDED, actor, status=[previous, claim.status])
+    await audit.record(
+        session, "contract", claim.contract_id, A.CLAIM + claim.status, actor, claim_id=claim.id
+    )
     touch(session, claim.product_id)
     await claim_events(session, claim, ("claim.voided",))
     return claim
@@ -393,11 +392,7 @@ async def list_claims(
         query = query.where(ClaimRow.status == status.value)
     if contract_id is not None:
         query = query.where(ClaimRow.contract_id == contract_id)
-    if cursor is not None:
-        after = select(ClaimRow.created_at, ClaimRow.id).where(ClaimRow.id == cursor).subquery()
-        query = query.where(tuple_(ClaimRow.created_at, ClaimRow.id) > select(after).scalar_subquery())
-    rows = list(await session.scalars(query.order_by(ClaimRow.created_at, ClaimRow.id).limit(limit + 1)))
-    return rows[:limit], rows[limit - 1].id if len(rows) > limit else None
+    return await oldest_first(session, query, ClaimRow, cursor, limit)
 
 
 async def claim_events(session: AsyncSession, claim: ClaimRow, types: tuple[str, ...]) -> None:

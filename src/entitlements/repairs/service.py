@@ -11,7 +11,7 @@ one that cannot be repaired leaves the claim to be fulfilled by a replacement.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from sqlalchemy import ColumnElement, and_, or_, select, true, update
@@ -33,6 +33,7 @@ from entitlements.repairs.rules import (
 )
 from entitlements.services import NAME_LENGTH, new_id
 from entitlements.store import audit
+from entitlements.store.pages import oldest_first
 from entitlements.store.tables import ClaimRow, CustomerRow, ProductRow, ServiceOrderRow, ServicerRow
 from entitlements.store.unit_of_work import touch, unit_of_work
 
@@ -55,12 +56,6 @@ class OrderReport(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     estimate: Estimate | None = None
     cost: Cost | None = None
     note: Annotated[str, msgspec.Meta(max_length=NOTE_LENGTH)] | None = None
-
-
-async def _audit(
-    session: AsyncSession, entity: str, entity_id: str, action: str, actor: str, **changes: Any
-) -> None:
-    await audit.append(await unit_of_work(session), entity, entity_id, actor, [(action, changes)])
 
 
 async def _order_event(session: AsyncSession, order: ServiceOrderRow, event_type: str) -> None:
@@ -100,7 +95,7 @@ async def create_servicer(
     )
     session.add(row)
     await session.flush()
-    await _audit(session, "servicer", row.id, "created", actor, name=row.name)
+    await audit.record(session, "servicer", row.id, "created", actor, name=row.name)
     return row
 
 
@@ -164,7 +159,7 @@ async def open_order(
         order.servicer_id, order.status = servicer.id, OrderStatus.ASSIGNED.value
     session.add(order)
     await session.flush()
-    await _audit(
+    await audit.record(
         session,
         "service_order",
         order.id,
@@ -226,19 +221,7 @@ async def list_orders(
     query = select(ServiceOrderRow).where(_visible(viewer))
     if status is not None:
         query = query.where(ServiceOrderRow.status == status.value)
-    if cursor is not None:
-        after = await session.get(ServiceOrderRow, cursor)
-        if after is not None:
-            query = query.where(
-                or_(
-                    ServiceOrderRow.created_at > after.created_at,
-                    and_(ServiceOrderRow.created_at == after.created_at, ServiceOrderRow.id > after.id),
-                )
-            )
-    rows = list(
-        await session.scalars(query.order_by(ServiceOrderRow.created_at, ServiceOrderRow.id).limit(limit + 1))
-    )
-    return rows[:limit], rows[limit - 1].id if len(rows) > limit else None
+    return await oldest_first(session, query, ServiceOrderRow, cursor, limit)
 
 
 async def accept_order(
@@ -269,7 +252,7 @@ async def accept_order(
         order = await get_order(session, order_id, servicer_id=servicer_id)
         raise Conflict(f"the order is {order.status}, not waiting to be accepted", field="order_id")
     order = await get_order(session, order_id, servicer_id=servicer_id)
-    await _audit(session, "service_order", order.id, "accepted", actor, servicer_id=servicer_id)
+    await audit.record(session, "service_order", order.id, "accepted", actor, servicer_id=servicer_id)
     await _order_event(session, order, "service_order.accepted")
     return order
 
@@ -287,7 +270,7 @@ async def assign_order(
             f"servicer {servicer_id} does not serve this product's category and country", field="servicer_id"
         )
     order.servicer_id, order.status, order.updated_at = servicer.id, OrderStatus.ASSIGNED.value, now
-    await _audit(session, "service_order", order.id, "assigned", actor, servicer_id=servicer.id)
+    await audit.record(session, "service_order", order.id, "assigned", actor, servicer_id=servicer.id)
     await _order_event(session, order, "service_order.assigned")
     return order
 
@@ -323,7 +306,7 @@ async def report(
     order.status, order.updated_at = data.status.value, now
     if note:
         order.note = note
-    await _audit(
+    await audit.record(
         session, "service_order", order.id, data.status.value, actor, servicer_id=servicer_id, note=note
     )
     await _order_event(session, order, f"service_order.{data.status.value}")
@@ -339,7 +322,7 @@ async def approve_estimate(
     if order.status != OrderStatus.DIAGNOSED.value or order.estimate is None:
         raise Conflict(f"the order is {order.status}: no estimate waits", field="order_id")
     order.estimate_approved_by, order.updated_at = agent, now
-    await _audit(session, "service_order", order.id, "estimate_approved", actor, agent=agent)
+    await audit.record(session, "service_order", order.id, "estimate_approved", actor, agent=agent)
     await _order_event(session, order, "service_order.estimate_approved")
     return order
 
@@ -354,8 +337,8 @@ async def _end_claim(session: AsyncSession, order: ServiceOrderRow, *, actor: st
         return  # voided meanwhile: nothing to fulfil
     if order.status == OrderStatus.CLOSED.value:
         claim.status, claim.fulfilled_at = ClaimStatus.FULFILLED.value, now
-        await _audit(session, "claim", claim.id, "fulfilled", actor, service_order_id=order.id)
+        await audit.record(session, "claim", claim.id, "fulfilled", actor, service_order_id=order.id)
         await claim_events(session, claim, ("claim.fulfilled",))
     else:
         claim.fulfilment = REPLACEMENT_DUE
-        await _audit(session, "claim", claim.id, REPLACEMENT_DUE, actor, service_order_id=order.id)
+        await audit.record(session, "claim", claim.id, REPLACEMENT_DUE, actor, service_order_id=order.id)

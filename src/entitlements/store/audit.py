@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from entitlements.store.base import utcnow
 from entitlements.store.statements import Statements
 from entitlements.store.tables import AuditEventRow
+from entitlements.store.unit_of_work import unit_of_work
 
 audit_events: Table = AuditEventRow.__table__  # type: ignore[assignment]
 _APPEND = insert(audit_events)
@@ -34,6 +35,13 @@ async def append(
             for action, changes in entries
         ],
     )
+
+
+async def record(
+    session: AsyncSession, entity: str, entity_id: str, action: str, actor: str, **changes: Any
+) -> None:
+    """One entry, in the session's unit of work."""
+    await append(await unit_of_work(session), entity, entity_id, actor, [(action, changes)])
 
 
 async def history(session: AsyncSession, entity_ids: list[str]) -> list[AuditEventRow]:
