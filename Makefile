@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run serve test lint types contracts pytest speech-engine tour openapi messages texts bench clean
+.PHONY: setup run serve test lint types contracts pytest speech-engine browser screenshots tour openapi messages texts bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -26,8 +26,9 @@ run: setup
 	$(BIN)/coverline db upgrade
 	$(BIN)/coverline catalog load catalog/demo.toml
 	$(BIN)/coverline demo-keys
-	@echo "API docs: http://$(HOST):$(PORT)/docs"
-	@$(BIN)/coverline worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
+	@echo "API docs: http://$(HOST):$(PORT)/docs · console: /console · demo checkout: /demo/checkout"
+	@set -a; . var/demo-keys.env; set +a; \
+		$(BIN)/coverline worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
 		$(BIN)/coverline serve --host $(HOST) --port $(PORT)
 
 lint: setup
@@ -43,12 +44,22 @@ contracts: setup
 # Two workers, each with its own database: the suite took 1.9 times less wall time on 2 cores.
 PYTEST_WORKERS ?= 2
 
-pytest: setup speech-engine
+pytest: setup speech-engine browser
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 # The tests render the phone bot's speech to audio with espeak-ng (Debian's package).
 speech-engine:
 	@command -v espeak-ng >/dev/null || (apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null)
+
+# The pages are tested in Debian's Chromium, driven by Playwright (never `playwright install`: no
+# browser download); Noto fonts so that Hindi and Arabic render as letters, not boxes.
+browser:
+	@command -v chromium >/dev/null && test -d /usr/share/fonts/truetype/noto || \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-noto-core >/dev/null)
+
+# The README's pictures of the pages (docs/screenshots), from a server with the demo catalog.
+screenshots: setup browser
+	$(BIN)/python -m tests.pages.screenshots
 
 test: lint types contracts pytest
 

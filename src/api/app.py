@@ -15,7 +15,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server
 from litestar.routes import HTTPRoute
 
@@ -25,6 +24,8 @@ from api.edge import Edge, Route
 from api.errors import EXCEPTION_HANDLERS
 from api.idempotency import IdempotencyMiddleware, ReplaySeal
 from api.logs import configure_logging
+from api.pages import page_handlers
+from api.pages.docs import DocsPage
 from api.routes.billing import (
     CancellationController,
     CheckoutController,
@@ -93,7 +94,7 @@ def openapi_config() -> OpenAPIConfig:
         ),
         security=[{"apiKey": []}],
         path="/docs",
-        render_plugins=[ScalarRenderPlugin(path="/")],
+        render_plugins=[DocsPage(path="/")],
         use_handler_docstrings=False,
     )
 
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
             SandboxController,
             FinanceController,
             UnsubscribeController,
+            *page_handlers(),
         ],
         dependencies={"db_session": Provide(provide_session)},
         exception_handlers=EXCEPTION_HANDLERS,

@@ -19,6 +19,7 @@ import structlog
 
 from api.auth import bearer_token_of, hash_key
 from api.errors import make_problem, send_problem
+from api.pages.security import page_headers
 from api.settings import Settings
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -170,6 +171,9 @@ class Edge:
                     headers.append(_NO_STORE)
                 if scope["path"].startswith("/v1/"):  # answers in the caller's language
                     headers = _vary_on_language(headers)
+                else:  # a page, its assets, the widget, /docs
+                    present = {name.lower() for name, _ in headers}
+                    headers += [h for h in page_headers(scope["path"]) if h[0] not in present]
                 message = {**message, "headers": headers}
             await send(message)
 

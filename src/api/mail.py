@@ -32,6 +32,7 @@ from babel import Locale
 from sqlalchemy import select
 
 from api.database import Database
+from api.links import portal_link
 from api.settings import Settings
 from api.upload_links import upload_link
 from entitlements.catalog import DEFAULT_LOCALE, Plan
@@ -56,6 +57,8 @@ LETTERS = {
     "claim.info_requested": "info_requested",
 }
 MARKETING = frozenset({"lead"})
+# Letters about a plan the customer holds end with the link to their portal.
+PORTAL_LETTERS = frozenset({"activated", "renewal", "payment_failed", "ending"})
 
 
 class Letter(msgspec.Struct, frozen=True):
@@ -124,6 +127,8 @@ def compose(
             body.append(_say(locale, "email_lead_link", link=values["link"]))
         if unsubscribe:
             closing.append(_say(locale, "email_lead_unsubscribe", link=unsubscribe))
+    if values.get("portal"):
+        closing.append(_say(locale, "email_portal_link", link=values["portal"]))
     return Letter(
         to,
         locale,
@@ -246,6 +251,8 @@ async def send_for_event(db: Database, settings: Settings, event_id: str) -> Non
         values["what"] = data.get("reason") or "description"
     if data.get("offers"):
         values["offers"] = "yes"
+    if kind in PORTAL_LETTERS:  # the customer's own page, from every letter about their plan
+        values["portal"] = portal_link(settings, customer.id, now).url
     unsubscribe = None
     if kind in MARKETING:
         unsubscribe = (

@@ -88,6 +88,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     upload_link_hours: float = 72.0
     mail_from: str = "Coverline <no-reply@coverline.invalid>"
     public_url: str = "http://127.0.0.1:8000"
+    # Pages: how long a console sign-in and a portal visit last, and a portal link.
+    console_session_seconds: int = 3600
+    portal_session_seconds: int = 3600
+    portal_link_days: int = 7
+    # The demo merchant behind /demo/checkout (development only): the keys `coverline demo-keys`
+    # wrote to var/demo-keys.env. Without them the demo page says how to get them.
+    demo_publishable_key: str | None = None
+    demo_secret_key: str | None = None
 
     @property
     def production(self) -> bool:
@@ -250,6 +258,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         upload_link_hours=_float(env, "COVERLINE_UPLOAD_LINK_HOURS", 72.0),
         mail_from=env.get("COVERLINE_MAIL_FROM") or "Coverline <no-reply@coverline.invalid>",
         public_url=env.get("COVERLINE_PUBLIC_URL") or "http://127.0.0.1:8000",
+        console_session_seconds=_int(env, "COVERLINE_CONSOLE_SESSION_SECONDS", 3600),
+        portal_session_seconds=_int(env, "COVERLINE_PORTAL_SESSION_SECONDS", 3600),
+        portal_link_days=_int(env, "COVERLINE_PORTAL_LINK_DAYS", 7),
+        demo_publishable_key=None if production else env.get("COVERLINE_PK") or None,
+        demo_secret_key=None if production else env.get("COVERLINE_SK_CHECKOUT") or None,
         stripe_api_key=stripe_api_key,
         stripe_api_base=env.get("STRIPE_API_BASE") or None,
         stripe_test_clock=test_clock,

@@ -36,3 +36,20 @@ class IdempotentRequestRow(Base):
     content_language: Mapped[str | None] = mapped_column(Text, nullable=True)
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # sealed (AES-GCM)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class PageSessionRow(Base):
+    """A browser signed in to a page: an agent in the console (by a support key and their own
+    name) or a customer in the portal (by a portal link). The cookie holds a random value; this
+    row holds its hash."""
+
+    __tablename__ = "page_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # console | portal
+    key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"), nullable=True)
+    agent: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), nullable=True)
+    locale: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)

@@ -137,6 +137,11 @@ class Gateway(Protocol):
 
     async def cancel_subscription(self, subscription_id: str, *, key: str) -> None: ...
 
+    async def card_page(self, customer: str, *, return_url: str, locale: str) -> str:
+        """The hosted page where the customer replaces the card their renewals are charged to
+        (Stripe's customer portal), in `locale` where it has it; its URL."""
+        ...
+
     async def ensure_webhook_endpoint(self, url: str, events: list[str]) -> WebhookEndpoint:
         """The endpoint at `url`, receiving `events` (created, or its event list brought up to
         date). Its secret is known only when it is created now."""

@@ -428,7 +428,9 @@ class SandboxGateway:
             return "complete"
         contract_id, key, price = session["metadata"]["contract_id"], session["_key"], session["_price"]
         await self.attach_payment_method(session["customer"], card, key=key)
-        if price.interval_months is None:
+        if "payment_intent" in session or "subscription" in session:
+            paid = self._pay_again(session, card)  # the page after a decline: another card
+        elif price.interval_months is None:
             intent = await self.create_payment_intent(
                 amount=Money(price.unit_amount, price.currency),
                 customer=session["customer"],
@@ -455,6 +457,34 @@ class SandboxGateway:
             session["status"], session["payment_status"] = "complete", "paid"
             self._emit("checkout.session.completed", self._public(session))
         return str(session["status"])
+
+    async def card_page(self, customer: str, *, return_url: str, locale: str) -> str:
+        self._customer(customer)["card_return_url"] = return_url
+        return f"sandbox://billing/{customer}"
+
+    def card_of(self, customer: str) -> str | None:
+        found = self.customers.get(customer)
+        return None if found is None else found["card"]
+
+    def checkout_session(self, session_id: str) -> dict[str, Any]:
+        """A hosted checkout page's session, as its page shows it."""
+        session = self.checkout_sessions.get(session_id)
+        if session is None:
+            raise NotFound(f"no Checkout Session {session_id}", field="session_id")
+        return session
+
+    def _pay_again(self, session: dict[str, Any], card: str) -> bool:
+        """The session's PaymentIntent, or its subscription's first invoice, paid with another
+        card, as Stripe's page does after a decline: still one payment for the session."""
+        if "payment_intent" in session:
+            pi = self._intent(session["payment_intent"])
+            if pi["status"] == "requires_payment_method":
+                self._confirm(pi, card)
+            return bool(pi["status"] == "succeeded")
+        sub = self.subscriptions[session["subscription"]]
+        if sub["status"] == "incomplete" and sub.get("_open_invoice") in self.invoices:
+            self._pay(sub, self.invoices[sub["_open_invoice"]])
+        return bool(sub["status"] == "active")
 
     async def cancel_subscription(self, subscription_id: str, *, key: str) -> None:
         sub = self.subscriptions.get(subscription_id)

@@ -35,6 +35,10 @@ from entitlements.money import Money
 
 API_VERSION = stripe.api_version  # the version this SDK release is built for
 
+# The customer's languages that Stripe's hosted pages are shown in; the others see English
+# (Stripe has no Arabic or Hindi pages).
+STRIPE_PAGE_LOCALES = frozenset({"en", "fil", "sv", "vi"})
+
 
 class StripeGateway:
     sandbox = False
@@ -259,6 +263,15 @@ class StripeGateway:
                 raise HostedPagesUnavailable() from exc
             raise _gateway_error(exc) from exc
         return CheckoutSession(session.id, session.url or "")
+
+    async def card_page(self, customer: str, *, return_url: str, locale: str) -> str:
+        params: Any = {
+            "customer": customer,
+            "return_url": return_url,
+            "locale": locale if locale in STRIPE_PAGE_LOCALES else "en",
+        }
+        session = await self._call(self.client.v1.billing_portal.sessions.create_async(params))
+        return str(session.url)
 
     async def cancel_subscription(self, subscription_id: str, *, key: str) -> None:
         await self._call(self.client.v1.subscriptions.cancel_async(subscription_id, None, self._options(key)))

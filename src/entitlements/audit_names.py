@@ -6,3 +6,4 @@ OPENED = "opened"
 TRANSFERRED = "transferred"
 VOIDED = "voided"
 CLAIM = "claim_"
+AGENT_ACTION = "agent_action"  # what an agent did in the console, with their name

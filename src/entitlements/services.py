@@ -189,8 +189,15 @@ async def update_customer(
 
 
 async def find_customers(
-    session: AsyncSession, *, external_ref: str | None, email: str | None, phone: str | None
+    session: AsyncSession,
+    *,
+    external_ref: str | None,
+    email: str | None,
+    phone: str | None,
+    name: str | None = None,
 ) -> list[CustomerRow]:
+    """Customers by exact external ref, email or phone (normalized), or whose name contains
+    `name` in any case."""
     query = select(CustomerRow)
     if external_ref:
         query = query.where(CustomerRow.external_ref == clean_text(external_ref, "external_ref", REF_LENGTH))
@@ -198,7 +205,10 @@ async def find_customers(
         query = query.where(CustomerRow.email == normalize_email(email))
     if phone:
         query = query.where(CustomerRow.phone == normalize_phone(phone))
-    if not (external_ref or email or phone):
+    if name:
+        pattern = clean_text(name, "name", 200).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(CustomerRow.name.ilike(f"%{pattern}%", escape="\\"))
+    if not (external_ref or email or phone or name):
         raise InvalidInput("look customers up by external_ref, email or phone", field="query")
     return list(await session.scalars(query.order_by(CustomerRow.created_at).limit(100)))
 

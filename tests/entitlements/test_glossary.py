@@ -16,7 +16,7 @@ from babel.messages.pofile import read_po, write_po
 
 from entitlements.catalog import LOCALES, CoverageKind
 from entitlements.glossary import GLOSSARY, SENTENCE_CONCEPTS
-from entitlements.summary_texts import DURATIONS, EMAILS, INCIDENTS, SENTENCES, SPEECH_SENTENCES, TERMS
+from entitlements.summary_texts import DURATIONS, EMAILS, INCIDENTS, PAGES, SENTENCES, SPEECH_SENTENCES, TERMS
 from entitlements.translations import LOCALE_DIR, catalogs, translate
 
 PLACEHOLDER = re.compile(r"\{[a-z]+\}")
@@ -25,7 +25,8 @@ QUOTED_PLAN = {"hi": "“{plan}” योजना", "ar": "خطة «{plan}»", 
 
 def sources() -> set[tuple[str, str]]:
     return {
-        (key, text) for key, text in (SENTENCES | SPEECH_SENTENCES | TERMS | DURATIONS | EMAILS).items()
+        (key, text)
+        for key, text in (SENTENCES | SPEECH_SENTENCES | TERMS | DURATIONS | EMAILS | PAGES).items()
     } | {("incident", text) for text in INCIDENTS.values()}
 
 
@@ -59,7 +60,9 @@ def test_the_template_is_current() -> None:
 @pytest.mark.parametrize("locale", LOCALES)
 def test_the_chosen_terms_are_used_and_the_rejected_ones_never(locale: str) -> None:
     glossary = GLOSSARY[locale]
-    texts = {key: translate(locale, key, source) for key, source in (SENTENCES | TERMS | EMAILS).items()}
+    texts = {
+        key: translate(locale, key, source) for key, source in (SENTENCES | TERMS | EMAILS | PAGES).items()
+    }
     texts |= {
         f"incident:{kind.value}": translate(locale, "incident", INCIDENTS[kind]) for kind in CoverageKind
     }

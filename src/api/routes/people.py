@@ -7,12 +7,14 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, patch, post
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, access_guard, actor
 from api.errors import problem_responses
+from api.links import PortalLink, portal_link
 from api.views import IdempotencyKey
 from entitlements import services
 from entitlements.catalog import ProductCategory
@@ -126,6 +128,22 @@ class CustomerController(Controller):
     @get("/{customer_id:str}", summary="One customer", responses=problem_responses(400, 401, 403, 404, 429))
     async def get_customer(self, db_session: NamedDependency[AsyncSession], customer_id: Id) -> CustomerView:
         return CustomerView.of(await get_customer(db_session, customer_id))
+
+    @post(
+        "/{customer_id:str}/portal-links",
+        summary="A link to the customer's portal (proof of coverage, claims, cancellation, card), "
+        "good for 7 days",
+        responses=problem_responses(400, 401, 403, 404, 413, 415, 429),
+    )
+    async def create_portal_link(
+        self,
+        state: State,
+        db_session: NamedDependency[AsyncSession],
+        customer_id: Id,
+        idempotency_key: IdempotencyKey = None,
+    ) -> PortalLink:
+        customer = await get_customer(db_session, customer_id)
+        return portal_link(state.settings, customer.id, dt.datetime.now(dt.UTC))
 
     @patch("/{customer_id:str}", summary="Update a customer", responses=POST_PROBLEMS)
     async def update_customer(

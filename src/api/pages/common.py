@@ -1,0 +1,92 @@
+"""What every page shares: its templates (Jinja, autoescaped), its language and direction, its
+words from the gettext catalogs, its CSRF token, and errors shown as a page rather than JSON."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from litestar import Request, Response
+from litestar.types import ExceptionHandlersMap
+
+from api.errors import EXCEPTION_HANDLERS, Problem
+from api.pages import TEMPLATES, asset
+from api.pages.security import CSRF_FIELD, csrf_token, with_csrf_cookie
+from entitlements.localization import normalize_locale
+from entitlements.summary_texts import PAGES
+from entitlements.translations import languages, translate
+
+RIGHT_TO_LEFT = frozenset({"ar"})
+HTML = "text/html"
+
+
+@cache
+def environment() -> Environment:
+    templates = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    templates.globals["asset"] = asset
+    return templates
+
+
+def page_locale(raw: str | None, fallback: str = "en") -> str:
+    found = normalize_locale(raw) if raw else None
+    return found if found in languages() else fallback
+
+
+@cache
+def words(locale: str) -> dict[str, str]:
+    """The pages' texts in `locale` (English where a text is not translated)."""
+    return {key: translate(locale, key, message) for key, message in PAGES.items()}
+
+
+def render(template: str, locale: str, **context: Any) -> str:
+    return (
+        environment()
+        .get_template(template)
+        .render(t=words(locale), lang=locale, dir="rtl" if locale in RIGHT_TO_LEFT else "ltr", **context)
+    )
+
+
+def page(
+    request: Request[Any, Any, Any],
+    template: str,
+    locale: str = "en",
+    status_code: int = 200,
+    **context: Any,
+) -> Response[str]:
+    """A page in `locale`; its forms carry the CSRF token (and the cookie it is made from is set
+    on first visit). Kept by no cache: pages show customers and contracts."""
+    html = render(template, locale, csrf=csrf_token(request), csrf_field=CSRF_FIELD, **context)
+    response = Response(html, status_code=status_code, media_type=HTML, headers={"cache-control": "no-store"})
+    return with_csrf_cookie(request, response)
+
+
+def _problem(request: Request[Any, Any, Any], exc: Exception) -> Problem:
+    for kind in type(exc).__mro__:
+        handler = EXCEPTION_HANDLERS.get(kind)
+        if handler is not None:
+            answer: Response[Problem] = handler(request, exc)
+            return answer.content
+    raise exc
+
+
+def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
+    """A problem, as a page: its status and what went wrong, in words a person reads."""
+    problem = _problem(request, exc)
+    locale = page_locale(request.query_params.get("lang"))
+    html = render("error.html", locale, title=problem.title, detail=problem.detail)
+    headers = {"cache-control": "no-store"}
+    if problem.status == 405 and (allow := getattr(exc, "headers", None) or {}).get("Allow"):
+        headers["allow"] = allow["Allow"]
+    return Response(html, status_code=problem.status, media_type=HTML, headers=headers)
+
+
+# Every kind the API answers with a problem, a page answers with a page (the most specific
+# handler wins across layers, so each kind is named here too).
+PAGE_ERRORS: ExceptionHandlersMap = dict.fromkeys(EXCEPTION_HANDLERS, error_page)

@@ -1,0 +1,365 @@
+"""/console: the support desk's screen. An agent signs in with a support (or admin) key and their
+own name; the key stays on the server side of the sign-in (the session row names it, the cookie
+holds a random value). They find a product however the caller reads its serial, see whether and
+how it is covered, file a claim, quote and cancel, and transfer it; each action is audited with
+their name."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from decimal import InvalidOperation
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import Scope, authenticate, hash_key
+from api.pages.common import PAGE_ERRORS, page, page_locale
+from api.pages.security import check_csrf, close_session, current_session, open_session
+from api.routes.entitlements import ProductEntitlementView, answer_lookups
+from api.tables import ApiKeyRow, PageSessionRow
+from billing.cancellation import cancel_contract, quote_refund
+from entitlements import audit_names as A
+from entitlements.catalog import CoverageKind
+from entitlements.claims import service as claims
+from entitlements.errors import DomainError, InvalidInput
+from entitlements.money import Money
+from entitlements.services import Lookup, find_customers, transfer_contract
+from entitlements.store import audit
+from entitlements.store.base import utcnow
+from entitlements.store.contracts import get_contract, get_customer, get_product
+from entitlements.translations import languages
+
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+DESK_SCOPES = frozenset({Scope.SUPPORT.value, Scope.ADMIN.value})
+SIGN_IN = "/console/sign-in"
+_CUSTOMER_ID = re.compile(r"^cus_[A-Za-z0-9]{1,36}$")
+_CONTRACT_ID = re.compile(r"^ctr_[A-Za-z0-9]{1,36}$")
+_PHONE = re.compile(r"^\+?[\d\s().-]{7,24}$")
+
+
+async def _signed_in(session: AsyncSession, request: Request[Any, Any, Any]) -> PageSessionRow | None:
+    """The agent's session, while it lasts and its key is neither revoked nor stripped of the
+    desk's scopes."""
+    found = await current_session(session, request, "console", utcnow())
+    if found is None or found.key_id is None:
+        return None
+    key = await session.get(ApiKeyRow, found.key_id)
+    if key is None or key.revoked_at is not None or not DESK_SCOPES & set(key.scopes.split()):
+        return None
+    return found
+
+
+async def _agent_did(
+    session: AsyncSession,
+    agent: PageSessionRow,
+    entity: str,
+    entity_id: str,
+    did: str,
+    **changes: Any,
+) -> None:
+    assert agent.key_id is not None
+    await audit.record(
+        session,
+        entity,
+        entity_id,
+        A.AGENT_ACTION,
+        agent.key_id,
+        agent=agent.agent,
+        did=did,
+        **changes,
+    )
+
+
+async def _search(
+    state: State, session: AsyncSession, query: str, locale: str | None
+) -> list[ProductEntitlementView]:
+    """Every product the query could mean: a serial or IMEI as typed, an order, a contract, or
+    its customer's email, phone, id or name."""
+    lookups = [Lookup(serial=query), Lookup(order_ref=query)]
+    digits = re.sub(r"[\s-]", "", query)
+    if digits.isdigit() and len(digits) in (14, 15):
+        lookups.append(Lookup(imei=query))
+    if _CONTRACT_ID.match(query):
+        lookups.append(Lookup(contract_id=query))
+    if _CUSTOMER_ID.match(query):
+        lookups.append(Lookup(customer_id=query))
+    people = []
+    try:
+        if "@" in query:
+            people = await find_customers(session, external_ref=None, email=query, phone=None)
+        elif _PHONE.match(query):
+            people = await find_customers(session, external_ref=None, email=None, phone=query)
+        if not people and len(query) >= 2 and not _PHONE.match(query):
+            people = await find_customers(session, external_ref=None, email=None, phone=None, name=query)
+    except DomainError:
+        people = []  # not an email or a phone number after all
+    lookups += [Lookup(customer_id=c.id) for c in people[:20]]
+    found: dict[str, ProductEntitlementView] = {}
+    for lookup in lookups:
+        try:
+            [answer] = await answer_lookups(state.db, [lookup], utcnow(), None, locale)
+        except DomainError:
+            continue  # this reading of the query is not a valid lookup: the others may be
+        for product in answer.products:
+            found.setdefault(product.product_id, product)
+    return list(found.values())
+
+
+class ConsoleController(Controller):
+    path = "/console"
+    include_in_schema = False
+    exception_handlers = PAGE_ERRORS
+
+    @get("/sign-in")
+    async def sign_in_page(self, request: Request[Any, Any, Any]) -> Response[str]:
+        return page(request, "console/sign_in.html", error=None)
+
+    @post("/sign-in", status_code=303)
+    async def sign_in(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: AsyncSession,
+        data: dict[str, str] = Form,
+    ) -> Response[Any]:
+        check_csrf(request, data)
+        agent = " ".join(data.get("agent", "").split())[: claims.AGENT_LENGTH]
+        raw_key = data.get("key", "").strip()
+        principal = await authenticate(state.db, hash_key(raw_key)) if raw_key else None
+        error = None
+        if not agent:
+            error = "Give your own name: every action is recorded with it."
+        elif principal is None:
+            error = "That key is not valid."
+        elif not {s.value for s in principal.scopes} & DESK_SCOPES:
+            error = "That key has no support scope."
+        if error is not None or principal is None:
+            return page(request, "console/sign_in.html", status_code=401, error=error)
+        response: Response[Any] = Redirect("/console")
+        await open_session(
+            db_session,
+            response,
+            request,
+            kind="console",
+            seconds=state.settings.console_session_seconds,
+            now=utcnow(),
+            locale="en",
+            key_id=principal.key_id,
+            agent=agent,
+        )
+        return response
+
+    @post("/sign-out", status_code=303)
+    async def sign_out(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, data: dict[str, str] = Form
+    ) -> Redirect:
+        check_csrf(request, data)
+        await close_session(db_session, request, "console")
+        return Redirect(SIGN_IN)
+
+    @get()
+    async def search(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: AsyncSession,
+        q: str | None = None,
+        locale: str | None = None,
+    ) -> Response[Any]:
+        agent = await _signed_in(db_session, request)
+        if agent is None:
+            return Redirect(SIGN_IN)
+        query = " ".join((q or "").split())[:128]
+        asked = page_locale(locale) if locale else None
+        results = await _search(state, db_session, query, asked) if query else []
+        names = {r.customer_id: (await get_customer(db_session, r.customer_id)).name for r in results}
+        return page(
+            request,
+            "console/search.html",
+            agent=agent,
+            query=query,
+            results=results,
+            names=names,
+            searched=bool(query),
+            languages=languages(),
+            asked=asked,
+        )
+
+    @get("/products/{product_id:str}")
+    async def product_card(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: AsyncSession,
+        product_id: str,
+        locale: str | None = None,
+        incident: str | None = None,
+        notice: str | None = None,
+    ) -> Response[Any]:
+        agent = await _signed_in(db_session, request)
+        if agent is None:
+            return Redirect(SIGN_IN)
+        return await self._card(request, state, db_session, agent, product_id, locale, incident, notice)
+
+    async def _card(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        session: AsyncSession,
+        agent: PageSessionRow,
+        product_id: str,
+        locale: str | None,
+        incident: str | None,
+        notice: str | None,
+        quote: Any = None,
+    ) -> Response[str]:
+        product = await get_product(session, product_id)
+        customer = await get_customer(session, product.customer_id)
+        asked = page_locale(locale, customer.locale if customer.locale in languages() else "en")
+        kind = CoverageKind(incident) if incident in {k.value for k in CoverageKind} else None
+        [answer] = await answer_lookups(state.db, [Lookup(customer_id=customer.id)], utcnow(), kind, asked)
+        view = next(p for p in answer.products if p.product_id == product.id)
+        contract_ids = [c.contract_id for c in view.contracts]
+        claim_rows = []
+        for contract_id in contract_ids:
+            rows, _ = await claims.list_claims(
+                session, status=None, contract_id=contract_id, cursor=None, limit=50
+            )
+            claim_rows += rows
+        history = await audit.history(session, [product.id, *contract_ids, *(c.id for c in claim_rows)])
+        return page(
+            request,
+            "console/product.html",
+            agent=agent,
+            product=product,
+            customer=customer,
+            view=view,
+            speech=answer.speech if len(answer.products) == 1 else None,
+            asked=asked,
+            summary_dir="rtl" if asked == "ar" else "ltr",
+            languages=languages(),
+            incidents=[k.value for k in CoverageKind],
+            incident=kind.value if kind else "",
+            claims=claim_rows,
+            history=list(reversed(history)),
+            notice=notice,
+            quote=quote,
+            today=utcnow().date().isoformat(),
+        )
+
+    @post("/contracts/{contract_id:str}/claims", status_code=303)
+    async def file_claim(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        contract_id: str,
+        data: dict[str, str] = Form,
+    ) -> Response[Any]:
+        check_csrf(request, data)
+        agent = await _signed_in(db_session, request)
+        if agent is None:
+            return Redirect(SIGN_IN)
+        contract = await get_contract(db_session, contract_id)
+        try:
+            amount = Money.from_decimal(data.get("amount") or "0", contract.currency)
+            claim_input = claims.ClaimInput(
+                reference=f"console-{secrets.token_hex(10)}",
+                incident_kind=CoverageKind(data.get("incident_kind", "")),
+                incident_date=dt.date.fromisoformat(data.get("incident_date", "")),
+                amount=amount,
+                contract_id=contract.id,
+                description=data.get("description") or None,
+            )
+        except (ValueError, InvalidOperation) as exc:
+            raise InvalidInput(f"the claim's fields: {exc}") from None
+        now = utcnow()
+        claim = await claims.file_claim(
+            db_session, claim_input, actor=agent.key_id or "", agent=agent.agent, now=now
+        )
+        await _agent_did(db_session, agent, "claim", claim.id, "file_claim")
+        return Redirect(f"/console/products/{contract.product_id}?notice=claim-{claim.status}")
+
+    @post("/contracts/{contract_id:str}/refund-quote")
+    async def refund_quote(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: AsyncSession,
+        contract_id: str,
+        data: dict[str, str] = Form,
+    ) -> Response[Any]:
+        check_csrf(request, data)
+        agent = await _signed_in(db_session, request)
+        if agent is None:
+            return Redirect(SIGN_IN)
+        quoted = await quote_refund(db_session, contract_id, utcnow())
+        return await self._card(
+            request,
+            state,
+            db_session,
+            agent,
+            quoted.contract.product_id,
+            None,
+            None,
+            None,
+            quote=quoted,
+        )
+
+    @post("/contracts/{contract_id:str}/cancel", status_code=303)
+    async def cancel(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: AsyncSession,
+        contract_id: str,
+        data: dict[str, str] = Form,
+    ) -> Response[Any]:
+        check_csrf(request, data)
+        agent = await _signed_in(db_session, request)
+        if agent is None:
+            return Redirect(SIGN_IN)
+        if data.get("confirm") != "yes":
+            raise InvalidInput("tick the box to confirm the cancellation", field="confirm")
+        contract = await get_contract(db_session, contract_id)
+        try:
+            expected = Money(int(data.get("refund_amount", "")), contract.currency)
+        except ValueError:
+            raise InvalidInput(
+                "the quoted refund is missing: ask for a quote first", field="refund"
+            ) from None
+        assert agent.key_id is not None
+        ended, _ = await cancel_contract(
+            db_session,
+            state.gateway,
+            contract_id,
+            expected_refund=expected,
+            at=utcnow(),
+            actor=agent.key_id,
+        )
+        await _agent_did(db_session, agent, "contract", contract_id, "cancel", refund=expected.amount)
+        return Redirect(f"/console/products/{ended.product_id}?notice=cancelled")
+
+    @post("/contracts/{contract_id:str}/transfer", status_code=303)
+    async def transfer(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        contract_id: str,
+        data: dict[str, str] = Form,
+    ) -> Response[Any]:
+        check_csrf(request, data)
+        agent = await _signed_in(db_session, request)
+        if agent is None:
+            return Redirect(SIGN_IN)
+        assert agent.key_id is not None
+        new_owner = data.get("customer_id", "").strip()
+        moved = await transfer_contract(db_session, contract_id, customer_id=new_owner, actor=agent.key_id)
+        await _agent_did(db_session, agent, "contract", contract_id, "transfer", customer_id=new_owner)
+        return Redirect(f"/console/products/{moved.product_id}?notice=transferred")

@@ -1,0 +1,275 @@
+"""/portal: the customer's own page, reached by a signed link (`POST /v1/customers/{id}/portal-links`,
+and the letters) that lasts 7 days. The link is exchanged at once for a session cookie and the
+browser sent on to a URL without it; no page here sends a Referer. The customer reads their proof
+of coverage with the terms of the plan version they bought, files a claim and follows it,
+cancels with the refund shown first, and replaces their card on Stripe's page, all in their own
+language."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from decimal import InvalidOperation
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import Body
+from litestar.response import Redirect
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.links import PORTAL, subject_of
+from api.pages.common import PAGE_ERRORS, page, page_locale, words
+from api.pages.security import check_csrf, close_session, current_session, open_session
+from api.pages.shop import hosted_page_url
+from billing.cancellation import Quoted, cancel_contract, quote_refund
+from entitlements.catalog import DEFAULT_LOCALE, CoverageKind
+from entitlements.claims import service as claims
+from entitlements.errors import InvalidInput, NotFound
+from entitlements.localization import format_day, format_money
+from entitlements.money import Money
+from entitlements.store.base import utcnow
+from entitlements.store.contracts import get_contract, get_customer, get_product, periods_of, plan_of
+from entitlements.store.plans import PlanRepository
+from entitlements.store.tables import ContractRow, CustomerRow
+from entitlements.summary_texts import INCIDENTS
+from entitlements.translations import translate
+from entitlements.zones import UTC, local_day
+
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+# Stripe's hosted pages have no Arabic or Hindi: these customers are told the card page is English.
+NO_STRIPE_PAGE = frozenset({"ar", "hi"})
+
+
+def _refused(locale: str = DEFAULT_LOCALE) -> PermissionDeniedException:
+    return PermissionDeniedException(words(locale)["portal_link_refused"])
+
+
+async def _customer(session: AsyncSession, request: Request[Any, Any, Any]) -> CustomerRow:
+    found = await current_session(session, request, "portal", utcnow())
+    if found is None or found.customer_id is None:
+        raise _refused()
+    return await get_customer(session, found.customer_id)
+
+
+async def _own_contract(session: AsyncSession, customer: CustomerRow, contract_id: str) -> ContractRow:
+    contract = await get_contract(session, contract_id)
+    if contract.customer_id != customer.id:
+        raise NotFound(f"no contract {contract_id}", field="contract_id")
+    return contract
+
+
+def _locale(customer: CustomerRow) -> str:
+    return page_locale(customer.locale)
+
+
+async def _proofs(session: AsyncSession, customer: CustomerRow, locale: str) -> list[dict[str, Any]]:
+    """Each contract the customer holds, as its proof of coverage shows it."""
+    contracts = await session.scalars(
+        select(ContractRow)
+        .where(ContractRow.customer_id == customer.id, ContractRow.status != "abandoned")
+        .order_by(ContractRow.sold_at)
+    )
+    repository = PlanRepository(session)
+    t = words(locale)
+    proofs = []
+    for contract in contracts:
+        plan = await plan_of(session, contract)
+        product = await get_product(session, contract.product_id)
+        terms = await repository.terms(plan)
+        clauses = (terms.get(locale) or terms[DEFAULT_LOCALE]).get(contract.currency, [])
+        rows, _ = await claims.list_claims(
+            session, status=None, contract_id=contract.id, cursor=None, limit=50
+        )
+        periods = (await periods_of(session, [contract.id])).get(contract.id, [])
+        ends = contract.ended_at or max((p.end for p in periods), default=None)
+        proofs.append(
+            {
+                "contract": contract,
+                "plan_name": plan.text(locale).name,
+                "product": product,
+                "until": format_day(local_day(ends, customer.time_zone or UTC), locale) if ends else "—",
+                "terms": [c.text for c in clauses],
+                "incidents": [
+                    (c.kind.value, translate(locale, "incident", INCIDENTS[c.kind])) for c in plan.coverages
+                ],
+                "claims": [
+                    (
+                        row.reference,
+                        t["portal_claim_line"].format(
+                            reference=row.reference,
+                            status=t.get(f"claim_status_{row.status}", row.status),
+                        ),
+                    )
+                    for row in rows
+                ],
+                "active": contract.status in ("active", "past_due"),
+            }
+        )
+    return proofs
+
+
+class PortalController(Controller):
+    path = "/portal"
+    include_in_schema = False
+    exception_handlers = PAGE_ERRORS
+
+    @get()
+    async def home(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: AsyncSession,
+        notice: str | None = None,
+        amount: int | None = None,
+        contract: str | None = None,
+    ) -> Response[str]:
+        customer = await _customer(db_session, request)
+        refunded = None
+        if notice == "cancelled" and amount is not None and contract:
+            ended = await _own_contract(db_session, customer, contract)
+            refunded = format_money(Money(amount, ended.currency), _locale(customer))
+        return await self._home(request, state, db_session, customer, notice, refunded=refunded)
+
+    async def _home(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        session: AsyncSession,
+        customer: CustomerRow,
+        notice: str | None,
+        quote: tuple[Quoted, str] | None = None,
+        refunded: str | None = None,
+    ) -> Response[str]:
+        locale = _locale(customer)
+        return page(
+            request,
+            "portal/home.html",
+            locale,
+            customer=customer,
+            proofs=await _proofs(session, customer, locale),
+            notice=notice,
+            quote=quote,
+            refunded=refunded,
+            card=customer.stripe_customer_id is not None,
+            card_english=locale in NO_STRIPE_PAGE,
+            today=utcnow().date().isoformat(),
+        )
+
+    @get("/{token:str}", status_code=303)
+    async def open_link(
+        self, request: Request[Any, Any, Any], state: State, db_session: AsyncSession, token: str
+    ) -> Response[Any]:
+        """The link from the letter: exchanged for a session, then away from the URL that holds it."""
+        now = utcnow()
+        customer_id = subject_of(state.settings, PORTAL, token, now)
+        if customer_id is None:
+            raise _refused(page_locale(request.headers.get("accept-language", "").split(",")[0]))
+        customer = await get_customer(db_session, customer_id)
+        response: Response[Any] = Redirect("/portal")
+        await open_session(
+            db_session,
+            response,
+            request,
+            kind="portal",
+            seconds=state.settings.portal_session_seconds,
+            now=now,
+            locale=_locale(customer),
+            customer_id=customer.id,
+        )
+        return response
+
+    @post("/claims", status_code=303)
+    async def file_claim(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, data: dict[str, str] = Form
+    ) -> Redirect:
+        check_csrf(request, data)
+        customer = await _customer(db_session, request)
+        contract = await _own_contract(db_session, customer, data.get("contract_id", ""))
+        try:
+            claim_input = claims.ClaimInput(
+                reference=f"portal-{secrets.token_hex(6)}",
+                incident_kind=CoverageKind(data.get("incident_kind", "")),
+                incident_date=dt.date.fromisoformat(data.get("incident_date", "")),
+                amount=Money.from_decimal(data.get("amount", ""), contract.currency),
+                contract_id=contract.id,
+                customer_id=customer.id,
+                description=data.get("description") or None,
+            )
+        except (ValueError, InvalidOperation) as exc:
+            raise InvalidInput(f"the claim's fields: {exc}") from None
+        await claims.file_claim(db_session, claim_input, actor="portal", agent="customer", now=utcnow())
+        return Redirect("/portal?notice=claim")
+
+    @post("/contracts/{contract_id:str}/quote")
+    async def quote(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: AsyncSession,
+        contract_id: str,
+        data: dict[str, str] = Form,
+    ) -> Response[str]:
+        check_csrf(request, data)
+        customer = await _customer(db_session, request)
+        contract = await _own_contract(db_session, customer, contract_id)
+        quoted = await quote_refund(db_session, contract.id, utcnow())
+        shown = format_money(quoted.quote.amount, _locale(customer))
+        return await self._home(request, state, db_session, customer, None, quote=(quoted, shown))
+
+    @post("/contracts/{contract_id:str}/cancel", status_code=303)
+    async def cancel(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: AsyncSession,
+        contract_id: str,
+        data: dict[str, str] = Form,
+    ) -> Redirect:
+        check_csrf(request, data)
+        customer = await _customer(db_session, request)
+        contract = await _own_contract(db_session, customer, contract_id)
+        try:
+            expected = Money(int(data.get("refund_amount", "")), contract.currency)
+        except ValueError:
+            raise InvalidInput("ask for the refund first", field="refund") from None
+        await cancel_contract(
+            db_session,
+            state.gateway,
+            contract.id,
+            expected_refund=expected,
+            at=utcnow(),
+            actor="portal",
+        )
+        return Redirect(f"/portal?notice=cancelled&amount={expected.amount}&contract={contract.id}")
+
+    @post("/card", status_code=303)
+    async def card(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: AsyncSession,
+        data: dict[str, str] = Form,
+    ) -> Redirect:
+        check_csrf(request, data)
+        customer = await _customer(db_session, request)
+        if customer.stripe_customer_id is None:
+            raise NotFoundException("no card is on file")
+        stripe_customer, locale = customer.stripe_customer_id, _locale(customer)
+        await db_session.commit()  # nothing held open while Stripe is asked
+        url = await state.gateway.card_page(
+            stripe_customer, return_url=f"{str(request.base_url).rstrip('/')}/portal", locale=locale
+        )
+        return Redirect(hosted_page_url(url, locale))
+
+    @post("/sign-out", status_code=303)
+    async def sign_out(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, data: dict[str, str] = Form
+    ) -> Response[str]:
+        check_csrf(request, data)
+        customer = await _customer(db_session, request)
+        await close_session(db_session, request, "portal")
+        return page(request, "portal/signed_out.html", _locale(customer))

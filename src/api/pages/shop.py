@@ -1,0 +1,313 @@
+"""The checkout widget's script, a demo merchant's checkout that uses it, and the sandbox's own
+pages where Stripe's hosted pages would be (paying a Checkout Session, replacing a card)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+from functools import cache
+from typing import Any
+
+import aiohttp
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body
+from litestar.response import Redirect
+
+from api.pages import HERE
+from api.pages.common import PAGE_ERRORS, page, page_locale, words
+from api.pages.security import check_csrf
+from api.routes.billing import deliver_sandbox_events
+from billing.sandbox import DECLINES, GOOD_CARD, SandboxGateway
+from entitlements.errors import InvalidInput
+from entitlements.localization import format_money
+from entitlements.money import Money
+from entitlements.translations import languages
+
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+WIDGET_TEXTS = "/*COVERLINE_TEXTS*/{}"
+
+
+@cache
+def _widget() -> tuple[bytes, str]:
+    """The widget's script with its words in every language, and its ETag."""
+    texts = {
+        locale: {
+            key.removeprefix("widget_"): text
+            for key, text in words(locale).items()
+            if key.startswith("widget_")
+        }
+        for locale in languages()
+    }
+    source = (HERE / "coverline.js").read_text()
+    body = source.replace(WIDGET_TEXTS, json.dumps(texts, ensure_ascii=False, sort_keys=True), 1).encode()
+    return body, '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+
+
+@get(
+    "/widget/v1/coverline.js",
+    include_in_schema=False,
+    media_type="text/javascript; charset=utf-8",
+    exception_handlers=PAGE_ERRORS,
+)
+async def widget_script(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """`<coverline-offers>`: merchants link this URL, so it is cached for minutes, not a year."""
+    body, etag = _widget()
+    headers = {"etag": etag, "cache-control": "public, max-age=300"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(b"", status_code=304, headers=headers)
+    return Response(body, headers=headers)
+
+
+# --- The demo merchant ------------------------------------------------------------------------
+
+# A phone in each language's market, priced in its currency (minor units).
+DEMO_CARTS: dict[str, tuple[str, str, int]] = {
+    "en": ("US", "USD", 69900),
+    "fil": ("PH", "PHP", 2499000),
+    "hi": ("IN", "INR", 2999900),
+    "sv": ("SE", "SEK", 699900),
+    "ar": ("SA", "SAR", 179900),
+    "vi": ("VN", "VND", 9990000),
+}
+DEMO_SKU, DEMO_PRODUCT = "PH-DEMO-X55", "Phone X55"
+
+
+class DemoOrder:
+    """The demo merchant's back end: it holds the secret key and calls Coverline's API, as a
+    merchant's own server would."""
+
+    def __init__(self, base: str, secret_key: str) -> None:
+        self.base = base.rstrip("/")
+        self.headers = {"authorization": f"Bearer {secret_key}"}
+
+    async def post(self, http: aiohttp.ClientSession, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        headers = {**self.headers, "idempotency-key": secrets.token_hex(16)}
+        async with http.post(self.base + path, json=body, headers=headers) as answer:
+            found: dict[str, Any] = await answer.json(content_type=None)
+            if answer.status >= 400:
+                raise InvalidInput(f"{path}: {found.get('detail') or found.get('title')}")
+            return found
+
+
+def _cart(locale: str) -> dict[str, Any]:
+    country, currency, amount = DEMO_CARTS[locale]
+    price = Money(amount, currency)
+    return {
+        "country": country,
+        "currency": currency,
+        "amount": amount,
+        "display": format_money(price, locale),
+        "sku": DEMO_SKU,
+        "name": DEMO_PRODUCT,
+        "purchase_date": dt.datetime.now(dt.UTC).date().isoformat(),
+    }
+
+
+def hosted_page_url(checkout_url: str, locale: str) -> str:
+    """Stripe's page as it is; the sandbox's own page in its place."""
+    for scheme, path in (
+        ("sandbox://checkout/", "/sandbox/checkout/"),
+        ("sandbox://billing/", "/sandbox/billing/"),
+    ):
+        if checkout_url.startswith(scheme):
+            return f"{path}{checkout_url.removeprefix(scheme)}?lang={locale}"
+    return checkout_url
+
+
+class DemoCheckoutController(Controller):
+    path = "/demo/checkout"
+    include_in_schema = False
+    exception_handlers = PAGE_ERRORS
+
+    @get()
+    async def checkout_page(
+        self, request: Request[Any, Any, Any], state: State, lang: str | None = None
+    ) -> Response[str]:
+        locale = page_locale(lang or request.headers.get("accept-language", "").split(",")[0])
+        settings = state.settings
+        return page(
+            request,
+            "shop/checkout.html",
+            locale,
+            cart=_cart(locale),
+            publishable_key=settings.demo_publishable_key,
+            ready=bool(settings.demo_publishable_key and settings.demo_secret_key),
+        )
+
+    @post(status_code=303)
+    async def place_order(
+        self, request: Request[Any, Any, Any], state: State, data: dict[str, str] = Form
+    ) -> Redirect:
+        check_csrf(request, data)
+        locale = page_locale(data.get("lang"))
+        secret = state.settings.demo_secret_key
+        if secret is None:
+            raise NotFoundException("the demo merchant has no key: run `make run`")
+        cart = _cart(locale)
+        name, email = data.get("name", "").strip(), data.get("email", "").strip()
+        if not name:
+            raise InvalidInput("give your name", field="name")
+        merchant = DemoOrder(str(request.base_url), secret)
+        base = str(request.base_url).rstrip("/")
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            customer = await merchant.post(
+                http,
+                "/v1/customers",
+                {
+                    "name": name,
+                    "country": cart["country"],
+                    "locale": locale,
+                    **({"email": email} if email else {}),
+                    **({"time_zone": "America/New_York"} if cart["country"] == "US" else {}),
+                },
+            )
+            product = await merchant.post(
+                http,
+                "/v1/products",
+                {
+                    "customer_id": customer["id"],
+                    "sku": cart["sku"],
+                    "category": "phone",
+                    "price": {"amount": cart["amount"], "currency": cart["currency"]},
+                    "purchase_date": cart["purchase_date"],
+                    "serial": "DEMO" + secrets.token_hex(5).upper(),
+                },
+            )
+            token = data.get("offer_token", "")
+            if not token:
+                return Redirect(f"/demo/checkout/done?lang={locale}")
+            sale = await merchant.post(
+                http,
+                "/v1/checkouts",
+                {
+                    "offer_token": token,
+                    "customer_id": customer["id"],
+                    "product_id": product["id"],
+                    "hosted": {
+                        "success_url": f"{base}/demo/checkout/done?lang={locale}&plan=1",
+                        "cancel_url": f"{base}/demo/checkout?lang={locale}",
+                    },
+                },
+            )
+        return Redirect(hosted_page_url(sale["checkout_url"], locale))
+
+    @get("/done")
+    async def done(
+        self, request: Request[Any, Any, Any], lang: str | None = None, plan: int = 0
+    ) -> Response[str]:
+        return page(request, "shop/done.html", page_locale(lang), plan=bool(plan))
+
+
+# --- The sandbox's hosted pages -------------------------------------------------------------
+
+
+def _sandbox(state: State) -> SandboxGateway:
+    gateway = state.gateway
+    if not isinstance(gateway, SandboxGateway):
+        raise NotFoundException("this page exists only with the sandbox gateway")
+    return gateway
+
+
+def _cards(locale: str) -> list[tuple[str, str]]:
+    t = words(locale)
+    return [(GOOD_CARD, t["sandbox_card_pays"]), (next(iter(DECLINES)), t["sandbox_card_declined"])]
+
+
+class SandboxPageController(Controller):
+    """Where Stripe's hosted pages would be, for the offline sandbox: pay a Checkout Session, or
+    replace the card renewals are charged to."""
+
+    path = "/sandbox"
+    include_in_schema = False
+    exception_handlers = PAGE_ERRORS
+
+    @get("/checkout/{session_id:str}")
+    async def checkout_page(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        session_id: str,
+        lang: str | None = None,
+    ) -> Response[str]:
+        return self._checkout(request, state, session_id, page_locale(lang))
+
+    def _checkout(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        session_id: str,
+        locale: str,
+        declined: bool = False,
+    ) -> Response[str]:
+        session = _sandbox(state).checkout_session(session_id)
+        price = session["_price"]
+        amount = format_money(Money(price.unit_amount, price.currency), locale)
+        return page(
+            request,
+            "shop/pay.html",
+            locale,
+            status_code=402 if declined else 200,
+            action=f"/sandbox/checkout/{session_id}",
+            amount=amount,
+            product=price.product_name,
+            cards=_cards(locale),
+            declined=declined,
+            complete=session["status"] == "complete",
+        )
+
+    @post("/checkout/{session_id:str}", status_code=303)
+    async def pay(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        session_id: str,
+        data: dict[str, str] = Form,
+    ) -> Response[Any]:
+        check_csrf(request, data)
+        locale = page_locale(data.get("lang"))
+        gateway = _sandbox(state)
+        card = data.get("card", "")
+        if card not in dict(_cards(locale)):
+            raise InvalidInput("choose one of the test cards", field="card")
+        status = await gateway.complete_checkout_session(session_id, card)
+        await deliver_sandbox_events(state)
+        if status != "complete":
+            return self._checkout(request, state, session_id, locale, declined=True)
+        return Redirect(gateway.checkout_session(session_id)["success_url"])
+
+    @get("/billing/{customer:str}")
+    async def card_page(
+        self, request: Request[Any, Any, Any], state: State, customer: str, lang: str | None = None
+    ) -> Response[str]:
+        gateway = _sandbox(state)
+        if customer not in gateway.customers:
+            raise NotFoundException("no such customer")
+        locale = page_locale(lang)
+        return page(
+            request,
+            "shop/card.html",
+            locale,
+            action=f"/sandbox/billing/{customer}",
+            cards=_cards(locale),
+            current=gateway.card_of(customer),
+        )
+
+    @post("/billing/{customer:str}", status_code=303)
+    async def save_card(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        customer: str,
+        data: dict[str, str] = Form,
+    ) -> Redirect:
+        check_csrf(request, data)
+        gateway = _sandbox(state)
+        if customer not in gateway.customers or data.get("card") not in dict(_cards("en")):
+            raise InvalidInput("choose one of the test cards", field="card")
+        await gateway.attach_payment_method(customer, data["card"], key=secrets.token_hex(8))
+        return Redirect(gateway.customers[customer].get("card_return_url") or "/")

@@ -1,0 +1,182 @@
+"""The support console, in Chromium: an agent signs in with a support key and their name, finds
+a product by a serial read out with spaces and in lower case, files a claim and sees the
+remaining claims drop; quotes and cancels; and nothing they see or post can be forged."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import BrowserContext, Page, expect
+
+from tests.pages.conftest import Site, Watched
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def sign_in(page: Page, site: Site, agent: str = "Dana Reyes") -> None:
+    await page.goto(site.base + "/console")
+    await expect(page).to_have_url(site.base + "/console/sign-in")
+    await page.get_by_label("Your name").fill(agent)
+    await page.get_by_label("Support key").fill(site.keys["support"])
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Find a product")).to_be_visible()
+
+
+async def serious(page: Page) -> list[str]:
+    results = await Axe().run(page)
+    return [
+        f"{v['id']}: {v['help']}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+async def test_an_agent_finds_a_product_by_a_serial_as_read_files_a_claim_and_sees_claims_drop(
+    site: Site, watched: Watched
+) -> None:
+    serial = "QX" + secrets.token_hex(4).upper()
+    sold = site.sell(name="Maria Santos", serial=serial)
+    page = watched.page
+    await sign_in(page, site)
+    # Read out over the phone: in lower case, in groups, with a dash.
+    spoken = f"{serial[:3].lower()} {serial[3:6].lower()}-{serial[6:].lower()}"
+    await page.get_by_label("Serial, IMEI, phone, email, name, order or contract").fill(spoken)
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="1 product found")).to_be_visible()
+    await page.get_by_role("link", name=serial).click()
+    contract_id = sold["contract"]["id"]
+    await expect(page.locator("#verdict")).to_have_text("Covered")
+    remaining = page.locator(f"#remaining-{contract_id}")
+    before = int(await remaining.inner_text())
+    await page.get_by_text("File a claim").click()
+    form = page.get_by_role("form", name=f"File a claim on {contract_id}")
+    await form.get_by_label("Kind of incident").select_option("accidental_damage")
+    await form.get_by_label("Estimated cost").fill("120.00")
+    await form.get_by_label("What happened").fill("Dropped on the pavement; the screen cracked.")
+    await form.get_by_role("button", name="File the claim").click()
+    await expect(page.locator("#notice")).to_contain_text("Claim filed")
+    assert int(await remaining.inner_text()) == before - 1
+    await expect(page.get_by_role("cell", name="Dana Reyes")).to_be_visible()  # filed by the agent, by name
+    assert watched.errors == []
+    assert await serious(page) == []
+
+
+async def test_an_agent_quotes_then_cancels_with_an_explicit_confirmation(
+    site: Site, watched: Watched
+) -> None:
+    serial = "CN" + secrets.token_hex(4).upper()
+    sold = site.sell(name="Lena Berg", serial=serial, locale="sv", country="SE", currency="SEK", price=699900)
+    page = watched.page
+    await sign_in(page, site)
+    await page.get_by_label("Serial, IMEI, phone, email, name, order or contract").fill(
+        sold["customer"]["email"]
+    )
+    await page.keyboard.press("Enter")
+    await page.get_by_role("link", name=serial).click()
+    await page.get_by_role("button", name="Quote a refund").click()
+    await expect(page.locator("#quote")).to_be_visible()
+    cancel = page.get_by_role("button", name="Cancel the contract and refund")
+    await cancel.click()  # not confirmed: the browser keeps the form (the box is required)
+    await expect(page.locator("#quote")).to_be_visible()
+    await page.get_by_label("The customer asked to cancel and accepts this refund").check()
+    await cancel.click()
+    await expect(page.locator("#notice")).to_have_text("Contract cancelled.")
+    await expect(page.locator("#verdict")).to_contain_text("Not covered")
+    contract = site.api("GET", f"/v1/contracts/{sold['contract']['id']}", "support")
+    assert contract["status"] == "cancelled"
+    history = site.api("GET", f"/v1/contracts/{sold['contract']['id']}/history", "support")["data"]
+    assert any(h["action"] == "agent_action" and h["changes"]["agent"] == "Dana Reyes" for h in history)
+
+
+async def test_the_summary_reads_right_to_left_in_arabic(site: Site, watched: Watched) -> None:
+    serial = "AR" + secrets.token_hex(4).upper()
+    sold = site.sell(
+        name="Omar Haddad", serial=serial, locale="ar", country="SA", currency="SAR", price=179900
+    )
+    page = watched.page
+    await sign_in(page, site)
+    await page.goto(f"{site.base}/console/products/{sold['product']['id']}?locale=ar")
+    summary = page.locator("#summary")
+    await expect(summary).to_have_attribute("dir", "rtl")
+    await expect(summary).to_have_attribute("lang", "ar")
+    assert "مشمول" in await summary.inner_text() or "خطة" in await summary.inner_text()
+
+
+async def test_a_customer_named_as_a_script_is_shown_as_text(site: Site, watched: Watched) -> None:
+    name = "<script>alert(1)</script>"
+    sold = site.sell(name=name, serial="XS" + secrets.token_hex(4).upper())
+    page = watched.page
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    await sign_in(page, site)
+    await page.goto(f"{site.base}/console/products/{sold['product']['id']}")
+    await expect(page.locator("#customer-name")).to_have_text(name)
+    assert dialogs == []
+
+
+async def test_the_console_works_from_the_keyboard_on_a_phone_sized_screen(
+    site: Site, context: BrowserContext
+) -> None:
+    serial = "KB" + secrets.token_hex(4).upper()
+    site.sell(name="Keyboard Only", serial=serial)
+    page = await context.new_page()
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.goto(site.base + "/console/sign-in")
+    await page.keyboard.press("Tab")  # the skip link, then the name
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("Kim Keyboard")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(site.keys["support"])
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Find a product")).to_be_visible()
+    await page.keyboard.type(serial)  # the search box has the focus
+    await page.keyboard.press("Enter")
+    link = page.get_by_role("link", name=serial)
+    await link.focus()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#verdict")).to_have_text("Covered")
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # nothing wider than the phone's screen
+    assert await serious(page) == []
+
+
+async def test_a_form_posted_without_its_csrf_token_is_refused(site: Site, context: BrowserContext) -> None:
+    page = await context.new_page()
+    await page.goto(site.base + "/console/sign-in")  # the browser has its CSRF cookie now
+    form = {"agent": "Mallory", "key": site.keys["support"]}
+    forged = await context.request.post(site.base + "/console/sign-in", form=form, max_redirects=0)
+    assert forged.status == 403
+    wrong = await context.request.post(
+        site.base + "/console/sign-in", form={**form, "csrf": "0" * 64}, max_redirects=0
+    )
+    assert wrong.status == 403
+    assert not any(c["name"] == "coverline_console" for c in await context.cookies())
+
+
+@pytest.mark.parametrize("key", ["finance", "publishable"])
+async def test_only_a_support_or_admin_key_signs_in(site: Site, context: BrowserContext, key: str) -> None:
+    page = await context.new_page()
+    await page.goto(site.base + "/console/sign-in")
+    await page.get_by_label("Your name").fill("Someone")
+    await page.get_by_label("Support key").fill(site.keys[key])
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#sign-in-error")).to_be_visible()
+    await page.goto(site.base + "/console")
+    await expect(page).to_have_url(site.base + "/console/sign-in")
+
+
+async def test_the_session_cookie_holds_no_key_and_scripts_cannot_read_it(
+    site: Site, context: BrowserContext
+) -> None:
+    page = await context.new_page()
+    await sign_in(page, site)
+    [session] = [c for c in await context.cookies() if c["name"] == "coverline_console"]
+    assert session["httpOnly"] and session["sameSite"] == "Strict"
+    assert site.keys["support"] not in session["value"]
+    assert "coverline_console" not in await page.evaluate("document.cookie")
+    await page.get_by_role("button", name="Sign out").click()
+    await page.goto(site.base + "/console")
+    await expect(page).to_have_url(site.base + "/console/sign-in")

@@ -1,0 +1,129 @@
+"""The customer portal, in Chromium: a customer opens the link from their letter, reads their
+proof of coverage with the terms of the plan they bought, files a claim, and cancels with the
+refund shown first; the link is exchanged at once for a session and expires after its days."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
+from playwright.async_api import BrowserContext, expect
+
+from api.links import PORTAL, signed_token
+from api.settings import Settings
+from tests.pages.conftest import REPLAY_KEY, Site, Watched
+from tests.pages.test_console import serious
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def portal_url(site: Site, customer_id: str, key: str = "support") -> str:
+    link = site.api("POST", f"/v1/customers/{customer_id}/portal-links", key)
+    expires = dt.datetime.fromisoformat(link["expires_at"])
+    assert dt.timedelta(days=6, hours=23) < expires - dt.datetime.now(dt.UTC) <= dt.timedelta(days=7)
+    return site.local(str(link["url"]))
+
+
+async def test_a_customer_opens_the_link_reads_the_proof_and_cancels_with_a_refund(
+    site: Site, watched: Watched
+) -> None:
+    sold = site.sell(
+        name="Maria Santos",
+        serial="PT" + secrets.token_hex(4).upper(),
+        locale="fil",
+        country="PH",
+        currency="PHP",
+        price=2499000,
+    )
+    page = watched.page
+    url = portal_url(site, sold["customer"]["id"], key="checkout")
+    referers: list[str | None] = []
+    page.on("request", lambda r: referers.append(r.headers.get("referer")))
+    await page.goto(url)
+    await expect(page).to_have_url(site.base + "/portal")  # the token is gone from the address bar
+    await expect(page.locator("html")).to_have_attribute("lang", "fil")
+    contract_id = sold["contract"]["id"]
+    proof = page.locator("article", has=page.locator(f"#proof-{contract_id}"))
+    await expect(proof).to_contain_text(contract_id)
+    await expect(proof).to_contain_text(sold["product"]["serial"])
+    terms = proof.locator("details li")
+    assert await terms.count() >= 5  # the rules of the plan version bought, in Filipino
+    assert "saklaw" in " ".join(await terms.all_inner_texts()).lower()
+    assert not any(referers[1:]), referers  # nothing sent a Referer from the portal
+    assert await serious(page) == []
+    await proof.locator("form[action$='/quote'] button").click()
+    quote = page.locator("#quote")
+    await expect(quote).to_be_visible()
+    await quote.locator("button").click()
+    await expect(page.locator("#cancelled")).to_be_visible()
+    contract = site.api("GET", f"/v1/contracts/{contract_id}", "support")
+    assert contract["status"] == "cancelled"
+    assert watched.errors == []
+
+
+async def test_a_customer_files_a_claim_and_sees_its_status(site: Site, watched: Watched) -> None:
+    sold = site.sell(
+        name="Anh Nguyen",
+        serial="CL" + secrets.token_hex(4).upper(),
+        locale="vi",
+        country="VN",
+        currency="VND",
+        price=9990000,
+    )
+    page = watched.page
+    await page.goto(portal_url(site, sold["customer"]["id"]))
+    proof = page.locator("article").first
+    await proof.locator("summary").nth(1).click()  # the claim form
+    form = proof.locator("form[action='/portal/claims']")
+    await form.locator("select[name=incident_kind]").select_option("accidental_damage")
+    await form.locator("input[name=amount]").fill("1500000")
+    await form.locator("textarea[name=description]").fill("Rơi xuống nước")
+    await form.locator("button[type=submit]").click()
+    await expect(page).to_have_url(site.base + "/portal?notice=claim")
+    claims = site.api("GET", f"/v1/claims?contract_id={sold['contract']['id']}", "support")["data"]
+    assert len(claims) == 1 and claims[0]["filed_by"] == "customer"
+    await expect(page.locator("article").first).to_contain_text(claims[0]["reference"])
+
+
+async def test_an_expired_or_forged_link_is_refused(site: Site, context: BrowserContext) -> None:
+    sold = site.sell(name="Late Reader", serial="EX" + secrets.token_hex(4).upper())
+    customer_id = sold["customer"]["id"]
+
+    page = await context.new_page()
+    signer = cast(Settings, SimpleNamespace(replay_key=REPLAY_KEY))
+    good = signed_token(signer, PORTAL, customer_id, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5))
+    opened = await page.goto(f"{site.base}/portal/{good}")
+    assert opened is not None and opened.status == 200
+    await context.clear_cookies()
+    expired = signed_token(signer, PORTAL, customer_id, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+    answer = await page.goto(f"{site.base}/portal/{expired}")
+    assert answer is not None and answer.status == 403
+    forged = portal_url(site, customer_id).rsplit(".", 1)[0] + ".AAAAAAAAAAAAAAAAAAAAAAAA"
+    answer = await page.goto(forged)
+    assert answer is not None and answer.status == 403
+    assert not any(c["name"] == "coverline_portal" for c in await context.cookies())
+    assert (await context.request.get(site.base + "/portal")).status == 403  # no session, no page
+
+
+async def test_a_hindi_customer_is_told_the_card_page_is_in_english(site: Site, watched: Watched) -> None:
+    sold = site.sell(
+        name="Priya Sharma",
+        serial="HI" + secrets.token_hex(4).upper(),
+        locale="hi",
+        country="IN",
+        currency="INR",
+        price=2999900,
+    )
+    page = watched.page
+    await page.goto(portal_url(site, sold["customer"]["id"]))
+    card = page.locator("section[aria-labelledby=card-h]")
+    await expect(card.locator(".notice")).to_contain_text("Stripe")
+    await card.locator("button").click()
+    await expect(page).to_have_url(re.compile(r"/sandbox/billing/"))
+    await page.locator("input[value=pm_card_chargeDeclined]").check()
+    await page.locator("form button[type=submit]").click()
+    await expect(page).to_have_url(site.base + "/portal")
