@@ -3,8 +3,10 @@ languages; marketing only with consent, and one click to withdraw it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
+import re
 import socket
 from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
@@ -15,6 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from api.app import CoverlineApp, create_app
+from api.links import PORTAL, subject_of
 from api.mail import send_for_event
 from entitlements import jobs
 from tests.api.shop import Shop
@@ -80,8 +83,10 @@ async def test_the_welcome_letter_goes_out_in_each_customers_language(
     shop: Shop, app: CoverlineApp, inbox: tuple[Inbox, str]
 ) -> None:
     received, _ = inbox
+    customers = {}
     for locale, (country, _) in CUSTOMERS.items():
         customer = await shop.customer(country=country, locale=locale, email=f"{locale}@example.com")
+        customers[locale] = customer["id"]
         product = await shop.product(customer["id"])
         contract = await shop.open_contract(customer, product, country=country)
         await shop.lifecycle(contract["id"], "payment", f"pay-{contract['id']}")
@@ -98,6 +103,9 @@ async def test_the_welcome_letter_goes_out_in_each_customers_language(
         text = text_of(letter)
         assert text.startswith(hello), (locale, text[:80])
         assert "ctr_" in text and "\n- " in text  # the contract's number and its rule clauses
+        # It ends with the customer's way into their portal, signed for them alone.
+        [token] = re.findall(rf"{PUBLIC}/portal/(\S+)", text)
+        assert subject_of(app.state.settings, PORTAL, token, dt.datetime.now(dt.UTC)) == customers[locale]
         page = html_of(letter)
         assert f'lang="{locale}"' in page and ('dir="rtl"' in page) is (locale == "ar")
 

@@ -180,3 +180,19 @@ async def test_the_session_cookie_holds_no_key_and_scripts_cannot_read_it(
     await page.get_by_role("button", name="Sign out").click()
     await page.goto(site.base + "/console")
     await expect(page).to_have_url(site.base + "/console/sign-in")
+
+
+async def test_an_agent_transfers_a_contract_to_another_customer(site: Site, watched: Watched) -> None:
+    serial = "TR" + secrets.token_hex(4).upper()
+    sold = site.sell(name="First Owner", serial=serial)
+    buyer = site.sell(name="Second Owner", serial="TB" + secrets.token_hex(4).upper())["customer"]
+    page = watched.page
+    await sign_in(page, site)
+    await page.goto(f"{site.base}/console/products/{sold['product']['id']}")
+    await page.get_by_text("Transfer to another customer").click()
+    await page.get_by_label("New owner's customer id").fill(buyer["id"])
+    await page.get_by_role("button", name="Transfer", exact=True).click()
+    await expect(page.locator("#notice")).to_have_text("Contract transferred.")
+    await expect(page.locator("#customer-name")).to_have_text("Second Owner")
+    contract = site.api("GET", f"/v1/contracts/{sold['contract']['id']}", "support")
+    assert contract["customer_id"] == buyer["id"]

@@ -6,10 +6,7 @@ their name."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import secrets
-from decimal import InvalidOperation
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -21,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, authenticate, hash_key
 from api.pages.common import PAGE_ERRORS, page, page_locale
+from api.pages.forms import accepted_refund, claim_input
 from api.pages.security import check_csrf, close_session, current_session, open_session
 from api.routes.entitlements import ProductEntitlementView, answer_lookups
 from api.tables import ApiKeyRow, PageSessionRow
@@ -29,7 +27,6 @@ from entitlements import audit_names as A
 from entitlements.catalog import CoverageKind
 from entitlements.claims import service as claims
 from entitlements.errors import DomainError, InvalidInput
-from entitlements.money import Money
 from entitlements.services import Lookup, find_customers, transfer_contract
 from entitlements.store import audit
 from entitlements.store.base import utcnow
@@ -54,6 +51,14 @@ async def _signed_in(session: AsyncSession, request: Request[Any, Any, Any]) -> 
     if key is None or key.revoked_at is not None or not DESK_SCOPES & set(key.scopes.split()):
         return None
     return found
+
+
+async def _agent_form(
+    session: AsyncSession, request: Request[Any, Any, Any], form: dict[str, str]
+) -> PageSessionRow | None:
+    """The signed-in agent a form comes from, once its CSRF token is checked; None: sign in."""
+    check_csrf(request, form)
+    return await _signed_in(session, request)
 
 
 async def _agent_did(
@@ -262,26 +267,14 @@ class ConsoleController(Controller):
         contract_id: str,
         data: dict[str, str] = Form,
     ) -> Response[Any]:
-        check_csrf(request, data)
-        agent = await _signed_in(db_session, request)
+        agent = await _agent_form(db_session, request, data)
         if agent is None:
             return Redirect(SIGN_IN)
         contract = await get_contract(db_session, contract_id)
-        try:
-            amount = Money.from_decimal(data.get("amount") or "0", contract.currency)
-            claim_input = claims.ClaimInput(
-                reference=f"console-{secrets.token_hex(10)}",
-                incident_kind=CoverageKind(data.get("incident_kind", "")),
-                incident_date=dt.date.fromisoformat(data.get("incident_date", "")),
-                amount=amount,
-                contract_id=contract.id,
-                description=data.get("description") or None,
-            )
-        except (ValueError, InvalidOperation) as exc:
-            raise InvalidInput(f"the claim's fields: {exc}") from None
+        claim_in = claim_input(data, source="console", contract_id=contract.id, currency=contract.currency)
         now = utcnow()
         claim = await claims.file_claim(
-            db_session, claim_input, actor=agent.key_id or "", agent=agent.agent, now=now
+            db_session, claim_in, actor=agent.key_id or "", agent=agent.agent, now=now
         )
         await _agent_did(db_session, agent, "claim", claim.id, "file_claim")
         return Redirect(f"/console/products/{contract.product_id}?notice=claim-{claim.status}")
@@ -295,8 +288,7 @@ class ConsoleController(Controller):
         contract_id: str,
         data: dict[str, str] = Form,
     ) -> Response[Any]:
-        check_csrf(request, data)
-        agent = await _signed_in(db_session, request)
+        agent = await _agent_form(db_session, request, data)
         if agent is None:
             return Redirect(SIGN_IN)
         quoted = await quote_refund(db_session, contract_id, utcnow())
@@ -321,19 +313,13 @@ class ConsoleController(Controller):
         contract_id: str,
         data: dict[str, str] = Form,
     ) -> Response[Any]:
-        check_csrf(request, data)
-        agent = await _signed_in(db_session, request)
+        agent = await _agent_form(db_session, request, data)
         if agent is None:
             return Redirect(SIGN_IN)
         if data.get("confirm") != "yes":
             raise InvalidInput("tick the box to confirm the cancellation", field="confirm")
         contract = await get_contract(db_session, contract_id)
-        try:
-            expected = Money(int(data.get("refund_amount", "")), contract.currency)
-        except ValueError:
-            raise InvalidInput(
-                "the quoted refund is missing: ask for a quote first", field="refund"
-            ) from None
+        expected = accepted_refund(data, contract.currency)
         assert agent.key_id is not None
         ended, _ = await cancel_contract(
             db_session,
@@ -354,8 +340,7 @@ class ConsoleController(Controller):
         contract_id: str,
         data: dict[str, str] = Form,
     ) -> Response[Any]:
-        check_csrf(request, data)
-        agent = await _signed_in(db_session, request)
+        agent = await _agent_form(db_session, request, data)
         if agent is None:
             return Redirect(SIGN_IN)
         assert agent.key_id is not None

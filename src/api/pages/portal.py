@@ -7,9 +7,6 @@ language."""
 
 from __future__ import annotations
 
-import datetime as dt
-import secrets
-from decimal import InvalidOperation
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -23,12 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.links import PORTAL, subject_of
 from api.pages.common import PAGE_ERRORS, page, page_locale, words
+from api.pages.forms import accepted_refund, claim_input
 from api.pages.security import check_csrf, close_session, current_session, open_session
 from api.pages.shop import hosted_page_url
 from billing.cancellation import Quoted, cancel_contract, quote_refund
-from entitlements.catalog import DEFAULT_LOCALE, CoverageKind
+from entitlements.catalog import DEFAULT_LOCALE
 from entitlements.claims import service as claims
-from entitlements.errors import InvalidInput, NotFound
+from entitlements.errors import NotFound
 from entitlements.localization import format_day, format_money
 from entitlements.money import Money
 from entitlements.store.base import utcnow
@@ -189,19 +187,14 @@ class PortalController(Controller):
         check_csrf(request, data)
         customer = await _customer(db_session, request)
         contract = await _own_contract(db_session, customer, data.get("contract_id", ""))
-        try:
-            claim_input = claims.ClaimInput(
-                reference=f"portal-{secrets.token_hex(6)}",
-                incident_kind=CoverageKind(data.get("incident_kind", "")),
-                incident_date=dt.date.fromisoformat(data.get("incident_date", "")),
-                amount=Money.from_decimal(data.get("amount", ""), contract.currency),
-                contract_id=contract.id,
-                customer_id=customer.id,
-                description=data.get("description") or None,
-            )
-        except (ValueError, InvalidOperation) as exc:
-            raise InvalidInput(f"the claim's fields: {exc}") from None
-        await claims.file_claim(db_session, claim_input, actor="portal", agent="customer", now=utcnow())
+        claim = claim_input(
+            data,
+            source="portal",
+            contract_id=contract.id,
+            currency=contract.currency,
+            customer_id=customer.id,
+        )
+        await claims.file_claim(db_session, claim, actor="portal", agent="customer", now=utcnow())
         return Redirect("/portal?notice=claim")
 
     @post("/contracts/{contract_id:str}/quote")
@@ -232,10 +225,7 @@ class PortalController(Controller):
         check_csrf(request, data)
         customer = await _customer(db_session, request)
         contract = await _own_contract(db_session, customer, contract_id)
-        try:
-            expected = Money(int(data.get("refund_amount", "")), contract.currency)
-        except ValueError:
-            raise InvalidInput("ask for the refund first", field="refund") from None
+        expected = accepted_refund(data, contract.currency)
         await cancel_contract(
             db_session,
             state.gateway,

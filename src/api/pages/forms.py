@@ -1,0 +1,40 @@
+"""What the console's and the portal's forms say, read into the use cases' own inputs: a claim,
+and the refund a cancellation accepts. A field that does not read is a 422 page naming it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from decimal import InvalidOperation
+
+from entitlements.catalog import CoverageKind
+from entitlements.claims.service import ClaimInput
+from entitlements.errors import InvalidInput
+from entitlements.money import Money
+
+
+def claim_input(
+    form: dict[str, str], *, source: str, contract_id: str, currency: str, customer_id: str | None = None
+) -> ClaimInput:
+    """A claim filed from a page (`source`: console or portal), on the contract it was filed
+    from, its cost in the contract's currency (major units, as people type it)."""
+    try:
+        return ClaimInput(
+            reference=f"{source}-{secrets.token_hex(10)}",
+            incident_kind=CoverageKind(form.get("incident_kind", "")),
+            incident_date=dt.date.fromisoformat(form.get("incident_date", "")),
+            amount=Money.from_decimal(form.get("amount", "").strip(), currency),
+            contract_id=contract_id,
+            customer_id=customer_id,
+            description=form.get("description") or None,
+        )
+    except (ValueError, InvalidOperation) as exc:
+        raise InvalidInput(f"the claim's fields: {exc}") from None
+
+
+def accepted_refund(form: dict[str, str], currency: str) -> Money:
+    """The quoted refund the person saw and accepted (minor units, from the quote's form)."""
+    raw = form.get("refund_amount", "")
+    if not raw.isdigit():
+        raise InvalidInput("the quoted refund is missing: ask for a quote first", field="refund")
+    return Money(int(raw), currency)
