@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -184,7 +185,10 @@ async def test_a_request_for_information_mails_the_customer_a_link_that_takes_th
 ) -> None:
     received, _ = inbox
     asked: dict[str, str] = {}
-    for locale, country, currency in (("sv", "SE", "USD"), ("ar", "SA", "SAR")):
+    for locale, country, currency, zone in (
+        ("sv", "SE", "USD", "Europe/Stockholm"),
+        ("ar", "SA", "SAR", "Asia/Riyadh"),
+    ):
         customer = await shop.customer(country=country, locale=locale, email=f"claim-{locale}@example.com")
         product = await shop.product(customer["id"], currency=currency)
         contract = await shop.open_contract(customer, product, "test-reviewed", country=country)
@@ -193,6 +197,9 @@ async def test_a_request_for_information_mails_the_customer_a_link_that_takes_th
             contract_id=contract["id"],
             incident_kind="theft_loss",
             amount={"amount": 30000, "currency": currency},
+            # Today where the customer lives: late in a UTC day it is already tomorrow in Riyadh,
+            # and the machine's date would be the day before cover began.
+            incident_date=dt.datetime.now(ZoneInfo(zone)).date().isoformat(),
         )
         response = await shop.client.post(
             f"/v1/claims/{claim['id']}/review",

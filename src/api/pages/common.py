@@ -4,10 +4,12 @@ words from the gettext catalogs, its CSRF token, and errors shown as a page rath
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Request, Response
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
 from litestar.types import ExceptionHandlersMap
 
 from api.errors import EXCEPTION_HANDLERS, Problem
@@ -18,6 +20,8 @@ from entitlements.summary_texts import PAGES
 from entitlements.translations import languages, translate
 
 RIGHT_TO_LEFT = frozenset({"ar"})
+# An HTML form's fields, as the browser posts them.
+FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 HTML = "text/html"
 
 

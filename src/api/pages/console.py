@@ -11,13 +11,11 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, authenticate, hash_key
-from api.pages.common import PAGE_ERRORS, page, page_locale
+from api.pages.common import PAGE_ERRORS, FormData, page, page_locale
 from api.pages.forms import accepted_refund, claim_input
 from api.pages.security import check_csrf, close_session, current_session, open_session
 from api.routes.entitlements import ProductEntitlementView, answer_lookups
@@ -33,7 +31,6 @@ from entitlements.store.base import utcnow
 from entitlements.store.contracts import get_contract, get_customer, get_product
 from entitlements.translations import languages
 
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 DESK_SCOPES = frozenset({Scope.SUPPORT.value, Scope.ADMIN.value})
 SIGN_IN = "/console/sign-in"
 _CUSTOMER_ID = re.compile(r"^cus_[A-Za-z0-9]{1,36}$")
@@ -132,7 +129,7 @@ class ConsoleController(Controller):
         request: Request[Any, Any, Any],
         state: State,
         db_session: AsyncSession,
-        data: dict[str, str] = Form,
+        data: FormData,
     ) -> Response[Any]:
         check_csrf(request, data)
         agent = " ".join(data.get("agent", "").split())[: claims.AGENT_LENGTH]
@@ -163,7 +160,7 @@ class ConsoleController(Controller):
 
     @post("/sign-out", status_code=303)
     async def sign_out(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, data: dict[str, str] = Form
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, data: FormData
     ) -> Redirect:
         check_csrf(request, data)
         await close_session(db_session, request, "console")
@@ -265,7 +262,7 @@ class ConsoleController(Controller):
         request: Request[Any, Any, Any],
         db_session: AsyncSession,
         contract_id: str,
-        data: dict[str, str] = Form,
+        data: FormData,
     ) -> Response[Any]:
         agent = await _agent_form(db_session, request, data)
         if agent is None:
@@ -286,7 +283,7 @@ class ConsoleController(Controller):
         state: State,
         db_session: AsyncSession,
         contract_id: str,
-        data: dict[str, str] = Form,
+        data: FormData,
     ) -> Response[Any]:
         agent = await _agent_form(db_session, request, data)
         if agent is None:
@@ -311,7 +308,7 @@ class ConsoleController(Controller):
         state: State,
         db_session: AsyncSession,
         contract_id: str,
-        data: dict[str, str] = Form,
+        data: FormData,
     ) -> Response[Any]:
         agent = await _agent_form(db_session, request, data)
         if agent is None:
@@ -338,7 +335,7 @@ class ConsoleController(Controller):
         request: Request[Any, Any, Any],
         db_session: AsyncSession,
         contract_id: str,
-        data: dict[str, str] = Form,
+        data: FormData,
     ) -> Response[Any]:
         agent = await _agent_form(db_session, request, data)
         if agent is None:

@@ -11,15 +11,13 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import Body
 from litestar.response import Redirect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.links import PORTAL, subject_of
-from api.pages.common import PAGE_ERRORS, page, page_locale, words
+from api.pages.common import PAGE_ERRORS, FormData, page, page_locale, words
 from api.pages.forms import accepted_refund, claim_input
 from api.pages.security import check_csrf, close_session, current_session, open_session
 from api.pages.shop import hosted_page_url
@@ -37,7 +35,6 @@ from entitlements.summary_texts import INCIDENTS
 from entitlements.translations import translate
 from entitlements.zones import UTC, local_day
 
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 # Stripe's hosted pages have no Arabic or Hindi: these customers are told the card page is English.
 NO_STRIPE_PAGE = frozenset({"ar", "hi"})
 
@@ -182,7 +179,7 @@ class PortalController(Controller):
 
     @post("/claims", status_code=303)
     async def file_claim(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, data: dict[str, str] = Form
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, data: FormData
     ) -> Redirect:
         check_csrf(request, data)
         customer = await _customer(db_session, request)
@@ -204,7 +201,7 @@ class PortalController(Controller):
         state: State,
         db_session: AsyncSession,
         contract_id: str,
-        data: dict[str, str] = Form,
+        data: FormData,
     ) -> Response[str]:
         check_csrf(request, data)
         customer = await _customer(db_session, request)
@@ -220,7 +217,7 @@ class PortalController(Controller):
         state: State,
         db_session: AsyncSession,
         contract_id: str,
-        data: dict[str, str] = Form,
+        data: FormData,
     ) -> Redirect:
         check_csrf(request, data)
         customer = await _customer(db_session, request)
@@ -242,7 +239,7 @@ class PortalController(Controller):
         request: Request[Any, Any, Any],
         state: State,
         db_session: AsyncSession,
-        data: dict[str, str] = Form,
+        data: FormData,
     ) -> Redirect:
         check_csrf(request, data)
         customer = await _customer(db_session, request)
@@ -257,7 +254,7 @@ class PortalController(Controller):
 
     @post("/sign-out", status_code=303)
     async def sign_out(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, data: dict[str, str] = Form
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, data: FormData
     ) -> Response[str]:
         check_csrf(request, data)
         customer = await _customer(db_session, request)

@@ -13,13 +13,11 @@ from typing import Any
 import aiohttp
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
 from litestar.response import Redirect
 
 from api.pages import HERE
-from api.pages.common import PAGE_ERRORS, page, page_locale, words
+from api.pages.common import PAGE_ERRORS, FormData, page, page_locale, words
 from api.pages.security import check_csrf
 from api.routes.billing import deliver_sandbox_events
 from billing.sandbox import DECLINES, GOOD_CARD, SandboxGateway
@@ -28,7 +26,6 @@ from entitlements.localization import format_money
 from entitlements.money import Money
 from entitlements.translations import languages
 
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 WIDGET_TEXTS = "/*COVERLINE_TEXTS*/{}"
 
 
@@ -140,9 +137,7 @@ class DemoCheckoutController(Controller):
         )
 
     @post(status_code=303)
-    async def place_order(
-        self, request: Request[Any, Any, Any], state: State, data: dict[str, str] = Form
-    ) -> Redirect:
+    async def place_order(self, request: Request[Any, Any, Any], state: State, data: FormData) -> Redirect:
         check_csrf(request, data)
         locale = page_locale(data.get("lang"))
         secret = state.settings.demo_secret_key
@@ -266,7 +261,7 @@ class SandboxPageController(Controller):
         request: Request[Any, Any, Any],
         state: State,
         session_id: str,
-        data: dict[str, str] = Form,
+        data: FormData,
     ) -> Response[Any]:
         check_csrf(request, data)
         locale = page_locale(data.get("lang"))
@@ -303,7 +298,7 @@ class SandboxPageController(Controller):
         request: Request[Any, Any, Any],
         state: State,
         customer: str,
-        data: dict[str, str] = Form,
+        data: FormData,
     ) -> Redirect:
         check_csrf(request, data)
         gateway = _sandbox(state)

@@ -15,10 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Scope, access_guard, actor
 from api.errors import problem_responses
 from api.links import PortalLink, portal_link
+from api.privacy import erase_copies, erase_letters
 from api.views import IdempotencyKey
+from billing.privacy import redact_stripe_events
 from entitlements import services
 from entitlements.catalog import ProductCategory
 from entitlements.money import Money
+from entitlements.privacy import CustomerExport, erase_customer, export_customer
 from entitlements.store.contracts import get_customer, get_product
 from entitlements.store.tables import CustomerRow, ProductRow
 
@@ -95,6 +98,15 @@ WRITE = frozenset({Scope.CHECKOUT, Scope.SUPPORT, Scope.ADMIN})
 POST_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429)
 
 
+class ErasureView(msgspec.Struct, frozen=True):
+    customer_id: str
+    erased_at: dt.datetime
+    already_erased: bool  # erased before: nothing changed now
+    stripe_events_redacted: int
+    replays_deleted: int
+    letters_deleted: int
+
+
 class CustomerController(Controller):
     path = "/v1/customers"
     tags = ["customers"]
@@ -144,6 +156,42 @@ class CustomerController(Controller):
     ) -> PortalLink:
         customer = await get_customer(db_session, customer_id)
         return portal_link(state.settings, customer.id, dt.datetime.now(dt.UTC))
+
+    @get(
+        "/{customer_id:str}/export",
+        summary="Everything held about the person: customer, products, contracts, claims, evidence, history",
+        responses=problem_responses(400, 401, 403, 404, 429),
+        opt={"access": frozenset({Scope.SUPPORT, Scope.ADMIN})},
+    )
+    async def export(self, db_session: NamedDependency[AsyncSession], customer_id: Id) -> CustomerExport:
+        return await export_customer(db_session, customer_id)
+
+    @post(
+        "/{customer_id:str}/erase",
+        summary="Erase the person: name, email, phone, external ref tombstoned everywhere they are "
+        "kept; ids stay, so finance reconciles and the check answers by serial (admin)",
+        responses=problem_responses(400, 401, 403, 404, 413, 415, 429),
+        status_code=200,
+        opt={"access": frozenset({Scope.ADMIN})},
+    )
+    async def erase(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: NamedDependency[AsyncSession],
+        customer_id: Id,
+        idempotency_key: IdempotencyKey = None,
+    ) -> ErasureView:
+        erasure = await erase_customer(
+            db_session, customer_id, actor=actor(request), now=dt.datetime.now(dt.UTC)
+        )
+        events = replays = letters = 0
+        if not erasure.already:
+            if erasure.stripe_customer_id:
+                events = await redact_stripe_events(db_session, erasure.stripe_customer_id)
+            replays = await erase_copies(db_session, erasure, state.replay_seal)
+            letters = erase_letters(state.settings, erasure.email)
+        return ErasureView(erasure.customer_id, erasure.erased_at, erasure.already, events, replays, letters)
 
     @patch("/{customer_id:str}", summary="Update a customer", responses=POST_PROBLEMS)
     async def update_customer(

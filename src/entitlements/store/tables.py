@@ -60,6 +60,8 @@ class CustomerRow(Base):
     stripe_customer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # Set once the person was erased: name, email, phone and external ref tombstoned.
+    erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class ProductRow(Base):
