@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import IssuedKey, KeyKind, Scope, find_key_by_name, issue_key, list_keys, revoke_key
 from api.embedded import database_url
+from api.files import append_private
 from api.settings import Environment, Settings, load_settings
 from entitlements.catalog import Plan, ProductCategory, decode_catalog
 from entitlements.corpus import write_corpus
@@ -455,9 +456,7 @@ def demo_keys(env_file: Path) -> None:
         return
     env_file.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"{_env_name(k)}={k.key}" for k in issued]
-    with env_file.open("a") as out:
-        out.write("\n".join(lines) + "\n")
-    env_file.chmod(0o600)
+    append_private(env_file, "\n".join(lines) + "\n")
     click.echo("demo API keys (shown once; also saved to " + str(env_file) + "):")
     for k in issued:
         click.echo(f"  {_env_name(k):<22} {k.key}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any, TextIO
@@ -18,6 +19,20 @@ _URL_LOGGERS = ("httpx", "httpcore", "stripe")
 def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for field in _SECRET_FIELDS & event.keys():
         event[field] = "[redacted]"
+    return event
+
+
+# What could forge or hide part of a line when it is read in a terminal or a viewer: control
+# characters (a newline starts a fake line) and the marks that reorder text right to left.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Every text value with those characters written as `\\uXXXX` escapes (a traceback, added
+    after this, keeps its lines)."""
+    for field, value in event.items():
+        if isinstance(value, str) and _UNSAFE.search(value):
+            event[field] = _UNSAFE.sub(lambda found: f"\\u{ord(found.group()):04x}", value)
     return event
 
 
@@ -46,6 +61,7 @@ def configure_logging(fmt: str, level: str, stream: TextIO | None = None) -> Non
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _redact,
+        _escape,
     ]
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],

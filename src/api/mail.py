@@ -32,10 +32,12 @@ from babel import Locale
 from sqlalchemy import select
 
 from api.database import Database
+from api.files import write_private
 from api.links import portal_link
 from api.settings import Settings
 from api.upload_links import upload_link
 from entitlements.catalog import DEFAULT_LOCALE, Plan
+from entitlements.identifiers import mask_email
 from entitlements.localization import format_day, format_money
 from entitlements.money import Money
 from entitlements.store.plans import PlanRepository, plan_version
@@ -283,11 +285,12 @@ async def send(settings: Settings, mail: EmailMessage, event_id: str) -> None:
         outbox = settings.var_dir / "outbox"
         outbox.mkdir(parents=True, exist_ok=True)
         path = outbox / f"{event_id}.eml"
-        path.write_bytes(bytes(mail))
-        log.info("letter written", path=str(path), to=mail["To"])
+        write_private(path, bytes(mail))
+        log.info("letter written", path=str(path), to=mask_email(str(mail["To"])))
         return
     await asyncio.to_thread(_smtp_send, settings.smtp_url, mail)
-    log.info("letter sent", to=mail["To"], message_id=mail["Message-ID"])
+    # Logs hold no personal data: the address masked, as a check shows it.
+    log.info("letter sent", to=mask_email(str(mail["To"])), message_id=mail["Message-ID"])
 
 
 def _smtp_send(url: str, mail: EmailMessage) -> None:

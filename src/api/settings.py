@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 
+from api.files import write_private
 from entitlements.offers import OfferKeyring
 
 
@@ -159,8 +160,7 @@ def _development_secret(var_dir: Path, name: str) -> str:
     if name not in known:
         known[name] = secrets.token_urlsafe(48)
         var_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(known))
-        path.chmod(0o600)
+        write_private(path, json.dumps(known).encode())
     return known[name]
 
 

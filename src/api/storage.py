@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from api.files import write_private
 from api.settings import Settings
 from entitlements.claims.evidence import EvidenceStore, StoredFile
 
@@ -29,9 +29,7 @@ class FolderStore:
         def write() -> None:
             path = self._path(key)
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(path.suffix + ".partial")
-            partial.write_bytes(data)
-            os.replace(partial, path)  # whole or not at all
+            write_private(path, data)  # whole or not at all, readable by the server alone
 
         await asyncio.to_thread(write)
 

@@ -40,3 +40,18 @@ async def test_the_libraries_log_lines_come_out_in_the_same_format(
     (line,) = [x for x in lines if x.get("logger") == "uvicorn.error"]
     assert (line["event"], line["level"]) == ("Started server process [4242]", "warning")
     assert "timestamp" in line
+
+
+@pytest.mark.parametrize("log_format", ["json", "console"])
+def test_control_and_bidi_characters_are_escaped_in_every_line(
+    database_url: str, capsys: pytest.CaptureFixture[str], log_format: str
+) -> None:
+    import structlog
+
+    create_app(make_settings(database_url, log_format=log_format, log_level="INFO"))
+    capsys.readouterr()
+    forged = "ok\n2026-01-01 [info] admin signed in\u202egnp.exe"
+    structlog.get_logger("test").info("lookup", path=f"/v1/x/{forged}")
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1  # one line: the newline inside the value did not start another
+    assert "\u202e" not in out and "\\u202e" in out and "\\u000a" in out

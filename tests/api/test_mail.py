@@ -170,6 +170,7 @@ async def test_with_no_smtp_server_letters_are_written_as_files(
         await offline.state.db.dispose()
     [written] = (tmp_path / "outbox").glob("*.eml")
     assert written.name == f"{activated['id']}.eml"
+    assert written.stat().st_mode & 0o777 == 0o600  # a letter holds personal data: its owner's alone
     letter = email.message_from_bytes(written.read_bytes(), policy=email.policy.default)
     assert letter["Message-ID"] == f"<{activated['id']}@coverline.invalid>"
 

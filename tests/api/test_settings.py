@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import pytest
 
 from api.settings import Environment, MissingSetting, load_settings
@@ -63,3 +66,19 @@ def test_development_keeps_its_offer_key_under_var(tmp_path: object) -> None:
 def test_bad_values_name_their_variable(variable: str, value: str, tmp_path: object) -> None:
     with pytest.raises(MissingSetting, match=variable):
         load_settings({variable: value, "COVERLINE_VAR_DIR": str(tmp_path)})
+
+
+def test_files_with_secrets_or_personal_data_are_created_private_whatever_the_umask(tmp_path: Path) -> None:
+    from api.files import append_private, write_private
+
+    old = os.umask(0)  # the widest: a file created with default modes would be 0666
+    try:
+        write_private(tmp_path / "letter.eml", b"To: someone")
+        append_private(tmp_path / "keys.env", "KEY=1\n")
+        append_private(tmp_path / "keys.env", "KEY=2\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "letter.eml").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "keys.env").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "keys.env").read_text() == "KEY=1\nKEY=2\n"
+    assert not list(tmp_path.glob("*.partial"))
