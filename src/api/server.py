@@ -7,6 +7,8 @@ and the check's median p99 was 31 ms against 12 ms at the same throughput (READM
 
 from __future__ import annotations
 
+import os
+from functools import cache
 from http import HTTPStatus
 from typing import Any
 
@@ -24,9 +26,21 @@ MAX_HEAD_BYTES = 64 * 1024
 LINGER_SECONDS = 2.0
 
 
+@cache
+def read_timeouts() -> tuple[float, float]:
+    """How long a request's head, then its body, may take to arrive (seconds), from the
+    environment as each worker process finds it (uvicorn starts them afresh)."""
+    return (
+        float(os.environ.get("COVERLINE_HEAD_TIMEOUT_SECONDS") or 10),
+        float(os.environ.get("COVERLINE_BODY_TIMEOUT_SECONDS") or 60),
+    )
+
+
 class BoundedHead(HttpToolsProtocol):
     """uvicorn's httptools protocol, answering 431 and closing the connection once a request's
-    head passes `MAX_HEAD_BYTES` without ending.
+    head passes `MAX_HEAD_BYTES` without ending, and 408 once a head or a body takes longer to
+    arrive than `read_timeouts()` allow (uvicorn has neither timeout: a client sending a byte now
+    and then would hold a connection, and what it sent, for ever).
 
     A read counts, whole, when it began inside a head and no head ended in it; a read in which
     one message ends and the next begins does not, so a head is cut at most one read late.
@@ -36,6 +50,33 @@ class BoundedHead(HttpToolsProtocol):
     _head_bytes = 0
     _heads_ended = 0
     _refused = False
+    _timer: Any = None  # the read deadline of the head or body arriving now
+
+    def _arm(self, seconds: float, what: str) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(seconds, self._too_slow, what, seconds)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _too_slow(self, what: str, seconds: float) -> None:
+        self._timer = None
+        if self.transport.is_closing() or self._refused:
+            return
+        if self.cycle is not None and self.cycle.response_started:
+            self.transport.close()  # an answer is under way: all that is left is to stop
+            return
+        detail = f"the request's {what} did not arrive within {seconds:g} seconds"
+        self._write_closing(408, msgspec.json.encode(make_problem(408, detail, slug="request-timeout")))
+        self._refused = True
+        self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -43,6 +84,8 @@ class BoundedHead(HttpToolsProtocol):
         inside, ended = self._in_head, self._heads_ended
         super().data_received(data)
         if inside and ended == self._heads_ended and not self.transport.is_closing():
+            if self._timer is None:  # a head begun and not ended in one read: it has so long
+                self._arm(read_timeouts()[0], "line and headers")
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
                 if self.cycle is not None and not self.cycle.response_complete:
@@ -66,6 +109,9 @@ class BoundedHead(HttpToolsProtocol):
         oversized = self._parsed_bytes > MAX_HEAD_BYTES
         self._in_head, self._head_bytes, self._parsed_bytes = False, 0, 0
         self._heads_ended += 1
+        self._disarm()
+        if any(name in (b"content-length", b"transfer-encoding") for name, _ in self.headers):
+            self._arm(read_timeouts()[1], "body")
         if not oversized:
             super().on_headers_complete()
             return
@@ -76,6 +122,7 @@ class BoundedHead(HttpToolsProtocol):
             self.app = app
 
     def on_message_complete(self) -> None:
+        self._disarm()
         super().on_message_complete()
         self._in_head = True
 
