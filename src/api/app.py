@@ -176,6 +176,7 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
         settings,
         _route_table(app),
         shortcuts={("GET", "/v1/entitlements"): DirectCheck(db, key_cache)},
+        keys=key_cache,
     )
     return app
 

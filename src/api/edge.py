@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 import msgspec
 import structlog
 
-from api.auth import bearer_token_of, hash_key
+from api.auth import KeyCache, bearer_token_of, hash_key
 from api.errors import make_problem, send_problem
 from api.pages.security import page_headers
 from api.settings import Settings
@@ -36,6 +36,12 @@ MULTIPART, UPLOADS = (
     re.compile(r"^/v1/(?:claims/[^/]+/evidence|evidence-uploads/[^/]+)$"),
 )
 MULTIPART_OVERHEAD = 64 * 1024  # the parts' headers and boundaries around the file
+# A body larger than this (or of no declared length) is read only for a caller whose key is good:
+# a stranger cannot make a worker hold megabytes. The routes that take no key are bounded by size
+# and by the server's read timeouts alone: Stripe's events, a customer's signed upload link, the
+# one-click unsubscribe.
+AUTH_FIRST_BYTES = 8 * 1024
+KEYLESS_POSTS = re.compile(r"^/v1/(?:stripe/webhooks|evidence-uploads/[^/]+|unsubscribe/[^/]+)$")
 
 
 class Route(msgspec.Struct, frozen=True):
@@ -127,9 +133,11 @@ class Edge:
         settings: Settings,
         routes: list[Route],
         shortcuts: dict[tuple[str, str], Shortcut] | None = None,
+        keys: KeyCache | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
+        self.keys = keys
         self.shortcuts = shortcuts or {}
         # Static paths by name; templated ones in order, as the router matches them.
         self._static = {route.path: route for route in routes if "{" not in route.path}
@@ -314,6 +322,13 @@ class Edge:
                 make_problem(413, f"the body is over {limit} bytes", instance=path, request_id=request_id),
             )
             return
+        large = declared is None or not declared.isdigit() or int(declared) > AUTH_FIRST_BYTES
+        if large and self.keys is not None and not KEYLESS_POSTS.match(path):
+            token = bearer_token_of(header(scope, b"authorization"))
+            if token is None or await self.keys.principal(token) is None:
+                detail = "a valid API key is required before a body of this size is read"
+                await send_problem(send, make_problem(401, detail, instance=path, request_id=request_id))
+                return
         chunks: list[bytes] = []
         size = 0
         while True:

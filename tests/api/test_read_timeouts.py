@@ -1,6 +1,6 @@
 """`coverline serve` bounds how long a request may take to arrive: a head trickling in, or a body
-that stops short of its length, gets 408 and the connection closes within the timeout, before any
-key is looked at; a request that arrives in time is untouched."""
+that stops short of its length, gets 408 and the connection closes within the timeout; a large
+body is not even waited for without a good key; a request that arrives in time is untouched."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_a_head_that_never_ends_gets_408_within_the_timeout(address: tuple[str, 
 
 
 def test_a_body_short_of_its_length_gets_408_within_the_timeout(address: tuple[str, int]) -> None:
-    head = b"POST /v1/offers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n"
+    head = b"POST /v1/offers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
     answer, took = _held(address, head + b"{" * 1000)
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
     assert took < TIMEOUT + 3
@@ -78,3 +78,14 @@ def test_a_request_that_arrives_in_time_is_answered_as_usual(address: tuple[str,
         time.sleep(TIMEOUT * 1.5)  # idle between requests: the keep-alive's to judge, not these timeouts
         conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         assert _answer(conn).startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_large_body_without_a_good_key_is_refused_before_it_is_read(address: tuple[str, int]) -> None:
+    head = (
+        b"POST /v1/offers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 900000\r\n"
+    )
+    for authorization in (b"", b"Authorization: Bearer sk_test_" + b"x" * 43 + b"\r\n"):
+        started = time.monotonic()
+        answer, _ = _held(address, head + authorization + b"Connection: close\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]  # not 408: nothing was waited for
+        assert time.monotonic() - started < TIMEOUT
