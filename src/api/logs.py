@@ -61,7 +61,8 @@ def configure_logging(fmt: str, level: str, stream: TextIO | None = None) -> Non
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _redact,
-        _escape,
+        # JSON lines escape these already (every non-ASCII character too); a console line needs it.
+        *([] if fmt == "json" else [_escape]),
     ]
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
