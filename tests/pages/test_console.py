@@ -153,6 +153,10 @@ async def test_a_form_posted_without_its_csrf_token_is_refused(site: Site, conte
         site.base + "/console/sign-in", form={**form, "csrf": "0" * 64}, max_redirects=0
     )
     assert wrong.status == 403
+    foreign = await context.request.post(
+        site.base + "/console/sign-in", form={**form, "csrf": "é" * 64}, max_redirects=0
+    )
+    assert foreign.status == 403  # not ASCII: refused like any wrong token, never a 500
     assert not any(c["name"] == "coverline_console" for c in await context.cookies())
 
 

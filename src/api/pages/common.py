@@ -15,7 +15,7 @@ from litestar.types import ExceptionHandlersMap
 from api.errors import EXCEPTION_HANDLERS, Problem
 from api.pages import TEMPLATES, asset
 from api.pages.security import CSRF_FIELD, csrf_token, with_csrf_cookie
-from entitlements.localization import normalize_locale
+from entitlements.localization import negotiate_locale, normalize_locale
 from entitlements.summary_texts import PAGES
 from entitlements.translations import languages, translate
 
@@ -36,6 +36,12 @@ def environment() -> Environment:
     )
     templates.globals["asset"] = asset
     return templates
+
+
+def visitor_locale(request: Request[Any, Any, Any], explicit: str | None = None) -> str:
+    """A visitor's language: `explicit` (a page's `?lang=`), else their browser's Accept-Language
+    by q-value, as the API negotiates it; else English."""
+    return negotiate_locale(explicit, request.headers.get("accept-language"))
 
 
 def page_locale(raw: str | None, fallback: str = "en") -> str:
@@ -83,7 +89,7 @@ def _problem(request: Request[Any, Any, Any], exc: Exception) -> Problem:
 def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
     """A problem, as a page: its status and what went wrong, in words a person reads."""
     problem = _problem(request, exc)
-    locale = page_locale(request.query_params.get("lang"))
+    locale = visitor_locale(request, request.query_params.get("lang"))
     html = render("error.html", locale, title=problem.title, detail=problem.detail)
     headers = {"cache-control": "no-store"}
     if problem.status == 405 and (allow := getattr(exc, "headers", None) or {}).get("Allow"):

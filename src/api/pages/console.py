@@ -224,7 +224,7 @@ class ConsoleController(Controller):
     ) -> Response[str]:
         product = await get_product(session, product_id)
         customer = await get_customer(session, product.customer_id)
-        asked = page_locale(locale, customer.locale if customer.locale in languages() else "en")
+        asked = page_locale(locale, page_locale(customer.locale))
         kind = CoverageKind(incident) if incident in {k.value for k in CoverageKind} else None
         [answer] = await answer_lookups(state.db, [Lookup(customer_id=customer.id)], utcnow(), kind, asked)
         view = next(p for p in answer.products if p.product_id == product.id)

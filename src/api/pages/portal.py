@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.links import PORTAL, subject_of
-from api.pages.common import PAGE_ERRORS, FormData, page, page_locale, words
+from api.pages.common import PAGE_ERRORS, FormData, page, page_locale, visitor_locale, words
 from api.pages.forms import accepted_refund, claim_input
 from api.pages.security import check_csrf, close_session, current_session, open_session
 from api.pages.shop import hosted_page_url
@@ -162,7 +162,7 @@ class PortalController(Controller):
         now = utcnow()
         customer_id = subject_of(state.settings, PORTAL, token, now)
         if customer_id is None:
-            raise _refused(page_locale(request.headers.get("accept-language", "").split(",")[0]))
+            raise _refused(visitor_locale(request))
         customer = await get_customer(db_session, customer_id)
         response: Response[Any] = Redirect("/portal")
         await open_session(

@@ -64,6 +64,11 @@ def csrf_token(request: Request[Any, Any, Any]) -> str:
     if raw is None or len(raw) != 43:
         raw = secrets.token_urlsafe(32)
         request.scope["state"]["new_csrf"] = raw
+    return _token_of(request, raw)
+
+
+def _token_of(request: Request[Any, Any, Any], raw: str) -> str:
+    """The token a form carries for the CSRF cookie `raw`."""
     return hmac.new(_key(request.app.state.settings), raw.encode(), hashlib.sha256).hexdigest()
 
 
@@ -86,10 +91,12 @@ def with_csrf_cookie(request: Request[Any, Any, Any], response: Response[Any]) -
 def check_csrf(request: Request[Any, Any, Any], form: dict[str, Any]) -> None:
     raw = request.cookies.get(CSRF_COOKIE)
     given = form.get(CSRF_FIELD)
-    if not raw or not isinstance(given, str):
-        raise PermissionDeniedException("this form has expired or was not sent from our page: reload it")
-    expected = hmac.new(_key(request.app.state.settings), raw.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, given):
+    # Compared as bytes: `compare_digest` raises on a str that is not ASCII, and a form may send one.
+    if not (
+        raw
+        and isinstance(given, str)
+        and hmac.compare_digest(_token_of(request, raw).encode(), given.encode())
+    ):
         raise PermissionDeniedException("this form has expired or was not sent from our page: reload it")
 
 

@@ -17,7 +17,7 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Redirect
 
 from api.pages import HERE
-from api.pages.common import PAGE_ERRORS, FormData, page, page_locale, words
+from api.pages.common import PAGE_ERRORS, FormData, page, page_locale, visitor_locale, words
 from api.pages.security import check_csrf
 from api.routes.billing import deliver_sandbox_events
 from billing.sandbox import DECLINES, GOOD_CARD, SandboxGateway
@@ -125,7 +125,7 @@ class DemoCheckoutController(Controller):
     async def checkout_page(
         self, request: Request[Any, Any, Any], state: State, lang: str | None = None
     ) -> Response[str]:
-        locale = page_locale(lang or request.headers.get("accept-language", "").split(",")[0])
+        locale = visitor_locale(request, lang)
         settings = state.settings
         return page(
             request,
@@ -208,9 +208,13 @@ def _sandbox(state: State) -> SandboxGateway:
     return gateway
 
 
+# The sandbox pages' test cards: one that pays, one that is declined.
+TEST_CARDS = (GOOD_CARD, next(iter(DECLINES)))
+
+
 def _cards(locale: str) -> list[tuple[str, str]]:
     t = words(locale)
-    return [(GOOD_CARD, t["sandbox_card_pays"]), (next(iter(DECLINES)), t["sandbox_card_declined"])]
+    return list(zip(TEST_CARDS, (t["sandbox_card_pays"], t["sandbox_card_declined"]), strict=True))
 
 
 class SandboxPageController(Controller):
@@ -267,7 +271,7 @@ class SandboxPageController(Controller):
         locale = page_locale(data.get("lang"))
         gateway = _sandbox(state)
         card = data.get("card", "")
-        if card not in dict(_cards(locale)):
+        if card not in TEST_CARDS:
             raise InvalidInput("choose one of the test cards", field="card")
         status = await gateway.complete_checkout_session(session_id, card)
         await deliver_sandbox_events(state)
@@ -302,7 +306,7 @@ class SandboxPageController(Controller):
     ) -> Redirect:
         check_csrf(request, data)
         gateway = _sandbox(state)
-        if customer not in gateway.customers or data.get("card") not in dict(_cards("en")):
+        if customer not in gateway.customers or data.get("card") not in TEST_CARDS:
             raise InvalidInput("choose one of the test cards", field="card")
         await gateway.attach_payment_method(customer, data["card"], key=secrets.token_hex(8))
         return Redirect(gateway.customers[customer].get("card_return_url") or "/")
