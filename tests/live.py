@@ -7,9 +7,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -45,40 +46,69 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class PortTaken(Exception):
+    """The port chosen was bound by another process between `free_port` and the server's bind."""
+
+
 @contextmanager
 def running(
     command: Sequence[str], ready_url: str, env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """The command, started and answering at `ready_url`, stopped at the end (SIGTERM)."""
-    process = subprocess.Popen(
-        list(command), env={**os.environ, **(env or {})}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=None
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(ready_url, timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"{command[0]} did not start")
-                time.sleep(0.1)
-        yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    """The command, started and answering at `ready_url` (within 60 s, for a loaded machine),
+    stopped at the end (SIGTERM). Its stderr goes to a file, so a command that does not start
+    fails with the last of what it said."""
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(
+            list(command),
+            env={**os.environ, **(env or {})},
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.get(ready_url, timeout=1)
+                    break
+                except httpx.TransportError:
+                    exited = process.poll() is not None
+                    if exited or time.monotonic() > deadline:
+                        stderr.seek(0)
+                        said = stderr.read().decode(errors="replace")[-3000:]
+                        if exited and "address already in use" in said.lower():
+                            raise PortTaken(said) from None
+                        why = f"exited {process.returncode}" if exited else "no answer in 60 s"
+                        pytest.fail(f"{command[0]} did not start ({why}):\n{said}")
+                    time.sleep(0.1)
+            yield process
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 @contextmanager
 def coverline_server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
-    """The app under the production server, on a free port; its base URL."""
-    port = free_port()
-    command = [str(BIN / "coverline"), "serve", "--port", str(port), "--workers", str(workers)]
-    base = f"http://127.0.0.1:{port}"
-    with running(command, base + "/health", {"COVERLINE_LOG_LEVEL": "WARNING", **env}) as process:
-        yield base
-    if workers > 1:  # the supervisor exits 0 once every worker has shut down (one worker re-raises SIGTERM)
-        assert process.returncode == 0, f"the server stopped with {process.returncode}"
+    """The app under the production server, on a free port (another one if that port is taken
+    before the server binds it); its base URL."""
+    for _ in range(3):
+        port = free_port()
+        command = [str(BIN / "coverline"), "serve", "--port", str(port), "--workers", str(workers)]
+        base = f"http://127.0.0.1:{port}"
+        stack = ExitStack()
+        try:
+            process = stack.enter_context(
+                running(command, base + "/health", {"COVERLINE_LOG_LEVEL": "WARNING", **env})
+            )
+        except PortTaken:
+            continue
+        with stack:
+            yield base
+        # The supervisor exits 0 once every worker has shut down (one worker re-raises SIGTERM).
+        if workers > 1:
+            assert process.returncode == 0, f"the server stopped with {process.returncode}"
+        return
+    pytest.fail("three free ports were taken before the server could bind them")
 
 
 def seed_database(url: str, name: str, scopes: Sequence[Scope], plans: Sequence[Plan] = ()) -> str:
