@@ -26,6 +26,7 @@ from api.idempotency import IdempotencyMiddleware, ReplaySeal
 from api.logs import configure_logging
 from api.pages import page_handlers
 from api.pages.docs import DocsPage
+from api.routes.benefits import BenefitController
 from api.routes.billing import (
     CancellationController,
     CheckoutController,
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
             ProductController,
             ContractController,
             ClaimController,
+            BenefitController,
             EvidenceController,
             UploadController,
             ServicerController,

@@ -15,6 +15,7 @@ from litestar.types import ExceptionHandlersMap
 from billing.gateway import GatewayError, HostedPagesUnavailable
 from billing.signatures import SignatureError
 from billing.webhooks import MalformedEvent
+from entitlements.benefits.rules import NotRedeemable
 from entitlements.errors import Conflict, DomainError, Forbidden, InvalidInput, InvalidOffer, NotFound
 from entitlements.money import CurrencyMismatch, UnknownCurrency
 
@@ -50,6 +51,7 @@ DOMAIN_PROBLEMS: tuple[tuple[type[Exception], HTTPStatus, str], ...] = (
     (UnknownCurrency, HTTPStatus.UNPROCESSABLE_ENTITY, "unknown-currency"),
     (CurrencyMismatch, HTTPStatus.UNPROCESSABLE_ENTITY, "currency-mismatch"),
     (NotFound, HTTPStatus.NOT_FOUND, "not-found"),
+    (NotRedeemable, HTTPStatus.CONFLICT, "not-redeemable"),
     (Conflict, HTTPStatus.CONFLICT, "conflict"),
     (Forbidden, HTTPStatus.FORBIDDEN, "forbidden"),
     (SignatureError, HTTPStatus.BAD_REQUEST, "invalid-signature"),

@@ -1,5 +1,6 @@
 """What claims cost, in the ledger: a repair's parts, labour and shipping when it is repaired, a
-replacement at its cost, a reimbursement owed, a gift card's value — each a `claim_cost` row (money
+replacement at its cost, a reimbursement owed, a gift card's value, and what a visit an included
+service needed cost (an installation, a maintenance visit) — each a `claim_cost` row (money
 out, never revenue) carrying the claim, the contract and the servicer, booked once by its key in
 the unit of work that made it so. And the reports finance reads: the costs, and the loss ratio per
 plan, month and currency (claim cost against revenue earned)."""
@@ -27,26 +28,34 @@ from entitlements.store.unit_of_work import unit_of_work
 
 # What each way of fulfilling a claim costs, from the fulfilment's details.
 _COST_OF = {Fulfilment.REPLACE: "cost", Fulfilment.REIMBURSE: "owed", Fulfilment.GIFT_CARD: "value"}
+# The method of a cost line for a visit an included service needed.
+VISIT = "visit"
 
 
 async def _book(
     session: AsyncSession,
-    claim: ClaimRow,
-    method: Fulfilment,
+    owner: str,
+    method: str,
     amount: int,
+    currency: str,
     at: dt.datetime,
+    *,
+    contract_id: str,
+    claim_id: str | None,
     servicer: str | None,
 ) -> None:
+    """A cost of what the plan pays for, once by its key: a claim's fulfilment, or a visit an
+    included service needed (`owner`: the claim, or the redemption)."""
     if amount > 0:
         await record_once(
             await unit_of_work(session),
-            f"{CLAIM_COST}:{claim.id}:{method.value}",
+            f"{CLAIM_COST}:{owner}:{method}",
             CLAIM_COST,
             -amount,
-            claim.currency,
+            currency,
             at,
-            contract_id=claim.contract_id,
-            claim_id=claim.id,
+            contract_id=contract_id,
+            claim_id=claim_id,
             servicer_id=servicer,
         )
 
@@ -65,7 +74,18 @@ async def fulfil(
     field = _COST_OF.get(data.method)
     if claim.status == ClaimStatus.FULFILLED and field is not None and claim.fulfilment_details:
         details = msgspec.json.decode(claim.fulfilment_details)
-        await _book(session, claim, data.method, int(details[field]["amount"]), now, None)
+        amount = int(details[field]["amount"])
+        await _book(
+            session,
+            claim.id,
+            data.method.value,
+            amount,
+            claim.currency,
+            now,
+            contract_id=claim.contract_id,
+            claim_id=claim.id,
+            servicer=None,
+        )
     return claim
 
 
@@ -78,13 +98,25 @@ async def report_repair(
     actor: str,
     now: dt.datetime,
 ) -> ServiceOrderRow:
-    """`repairs.report`, and a repair's cost booked when it is repaired."""
+    """`repairs.report`, and a repair's (or a visit's) cost booked when it is done."""
     order = await repairs.report(session, order_id, data, servicer_id=servicer_id, actor=actor, now=now)
     if order.status == OrderStatus.REPAIRED and order.cost:
-        claim = await session.get(ClaimRow, order.claim_id)
-        assert claim is not None
         cost = msgspec.json.decode(order.cost, type=Cost)
-        await _book(session, claim, Fulfilment.REPAIR, cost.total, now, order.servicer_id)
+        owner, method = (
+            (order.claim_id, Fulfilment.REPAIR.value) if order.claim_id else (order.redemption_id, VISIT)
+        )
+        assert owner is not None  # an order is a claim's repair or a redemption's visit
+        await _book(
+            session,
+            owner,
+            method,
+            cost.total,
+            order.currency,
+            now,
+            contract_id=order.contract_id,
+            claim_id=order.claim_id,
+            servicer=order.servicer_id,
+        )
     return order
 
 
@@ -94,7 +126,7 @@ class ClaimCostLine(msgspec.Struct, frozen=True):
     contract_id: str | None
     plan_code: str | None
     servicer_id: str | None
-    method: str  # repair, replace, reimburse, gift_card
+    method: str  # repair, replace, reimburse, gift_card; visit: an included service's
     cost: Money  # positive: what the claim cost
 
 

@@ -68,6 +68,26 @@ class ClaimWindow(StrEnum):
     ROLLING_12_MONTHS = "rolling_12_months"
 
 
+class BenefitKind(StrEnum):
+    """A service a plan includes beyond repair."""
+
+    INSTALLATION = "installation"
+    MAINTENANCE_VISIT = "maintenance_visit"
+    TECH_SUPPORT_SESSION = "tech_support_session"
+    TRAINING_SESSION = "training_session"
+    BATTERY_REPLACEMENT = "battery_replacement"
+    SOFTWARE_SETUP = "software_setup"
+
+
+class SupportChannel(StrEnum):
+    """How a customer reaches support."""
+
+    PHONE = "phone"
+    CHAT = "chat"
+    EMAIL = "email"
+    ON_SITE = "on_site"
+
+
 class Ineligibility(StrEnum):
     PLAN_INACTIVE = "plan_inactive"
     CATEGORY_NOT_COVERED = "category_not_covered"
@@ -109,6 +129,20 @@ class ClaimLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     aggregate_up_to_product_price: bool = False
     # A claim filed more than this many days after its incident is denied; None: no window.
     filing_window_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] | None = None
+
+
+class Benefit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A service the plan includes: `count` of them in each term, or in any 12 months."""
+
+    kind: BenefitKind
+    count: Annotated[int, msgspec.Meta(ge=1, le=1000)]
+    window: ClaimWindow = ClaimWindow.TERM
+    # What the customer pays for each, per currency (a currency not listed: nothing).
+    fees: dict[CurrencyCode, MinorUnits] = {}
+    visit: bool = False  # delivered on site: a redemption opens a service order for a servicer
+
+    def fee(self, currency: str) -> Money:
+        return Money(self.fees.get(currency, 0), currency)
 
 
 class ClaimReview(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -175,6 +209,7 @@ class Plan(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     claim_limits: ClaimLimits = ClaimLimits()
     claim_review: ClaimReview = ClaimReview()
     cancellation: Cancellation = Cancellation()
+    benefits: list[Benefit] = []  # the services the plan includes beyond repair
     # Days before each renewal that `renewal.upcoming` goes out; default 30 for an annual plan, 7
     # for a monthly one. California's automatic renewal law wants 15–45 for a yearly renewal.
     renewal_notice_days: Annotated[int, msgspec.Meta(ge=1, le=90)] | None = None
@@ -198,6 +233,9 @@ class Plan(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def coverage(self, kind: str) -> Coverage | None:
         return next((c for c in self.coverages if c.kind == kind), None)
+
+    def benefit(self, kind: str) -> Benefit | None:
+        return next((b for b in self.benefits if b.kind == kind), None)
 
     def price_for(self, product_price: Money) -> Money | None:
         return select_price(self.prices, product_price)
@@ -332,6 +370,13 @@ def check_plan(plan: Plan) -> list[CatalogProblem]:
         for currency in coverage.claim_max:
             if not is_currency(currency):
                 problems.append(CatalogProblem(f"coverages[{i}].claim_max.{currency}", "unknown currency"))
+    benefit_kinds = [b.kind for b in plan.benefits]
+    if len(benefit_kinds) != len(set(benefit_kinds)):
+        problems.append(CatalogProblem("benefits", "a benefit kind appears twice"))
+    for i, benefit in enumerate(plan.benefits):
+        for currency in benefit.fees:
+            if not is_currency(currency):
+                problems.append(CatalogProblem(f"benefits[{i}].fees.{currency}", "unknown currency"))
     for currency in plan.cancellation.fees:
         if not is_currency(currency):
             problems.append(CatalogProblem(f"cancellation.fees.{currency}", "unknown currency"))

@@ -13,8 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from entitlements.catalog import LOCALES, CoverageKind, Plan
-from entitlements.coverage import ContractStatus, Decision, Reason
+from entitlements.catalog import LOCALES, BenefitKind, ClaimWindow, CoverageKind, Plan
+from entitlements.coverage import BenefitLeft, ContractStatus, Decision, Reason
 from entitlements.money import Money
 from entitlements.summaries import speak, summarize
 from entitlements.terms import render_terms
@@ -78,6 +78,30 @@ def summary_variants(currency: str, deductible: int | None = None) -> list[tuple
             Decision(True, None, "ctr_sample", ACTIVE, AT, incident=CoverageKind.BATTERY, period_end=END),
         ),
         ("covered, no incident asked", Decision(True, None, "ctr_sample", ACTIVE, AT, period_end=END)),
+        (
+            "covered, with services included beyond repair",
+            Decision(
+                True,
+                None,
+                "ctr_sample",
+                ACTIVE,
+                AT,
+                period_end=END,
+                benefits=(
+                    BenefitLeft(
+                        BenefitKind.TECH_SUPPORT_SESSION, 2, ClaimWindow.ROLLING_12_MONTHS, 1, None, False
+                    ),
+                    BenefitLeft(
+                        BenefitKind.MAINTENANCE_VISIT,
+                        1,
+                        ClaimWindow.TERM,
+                        1,
+                        Money(amount.amount // 2, currency),
+                        True,
+                    ),
+                ),
+            ),
+        ),
     ]
     return variants
 

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 import msgspec
 
-from entitlements.catalog import ClaimWindow, CoverageKind, CoverageStart, Plan
+from entitlements.catalog import BenefitKind, ClaimWindow, CoverageKind, CoverageStart, Plan
 from entitlements.money import Money
 from entitlements.zones import UTC, day_start, local_day
 
@@ -76,6 +76,24 @@ class ClaimUse(msgspec.Struct, frozen=True, array_like=True):
     covered_amount: int
 
 
+class BenefitUse(msgspec.Struct, frozen=True, array_like=True):
+    """A redemption of an included service (not voided), as far as its count cares."""
+
+    kind: BenefitKind
+    at: dt.datetime
+
+
+class BenefitLeft(msgspec.Struct, frozen=True):
+    """An included service of the plan, and how many of it could be redeemed at the instant."""
+
+    kind: BenefitKind
+    count: int  # the plan's allowance in each window
+    window: ClaimWindow
+    remaining: int  # 0 outside the contract's cover
+    fee: Money | None  # what the customer pays for each; None: nothing
+    visit: bool  # delivered on site, through a service order
+
+
 class ContractFacts(msgspec.Struct, frozen=True):
     contract_id: str
     status: ContractStatus
@@ -89,6 +107,7 @@ class ContractFacts(msgspec.Struct, frozen=True):
     grace_until: dt.datetime | None = None
     time_zone: str = UTC  # the customer's: an incident known by its date happened on their day
     warranty_until: dt.datetime | None = None  # the manufacturer's warranty (parts) ends
+    redemptions: tuple[BenefitUse, ...] = ()
 
 
 class Decision(msgspec.Struct, frozen=True):
@@ -107,6 +126,7 @@ class Decision(msgspec.Struct, frozen=True):
     grace_until: dt.datetime | None = None
     warranty_until: dt.datetime | None = None  # with `manufacturer_warranty`: when this cover begins
     claim_max: Money | None = None  # the most the incident's coverage pays for one claim
+    benefits: tuple[BenefitLeft, ...] = ()  # the plan's included services, with what is left
 
 
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -151,29 +171,62 @@ def term_cycle(first: dt.datetime, term_months: int, at: dt.datetime) -> tuple[d
     return start, add_months(first, (cycles + 1) * term_months)
 
 
-def claims_headroom(facts: ContractFacts, at: dt.datetime) -> int | None:
-    """How many more claims could be approved for an incident at `at` (None: no count limit).
+def uses_left(
+    facts: ContractFacts, limit: int, window: ClaimWindow, uses: Sequence[dt.datetime], at: dt.datetime
+) -> int:
+    """How many more uses (claims, or redemptions of a service) a limit of `limit` per window
+    allows at `at`, given the instants of those counted so far.
 
-    A term window counts every approved claim in the term cycle around `at`. A rolling window
-    must stay within the limit for every 12-month span that would contain the new claim, so the
-    fullest such span decides.
+    A term window counts every use in the term cycle around `at`. A rolling window must stay
+    within the limit for every 12-month span that would contain the new use, so the fullest such
+    span decides.
     """
-    limit = facts.plan.claim_limits.count
-    if limit is None:
-        return None
     if not facts.periods:
         return limit
-    if facts.plan.claim_limits.window is ClaimWindow.TERM:
+    if window is ClaimWindow.TERM:
         start, end = term_cycle(min(p.start for p in facts.periods), facts.plan.term_months, at)
         # Claims are dated by day: a claim on the day cover began belongs to that term.
         start = incident_instant(local_day(start, facts.time_zone), facts.time_zone)
-        used = sum(1 for c in facts.claims if start <= c.incident_at < end)
+        used = sum(1 for u in uses if start <= u < end)
     else:
-        ends = [at] + [c.incident_at for c in facts.claims if at < c.incident_at < add_months(at, 12)]
-        used = max(
-            sum(1 for c in facts.claims if add_months(end, -12) < c.incident_at <= end) for end in ends
-        )
+        ends = [at] + [u for u in uses if at < u < add_months(at, 12)]
+        used = max(sum(1 for u in uses if add_months(end, -12) < u <= end) for end in ends)
     return max(limit - used, 0)
+
+
+def claims_headroom(facts: ContractFacts, at: dt.datetime) -> int | None:
+    """How many more claims could be approved for an incident at `at` (None: no count limit)."""
+    limit = facts.plan.claim_limits.count
+    if limit is None:
+        return None
+    return uses_left(facts, limit, facts.plan.claim_limits.window, [c.incident_at for c in facts.claims], at)
+
+
+def benefits_left(facts: ContractFacts, at: dt.datetime) -> tuple[BenefitLeft, ...]:
+    """Each service the plan includes, and how many could be redeemed at `at`: while the contract
+    is in a coverage period (its waiting period aside: that guards against damage done before
+    the sale, which an installation or a lesson does not repair), within the benefit's count."""
+    if not facts.plan.benefits:
+        return ()
+    in_cover = any(p.contains(at) for p in facts.periods)
+    found = []
+    for benefit in facts.plan.benefits:
+        remaining = 0
+        if in_cover:
+            uses = [r.at for r in facts.redemptions if r.kind == benefit.kind]
+            remaining = uses_left(facts, benefit.count, benefit.window, uses, at)
+        fee = benefit.fee(facts.currency)
+        found.append(
+            BenefitLeft(
+                benefit.kind,
+                benefit.count,
+                benefit.window,
+                remaining,
+                fee if fee.amount else None,
+                benefit.visit,
+            )
+        )
+    return tuple(found)
 
 
 def aggregate_headroom(facts: ContractFacts) -> Money | None:
@@ -215,8 +268,10 @@ def decide_entitlement(
             waiting_until=facts.waiting_until,
             grace_until=facts.grace_until,
             warranty_until=warranty,
+            benefits=benefits,
         )
 
+    benefits = benefits_left(facts, at)
     if not in_period:
         return answer(_why_not_in_period(facts, at))
     if facts.waiting_until is not None and at < facts.waiting_until:
@@ -228,6 +283,13 @@ def decide_entitlement(
     if remaining_claims == 0 or (remaining_aggregate is not None and remaining_aggregate.amount == 0):
         return answer(Reason.LIMIT_REACHED)
     return answer(None)
+
+
+def why_not_in_cover(facts: ContractFacts, at: dt.datetime) -> Reason | None:
+    """Why the contract is in no coverage period at `at`; None: it is in one."""
+    if any(p.contains(at) for p in facts.periods):
+        return None
+    return _why_not_in_period(facts, at)
 
 
 def coverage_begun(facts: ContractFacts, starts: CoverageStart | None, at: dt.datetime) -> bool:

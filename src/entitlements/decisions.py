@@ -11,6 +11,7 @@ import msgspec
 
 from entitlements.catalog import CoverageKind, Plan
 from entitlements.coverage import (
+    BenefitLeft,
     ContractStatus,
     Decision,
     PaidBy,
@@ -109,6 +110,7 @@ def _contract_data(item: ContractDecision) -> dict[str, Any]:
         else None,
         "disputed": c.disputed,
         "paid_by": {kind.value: payer.value for kind, payer in item.payers},
+        "benefits": msgspec.to_builtins(d.benefits),
     }
 
 
@@ -137,5 +139,6 @@ def decision_of(data: dict[str, Any]) -> tuple[Decision, dict[str, Any] | None]:
         period_end=instant("period_end"),
         waiting_until=instant("waiting_until"),
         grace_until=instant("grace_until"),
+        benefits=msgspec.convert(entry.get("benefits", []), tuple[BenefitLeft, ...]),
     )
     return decision, entry

@@ -18,7 +18,7 @@ from babel.core import get_global
 from entitlements.coverage import Decision, Reason
 from entitlements.localization import format_day, format_money, format_number, one_stop, say_money
 from entitlements.money import Money
-from entitlements.summary_texts import INCIDENTS, SENTENCES, SPEECH_SENTENCES
+from entitlements.summary_texts import BENEFITS, INCIDENTS, SENTENCES, SPEECH_SENTENCES
 from entitlements.translations import translate
 from entitlements.zones import UTC, local_day
 
@@ -121,6 +121,15 @@ def _sentences(
         parts.append(say("claims_left", count=voice.number(decision.remaining_claims, locale)))
     if decision.remaining_aggregate is not None:
         parts.append(say("aggregate_left", amount=voice.money(decision.remaining_aggregate, locale)))
+    for benefit in decision.benefits:
+        name = translate(locale, "benefit", BENEFITS[benefit.kind])
+        count = voice.number(benefit.remaining, locale)
+        if benefit.fee is not None:
+            parts.append(
+                say("benefit_left_fee", benefit=name, count=count, fee=voice.money(benefit.fee, locale))
+            )
+        else:
+            parts.append(say("benefit_left", benefit=name, count=count))
     return parts
 
 

@@ -14,7 +14,7 @@ so a name such as "… 3 years" never reads as part of the sentence.
 
 from __future__ import annotations
 
-from entitlements.catalog import CoverageKind
+from entitlements.catalog import BenefitKind, CoverageKind
 
 
 def N_(context: str, message: str) -> tuple[str, str]:
@@ -30,6 +30,8 @@ SENTENCES: dict[str, str] = dict(
         N_("incident_no_deductible", "{incident} is covered, with no deductible."),
         N_("claims_left", "Claims remaining: {count}."),
         N_("aggregate_left", "Up to {amount} remains for repairs under this plan."),
+        N_("benefit_left", "{benefit} included: {count} remaining."),
+        N_("benefit_left_fee", "{benefit} included, for a fee of {fee} each: {count} remaining."),
         N_("no_contract", "Not covered: no protection plan was found for this product."),
         N_("pending_payment", "Not covered yet: {plan} is waiting for its first payment."),
         N_("abandoned", "Not covered: the purchase of {plan} was never completed."),
@@ -72,6 +74,16 @@ INCIDENTS: dict[CoverageKind, str] = {
     CoverageKind.IN_HOME_SERVICE: N_("incident", "In-home service")[1],
 }
 
+# The services a plan includes beyond repair, as the summary and the terms name them.
+BENEFITS: dict[BenefitKind, str] = {
+    BenefitKind.INSTALLATION: N_("benefit", "Installation")[1],
+    BenefitKind.MAINTENANCE_VISIT: N_("benefit", "Maintenance visit")[1],
+    BenefitKind.TECH_SUPPORT_SESSION: N_("benefit", "Technical support session")[1],
+    BenefitKind.TRAINING_SESSION: N_("benefit", "Training session")[1],
+    BenefitKind.BATTERY_REPLACEMENT: N_("benefit", "Battery replacement")[1],
+    BenefitKind.SOFTWARE_SETUP: N_("benefit", "Software setup")[1],
+}
+
 # A plan's terms: each clause that states a rule is rendered from the plan's own fields
 # (`entitlements.terms`), so the terms never promise what the engine does not do. Placeholders:
 # {coverages} a list of coverage names, {incident} a coverage name, {amount} / {fee} formatted
@@ -85,6 +97,10 @@ TERMS: dict[str, str] = dict(
         N_("terms_claims_term", "Claims: up to {count} in each term of {term}."),
         N_("terms_claims_rolling", "Claims: up to {count} in any {period}."),
         N_("terms_claims_unlimited", "Claims: no limit on their number."),
+        N_("terms_benefit_term", "{benefit}: included, up to {count} in each term of {term}."),
+        N_("terms_benefit_rolling", "{benefit}: included, up to {count} in any {period}."),
+        N_("terms_benefit_fee", "{benefit}: a fee of {fee} each time."),
+        N_("terms_benefit_visit", "{benefit}: a technician comes to you."),
         N_("terms_aggregate", "Approved repairs never add up to more than the price paid for the product."),
         N_("terms_filing_window", "File each claim within {days} of the incident; a later claim is denied."),
         N_(

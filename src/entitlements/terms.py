@@ -19,7 +19,7 @@ from babel.lists import format_list
 
 from entitlements.catalog import LOCALES, Billing, ClaimWindow, CoverageStart, Plan
 from entitlements.localization import format_money, format_number, one_stop
-from entitlements.summary_texts import DURATIONS, INCIDENTS, TERMS
+from entitlements.summary_texts import BENEFITS, DURATIONS, INCIDENTS, TERMS
 from entitlements.translations import translate
 
 
@@ -29,6 +29,7 @@ class Topic(StrEnum):
     CLAIM_MAX = "claim_max"
     CLAIMS = "claims"
     AGGREGATE = "aggregate"
+    BENEFITS = "benefits"
     FILING = "filing_window"
     WAITING = "waiting_period"
     ELIGIBILITY = "eligibility"
@@ -106,6 +107,23 @@ def render_terms(plan: Plan, locale: str, currency: str) -> list[Clause]:
         clauses.append(say(Topic.CLAIMS, "terms_claims_term", count=count, term=term))
     if limits.aggregate_up_to_product_price:
         clauses.append(say(Topic.AGGREGATE, "terms_aggregate"))
+    for benefit in plan.benefits:
+        name = translate(locale, "benefit", BENEFITS[benefit.kind])
+        count = format_number(benefit.count, locale)
+        if benefit.window is ClaimWindow.ROLLING_12_MONTHS:
+            period = duration(12, "months", locale)
+            clauses.append(
+                say(Topic.BENEFITS, "terms_benefit_rolling", benefit=name, count=count, period=period)
+            )
+        else:
+            clauses.append(say(Topic.BENEFITS, "terms_benefit_term", benefit=name, count=count, term=term))
+        fee = benefit.fee(currency)
+        if fee.amount > 0:
+            clauses.append(
+                say(Topic.BENEFITS, "terms_benefit_fee", benefit=name, fee=format_money(fee, locale))
+            )
+        if benefit.visit:
+            clauses.append(say(Topic.BENEFITS, "terms_benefit_visit", benefit=name))
     if limits.filing_window_days is not None:
         clauses.append(say(Topic.FILING, "terms_filing_window", days=days(limits.filing_window_days)))
     if plan.waiting_period_days:

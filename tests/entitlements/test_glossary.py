@@ -16,7 +16,16 @@ from babel.messages.pofile import read_po, write_po
 
 from entitlements.catalog import LOCALES, CoverageKind
 from entitlements.glossary import GLOSSARY, SENTENCE_CONCEPTS
-from entitlements.summary_texts import DURATIONS, EMAILS, INCIDENTS, PAGES, SENTENCES, SPEECH_SENTENCES, TERMS
+from entitlements.summary_texts import (
+    BENEFITS,
+    DURATIONS,
+    EMAILS,
+    INCIDENTS,
+    PAGES,
+    SENTENCES,
+    SPEECH_SENTENCES,
+    TERMS,
+)
 from entitlements.translations import LOCALE_DIR, catalogs, translate
 
 PLACEHOLDER = re.compile(r"\{[a-z]+\}")
@@ -24,10 +33,14 @@ QUOTED_PLAN = {"hi": "“{plan}” योजना", "ar": "خطة «{plan}»", 
 
 
 def sources() -> set[tuple[str, str]]:
-    return {
-        (key, text)
-        for key, text in (SENTENCES | SPEECH_SENTENCES | TERMS | DURATIONS | EMAILS | PAGES).items()
-    } | {("incident", text) for text in INCIDENTS.values()}
+    return (
+        {
+            (key, text)
+            for key, text in (SENTENCES | SPEECH_SENTENCES | TERMS | DURATIONS | EMAILS | PAGES).items()
+        }
+        | {("incident", text) for text in INCIDENTS.values()}
+        | {("benefit", text) for text in BENEFITS.values()}
+    )
 
 
 def test_the_six_languages_are_the_catalogs() -> None:

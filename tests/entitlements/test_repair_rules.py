@@ -23,15 +23,34 @@ def test_an_order_moves_forward_only_and_nothing_leaves_an_ended_order(path: lis
             status = to
 
 
-def test_every_status_is_reachable_from_acceptance_to_an_end() -> None:
+def _reached(visit: bool) -> set[OrderStatus]:
     reached, frontier = {OrderStatus.ACCEPTED}, [OrderStatus.ACCEPTED]
     while frontier:
         current = frontier.pop()
         for to in OrderStatus:
-            if can_move(current, to) and to not in reached:
+            if can_move(current, to, visit=visit) and to not in reached:
                 reached.add(to)
                 frontier.append(to)
-    assert reached == set(OrderStatus) - WAITING
+    return reached
+
+
+def test_every_status_is_reachable_from_acceptance_to_an_end() -> None:
+    # A cancelled order was withdrawn before anyone accepted it (its redemption voided).
+    assert _reached(visit=False) == set(OrderStatus) - WAITING - {OrderStatus.CANCELLED}
+
+
+def test_a_visit_is_started_done_and_closed_on_site_with_no_product_to_receive_or_ship() -> None:
+    assert _reached(visit=True) == {
+        OrderStatus.ACCEPTED,
+        OrderStatus.REPAIR_STARTED,
+        OrderStatus.REPAIRED,
+        OrderStatus.CLOSED,
+        OrderStatus.CANNOT_REPAIR,
+    }
+    assert not any(
+        can_move(s, OrderStatus.CANCELLED) or can_move(s, OrderStatus.CANCELLED, visit=True)
+        for s in OrderStatus
+    )
 
 
 @given(AMOUNTS, AMOUNTS, AMOUNTS)

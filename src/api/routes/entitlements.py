@@ -27,7 +27,7 @@ from api.views import (
     supported_instant,
 )
 from entitlements.catalog import DEFAULT_LOCALE, CoverageKind, Plan
-from entitlements.coverage import ContractStatus, Decision, PaidBy, Reason, no_contract
+from entitlements.coverage import BenefitLeft, ContractStatus, Decision, PaidBy, Reason, no_contract
 from entitlements.errors import DomainError, InvalidInput
 from entitlements.identifiers import normalize_imei, normalize_serial
 from entitlements.localization import caller_choice
@@ -85,6 +85,8 @@ class ContractEntitlement(msgspec.Struct, frozen=True):
     paid_by: list[CoveragePayer]  # per coverage of the plan, so a repair centre knows before it repairs
     # With `manufacturer_warranty`: when the coverage asked about begins.
     warranty_until: dt.datetime | None
+    # The services the plan includes beyond repair, and how many could be redeemed at `at`.
+    benefits: list[BenefitLeft]
 
 
 class ServiceOrderBrief(msgspec.Struct, frozen=True):
@@ -190,6 +192,7 @@ def _contract_view(plans: PlanMap, item: ContractDecision, locale: str) -> tuple
         c.disputed,
         [CoveragePayer(kind, payer) for kind, payer in item.payers],
         d.warranty_until,
+        list(d.benefits),
     )
     return view, name
 

@@ -59,7 +59,10 @@ class ServicerKeyInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class OrderView(msgspec.Struct, frozen=True):
     id: str
-    claim_id: str
+    # What the order does: an approved claim's repair, or the visit a redeemed service needs
+    # (its kind in `incident_kind`: installation, maintenance_visit, …).
+    claim_id: str | None
+    redemption_id: str | None
     contract_id: str
     product_id: str
     servicer_id: str | None
@@ -71,7 +74,7 @@ class OrderView(msgspec.Struct, frozen=True):
     incident_date: dt.date | None
     problem: str | None  # what the customer said happened
     status: OrderStatus
-    payable: Money  # what the claim pays: an estimate above it waits for approval
+    payable: Money  # what the claim pays: an estimate above it waits for approval (a visit: none)
     estimate: dict[str, int] | None
     estimate_waits: bool  # for a person's approval before the repair may start
     estimate_approved_by: str | None
@@ -92,6 +95,7 @@ class OrderView(msgspec.Struct, frozen=True):
         return cls(
             id=row.id,
             claim_id=row.claim_id,
+            redemption_id=row.redemption_id,
             contract_id=row.contract_id,
             product_id=row.product_id,
             servicer_id=row.servicer_id,

@@ -23,6 +23,7 @@ class OrderStatus(StrEnum):
     SHIPPED = "shipped"
     CLOSED = "closed"
     CANNOT_REPAIR = "cannot_repair"  # the claim is then fulfilled by a replacement
+    CANCELLED = "cancelled"  # a visit's redemption was voided before a servicer accepted it
 
 
 # The moves a servicer reports, from each status (accepting is a move of its own: `accept`).
@@ -34,12 +35,19 @@ _NEXT: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.REPAIRED: frozenset({OrderStatus.SHIPPED}),
     OrderStatus.SHIPPED: frozenset({OrderStatus.CLOSED}),
 }
-ENDED = frozenset({OrderStatus.CLOSED, OrderStatus.CANNOT_REPAIR})
+# A visit (an installation, a maintenance visit) has no product to receive, diagnose or ship
+# back: accepted, started on site, done (with its cost), closed; or it could not be made.
+_VISIT_NEXT: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.ACCEPTED: frozenset({OrderStatus.REPAIR_STARTED, OrderStatus.CANNOT_REPAIR}),
+    OrderStatus.REPAIR_STARTED: frozenset({OrderStatus.REPAIRED, OrderStatus.CANNOT_REPAIR}),
+    OrderStatus.REPAIRED: frozenset({OrderStatus.CLOSED}),
+}
+ENDED = frozenset({OrderStatus.CLOSED, OrderStatus.CANNOT_REPAIR, OrderStatus.CANCELLED})
 WAITING = frozenset({OrderStatus.OFFERED, OrderStatus.ASSIGNED})  # for a servicer to accept
 
 
-def can_move(current: OrderStatus, to: OrderStatus) -> bool:
-    return to in _NEXT.get(current, frozenset())
+def can_move(current: OrderStatus, to: OrderStatus, *, visit: bool = False) -> bool:
+    return to in (_VISIT_NEXT if visit else _NEXT).get(current, frozenset())
 
 
 class Estimate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -1,6 +1,7 @@
 """Repair centres and their service orders, in a unit of work.
 
-An approved claim fulfilled by repair opens a service order: offered to every servicer that serves
+An approved claim fulfilled by repair opens a service order, and so does a redeemed service that
+needs a visit (an installation, a maintenance visit): offered to every servicer that serves
 the product's category and country (the first to accept takes it; to the others it is then gone),
 or assigned by an admin to one. A servicer sees and moves only its own orders, and the offered
 ones it could take; any other is a 404, as if it did not exist. An estimate above what the claim
@@ -11,7 +12,7 @@ one that cannot be repaired leaves the claim to be fulfilled by a replacement.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from sqlalchemy import ColumnElement, and_, or_, select, true, update
@@ -34,7 +35,14 @@ from entitlements.repairs.rules import (
 from entitlements.services import NAME_LENGTH, new_id
 from entitlements.store import audit
 from entitlements.store.pages import oldest_first
-from entitlements.store.tables import ClaimRow, CustomerRow, ProductRow, ServiceOrderRow, ServicerRow
+from entitlements.store.tables import (
+    BenefitRedemptionRow,
+    ClaimRow,
+    CustomerRow,
+    ProductRow,
+    ServiceOrderRow,
+    ServicerRow,
+)
 from entitlements.store.unit_of_work import touch, unit_of_work
 
 NOTE_LENGTH = 2000
@@ -64,6 +72,7 @@ async def _order_event(session: AsyncSession, order: ServiceOrderRow, event_type
     data = {
         "service_order_id": order.id,
         "claim_id": order.claim_id,
+        "redemption_id": order.redemption_id,
         "contract_id": order.contract_id,
         "product_id": order.product_id,
         "servicer_id": order.servicer_id,
@@ -126,50 +135,99 @@ async def open_order(
     session: AsyncSession, claim: ClaimRow, *, servicer_id: str | None, actor: str, now: dt.datetime
 ) -> ServiceOrderRow:
     """The repair of an approved claim's product: offered, or assigned to `servicer_id`."""
-    product = await session.get(ProductRow, claim.product_id)
-    assert product is not None  # a claim's product exists (foreign key)
+    order = await _new_order(
+        session,
+        claim.product_id,
+        servicer_id,
+        claim_id=claim.id,
+        contract_id=claim.contract_id,
+        incident_kind=claim.incident_kind,
+        incident_date=claim.incident_date,
+        problem=claim.description,
+        currency=claim.currency,
+        payable=claim.covered_amount,
+        now=now,
+    )
+    await _opened(session, order, actor, claim_id=claim.id)
+    return order
+
+
+async def open_visit(
+    session: AsyncSession,
+    redemption: BenefitRedemptionRow,
+    *,
+    servicer_id: str | None,
+    actor: str,
+    now: dt.datetime,
+) -> ServiceOrderRow:
+    """The visit an included service needs (its kind in `incident_kind`): offered, or assigned
+    to `servicer_id`. The plan includes it, so nothing is payable beyond what the visit costs."""
+    order = await _new_order(
+        session,
+        redemption.product_id,
+        servicer_id,
+        redemption_id=redemption.id,
+        contract_id=redemption.contract_id,
+        incident_kind=redemption.kind,
+        incident_date=None,
+        problem=redemption.note,
+        currency=redemption.currency,
+        payable=0,
+        now=now,
+    )
+    await _opened(session, order, actor, redemption_id=redemption.id)
+    return order
+
+
+async def _new_order(
+    session: AsyncSession, product_id: str, servicer_id: str | None, *, now: dt.datetime, **job: Any
+) -> ServiceOrderRow:
+    product = await session.get(ProductRow, product_id)
+    assert product is not None  # a claim's or a redemption's product exists (foreign key)
     customer = await session.get(CustomerRow, product.customer_id)
     assert customer is not None
     order = ServiceOrderRow(
         id=new_id("so"),
-        claim_id=claim.id,
-        contract_id=claim.contract_id,
-        product_id=claim.product_id,
+        product_id=product_id,
         servicer_id=None,
         category=product.category,
         country=customer.country,
         sku=product.sku,
         serial=product.serial,
-        incident_kind=claim.incident_kind,
-        incident_date=claim.incident_date,
-        problem=claim.description,
         status=OrderStatus.OFFERED.value,
-        currency=claim.currency,
-        payable=claim.covered_amount,
         created_at=now,
         updated_at=now,
+        **job,
     )
     if servicer_id is not None:
         servicer = await get_servicer(session, servicer_id)
         if not _serves(servicer, order):
-            raise InvalidInput(
-                f"servicer {servicer_id} does not serve this product's category and country",
-                field="servicer_id",
-            )
+            raise InvalidInput(_NOT_SERVED.format(servicer_id), field="servicer_id")
         order.servicer_id, order.status = servicer.id, OrderStatus.ASSIGNED.value
     session.add(order)
     await session.flush()
+    return order
+
+
+async def _opened(session: AsyncSession, order: ServiceOrderRow, actor: str, **purpose: str) -> None:
     await audit.record(
-        session,
-        "service_order",
-        order.id,
-        order.status,
-        actor,
-        claim_id=claim.id,
-        servicer_id=order.servicer_id,
+        session, "service_order", order.id, order.status, actor, servicer_id=order.servicer_id, **purpose
     )
     await _order_event(session, order, f"service_order.{order.status}")
-    return order
+
+
+async def cancel_visit(
+    session: AsyncSession, order: ServiceOrderRow, *, actor: str, now: dt.datetime
+) -> None:
+    """A visit no servicer has accepted yet, withdrawn (its redemption was voided)."""
+    if OrderStatus(order.status) not in WAITING:
+        raise Conflict(
+            f"the visit's service order {order.id} is {order.status}: the servicer ends it",
+            field="redemption_id",
+        )
+    order.status, order.updated_at = OrderStatus.CANCELLED.value, now
+    await audit.record(session, "service_order", order.id, OrderStatus.CANCELLED.value, actor)
+    await _order_event(session, order, "service_order.cancelled")
 
 
 def _visible(servicer: ServicerRow | None) -> ColumnElement[bool]:
@@ -266,9 +324,7 @@ async def assign_order(
         raise Conflict(f"the order is {order.status}: a servicer has it", field="order_id")
     servicer = await get_servicer(session, servicer_id)
     if not _serves(servicer, order):
-        raise InvalidInput(
-            f"servicer {servicer_id} does not serve this product's category and country", field="servicer_id"
-        )
+        raise InvalidInput(_NOT_SERVED.format(servicer_id), field="servicer_id")
     order.servicer_id, order.status, order.updated_at = servicer.id, OrderStatus.ASSIGNED.value, now
     await audit.record(session, "service_order", order.id, "assigned", actor, servicer_id=servicer.id)
     await _order_event(session, order, "service_order.assigned")
@@ -283,7 +339,7 @@ async def report(
     if order.servicer_id != servicer_id:
         raise NotFound(f"no service order {order_id}", field="order_id")  # offered, not yet taken
     current = OrderStatus(order.status)
-    if not can_move(current, data.status):
+    if not can_move(current, data.status, visit=order.redemption_id is not None):
         raise Conflict(f"an order that is {current.value} cannot become {data.status.value}", field="status")
     if data.status is OrderStatus.DIAGNOSED:
         if data.estimate is None:
@@ -310,8 +366,12 @@ async def report(
         session, "service_order", order.id, data.status.value, actor, servicer_id=servicer_id, note=note
     )
     await _order_event(session, order, f"service_order.{data.status.value}")
-    if data.status in ENDED:
-        await _end_claim(session, order, actor=actor, now=now)
+    if data.status in ENDED and order.claim_id is not None:
+        await _end_claim(session, order, order.claim_id, actor=actor, now=now)
+    if data.status is OrderStatus.CANNOT_REPAIR and order.redemption_id is not None:
+        from entitlements.benefits.service import void_for_failed_visit  # the benefits feature's own
+
+        await void_for_failed_visit(session, order, actor=actor, now=now)
     return order
 
 
@@ -327,11 +387,13 @@ async def approve_estimate(
     return order
 
 
-async def _end_claim(session: AsyncSession, order: ServiceOrderRow, *, actor: str, now: dt.datetime) -> None:
+async def _end_claim(
+    session: AsyncSession, order: ServiceOrderRow, claim_id: str, *, actor: str, now: dt.datetime
+) -> None:
     """A closed order fulfils its claim; one that cannot be repaired leaves it to a replacement."""
     from entitlements.claims.service import claim_events  # the claims feature's own event shape
 
-    claim = await session.get(ClaimRow, order.claim_id, populate_existing=True)
+    claim = await session.get(ClaimRow, claim_id, populate_existing=True)
     assert claim is not None
     if claim.status != ClaimStatus.APPROVED.value:
         return  # voided meanwhile: nothing to fulfil

@@ -8,15 +8,30 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from entitlements.catalog import CoverageKind, Plan
+from entitlements.benefits.rules import RedemptionStatus
+from entitlements.catalog import BenefitKind, CoverageKind, Plan
 from entitlements.claims.rules import COUNTED
 from entitlements.contracts import warranty_end
-from entitlements.coverage import ClaimUse, ContractFacts, ContractStatus, Period, incident_instant
+from entitlements.coverage import (
+    BenefitUse,
+    ClaimUse,
+    ContractFacts,
+    ContractStatus,
+    Period,
+    incident_instant,
+)
 from entitlements.errors import NotFound
 from entitlements.money import Money
 from entitlements.store.lifecycle import LifecycleRecord
 from entitlements.store.plans import known_plan_version, plan_version
-from entitlements.store.tables import ClaimRow, ContractRow, CoveragePeriodRow, CustomerRow, ProductRow
+from entitlements.store.tables import (
+    BenefitRedemptionRow,
+    ClaimRow,
+    ContractRow,
+    CoveragePeriodRow,
+    CustomerRow,
+    ProductRow,
+)
 from entitlements.store.unit_of_work import unit_of_work
 from entitlements.zones import UTC
 
@@ -84,6 +99,24 @@ async def approved_claims_of(
     return found
 
 
+async def redemptions_of(session: AsyncSession, contract_ids: Iterable[str]) -> dict[str, list[BenefitUse]]:
+    """Each contract's redemptions of included services that count (not voided)."""
+    ids = list(contract_ids)
+    found: dict[str, list[BenefitUse]] = defaultdict(list)
+    if ids:
+        rows = await session.execute(
+            select(
+                BenefitRedemptionRow.contract_id, BenefitRedemptionRow.kind, BenefitRedemptionRow.redeemed_at
+            ).where(
+                BenefitRedemptionRow.contract_id.in_(ids),
+                BenefitRedemptionRow.status == RedemptionStatus.REDEEMED.value,
+            )
+        )
+        for contract_id, kind, at in rows:
+            found[contract_id].append(BenefitUse(BenefitKind(kind), at))
+    return found
+
+
 async def plan_of(session: AsyncSession, contract: ContractRow) -> Plan:
     plan = known_plan_version(contract.plan_code, contract.plan_version) or await plan_version(
         await unit_of_work(session), contract.plan_code, contract.plan_version
@@ -96,7 +129,7 @@ async def plan_of(session: AsyncSession, contract: ContractRow) -> Plan:
 async def facts_for(
     session: AsyncSession, contracts: list[ContractRow], products: dict[str, ProductRow]
 ) -> dict[str, ContractFacts]:
-    """Everything the entitlement decision needs, for many contracts in four queries."""
+    """Everything the entitlement decision needs, for many contracts in five queries."""
     periods = await periods_of(session, (c.id for c in contracts))
     owners = {c.customer_id for c in contracts}
     customer_zones = dict(
@@ -108,6 +141,7 @@ async def facts_for(
     )
     zones = {c.id: customer_zones.get(c.customer_id) or UTC for c in contracts}
     claims = await approved_claims_of(session, (c.id for c in contracts), zones)
+    redemptions = await redemptions_of(session, (c.id for c in contracts))
     facts: dict[str, ContractFacts] = {}
     for contract in contracts:
         product = products[contract.product_id]
@@ -124,5 +158,6 @@ async def facts_for(
             grace_until=contract.grace_until,
             time_zone=zones[contract.id],
             warranty_until=warranty_end(product.purchase_date, product.warranty_months),
+            redemptions=tuple(sorted(redemptions.get(contract.id, ()), key=lambda r: r.at)),
         )
     return facts

@@ -31,14 +31,23 @@ from sqlalchemy import (
     update,
 )
 
-from entitlements.catalog import CoverageKind, Plan
+from entitlements.benefits.rules import RedemptionStatus
+from entitlements.catalog import BenefitKind, CoverageKind, Plan
 from entitlements.claims.rules import AWAITING_REVIEW, COUNTED, ClaimStatus
 from entitlements.contracts import warranty_end
-from entitlements.coverage import ClaimUse, ContractFacts, ContractStatus, Period, incident_instant
+from entitlements.coverage import (
+    BenefitUse,
+    ClaimUse,
+    ContractFacts,
+    ContractStatus,
+    Period,
+    incident_instant,
+)
 from entitlements.identifiers import mask_email, mask_phone
 from entitlements.money import Money
 from entitlements.store.statements import Statements
 from entitlements.store.tables import (
+    BenefitRedemptionRow,
     ClaimRow,
     ContractRow,
     CoveragePeriodRow,
@@ -62,7 +71,9 @@ class ContractSnapshot(msgspec.Struct, frozen=True, array_like=True):
     grace_until: dt.datetime | None
     periods: tuple[Period, ...]
     claims: tuple[ClaimUse, ...]
-    disputed: bool = False  # last, with a default: snapshots written before it still decode
+    # Last, with defaults: snapshots written before them still decode.
+    disputed: bool = False
+    redemptions: tuple[BenefitUse, ...] = ()  # of included services, not voided
 
     def facts(
         self,
@@ -84,6 +95,7 @@ class ContractSnapshot(msgspec.Struct, frozen=True, array_like=True):
             grace_until=self.grace_until,
             time_zone=time_zone,
             warranty_until=warranty_until,
+            redemptions=self.redemptions,
         )
 
 
@@ -141,6 +153,7 @@ contracts: Table = ContractRow.__table__  # type: ignore[assignment]
 periods: Table = CoveragePeriodRow.__table__  # type: ignore[assignment]
 claims: Table = ClaimRow.__table__  # type: ignore[assignment]
 orders: Table = ServiceOrderRow.__table__  # type: ignore[assignment]
+redemptions: Table = BenefitRedemptionRow.__table__  # type: ignore[assignment]
 # Claims a snapshot holds: those that use the limits, and those still open.
 _HELD = (*COUNTED, *AWAITING_REVIEW)
 
@@ -189,9 +202,10 @@ _PRODUCT = (
     .where(products.c.id == bindparam("product_id"))
     .order_by(contracts.c.sold_at, contracts.c.id)
 )
-# The coverage periods and the claims of the product's contracts, in one statement:
-# (contract, None, start, end, None, None, …) for a period; for a claim that uses the limits or is
-# still open (contract, kind, None, None, day, amount, claim, status, order, order status, servicer).
+# The coverage periods, the claims and the redemptions of the product's contracts, in one
+# statement: (contract, None, start, end, None, None, …) for a period; for a claim that uses the
+# limits or is still open (contract, kind, None, None, day, amount, claim, status, order, order
+# status, servicer); for a redemption that counts (contract, kind, instant, None, None, …).
 _NONE = type_coerce(null(), String())
 _USES = union_all(
     select(
@@ -228,6 +242,22 @@ _USES = union_all(
         )
     )
     .where(contracts.c.product_id == bindparam("product_id"), or_(*(claims.c.status == s for s in _HELD))),
+    select(
+        redemptions.c.contract_id,
+        redemptions.c.kind,
+        redemptions.c.redeemed_at,
+        null(),
+        null(),
+        null(),
+        _NONE,
+        _NONE,
+        _NONE,
+        _NONE,
+        _NONE,
+    ).where(
+        redemptions.c.product_id == bindparam("product_id"),
+        redemptions.c.status == RedemptionStatus.REDEEMED.value,
+    ),
 )
 _WRITE = (
     update(products).where(products.c.id == bindparam("product_id")).values(entitlement=bindparam("snapshot"))
@@ -244,11 +274,15 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
     time_zone = time_zone or UTC
     spans: dict[str, list[Period]] = defaultdict(list)
     used: dict[str, list[ClaimUse]] = defaultdict(list)
+    redeemed: dict[str, list[BenefitUse]] = defaultdict(list)
     open_claims: list[OpenClaim] = []
     for row in await statements.rows(_USES, product_id=product_id):
         contract_id, kind, start, end, day, amount, claim_id, status, order_id, order_status, servicer = row
         if kind is None:
             spans[contract_id].append(Period(start, end))
+            continue
+        if day is None:  # a redemption (a claim always has its incident's day)
+            redeemed[contract_id].append(BenefitUse(BenefitKind(kind), start))
             continue
         if status in COUNTED:
             used[contract_id].append(ClaimUse(CoverageKind(kind), incident_instant(day, time_zone), amount))
@@ -291,6 +325,7 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
                     sorted(used[c_id], key=lambda u: (u.incident_at, u.incident_kind, u.covered_amount))
                 ),
                 disputed=disputed,
+                redemptions=tuple(sorted(redeemed[c_id], key=lambda r: (r.at, r.kind))),
             )
             for (
                 c_id,

@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     ForeignKey,
     Index,
@@ -19,7 +20,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, synonym
 
 from entitlements.store.base import Base, UTCDateTime
 
@@ -184,6 +185,30 @@ class ClaimRow(Base):
     fulfilled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+class BenefitRedemptionRow(Base):
+    """One use of a service the contract's plan includes (`catalog.Benefit`): it counts against
+    the benefit until voided."""
+
+    __tablename__ = "benefit_redemptions"
+    __table_args__ = (Index("ix_benefit_redemptions_contract", "contract_id", "redeemed_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(128), unique=True)  # the caller's, for idempotency
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"))
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"))
+    kind: Mapped[str] = mapped_column(String(32))  # `catalog.BenefitKind`
+    status: Mapped[str] = mapped_column(String(16))  # `benefits.rules.RedemptionStatus`
+    fee: Mapped[int] = mapped_column(BigInteger)  # what the customer pays for it, in `currency`
+    currency: Mapped[str] = mapped_column(String(3))
+    channel: Mapped[str | None] = mapped_column(String(16), nullable=True)  # `catalog.SupportChannel`
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    redeemed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_at = synonym("redeemed_at")  # the order pages are kept in (`store.pages`)
+    redeemed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the agent, when named
+    voided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    void_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class EvidenceRow(Base):
     """A file attached to a claim: the bytes live in the evidence store under `storage_key`."""
 
@@ -216,16 +241,22 @@ class ServicerRow(Base):
 
 
 class ServiceOrderRow(Base):
-    """A repair of an approved claim's product, offered to servicers or assigned to one."""
+    """A repair of an approved claim's product, or a visit an included service needs (an
+    installation, a maintenance visit), offered to servicers or assigned to one."""
 
     __tablename__ = "service_orders"
     __table_args__ = (
         Index("ix_service_orders_servicer", "servicer_id", "created_at"),
         Index("ix_service_orders_status", "status", "category", "country"),
+        CheckConstraint("(claim_id IS NULL) <> (redemption_id IS NULL)", name="one_purpose"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id"), unique=True)
+    # What the order does: an approved claim's repair, or a visit an included service needs.
+    claim_id: Mapped[str | None] = mapped_column(ForeignKey("claims.id"), unique=True, nullable=True)
+    redemption_id: Mapped[str | None] = mapped_column(
+        ForeignKey("benefit_redemptions.id"), unique=True, nullable=True
+    )
     contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"))
     product_id: Mapped[str] = mapped_column(ForeignKey("products.id"))
     servicer_id: Mapped[str | None] = mapped_column(ForeignKey("servicers.id"), nullable=True)
