@@ -11,12 +11,15 @@ import hashlib
 import tomllib
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated
 
 import msgspec
 
 from entitlements.money import Money, is_currency
 from entitlements.translations import SOURCE_LOCALE, languages
+from entitlements.zones import UTC as UTC_ZONE
+from entitlements.zones import known_zone
 
 # Every language with a gettext catalog (`entitlements.translations`), English first.
 LOCALES: tuple[str, ...] = languages()
@@ -88,6 +91,28 @@ class SupportChannel(StrEnum):
     ON_SITE = "on_site"
 
 
+class SupportLevel(StrEnum):
+    STANDARD = "standard"
+    PRIORITY = "priority"  # answered first, by senior agents (AppleCare+'s priority access)
+
+
+class ExchangePolicy(StrEnum):
+    """What a claim's fulfilment offers first."""
+
+    REPAIR_FIRST = "repair_first"
+    ADVANCE_REPLACEMENT = "advance_replacement"  # a replacement sent before the broken one comes back
+
+
+class Weekday(StrEnum):
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+
 class Ineligibility(StrEnum):
     PLAN_INACTIVE = "plan_inactive"
     CATEGORY_NOT_COVERED = "category_not_covered"
@@ -143,6 +168,90 @@ class Benefit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def fee(self, currency: str) -> Money:
         return Money(self.fees.get(currency, 0), currency)
+
+
+ClockTime = Annotated[str, msgspec.Meta(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
+
+
+class Hours(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Opening hours on some days of the week, local to the schedule: `opens` to `closes`
+    (`24:00`: the day's end)."""
+
+    days: Annotated[tuple[Weekday, ...], msgspec.Meta(min_length=1)]
+    opens: ClockTime
+    closes: ClockTime
+
+
+def clock_minutes(value: str) -> int:
+    """`09:30` → 570, `24:00` → 1440."""
+    hours, minutes = value.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+class Schedule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """When support works: weekly hours in a time zone, less its holidays. A catalog defines
+    its schedules once, by name (`[schedules.<name>]`), and a plan names one; `24/7` is built in.
+    A published plan keeps a copy, so a later change to the catalog never moves a sold
+    contract's due-by instants."""
+
+    time_zone: str
+    hours: Annotated[tuple[Hours, ...], msgspec.Meta(min_length=1)]
+    holidays: Annotated[tuple[dt.date, ...], msgspec.Meta(max_length=1000)] = ()
+
+
+@lru_cache(maxsize=256)
+def weekly_intervals(schedule: Schedule) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Per weekday (Monday first, as `date.weekday()` counts), the opening intervals in minutes
+    of the day, merged."""
+    weekdays = list(Weekday)
+    days: list[list[tuple[int, int]]] = [[] for _ in weekdays]
+    for hours in schedule.hours:
+        for day in hours.days:
+            days[weekdays.index(day)].append((clock_minutes(hours.opens), clock_minutes(hours.closes)))
+    merged: list[tuple[tuple[int, int], ...]] = []
+    for intervals in days:
+        joined: list[tuple[int, int]] = []
+        for opens, closes in sorted(intervals):
+            if joined and opens <= joined[-1][1]:
+                joined[-1] = (joined[-1][0], max(joined[-1][1], closes))
+            else:
+                joined.append((opens, closes))
+        merged.append(tuple(joined))
+    return tuple(merged)
+
+
+def week_minutes(schedule: Schedule) -> int:
+    """The minutes a schedule is open in a week with no holiday."""
+    return sum(
+        closes - opens for day in weekly_intervals(schedule) for opens, closes in day if closes > opens
+    )
+
+
+ALWAYS = Schedule(UTC_ZONE, (Hours(tuple(Weekday), "00:00", "24:00"),))
+SCHEDULE_NAMES = {"24/7": ALWAYS}
+
+
+class SupportTarget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How soon a case opened on a channel is first answered, and resolved: business minutes
+    of the plan's support schedule."""
+
+    channel: SupportChannel
+    first_response_minutes: Annotated[int, msgspec.Meta(ge=1, le=525_600)]
+    resolution_minutes: Annotated[int, msgspec.Meta(ge=1, le=525_600)]
+
+
+class Support(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The support a plan grants: its level, the channels it entitles, the targets per channel in
+    its schedule's business hours, and what a claim's fulfilment offers first."""
+
+    level: SupportLevel
+    channels: Annotated[list[SupportChannel], msgspec.Meta(min_length=1)]
+    targets: list[SupportTarget] = []
+    schedule: Schedule = ALWAYS
+    exchange: ExchangePolicy = ExchangePolicy.REPAIR_FIRST
+
+    def target(self, channel: SupportChannel) -> SupportTarget | None:
+        return next((t for t in self.targets if t.channel == channel), None)
 
 
 class ClaimReview(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -210,6 +319,7 @@ class Plan(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     claim_review: ClaimReview = ClaimReview()
     cancellation: Cancellation = Cancellation()
     benefits: list[Benefit] = []  # the services the plan includes beyond repair
+    support: Support | None = None  # the support level it grants (None: the merchant's usual)
     # Days before each renewal that `renewal.upcoming` goes out; default 30 for an annual plan, 7
     # for a monthly one. California's automatic renewal law wants 15–45 for a yearly renewal.
     renewal_notice_days: Annotated[int, msgspec.Meta(ge=1, le=90)] | None = None
@@ -301,6 +411,7 @@ def assess(plan: Plan, product: ProductFacts, today: dt.date) -> EligibilityResu
 
 class CatalogFile(msgspec.Struct, forbid_unknown_fields=True):
     plans: list[Plan]
+    schedules: dict[str, Schedule] = {}
 
 
 class CatalogProblem(msgspec.Struct, frozen=True):
@@ -317,11 +428,22 @@ def decode_catalog(raw: bytes) -> tuple[list[Plan], list[CatalogProblem]]:
     raw_plans = document.get("plans")
     if not isinstance(raw_plans, list) or not raw_plans:
         return [], [CatalogProblem("$.plans", "expected a non-empty array of plans")]
-    extra = sorted(set(document) - {"plans"})
+    extra = sorted(set(document) - {"plans", "schedules"})
     problems = [CatalogProblem(f"$.{key}", "unknown key") for key in extra]
+    schedules, schedule_problems = _schedules(document.get("schedules", {}))
+    problems += schedule_problems
     plans: list[Plan] = []
     for index, raw_plan in enumerate(raw_plans):
         where = f"$.plans[{index}]"
+        named = _named_schedule(raw_plan)
+        if named is not None:
+            if named not in schedules:
+                known = ", ".join(sorted(schedules)) or "none"
+                problems.append(
+                    CatalogProblem(f"{where}.support.schedule", f"no schedule {named!r} (defined: {known})")
+                )
+                continue
+            raw_plan["support"]["schedule"] = msgspec.to_builtins(schedules[named])
         try:
             plan = msgspec.convert(raw_plan, Plan, strict=True)
         except msgspec.ValidationError as exc:
@@ -338,6 +460,41 @@ def decode_catalog(raw: bytes) -> tuple[list[Plan], list[CatalogProblem]]:
             problems.append(CatalogProblem(f"$.plans[{index}]", f"{plan.code} v{plan.version} appears twice"))
         seen[key] = index
     return plans, problems
+
+
+def _schedules(raw: object) -> tuple[dict[str, Schedule], list[CatalogProblem]]:
+    """The catalog's named schedules, with the built-in `24/7`."""
+    if not isinstance(raw, dict):
+        return dict(SCHEDULE_NAMES), [CatalogProblem("$.schedules", "expected a table of schedules by name")]
+    found, problems = dict(SCHEDULE_NAMES), []
+    for name, value in raw.items():
+        try:
+            schedule = msgspec.convert(value, Schedule, strict=True)
+        except msgspec.ValidationError as exc:
+            problems.append(_problem_from_validation(f"$.schedules.{name}", str(exc)))
+            continue
+        schedule_problems = check_schedule(schedule)
+        problems += [CatalogProblem(f"$.schedules.{name}.{p.path}", p.message) for p in schedule_problems]
+        if not schedule_problems:
+            found[name] = schedule
+    return found, problems
+
+
+def _named_schedule(raw_plan: object) -> str | None:
+    """The schedule a plan names (`support.schedule = "office"`), if it names one."""
+    support = raw_plan.get("support") if isinstance(raw_plan, dict) else None
+    named = support.get("schedule") if isinstance(support, dict) else None
+    return named if isinstance(named, str) else None
+
+
+def check_schedule(schedule: Schedule) -> list[CatalogProblem]:
+    problems = []
+    if not known_zone(schedule.time_zone):
+        problems.append(CatalogProblem("time_zone", f"{schedule.time_zone!r} is not an IANA time zone"))
+    for i, hours in enumerate(schedule.hours):
+        if clock_minutes(hours.closes) <= clock_minutes(hours.opens):
+            problems.append(CatalogProblem(f"hours[{i}]", "closes after it opens, within the day"))
+    return problems
 
 
 def _problem_from_validation(where: str, message: str) -> CatalogProblem:
@@ -370,6 +527,29 @@ def check_plan(plan: Plan) -> list[CatalogProblem]:
         for currency in coverage.claim_max:
             if not is_currency(currency):
                 problems.append(CatalogProblem(f"coverages[{i}].claim_max.{currency}", "unknown currency"))
+    if plan.support is not None:
+        support = plan.support
+        problems += [
+            CatalogProblem(f"support.schedule.{p.path}", p.message) for p in check_schedule(support.schedule)
+        ]
+        for i, target in enumerate(support.targets):
+            if target.channel not in support.channels:
+                problems.append(
+                    CatalogProblem(
+                        f"support.targets[{i}]", "a target for a channel the plan does not entitle"
+                    )
+                )
+            # A due-by is found within a year of the schedule's opening hours.
+            if target.resolution_minutes > 52 * week_minutes(support.schedule):
+                problems.append(
+                    CatalogProblem(f"support.targets[{i}]", "more than a year of the schedule's hours")
+                )
+            if target.resolution_minutes < target.first_response_minutes:
+                problems.append(
+                    CatalogProblem(f"support.targets[{i}]", "resolution comes after the first response")
+                )
+        if len({t.channel for t in support.targets}) != len(support.targets):
+            problems.append(CatalogProblem("support.targets", "a channel has two targets"))
     benefit_kinds = [b.kind for b in plan.benefits]
     if len(benefit_kinds) != len(set(benefit_kinds)):
         problems.append(CatalogProblem("benefits", "a benefit kind appears twice"))

@@ -14,7 +14,15 @@ from enum import StrEnum
 
 import msgspec
 
-from entitlements.catalog import BenefitKind, ClaimWindow, CoverageKind, CoverageStart, Plan
+from entitlements.catalog import (
+    BenefitKind,
+    ClaimWindow,
+    CoverageKind,
+    CoverageStart,
+    Plan,
+    SupportChannel,
+    SupportLevel,
+)
 from entitlements.money import Money
 from entitlements.zones import UTC, day_start, local_day
 
@@ -127,6 +135,9 @@ class Decision(msgspec.Struct, frozen=True):
     warranty_until: dt.datetime | None = None  # with `manufacturer_warranty`: when this cover begins
     claim_max: Money | None = None  # the most the incident's coverage pays for one claim
     benefits: tuple[BenefitLeft, ...] = ()  # the plan's included services, with what is left
+    # The support the plan grants, while the contract is in a coverage period.
+    support_level: SupportLevel | None = None
+    support_channels: tuple[SupportChannel, ...] = ()
 
 
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -269,9 +280,11 @@ def decide_entitlement(
             grace_until=facts.grace_until,
             warranty_until=warranty,
             benefits=benefits,
+            support_level=support.level if support and in_period else None,
+            support_channels=tuple(support.channels) if support and in_period else (),
         )
 
-    benefits = benefits_left(facts, at)
+    benefits, support = benefits_left(facts, at), plan.support
     if not in_period:
         return answer(_why_not_in_period(facts, at))
     if facts.waiting_until is not None and at < facts.waiting_until:

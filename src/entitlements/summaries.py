@@ -9,16 +9,26 @@ text, SSML for a voice platform (`xml:lang`, `say-as` for serials and dates).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from functools import lru_cache
 from xml.sax.saxutils import escape
 
 import msgspec
 from babel.core import get_global
+from babel.lists import format_list
 
+from entitlements.catalog import SupportChannel, SupportLevel
 from entitlements.coverage import Decision, Reason
 from entitlements.localization import format_day, format_money, format_number, one_stop, say_money
 from entitlements.money import Money
-from entitlements.summary_texts import BENEFITS, INCIDENTS, SENTENCES, SPEECH_SENTENCES
+from entitlements.summary_texts import (
+    BENEFITS,
+    CHANNELS,
+    INCIDENTS,
+    SENTENCES,
+    SPEECH_SENTENCES,
+    SUPPORT_LEVELS,
+)
 from entitlements.translations import translate
 from entitlements.zones import UTC, local_day
 
@@ -130,7 +140,16 @@ def _sentences(
             )
         else:
             parts.append(say("benefit_left", benefit=name, count=count))
+    if decision.support_level is not None:
+        level, channels = support_words(decision.support_level, decision.support_channels, locale)
+        parts.append(say("support_level", level=level, channels=channels))
     return parts
+
+
+def support_words(level: SupportLevel, channels: Sequence[SupportChannel], locale: str) -> tuple[str, str]:
+    """A support level's name and its channels as a list (`phone and chat`), in `locale`."""
+    names = [translate(locale, "channel", CHANNELS[c]) for c in channels]
+    return translate(locale, "support_level_name", SUPPORT_LEVELS[level]), format_list(names, locale=locale)
 
 
 # A summary depends on the decision's facts, not on which contract or instant it was made for:

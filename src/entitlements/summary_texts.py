@@ -14,7 +14,7 @@ so a name such as "… 3 years" never reads as part of the sentence.
 
 from __future__ import annotations
 
-from entitlements.catalog import BenefitKind, CoverageKind
+from entitlements.catalog import BenefitKind, CoverageKind, SupportChannel, SupportLevel
 
 
 def N_(context: str, message: str) -> tuple[str, str]:
@@ -32,6 +32,7 @@ SENTENCES: dict[str, str] = dict(
         N_("aggregate_left", "Up to {amount} remains for repairs under this plan."),
         N_("benefit_left", "{benefit} included: {count} remaining."),
         N_("benefit_left_fee", "{benefit} included, for a fee of {fee} each: {count} remaining."),
+        N_("support_level", "Support: {level}, by {channels}."),
         N_("no_contract", "Not covered: no protection plan was found for this product."),
         N_("pending_payment", "Not covered yet: {plan} is waiting for its first payment."),
         N_("abandoned", "Not covered: the purchase of {plan} was never completed."),
@@ -84,6 +85,18 @@ BENEFITS: dict[BenefitKind, str] = {
     BenefitKind.SOFTWARE_SETUP: N_("benefit", "Software setup")[1],
 }
 
+# Support levels and channels, as a sentence names them mid-way.
+SUPPORT_LEVELS: dict[SupportLevel, str] = {
+    SupportLevel.STANDARD: N_("support_level_name", "standard")[1],
+    SupportLevel.PRIORITY: N_("support_level_name", "priority")[1],
+}
+CHANNELS: dict[SupportChannel, str] = {
+    SupportChannel.PHONE: N_("channel", "phone")[1],
+    SupportChannel.CHAT: N_("channel", "chat")[1],
+    SupportChannel.EMAIL: N_("channel", "email")[1],
+    SupportChannel.ON_SITE: N_("channel", "a visit")[1],
+}
+
 # A plan's terms: each clause that states a rule is rendered from the plan's own fields
 # (`entitlements.terms`), so the terms never promise what the engine does not do. Placeholders:
 # {coverages} a list of coverage names, {incident} a coverage name, {amount} / {fee} formatted
@@ -101,6 +114,7 @@ TERMS: dict[str, str] = dict(
         N_("terms_benefit_rolling", "{benefit}: included, up to {count} in any {period}."),
         N_("terms_benefit_fee", "{benefit}: a fee of {fee} each time."),
         N_("terms_benefit_visit", "{benefit}: a technician comes to you."),
+        N_("terms_support", "Support: {level}, by {channels}."),
         N_("terms_aggregate", "Approved repairs never add up to more than the price paid for the product."),
         N_("terms_filing_window", "File each claim within {days} of the incident; a later claim is denied."),
         N_(

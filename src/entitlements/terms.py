@@ -19,6 +19,7 @@ from babel.lists import format_list
 
 from entitlements.catalog import LOCALES, Billing, ClaimWindow, CoverageStart, Plan
 from entitlements.localization import format_money, format_number, one_stop
+from entitlements.summaries import support_words
 from entitlements.summary_texts import BENEFITS, DURATIONS, INCIDENTS, TERMS
 from entitlements.translations import translate
 
@@ -30,6 +31,7 @@ class Topic(StrEnum):
     CLAIMS = "claims"
     AGGREGATE = "aggregate"
     BENEFITS = "benefits"
+    SUPPORT = "support"
     FILING = "filing_window"
     WAITING = "waiting_period"
     ELIGIBILITY = "eligibility"
@@ -124,6 +126,9 @@ def render_terms(plan: Plan, locale: str, currency: str) -> list[Clause]:
             )
         if benefit.visit:
             clauses.append(say(Topic.BENEFITS, "terms_benefit_visit", benefit=name))
+    if plan.support is not None:
+        level, channels = support_words(plan.support.level, plan.support.channels, locale)
+        clauses.append(say(Topic.SUPPORT, "terms_support", level=level, channels=channels))
     if limits.filing_window_days is not None:
         clauses.append(say(Topic.FILING, "terms_filing_window", days=days(limits.filing_window_days)))
     if plan.waiting_period_days:

@@ -30,6 +30,10 @@ def _names() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
+def known_zone(name: str) -> bool:
+    return name == UTC or name in _names()
+
+
 def check_zone(name: str) -> str:
     """An IANA zone name as given (`Asia/Manila`), or a problem naming the field."""
     if name not in _names():

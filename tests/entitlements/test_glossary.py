@@ -18,12 +18,14 @@ from entitlements.catalog import LOCALES, CoverageKind
 from entitlements.glossary import GLOSSARY, SENTENCE_CONCEPTS
 from entitlements.summary_texts import (
     BENEFITS,
+    CHANNELS,
     DURATIONS,
     EMAILS,
     INCIDENTS,
     PAGES,
     SENTENCES,
     SPEECH_SENTENCES,
+    SUPPORT_LEVELS,
     TERMS,
 )
 from entitlements.translations import LOCALE_DIR, catalogs, translate
@@ -40,6 +42,8 @@ def sources() -> set[tuple[str, str]]:
         }
         | {("incident", text) for text in INCIDENTS.values()}
         | {("benefit", text) for text in BENEFITS.values()}
+        | {("support_level_name", text) for text in SUPPORT_LEVELS.values()}
+        | {("channel", text) for text in CHANNELS.values()}
     )
 
 

@@ -66,6 +66,7 @@ def test_each_clause_states_the_plans_own_rule(plan: Plan, locale: str, currency
         window = 12 if limits.window is ClaimWindow.ROLLING_12_MONTHS else plan.term_months
         assert number(window, locale) in claims or window in (1, 2), claims
     assert (Topic.AGGREGATE in clauses) is limits.aggregate_up_to_product_price
+    assert len(clauses.get(Topic.SUPPORT, [])) == (plan.support is not None)
     included = clauses.get(Topic.BENEFITS, [])  # each service: its count, then its fee and its visit
     assert len(included) == sum(1 + (b.fee(currency).amount > 0) + b.visit for b in plan.benefits)
     for benefit in plan.benefits:

@@ -43,11 +43,12 @@ from entitlements.services import (
 )
 from entitlements.store.base import utcnow
 from entitlements.summaries import Speech, speak, summarize
+from entitlements.support.rules import SupportAnswer, support_answer
 from entitlements.zones import UTC
 
 MAX_BATCH = 1000
 ACCESS = frozenset({Scope.SUPPORT, Scope.ADMIN})
-CHECK_PARAMETERS = frozenset([*LOOKUP_LIMITS, "at", "incident", "locale"])
+CHECK_PARAMETERS = frozenset([*LOOKUP_LIMITS, "at", "incident", "locale", "opened_at"])
 PlanMap = dict[tuple[str, int], Plan]
 
 
@@ -87,6 +88,9 @@ class ContractEntitlement(msgspec.Struct, frozen=True):
     warranty_until: dt.datetime | None
     # The services the plan includes beyond repair, and how many could be redeemed at `at`.
     benefits: list[BenefitLeft]
+    # The support the plan grants while in cover (None: none defined, or not in cover), with the
+    # due-by instants of a case opened at `opened_at` when the check gives one.
+    support: SupportAnswer | None
 
 
 class ServiceOrderBrief(msgspec.Struct, frozen=True):
@@ -159,6 +163,7 @@ class BatchCheck(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     at: Instant | None = None
     incident: CoverageKind | None = None
     locale: Annotated[str, msgspec.Meta(max_length=LOCALE_MAX)] | None = None
+    opened_at: Instant | None = None  # a case opened then: each contract's support targets fall due
 
 
 class BatchAnswer(msgspec.Struct, frozen=True):
@@ -170,9 +175,13 @@ def _aware(at: dt.datetime | None) -> dt.datetime:
     return utcnow() if at is None else supported_instant(at, "at")
 
 
-def _contract_view(plans: PlanMap, item: ContractDecision, locale: str) -> tuple[ContractEntitlement, str]:
+def _contract_view(
+    plans: PlanMap, item: ContractDecision, locale: str, opened_at: dt.datetime | None
+) -> tuple[ContractEntitlement, str]:
     c, d = item.contract, item.decision
-    name = plans[(c.plan_code, c.plan_version)].text(locale).name
+    plan = plans[(c.plan_code, c.plan_version)]
+    name = plan.text(locale).name
+    support = plan.support if d.support_level is not None else None
     view = ContractEntitlement(
         c.contract_id,
         c.plan_code,
@@ -193,6 +202,7 @@ def _contract_view(plans: PlanMap, item: ContractDecision, locale: str) -> tuple
         [CoveragePayer(kind, payer) for kind, payer in item.payers],
         d.warranty_until,
         list(d.benefits),
+        support_answer(support, opened_at) if support else None,
     )
     return view, name
 
@@ -220,14 +230,14 @@ class _Lead(msgspec.Struct, frozen=True):
 
 
 def _product_view(
-    plans: PlanMap, entitlement: ProductEntitlement, asked: str | None
+    plans: PlanMap, entitlement: ProductEntitlement, asked: str | None, opened_at: dt.datetime | None
 ) -> tuple[ProductEntitlementView, _Lead]:
     locale = asked or entitlement.product.locale or DEFAULT_LOCALE
     views: list[ContractEntitlement] = []
     best_item: ContractDecision | None = None
     best_name: str | None = None
     for item in entitlement.contracts:
-        view, name = _contract_view(plans, item, locale)
+        view, name = _contract_view(plans, item, locale, opened_at)
         views.append(view)
         if item.decision is entitlement.best:
             best_item, best_name = item, name
@@ -261,16 +271,23 @@ def _speech(lead: _Lead, locale: str) -> Speech:
 
 
 async def answer_lookups(
-    db: Database, lookups: list[Lookup], at: dt.datetime, incident: CoverageKind | None, asked: str | None
+    db: Database,
+    lookups: list[Lookup],
+    at: dt.datetime,
+    incident: CoverageKind | None,
+    asked: str | None,
+    opened_at: dt.datetime | None = None,
 ) -> list[EntitlementAnswer]:
     """Each lookup's answer, in the language `asked` for, else each product's customer's; the
-    speech is the leading product's (the covered one, else the first)."""
+    speech is the leading product's (the covered one, else the first). With `opened_at`, each
+    contract's support targets fall due for a case opened then."""
     found = await resolve(db.snapshots(), lookups)
     plans = await plans_for(db.plan, [snapshot for group in found for snapshot in group])
     answers = []
     for lookup, group in zip(lookups, found, strict=True):
         products = [
-            _product_view(plans, decide_product(snapshot, plans, at, incident), asked) for snapshot in group
+            _product_view(plans, decide_product(snapshot, plans, at, incident), asked, opened_at)
+            for snapshot in group
         ]
         if products:
             lead, facts = next((p for p in products if p[0].covered), products[0])
@@ -355,13 +372,21 @@ class EntitlementController(Controller):
         at: Annotated[str | None, instant_query("at", "an instant with its offset; default now")] = None,
         incident: Annotated[CoverageKind | None, QueryParameter(required=False)] = None,
         locale: LocaleQuery = None,
+        opened_at: Annotated[
+            str | None, instant_query("opened_at", "a case opened then: the support targets' due-by instants")
+        ] = None,
     ) -> Response[EntitlementAnswer]:
         lookup = Lookup(
             serial=serial, imei=imei, contract_id=contract_id, customer_id=customer_id, order_ref=order_ref
         )
         asked = caller_choice(locale, request.headers.get("accept-language"))
         [answer] = await answer_lookups(
-            state.db, [lookup], parse_instant(at, "at") or utcnow(), incident, asked
+            state.db,
+            [lookup],
+            parse_instant(at, "at") or utcnow(),
+            incident,
+            asked,
+            parse_instant(opened_at, "opened_at"),
         )
         return Response(answer, headers={"content-language": answer.locale})
 
@@ -380,7 +405,10 @@ class EntitlementController(Controller):
     ) -> Response[BatchAnswer]:
         _lookup_field_errors(data.lookups, "lookups")
         asked = caller_choice(data.locale, request.headers.get("accept-language"))
-        answers = await answer_lookups(state.db, data.lookups, _aware(data.at), data.incident, asked)
+        opened_at = supported_instant(data.opened_at, "opened_at") if data.opened_at else None
+        answers = await answer_lookups(
+            state.db, data.lookups, _aware(data.at), data.incident, asked, opened_at
+        )
         return Response(BatchAnswer(answers), headers={"content-language": content_languages(answers)})
 
 
@@ -425,8 +453,10 @@ class DirectCheck:
         if len(given) != 1 or len(given[0][1]) > LOOKUP_LIMITS[given[0][0]]:
             return False
         at_text, incident_text, locale = params.get("at"), params.get("incident"), params.get("locale")
-        if at_text is not None and (len(at_text) > INSTANT_MAX or not self._INSTANT.match(at_text)):
-            return False
+        opened_text = params.get("opened_at")
+        for instant in (at_text, opened_text):
+            if instant is not None and (len(instant) > INSTANT_MAX or not self._INSTANT.match(instant)):
+                return False
         if incident_text is not None and incident_text not in self._INCIDENTS:
             return False
         if locale is not None and len(locale) > LOCALE_MAX:
@@ -443,6 +473,7 @@ class DirectCheck:
                 at,
                 CoverageKind(incident_text) if incident_text else None,
                 asked,
+                parse_instant(opened_text, "opened_at"),
             )
         except DomainError:  # e.g. a malformed serial: the controller words the problem
             return False
