@@ -45,6 +45,7 @@ from api.routes.offers import OfferController
 from api.routes.people import CustomerController, ProductController
 from api.routes.plans import PlanController
 from api.routes.repairs import ServiceOrderController, ServicerController
+from api.routes.reports import ReportController
 from api.routes.unsubscribe import UnsubscribeController
 from api.settings import Settings, load_settings
 from api.storage import evidence_store
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
             ContractController,
             ClaimController,
             BenefitController,
+            ReportController,
             EvidenceController,
             UploadController,
             ServicerController,

@@ -14,6 +14,7 @@ import msgspec
 from api.settings import Settings
 
 PORTAL = "customer portal"
+SATISFACTION = "satisfaction request"
 
 
 def _mac(settings: Settings, purpose: str, subject: str, expires: int) -> str:
@@ -50,3 +51,9 @@ def portal_link(settings: Settings, customer_id: str, now: dt.datetime) -> Porta
     expires_at = (now + dt.timedelta(days=settings.portal_link_days)).replace(microsecond=0)
     token = signed_token(settings, PORTAL, customer_id, expires_at)
     return PortalLink(f"{settings.public_url.rstrip('/')}/portal/{token}", expires_at)
+
+
+def rating_link(settings: Settings, request_id: str, expires_at: dt.datetime) -> str:
+    """The link a satisfaction letter carries to the rating page, good until the request expires."""
+    token = signed_token(settings, SATISFACTION, request_id, expires_at)
+    return f"{settings.public_url.rstrip('/')}/rate/{token}"

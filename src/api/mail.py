@@ -1,5 +1,7 @@
 """Email to the customer, in their language: the welcome with the contract's terms, a renewal's
-notice, a failed payment, a fixed term's end, and a lead (marketing, sent only with consent).
+notice, a failed payment, a fixed term's end, a request for evidence, a satisfaction request
+after a service order closes or a service is given (with a single-use link to the rating page),
+and a lead (marketing, sent only with consent).
 
 An event of those kinds enqueues `email.send` in the unit of work that writes it (the outbox);
 the job composes the letter from the record as it is then, in the customer's language and time
@@ -33,17 +35,26 @@ from sqlalchemy import select
 
 from api.database import Database
 from api.files import write_private
-from api.links import portal_link
+from api.links import portal_link, rating_link
 from api.settings import Settings
 from api.upload_links import upload_link
-from entitlements.catalog import DEFAULT_LOCALE, Plan
+from entitlements.catalog import DEFAULT_LOCALE, BenefitKind, Plan
 from entitlements.identifiers import mask_email
 from entitlements.localization import format_day, format_money
 from entitlements.money import Money
+from entitlements.satisfaction.rules import Subject
+from entitlements.satisfaction.service import request_for
 from entitlements.store.plans import PlanRepository, plan_version
-from entitlements.store.tables import ContractRow, CoveragePeriodRow, CustomerRow, EventRow
+from entitlements.store.tables import (
+    BenefitRedemptionRow,
+    ContractRow,
+    CoveragePeriodRow,
+    CustomerRow,
+    EventRow,
+    ServiceOrderRow,
+)
 from entitlements.store.unit_of_work import unit_of_work
-from entitlements.summary_texts import EMAILS
+from entitlements.summary_texts import BENEFITS, EMAILS
 from entitlements.translations import translate
 from entitlements.zones import UTC, local_day
 
@@ -57,6 +68,8 @@ LETTERS = {
     "coverage.ending": "ending",
     "offer.lead": "lead",
     "claim.info_requested": "info_requested",
+    "service_order.closed": "satisfaction",  # a repair or a visit done: how did it go?
+    "benefit.redeemed": "satisfaction",  # a service given (one that needs a visit asks when it closes)
 }
 MARKETING = frozenset({"lead"})
 # Letters about a plan the customer holds end with the link to their portal.
@@ -115,6 +128,14 @@ def compose(
         body = [_say(locale, "email_ending_body", **plan, date=values["date"])]
         if values.get("offers"):
             body.append(_say(locale, "email_ending_offers"))
+    elif kind == "satisfaction":
+        subject = _say(locale, "email_satisfaction_subject")
+        done = (
+            _say(locale, "email_satisfaction_service", service=values["service"], **plan)
+            if values.get("service")
+            else _say(locale, "email_satisfaction_repair", **plan)
+        )
+        body = [done, _say(locale, "email_satisfaction_ask", date=values["date"], link=values["link"])]
     elif kind == "info_requested":
         subject = _say(locale, "email_info_subject")
         what = _say(locale, f"evidence_{values['what']}")
@@ -247,6 +268,14 @@ async def send_for_event(db: Database, settings: Settings, event_id: str) -> Non
         values["date"] = format_day(local_day(dt.datetime.fromisoformat(day), zone), locale)
     values.setdefault("end", values.get("date", ""))
     values["link"] = data.get("hosted_invoice_url") or data.get("url") or ""
+    if kind == "satisfaction":
+        asked = await _satisfaction(db, settings, event.type, data, now)
+        if asked is None:
+            return
+        rating, expires_at, service = asked
+        values |= {"link": rating, "date": format_day(local_day(expires_at, zone), locale)}
+        if service is not None:
+            values["service"] = translate(locale, "benefit", BENEFITS[service])
     if kind == "info_requested":  # a link of its own, good from when the letter goes
         link = upload_link(settings, data["claim_id"], now)
         values |= {"link": link.url, "date": format_day(local_day(link.expires_at, zone), locale)}
@@ -273,6 +302,35 @@ async def send_for_event(db: Database, settings: Settings, event_id: str) -> Non
         unsubscribe=unsubscribe,
     )
     await send(settings, message(letter, settings.mail_from, now), event_id)
+
+
+async def _satisfaction(
+    db: Database, settings: Settings, event_type: str, data: dict[str, Any], now: dt.datetime
+) -> tuple[str, dt.datetime, BenefitKind | None] | None:
+    """The rating link for what the event says was done, its expiry, and the included service it
+    was (None: a repair); None when there is nothing to ask (a service whose visit will ask when
+    it closes, or a request already answered)."""
+    if event_type == "benefit.redeemed":
+        subject, subject_id = Subject.REDEMPTION, data["redemption_id"]
+    else:
+        subject, subject_id = Subject.SERVICE_ORDER, data["service_order_id"]
+    async with db.sessions() as session, session.begin():
+        service: BenefitKind | None = None
+        if subject is Subject.REDEMPTION:
+            service = BenefitKind(data["kind"])
+            if await session.scalar(
+                select(ServiceOrderRow.id).where(ServiceOrderRow.redemption_id == subject_id)
+            ):
+                return None
+        elif data.get("redemption_id"):
+            redemption = await session.get(BenefitRedemptionRow, data["redemption_id"])
+            service = BenefitKind(redemption.kind) if redemption else None
+        request = await request_for(
+            session, subject, subject_id, now=now, days=settings.satisfaction_link_days
+        )
+    if request is None or request.answered_at is not None:
+        return None
+    return rating_link(settings, request.id, request.expires_at), request.expires_at, service
 
 
 def _domain(sender: str) -> str:

@@ -93,6 +93,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     console_session_seconds: int = 3600
     portal_session_seconds: int = 3600
     portal_link_days: int = 7
+    # Satisfaction: how long a rating link stays good, and the merchant's review page (offered to
+    # every customer who answers, whatever their rating).
+    satisfaction_link_days: int = 14
+    review_url: str | None = None
     # The demo merchant behind /demo/checkout (development only): the keys `coverline demo-keys`
     # wrote to var/demo-keys.env. Without them the demo page says how to get them.
     demo_publishable_key: str | None = None
@@ -131,6 +135,15 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise MissingSetting(name, f"expected an integer, got {raw!r}") from None
+
+
+def _review_url(raw: str | None) -> str | None:
+    """The merchant's review page: an https (or http) URL, or none."""
+    if not raw:
+        return None
+    if not raw.startswith(("https://", "http://")) or any(c.isspace() or c in "<>\"'" for c in raw):
+        raise MissingSetting("COVERLINE_REVIEW_URL", f"expected an http(s) URL, got {raw!r}")
+    return raw
 
 
 def _at_least(least: int, env: Mapping[str, str], name: str, default: int) -> int:
@@ -261,6 +274,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         console_session_seconds=_int(env, "COVERLINE_CONSOLE_SESSION_SECONDS", 3600),
         portal_session_seconds=_int(env, "COVERLINE_PORTAL_SESSION_SECONDS", 3600),
         portal_link_days=_int(env, "COVERLINE_PORTAL_LINK_DAYS", 7),
+        satisfaction_link_days=_at_least(1, env, "COVERLINE_SATISFACTION_LINK_DAYS", 14),
+        review_url=_review_url(env.get("COVERLINE_REVIEW_URL")),
         demo_publishable_key=None if production else env.get("COVERLINE_PK") or None,
         demo_secret_key=None if production else env.get("COVERLINE_SK_CHECKOUT") or None,
         stripe_api_key=stripe_api_key,

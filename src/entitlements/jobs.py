@@ -31,5 +31,7 @@ EMAIL_EVENTS = frozenset(
         "coverage.ending",
         "offer.lead",
         "claim.info_requested",  # the customer's upload link
+        "service_order.closed",  # a satisfaction request
+        "benefit.redeemed",  # a satisfaction request
     }
 )

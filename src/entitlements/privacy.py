@@ -2,7 +2,8 @@
 
 Erasure tombstones what names the person — name, email, phone, external reference — and what
 they wrote or sent of themselves: claims' descriptions (and the service orders' copies of them),
-and evidence (its rows go, so the sweep deletes the files). Contracts, claims, the ledger and
+redemptions' notes (and their visits' copies), satisfaction comments, and evidence (its rows go,
+so the sweep deletes the files). Contracts, claims, the ledger and
 the audit keep their pseudonymous ids, so finance still reconciles; the product keeps its serial,
 so the entitlement check still answers. The erasure is audited; a second one changes nothing."""
 
@@ -21,12 +22,14 @@ from entitlements.store import audit
 from entitlements.store.contracts import get_customer
 from entitlements.store.tables import (
     AuditEventRow,
+    BenefitRedemptionRow,
     ClaimRow,
     ContractRow,
     CoveragePeriodRow,
     CustomerRow,
     EvidenceRow,
     ProductRow,
+    SatisfactionRow,
     ServiceOrderRow,
 )
 from entitlements.store.unit_of_work import touch, unit_of_work
@@ -44,6 +47,8 @@ class CustomerExport(msgspec.Struct, frozen=True):
     claims: list[dict[str, Any]]
     evidence: list[dict[str, Any]]
     service_orders: list[dict[str, Any]]
+    redemptions: list[dict[str, Any]]
+    satisfaction: list[dict[str, Any]]
     history: list[dict[str, Any]]
 
 
@@ -67,8 +72,9 @@ async def export_customer(session: AsyncSession, customer_id: str) -> CustomerEx
     products = select(ProductRow.id).where(ProductRow.customer_id == customer.id)
     contracts = select(ContractRow.id).where(ContractRow.customer_id == customer.id)
     claims = select(ClaimRow.id).where(ClaimRow.contract_id.in_(contracts))
+    redemptions = select(BenefitRedemptionRow.id).where(BenefitRedemptionRow.contract_id.in_(contracts))
     subjects = [customer.id, *await session.scalars(products), *await session.scalars(contracts)]
-    subjects += list(await session.scalars(claims))
+    subjects += [*await session.scalars(claims), *await session.scalars(redemptions)]
     history = await _of(session, AuditEventRow, AuditEventRow.entity_id.in_(subjects))
     return CustomerExport(
         customer=(await _of(session, CustomerRow, CustomerRow.id == customer.id))[0],
@@ -77,7 +83,9 @@ async def export_customer(session: AsyncSession, customer_id: str) -> CustomerEx
         coverage_periods=await _of(session, CoveragePeriodRow, CoveragePeriodRow.contract_id.in_(contracts)),
         claims=await _of(session, ClaimRow, ClaimRow.contract_id.in_(contracts)),
         evidence=await _of(session, EvidenceRow, EvidenceRow.claim_id.in_(claims)),
-        service_orders=await _of(session, ServiceOrderRow, ServiceOrderRow.claim_id.in_(claims)),
+        service_orders=await _of(session, ServiceOrderRow, ServiceOrderRow.contract_id.in_(contracts)),
+        redemptions=await _of(session, BenefitRedemptionRow, BenefitRedemptionRow.contract_id.in_(contracts)),
+        satisfaction=await _of(session, SatisfactionRow, SatisfactionRow.customer_id == customer.id),
         history=[
             {**row, "changes": msgspec.json.decode(row["changes"])}
             for row in sorted(history, key=lambda row: row["id"])
@@ -97,7 +105,13 @@ async def erase_customer(session: AsyncSession, customer_id: str, *, actor: str,
     claims = select(ClaimRow.id).where(ClaimRow.contract_id.in_(contracts))
     await session.execute(update(ClaimRow).where(ClaimRow.id.in_(claims)).values(description=None))
     await session.execute(
-        update(ServiceOrderRow).where(ServiceOrderRow.claim_id.in_(claims)).values(problem=None)
+        update(ServiceOrderRow).where(ServiceOrderRow.contract_id.in_(contracts)).values(problem=None)
+    )
+    await session.execute(
+        update(BenefitRedemptionRow).where(BenefitRedemptionRow.contract_id.in_(contracts)).values(note=None)
+    )
+    await session.execute(
+        update(SatisfactionRow).where(SatisfactionRow.customer_id == customer.id).values(comment=None)
     )
     # The rows go; the evidence sweep deletes the files no row names.
     await session.execute(delete(EvidenceRow).where(EvidenceRow.claim_id.in_(claims)))

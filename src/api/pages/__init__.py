@@ -47,12 +47,14 @@ def static_routers() -> list[Router]:
 def page_handlers() -> list[Any]:
     from api.pages.console import ConsoleController
     from api.pages.portal import PortalController
+    from api.pages.rating import RatingController
     from api.pages.shop import DemoCheckoutController, SandboxPageController, widget_script
 
     return [
         *static_routers(),
         ConsoleController,
         PortalController,
+        RatingController,
         DemoCheckoutController,
         SandboxPageController,
         widget_script,

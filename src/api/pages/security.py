@@ -41,12 +41,12 @@ _PAGE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
 )
 _SAME_ORIGIN = (*_PAGE_HEADERS, (b"referrer-policy", b"same-origin"))
-# The portal's URLs name a customer's pages: no Referer leaves them, to anyone.
+# The portal's and the rating page's URLs carry a customer's link: no Referer leaves them, to anyone.
 _NO_REFERRER = (*_PAGE_HEADERS, (b"referrer-policy", b"no-referrer"))
 
 
 def page_headers(path: str) -> tuple[tuple[bytes, bytes], ...]:
-    return _NO_REFERRER if path.startswith("/portal") else _SAME_ORIGIN
+    return _NO_REFERRER if path.startswith(("/portal", "/rate/")) else _SAME_ORIGIN
 
 
 def _key(settings: Settings) -> bytes:

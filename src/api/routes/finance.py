@@ -125,7 +125,7 @@ class RenewalsReport(msgspec.Struct, frozen=True):
     data: list[RenewalLine]
 
 
-def _range(since: str | None, until: str | None) -> tuple[dt.datetime, dt.datetime]:
+def report_range(since: str | None, until: str | None) -> tuple[dt.datetime, dt.datetime]:
     end = parse_instant(until, "to") or utcnow()
     start = parse_instant(since, "from") or end - dt.timedelta(days=366)
     if start >= end:
@@ -134,7 +134,7 @@ def _range(since: str | None, until: str | None) -> tuple[dt.datetime, dt.dateti
 
 
 async def _renewals(session: AsyncSession, since: str | None, until: str | None) -> RenewalsReport:
-    start, end = _range(since, until)
+    start, end = report_range(since, until)
     return RenewalsReport(start, end, await renewals_report(session, start, end))
 
 
@@ -177,7 +177,7 @@ LOSS_RATIO_COLUMNS = (
 async def _claim_costs(
     session: AsyncSession, since: str | None, until: str | None, currency: str | None
 ) -> ClaimCosts:
-    start, end = _range(since, until)
+    start, end = report_range(since, until)
     lines = await claim_costs(session, start, end, currency)
     totals: dict[str, int] = {}
     for line in lines:
@@ -185,7 +185,7 @@ async def _claim_costs(
     return ClaimCosts(start, end, lines, [Money(amount, c) for c, amount in sorted(totals.items())])
 
 
-def _csv(bom: bool, columns: tuple[str, ...], rows: list[list[object]]) -> Stream:
+def csv_stream(bom: bool, columns: tuple[str, ...], rows: list[list[object]]) -> Stream:
     async def lines() -> AsyncIterator[str]:
         yield ("\ufeff" if bom else "") + ",".join(columns) + "\r\n"
         for row in rows:
@@ -299,7 +299,7 @@ class FinanceController(Controller):
     ) -> Stream:
         report = await _renewals(db_session, since, until)
         fields = RenewalLine.__struct_fields__
-        return _csv(bom, fields, [[getattr(line, f) for f in fields] for line in report.data])
+        return csv_stream(bom, fields, [[getattr(line, f) for f in fields] for line in report.data])
 
     @get(
         "/reconciliation",
@@ -355,7 +355,7 @@ class FinanceController(Controller):
             ]
             for line in report.data
         ]
-        return _csv(bom, CLAIM_COST_COLUMNS, rows)
+        return csv_stream(bom, CLAIM_COST_COLUMNS, rows)
 
     @get(
         "/loss-ratio",
@@ -365,7 +365,7 @@ class FinanceController(Controller):
     async def loss_ratio(
         self, db_session: NamedDependency[AsyncSession], since: Since = None, until: Until = None
     ) -> LossRatioReport:
-        start, end = _range(since, until)
+        start, end = report_range(since, until)
         return LossRatioReport(start, end, await loss_ratio_report(db_session, start, end))
 
     @get(
@@ -381,7 +381,7 @@ class FinanceController(Controller):
         until: Until = None,
         bom: Bom = False,
     ) -> Stream:
-        start, end = _range(since, until)
+        start, end = report_range(since, until)
         rows: list[list[object]] = [
             [
                 line.month.isoformat()[:7],
@@ -395,7 +395,7 @@ class FinanceController(Controller):
             ]
             for line in await loss_ratio_report(db_session, start, end)
         ]
-        return _csv(bom, LOSS_RATIO_COLUMNS, rows)
+        return csv_stream(bom, LOSS_RATIO_COLUMNS, rows)
 
     @get(
         "/deferred-revenue",

@@ -376,3 +376,28 @@ class LeadRow(Base):
     consumed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     contract_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class SatisfactionRow(Base):
+    """A customer asked how a closed service order or a redeemed service went, once: a rating
+    from 1 to 5 and a comment, kept per servicer and per plan. The link to the rating page
+    carries this row's id, signed; an answered request takes no second answer."""
+
+    __tablename__ = "satisfaction_requests"
+    __table_args__ = (
+        UniqueConstraint("subject_kind", "subject_id"),
+        Index("ix_satisfaction_requests_answered_at", "answered_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))  # service_order | redemption
+    subject_id: Mapped[str] = mapped_column(String(40))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"))
+    plan_code: Mapped[str] = mapped_column(String(64))
+    servicer_id: Mapped[str | None] = mapped_column(ForeignKey("servicers.id"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    rating: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 1 to 5
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -1,0 +1,97 @@
+"""/rate: the page a satisfaction letter links to, signed for one request and good until it
+expires. The customer gives a rating from 1 to 5 and a comment, once; every customer who answers
+is then offered the merchant's review link when one is configured (`COVERLINE_REVIEW_URL`),
+whatever their rating: offering it only to the satisfied would be review gating."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.exceptions import PermissionDeniedException
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.links import SATISFACTION, subject_of
+from api.pages.common import PAGE_ERRORS, FormData, page, page_locale, visitor_locale, words
+from api.pages.security import check_csrf
+from entitlements.catalog import BenefitKind
+from entitlements.errors import Conflict, InvalidInput, NotFound
+from entitlements.satisfaction import service
+from entitlements.satisfaction.rules import RATINGS, Subject
+from entitlements.store.base import utcnow
+from entitlements.store.tables import BenefitRedemptionRow, CustomerRow, SatisfactionRow, ServiceOrderRow
+from entitlements.summary_texts import BENEFITS
+from entitlements.translations import translate
+
+
+def _refused(locale: str) -> PermissionDeniedException:
+    return PermissionDeniedException(words(locale)["rate_link_refused"])
+
+
+async def _open(
+    session: AsyncSession, request: Request[Any, Any, Any], state: State, token: str
+) -> tuple[SatisfactionRow, str]:
+    """The request the link names, still open, and its customer's language."""
+    request_id = subject_of(state.settings, SATISFACTION, token, utcnow())
+    if request_id is None:
+        raise _refused(visitor_locale(request))
+    row = await session.get(SatisfactionRow, request_id)
+    customer = await session.get(CustomerRow, row.customer_id) if row else None
+    locale = page_locale(customer.locale if customer else None, visitor_locale(request))
+    try:
+        return await service.open_request(session, request_id, utcnow()), locale
+    except (Conflict, NotFound):
+        raise _refused(locale) from None
+
+
+async def what_was_done(session: AsyncSession, row: SatisfactionRow, locale: str) -> str:
+    """The service the customer is asked about, in their words."""
+    kind: str | None = None
+    if row.subject_kind == Subject.REDEMPTION:
+        redemption = await session.get(BenefitRedemptionRow, row.subject_id)
+        kind = redemption.kind if redemption else None
+    else:
+        order = await session.get(ServiceOrderRow, row.subject_id)
+        kind = order.incident_kind if order and order.redemption_id else None
+    if kind is None:
+        return words(locale)["rate_about_repair"]
+    return translate(locale, "benefit", BENEFITS[BenefitKind(kind)])
+
+
+class RatingController(Controller):
+    path = "/rate"
+    include_in_schema = False
+    exception_handlers = PAGE_ERRORS
+
+    @get("/{token:str}")
+    async def form(
+        self, request: Request[Any, Any, Any], state: State, db_session: AsyncSession, token: str
+    ) -> Response[str]:
+        row, locale = await _open(db_session, request, state, token)
+        t = words(locale)
+        return page(
+            request,
+            "rating/form.html",
+            locale,
+            token=token,
+            about=await what_was_done(db_session, row, locale),
+            scale=[(value, t[f"rate_{value}"]) for value in reversed(RATINGS)],
+        )
+
+    @post("/{token:str}", status_code=200)
+    async def answer(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: AsyncSession,
+        token: str,
+        data: FormData,
+    ) -> Response[str]:
+        check_csrf(request, data)
+        row, locale = await _open(db_session, request, state, token)
+        raw = data.get("rating", "")
+        if not (raw.isascii() and raw.isdigit() and int(raw) in RATINGS):
+            raise InvalidInput(words(locale)["rate_question"], field="rating")
+        await service.answer(db_session, row.id, int(raw), data.get("comment"), now=utcnow())
+        return page(request, "rating/done.html", locale, review_url=state.settings.review_url)
