@@ -20,12 +20,13 @@ from api.auth import IssuedKey, KeyKind, Scope, find_key_by_name, issue_key, lis
 from api.embedded import database_url
 from api.files import append_private
 from api.settings import Environment, Settings, load_settings
-from entitlements.catalog import Plan, ProductCategory, decode_catalog
+from entitlements.catalog import Plan, ProductCategory, decode_catalog, decode_catalog_file
 from entitlements.corpus import write_corpus
 from entitlements.errors import DomainError
 from entitlements.repairs.service import ServicerInput, create_servicer, get_servicer, list_servicers
 from entitlements.store.base import create_engine, session_factory, utcnow
 from entitlements.store.plans import PlanRepository, PublishOutcome
+from entitlements.store.resources import replace_resources
 
 if TYPE_CHECKING:
     from billing.webhooks import SyncReport
@@ -124,8 +125,9 @@ def catalog_validate(file: Path) -> None:
 @catalog.command("load")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def catalog_load(file: Path) -> None:
-    """Publish the new plan versions in FILE; published versions never change."""
-    plans, problems = decode_catalog(file.read_bytes())
+    """Publish the new plan versions in FILE (published versions never change), and load its
+    training resources in place of those loaded before."""
+    plans, resources, problems = decode_catalog_file(file.read_bytes())
     if problems:
         _read_catalog(file)
     results = _in_session(lambda s: PlanRepository(s).publish(plans))
@@ -133,6 +135,8 @@ def catalog_load(file: Path) -> None:
         click.echo(f"{r.code} v{r.version}: {r.outcome.value}" + (f" — {r.reason}" if r.reason else ""))
     if any(r.outcome is PublishOutcome.REFUSED for r in results):
         raise click.ClickException("nothing was published")
+    loaded = _in_session(lambda s: replace_resources(s, resources))
+    click.echo(f"training resources: {loaded}")
 
 
 @catalog.command("texts")
@@ -277,12 +281,11 @@ def outreach_command(at: str | None) -> None:
                 keyring=settings.offer_keys,
                 lead_after=dt.timedelta(hours=settings.lead_after_hours),
                 lead_url=settings.lead_url_template,
+                getting_started_after=dt.timedelta(days=settings.getting_started_days),
             )
         finally:
             await engine.dispose()
-        return ", ".join(
-            f"{name.replace('_', '.')} {count}" for name, count in msgspec.structs.asdict(report).items()
-        )
+        return ", ".join(f"{kind} {count}" for kind, count in report.by_kind().items())
 
     click.echo(asyncio.run(run()))
 

@@ -45,16 +45,19 @@ from entitlements.money import Money
 from entitlements.satisfaction.rules import Subject
 from entitlements.satisfaction.service import request_for
 from entitlements.store.plans import PlanRepository, plan_version
+from entitlements.store.resources import resources_for
 from entitlements.store.tables import (
     BenefitRedemptionRow,
     ContractRow,
     CoveragePeriodRow,
     CustomerRow,
     EventRow,
+    ProductRow,
     ServiceOrderRow,
 )
 from entitlements.store.unit_of_work import unit_of_work
 from entitlements.summary_texts import BENEFITS, EMAILS
+from entitlements.terms import Topic
 from entitlements.translations import translate
 from entitlements.zones import UTC, local_day
 
@@ -70,10 +73,11 @@ LETTERS = {
     "claim.info_requested": "info_requested",
     "service_order.closed": "satisfaction",  # a repair or a visit done: how did it go?
     "benefit.redeemed": "satisfaction",  # a service given (one that needs a visit asks when it closes)
+    "contract.getting_started": "getting_started",  # the plan's services, the product's training
 }
 MARKETING = frozenset({"lead"})
 # Letters about a plan the customer holds end with the link to their portal.
-PORTAL_LETTERS = frozenset({"activated", "renewal", "payment_failed", "ending"})
+PORTAL_LETTERS = frozenset({"activated", "renewal", "payment_failed", "ending", "getting_started"})
 
 
 class Letter(msgspec.Struct, frozen=True):
@@ -103,6 +107,7 @@ def compose(
     values: dict[str, str],
     clauses: Sequence[str] = (),
     unsubscribe: str | None = None,
+    resources: Sequence[tuple[str, str]] = (),
 ) -> Letter:
     """The letter of `kind` in `locale` from the values already formatted for it."""
     greeting = _say(locale, "email_greeting", name=name)
@@ -128,6 +133,13 @@ def compose(
         body = [_say(locale, "email_ending_body", **plan, date=values["date"])]
         if values.get("offers"):
             body.append(_say(locale, "email_ending_offers"))
+    elif kind == "getting_started":
+        subject = _say(locale, "email_getting_started_subject", **plan)
+        body = [_say(locale, "email_getting_started_services", **plan)] if clauses else []
+        items = list(clauses)
+        if resources:
+            closing.append(_say(locale, "email_getting_started_training"))
+            closing += [f"{title}: {url}" for title, url in resources]
     elif kind == "satisfaction":
         subject = _say(locale, "email_satisfaction_subject")
         done = (
@@ -246,15 +258,24 @@ async def send_for_event(db: Database, settings: Settings, event_id: str) -> Non
         locale, zone = customer.locale or DEFAULT_LOCALE, customer.time_zone or UTC
         plan: Plan | None = None
         clauses: list[str] = []
+        resources: list[tuple[str, str]] = []
         values: dict[str, str] = {}
         if contract is not None:
             plan = await plan_version(await unit_of_work(session), contract.plan_code, contract.plan_version)
             values["contract"] = contract.id
             values["amount"] = format_money(Money(contract.price_amount, contract.currency), locale)
-            if plan is not None and kind == "activated":
+            if plan is not None and kind in ("activated", "getting_started"):
                 terms = await PlanRepository(session).terms(plan)
                 rendered = terms.get(locale) or terms[DEFAULT_LOCALE]
-                clauses = [c.text for c in rendered.get(contract.currency, [])]
+                clauses = [
+                    c.text
+                    for c in rendered.get(contract.currency, [])
+                    if kind == "activated" or c.topic in (Topic.BENEFITS, Topic.SUPPORT)
+                ]
+            if kind == "getting_started":
+                product = await session.get(ProductRow, contract.product_id)
+                found = await resources_for(session, product.category, locale) if product else []
+                resources = [(r.title, r.url) for r in found]
             ends = await session.scalar(
                 select(CoveragePeriodRow.ends_at)
                 .where(CoveragePeriodRow.contract_id == contract.id)
@@ -300,6 +321,7 @@ async def send_for_event(db: Database, settings: Settings, event_id: str) -> Non
         values=values,
         clauses=clauses,
         unsubscribe=unsubscribe,
+        resources=resources,
     )
     await send(settings, message(letter, settings.mail_from, now), event_id)
 

@@ -96,6 +96,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Satisfaction: how long a rating link stays good, and the merchant's review page (offered to
     # every customer who answers, whatever their rating).
     satisfaction_link_days: int = 14
+    # Days after a sale that the "getting started" letter goes out (included services, training).
+    getting_started_days: float = 3.0
     review_url: str | None = None
     # The demo merchant behind /demo/checkout (development only): the keys `coverline demo-keys`
     # wrote to var/demo-keys.env. Without them the demo page says how to get them.
@@ -275,6 +277,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         portal_session_seconds=_int(env, "COVERLINE_PORTAL_SESSION_SECONDS", 3600),
         portal_link_days=_int(env, "COVERLINE_PORTAL_LINK_DAYS", 7),
         satisfaction_link_days=_at_least(1, env, "COVERLINE_SATISFACTION_LINK_DAYS", 14),
+        getting_started_days=_float(env, "COVERLINE_GETTING_STARTED_DAYS", 3.0),
         review_url=_review_url(env.get("COVERLINE_REVIEW_URL")),
         demo_publishable_key=None if production else env.get("COVERLINE_PK") or None,
         demo_secret_key=None if production else env.get("COVERLINE_SK_CHECKOUT") or None,

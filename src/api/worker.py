@@ -95,6 +95,7 @@ def _outreach(settings: Settings) -> JobHandler:
             keyring=settings.offer_keys,
             lead_after=dt.timedelta(hours=settings.lead_after_hours),
             lead_url=settings.lead_url_template,
+            getting_started_after=dt.timedelta(days=settings.getting_started_days),
         )
         log.info("outreach", **msgspec.structs.asdict(report))
 

@@ -53,6 +53,7 @@ class ProductCategory(StrEnum):
     AUDIO = "audio"
     GAMING = "gaming"
     CAMERA = "camera"
+    E_BIKE = "e_bike"  # the frame number is its serial
 
 
 class Billing(StrEnum):
@@ -409,9 +410,26 @@ def assess(plan: Plan, product: ProductFacts, today: dt.date) -> EligibilityResu
 # The catalog file
 
 
+class ResourceText(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s<>\"']+$", max_length=2000)]
+
+
+class Resource(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Training for a product category (a guide, a video course), in each language it exists
+    in: a "getting started" letter lists those of the customer's product."""
+
+    category: ProductCategory
+    texts: dict[str, ResourceText]
+
+    def text(self, locale: str) -> ResourceText:
+        return self.texts.get(locale) or self.texts[DEFAULT_LOCALE]
+
+
 class CatalogFile(msgspec.Struct, forbid_unknown_fields=True):
     plans: list[Plan]
     schedules: dict[str, Schedule] = {}
+    resources: list[Resource] = []
 
 
 class CatalogProblem(msgspec.Struct, frozen=True):
@@ -420,15 +438,22 @@ class CatalogProblem(msgspec.Struct, frozen=True):
 
 
 def decode_catalog(raw: bytes) -> tuple[list[Plan], list[CatalogProblem]]:
-    """Decode and check a TOML catalog; every problem comes back with its path in the file."""
+    """Decode and check a TOML catalog's plans; every problem (of the whole file) comes back with
+    its path in the file."""
+    plans, _, problems = decode_catalog_file(raw)
+    return plans, problems
+
+
+def decode_catalog_file(raw: bytes) -> tuple[list[Plan], list[Resource], list[CatalogProblem]]:
+    """Decode and check a TOML catalog: its plans and its training resources."""
     try:
         document = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        return [], [CatalogProblem("$", f"not a TOML document: {exc}")]
+        return [], [], [CatalogProblem("$", f"not a TOML document: {exc}")]
     raw_plans = document.get("plans")
     if not isinstance(raw_plans, list) or not raw_plans:
-        return [], [CatalogProblem("$.plans", "expected a non-empty array of plans")]
-    extra = sorted(set(document) - {"plans", "schedules"})
+        return [], [], [CatalogProblem("$.plans", "expected a non-empty array of plans")]
+    extra = sorted(set(document) - {"plans", "schedules", "resources"})
     problems = [CatalogProblem(f"$.{key}", "unknown key") for key in extra]
     schedules, schedule_problems = _schedules(document.get("schedules", {}))
     problems += schedule_problems
@@ -459,7 +484,27 @@ def decode_catalog(raw: bytes) -> tuple[list[Plan], list[CatalogProblem]]:
         if key in seen:
             problems.append(CatalogProblem(f"$.plans[{index}]", f"{plan.code} v{plan.version} appears twice"))
         seen[key] = index
-    return plans, problems
+    resources, resource_problems = _resources(document.get("resources", []))
+    return plans, resources, problems + resource_problems
+
+
+def _resources(raw: object) -> tuple[list[Resource], list[CatalogProblem]]:
+    try:
+        resources = msgspec.convert(raw, list[Resource], strict=True)
+    except msgspec.ValidationError as exc:
+        return [], [_problem_from_validation("$.resources", str(exc))]
+    problems = []
+    for i, resource in enumerate(resources):
+        if DEFAULT_LOCALE not in resource.texts:
+            problems.append(
+                CatalogProblem(f"$.resources[{i}].texts", "an English (en) text is required as fallback")
+            )
+        problems += [
+            CatalogProblem(f"$.resources[{i}].texts.{locale}", f"unsupported locale; use {LOCALES}")
+            for locale in resource.texts
+            if locale not in LOCALES
+        ]
+    return (resources, []) if not problems else ([], problems)
 
 
 def _schedules(raw: object) -> tuple[dict[str, Schedule], list[CatalogProblem]]:

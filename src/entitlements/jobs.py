@@ -33,5 +33,6 @@ EMAIL_EVENTS = frozenset(
         "claim.info_requested",  # the customer's upload link
         "service_order.closed",  # a satisfaction request
         "benefit.redeemed",  # a satisfaction request
+        "contract.getting_started",  # the plan's services and the product's training
     }
 )

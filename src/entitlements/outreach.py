@@ -5,6 +5,8 @@ product bought without a plan.
   auto-renewing contract, from our own schedule (the last paid day of its coverage periods).
 - `coverage.ending`: 30 days before a fixed term ends, with signed offers of the plans the
   product can still be sold, valid until the cover ends.
+- `contract.getting_started`: `getting_started_after` (3 days) after a sale, what the plan
+  includes beyond repair and the training resources for the product's category, once.
 - `offer.lead`: a product registered without a plan, once `lead_after` has passed, while a plan
   can still be sold for it: a lead token (only its hash is kept) that `POST /v1/offers` takes in
   place of the product's facts, valid until the last plan's purchase window closes; a sale
@@ -41,6 +43,9 @@ from entitlements.store.tables import (
 from entitlements.store.unit_of_work import Units
 
 RENEWAL_UPCOMING, COVERAGE_ENDING, OFFER_LEAD = "renewal.upcoming", "coverage.ending", "offer.lead"
+GETTING_STARTED = "contract.getting_started"
+# A contract sold longer ago than this before its letter was due is not written to any more.
+GETTING_STARTED_LATEST = dt.timedelta(days=30)
 ENDING_NOTICE = dt.timedelta(days=30)
 BATCH = 200
 LEAD_PREFIX = "lead_"
@@ -55,6 +60,16 @@ class Report(msgspec.Struct):
     renewal_upcoming: int = 0
     coverage_ending: int = 0
     offer_lead: int = 0
+    getting_started: int = 0
+
+    def by_kind(self) -> dict[str, int]:
+        """The counts by the event type each notice is told as."""
+        return {
+            RENEWAL_UPCOMING: self.renewal_upcoming,
+            COVERAGE_ENDING: self.coverage_ending,
+            OFFER_LEAD: self.offer_lead,
+            GETTING_STARTED: self.getting_started,
+        }
 
 
 # Contracts whose last paid day falls in their notice window and that have not been told of it:
@@ -99,6 +114,21 @@ _LEADLESS = text(
     LIMIT :batch
     """
 ).bindparams(bindparam("before"), bindparam("bought_since"), bindparam("kind"), bindparam("batch"))
+# Active contracts sold in (since, before] that were not written to: (contract, product, customer,
+# plan code, version, sold, the product's category).
+_SOLD = text(
+    """
+    SELECT c.id, c.product_id, c.customer_id, c.plan_code, c.plan_version, c.sold_at, pr.category
+    FROM contracts c JOIN products pr ON pr.id = c.product_id
+    WHERE c.sold_at <= :before AND c.sold_at > :since AND c.status = :status
+      AND NOT EXISTS (SELECT 1 FROM outreach o WHERE o.kind = :kind AND o.subject_id = c.id)
+    ORDER BY c.sold_at, c.id
+    LIMIT :batch
+    """
+).bindparams(
+    bindparam("before"), bindparam("since"), bindparam("status"), bindparam("kind"), bindparam("batch")
+)
+_TRAINED = text("SELECT DISTINCT category FROM training_resources")
 _PLANS = select(plans_table.c.code, plans_table.c.version, plans_table.c.digest, plans_table.c.definition)
 _PRODUCT_FACTS = (
     select(
@@ -136,6 +166,7 @@ async def sweep(
     keyring: OfferKeyring,
     lead_after: dt.timedelta,
     lead_url: str | None,
+    getting_started_after: dt.timedelta = dt.timedelta(days=3),
 ) -> Report:
     """Every notice due by `now` and not yet written, a batch per unit of work."""
     plans = await _published(units)
@@ -146,7 +177,45 @@ async def sweep(
     ending = [(p, ENDING_NOTICE.days) for p in plans if not p.auto_renew]
     report.coverage_ending = await _notices(units, now, COVERAGE_ENDING, ending, sellable, keyring)
     report.offer_lead = await _leads(units, now, sellable, lead_after, lead_url)
+    report.getting_started = await _getting_started(units, now, plans, getting_started_after)
     return report
+
+
+async def _getting_started(units: Units, now: dt.datetime, plans: Sequence[Plan], after: dt.timedelta) -> int:
+    """The letter a few days after a sale, for a plan that includes services or support, or a
+    product with training resources; any other sale is noted with nothing said."""
+    by_key = {(p.code, p.version): p for p in plans}
+    params = {
+        "before": now - after,
+        "since": now - after - GETTING_STARTED_LATEST,
+        "status": ContractStatus.ACTIVE.value,
+        "kind": GETTING_STARTED,
+        "batch": BATCH,
+    }
+    written = 0
+    while True:
+        async with units() as run:
+            trained = {row[0] for row in await run.rows(_TRAINED)}
+            found = await run.rows(_SOLD, **params)
+            for contract_id, product_id, customer_id, code, version, sold_at, category in found:
+                plan = by_key.get((code, version))
+                worth = plan is not None and (
+                    plan.benefits or plan.support is not None or category in trained
+                )
+                if not await _note(run, GETTING_STARTED, contract_id, sold_at + after, now) or not worth:
+                    continue
+                data = {
+                    "contract_id": contract_id,
+                    "product_id": product_id,
+                    "customer_id": customer_id,
+                    "plan_code": code,
+                    "plan_version": version,
+                    "category": category,
+                }
+                run.emit(GETTING_STARTED, data, product_id=product_id, contract_id=contract_id)
+                written += 1
+        if len(found) < BATCH:
+            return written
 
 
 async def _notices(

@@ -215,6 +215,12 @@ EMAILS: dict[str, str] = dict(
             "email_lead_unsubscribe",
             "You receive this because you agreed to hear from us. To receive no more offers: {link}",
         ),
+        N_("email_getting_started_subject", "Getting started with {plan}"),
+        N_(
+            "email_getting_started_services",
+            "Beyond repairs, {plan} includes these services: ask us whenever you need one.",
+        ),
+        N_("email_getting_started_training", "To get the most out of your product:"),
         N_("email_satisfaction_subject", "How did it go?"),
         N_("email_satisfaction_repair", "The repair under {plan} is done."),
         N_("email_satisfaction_service", "{service}, included in {plan}: done."),

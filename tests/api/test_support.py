@@ -148,3 +148,18 @@ support = { level = "standard", channels = ["phone"], schedule = "SCHEDULE", tar
     wrong_channel = plan.replace("SCHEDULE", "24/7").replace('channel = "phone"', 'channel = "chat"')
     _, problems = decode_catalog(wrong_channel.encode())
     assert [p.path for p in problems] == ["$.plans[0].support.targets[0]"]
+
+
+async def test_an_approved_claim_is_offered_first_what_the_plans_exchange_policy_says(desk: Shop) -> None:
+    ahead = await desk.sell("test-priority")
+    plain = await desk.sell()
+    replaced = await desk.claim(contract_id=ahead["id"])
+    repaired = await desk.claim(contract_id=plain["id"])
+    assert replaced["fulfilment_offered"] == ["replace", "repair", "reimburse", "gift_card"]
+    assert repaired["fulfilment_offered"] == ["repair", "replace", "reimburse", "gift_card"]
+    done = await desk.call(
+        "POST", f"/v1/claims/{replaced['id']}/fulfil", "support", json={"method": "reimburse"}
+    )
+    assert done["status"] == "fulfilled"
+    again = await desk.call("GET", f"/v1/claims/{replaced['id']}", "support")
+    assert again["fulfilment_offered"] == []

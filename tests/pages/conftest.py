@@ -63,8 +63,9 @@ class Site:
         currency: str = "USD",
         price: int = 69900,
         plan: str = "phone-protect-24",
+        category: str = "phone",
     ) -> dict[str, Any]:
-        """A customer with a phone and a paid plan on it (the sandbox's card pays at once)."""
+        """A customer with a product (a phone) and a paid plan on it (the sandbox's card pays at once)."""
         customer = self.api(
             "POST",
             "/v1/customers",
@@ -78,7 +79,7 @@ class Site:
             },
         )
         product_facts = {
-            "category": "phone",
+            "category": category,
             "sku": "PH-TEST-1",
             "price": {"amount": price, "currency": currency},
             "purchase_date": dt.datetime.now(dt.UTC).date().isoformat(),

@@ -200,3 +200,19 @@ async def test_an_agent_transfers_a_contract_to_another_customer(site: Site, wat
     await expect(page.locator("#customer-name")).to_have_text("Second Owner")
     contract = site.api("GET", f"/v1/contracts/{sold['contract']['id']}", "support")
     assert contract["customer_id"] == buyer["id"]
+
+
+async def test_the_card_shows_the_support_line_the_services_left_and_when_a_case_opened_now_is_due(
+    site: Site, watched: Watched
+) -> None:
+    serial = "LT" + secrets.token_hex(4).upper()
+    sold = site.sell(name="Sam Lee", serial=serial, plan="laptop-care-36", category="laptop", price=129900)
+    page = watched.page
+    await sign_in(page, site)
+    await page.goto(f"{site.base}/console/products/{sold['contract']['product_id']}")
+    contract_id = sold["contract"]["id"]
+    await expect(page.locator(f"#support-{contract_id}")).to_contain_text("priority · phone, chat")
+    await expect(page.locator(f"#benefit-{contract_id}-tech_support_session")).to_have_text("2")
+    await expect(page.get_by_role("heading", name="Support targets for a case opened now")).to_be_visible()
+    assert watched.errors == []
+    assert await serious(page) == []

@@ -30,6 +30,7 @@ from entitlements.store import audit
 from entitlements.store.base import utcnow
 from entitlements.store.contracts import get_contract, get_customer, get_product
 from entitlements.translations import languages
+from entitlements.zones import zone
 
 DESK_SCOPES = frozenset({Scope.SUPPORT.value, Scope.ADMIN.value})
 SIGN_IN = "/console/sign-in"
@@ -226,7 +227,8 @@ class ConsoleController(Controller):
         customer = await get_customer(session, product.customer_id)
         asked = page_locale(locale, page_locale(customer.locale))
         kind = CoverageKind(incident) if incident in {k.value for k in CoverageKind} else None
-        [answer] = await answer_lookups(state.db, [Lookup(customer_id=customer.id)], utcnow(), kind, asked)
+        now = utcnow()  # the support targets are those of a case opened now, on this call
+        [answer] = await answer_lookups(state.db, [Lookup(customer_id=customer.id)], now, kind, asked, now)
         view = next(p for p in answer.products if p.product_id == product.id)
         contract_ids = [c.contract_id for c in view.contracts]
         claim_rows = []
@@ -254,6 +256,7 @@ class ConsoleController(Controller):
             notice=notice,
             quote=quote,
             today=utcnow().date().isoformat(),
+            zone=zone,
         )
 
     @post("/contracts/{contract_id:str}/claims", status_code=303)

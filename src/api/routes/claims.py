@@ -19,7 +19,7 @@ from api.upload_links import upload_link
 from api.views import IdempotencyKey
 from billing import claim_costs
 from entitlements.claims import service
-from entitlements.claims.rules import AWAITING_REVIEW, ClaimStatus, ReviewAction
+from entitlements.claims.rules import AWAITING_REVIEW, ClaimStatus, Fulfilment, ReviewAction
 from entitlements.money import Money
 from entitlements.store.base import utcnow
 
@@ -73,6 +73,9 @@ class ClaimView(msgspec.Struct, frozen=True):
     fulfilment: str | None  # repair, replace, reimburse, gift_card; replacement_due after a failed repair
     fulfilment_details: dict[str, Any] | None  # the service order, the SKU and cost, what is owed
     fulfilled_at: dt.datetime | None
+    # An approved claim not yet made good: how it can be, in the order its plan's exchange policy
+    # offers (a replacement sent ahead first, or a repair first); empty otherwise. Not in lists.
+    fulfilment_offered: list[Fulfilment] = []
     # With a request for information: the link the customer uploads evidence through, no key needed.
     upload_url: str | None = None
     upload_expires_at: dt.datetime | None = None
@@ -112,6 +115,11 @@ class ClaimView(msgspec.Struct, frozen=True):
         )
 
 
+async def _view(session: AsyncSession, claim: Any, now: dt.datetime) -> ClaimView:
+    view = ClaimView.of(claim, now)
+    return msgspec.structs.replace(view, fulfilment_offered=await service.fulfilment_offered(session, claim))
+
+
 class ClaimPage(msgspec.Struct, frozen=True):
     data: list[ClaimView]
     next_cursor: str | None
@@ -140,7 +148,7 @@ class ClaimController(Controller):
         claim = await service.file_claim(
             db_session, data, actor=actor(request), agent=service.agent_name(agent), now=now
         )
-        return ClaimView.of(claim, now)
+        return await _view(db_session, claim, now)
 
     @get(
         summary="Claims, oldest filed first: with status=in_review, the review queue",
@@ -162,7 +170,7 @@ class ClaimController(Controller):
 
     @get("/{claim_id:str}", summary="One claim", responses=READ_PROBLEMS)
     async def get_claim(self, db_session: NamedDependency[AsyncSession], claim_id: Id) -> ClaimView:
-        return ClaimView.of(await service.get_claim(db_session, claim_id), utcnow())
+        return await _view(db_session, await service.get_claim(db_session, claim_id), utcnow())
 
     @get(
         "/{claim_id:str}/history", summary="Every move of the claim, with its agent", responses=READ_PROBLEMS
@@ -191,7 +199,7 @@ class ClaimController(Controller):
         claim = await service.review_claim(
             db_session, claim_id, data, actor=actor(request), agent=reviewer, now=now
         )
-        view = ClaimView.of(claim, now)
+        view = await _view(db_session, claim, now)
         if data.action is ReviewAction.REQUEST_INFO:
             link = upload_link(request.app.state.settings, claim.id, now)
             view = msgspec.structs.replace(view, upload_url=link.url, upload_expires_at=link.expires_at)

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 import msgspec
 
-from entitlements.catalog import ClaimReview, CoverageKind
+from entitlements.catalog import ClaimReview, CoverageKind, ExchangePolicy
 from entitlements.coverage import ClaimUse, Decision
 from entitlements.identifiers import luhn_valid
 from entitlements.money import Money
@@ -40,6 +40,14 @@ class Fulfilment(StrEnum):
     REPLACE = "replace"  # a replacement product, by SKU, at its cost
     REIMBURSE = "reimburse"  # what the plan pays, owed to the customer (finance pays it)
     GIFT_CARD = "gift_card"  # a code the reviewer supplies
+
+
+def fulfilment_order(exchange: ExchangePolicy) -> list[Fulfilment]:
+    """The ways to make an approved claim good, in the order the plan's exchange policy offers
+    them: a replacement sent ahead first, or a repair first."""
+    if exchange is ExchangePolicy.ADVANCE_REPLACEMENT:
+        return [Fulfilment.REPLACE, Fulfilment.REPAIR, Fulfilment.REIMBURSE, Fulfilment.GIFT_CARD]
+    return [Fulfilment.REPAIR, Fulfilment.REPLACE, Fulfilment.REIMBURSE, Fulfilment.GIFT_CARD]
 
 
 # A repair the servicer could not make: the claim waits to be fulfilled by a replacement.

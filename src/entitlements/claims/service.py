@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements import audit_names as A
-from entitlements.catalog import CoverageKind
+from entitlements.catalog import CoverageKind, ExchangePolicy
 from entitlements.claims.rules import (
     REASON_CODES,
     REPLACEMENT_DUE,
@@ -30,6 +30,7 @@ from entitlements.claims.rules import (
     contract_for_incident,
     filed_in_time,
     fraud_flags,
+    fulfilment_order,
     next_status,
     review_reasons,
 )
@@ -39,7 +40,7 @@ from entitlements.identifiers import clean_text, normalize_serial
 from entitlements.money import Money
 from entitlements.services import DESCRIPTION_LENGTH, Ref, new_id
 from entitlements.store import audit
-from entitlements.store.contracts import facts_for, get_contract, get_product, lock_contract
+from entitlements.store.contracts import facts_for, get_contract, get_product, lock_contract, plan_of
 from entitlements.store.pages import oldest_first
 from entitlements.store.tables import AuditEventRow, ClaimRow, ContractRow, ProductRow
 from entitlements.store.unit_of_work import touch, unit_of_work
@@ -241,6 +242,16 @@ async def file_claim(
     touch(session, claim.product_id)
     await claim_events(session, claim, ("claim.filed", f"claim.{claim.status}"))
     return claim
+
+
+async def fulfilment_offered(session: AsyncSession, claim: ClaimRow) -> list[Fulfilment]:
+    """How an approved claim not yet made good can be, in the order its plan offers (none for
+    any other claim)."""
+    if claim.status != ClaimStatus.APPROVED or claim.fulfilment is not None:
+        return [Fulfilment.REPLACE] if claim.fulfilment == REPLACEMENT_DUE else []
+    contract = await get_contract(session, claim.contract_id)
+    support = (await plan_of(session, contract)).support
+    return fulfilment_order(support.exchange if support else ExchangePolicy.REPAIR_FIRST)
 
 
 async def get_claim(session: AsyncSession, claim_id: str) -> ClaimRow:

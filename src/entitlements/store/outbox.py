@@ -33,6 +33,7 @@ EVENT_TYPES = frozenset(
         "contract.abandoned",
         "contract.transferred",
         "contract.disputed",
+        "contract.getting_started",
         "coverage.changed",
         "claim.filed",
         "claim.in_review",

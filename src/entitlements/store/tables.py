@@ -99,6 +99,8 @@ class ContractRow(Base):
             "offer_expires_at",
             postgresql_where=text("status = 'pending_payment'"),
         ),
+        # The contracts sold a few days ago, found by each outreach sweep ("getting started").
+        Index("ix_contracts_sold_at", "sold_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -401,3 +403,16 @@ class SatisfactionRow(Base):
     rating: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 1 to 5
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class TrainingResourceRow(Base):
+    """A catalog's training resource for a product category, in one language; the catalog's
+    load replaces them all."""
+
+    __tablename__ = "training_resources"
+
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)  # the catalog's order
+    locale: Mapped[str] = mapped_column(String(16), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(Text)
