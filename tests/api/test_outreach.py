@@ -158,6 +158,9 @@ def test_coverline_outreach_sweeps_once_from_the_command_line(
     monkeypatch.setenv("DATABASE_URL", database_url)
     done = CliRunner().invoke(main, ["outreach", "--now", "2026-11-27T12:00:00Z"])
     assert done.exit_code == 0, done.output
-    assert done.output.strip() == "renewal.upcoming 0, coverage.ending 0, offer.lead 0, contract.getting_started 0"
+    assert (
+        done.output.strip()
+        == "renewal.upcoming 0, coverage.ending 0, offer.lead 0, contract.getting_started 0"
+    )
     refused = CliRunner().invoke(main, ["outreach", "--now", "someday"])
     assert refused.exit_code == 2 and "--now" in refused.output
