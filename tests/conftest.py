@@ -103,6 +103,9 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "stripe_webhook_secrets": WEBHOOK_SECRETS,
         "replay_key": "r" * 32,
         "idempotency_lease_seconds": 2.0,
+        # Limits are on by default; a test that wants one sets its own.
+        "rate_limit_per_minute": 0,
+        "publishable_rate_limit_per_minute": 0,
         # letters written, keys made: a folder per process (pytest-xdist runs two)
         "var_dir": Path(tempfile.gettempdir()) / f"coverline-tests-{os.getpid()}",
     }

@@ -96,10 +96,14 @@ def coverline_server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
         command = [str(BIN / "coverline"), "serve", "--port", str(port), "--workers", str(workers)]
         base = f"http://127.0.0.1:{port}"
         stack = ExitStack()
+        # Limits are on by default; a test that wants one sets its own.
+        quiet = {
+            "COVERLINE_LOG_LEVEL": "WARNING",
+            "COVERLINE_RATE_LIMIT_PER_MINUTE": "0",
+            "COVERLINE_PUBLISHABLE_RATE_LIMIT_PER_MINUTE": "0",
+        }
         try:
-            process = stack.enter_context(
-                running(command, base + "/health", {"COVERLINE_LOG_LEVEL": "WARNING", **env})
-            )
+            process = stack.enter_context(running(command, base + "/health", {**quiet, **env}))
         except PortTaken:
             continue
         with stack:

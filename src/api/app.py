@@ -26,6 +26,7 @@ from api.idempotency import IdempotencyMiddleware, ReplaySeal
 from api.logs import configure_logging
 from api.pages import page_handlers
 from api.pages.docs import DocsPage
+from api.rate_limits import RateLimits
 from api.routes.benefits import BenefitController
 from api.routes.billing import (
     CancellationController,
@@ -181,6 +182,7 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
         _route_table(app),
         shortcuts={("GET", "/v1/entitlements"): DirectCheck(db, key_cache)},
         keys=key_cache,
+        limits=RateLimits(db.lease_tokens, batch=settings.rate_limit_batch),
     )
     return app
 

@@ -177,6 +177,18 @@ class Database:
             )
         return None if row is None else (row[0], row[1], row[2], row[3])
 
+    async def lease_tokens(self, bucket: str, capacity: float, per_second: float, want: int) -> int:
+        """Up to `want` tokens taken from a shared rate-limit bucket (`rate_buckets`), refilled
+        at `per_second` up to `capacity` since it was last touched; how many were granted. One
+        statement; a bucket seen for the first time starts full."""
+        async with self._pools()[1].acquire() as connection:
+            granted = await connection.fetchval(_TAKE, bucket, capacity, per_second, want)
+            if granted is None:
+                granted = await connection.fetchval(_SEED, bucket, capacity, want)
+            if granted is None:
+                granted = await connection.fetchval(_TAKE, bucket, capacity, per_second, want)
+        return int(granted or 0)
+
     async def plan(self, code: str, version: int) -> Plan | None:
         """A published plan version (kept in memory once read: versions never change). Every
         check asks: a known version costs no connection."""
@@ -195,6 +207,27 @@ class Database:
         if self._engine is not None:
             await self._engine.dispose()
 
+
+# The bucket refilled since it was last touched, `want` tokens (or what it holds) taken from it,
+# and the grant returned (no row: the bucket is new).
+_TAKE = """
+WITH current AS (
+    SELECT least($2::float8, tokens + $3::float8 * extract(epoch FROM clock_timestamp() - at)) AS tokens
+    FROM rate_buckets WHERE bucket = $1 FOR UPDATE
+), taken AS (
+    SELECT tokens, least($4::float8, floor(tokens)) AS grant FROM current
+)
+UPDATE rate_buckets b SET tokens = taken.tokens - taken.grant, at = clock_timestamp()
+FROM taken WHERE b.bucket = $1
+RETURNING taken.grant
+"""
+# A new bucket, full, less what is taken now (no row: another worker made it first).
+_SEED = """
+INSERT INTO rate_buckets (bucket, tokens, at)
+VALUES ($1, $2::float8 - least($3::float8, floor($2::float8)), clock_timestamp())
+ON CONFLICT (bucket) DO NOTHING
+RETURNING least($3::float8, floor($2::float8))
+"""
 
 READ_ONLY = {"GET", "HEAD"}
 

@@ -17,9 +17,11 @@ from urllib.parse import parse_qsl
 import msgspec
 import structlog
 
-from api.auth import KeyCache, bearer_token_of, hash_key
+from api.auth import KeyCache, KeyKind, bearer_token_of
 from api.errors import make_problem, send_problem
 from api.pages.security import page_headers
+from api.rate_limits import RateLimits, Verdict
+from api.rate_limits import headers as rate_headers
 from api.settings import Settings
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -134,10 +136,12 @@ class Edge:
         routes: list[Route],
         shortcuts: dict[tuple[str, str], Shortcut] | None = None,
         keys: KeyCache | None = None,
+        limits: RateLimits | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
         self.keys = keys
+        self.limits = limits
         self.shortcuts = shortcuts or {}
         # Static paths by name; templated ones in order, as the router matches them.
         self._static = {route.path: route for route in routes if "{" not in route.path}
@@ -147,7 +151,6 @@ class Edge:
             if "{" in route.path
         ]
 
-        self._window: tuple[int, dict[str, int]] = (0, {})
         self.log: Any = structlog.get_logger("api.access")  # after the app factory configured logging
 
     def _route(self, path: str) -> Route | None:
@@ -243,33 +246,32 @@ class Edge:
 
     # --- Rate limit, body limits, media type and idempotency -------------------------------
 
-    def _over_rate_limit(self, scope: dict[str, Any]) -> bool:
-        limit = self.settings.rate_limit_per_minute
-        if limit <= 0:
-            return False
-        # The key as its header names it, however the scheme is spelled or spaced: each
-        # spelling of one key must not get a bucket of its own.
+    async def _rate_verdict(self, scope: dict[str, Any]) -> Verdict | None:
+        """The caller's rate limit, by its key's id (a publishable key: by key and client
+        address), however the header spells the key; None: not limited (no valid key, or the
+        key's kind has no limit)."""
+        if self.limits is None or self.keys is None:
+            return None
         token = bearer_token_of(header(scope, b"authorization"))
-        if token is None:
-            return False
-        minute = int(time.time() // 60)
-        window, counts = self._window
-        if window != minute:
-            counts = {}
-            self._window = (minute, counts)
-        caller = hash_key(token)
-        counts[caller] = counts.get(caller, 0) + 1
-        return counts[caller] > limit
+        principal = await self.keys.principal(token) if token is not None else None
+        if principal is None:
+            return None  # refused by the app: an unknown key costs a cached lookup, no bucket
+        if principal.kind is KeyKind.PUBLISHABLE:
+            per_minute = self.settings.publishable_rate_limit_per_minute
+            client = (scope.get("client") or ("-",))[0]
+            bucket = f"pk:{principal.key_id}:{client}"
+        else:
+            per_minute, bucket = self.settings.rate_limit_per_minute, f"sk:{principal.key_id}"
+        return await self.limits.take(bucket, per_minute) if per_minute > 0 else None
 
     async def _post(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         request_id = scope["state"]["request_id"]
         path = scope["path"]
-        if self._over_rate_limit(scope):
-            retry = str(60 - int(time.time()) % 60).encode()
+        verdict = await self._rate_verdict(scope)
+        if verdict is not None and not verdict.allowed:
+            detail = f"over this API key's limit of {verdict.limit} requests a minute"
             await send_problem(
-                send,
-                make_problem(429, "too many requests for this API key", instance=path, request_id=request_id),
-                [(b"retry-after", retry)],
+                send, make_problem(429, detail, instance=path, request_id=request_id), rate_headers(verdict)
             )
             return
         route = self._route(path)

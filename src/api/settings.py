@@ -42,7 +42,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_format: str = "console"  # console | json
     log_level: str = "INFO"
     max_body_bytes: int = 1_048_576
-    rate_limit_per_minute: int = 0  # per API key; 0 turns it off
+    # Requests a minute per secret key (by its id), and per publishable key and client address,
+    # across every worker; 0 turns one off. Workers lease tokens from the shared bucket in batches.
+    rate_limit_per_minute: int = 120_000
+    publishable_rate_limit_per_minute: int = 600
+    rate_limit_batch: int = 100
     cors_origins: tuple[str, ...] = ("*",)
     db_connections: int = 30  # per process (a server worker, a job worker), split across its pools
     stripe_api_key: str | None = None  # unset: the offline sandbox gateway
@@ -255,7 +259,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format(env),
         log_level=log_level(env),
         max_body_bytes=_int(env, "COVERLINE_MAX_BODY_BYTES", 1_048_576),
-        rate_limit_per_minute=_int(env, "COVERLINE_RATE_LIMIT_PER_MINUTE", 0),
+        rate_limit_per_minute=_at_least(0, env, "COVERLINE_RATE_LIMIT_PER_MINUTE", 120_000),
+        publishable_rate_limit_per_minute=_at_least(
+            0, env, "COVERLINE_PUBLISHABLE_RATE_LIMIT_PER_MINUTE", 600
+        ),
+        rate_limit_batch=_at_least(1, env, "COVERLINE_RATE_LIMIT_BATCH", 100),
         cors_origins=origins or ("*",),
         db_connections=_at_least(MIN_CONNECTIONS + 1, env, "COVERLINE_DB_CONNECTIONS", 30),
         key_cache_seconds=_float(env, "COVERLINE_KEY_CACHE_SECONDS", 2.0),

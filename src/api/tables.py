@@ -1,10 +1,10 @@
-"""Tables the HTTP edge owns: API keys and stored idempotent responses."""
+"""Tables the HTTP edge owns: API keys, stored idempotent responses, page sessions and rate limits."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from entitlements.store.base import Base, UTCDateTime
@@ -53,3 +53,16 @@ class PageSessionRow(Base):
     locale: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class RateBucketRow(Base):
+    """A rate limit's bucket, shared by every worker: tokens left at `at`, refilled at the
+    limit's rate up to its capacity. Workers lease tokens from it in batches. UNLOGGED: a crash
+    forgets it (every bucket starts full again), and no write of it waits on the WAL's fsync."""
+
+    __tablename__ = "rate_buckets"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}  # noqa: RUF012  (SQLAlchemy reads it once)
+
+    bucket: Mapped[str] = mapped_column(String(200), primary_key=True)  # a key's id (and an address)
+    tokens: Mapped[float] = mapped_column(Float)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
