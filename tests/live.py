@@ -91,6 +91,13 @@ def running(
 def coverline_server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
     """The app under the production server, on a free port (another one if that port is taken
     before the server binds it); its base URL."""
+    with coverline_process(env, workers) as (base, _):
+        yield base
+
+
+@contextmanager
+def coverline_process(env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`coverline_server`, and its process (with one worker, the worker itself)."""
     for _ in range(3):
         port = free_port()
         command = [str(BIN / "coverline"), "serve", "--port", str(port), "--workers", str(workers)]
@@ -107,7 +114,7 @@ def coverline_server(env: dict[str, str], workers: int = 1) -> Iterator[str]:
         except PortTaken:
             continue
         with stack:
-            yield base
+            yield base, process
         # The supervisor exits 0 once every worker has shut down (one worker re-raises SIGTERM).
         if workers > 1:
             assert process.returncode == 0, f"the server stopped with {process.returncode}"

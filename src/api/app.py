@@ -54,6 +54,7 @@ from billing.gateway import Gateway, GatewayError
 from billing.sandbox import SandboxGateway
 from billing.stripe_gateway import StripeGateway
 from entitlements.localization import load_locale_data
+from entitlements.money import configure_ceilings
 
 API_VERSION = "0.1.0"
 
@@ -176,6 +177,7 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
         logging_config=None,  # `configure_logging` above: one renderer for every line
         debug=False,
     )
+    configure_ceilings(settings.amount_ceilings)
     app.edge = Edge(
         Litestar.__call__.__get__(app),
         settings,

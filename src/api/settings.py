@@ -14,6 +14,7 @@ from pathlib import Path
 import msgspec
 
 from api.files import write_private
+from entitlements.money import is_currency
 from entitlements.offers import OfferKeyring
 
 
@@ -47,6 +48,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_per_minute: int = 120_000
     publishable_rate_limit_per_minute: int = 600
     rate_limit_batch: int = 100
+    # The most a product's price or a claim's amount may be, per currency in minor units, in place
+    # of the defaults (`entitlements.money.DEFAULT_CEILINGS`: about USD 100,000 each).
+    amount_ceilings: dict[str, int] = {}
     cors_origins: tuple[str, ...] = ("*",)
     db_connections: int = 30  # per process (a server worker, a job worker), split across its pools
     stripe_api_key: str | None = None  # unset: the offline sandbox gateway
@@ -141,6 +145,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise MissingSetting(name, f"expected an integer, got {raw!r}") from None
+
+
+def _ceilings(raw: str | None) -> dict[str, int]:
+    """`USD=10000000,PHP=580000000`: a currency's ceiling in minor units, each."""
+    found: dict[str, int] = {}
+    for item in (raw or "").split(","):
+        if not item.strip():
+            continue
+        currency, _, amount = item.strip().partition("=")
+        if not (is_currency(currency) and amount.isdigit() and int(amount) < 2**63):
+            raise MissingSetting("COVERLINE_AMOUNT_CEILINGS", f"expected CUR=minor units, got {item!r}")
+        found[currency] = int(amount)
+    return found
 
 
 def _review_url(raw: str | None) -> str | None:
@@ -264,6 +281,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             0, env, "COVERLINE_PUBLISHABLE_RATE_LIMIT_PER_MINUTE", 600
         ),
         rate_limit_batch=_at_least(1, env, "COVERLINE_RATE_LIMIT_BATCH", 100),
+        amount_ceilings=_ceilings(env.get("COVERLINE_AMOUNT_CEILINGS")),
         cors_origins=origins or ("*",),
         db_connections=_at_least(MIN_CONNECTIONS + 1, env, "COVERLINE_DB_CONNECTIONS", 30),
         key_cache_seconds=_float(env, "COVERLINE_KEY_CACHE_SECONDS", 2.0),

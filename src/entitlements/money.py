@@ -11,6 +11,8 @@ from typing import Annotated, Self
 
 import msgspec
 
+from entitlements.errors import InvalidInput
+
 # ISO 4217 active codes whose minor unit is not 2.
 _EXPONENT_OVERRIDES: dict[str, int] = {
     # zero-decimal
@@ -265,3 +267,44 @@ class Money(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def __str__(self) -> str:
         return f"{self.decimal_text()} {self.currency}"
+
+
+# The most a product's price or a claim's amount may be, per currency in minor units: about USD
+# 100,000 (a price past every plan's bands is no product we protect, and int64 amounts once bought
+# a plan). A currency not listed may go up to `CEILING_ELSEWHERE`. A deployment changes them with
+# `COVERLINE_AMOUNT_CEILINGS` (`configure_ceilings`).
+DEFAULT_CEILINGS: dict[str, int] = {
+    "USD": 10_000_000,
+    "EUR": 10_000_000,
+    "GBP": 8_000_000,
+    "CAD": 14_000_000,
+    "AUD": 15_000_000,
+    "JPY": 15_000_000,
+    "PHP": 580_000_000,
+    "INR": 850_000_000,
+    "SEK": 110_000_000,
+    "SAR": 37_500_000,
+    "AED": 37_000_000,
+    "VND": 2_600_000_000,
+}
+CEILING_ELSEWHERE = 10**12
+_ceilings = dict(DEFAULT_CEILINGS)
+
+
+def configure_ceilings(overrides: dict[str, int]) -> None:
+    """The deployment's ceilings: the defaults, with these in their place."""
+    _ceilings.clear()
+    _ceilings.update(DEFAULT_CEILINGS | overrides)
+
+
+def ceiling(currency: str) -> int:
+    return _ceilings.get(currency, CEILING_ELSEWHERE)
+
+
+def check_amount(money: Money, field: str) -> Money:
+    """`money`, if it lies between 0 and its currency's ceiling; else a problem naming `field`."""
+    most = ceiling(money.currency)
+    if not 0 <= money.amount <= most:
+        detail = f"{field.removesuffix('.amount')} must be from 0 to {Money(most, money.currency)}"
+        raise InvalidInput(detail, field=field)
+    return money

@@ -27,7 +27,7 @@ from entitlements.catalog import (
 )
 from entitlements.errors import InvalidOffer
 from entitlements.identifiers import check_country
-from entitlements.money import Money
+from entitlements.money import Money, check_amount
 
 TOKEN_VERSION = "v1"
 
@@ -161,7 +161,10 @@ def quote_plans(
 ) -> tuple[list[Quote], list[Declined]]:
     """Eligible plans with signed offers, and the others with the reason they are not."""
     facts = ProductFacts(
-        product.category, product.price, product.purchase_date, check_country(product.country)
+        product.category,
+        check_amount(product.price, "product.price.amount"),
+        product.purchase_date,
+        check_country(product.country),
     )
     issued_at = int(now.timestamp())
     quotes: list[Quote] = []

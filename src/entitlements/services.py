@@ -43,7 +43,7 @@ from entitlements.identifiers import (
     normalize_serial,
 )
 from entitlements.localization import normalize_locale
-from entitlements.money import Money
+from entitlements.money import Money, check_amount
 from entitlements.offers import OfferKeyring, verify_offer
 from entitlements.store import audit
 from entitlements.store.base import utcnow
@@ -234,8 +234,7 @@ async def register_product(session: AsyncSession, data: ProductInput, actor: str
     await get_customer(session, data.customer_id)
     if not (data.serial or data.imei):
         raise InvalidInput("a product needs a serial or an IMEI", field="serial")
-    if data.price.amount < 0:
-        raise InvalidInput("a price cannot be negative", field="price.amount")
+    check_amount(data.price, "price.amount")
     latest = utcnow().date() + dt.timedelta(days=1)  # a day's grace for time zones ahead of UTC
     if not EARLIEST_PURCHASE <= data.purchase_date <= latest:
         raise InvalidInput(f"a purchase date is from {EARLIEST_PURCHASE} to {latest}", field="purchase_date")
@@ -562,15 +561,25 @@ def _normalized(kind: str, value: str) -> str:
     return value
 
 
+MAX_ANSWER_PRODUCTS = 2_000
+
+
 async def resolve(source: SnapshotSource, lookups: list[Lookup]) -> list[list[ProductSnapshot]]:
     """The product snapshots each lookup names (an empty list: nothing found), one query per
-    kind of lookup, however many lookups."""
+    kind of lookup, however many lookups. An answer holds at most `MAX_ANSWER_PRODUCTS`
+    products (1,000 lookups of customers with many products each once came to 15.9 MB)."""
     keyed = [(kind, _normalized(kind, value)) for kind, value in (lookup.only() for lookup in lookups)]
     wanted: dict[str, set[str]] = {}
     for kind, value in keyed:
         wanted.setdefault(kind, set()).add(value)
-    found: dict[tuple[str, str], list[ProductSnapshot]] = {}
+    raw: dict[tuple[str, str], list[str]] = {}
     for kind, values in wanted.items():
-        for key, raw in await source.fetch(kind, sorted(values)):
-            found.setdefault((kind, key), []).append(decode_snapshot(raw))
+        for key, snapshot in await source.fetch(kind, sorted(values)):
+            raw.setdefault((kind, key), []).append(snapshot)
+    if sum(len(raw.get(item, ())) for item in keyed) > MAX_ANSWER_PRODUCTS:
+        raise InvalidInput(
+            f"these lookups name more than {MAX_ANSWER_PRODUCTS} products: ask for fewer at a time",
+            field="lookups",
+        )
+    found = {item: [decode_snapshot(s) for s in snapshots] for item, snapshots in raw.items()}
     return [found.get(item, []) for item in keyed]

@@ -228,3 +228,23 @@ async def test_a_caller_who_asks_for_no_language_hears_the_customers(shop: Shop,
     )
     assert [r["locale"] for r in batch.json()["results"]] == ["sv", "en"]
     assert batch.headers["content-language"] == "sv, en"
+
+
+async def test_a_batch_whose_answer_would_be_too_large_is_refused_with_a_problem(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import entitlements.services
+
+    monkeypatch.setattr(entitlements.services, "MAX_ANSWER_PRODUCTS", 3)
+    contract = await shop.sell()
+    lookups = [{"serial": contract["serial"]}] * 3
+    fits = await shop.call("POST", "/v1/entitlements/check", "support", json={"lookups": lookups})
+    assert len(fits["results"]) == 3
+    response = await shop.client.post(
+        "/v1/entitlements/check",
+        json={"lookups": [*lookups, {"serial": contract["serial"]}]},
+        headers=shop.keys.auth("support"),
+    )
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["errors"][0]["field"] == "lookups" and "more than 3 products" in problem["detail"]

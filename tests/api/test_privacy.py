@@ -17,6 +17,7 @@ from billing.privacy import redacted
 from billing.tables import LedgerEntryRow, StripeEventRow
 from entitlements import jobs
 from entitlements.privacy import TOMBSTONE
+from entitlements.store.tables import EventRow
 from tests.api.shop import Shop
 from tests.conftest import Keys
 
@@ -124,6 +125,9 @@ async def test_erasure_reaches_every_copy_and_keeps_the_ids(
     async with app.state.db.sessions() as session:
         bodies = list(await session.scalars(select(StripeEventRow.payload)))
         assert not any(customer["email"] in body for body in bodies)
+        # The events kept for replay never held the person: ids and facts only.
+        told = list(await session.scalars(select(EventRow.data)))
+        assert told and not any(customer["email"] in data or "Erin" in data for data in told)
         assert not await session.scalar(select(func.count()).select_from(PageSessionRow))
         assert await session.get(IdempotentRequestRow, (keys.ids["checkout"], key)) is None
         queued = await session.scalar(

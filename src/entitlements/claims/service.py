@@ -37,7 +37,7 @@ from entitlements.claims.rules import (
 from entitlements.coverage import ContractFacts, decide_for_incident_day, incident_instant
 from entitlements.errors import Conflict, Forbidden, InvalidInput, NotFound
 from entitlements.identifiers import clean_text, normalize_serial
-from entitlements.money import Money
+from entitlements.money import Money, check_amount
 from entitlements.services import DESCRIPTION_LENGTH, Ref, new_id
 from entitlements.store import audit
 from entitlements.store.contracts import facts_for, get_contract, get_product, lock_contract, plan_of
@@ -152,6 +152,7 @@ async def file_claim(
         raise InvalidInput("the incident date is in the future", field="incident_date")
     if data.amount.amount <= 0:
         raise InvalidInput("a claim amount is positive", field="amount.amount")
+    check_amount(data.amount, "amount.amount")
     target = await _contract_for_claim(session, data)
     if data.customer_id is not None and target.customer_id != data.customer_id:
         raise InvalidInput("the contract belongs to another customer", field="customer_id")
