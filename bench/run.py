@@ -680,7 +680,8 @@ def main() -> None:
         print(f"check p99              {single['p99_ms']:.1f} ms (target <= 25)")
         print(f"batch decisions/s      {batch['rps'] * 100:,.0f} (target >= 20,000)")
         print(f"worker RSS             {', '.join(f'{m:.0f} MB' for m in rss)} (target <= 300 each)")
-        print(f"rate limits            on, the defaults: checks spread over {len(BENCH_KEYS)} support keys")
+        limits = "off" if os.environ.get("COVERLINE_RATE_LIMIT_PER_MINUTE") == "0" else "on, the defaults"
+        print(f"rate limits            {limits}: checks spread over {len(BENCH_KEYS)} support keys")
     if "webhooks" in parts:
         ingestion = results["webhooks"]
         print(
