@@ -242,3 +242,19 @@ async def test_only_support_and_admin_redeem(desk: Shop, who: str) -> None:
         headers=desk.keys.auth(who),
     )
     assert response.status_code == 403, response.text
+
+
+async def test_a_servicer_named_for_a_service_with_no_visit_is_refused_and_nothing_is_redeemed(
+    desk: Shop,
+) -> None:
+    contract = await desk.sell("test-benefits")
+    refused = await redeem(
+        desk,
+        422,
+        reference="x-1",
+        kind="tech_support_session",
+        contract_id=contract["id"],
+        servicer_id="srv_x",
+    )
+    assert refused["errors"][0]["field"] == "servicer_id"
+    assert benefits(await desk.check(contract_id=contract["id"]))["tech_support_session"]["remaining"] == 2

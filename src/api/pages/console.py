@@ -24,10 +24,10 @@ from billing.cancellation import cancel_contract, quote_refund
 from entitlements import audit_names as A
 from entitlements.catalog import CoverageKind
 from entitlements.claims import service as claims
+from entitlements.clock import utcnow
 from entitlements.errors import DomainError, InvalidInput
 from entitlements.services import Lookup, find_customers, transfer_contract
 from entitlements.store import audit
-from entitlements.store.base import utcnow
 from entitlements.store.contracts import get_contract, get_customer, get_product
 from entitlements.translations import languages
 from entitlements.zones import zone

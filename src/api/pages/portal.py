@@ -24,10 +24,10 @@ from api.pages.shop import hosted_page_url
 from billing.cancellation import Quoted, cancel_contract, quote_refund
 from entitlements.catalog import DEFAULT_LOCALE
 from entitlements.claims import service as claims
+from entitlements.clock import utcnow
 from entitlements.errors import NotFound
 from entitlements.localization import format_day, format_money
 from entitlements.money import Money
-from entitlements.store.base import utcnow
 from entitlements.store.contracts import get_contract, get_customer, get_product, periods_of, plan_of
 from entitlements.store.plans import PlanRepository
 from entitlements.store.tables import ContractRow, CustomerRow

@@ -15,12 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.links import SATISFACTION, subject_of
 from api.pages.common import PAGE_ERRORS, FormData, page, page_locale, visitor_locale, words
 from api.pages.security import check_csrf
-from entitlements.catalog import BenefitKind
+from entitlements.clock import utcnow
 from entitlements.errors import Conflict, InvalidInput, NotFound
 from entitlements.satisfaction import service
-from entitlements.satisfaction.rules import RATINGS, Subject
-from entitlements.store.base import utcnow
-from entitlements.store.tables import BenefitRedemptionRow, CustomerRow, SatisfactionRow, ServiceOrderRow
+from entitlements.satisfaction.rules import RATINGS
 from entitlements.summary_texts import BENEFITS
 from entitlements.translations import translate
 
@@ -31,32 +29,20 @@ def _refused(locale: str) -> PermissionDeniedException:
 
 async def _open(
     session: AsyncSession, request: Request[Any, Any, Any], state: State, token: str
-) -> tuple[SatisfactionRow, str]:
-    """The request the link names, still open, and its customer's language."""
+) -> tuple[Any, str, str]:
+    """The request the link names, still open; its customer's language; and what it asks about,
+    in that language."""
     request_id = subject_of(state.settings, SATISFACTION, token, utcnow())
     if request_id is None:
         raise _refused(visitor_locale(request))
-    row = await session.get(SatisfactionRow, request_id)
-    customer = await session.get(CustomerRow, row.customer_id) if row else None
-    locale = page_locale(customer.locale if customer else None, visitor_locale(request))
     try:
-        return await service.open_request(session, request_id, utcnow()), locale
-    except (Conflict, NotFound):
-        raise _refused(locale) from None
-
-
-async def what_was_done(session: AsyncSession, row: SatisfactionRow, locale: str) -> str:
-    """The service the customer is asked about, in their words."""
-    kind: str | None = None
-    if row.subject_kind == Subject.REDEMPTION:
-        redemption = await session.get(BenefitRedemptionRow, row.subject_id)
-        kind = redemption.kind if redemption else None
-    else:
-        order = await session.get(ServiceOrderRow, row.subject_id)
-        kind = order.incident_kind if order and order.redemption_id else None
-    if kind is None:
-        return words(locale)["rate_about_repair"]
-    return translate(locale, "benefit", BENEFITS[BenefitKind(kind)])
+        row = await service.open_request(session, request_id, utcnow())
+    except (NotFound, Conflict):  # one answer to a spent link and to a request never made
+        raise _refused(visitor_locale(request)) from None
+    kind, customer_locale = await service.asked_about(session, row)
+    locale = page_locale(customer_locale, visitor_locale(request))
+    about = translate(locale, "benefit", BENEFITS[kind]) if kind else words(locale)["rate_about_repair"]
+    return row, locale, about
 
 
 class RatingController(Controller):
@@ -68,14 +54,14 @@ class RatingController(Controller):
     async def form(
         self, request: Request[Any, Any, Any], state: State, db_session: AsyncSession, token: str
     ) -> Response[str]:
-        row, locale = await _open(db_session, request, state, token)
+        _, locale, about = await _open(db_session, request, state, token)
         t = words(locale)
         return page(
             request,
             "rating/form.html",
             locale,
             token=token,
-            about=await what_was_done(db_session, row, locale),
+            about=about,
             scale=[(value, t[f"rate_{value}"]) for value in reversed(RATINGS)],
         )
 
@@ -89,7 +75,7 @@ class RatingController(Controller):
         data: FormData,
     ) -> Response[str]:
         check_csrf(request, data)
-        row, locale = await _open(db_session, request, state, token)
+        row, locale, _ = await _open(db_session, request, state, token)
         raw = data.get("rating", "")
         if not (raw.isascii() and raw.isdigit() and int(raw) in RATINGS):
             raise InvalidInput(words(locale)["rate_question"], field="rating")

@@ -21,8 +21,8 @@ from entitlements.benefits import service
 from entitlements.benefits.rules import RedemptionStatus
 from entitlements.catalog import BenefitKind, SupportChannel
 from entitlements.claims.service import agent_name
+from entitlements.clock import utcnow
 from entitlements.money import Money
-from entitlements.store.base import utcnow
 
 RedemptionCursor = Annotated[str | None, Parameter(pattern=r"^rdm_[0-9a-f]{20}$", required=False)]
 StatusFilter = Annotated[RedemptionStatus | None, Parameter(required=False)]

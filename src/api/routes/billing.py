@@ -23,10 +23,10 @@ from billing.cancellation import cancel_contract, quote_refund
 from billing.checkout import HostedPage, start_checkout
 from billing.sandbox import SandboxGateway
 from billing.webhooks import Outcome, ingest
+from entitlements.clock import utcnow
 from entitlements.errors import Conflict
 from entitlements.money import Money
 from entitlements.refunds import RefundBasis
-from entitlements.store.base import utcnow
 from entitlements.store.contracts import get_customer
 from entitlements.store.unit_of_work import commit
 

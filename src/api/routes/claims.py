@@ -20,8 +20,8 @@ from api.views import IdempotencyKey
 from billing import claim_costs
 from entitlements.claims import service
 from entitlements.claims.rules import AWAITING_REVIEW, ClaimStatus, Fulfilment, ReviewAction
+from entitlements.clock import utcnow
 from entitlements.money import Money
-from entitlements.store.base import utcnow
 
 # Who acts, by name: every review move names its agent, and the agent who filed a claim cannot
 # approve it. The key says which system acts; the header says which person.

@@ -18,10 +18,10 @@ from api.errors import problem_responses
 from api.routes.people import Id
 from api.views import IdempotencyKey, Instant, supported_instant
 from entitlements import services
+from entitlements.clock import utcnow
 from entitlements.coverage import ContractStatus, Period
 from entitlements.money import Money
 from entitlements.store import audit
-from entitlements.store.base import utcnow
 from entitlements.store.contracts import get_contract, periods_of
 from entitlements.store.tables import AuditEventRow, ContractRow
 from entitlements.store.unit_of_work import unit_of_work

@@ -27,6 +27,7 @@ from api.views import (
     supported_instant,
 )
 from entitlements.catalog import DEFAULT_LOCALE, CoverageKind, Plan
+from entitlements.clock import utcnow
 from entitlements.coverage import BenefitLeft, ContractStatus, Decision, PaidBy, Reason, no_contract
 from entitlements.errors import DomainError, InvalidInput
 from entitlements.identifiers import normalize_imei, normalize_serial
@@ -41,7 +42,6 @@ from entitlements.services import (
     plans_for,
     resolve,
 )
-from entitlements.store.base import utcnow
 from entitlements.summaries import Speech, speak, summarize
 from entitlements.support.rules import SupportAnswer, support_answer
 from entitlements.zones import UTC

@@ -20,9 +20,9 @@ from api.errors import problem_responses
 from api.routes.people import Id
 from api.views import IdempotencyKey
 from entitlements.catalog import LOCALES
+from entitlements.clock import utcnow
 from entitlements.errors import Conflict, InvalidInput, NotFound
 from entitlements.services import new_id
-from entitlements.store.base import utcnow
 from entitlements.store.outbox import DELIVER, EVENT_TYPES, Delivery, wants
 from entitlements.store.tables import EventRow, WebhookDeliveryRow, WebhookEndpointRow
 from entitlements.store.unit_of_work import commit, unit_of_work

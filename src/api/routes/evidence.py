@@ -27,7 +27,7 @@ from api.views import IdempotencyKey
 from entitlements.claims import evidence
 from entitlements.claims.evidence import EvidenceKind
 from entitlements.claims.service import agent_name
-from entitlements.store.base import utcnow
+from entitlements.clock import utcnow
 
 UPLOAD_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429)
 # Litestar's own cap on these routes; the edge holds the body to COVERLINE_EVIDENCE_MAX_BYTES first.

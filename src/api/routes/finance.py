@@ -25,9 +25,9 @@ from billing.reconcile import Reconciliation, reconcile
 from billing.renewals import RenewalLine, renewals_report
 from billing.revenue import LossRatio, positions
 from billing.rules import counts_as_revenue
+from entitlements.clock import utcnow
 from entitlements.errors import InvalidInput
 from entitlements.money import Money
-from entitlements.store.base import utcnow
 
 Since = Annotated[str | None, instant_query("from", "inclusive")]
 Until = Annotated[str | None, instant_query("to", "exclusive")]

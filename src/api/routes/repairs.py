@@ -19,10 +19,10 @@ from api.routes.people import Id
 from api.views import IdempotencyKey
 from billing import claim_costs
 from entitlements.claims.service import agent_name
+from entitlements.clock import utcnow
 from entitlements.money import Money
 from entitlements.repairs import service
 from entitlements.repairs.rules import OrderStatus
-from entitlements.store.base import utcnow
 
 OrderCursor = Annotated[str | None, Parameter(pattern=r"^so_[0-9a-f]{20}$", required=False)]
 StatusFilter = Annotated[OrderStatus | None, Parameter(required=False)]

@@ -126,6 +126,8 @@ async def redeem(
         raise NotRedeemable(refusal, data.kind, contract.id)
     benefit = facts.plan.benefit(data.kind)
     assert benefit is not None  # redeemable, so included
+    if data.servicer_id is not None and not benefit.visit:
+        raise InvalidInput(f"{data.kind.value} needs no visit: it goes to no servicer", field="servicer_id")
     row = BenefitRedemptionRow(
         id=new_id("rdm"),
         reference=data.reference,
@@ -164,8 +166,6 @@ async def redeem(
     await _event(session, row, "benefit.redeemed")
     if benefit.visit:
         await open_visit(session, row, servicer_id=data.servicer_id, actor=actor, now=now)
-    elif data.servicer_id is not None:
-        raise InvalidInput(f"{row.kind} needs no visit: it goes to no servicer", field="servicer_id")
     return row
 
 

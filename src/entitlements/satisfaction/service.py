@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from entitlements.catalog import BenefitKind
 from entitlements.errors import Conflict, InvalidInput, NotFound
 from entitlements.identifiers import clean_text
 from entitlements.satisfaction.rules import COMMENT_LENGTH, RATINGS, Answer, MonthLine, Subject, monthly
@@ -17,6 +18,7 @@ from entitlements.store import audit
 from entitlements.store.tables import (
     BenefitRedemptionRow,
     ContractRow,
+    CustomerRow,
     SatisfactionRow,
     ServiceOrderRow,
 )
@@ -77,6 +79,20 @@ async def open_request(session: AsyncSession, request_id: str, now: dt.datetime)
     if row.answered_at is not None or row.expires_at <= now:
         raise Conflict("this link has expired or was already used", field="token")
     return row
+
+
+async def asked_about(session: AsyncSession, row: SatisfactionRow) -> tuple[BenefitKind | None, str | None]:
+    """What the request asks about (an included service's kind; None: a repair) and its
+    customer's language."""
+    kind: str | None = None
+    if row.subject_kind == Subject.REDEMPTION:
+        redemption = await session.get(BenefitRedemptionRow, row.subject_id)
+        kind = redemption.kind if redemption else None
+    else:
+        order = await session.get(ServiceOrderRow, row.subject_id)
+        kind = order.incident_kind if order and order.redemption_id else None
+    customer = await session.get(CustomerRow, row.customer_id)
+    return (BenefitKind(kind) if kind else None), (customer.locale if customer else None)
 
 
 async def answer(

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from entitlements.clock import utcnow as utcnow  # the clock, where the store's callers found it
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -68,7 +70,3 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 def reader_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions for reads only: autocommit, so a read costs its query and no BEGIN/COMMIT."""
     return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
