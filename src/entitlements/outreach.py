@@ -26,6 +26,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Table, bindparam, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements.catalog import Plan, ProductFacts, assess
 from entitlements.coverage import ContractStatus
@@ -40,7 +41,7 @@ from entitlements.store.tables import (
     PlanRow,
     ProductRow,
 )
-from entitlements.store.unit_of_work import Units
+from entitlements.store.unit_of_work import Units, unit_of_work
 
 RENEWAL_UPCOMING, COVERAGE_ENDING, OFFER_LEAD = "renewal.upcoming", "coverage.ending", "offer.lead"
 GETTING_STARTED = "contract.getting_started"
@@ -367,9 +368,10 @@ async def _leads(
 # --- the lead's side of a sale -------------------------------------------------------------------
 
 
-async def lead_product(run: Any, token: str, now: dt.datetime) -> tuple[str, OfferedProduct]:
+async def lead_for_offer(session: AsyncSession, token: str, now: dt.datetime) -> tuple[str, OfferedProduct]:
     """The lead's id and its product's facts, as `POST /v1/offers` takes them; a problem when
     the token is unknown, used or expired."""
+    run = await unit_of_work(session)
     row = await run.row(LEAD, token_hash=token_hash(token))
     if row is None:
         raise InvalidInput("unknown lead token", field="lead_token")

@@ -126,6 +126,16 @@ def _locale(raw: str) -> str:
     return locale
 
 
+async def customer(session: AsyncSession, customer_id: str) -> CustomerRow:
+    """One customer (a problem naming `customer_id` when there is none)."""
+    return await get_customer(session, customer_id)
+
+
+async def product(session: AsyncSession, product_id: str) -> ProductRow:
+    """One product (a problem naming `product_id` when there is none)."""
+    return await get_product(session, product_id)
+
+
 async def create_customer(session: AsyncSession, data: CustomerInput, actor: str) -> CustomerRow:
     external_ref = (
         clean_text(data.external_ref, "external_ref", REF_LENGTH) if data.external_ref is not None else None

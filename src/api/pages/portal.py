@@ -22,6 +22,7 @@ from api.pages.forms import accepted_refund, claim_input
 from api.pages.security import check_csrf, close_session, current_session, open_session
 from api.pages.shop import hosted_page_url
 from billing.cancellation import Quoted, cancel_contract, quote_refund
+from entitlements import published
 from entitlements.catalog import DEFAULT_LOCALE
 from entitlements.claims import service as claims
 from entitlements.clock import utcnow
@@ -29,7 +30,6 @@ from entitlements.errors import NotFound
 from entitlements.localization import format_day, format_money
 from entitlements.money import Money
 from entitlements.store.contracts import get_contract, get_customer, get_product, periods_of, plan_of
-from entitlements.store.plans import PlanRepository
 from entitlements.store.tables import ContractRow, CustomerRow
 from entitlements.summary_texts import INCIDENTS
 from entitlements.translations import translate
@@ -68,13 +68,12 @@ async def _proofs(session: AsyncSession, customer: CustomerRow, locale: str) -> 
         .where(ContractRow.customer_id == customer.id, ContractRow.status != "abandoned")
         .order_by(ContractRow.sold_at)
     )
-    repository = PlanRepository(session)
     t = words(locale)
     proofs = []
     for contract in contracts:
         plan = await plan_of(session, contract)
         product = await get_product(session, contract.product_id)
-        terms = await repository.terms(plan)
+        terms = await published.terms(session, plan)
         clauses = (terms.get(locale) or terms[DEFAULT_LOCALE]).get(contract.currency, [])
         rows, _ = await claims.list_claims(
             session, status=None, contract_id=contract.id, cursor=None, limit=50

@@ -23,11 +23,11 @@ from billing.cancellation import cancel_contract, quote_refund
 from billing.checkout import HostedPage, start_checkout
 from billing.sandbox import SandboxGateway
 from billing.webhooks import Outcome, ingest
+from entitlements import services
 from entitlements.clock import utcnow
 from entitlements.errors import Conflict
 from entitlements.money import Money
 from entitlements.refunds import RefundBasis
-from entitlements.store.contracts import get_customer
 from entitlements.store.unit_of_work import commit
 
 Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -267,7 +267,7 @@ class SandboxController(Controller):
         gateway = _sandbox(state)
         clock = None
         if data.customer_id is not None:
-            customer = await get_customer(db_session, data.customer_id)
+            customer = await services.customer(db_session, data.customer_id)
             if customer.stripe_customer_id is None:
                 raise Conflict("the customer has no Stripe customer yet (no checkout)", field="customer_id")
             clock = customer.stripe_customer_id

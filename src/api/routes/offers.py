@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import PUBLISHABLE, Scope, access_guard
 from api.errors import problem_responses
 from api.views import LOCALE_MAX, IdempotencyKey, Priced, caller_locale
+from entitlements import published
 from entitlements.catalog import (
     DEFAULT_LOCALE,
     Billing,
@@ -24,9 +25,7 @@ from entitlements.catalog import (
 )
 from entitlements.errors import InvalidInput
 from entitlements.offers import OfferedProduct, quote_plans
-from entitlements.outreach import lead_product
-from entitlements.store.plans import PlanRepository
-from entitlements.store.unit_of_work import unit_of_work
+from entitlements.outreach import lead_for_offer
 from entitlements.terms import Clause
 
 
@@ -132,11 +131,10 @@ class OfferController(Controller):
             raise InvalidInput("give the product, or a lead_token in its place", field="product")
         lead_id, product = None, data.product
         if data.lead_token is not None:
-            lead_id, product = await lead_product(await unit_of_work(db_session), data.lead_token, now)
+            lead_id, product = await lead_for_offer(db_session, data.lead_token, now)
         assert product is not None
-        repository = PlanRepository(db_session)
         quotes, declined = quote_plans(
-            await repository.latest(),
+            await published.latest(db_session),
             product,
             locale=locale,
             keyring=state.settings.offer_keys,
@@ -148,7 +146,7 @@ class OfferController(Controller):
         offers = []
         for quote in quotes:
             plan, text = quote.plan, quote.plan.text(locale)
-            terms = await repository.terms(plan)
+            terms = await published.terms(db_session, plan)
             offers.append(
                 Offer(
                     offer_id=quote.terms.offer_id,

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import PUBLISHABLE, Scope, access_guard
 from api.errors import problem_responses
 from api.views import LocaleQuery, PlanView, caller_locale
+from entitlements import published
 from entitlements.catalog import ProductCategory
 from entitlements.errors import NotFound
-from entitlements.store.plans import PlanRepository
 
 
 class PlanList(msgspec.Struct, frozen=True):
@@ -40,16 +40,15 @@ class PlanController(Controller):
         locale: LocaleQuery = None,
     ) -> Response[PlanList]:
         chosen = caller_locale(request, locale)
-        repository = PlanRepository(db_session)
         plans = [
             plan
-            for plan in await repository.latest()
+            for plan in await published.latest(db_session)
             if (category is None or category in plan.eligibility.categories)
             and (currency is None or currency in plan.currencies())
             and (active is None or plan.active is active)
         ]
         return Response(
-            PlanList([PlanView.of(plan, chosen, await repository.terms(plan)) for plan in plans]),
+            PlanList([PlanView.of(plan, chosen, await published.terms(db_session, plan)) for plan in plans]),
             headers={"content-language": chosen},
         )
 
@@ -66,14 +65,13 @@ class PlanController(Controller):
         version: Annotated[int | None, QueryParameter(ge=1, le=1_000_000, required=False)] = None,
         locale: LocaleQuery = None,
     ) -> Response[PlanView]:
-        repository = PlanRepository(db_session)
         plan = (
             await request.app.state.db.plan(code, version)
             if version is not None
-            else await repository.newest(code)
+            else await published.newest(db_session, code)
         )
         if plan is None:
             raise NotFound(f"no plan {code}" + (f" version {version}" if version else ""))
         chosen = caller_locale(request, locale)
-        view = PlanView.of(plan, chosen, await repository.terms(plan))
+        view = PlanView.of(plan, chosen, await published.terms(db_session, plan))
         return Response(view, headers={"content-language": chosen})

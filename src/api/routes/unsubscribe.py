@@ -17,7 +17,6 @@ from api.mail import right_to_left, unsubscribed_customer
 from entitlements import services
 from entitlements.catalog import DEFAULT_LOCALE
 from entitlements.errors import NotFound
-from entitlements.store.contracts import get_customer
 from entitlements.summary_texts import EMAILS
 from entitlements.translations import translate
 
@@ -44,7 +43,7 @@ class UnsubscribeController(Controller):
         customer_id = unsubscribed_customer(state.settings, token)
         if customer_id is None:
             raise NotFound("this unsubscribe link is not one of ours", field="token")
-        customer = await get_customer(session, customer_id)
+        customer = await services.customer(session, customer_id)
         return customer.id, customer.locale or DEFAULT_LOCALE
 
     @get(
