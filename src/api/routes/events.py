@@ -11,7 +11,6 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, access_guard
@@ -19,18 +18,9 @@ from api.deliveries import UnsafeUrl, check_url, new_secret
 from api.errors import problem_responses
 from api.routes.people import Id
 from api.views import IdempotencyKey
+from entitlements import endpoints as service
 from entitlements.catalog import LOCALES
-from entitlements.clock import utcnow
-from entitlements.errors import Conflict, InvalidInput, NotFound
-from entitlements.services import new_id
-from entitlements.store.outbox import DELIVER, EVENT_TYPES, Delivery, wants
-from entitlements.store.tables import EventRow, WebhookDeliveryRow, WebhookEndpointRow
-from entitlements.store.unit_of_work import commit, unit_of_work
-
-MAX_ENDPOINTS = 25
-RETENTION = dt.timedelta(days=30)
-ROTATION = dt.timedelta(hours=24)  # the old secret still signs this long after a rotation
-PAGE = 100
+from entitlements.errors import InvalidInput
 
 TypeFilter = Annotated[
     str | None, QueryParameter(pattern=r"^[a-z_]+\.[a-z_]+$", max_length=64, required=False)
@@ -70,7 +60,7 @@ class EndpointView(msgspec.Struct, frozen=True):
     secret: str | None = None  # shown when made: on creation and on rotation
 
     @classmethod
-    def of(cls, row: WebhookEndpointRow, *, secret: str | None = None) -> EndpointView:
+    def of(cls, row: Any, *, secret: str | None = None) -> EndpointView:
         return cls(
             row.id,
             row.url,
@@ -116,7 +106,7 @@ class EventView(msgspec.Struct, frozen=True):
     created_at: dt.datetime
 
     @classmethod
-    def of(cls, row: EventRow) -> EventView:
+    def of(cls, row: Any) -> EventView:
         data = msgspec.json.decode(row.data)
         return cls(row.id, row.type, row.product_id, row.contract_id, row.sequence, data, row.created_at)
 
@@ -132,24 +122,13 @@ class Redelivery(msgspec.Struct, frozen=True):
 
 
 async def _checked(state: State, url: str, event_types: list[str], locale: str | None) -> None:
-    unknown = sorted({t for t in event_types if not t.endswith(".*") and t not in EVENT_TYPES})
-    if unknown:
-        raise InvalidInput(
-            f"unknown event types {unknown}; see GET /v1/events' catalogue", field="event_types"
-        )
+    service.check_event_types(event_types)
     if locale is not None and locale not in LOCALES:
         raise InvalidInput(f"unsupported locale; use one of {list(LOCALES)}", field="locale")
     try:
         await check_url(url, allow_loopback=not state.settings.production)
     except UnsafeUrl as exc:
         raise InvalidInput(str(exc), field="url") from None
-
-
-async def _endpoint(session: AsyncSession, endpoint_id: str) -> WebhookEndpointRow:
-    row = await session.get(WebhookEndpointRow, endpoint_id)
-    if row is None:
-        raise NotFound(f"no webhook endpoint {endpoint_id}", field="endpoint_id")
-    return row
 
 
 class WebhookEndpointController(Controller):
@@ -170,35 +149,24 @@ class WebhookEndpointController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> EndpointView:
         await _checked(state, data.url, data.event_types, data.locale)
-        if (
-            await db_session.scalar(select(func.count()).select_from(WebhookEndpointRow)) or 0
-        ) >= MAX_ENDPOINTS:
-            raise Conflict(f"at most {MAX_ENDPOINTS} webhook endpoints", field="url")
-        now, secret = utcnow(), new_secret()
-        row = WebhookEndpointRow(
-            id=new_id("we"),
+        secret = new_secret()
+        row = await service.register(
+            db_session,
             url=data.url,
-            event_types=sorted(set(data.event_types)),
+            event_types=data.event_types,
             locale=data.locale,
             description=data.description,
-            enabled=True,
-            disabled_reason=None,
             secret=secret,
-            created_at=now,
-            updated_at=now,
         )
-        db_session.add(row)
-        await commit(db_session)
         return EndpointView.of(row, secret=secret)
 
     @get(summary="The webhook endpoints", responses=problem_responses())
     async def list_endpoints(self, db_session: NamedDependency[AsyncSession]) -> EndpointList:
-        rows = await db_session.scalars(select(WebhookEndpointRow).order_by(WebhookEndpointRow.created_at))
-        return EndpointList([EndpointView.of(r) for r in rows])
+        return EndpointList([EndpointView.of(r) for r in await service.endpoints(db_session)])
 
     @get("/{endpoint_id:str}", summary="One webhook endpoint", responses=problem_responses(404))
     async def get_endpoint(self, db_session: NamedDependency[AsyncSession], endpoint_id: Id) -> EndpointView:
-        return EndpointView.of(await _endpoint(db_session, endpoint_id))
+        return EndpointView.of(await service.endpoint(db_session, endpoint_id))
 
     @patch(
         "/{endpoint_id:str}",
@@ -212,19 +180,16 @@ class WebhookEndpointController(Controller):
         endpoint_id: Id,
         data: JSONBody[EndpointPatch],
     ) -> EndpointView:
-        row = await _endpoint(db_session, endpoint_id)
+        row = await service.endpoint(db_session, endpoint_id)
         url = data.url if data.url is not None else row.url
         event_types = data.event_types if data.event_types is not None else list(row.event_types)
         locale = data.locale if data.locale is not None else row.locale
         await _checked(state, url, event_types, locale)
-        row.url, row.event_types, row.locale = url, sorted(set(event_types)), locale
-        if data.description is not None:
-            row.description = data.description
-        if data.enabled is not None:
-            row.enabled = data.enabled
-            row.disabled_reason = None if data.enabled else "disabled by an admin"
-        row.updated_at = utcnow()
-        await commit(db_session)
+        given = {"description": data.description, "enabled": data.enabled}
+        changes = {name: value for name, value in given.items() if value is not None}
+        row = await service.change(
+            db_session, row, url=url, event_types=event_types, locale=locale, **changes
+        )
         return EndpointView.of(row)
 
     @delete(
@@ -233,8 +198,7 @@ class WebhookEndpointController(Controller):
         responses=problem_responses(404),
     )
     async def delete_endpoint(self, db_session: NamedDependency[AsyncSession], endpoint_id: Id) -> None:
-        await db_session.delete(await _endpoint(db_session, endpoint_id))
-        await commit(db_session)
+        await service.remove(db_session, endpoint_id)
 
     @post(
         "/{endpoint_id:str}/rotate-secret",
@@ -248,12 +212,8 @@ class WebhookEndpointController(Controller):
         endpoint_id: Id,
         idempotency_key: IdempotencyKey = None,
     ) -> EndpointView:
-        row = await _endpoint(db_session, endpoint_id)
-        now, secret = utcnow(), new_secret()
-        row.previous_secret, row.previous_secret_until = row.secret, now + ROTATION
-        row.secret, row.updated_at = secret, now
-        await commit(db_session)
-        return EndpointView.of(row, secret=secret)
+        secret = new_secret()
+        return EndpointView.of(await service.rotate(db_session, endpoint_id, secret), secret=secret)
 
     @get(
         "/{endpoint_id:str}/deliveries",
@@ -266,11 +226,9 @@ class WebhookEndpointController(Controller):
         endpoint_id: Id,
         cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$", required=False)] = None,
     ) -> DeliveryPage:
-        await _endpoint(db_session, endpoint_id)
-        query = select(WebhookDeliveryRow).where(WebhookDeliveryRow.endpoint_id == endpoint_id)
-        if cursor is not None:
-            query = query.where(WebhookDeliveryRow.id < int(cursor))
-        rows = list(await db_session.scalars(query.order_by(WebhookDeliveryRow.id.desc()).limit(PAGE + 1)))
+        rows, next_cursor = await service.deliveries(
+            db_session, endpoint_id, int(cursor) if cursor is not None else None
+        )
         views = [
             DeliveryView(
                 r.id,
@@ -283,9 +241,9 @@ class WebhookEndpointController(Controller):
                 r.error,
                 r.attempted_at,
             )
-            for r in rows[:PAGE]
+            for r in rows
         ]
-        return DeliveryPage(views, str(rows[PAGE - 1].id) if len(rows) > PAGE else None)
+        return DeliveryPage(views, next_cursor)
 
 
 class EventController(Controller):
@@ -306,26 +264,14 @@ class EventController(Controller):
         contract_id: IdFilter = None,
         cursor: EventCursor = None,
     ) -> EventPage:
-        query = select(EventRow).where(EventRow.created_at >= utcnow() - RETENTION)
-        if type is not None:
-            query = query.where(EventRow.type == type)
-        if product_id is not None:
-            query = query.where(EventRow.product_id == product_id)
-        if contract_id is not None:
-            query = query.where(EventRow.contract_id == contract_id)
-        if cursor is not None:
-            query = query.where(EventRow.id < cursor)  # ids sort as the events were written
-        rows = list(await db_session.scalars(query.order_by(EventRow.id.desc()).limit(PAGE + 1)))
-        return EventPage(
-            [EventView.of(r) for r in rows[:PAGE]], rows[PAGE - 1].id if len(rows) > PAGE else None
+        rows, next_cursor = await service.events(
+            db_session, type=type, product_id=product_id, contract_id=contract_id, cursor=cursor
         )
+        return EventPage([EventView.of(r) for r in rows], next_cursor)
 
     @get("/{event_id:str}", summary="One event", responses=problem_responses(404))
     async def get_event(self, db_session: NamedDependency[AsyncSession], event_id: Id) -> EventView:
-        row = await db_session.get(EventRow, event_id)
-        if row is None:
-            raise NotFound(f"no event {event_id}", field="event_id")
-        return EventView.of(row)
+        return EventView.of(await service.event(db_session, event_id))
 
     @post(
         "/{event_id:str}/redeliver",
@@ -341,17 +287,4 @@ class EventController(Controller):
         event_id: Id,
         idempotency_key: IdempotencyKey = None,
     ) -> Redelivery:
-        row = await db_session.get(EventRow, event_id)
-        if row is None:
-            raise NotFound(f"no event {event_id}", field="event_id")
-        endpoints = await db_session.scalars(
-            select(WebhookEndpointRow).where(WebhookEndpointRow.enabled.is_(True))
-        )
-        unit = await unit_of_work(db_session)
-        queued = 0
-        for endpoint in endpoints:
-            if wants(list(endpoint.event_types), row.type):
-                await unit.enqueue(DELIVER, msgspec.json.encode(Delivery(row.id, endpoint.id)))
-                queued += 1
-        await commit(db_session)
-        return Redelivery(row.id, queued)
+        return Redelivery(event_id, await service.redeliver(db_session, event_id))
