@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from enum import StrEnum
 from typing import Annotated, Any
 
 import msgspec
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements import audit_names as A
 from entitlements import jobs
-from entitlements.catalog import CountryCode, ProductCategory
+from entitlements.catalog import CountryCode, Plan, ProductCategory
 from entitlements.contracts import (
     ENDINGS,
     FAILED,
@@ -48,9 +49,12 @@ from entitlements.offers import OfferKeyring, verify_offer
 from entitlements.store import audit
 from entitlements.store.base import utcnow
 from entitlements.store.contracts import (
+    get_contract,
     get_customer,
     get_product,
     lock_contract,
+    periods_of,
+    plan_of,
 )
 from entitlements.store.leads import consume_lead
 from entitlements.store.lifecycle import ContractState, LifecycleRecord, LockedContract
@@ -61,11 +65,12 @@ from entitlements.store.snapshots import (
     decode_snapshot,
 )
 from entitlements.store.tables import (
+    AuditEventRow,
     ContractRow,
     CustomerRow,
     ProductRow,
 )
-from entitlements.store.unit_of_work import UnitOfWork, touch, unit_of_work
+from entitlements.store.unit_of_work import UnitOfWork, commit, touch, unit_of_work
 from entitlements.zones import customer_zone
 
 __all__ = [
@@ -134,6 +139,55 @@ async def customer(session: AsyncSession, customer_id: str) -> CustomerRow:
 async def product(session: AsyncSession, product_id: str) -> ProductRow:
     """One product (a problem naming `product_id` when there is none)."""
     return await get_product(session, product_id)
+
+
+async def contract(session: AsyncSession, contract_id: str) -> ContractRow:
+    """One contract (a problem naming `contract_id` when there is none)."""
+    return await get_contract(session, contract_id)
+
+
+async def contract_periods(session: AsyncSession, contract_id: str) -> list[Period]:
+    """The contract's coverage periods, earliest first."""
+    return (await periods_of(session, [contract_id])).get(contract_id, [])
+
+
+async def commit_now(session: AsyncSession) -> None:
+    """End the request's unit of work before it returns (the touched products' snapshots
+    rewritten and the events written first), so what follows sees it committed."""
+    await commit(session)
+
+
+async def contracts_held(session: AsyncSession, customer_id: str) -> list[ContractRow]:
+    """The customer's contracts but those never bought (abandoned), oldest sale first."""
+    found = await session.scalars(
+        select(ContractRow)
+        .where(ContractRow.customer_id == customer_id, ContractRow.status != ContractStatus.ABANDONED.value)
+        .order_by(ContractRow.sold_at)
+    )
+    return list(found)
+
+
+async def contract_plan(session: AsyncSession, row: ContractRow) -> Plan:
+    """The plan version the contract was sold under."""
+    return await plan_of(session, row)
+
+
+async def agent_did(
+    session: AsyncSession,
+    entity: str,
+    entity_id: str,
+    key_id: str,
+    agent: str | None,
+    did: str,
+    **changes: Any,
+) -> None:
+    """What an agent did through the console, audited with their name."""
+    await audit.record(session, entity, entity_id, A.AGENT_ACTION, key_id, agent=agent, did=did, **changes)
+
+
+async def history(session: AsyncSession, entity_ids: list[str]) -> list[AuditEventRow]:
+    """Every audited change of these (contracts, claims, products…), oldest first."""
+    return await audit.history(session, entity_ids)
 
 
 async def create_customer(session: AsyncSession, data: CustomerInput, actor: str) -> CustomerRow:
@@ -435,6 +489,43 @@ async def _apply(
     if await _first_time(record, locked, fact, target):
         facts, _ = await record.history(locked.id)
         await _settle(record, locked, facts, reference=reference, actor=actor)
+
+
+class LifecycleAction(StrEnum):
+    PAYMENT = "payment"
+    PAST_DUE = "past_due"
+    LAPSE = "lapse"
+    CANCEL = "cancel"
+    EXPIRE = "expire"
+    ABANDON = "abandon"
+
+
+_ENDINGS = {
+    LifecycleAction.LAPSE: ContractStatus.LAPSED,
+    LifecycleAction.CANCEL: ContractStatus.CANCELLED,
+    LifecycleAction.EXPIRE: ContractStatus.EXPIRED,
+    LifecycleAction.ABANDON: ContractStatus.ABANDONED,
+}
+
+
+async def apply_lifecycle(
+    session: AsyncSession,
+    contract_id: str,
+    action: LifecycleAction,
+    *,
+    reference: str,
+    at: dt.datetime,
+    actor: str,
+) -> ContractRow:
+    """A lifecycle event, applied once per reference; the contract as it is after it."""
+    run = await unit_of_work(session)
+    if action is LifecycleAction.PAYMENT:
+        await record_payment(run, contract_id, reference=reference, paid_at=at, actor=actor)
+    elif action is LifecycleAction.PAST_DUE:
+        await mark_past_due(run, contract_id, reference=reference, at=at, actor=actor)
+    else:
+        await end_contract(run, contract_id, target=_ENDINGS[action], reference=reference, at=at, actor=actor)
+    return await get_contract(session, contract_id)
 
 
 async def record_payment(

@@ -21,14 +21,12 @@ from api.pages.security import check_csrf, close_session, current_session, open_
 from api.routes.entitlements import ProductEntitlementView, answer_lookups
 from api.tables import ApiKeyRow, PageSessionRow
 from billing.cancellation import cancel_contract, quote_refund
-from entitlements import audit_names as A
+from entitlements import services
 from entitlements.catalog import CoverageKind
 from entitlements.claims import service as claims
 from entitlements.clock import utcnow
 from entitlements.errors import DomainError, InvalidInput
 from entitlements.services import Lookup, find_customers, transfer_contract
-from entitlements.store import audit
-from entitlements.store.contracts import get_contract, get_customer, get_product
 from entitlements.translations import languages
 from entitlements.zones import zone
 
@@ -68,16 +66,7 @@ async def _agent_did(
     **changes: Any,
 ) -> None:
     assert agent.key_id is not None
-    await audit.record(
-        session,
-        entity,
-        entity_id,
-        A.AGENT_ACTION,
-        agent.key_id,
-        agent=agent.agent,
-        did=did,
-        **changes,
-    )
+    await services.agent_did(session, entity, entity_id, agent.key_id, agent.agent, did, **changes)
 
 
 async def _search(
@@ -182,7 +171,7 @@ class ConsoleController(Controller):
         query = " ".join((q or "").split())[:128]
         asked = page_locale(locale) if locale else None
         results = await _search(state, db_session, query, asked) if query else []
-        names = {r.customer_id: (await get_customer(db_session, r.customer_id)).name for r in results}
+        names = {r.customer_id: (await services.customer(db_session, r.customer_id)).name for r in results}
         return page(
             request,
             "console/search.html",
@@ -223,8 +212,8 @@ class ConsoleController(Controller):
         notice: str | None,
         quote: Any = None,
     ) -> Response[str]:
-        product = await get_product(session, product_id)
-        customer = await get_customer(session, product.customer_id)
+        product = await services.product(session, product_id)
+        customer = await services.customer(session, product.customer_id)
         asked = page_locale(locale, page_locale(customer.locale))
         kind = CoverageKind(incident) if incident in {k.value for k in CoverageKind} else None
         now = utcnow()  # the support targets are those of a case opened now, on this call
@@ -237,7 +226,7 @@ class ConsoleController(Controller):
                 session, status=None, contract_id=contract_id, cursor=None, limit=50
             )
             claim_rows += rows
-        history = await audit.history(session, [product.id, *contract_ids, *(c.id for c in claim_rows)])
+        history = await services.history(session, [product.id, *contract_ids, *(c.id for c in claim_rows)])
         return page(
             request,
             "console/product.html",
@@ -270,7 +259,7 @@ class ConsoleController(Controller):
         agent = await _agent_form(db_session, request, data)
         if agent is None:
             return Redirect(SIGN_IN)
-        contract = await get_contract(db_session, contract_id)
+        contract = await services.contract(db_session, contract_id)
         claim_in = claim_input(data, source="console", contract_id=contract.id, currency=contract.currency)
         now = utcnow()
         claim = await claims.file_claim(
@@ -318,7 +307,7 @@ class ConsoleController(Controller):
             return Redirect(SIGN_IN)
         if data.get("confirm") != "yes":
             raise InvalidInput("tick the box to confirm the cancellation", field="confirm")
-        contract = await get_contract(db_session, contract_id)
+        contract = await services.contract(db_session, contract_id)
         expected = accepted_refund(data, contract.currency)
         assert agent.key_id is not None
         ended, _ = await cancel_contract(

@@ -13,7 +13,6 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.response import Redirect
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.links import PORTAL, subject_of
@@ -22,15 +21,13 @@ from api.pages.forms import accepted_refund, claim_input
 from api.pages.security import check_csrf, close_session, current_session, open_session
 from api.pages.shop import hosted_page_url
 from billing.cancellation import Quoted, cancel_contract, quote_refund
-from entitlements import published
+from entitlements import published, services
 from entitlements.catalog import DEFAULT_LOCALE
 from entitlements.claims import service as claims
 from entitlements.clock import utcnow
 from entitlements.errors import NotFound
 from entitlements.localization import format_day, format_money
 from entitlements.money import Money
-from entitlements.store.contracts import get_contract, get_customer, get_product, periods_of, plan_of
-from entitlements.store.tables import ContractRow, CustomerRow
 from entitlements.summary_texts import INCIDENTS
 from entitlements.translations import translate
 from entitlements.zones import UTC, local_day
@@ -43,42 +40,38 @@ def _refused(locale: str = DEFAULT_LOCALE) -> PermissionDeniedException:
     return PermissionDeniedException(words(locale)["portal_link_refused"])
 
 
-async def _customer(session: AsyncSession, request: Request[Any, Any, Any]) -> CustomerRow:
+async def _customer(session: AsyncSession, request: Request[Any, Any, Any]) -> Any:
     found = await current_session(session, request, "portal", utcnow())
     if found is None or found.customer_id is None:
         raise _refused()
-    return await get_customer(session, found.customer_id)
+    return await services.customer(session, found.customer_id)
 
 
-async def _own_contract(session: AsyncSession, customer: CustomerRow, contract_id: str) -> ContractRow:
-    contract = await get_contract(session, contract_id)
+async def _own_contract(session: AsyncSession, customer: Any, contract_id: str) -> Any:
+    contract = await services.contract(session, contract_id)
     if contract.customer_id != customer.id:
         raise NotFound(f"no contract {contract_id}", field="contract_id")
     return contract
 
 
-def _locale(customer: CustomerRow) -> str:
+def _locale(customer: Any) -> str:
     return page_locale(customer.locale)
 
 
-async def _proofs(session: AsyncSession, customer: CustomerRow, locale: str) -> list[dict[str, Any]]:
+async def _proofs(session: AsyncSession, customer: Any, locale: str) -> list[dict[str, Any]]:
     """Each contract the customer holds, as its proof of coverage shows it."""
-    contracts = await session.scalars(
-        select(ContractRow)
-        .where(ContractRow.customer_id == customer.id, ContractRow.status != "abandoned")
-        .order_by(ContractRow.sold_at)
-    )
+    contracts = await services.contracts_held(session, customer.id)
     t = words(locale)
     proofs = []
     for contract in contracts:
-        plan = await plan_of(session, contract)
-        product = await get_product(session, contract.product_id)
+        plan = await services.contract_plan(session, contract)
+        product = await services.product(session, contract.product_id)
         terms = await published.terms(session, plan)
         clauses = (terms.get(locale) or terms[DEFAULT_LOCALE]).get(contract.currency, [])
         rows, _ = await claims.list_claims(
             session, status=None, contract_id=contract.id, cursor=None, limit=50
         )
-        periods = (await periods_of(session, [contract.id])).get(contract.id, [])
+        periods = await services.contract_periods(session, contract.id)
         ends = contract.ended_at or max((p.end for p in periods), default=None)
         proofs.append(
             {
@@ -133,7 +126,7 @@ class PortalController(Controller):
         request: Request[Any, Any, Any],
         state: State,
         session: AsyncSession,
-        customer: CustomerRow,
+        customer: Any,
         notice: str | None,
         quote: tuple[Quoted, str] | None = None,
         refunded: str | None = None,
@@ -162,7 +155,7 @@ class PortalController(Controller):
         customer_id = subject_of(state.settings, PORTAL, token, now)
         if customer_id is None:
             raise _refused(visitor_locale(request))
-        customer = await get_customer(db_session, customer_id)
+        customer = await services.customer(db_session, customer_id)
         response: Response[Any] = Redirect("/portal")
         await open_session(
             db_session,

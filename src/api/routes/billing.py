@@ -28,7 +28,6 @@ from entitlements.clock import utcnow
 from entitlements.errors import Conflict
 from entitlements.money import Money
 from entitlements.refunds import RefundBasis
-from entitlements.store.unit_of_work import commit
 
 Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 TestCard = Annotated[str, msgspec.Meta(pattern=r"^pm_[A-Za-z0-9_]{1,100}$")]
@@ -129,7 +128,7 @@ class CheckoutController(Controller):
         )
         # The sandbox's events (a card charged at once) are applied before the answer, as a
         # synchronous charge would be; Stripe's arrive by webhook whenever they come.
-        await commit(db_session)
+        await services.commit_now(db_session)
         if await deliver_sandbox_events(state):
             await db_session.refresh(result.contract)
         return CheckoutView(

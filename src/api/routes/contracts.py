@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from enum import StrEnum
 from typing import Annotated, Any
 
 import msgspec
@@ -21,10 +20,6 @@ from entitlements import services
 from entitlements.clock import utcnow
 from entitlements.coverage import ContractStatus, Period
 from entitlements.money import Money
-from entitlements.store import audit
-from entitlements.store.contracts import get_contract, periods_of
-from entitlements.store.tables import AuditEventRow, ContractRow
-from entitlements.store.unit_of_work import unit_of_work
 
 POST_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429)
 READ_PROBLEMS = problem_responses(400, 401, 403, 404, 429)
@@ -53,7 +48,7 @@ class ContractView(msgspec.Struct, frozen=True):
     coverage_periods: list[PeriodView]
 
     @classmethod
-    def of(cls, row: ContractRow, periods: list[Period]) -> ContractView:
+    def of(cls, row: Any, periods: list[Period]) -> ContractView:
         return cls(
             id=row.id,
             customer_id=row.customer_id,
@@ -72,8 +67,8 @@ class ContractView(msgspec.Struct, frozen=True):
         )
 
 
-async def contract_view(session: AsyncSession, row: ContractRow) -> ContractView:
-    return ContractView.of(row, (await periods_of(session, [row.id])).get(row.id, []))
+async def contract_view(session: AsyncSession, row: Any) -> ContractView:
+    return ContractView.of(row, await services.contract_periods(session, row.id))
 
 
 class OpenContract(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -86,19 +81,10 @@ class Transfer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     customer_id: Ref
 
 
-class LifecycleAction(StrEnum):
-    PAYMENT = "payment"
-    PAST_DUE = "past_due"
-    LAPSE = "lapse"
-    CANCEL = "cancel"
-    EXPIRE = "expire"
-    ABANDON = "abandon"
-
-
 class Lifecycle(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A lifecycle event, applied once per reference (billing applies these from Stripe)."""
 
-    action: LifecycleAction
+    action: services.LifecycleAction
     reference: Ref
     at: Instant | None = None
 
@@ -112,20 +98,12 @@ class HistoryEntry(msgspec.Struct, frozen=True):
     changes: dict[str, Any]
 
     @classmethod
-    def of(cls, row: AuditEventRow) -> HistoryEntry:
+    def of(cls, row: Any) -> HistoryEntry:
         return cls(row.at, row.entity, row.entity_id, row.action, row.actor, msgspec.json.decode(row.changes))
 
 
 class History(msgspec.Struct, frozen=True):
     data: list[HistoryEntry]
-
-
-_ENDINGS = {
-    LifecycleAction.LAPSE: ContractStatus.LAPSED,
-    LifecycleAction.CANCEL: ContractStatus.CANCELLED,
-    LifecycleAction.EXPIRE: ContractStatus.EXPIRED,
-    LifecycleAction.ABANDON: ContractStatus.ABANDONED,
-}
 
 
 class ContractController(Controller):
@@ -164,7 +142,7 @@ class ContractController(Controller):
         opt={"access": frozenset(MERCHANT_SCOPES)},
     )
     async def get_contract(self, db_session: NamedDependency[AsyncSession], contract_id: Id) -> ContractView:
-        return await contract_view(db_session, await get_contract(db_session, contract_id))
+        return await contract_view(db_session, await services.contract(db_session, contract_id))
 
     @post(
         "/{contract_id:str}/lifecycle",
@@ -183,22 +161,10 @@ class ContractController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> ContractView:
         at = utcnow() if data.at is None else supported_instant(data.at, "at")
-        who = actor(request)
-        run = await unit_of_work(db_session)
-        if data.action is LifecycleAction.PAYMENT:
-            await services.record_payment(run, contract_id, reference=data.reference, paid_at=at, actor=who)
-        elif data.action is LifecycleAction.PAST_DUE:
-            await services.mark_past_due(run, contract_id, reference=data.reference, at=at, actor=who)
-        else:
-            await services.end_contract(
-                run,
-                contract_id,
-                target=_ENDINGS[data.action],
-                reference=data.reference,
-                at=at,
-                actor=who,
-            )
-        return await contract_view(db_session, await get_contract(db_session, contract_id))
+        row = await services.apply_lifecycle(
+            db_session, contract_id, data.action, reference=data.reference, at=at, actor=actor(request)
+        )
+        return await contract_view(db_session, row)
 
     @post(
         "/{contract_id:str}/transfer",
@@ -227,6 +193,6 @@ class ContractController(Controller):
         opt={"access": frozenset({Scope.SUPPORT, Scope.ADMIN})},
     )
     async def history(self, db_session: NamedDependency[AsyncSession], contract_id: Id) -> History:
-        contract = await get_contract(db_session, contract_id)
-        rows = await audit.history(db_session, [contract.id])
+        contract = await services.contract(db_session, contract_id)
+        rows = await services.history(db_session, [contract.id])
         return History([HistoryEntry.of(r) for r in rows])
