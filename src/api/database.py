@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -188,6 +189,15 @@ class Database:
             if granted is None:
                 granted = await connection.fetchval(_TAKE, bucket, capacity, per_second, want)
         return int(granted or 0)
+
+    async def forget_rate_buckets(self, idle: dt.timedelta) -> int:
+        """Rate-limit buckets untouched for `idle` (longer than a minute: full again), deleted;
+        how many. One asked for again starts full, as it would have been."""
+        async with self._pools()[1].acquire() as connection:
+            done = await connection.execute(
+                "DELETE FROM rate_buckets WHERE at < clock_timestamp() - $1::interval", idle
+            )
+        return int(done.split()[-1])
 
     async def plan(self, code: str, version: int) -> Plan | None:
         """A published plan version (kept in memory once read: versions never change). Every

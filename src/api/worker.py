@@ -87,6 +87,10 @@ async def _purge(db: Database, _gateway: Gateway, _payload: bytes, _job: str) ->
     await purge_expired(db.unit_of_work, utcnow())
 
 
+async def _forget_rate_buckets(db: Database, _gateway: Gateway, _payload: bytes, _job: str) -> None:
+    await db.forget_rate_buckets(IDLE_BUCKET)
+
+
 def _outreach(settings: Settings) -> JobHandler:
     async def sweep_outreach(db: Database, _gateway: Gateway, _payload: bytes, _job: str) -> None:
         report = await outreach.sweep(
@@ -101,6 +105,9 @@ def _outreach(settings: Settings) -> JobHandler:
 
     return sweep_outreach
 
+
+# A rate-limit bucket is full again a minute after its last request; ten are kept for good measure.
+IDLE_BUCKET = dt.timedelta(minutes=10)
 
 JOBS: dict[str, JobHandler] = {
     jobs.CUSTOMER_CHANGED: _customer_changed,
@@ -117,6 +124,7 @@ OUTREACH_CRON = "*/15 * * * *"
 SCHEDULES: tuple[tuple[str, str, JobHandler], ...] = (
     (jobs.PURGE_IDEMPOTENT_REPLIES, "17 * * * *", _purge),
     (jobs.ABANDON_CHECKOUTS, "* * * * *", _abandon),
+    (jobs.FORGET_RATE_BUCKETS, "*/10 * * * *", _forget_rate_buckets),
 )
 
 

@@ -9,6 +9,9 @@ CUSTOMER_CHANGED = "customer.changed"
 STOP_SUBSCRIPTION = "subscription.stop"
 # Stored replies to `Idempotency-Key` requests past their time to live (a scheduled job).
 PURGE_IDEMPOTENT_REPLIES = "idempotency.purge"
+# Rate-limit buckets untouched long enough to be full again, forgotten (a scheduled job): a
+# publishable key gets one per client address.
+FORGET_RATE_BUCKETS = "rate_limits.forget"
 # A payment that buys nothing (a duplicate, or one for an abandoned contract), refunded in
 # full; payload: `billing.unwanted.UnwantedRefund`.
 REFUND_UNWANTED = "payment.refund_unwanted"

@@ -103,3 +103,22 @@ def test_two_workers_share_one_limit_however_the_key_is_spelled(database_url: st
     assert 20 <= statuses.count(200) <= 22, statuses  # a worker's first token, at most, on credit
     assert statuses.count(429) == 40 - statuses.count(200)
     assert last.headers["ratelimit-limit"] == "20" and int(last.headers["retry-after"]) >= 1
+
+
+async def test_buckets_idle_long_enough_to_be_full_again_are_forgotten(database_url: str) -> None:
+    import datetime as dt
+
+    from sqlalchemy import text
+
+    app = create_app(make_settings(database_url))
+    async with serving(app):
+        db = app.state.db
+        assert await db.lease_tokens("pk:key_a:203.0.113.1", 600, 10, 5) == 5
+        assert await db.lease_tokens("pk:key_a:203.0.113.2", 600, 10, 5) == 5
+        async with db.sessions() as session, session.begin():
+            await session.execute(
+                text("UPDATE rate_buckets SET at = at - interval '1 hour' WHERE bucket LIKE '%.1'")
+            )
+        assert await db.forget_rate_buckets(dt.timedelta(minutes=10)) == 1
+        # Asked for again, it starts full: what it would have held by now anyway.
+        assert await db.lease_tokens("pk:key_a:203.0.113.1", 600, 10, 600) == 600
