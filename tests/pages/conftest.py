@@ -37,9 +37,10 @@ REPLAY_KEY = "pages-" + "k" * 32  # links signed by the server can be made (and 
 class Site:
     """The server under test, with the demo catalog and a key of each kind the pages need."""
 
-    def __init__(self, base: str, keys: dict[str, str]) -> None:
+    def __init__(self, base: str, keys: dict[str, str], url: str = "") -> None:
         self.base = base
         self.keys = keys
+        self.url = url  # its database
         self.http = httpx.Client(base_url=base, timeout=30)
 
     def local(self, url: str) -> str:
@@ -149,7 +150,7 @@ def site(postgres_admin_url: str) -> Iterator[Site]:
             "COVERLINE_REPLAY_KEY": REPLAY_KEY,
         }
         with coverline_server(env) as base:
-            yield Site(base, keys)
+            yield Site(base, keys, url)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
