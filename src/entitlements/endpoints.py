@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements.clock import utcnow
-from entitlements.errors import Conflict, InvalidInput, NotFound
+from entitlements.errors import Conflict, InvalidInput
 from entitlements.services import new_id
+from entitlements.store.base import found
 from entitlements.store.outbox import DELIVER, EVENT_TYPES, Delivery, wants
 from entitlements.store.tables import EventRow, WebhookDeliveryRow, WebhookEndpointRow
 from entitlements.store.unit_of_work import commit, unit_of_work
@@ -33,10 +34,7 @@ def check_event_types(event_types: list[str]) -> None:
 
 
 async def endpoint(session: AsyncSession, endpoint_id: str) -> WebhookEndpointRow:
-    row = await session.get(WebhookEndpointRow, endpoint_id)
-    if row is None:
-        raise NotFound(f"no webhook endpoint {endpoint_id}", field="endpoint_id")
-    return row
+    return await found(session, WebhookEndpointRow, endpoint_id, "webhook endpoint", "endpoint_id")
 
 
 async def register(
@@ -134,10 +132,7 @@ async def events(
 
 
 async def event(session: AsyncSession, event_id: str) -> EventRow:
-    row = await session.get(EventRow, event_id)
-    if row is None:
-        raise NotFound(f"no event {event_id}", field="event_id")
-    return row
+    return await found(session, EventRow, event_id, "event", "event_id")
 
 
 async def redeliver(session: AsyncSession, event_id: str) -> int:
@@ -146,9 +141,9 @@ async def redeliver(session: AsyncSession, event_id: str) -> int:
     enabled = await session.scalars(select(WebhookEndpointRow).where(WebhookEndpointRow.enabled.is_(True)))
     unit = await unit_of_work(session)
     queued = 0
-    for found in enabled:
-        if wants(list(found.event_types), row.type):
-            await unit.enqueue(DELIVER, msgspec.json.encode(Delivery(row.id, found.id)))
+    for receiver in enabled:
+        if wants(list(receiver.event_types), row.type):
+            await unit.enqueue(DELIVER, msgspec.json.encode(Delivery(row.id, receiver.id)))
             queued += 1
     await commit(session)
     return queued

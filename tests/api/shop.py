@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -25,6 +26,15 @@ from entitlements.catalog import (
 )
 from entitlements.store.plans import PlanRepository
 from tests.conftest import Keys
+
+# The test customers' zone (`Shop.customer`: in the US, in New York): an incident's date is theirs,
+# and at 00:30 UTC it is still yesterday there.
+CUSTOMER_ZONE = "America/New_York"
+
+
+def customer_today() -> dt.date:
+    return dt.datetime.now(ZoneInfo(CUSTOMER_ZONE)).date()
+
 
 TEXTS = {
     "en": PlanText("Screen Guard", "Repairs for breakdowns and cracked screens", "Terms"),
@@ -103,7 +113,7 @@ class Shop:
         }
         body.update(overrides)
         if body["country"] == "US":  # several clocks: the zone is asked for
-            body.setdefault("time_zone", "America/New_York")
+            body.setdefault("time_zone", CUSTOMER_ZONE)
         result: dict[str, Any] = await self.call("POST", "/v1/customers", "checkout", json=body)
         return result
 
@@ -224,7 +234,7 @@ class Shop:
     async def claim(self, expect: int = 201, agent: str | None = None, **body: Any) -> dict[str, Any]:
         body.setdefault("reference", f"ticket-{secrets.token_hex(4)}")
         body.setdefault("incident_kind", "screen")
-        body.setdefault("incident_date", dt.date.today().isoformat())
+        body.setdefault("incident_date", customer_today().isoformat())
         body.setdefault("amount", {"amount": 15000, "currency": "USD"})
         headers = self.keys.auth("support") | ({"Coverline-Agent": agent} if agent else {})
         response = await self.client.post("/v1/claims", json=body, headers=headers)

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.api.shop import Shop
+from tests.api.shop import Shop, customer_today
 from tests.conftest import Keys
 
 PLAN = "test-reviewed"  # review over USD 500, theft and loss, repeats within 90 days; 30-day window
@@ -129,7 +129,7 @@ async def test_a_frequent_claimant_is_flagged_for_the_reviewer_never_denied(shop
 
 async def test_a_claim_after_the_filing_window_is_denied(shop: Shop) -> None:
     contract = await shop.sell(PLAN)
-    late = (dt.date.today() - dt.timedelta(days=31)).isoformat()
+    late = (customer_today() - dt.timedelta(days=31)).isoformat()
     claim = await shop.claim(contract_id=contract["id"], incident_date=late)
     assert (claim["status"], claim["reason"], claim["covered_amount"]["amount"]) == (
         "denied",

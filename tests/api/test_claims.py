@@ -4,7 +4,7 @@ import datetime as dt
 import httpx
 import pytest
 
-from tests.api.shop import Shop
+from tests.api.shop import Shop, customer_today
 from tests.conftest import Keys
 
 
@@ -51,7 +51,7 @@ async def test_last_months_incident_is_judged_by_last_months_coverage(shop: Shop
     await shop.lifecycle(contract["id"], "past_due", "inv-2-failed", at=end)
     await shop.lifecycle(contract["id"], "lapse", "sub-deleted", at=end + dt.timedelta(days=14))
     # Filed today, for an incident while the contract was paid: approved.
-    claim = await shop.claim(contract_id=contract["id"], incident_date=dt.date.today().isoformat())
+    claim = await shop.claim(contract_id=contract["id"], incident_date=customer_today().isoformat())
     assert claim["status"] == "approved"
 
 
@@ -84,7 +84,7 @@ async def test_bad_claims_write_nothing(
     payload = {
         "reference": "bad-1",
         "incident_kind": "screen",
-        "incident_date": dt.date.today().isoformat(),
+        "incident_date": customer_today().isoformat(),
         "amount": {"amount": 100, "currency": "USD"},
         "contract_id": contract["id"],
         **body,
@@ -111,7 +111,7 @@ async def test_fifty_simultaneous_claims_approve_exactly_two(
     contract = await shop.sell()
     body = {
         "incident_kind": "screen",
-        "incident_date": dt.date.today().isoformat(),
+        "incident_date": customer_today().isoformat(),
         "amount": {"amount": 5000, "currency": "USD"},
         "contract_id": contract["id"],
     }

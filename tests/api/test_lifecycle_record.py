@@ -25,7 +25,7 @@ from entitlements.store.tables import (
     ProductRow,
 )
 from entitlements.store.unit_of_work import UnitOfWork, unit_of_work
-from tests.api.shop import Shop
+from tests.api.shop import Shop, customer_today
 
 DAY = dt.timedelta(days=1)
 
@@ -173,7 +173,7 @@ async def test_concurrent_sales_and_claims_on_one_product_never_deadlock(shop: S
                         "contract_id": sale.json()["id"],
                         "reference": f"ticket-{sale.json()['id']}",
                         "incident_kind": "mechanical_breakdown",
-                        "incident_date": dt.date.today().isoformat(),
+                        "incident_date": customer_today().isoformat(),
                         "amount": {"amount": 15000, "currency": "USD"},
                     },
                     headers=shop.keys.auth("support"),

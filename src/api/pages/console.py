@@ -28,7 +28,7 @@ from entitlements.clock import utcnow
 from entitlements.errors import DomainError, InvalidInput
 from entitlements.services import Lookup, find_customers, transfer_contract
 from entitlements.translations import languages
-from entitlements.zones import zone
+from entitlements.zones import UTC, local_day, zone
 
 DESK_SCOPES = frozenset({Scope.SUPPORT.value, Scope.ADMIN.value})
 SIGN_IN = "/console/sign-in"
@@ -244,7 +244,7 @@ class ConsoleController(Controller):
             history=list(reversed(history)),
             notice=notice,
             quote=quote,
-            today=utcnow().date().isoformat(),
+            today=local_day(now, customer.time_zone or UTC).isoformat(),  # the customer's day
             zone=zone,
         )
 

@@ -143,7 +143,7 @@ class PortalController(Controller):
             refunded=refunded,
             card=customer.stripe_customer_id is not None,
             card_english=locale in NO_STRIPE_PAGE,
-            today=utcnow().date().isoformat(),
+            today=local_day(utcnow(), customer.time_zone or UTC).isoformat(),  # the customer's day
         )
 
     @get("/{token:str}", status_code=303)

@@ -21,6 +21,7 @@ from entitlements.identifiers import clean_text, normalize_serial
 from entitlements.repairs.rules import ENDED, OrderStatus
 from entitlements.services import Ref, new_id
 from entitlements.store import audit
+from entitlements.store.base import found
 from entitlements.store.contracts import facts_for, get_product, lock_contract
 from entitlements.store.pages import oldest_first
 from entitlements.store.tables import (
@@ -170,10 +171,7 @@ async def redeem(
 
 
 async def get_redemption(session: AsyncSession, redemption_id: str) -> BenefitRedemptionRow:
-    row = await session.get(BenefitRedemptionRow, redemption_id)
-    if row is None:
-        raise NotFound(f"no redemption {redemption_id}", field="redemption_id")
-    return row
+    return await found(session, BenefitRedemptionRow, redemption_id, "redemption", "redemption_id")
 
 
 async def visit_of(

@@ -40,6 +40,7 @@ from entitlements.identifiers import clean_text, normalize_serial
 from entitlements.money import Money, check_amount
 from entitlements.services import DESCRIPTION_LENGTH, Ref, new_id
 from entitlements.store import audit
+from entitlements.store.base import found
 from entitlements.store.contracts import facts_for, get_contract, get_product, lock_contract, plan_of
 from entitlements.store.pages import oldest_first
 from entitlements.store.tables import AuditEventRow, ClaimRow, ContractRow, ProductRow
@@ -256,10 +257,7 @@ async def fulfilment_offered(session: AsyncSession, claim: ClaimRow) -> list[Ful
 
 
 async def get_claim(session: AsyncSession, claim_id: str) -> ClaimRow:
-    claim = await session.get(ClaimRow, claim_id)
-    if claim is None:
-        raise NotFound(f"no claim {claim_id}", field="claim_id")
-    return claim
+    return await found(session, ClaimRow, claim_id, "claim", "claim_id")
 
 
 async def claim_history(session: AsyncSession, claim_id: str) -> list[AuditEventRow]:

@@ -34,6 +34,7 @@ from entitlements.repairs.rules import (
 )
 from entitlements.services import NAME_LENGTH, new_id
 from entitlements.store import audit
+from entitlements.store.base import found
 from entitlements.store.pages import oldest_first
 from entitlements.store.tables import (
     BenefitRedemptionRow,
@@ -109,10 +110,7 @@ async def create_servicer(
 
 
 async def get_servicer(session: AsyncSession, servicer_id: str) -> ServicerRow:
-    row = await session.get(ServicerRow, servicer_id)
-    if row is None:
-        raise NotFound(f"no servicer {servicer_id}", field="servicer_id")
-    return row
+    return await found(session, ServicerRow, servicer_id, "servicer", "servicer_id")
 
 
 async def list_servicers(session: AsyncSession) -> list[ServicerRow]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TypeVar
 
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.engine import Dialect
@@ -11,6 +12,9 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from entitlements.clock import utcnow as utcnow  # the clock, where the store's callers found it
+from entitlements.errors import NotFound
+
+R = TypeVar("R")  # a mapped row
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -70,3 +74,11 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 def reader_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions for reads only: autocommit, so a read costs its query and no BEGIN/COMMIT."""
     return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+
+
+async def found(session: AsyncSession, table: type[R], key: str, what: str, field: str) -> R:
+    """The row with this key, or a problem naming `field` ("no claim clm_…")."""
+    row = await session.get(table, key)
+    if row is None:
+        raise NotFound(f"no {what} {key}", field=field)
+    return row

@@ -22,6 +22,7 @@ from entitlements.coverage import (
 )
 from entitlements.errors import NotFound
 from entitlements.money import Money
+from entitlements.store.base import found
 from entitlements.store.lifecycle import LifecycleRecord
 from entitlements.store.plans import known_plan_version, plan_version
 from entitlements.store.tables import (
@@ -47,24 +48,15 @@ async def lock_contract(session: AsyncSession, contract_id: str) -> ContractRow:
 
 
 async def get_customer(session: AsyncSession, customer_id: str) -> CustomerRow:
-    row = await session.get(CustomerRow, customer_id)
-    if row is None:
-        raise NotFound(f"no customer {customer_id}", field="customer_id")
-    return row
+    return await found(session, CustomerRow, customer_id, "customer", "customer_id")
 
 
 async def get_product(session: AsyncSession, product_id: str) -> ProductRow:
-    row = await session.get(ProductRow, product_id)
-    if row is None:
-        raise NotFound(f"no product {product_id}", field="product_id")
-    return row
+    return await found(session, ProductRow, product_id, "product", "product_id")
 
 
 async def get_contract(session: AsyncSession, contract_id: str) -> ContractRow:
-    row = await session.get(ContractRow, contract_id)
-    if row is None:
-        raise NotFound(f"no contract {contract_id}", field="contract_id")
-    return row
+    return await found(session, ContractRow, contract_id, "contract", "contract_id")
 
 
 async def periods_of(session: AsyncSession, contract_ids: Iterable[str]) -> dict[str, list[Period]]:
