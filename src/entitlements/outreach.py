@@ -42,6 +42,7 @@ from entitlements.store.tables import (
     ProductRow,
 )
 from entitlements.store.unit_of_work import Units, unit_of_work
+from entitlements.zones import country_day
 
 RENEWAL_UPCOMING, COVERAGE_ENDING, OFFER_LEAD = "renewal.upcoming", "coverage.ending", "offer.lead"
 GETTING_STARTED = "contract.getting_started"
@@ -304,7 +305,8 @@ def _offers(
 def eligible(plans: list[Plan], product: OfferedProduct, now: dt.datetime) -> list[Plan]:
     """The plans that can be sold for the product today."""
     facts = ProductFacts(product.category, product.price, product.purchase_date, product.country)
-    return [plan for plan in plans if assess(plan, facts, now.date()).eligible]
+    today = country_day(now, facts.country)
+    return [plan for plan in plans if assess(plan, facts, today).eligible]
 
 
 async def _leads(

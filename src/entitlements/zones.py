@@ -93,3 +93,10 @@ def local_day(at: dt.datetime, name: str = UTC) -> dt.date:
     if name == UTC and at.utcoffset() == dt.timedelta(0):
         return at.date()
     return at.astimezone(zone(name)).date()
+
+
+def country_day(at: dt.datetime, country: str) -> dt.date:
+    """The calendar day it is at `at` in the country — its latest, where it keeps several clocks:
+    a purchase dated that day is not in the future there (at 01:00 in Manila, UTC is still on
+    yesterday). UTC's day for a country with no known zone."""
+    return max((local_day(at, name) for name in zones_of(country)), default=local_day(at))

@@ -2,6 +2,7 @@ import base64
 import datetime as dt
 import json
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -132,3 +133,32 @@ def test_keyring_spec_needs_long_secrets() -> None:
     assert ring.signing[0] == "new" and ring.secret("old") == b"o" * 32
     with pytest.raises(ValueError, match="32"):
         OfferKeyring.parse("short:abc")
+
+
+@pytest.mark.parametrize(
+    ("country", "sold"),
+    [("PH", True), ("VN", True), ("US", False), ("SE", False)],  # at 01:00 in Manila, 18:00 UTC
+)
+def test_a_purchase_dated_today_where_the_product_was_bought_is_not_in_the_future(
+    country: str, sold: bool
+) -> None:
+    from entitlements.catalog import Ineligibility, decode_catalog
+    from entitlements.offers import quote_plans
+    from tests.conftest import DEMO_CATALOG
+
+    plans, _ = decode_catalog(DEMO_CATALOG.read_bytes())
+    phone_plan = [p for p in plans if p.code == "phone-protect-24"]
+    evening = dt.datetime(2026, 11, 27, 17, 30, tzinfo=dt.UTC)  # 01:30 on the 28th in Manila
+    product = OfferedProduct(
+        ProductCategory.PHONE, "SKU-1", Money(2_499_000, "PHP"), dt.date(2026, 11, 28), country, "SN1"
+    )
+    product = (
+        msgspec.structs.replace(product, price=Money(80_000, "USD")) if country in ("US", "SE") else product
+    )
+    quotes, declined = quote_plans(
+        phone_plan, product, locale="en", keyring=KEYS, now=evening, ttl=dt.timedelta(hours=1)
+    )
+    if sold:
+        assert [q.plan.code for q in quotes] == ["phone-protect-24"], declined
+    else:
+        assert [d.reason for d in declined] == [Ineligibility.PURCHASE_IN_FUTURE]
