@@ -96,7 +96,7 @@ def local_day(at: dt.datetime, name: str = UTC) -> dt.date:
 
 
 def country_day(at: dt.datetime, country: str) -> dt.date:
-    """The calendar day it is at `at` in the country — its latest, where it keeps several clocks:
-    a purchase dated that day is not in the future there (at 01:00 in Manila, UTC is still on
-    yesterday). UTC's day for a country with no known zone."""
-    return max((local_day(at, name) for name in zones_of(country)), default=local_day(at))
+    """The latest calendar day it is at `at` in the country (where it keeps several clocks) or
+    in UTC: a purchase dated that day is not in the future (at 01:00 in Manila, UTC is still on
+    yesterday; a shop that dates its sales in UTC keeps being served)."""
+    return max(local_day(at), *(local_day(at, name) for name in zones_of(country)))
