@@ -23,7 +23,7 @@ import structlog
 
 log = structlog.get_logger("api.rate_limits")
 Lease = Callable[[str, float, float, int], Awaitable[int]]  # bucket, capacity, per second, want
-LEASE_WAIT = 0.5  # seconds a request with an empty share waits for its lease
+LEASE_WAIT = 2.0  # seconds a request with an empty share waits for its lease (a slow store: not a refusal)
 MAX_BUCKETS = 50_000  # local shares kept at most (then the idle ones are dropped)
 
 
