@@ -189,17 +189,22 @@ def bearer_token_of(header: str | None) -> str | None:
     return token.strip()
 
 
+async def request_principal(keys: KeyCache, state: Any, authorization: str | None) -> Principal | None:
+    """The caller's key, looked up once per request and kept on its state (`state`: the ASGI
+    scope's, or the connection's view of it): the edge's rate limit and body bound, the direct
+    check, the idempotency layer and the guards all ask for it."""
+    if "principal" not in state:
+        token = bearer_token_of(authorization)
+        state["principal"] = await keys.principal(token) if token is not None else None
+    found: Principal | None = state["principal"]
+    return found
+
+
 async def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
     """The caller's key, looked up once per request and kept on the connection's state."""
-    if "principal" in connection.state:
-        cached: Principal | None = connection.state["principal"]
-        return cached
-    token = bearer_token_of(connection.headers.get("authorization"))
-    principal = None
-    if token is not None:
-        principal = await connection.app.state.key_cache.principal(token)
-    connection.state["principal"] = principal
-    return principal
+    return await request_principal(
+        connection.app.state.key_cache, connection.state, connection.headers.get("authorization")
+    )
 
 
 def refusal(principal: Principal | None, allowed: frozenset[str]) -> HTTPException | None:

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 import msgspec
 import structlog
 
-from api.auth import KeyCache, KeyKind, bearer_token_of
+from api.auth import KeyCache, KeyKind, request_principal
 from api.errors import make_problem, send_problem
 from api.pages.security import page_headers
 from api.rate_limits import RateLimits, Verdict
@@ -250,10 +250,12 @@ class Edge:
         """The caller's rate limit, by its key's id (a publishable key: by key and client
         address), however the header spells the key; None: not limited (no valid key, or the
         key's kind has no limit)."""
-        if self.limits is None or self.keys is None:
+        limited = (
+            self.settings.rate_limit_per_minute > 0 or self.settings.publishable_rate_limit_per_minute > 0
+        )
+        if self.limits is None or self.keys is None or not limited:
             return None
-        token = bearer_token_of(header(scope, b"authorization"))
-        principal = await self.keys.principal(token) if token is not None else None
+        principal = await request_principal(self.keys, scope["state"], header(scope, b"authorization"))
         if principal is None:
             return None  # refused by the app: an unknown key costs a cached lookup, no bucket
         if principal.kind is KeyKind.PUBLISHABLE:
@@ -326,8 +328,8 @@ class Edge:
             return
         large = declared is None or not declared.isdigit() or int(declared) > AUTH_FIRST_BYTES
         if large and self.keys is not None and not KEYLESS_POSTS.match(path):
-            token = bearer_token_of(header(scope, b"authorization"))
-            if token is None or await self.keys.principal(token) is None:
+            found = await request_principal(self.keys, scope["state"], header(scope, b"authorization"))
+            if found is None:
                 detail = "a valid API key is required before a body of this size is read"
                 await send_problem(send, make_problem(401, detail, instance=path, request_id=request_id))
                 return

@@ -31,7 +31,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy import bindparam, delete, update
 from sqlalchemy.exc import IntegrityError
 
-from api.auth import Principal, bearer_token_of
+from api.auth import request_principal
 from api.edge import header
 from api.errors import make_problem, send_problem
 from api.tables import IdempotentRequestRow
@@ -107,11 +107,7 @@ class IdempotencyMiddleware:
             )
             return
         app_state = scope["app"].state
-        token = bearer_token_of(header(scope, b"authorization"))
-        principal: Principal | None = None
-        if token is not None:
-            principal = await app_state.key_cache.principal(token)
-        state["principal"] = principal
+        principal = await request_principal(app_state.key_cache, state, header(scope, b"authorization"))
         if principal is None:  # the guard answers 401; nothing to remember
             await self.app(asgi_scope, receive, send)
             return

@@ -11,7 +11,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import JSONBody, QueryParameter
 
-from api.auth import KeyCache, Scope, access_guard, bearer_token_of, refusal
+from api.auth import KeyCache, Scope, access_guard, refusal, request_principal
 from api.database import Database
 from api.edge import header
 from api.errors import problem_responses
@@ -461,8 +461,9 @@ class DirectCheck:
             return False
         if locale is not None and len(locale) > LOCALE_MAX:
             return False
-        token = bearer_token_of(header(scope, b"authorization"))
-        if token is None or refusal(await self.keys.principal(token), ACCESS) is not None:
+        state = scope.setdefault("state", {})
+        principal = await request_principal(self.keys, state, header(scope, b"authorization"))
+        if refusal(principal, ACCESS) is not None:
             return False
         asked = caller_choice(locale, header(scope, b"accept-language"))
         try:
