@@ -47,15 +47,22 @@ PYTEST_WORKERS ?= 2
 pytest: setup speech-engine browser
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
+# Debian's packages the tests need are installed as root, or through `sudo -n` (no password
+# prompt: CI has no stdin) for anyone else; the README says what a machine without either needs.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
+APT_INSTALL = $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends
+
 # The tests render the phone bot's speech to audio with espeak-ng (Debian's package).
 speech-engine:
-	@command -v espeak-ng >/dev/null || (apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null)
+	@command -v espeak-ng >/dev/null || ($(APT_INSTALL) espeak-ng >/dev/null)
 
-# The pages are tested in Debian's Chromium, driven by Playwright (never `playwright install`: no
-# browser download); Noto fonts so that Hindi and Arabic render as letters, not boxes.
+# The pages are tested in Debian's Chromium (or the one COVERLINE_CHROMIUM names), driven by
+# Playwright (never `playwright install`: no browser download); the Noto fonts of fonts-noto-core,
+# found by fontconfig wherever they are, so that Hindi and Arabic render as letters, not boxes.
+CHROMIUM ?= $(or $(COVERLINE_CHROMIUM),/usr/bin/chromium)
 browser:
-	@command -v chromium >/dev/null && test -d /usr/share/fonts/truetype/noto || \
-		(apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-noto-core >/dev/null)
+	@test -x "$(CHROMIUM)" && fc-list -q 'Noto Sans Arabic' && fc-list -q 'Noto Sans Devanagari' || \
+		($(APT_INSTALL) chromium fonts-noto-core >/dev/null)
 
 # The README's pictures of the pages (docs/screenshots), from a server with the demo catalog.
 screenshots: setup browser

@@ -336,5 +336,18 @@ PAGES: dict[str, str] = dict(
         N_("portal_sign_out", "Sign out"),
         N_("portal_link_refused", "This link has expired or is not valid. Ask us for a new one."),
         N_("page_refused", "This page cannot be shown."),
+        # An error page's heading and, where the problem's own words are not in the visitor's
+        # language, what it says.
+        N_("error_title_form", "Please check what you sent"),
+        N_("error_title_refused", "Not allowed"),
+        N_("error_title_not_found", "Not found"),
+        N_("error_title_conflict", "Not possible now"),
+        N_("error_title_busy", "Too many requests"),
+        N_("error_title_server", "Something went wrong on our side"),
+        N_("error_title_other", "This page cannot be shown"),
+        N_("error_form", "Something in the form is not right. Go back, check it and send it again."),
+        N_("error_conflict", "This cannot be done while the plan is in its present state."),
+        N_("error_busy", "Please wait a minute and try again."),
+        N_("error_server", "Please try again in a few minutes."),
     ]
 )

@@ -30,7 +30,7 @@ from entitlements.store.plans import PlanRepository
 from tests.conftest import DEMO_CATALOG, fresh_database
 from tests.live import coverline_server
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("COVERLINE_CHROMIUM") or "/usr/bin/chromium"  # as `make browser` has it
 REPLAY_KEY = "pages-" + "k" * 32  # links signed by the server can be made (and spoiled) by the tests
 
 

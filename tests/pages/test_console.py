@@ -9,7 +9,9 @@ import secrets
 import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import BrowserContext, Page, expect
+from sqlalchemy import text
 
+from entitlements.store.base import create_engine
 from tests.pages.conftest import Site, Watched
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -50,6 +52,10 @@ async def test_an_agent_finds_a_product_by_a_serial_as_read_files_a_claim_and_se
     await expect(page.locator("#verdict")).to_have_text("Covered")
     remaining = page.locator(f"#remaining-{contract_id}")
     before = int(await remaining.inner_text())
+    # Each coverage with its deductible, as the plan sold states it (USD 99 for accidental damage).
+    await expect(page.locator(f"#deductible-{contract_id}-accidental_damage")).to_have_text("99.00 USD")
+    await expect(page.locator(f"#deductible-{contract_id}-screen")).to_have_text("29.00 USD")
+    await expect(page.locator(f"#deductible-{contract_id}-battery")).to_have_text("none")
     await page.get_by_text("File a claim").click()
     form = page.get_by_role("form", name=f"File a claim on {contract_id}")
     await form.get_by_label("Kind of incident").select_option("accidental_damage")
@@ -116,17 +122,27 @@ async def test_a_customer_named_as_a_script_is_shown_as_text(site: Site, watched
     assert dialogs == []
 
 
-async def test_the_console_works_from_the_keyboard_on_a_phone_sized_screen(
-    site: Site, context: BrowserContext
+async def tab_to(page: Page, selector: str, presses: int = 80) -> None:
+    """Presses Tab until the focused element matches the CSS selector, as a keyboard user would."""
+    for _ in range(presses):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("(s) => document.activeElement?.matches(s) ?? false", selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
+async def test_the_console_works_from_the_keyboard_alone(
+    site: Site, context: BrowserContext, width: int, height: int
 ) -> None:
     serial = "KB" + secrets.token_hex(4).upper()
-    site.sell(name="Keyboard Only", serial=serial)
+    sold = site.sell(name="Keyboard Only", serial=serial)
+    contract_id = sold["contract"]["id"]
     page = await context.new_page()
-    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.set_viewport_size({"width": width, "height": height})
     await page.goto(site.base + "/console/sign-in")
-    await page.keyboard.press("Tab")  # the skip link, then the name
-    await page.keyboard.press("Tab")
-    await page.keyboard.press("Tab")
+    assert await serious(page) == []
+    await tab_to(page, "input[name=agent]")
     await page.keyboard.type("Kim Keyboard")
     await page.keyboard.press("Tab")
     await page.keyboard.type(site.keys["support"])
@@ -134,12 +150,28 @@ async def test_the_console_works_from_the_keyboard_on_a_phone_sized_screen(
     await expect(page.get_by_role("heading", name="Find a product")).to_be_visible()
     await page.keyboard.type(serial)  # the search box has the focus
     await page.keyboard.press("Enter")
-    link = page.get_by_role("link", name=serial)
-    await link.focus()
+    await expect(page.get_by_role("heading", name="1 product found")).to_be_visible()
+    await tab_to(page, f"a[href='/console/products/{sold['product']['id']}']")
     await page.keyboard.press("Enter")
     await expect(page.locator("#verdict")).to_have_text("Covered")
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390  # nothing wider than the phone's screen
+    remaining = page.locator(f"#remaining-{contract_id}")
+    before = int(await remaining.inner_text())
+    # File a claim with the keyboard alone: open the form, pick the incident by typing its name.
+    await tab_to(page, f"details:has(form[aria-label='File a claim on {contract_id}']) > summary")
+    await page.keyboard.press("Enter")
+    await tab_to(page, "select[name=incident_kind]")
+    await page.keyboard.type("accidental")
+    await tab_to(page, "input[name=amount]")
+    await page.keyboard.press("Control+A")
+    await page.keyboard.type("80.00")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("Fell off the desk.")
+    await tab_to(page, "button[type=submit]")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#notice")).to_contain_text("Claim filed")
+    assert int(await remaining.inner_text()) == before - 1
+    width_used = await page.evaluate("document.documentElement.scrollWidth")
+    assert width_used <= width  # nothing wider than the screen
     assert await serious(page) == []
 
 
@@ -158,6 +190,28 @@ async def test_a_form_posted_without_its_csrf_token_is_refused(site: Site, conte
     )
     assert foreign.status == 403  # not ASCII: refused like any wrong token, never a 500
     assert not any(c["name"] == "coverline_console" for c in await context.cookies())
+
+
+async def test_a_signed_in_agents_form_posted_without_its_csrf_token_is_refused_and_files_nothing(
+    site: Site, context: BrowserContext
+) -> None:
+    sold = site.sell(name="Forged Form", serial="CF" + secrets.token_hex(4).upper())
+    contract_id = sold["contract"]["id"]
+    page = await context.new_page()
+    await sign_in(page, site)
+    claim = {"incident_kind": "screen", "incident_date": "2026-01-01", "amount": "10.00", "description": ""}
+    for action, form in [
+        ("claims", claim),
+        ("refund-quote", {}),
+        ("cancel", {"refund_amount": "0", "confirm": "yes"}),
+        ("transfer", {"customer_id": sold["customer"]["id"]}),
+    ]:
+        forged = await context.request.post(
+            f"{site.base}/console/contracts/{contract_id}/{action}", form=form, max_redirects=0
+        )
+        assert forged.status == 403, action
+    assert site.api("GET", f"/v1/claims?contract_id={contract_id}", "support")["data"] == []
+    assert site.api("GET", f"/v1/contracts/{contract_id}", "support")["status"] == "active"
 
 
 @pytest.mark.parametrize("key", ["finance", "publishable"])
@@ -184,6 +238,30 @@ async def test_the_session_cookie_holds_no_key_and_scripts_cannot_read_it(
     await page.get_by_role("button", name="Sign out").click()
     await page.goto(site.base + "/console")
     await expect(page).to_have_url(site.base + "/console/sign-in")
+
+
+async def test_signing_in_and_out_is_audited_with_the_agents_name(
+    site: Site, context: BrowserContext
+) -> None:
+    agent = "Audit " + secrets.token_hex(3)
+    page = await context.new_page()
+    await sign_in(page, site, agent)
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page).to_have_url(site.base + "/console/sign-in")
+    engine = create_engine(site.url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text(
+                    "SELECT entity, action, changes::jsonb->>'did' FROM audit_events"
+                    " WHERE changes::jsonb->>'agent' = :agent ORDER BY id"
+                ),
+                {"agent": agent},
+            )
+            audited = [tuple(row) for row in rows]
+    finally:
+        await engine.dispose()
+    assert audited == [("api_key", "agent_action", "sign_in"), ("api_key", "agent_action", "sign_out")]
 
 
 async def test_an_agent_transfers_a_contract_to_another_customer(site: Site, watched: Watched) -> None:

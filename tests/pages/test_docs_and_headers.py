@@ -12,6 +12,7 @@ from playwright.async_api import expect
 
 from api.pages.security import PAGE_CSP
 from tests.pages.conftest import Site, Watched
+from tests.pages.test_console import serious
 
 PAGES = ["/docs", "/console/sign-in", "/demo/checkout", "/widget/v1/coverline.js", "/portal/nonsense.1.x"]
 
@@ -30,6 +31,7 @@ async def test_docs_lists_the_operations_from_assets_the_app_serves(site: Site, 
         u for u in requested if not u.startswith(site.base)
     ]
     assert watched.errors == []  # no CSP violation, no script error
+    assert await serious(watched.page) == []
 
 
 async def test_every_page_sends_the_security_headers(site: Site) -> None:

@@ -14,6 +14,7 @@ import pytest
 from playwright.async_api import BrowserContext, expect
 
 from api.links import PORTAL, signed_token
+from api.pages.common import words
 from api.settings import Settings
 from tests.pages.conftest import REPLAY_KEY, Site, Watched
 from tests.pages.test_console import serious
@@ -58,10 +59,16 @@ async def test_a_customer_opens_the_link_reads_the_proof_and_cancels_with_a_refu
     await proof.locator("form[action$='/quote'] button").click()
     quote = page.locator("#quote")
     await expect(quote).to_be_visible()
+    quoted = int(await quote.locator("input[name=refund_amount]").get_attribute("value") or "0")
+    assert quoted > 0  # within the free look: the whole price back
     await quote.locator("button").click()
     await expect(page.locator("#cancelled")).to_be_visible()
     contract = site.api("GET", f"/v1/contracts/{contract_id}", "support")
     assert contract["status"] == "cancelled"
+    ledger = site.api("GET", f"/v1/finance/ledger?contract_id={contract_id}", "finance")["data"]
+    refunds = [e for e in ledger if e["kind"] == "refund"]
+    assert [e["amount"] for e in refunds] == [{"amount": -quoted, "currency": "PHP"}]
+    assert refunds[0]["stripe_refund"]  # paid back through Stripe, the quote to the centavo
     assert watched.errors == []
 
 
@@ -107,6 +114,13 @@ async def test_an_expired_or_forged_link_is_refused(site: Site, context: Browser
     assert answer is not None and answer.status == 403
     assert not any(c["name"] == "coverline_portal" for c in await context.cookies())
     assert (await context.request.get(site.base + "/portal")).status == 403  # no session, no page
+    # With no session to say whose language, the refusal speaks the browser's.
+    arabic = await context.request.get(site.base + "/portal", headers={"accept-language": "ar,en;q=0.5"})
+    assert arabic.status == 403
+    body = await arabic.text()
+    assert 'lang="ar"' in body and 'dir="rtl"' in body
+    assert words("ar")["portal_link_refused"] in body and words("ar")["error_title_refused"] in body
+    assert "Forbidden" not in body
 
 
 async def test_a_hindi_customer_is_told_the_card_page_is_in_english(site: Site, watched: Watched) -> None:

@@ -86,11 +86,39 @@ def _problem(request: Request[Any, Any, Any], exc: Exception) -> Problem:
     raise exc
 
 
+# An error page's heading and its words, by the problem's status (the page texts' keys).
+_ERROR_TEXTS = {
+    400: ("error_title_form", "error_form"),
+    413: ("error_title_form", "error_form"),
+    415: ("error_title_form", "error_form"),
+    422: ("error_title_form", "error_form"),
+    401: ("error_title_refused", "page_refused"),
+    403: ("error_title_refused", "page_refused"),
+    404: ("error_title_not_found", "page_refused"),
+    409: ("error_title_conflict", "error_conflict"),
+    429: ("error_title_busy", "error_busy"),
+}
+
+
+def error_texts(status: int, detail: str | None, locale: str) -> tuple[str, str]:
+    """An error page's heading and words in `locale`: the problem's own detail where it is in
+    that language (English, or a page text already translated), else the words for its status."""
+    texts = words(locale)
+    title, said = _ERROR_TEXTS.get(
+        status,
+        ("error_title_server", "error_server") if status >= 500 else ("error_title_other", "page_refused"),
+    )
+    own = bool(detail) and status < 500 and (locale == "en" or detail in texts.values())
+    return texts[title], detail if own and detail else texts[said]
+
+
 def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
-    """A problem, as a page: its status and what went wrong, in words a person reads."""
+    """A problem, as a page: its status and what went wrong, in words a person reads, in the
+    visitor's language."""
     problem = _problem(request, exc)
     locale = visitor_locale(request, request.query_params.get("lang"))
-    html = render("error.html", locale, title=problem.title, detail=problem.detail)
+    title, detail = error_texts(problem.status, problem.detail, locale)
+    html = render("error.html", locale, title=title, detail=detail)
     headers = {"cache-control": "no-store"}
     if problem.status == 405 and (allow := getattr(exc, "headers", None) or {}).get("Allow"):
         headers["allow"] = allow["Allow"]

@@ -69,6 +69,21 @@ async def _agent_did(
     await services.agent_did(session, entity, entity_id, agent.key_id, agent.agent, did, **changes)
 
 
+async def _coverages(session: AsyncSession, contract_id: str) -> dict[str, dict[str, Any]]:
+    """Each coverage of the plan version a contract was sold under, by kind: its deductible and
+    the most it pays for one claim, in the contract's currency, and when it begins."""
+    contract = await services.contract(session, contract_id)
+    plan = await services.contract_plan(session, contract)
+    return {
+        coverage.kind.value: {
+            "deductible": coverage.deductible(contract.currency),
+            "most_per_claim": coverage.most_per_claim(contract.currency),
+            "starts": coverage.starts,
+        }
+        for coverage in plan.coverages
+    }
+
+
 async def _search(
     state: State, session: AsyncSession, query: str, locale: str | None
 ) -> list[ProductEntitlementView]:
@@ -146,6 +161,7 @@ class ConsoleController(Controller):
             key_id=principal.key_id,
             agent=agent,
         )
+        await services.agent_did(db_session, "api_key", principal.key_id, principal.key_id, agent, "sign_in")
         return response
 
     @post("/sign-out", status_code=303)
@@ -153,6 +169,9 @@ class ConsoleController(Controller):
         self, request: Request[Any, Any, Any], db_session: AsyncSession, data: FormData
     ) -> Redirect:
         check_csrf(request, data)
+        agent = await _signed_in(db_session, request)
+        if agent is not None:
+            await _agent_did(db_session, agent, "api_key", agent.key_id or "", "sign_out")
         await close_session(db_session, request, "console")
         return Redirect(SIGN_IN)
 
@@ -227,6 +246,7 @@ class ConsoleController(Controller):
             )
             claim_rows += rows
         history = await services.history(session, [product.id, *contract_ids, *(c.id for c in claim_rows)])
+        coverages = {contract_id: await _coverages(session, contract_id) for contract_id in contract_ids}
         return page(
             request,
             "console/product.html",
@@ -241,6 +261,7 @@ class ConsoleController(Controller):
             incidents=[k.value for k in CoverageKind],
             incident=kind.value if kind else "",
             claims=claim_rows,
+            coverages=coverages,
             history=list(reversed(history)),
             notice=notice,
             quote=quote,

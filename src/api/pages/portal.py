@@ -36,14 +36,14 @@ from entitlements.zones import UTC, local_day
 NO_STRIPE_PAGE = frozenset({"ar", "hi"})
 
 
-def _refused(locale: str = DEFAULT_LOCALE) -> PermissionDeniedException:
+def _refused(locale: str) -> PermissionDeniedException:
     return PermissionDeniedException(words(locale)["portal_link_refused"])
 
 
 async def _customer(session: AsyncSession, request: Request[Any, Any, Any]) -> Any:
     found = await current_session(session, request, "portal", utcnow())
     if found is None or found.customer_id is None:
-        raise _refused()
+        raise _refused(visitor_locale(request))  # no session says whose language: the browser's
     return await services.customer(session, found.customer_id)
 
 
