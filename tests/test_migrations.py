@@ -134,3 +134,44 @@ def test_rows_stored_before_normalizing_are_normalized_and_duplicates_reported(
         assert (product["serial"], product["shown"]) == ("AB123", "AB123")
     reported = capfd.readouterr().err
     assert "customers cus_a: external_ref" in reported and "cus_b already has" in reported
+
+
+def test_a_failed_payment_stored_with_a_suffix_keeps_its_invoices_reference(postgres_admin_url: str) -> None:
+    """0030: a failed payment was stored as `<invoice>:failed`; it becomes the invoice's own
+    reference beside that invoice's payment, and back on the way down."""
+    import asyncpg
+
+    async def run(url: str, sql: str) -> list[tuple[str, str]]:
+        connection = await asyncpg.connect(url)
+        try:
+            await connection.execute("SET session_replication_role = replica")  # no contract rows needed
+            if sql.startswith("SELECT"):
+                return [tuple(r) for r in await connection.fetch(sql)]
+            await connection.execute(sql)
+            return []
+        finally:
+            await connection.close()
+
+    facts = "SELECT reference, kind FROM contract_events ORDER BY reference, kind"
+    with fresh_database(postgres_admin_url, "coverline_facts") as url:
+        upgrade(url, "0029")
+        asyncio.run(
+            run(
+                url,
+                "INSERT INTO contract_events (reference, contract_id, kind, applied_at) VALUES"
+                " ('in_1:failed', 'ctr_a', 'past_due', now()), ('in_1', 'ctr_a', 'payment', now()),"
+                " ('in_2:failed', 'ctr_a', 'past_due', now())",
+            )
+        )
+        upgrade(url)
+        assert asyncio.run(run(url, facts)) == [
+            ("in_1", "past_due"),
+            ("in_1", "payment"),
+            ("in_2", "past_due"),
+        ]
+        downgrade(url, "0029")
+        assert asyncio.run(run(url, facts)) == [
+            ("in_1", "payment"),
+            ("in_1:failed", "past_due"),
+            ("in_2:failed", "past_due"),
+        ]

@@ -487,10 +487,16 @@ def _env_name(key: IssuedKey) -> str:
 def serve(host: str, port: int, workers: int, log_level: str) -> None:
     """Serve the API: uvicorn on uvloop and httptools, one event loop per worker process. With no
     DATABASE_URL, on the embedded PostgreSQL, which stops with the server."""
+    from api.database import check_server_budget
     from api.server import serve as run_server
 
+    settings = load_settings()
     # The workers read the URL from the environment: they join this server, not start their own.
-    os.environ["DATABASE_URL"] = _database_url()
+    url = os.environ["DATABASE_URL"] = _database_url(settings)
+    try:  # every worker opens up to its budget: together they must fit in the server's connections
+        asyncio.run(check_server_budget(url, settings.db_connections, workers))
+    except RuntimeError as refused:
+        raise click.ClickException(str(refused)) from None
     run_server(host, port, workers, log_level)
 
 

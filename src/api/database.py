@@ -13,6 +13,7 @@ import msgspec
 from asyncpg.pool import PoolConnectionProxy
 from litestar import Request
 from litestar.datastructures import State
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.embedded import database_url
@@ -74,6 +75,30 @@ async def available_connections(connection: asyncpg.Connection | PoolConnectionP
     return int(await connection.fetchval(_AVAILABLE))
 
 
+async def require_connections(
+    connection: asyncpg.Connection | PoolConnectionProxy, per_process: int, processes: int = 1
+) -> None:
+    """Stop a start whose processes, each opening up to `per_process` connections, could open
+    more than the server lets clients open, naming the setting to lower."""
+    available = await available_connections(connection)
+    needed = per_process * processes
+    if needed > available:
+        each = f" for each of {processes} server workers ({needed} in all)" if processes > 1 else ""
+        raise RuntimeError(
+            f"COVERLINE_DB_CONNECTIONS is {per_process}{each}, but the database lets clients open"
+            f" {available} connections in all: lower it, or raise the server's max_connections"
+        )
+
+
+async def check_server_budget(url: str, per_process: int, processes: int) -> None:
+    """Before `serve` starts its workers: do they fit in the server's connections together?"""
+    connection = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
+    try:
+        await require_connections(connection, per_process, processes)
+    finally:
+        await connection.close()
+
+
 class Database:
     def __init__(
         self, url: str | None, *, var_dir: Path = Path("var"), budget: ConnectionBudget | None = None
@@ -107,12 +132,7 @@ class Database:
                 url, min_size=1, max_size=budget.units, reset=_keep_session
             )
             async with self._read_pool.acquire() as connection:
-                available = await available_connections(connection)
-            if budget.total > available:
-                raise RuntimeError(
-                    f"COVERLINE_DB_CONNECTIONS is {budget.total}, but the database lets clients open"
-                    f" {available} connections in all: lower it, or raise the server's max_connections"
-                )
+                await require_connections(connection, budget.total)
         except BaseException:
             await self.dispose()  # what did open, closed: a failed start leaves nothing behind
             raise

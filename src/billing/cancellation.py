@@ -64,8 +64,6 @@ async def quote_refund(session: AsyncSession, contract_id: str, at: dt.datetime)
         any_approved_claim=approved is not None,
         at=at,
     )
-    if quote.amount.amount > net:  # never more than is left of what was paid
-        quote = msgspec.structs.replace(quote, amount=Money(net, currency))
     return Quoted(contract, quote, latest.stripe_payment_intent if latest else None)
 
 

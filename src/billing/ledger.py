@@ -13,7 +13,8 @@ import msgspec
 from sqlalchemy import Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.revenue import Movement
+from billing.revenue import Movement, Position, positions
+from billing.rules import counts_as_revenue
 from billing.tables import LedgerEntryRow
 from entitlements.money import Money
 from entitlements.store.base import utcnow
@@ -146,3 +147,18 @@ def movement(row: LedgerEntryRow) -> Movement:
     return Movement(
         row.contract_id, row.amount, row.currency, row.occurred_at, row.period_start, row.period_end
     )
+
+
+async def revenue_positions(
+    session: AsyncSession, as_of: dt.datetime, currency: str | None
+) -> list[Position]:
+    """Collected, recognized and deferred revenue per currency as of an instant, from every ledger
+    row up to it that counts as revenue (Stripe's fees are not)."""
+    moves = [
+        movement(row)
+        async for row in ledger_rows(
+            session, LedgerFilter(until=as_of + dt.timedelta(microseconds=1), currency=currency)
+        )
+        if counts_as_revenue(row.kind)
+    ]
+    return positions(moves, as_of)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.tables import LedgerEntryRow
-from entitlements.contracts import FAILED, PAYMENT
+from entitlements.contracts import PAYMENT
 from entitlements.coverage import ContractStatus
 from entitlements.store.tables import ContractEventRow, ContractRow
 
@@ -61,7 +61,7 @@ async def renewals_report(session: AsyncSession, since: dt.datetime, until: dt.d
             counts["due"] += 1
             counts["renewed_amount"] += renewals[event.reference].amount
         elif event.kind == ContractStatus.PAST_DUE:
-            invoice = event.reference.removesuffix(FAILED)
+            invoice = event.reference  # the failed invoice's, which its payment clears
             counts["failed"] += 1
             counts["failed_amount"] += price
             counts["due"] += invoice not in paid  # a recovered one is counted once, as renewed

@@ -65,11 +65,12 @@ def next_period(
 # A contract's endings, the one that wins first: a cancellation over a lapse over an expiry.
 ENDINGS = (S.CANCELLED, S.CHARGEBACK, S.LAPSED, S.EXPIRED, S.ABANDONED)
 PAYMENT = "payment"
-FAILED = ":failed"  # suffix of a failed payment's reference: the payment of that reference clears it
 
 
 class LifecycleEvent(msgspec.Struct, frozen=True):
-    """A fact applied to a contract: a payment, a failed payment (`past_due`) or an ending."""
+    """A fact applied to a contract: a payment, a failed payment (`past_due`) or an ending. A
+    payment and a failed payment of one invoice share its reference: the payment clears the
+    failure. A fact is known by its reference and kind together."""
 
     reference: str
     kind: str  # PAYMENT or a ContractStatus value
@@ -93,9 +94,7 @@ def settle(events: Iterable[LifecycleEvent], grace_days: int) -> Settlement:
         first = min(endings, key=lambda e: (ENDINGS.index(S(e.kind)), e.applied_at, e.reference))
         return Settlement(S(first.kind), ended_at=first.applied_at)
     paid = {e.reference for e in events if e.kind == PAYMENT}
-    unpaid = [
-        e.applied_at for e in events if e.kind == S.PAST_DUE and e.reference.removesuffix(FAILED) not in paid
-    ]
+    unpaid = [e.applied_at for e in events if e.kind == S.PAST_DUE and e.reference not in paid]
     if unpaid:
         return Settlement(S.PAST_DUE, grace_until=min(unpaid) + dt.timedelta(days=grace_days))
     return Settlement(S.ACTIVE if paid else S.PENDING_PAYMENT)

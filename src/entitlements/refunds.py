@@ -37,7 +37,8 @@ def refund_quote(
     at: dt.datetime,
 ) -> RefundQuote:
     """Full within the free look if no claim was approved; after it, the unused days of the
-    current paid period pro rata, minus the fee; never negative. Integer minor units throughout,
+    current paid period pro rata, minus the fee; never negative, and never more than is left of
+    what was paid (`paid_total`: paid less every refund so far). Integer minor units throughout,
     rounded down (a VND amount stays whole dong)."""
     currency = paid_total.currency
     fee = plan.cancellation.fee(currency)
@@ -49,6 +50,6 @@ def refund_quote(
     total = current_period.end - current_period.start
     unused = current_period.end - max(at, current_period.start)
     share = current_payment.amount * int(unused.total_seconds()) // int(total.total_seconds())
-    amount = max(share - fee.amount, 0)
+    amount = min(max(share - fee.amount, 0), paid_total.amount)
     basis = RefundBasis.PRO_RATA if amount > 0 else RefundBasis.NONE
     return RefundQuote(Money(amount, currency), basis, fee if amount > 0 else zero, unused.days, total.days)

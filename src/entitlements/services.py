@@ -20,7 +20,6 @@ from entitlements import jobs
 from entitlements.catalog import CountryCode, Plan, ProductCategory
 from entitlements.contracts import (
     ENDINGS,
-    FAILED,
     PAYMENT,
     TRANSITIONS,
     LifecycleEvent,
@@ -430,7 +429,7 @@ async def _first_time(
     """Record the fact unless it was applied before (then False: nothing more to do). With a
     `target`, the fact must be a transition the contract's status allows, unless it is a replay."""
     if target is not None and target not in TRANSITIONS[contract.status]:
-        owner = await record.applied_to(fact.reference)
+        owner = await record.applied_to(fact)
         if owner is None:
             check_transition(contract.status, target)  # raises: not allowed now
     else:
@@ -573,7 +572,7 @@ async def mark_past_due(
     checked: bool = True,
 ) -> None:
     """A renewal failed: past due with a grace end, until a payment with the same reference."""
-    fact = LifecycleEvent(reference + FAILED, ContractStatus.PAST_DUE.value, at)
+    fact = LifecycleEvent(reference, ContractStatus.PAST_DUE.value, at)
     await _apply(run, contract, fact, ContractStatus.PAST_DUE if checked else None, reference, actor)
 
 

@@ -59,7 +59,7 @@ async def _record_of(app: CoverlineApp, contract: dict[str, Any]) -> dict[str, A
             await session.execute(
                 select(ContractEventRow.reference, ContractEventRow.kind, ContractEventRow.applied_at)
                 .where(ContractEventRow.contract_id == cid)
-                .order_by(ContractEventRow.reference)
+                .order_by(ContractEventRow.reference, ContractEventRow.kind)
             )
         ).all()
         audits = (
@@ -85,14 +85,17 @@ async def _record_of(app: CoverlineApp, contract: dict[str, Any]) -> dict[str, A
     }
 
 
-async def test_a_contracts_life_leaves_one_fact_per_reference_and_a_snapshot_that_agrees(
+async def test_a_contracts_life_leaves_one_fact_per_reference_and_kind_and_a_snapshot_that_agrees(
     shop: Shop, app: CoverlineApp
 ) -> None:
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) + DAY
     record = await _record_of(app, await _life(shop, start))
     status, grace_until, ended_at, _revision = record["contract"]
     assert status == ContractStatus.CANCELLED.value
-    assert [fact[0] for fact in record["facts"]] == sorted({fact[0] for fact in record["facts"]})
+    keys = [(fact[0], fact[1]) for fact in record["facts"]]
+    assert keys == sorted(set(keys))  # one fact per reference and kind
+    # The second invoice failed, then was paid: two facts under its own reference, no suffix.
+    assert [kind for reference, kind in keys if reference == "C-inv-2"] == ["past_due", "payment"]
     assert [a[0] for a in record["audits"]][-1] == "cancelled"
     # Cancelled 40 days in: the second month's period is cut there.
     assert record["periods"][-1][1] == start + 40 * DAY

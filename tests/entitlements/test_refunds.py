@@ -80,3 +80,23 @@ def test_later_cancellations_never_get_more(paid: int, day: int, later: int) -> 
     earlier, _ = quote(plan(), paid, SOLD + dt.timedelta(days=day))
     after, _ = quote(plan(), paid, SOLD + dt.timedelta(days=day + later))
     assert after <= earlier
+
+
+@given(st.integers(1, 10**9), st.integers(0, 10**9), st.integers(31, 364), st.integers(0, 10**6))
+def test_a_quote_never_pays_back_more_than_is_left_after_earlier_refunds(
+    payment: int, refunded: int, day: int, fee: int
+) -> None:
+    """A partial refund made before (a goodwill credit, a dispute won back) leaves less to give."""
+    left = max(payment - refunded, 0)
+    q = refund_quote(
+        plan(fee=fee),
+        paid_total=Money(left, "VND"),
+        current_payment=Money(payment, "VND"),
+        current_period=YEAR,
+        sold_at=SOLD,
+        any_approved_claim=False,
+        at=SOLD + dt.timedelta(days=day),
+    )
+    assert 0 <= q.amount.amount <= left
+    if left == 0:
+        assert q.basis is RefundBasis.NONE

@@ -20,11 +20,10 @@ from api.auth import Scope, access_guard
 from api.errors import problem_responses
 from api.views import instant_query, parse_instant
 from billing.claim_costs import ClaimCostLine, claim_costs, loss_ratio_report
-from billing.ledger import LedgerFilter, csv_header, csv_line, ledger_page, ledger_rows, movement
+from billing.ledger import LedgerFilter, csv_header, csv_line, ledger_page, ledger_rows, revenue_positions
 from billing.reconcile import Reconciliation, reconcile
 from billing.renewals import RenewalLine, renewals_report
-from billing.revenue import LossRatio, positions
-from billing.rules import counts_as_revenue
+from billing.revenue import LossRatio
 from entitlements.clock import utcnow
 from entitlements.errors import InvalidInput
 from entitlements.money import Money
@@ -98,13 +97,6 @@ def _cursor(raw: str | None) -> int:
 
 
 async def _deferred(session: AsyncSession, as_of: dt.datetime, currency: str | None) -> DeferredRevenue:
-    moves = [
-        movement(row)
-        async for row in ledger_rows(
-            session, LedgerFilter(until=as_of + dt.timedelta(microseconds=1), currency=currency)
-        )
-        if counts_as_revenue(row.kind)
-    ]
     return DeferredRevenue(
         as_of,
         [
@@ -114,7 +106,7 @@ async def _deferred(session: AsyncSession, as_of: dt.datetime, currency: str | N
                 Money(p.recognized, p.currency),
                 Money(p.deferred, p.currency),
             )
-            for p in positions(moves, as_of)
+            for p in await revenue_positions(session, as_of, currency)
         ],
     )
 

@@ -108,7 +108,9 @@ _BY = {
     "subscription": select(*_STATE).where(contracts.c.stripe_subscription_id == bindparam("value")),
     "payment_intent": select(*_STATE).where(contracts.c.stripe_payment_intent_id == bindparam("value")),
 }
-_OWNER = select(events.c.contract_id).where(events.c.reference == bindparam("reference"))
+_OWNER = select(events.c.contract_id).where(
+    events.c.reference == bindparam("reference"), events.c.kind == bindparam("kind")
+)
 # The facts applied to a contract and its coverage periods, in one statement: (reference, kind,
 # applied_at, None) for a fact, (None, None, start, end) for a period.
 _HISTORY = union_all(
@@ -171,10 +173,11 @@ class LifecycleRecord:
             applied_at=fact.applied_at,
         ):
             return None
-        return await self.applied_to(fact.reference)
+        return await self.applied_to(fact)
 
-    async def applied_to(self, reference: str) -> str | None:
-        row = await self.statements.row(_OWNER, reference=reference)
+    async def applied_to(self, fact: LifecycleEvent) -> str | None:
+        """The contract this fact (its reference and kind) was applied to, if it was."""
+        row = await self.statements.row(_OWNER, reference=fact.reference, kind=fact.kind)
         return None if row is None else str(row[0])
 
     async def history(self, contract_id: str) -> tuple[list[LifecycleEvent], list[Period]]:

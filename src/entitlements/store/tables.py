@@ -146,9 +146,10 @@ class ContractEventRow(Base):
 
     __tablename__ = "contract_events"
 
+    # A fact is its reference and its kind: an invoice's failed payment and its payment are two.
     reference: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))
     applied_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
