@@ -32,8 +32,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_constraint("pk_contract_events", "contract_events", type_="primary")
     op.execute(
-        sa.text("UPDATE contract_events SET reference = reference || :suffix WHERE kind = 'past_due'").bindparams(
-            suffix=SUFFIX
-        )
+        sa.text(
+            "UPDATE contract_events SET reference = reference || :suffix WHERE kind = 'past_due'"
+        ).bindparams(suffix=SUFFIX)
     )
     op.create_primary_key("pk_contract_events", "contract_events", ["reference"])
