@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
+from bench.costs import postgres_ticks, ticks
 
 from api.deliveries import Delivery
 from entitlements.store.outbox import DELIVER, new_event_id
@@ -57,24 +58,6 @@ class Receiver:
             pass
         finally:
             writer.close()
-
-
-def _ticks(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its children that have exited."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def _postgres_ticks() -> float:
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == "postgres":
-                    total += _ticks(int(entry.name))
-            except OSError:
-                continue
-    return total
 
 
 async def _endpoint(db: asyncpg.Connection, url: str) -> str:
@@ -174,14 +157,14 @@ async def events_bench(
         ids: list[str] = []
         for start in range(0, backlog, 5_000):
             ids += await _write(db, endpoint_id, min(5_000, backlog - start), start)
-        cpu_worker, cpu_pg, started = _ticks(worker.pid), _postgres_ticks(), time.monotonic()
+        cpu_worker, cpu_pg, started = ticks(worker.pid), postgres_ticks(), time.monotonic()
         done = await _until(
             lambda: all(i in receiver.arrived for i in ids[-50:]) and len(receiver.arrived) >= backlog, 600
         )
         elapsed = time.monotonic() - started
         results["throughput"] = backlog / elapsed if done else float("nan")
-        results["worker_ms_per_delivery"] = (_ticks(worker.pid) - cpu_worker) * 1000 / backlog
-        results["postgres_ms_per_delivery"] = (_postgres_ticks() - cpu_pg) * 1000 / backlog
+        results["worker_ms_per_delivery"] = (ticks(worker.pid) - cpu_worker) * 1000 / backlog
+        results["postgres_ms_per_delivery"] = (postgres_ticks() - cpu_pg) * 1000 / backlog
         # 2. Latency at a steady rate: each event committed in a transaction of its own.
         committed: dict[str, float] = {}
         interval, next_at = 1 / rate, time.monotonic()
