@@ -166,8 +166,8 @@ async def reconcile(
 ) -> Reconciliation:
     ledger = await _ledger(session, since, until)
     totals: dict[str, Totals] = {}
-    for position, amount in enumerate(ledger.amounts):
-        currency = ledger.currencies[ledger.currency[position]]
+    for row, amount in enumerate(ledger.amounts):
+        currency = ledger.currencies[ledger.currency[row]]
         totals.setdefault(currency, Totals(currency)).ledger += amount
     counts: dict[str, int] = defaultdict(int)
     findings: list[Finding] = []
