@@ -9,7 +9,11 @@
 3. Prints throughput, p50/p99, the ratios and the workers' RSS, then reconciles 1,000,000
    ledger rows against as many balance transactions.
 
-`--parts checks,mix,webhooks,reconciliation` picks what to measure (`make bench ARGS=...`). `mix`
+`--parts checks,mix,webhooks,cost,instances,events,reconciliation` picks what to measure (`make
+bench ARGS=...`); every throughput figure is the median of `--runs` (3) runs. `cost` prints the
+cost model (bench/costs.py): CPU per request in the workers and in PostgreSQL, round trips and
+transactions on the wire, and the database paths alone; `instances` runs two servers and two job
+workers on one database and counts stale answers after writes through the other. `mix`
 drives the check as real callers mix it, from a sample of the data set's own rows: serials as
 typed (lower case, dashes), about 10% misses, customer and contract lookups, with and without
 `incident`, `locale` and an `at=` in the past year; every part reports its p99.9 too. `support`
@@ -27,6 +31,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -567,20 +572,29 @@ async def server_settings() -> str:
         await db.close()
 
 
+RUNS = 3  # every throughput figure is the median of this many runs (`--runs`)
+
+
 def measured(server: subprocess.Popen[bytes], run: Callable[[], dict[str, float]]) -> dict[str, float]:
-    """A throughput run, with the CPU its requests cost the server's workers and PostgreSQL."""
+    """`RUNS` throughput runs, each with the CPU its requests cost the server's workers and
+    PostgreSQL; each figure the median of the runs'."""
     from bench.costs import Cpu
 
-    cpu = Cpu(server.pid)
-    cpu.start()
-    result = run()
-    cpu.stop()
-    served = max(result["requests"], 1)
-    return {
-        **result,
-        "worker_cpu_ms": cpu.worker * 1000 / served,
-        "postgres_cpu_ms": cpu.postgres * 1000 / served,
-    }
+    runs = []
+    for _ in range(RUNS):
+        cpu = Cpu(server.pid)
+        cpu.start()
+        result = run()
+        cpu.stop()
+        served = max(result["requests"], 1)
+        runs.append(
+            {
+                **result,
+                "worker_cpu_ms": cpu.worker * 1000 / served,
+                "postgres_cpu_ms": cpu.postgres * 1000 / served,
+            }
+        )
+    return {name: statistics.median(r[name] for r in runs) for name in runs[0]}
 
 
 def wire_costs(contracts: int, sample: dict[str, list[str]], seconds: int = 3) -> dict[str, dict[str, float]]:
@@ -735,7 +749,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--parts",
-        default="checks,mix,webhooks,cost,events,reconciliation",
+        default="checks,mix,webhooks,cost,instances,events,reconciliation",
         help="what to measure, comma-separated (default: all but support)",
     )
     parser.add_argument("--events-backlog", type=int, default=20_000, help="deliveries drained at once")
@@ -746,8 +760,11 @@ def main() -> None:
         default=600,
         help="how long the receiver is down (the issue's 10 min)",
     )
+    parser.add_argument("--runs", type=int, default=RUNS, help="throughput runs per figure (the median)")
     parser.add_argument("--reconcile-only", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global RUNS
+    RUNS = args.runs
     if args.reconcile_only:
         print(json.dumps(asyncio.run(reconciliation_bench(args.reconcile_only))))
         return
@@ -808,6 +825,11 @@ def main() -> None:
             "batch_lookups_per_s": asyncio.run(database_only_batch(DB_URL, sample["serials"])),
             "fsynced_commits_per_s": asyncio.run(fsynced_commits(DB_URL)),
         }
+    if "instances" in parts:
+        from bench.instances import two_instances
+
+        log("two instances and two job workers on one database: writes through one, checks through the other")
+        results["instances"] = two_instances(start_server, DB_URL, BENCH_KEY, sample)
     if "events" in parts:
         from bench.events import events_bench
 
@@ -825,6 +847,11 @@ def main() -> None:
     for caveat in caveats:
         print(f"WARNING: {caveat}; these figures measure it too")
     if "checks" in parts or "mix" in parts:
+        print(
+            f"each figure the median of {RUNS} runs of {args.seconds} s at 64 connections, "
+            f"{args.workers} workers;"
+            " answers as served: summary, speech, coverages and claims of each contract"
+        )
         print(f"{'':<18}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}{'non-2xx':>9}")
         for name in ("bare /health", "check by serial", "batch of 100", "mix"):
             if name not in results:
@@ -881,6 +908,13 @@ def main() -> None:
             print(f"batch / database alone {ratio:.2f}   (goal >= 0.7)")
         settings = asyncio.run(server_settings())
         print(f"PostgreSQL settings    {settings}")
+    if "instances" in parts:
+        two = results["instances"]
+        print(
+            f"two instances          {two['stale']:.0f} stale answers in {two['rounds']:.0f} transfers "
+            f"through one instance checked at once through the other (read after write p50 "
+            f"{two['read_after_write_p50_ms']:.1f} ms, p99 {two['read_after_write_p99_ms']:.1f} ms)"
+        )
     if "events" in parts:
         from bench.events import report
 
