@@ -743,6 +743,7 @@ def support_cost(rounds: int = 20_000) -> dict[str, float]:
 
 
 def main() -> None:
+    global RUNS  # the one knob every measured part reads
     parser = argparse.ArgumentParser()
     parser.add_argument("--contracts", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=15)
@@ -763,7 +764,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=RUNS, help="throughput runs per figure (the median)")
     parser.add_argument("--reconcile-only", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    global RUNS
     RUNS = args.runs
     if args.reconcile_only:
         print(json.dumps(asyncio.run(reconciliation_bench(args.reconcile_only))))
