@@ -118,6 +118,7 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
     except msgspec.DecodeError as exc:
         # Not even an event: kept under an id of its own bytes, so a redelivery is a duplicate.
         event = Event(f"evt_unreadable_{hashlib.sha256(raw).hexdigest()[:24]}", "unreadable", 0, {})
+        log.error("stripe event malformed", event_id=event.id, error=str(exc))
         return await _malformed(units, event, raw, str(exc))
     # What the handler will ask the gateway is asked now, with no transaction open.
     known = await look_up(event, gateway)
@@ -127,14 +128,7 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
             # usual outcome is stored with it; any other is written below.
             if not await _store(run, event, raw, Outcome.APPLIED.value):
                 return Outcome.DUPLICATE, event.id
-            try:
-                async with run.connection.transaction():  # a savepoint: what the handler wrote goes
-                    outcome, detail = await apply(run, event, known)
-            except _UNREADABLE as exc:
-                outcome, detail = Outcome.MALFORMED, f"{type(exc).__name__}: {exc}"
-                run.touched.clear()  # what the handler touched was rolled back with it
-                # With the traceback: a bug of ours would read like a malformed event.
-                log.exception("stripe event malformed", event_id=event.id, type=event.type, error=detail)
+            outcome, detail = await apply(run, event, known)
             if outcome is not Outcome.APPLIED or detail:
                 await run.run(
                     _OUTCOME,
@@ -143,6 +137,14 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
                 )
     except IntegrityError:
         return Outcome.DUPLICATE, event.id
+    except _UNREADABLE as exc:
+        # A field missing or of another type: everything the handler wrote is rolled back with
+        # the unit, and the event is kept as malformed in a transaction of its own (no savepoint
+        # on every event for the rare one: two round trips each). With the traceback: a bug of
+        # ours would read like a malformed event.
+        detail = f"{type(exc).__name__}: {exc}"
+        log.exception("stripe event malformed", event_id=event.id, type=event.type, error=detail)
+        return await _malformed(units, event, raw, detail)
     log.info("stripe event", event_id=event.id, type=event.type, outcome=outcome.value, detail=detail)
     return outcome, event.id
 
@@ -168,7 +170,7 @@ async def _store(run: UnitOfWork, event: Event, raw: bytes, outcome: str) -> boo
 
 
 async def _malformed(units: Units, event: Event, raw: bytes, error: str) -> tuple[Outcome, str]:
-    log.error("stripe event malformed", event_id=event.id, error=error)
+    """Keep an event that cannot be applied as it came, once, with what was wrong with it."""
     async with units() as run:
         stored = await _store(run, event, raw, f"{Outcome.MALFORMED.value}: {error}")
     return (Outcome.MALFORMED if stored else Outcome.DUPLICATE), event.id
