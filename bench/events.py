@@ -204,7 +204,11 @@ async def events_bench(
         results["duplicates"] = int(duplicates or 0)
     finally:
         worker.terminate()
-        worker.wait(timeout=20)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a job still running (a sweep, a call it waits on)
+            worker.kill()
+            worker.wait()
         server.close()
         await db.close()
     return results
