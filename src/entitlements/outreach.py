@@ -117,18 +117,26 @@ _LEADLESS = text(
     """
 ).bindparams(bindparam("before"), bindparam("bought_since"), bindparam("kind"), bindparam("batch"))
 # Active contracts sold in (since, before] that were not written to: (contract, product, customer,
-# plan code, version, sold, the product's category).
+# plan code, version, sold, the product's category), a batch at a time after the last one's
+# (sold_at, id): each batch reads its own rows, not again every row the batches before it noted.
 _SOLD = text(
     """
     SELECT c.id, c.product_id, c.customer_id, c.plan_code, c.plan_version, c.sold_at, pr.category
     FROM contracts c JOIN products pr ON pr.id = c.product_id
     WHERE c.sold_at <= :before AND c.sold_at > :since AND c.status = :status
+      AND (c.sold_at, c.id) > (:after_sold, :after_id)
       AND NOT EXISTS (SELECT 1 FROM outreach o WHERE o.kind = :kind AND o.subject_id = c.id)
     ORDER BY c.sold_at, c.id
     LIMIT :batch
     """
 ).bindparams(
-    bindparam("before"), bindparam("since"), bindparam("status"), bindparam("kind"), bindparam("batch")
+    bindparam("before"),
+    bindparam("since"),
+    bindparam("status"),
+    bindparam("after_sold"),
+    bindparam("after_id"),
+    bindparam("kind"),
+    bindparam("batch"),
 )
 _TRAINED = text("SELECT DISTINCT category FROM training_resources")
 _PLANS = select(plans_table.c.code, plans_table.c.version, plans_table.c.digest, plans_table.c.definition)
@@ -187,10 +195,13 @@ async def _getting_started(units: Units, now: dt.datetime, plans: Sequence[Plan]
     """The letter a few days after a sale, for a plan that includes services or support, or a
     product with training resources; any other sale is noted with nothing said."""
     by_key = {(p.code, p.version): p for p in plans}
+    since = now - after - GETTING_STARTED_LATEST
     params = {
         "before": now - after,
-        "since": now - after - GETTING_STARTED_LATEST,
+        "since": since,
         "status": ContractStatus.ACTIVE.value,
+        "after_sold": since,
+        "after_id": "",
         "kind": GETTING_STARTED,
         "batch": BATCH,
     }
@@ -218,6 +229,7 @@ async def _getting_started(units: Units, now: dt.datetime, plans: Sequence[Plan]
                 written += 1
         if len(found) < BATCH:
             return written
+        params["after_id"], params["after_sold"] = found[-1][0], found[-1][5]
 
 
 async def _notices(

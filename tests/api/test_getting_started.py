@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from api.app import CoverlineApp, create_app
+from entitlements import outreach
 from entitlements.catalog import ProductCategory, Resource, ResourceText
 from entitlements.store.plans import PlanRepository
 from entitlements.store.resources import replace_resources, resources_for
@@ -75,6 +76,21 @@ async def test_a_sale_with_nothing_to_say_is_noted_and_never_written_to(
     async with app.state.db.sessions() as session, session.begin():
         await replace_resources(session, [GUIDE])
     assert (await run_sweep(app, now + LATER)).getting_started == 0  # it was noted the first time
+
+
+async def test_a_sweep_past_one_batch_writes_every_sale_once(
+    desk: Shop, app: CoverlineApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches follow one another by (sold_at, id): a sale noted silently in one batch (no
+    services) is not read again, and none is skipped or written twice."""
+    monkeypatch.setattr(outreach, "BATCH", 2)
+    sold = [await desk.sell("test-benefits" if i % 3 else "test-screen-guard") for i in range(7)]
+    worth = sorted(c["id"] for i, c in enumerate(sold) if i % 3)
+    now = dt.datetime.now(dt.UTC)
+    assert (await run_sweep(app, now + LATER)).getting_started == len(worth)
+    assert (await run_sweep(app, now + LATER)).getting_started == 0
+    written = await events(desk, "contract.getting_started")
+    assert sorted(e["data"]["contract_id"] for e in written) == worth
 
 
 async def test_resources_are_in_the_customers_language_else_english_and_a_load_replaces_them(
