@@ -18,7 +18,7 @@ import msgspec
 import structlog
 
 from api.auth import KeyCache, KeyKind, request_principal
-from api.errors import make_problem, send_problem
+from api.errors import RETRY_AFTER, database_gone, make_problem, send_problem, unavailable_problem
 from api.pages.security import page_headers
 from api.rate_limits import RateLimits, Verdict
 from api.rate_limits import headers as rate_headers
@@ -192,12 +192,20 @@ class Edge:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self._cors(scope, receive, tracked)
-        except Exception:
-            self.log.exception("request failed outside the app")
-            if not started:
+        except Exception as exc:
+            if not database_gone(exc):
+                self.log.exception("request failed outside the app")
+                if not started:
+                    await send_problem(
+                        tracked,
+                        make_problem(500, "the server could not complete the request", request_id=request_id),
+                    )
+            elif not started:
+                self.log.warning("database unreachable", error=repr(exc), path=scope["path"])
                 await send_problem(
                     tracked,
-                    make_problem(500, "the server could not complete the request", request_id=request_id),
+                    unavailable_problem(scope["path"], request_id),
+                    [(b"retry-after", RETRY_AFTER.encode())],
                 )
         finally:
             self.log.info(

@@ -5,12 +5,14 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
+from sqlalchemy.exc import DBAPIError
 
 from billing.gateway import GatewayError, HostedPagesUnavailable
 from billing.signatures import SignatureError
@@ -190,6 +192,41 @@ def gateway_handler(request: Request[Any, Any, Any], exc: GatewayError) -> Respo
     return _response(problem)
 
 
+# What reaching PostgreSQL raises when it is down or went away mid-request: nothing the caller
+# did wrong, and worth asking again shortly (a 503 with Retry-After, never a 500).
+DATABASE_GONE: tuple[type[Exception], ...] = (
+    ConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+)
+RETRY_AFTER = "5"
+
+
+def database_gone(exc: BaseException) -> bool:
+    """Whether an error is the database being unreachable (SQLAlchemy's wrapping seen through)."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc.orig, DATABASE_GONE)
+    return isinstance(exc, DATABASE_GONE)
+
+
+def unavailable_problem(instance: str | None, request_id: str | None) -> Problem:
+    return make_problem(
+        503,
+        "the database cannot be reached; try again in a few seconds",
+        slug="database-unavailable",
+        instance=instance,
+        request_id=request_id,
+    )
+
+
+def database_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    if not database_gone(exc):
+        return internal_error_handler(request, exc)
+    log.warning("database unreachable", error=repr(exc), path=request.url.path)
+    problem = unavailable_problem(request.url.path, _request_id(request))
+    return _response(problem, {"retry-after": RETRY_AFTER})
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     log.error("unhandled error", exc_info=exc, path=request.url.path)
     problem = make_problem(
@@ -210,6 +247,8 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     SignatureError: domain_handler,
     MalformedEvent: domain_handler,
     GatewayError: gateway_handler,
+    DBAPIError: database_handler,
+    **dict.fromkeys(DATABASE_GONE, database_handler),
     Exception: internal_error_handler,
 }
 

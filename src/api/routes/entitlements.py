@@ -14,7 +14,7 @@ from litestar.params import JSONBody, QueryParameter
 from api.auth import KeyCache, Scope, access_guard, refusal, request_principal
 from api.database import Database
 from api.edge import header
-from api.errors import problem_responses
+from api.errors import DATABASE_GONE, problem_responses
 from api.views import (
     INSTANT_MAX,
     INSTANT_PATTERN,
@@ -462,11 +462,11 @@ class DirectCheck:
         if locale is not None and len(locale) > LOCALE_MAX:
             return False
         state = scope.setdefault("state", {})
-        principal = await request_principal(self.keys, state, header(scope, b"authorization"))
-        if refusal(principal, ACCESS) is not None:
-            return False
-        asked = caller_choice(locale, header(scope, b"accept-language"))
         try:
+            principal = await request_principal(self.keys, state, header(scope, b"authorization"))
+            if refusal(principal, ACCESS) is not None:
+                return False
+            asked = caller_choice(locale, header(scope, b"accept-language"))
             at = parse_instant(at_text, "at") or utcnow()
             [answer] = await answer_lookups(
                 self.db,
@@ -477,6 +477,8 @@ class DirectCheck:
                 parse_instant(opened_text, "opened_at"),
             )
         except DomainError:  # e.g. a malformed serial: the controller words the problem
+            return False
+        except DATABASE_GONE:  # the controller answers it, as a 503 problem with Retry-After
             return False
         body = self._encoder.encode(answer)
         await send(
