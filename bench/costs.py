@@ -20,6 +20,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -175,15 +176,12 @@ class WireCounter:
             writer.close()
 
 
-async def database_only_batch(
-    url: str, serials: list[str], seconds: float = 5, connections: int = 8
+async def _rate(
+    url: str, work: Callable[[asyncpg.Connection], Awaitable[int]], seconds: float, connections: int
 ) -> float:
-    """Lookups per second of the batch's statement alone: 100 serials per `= ANY`, no app."""
+    """What `work` gets done per second (it says how much per call), called in a loop on each of
+    `connections` connections for `seconds`."""
     pool = await asyncpg.create_pool(url, min_size=connections, max_size=connections)
-    statement = (
-        "SELECT serial, entitlement FROM products WHERE serial = ANY($1::text[]) ORDER BY created_at, id"
-    )
-    rng = random.Random(3)
     done = 0
 
     async def loop() -> None:
@@ -191,8 +189,7 @@ async def database_only_batch(
         deadline = time.monotonic() + seconds
         async with pool.acquire() as connection:
             while time.monotonic() < deadline:
-                await connection.fetch(statement, rng.sample(serials, 100))
-                done += 100
+                done += await work(connection)
 
     try:
         start = time.monotonic()
@@ -200,30 +197,37 @@ async def database_only_batch(
         return done / (time.monotonic() - start)
     finally:
         await pool.close()
+
+
+async def database_only_batch(
+    url: str, serials: list[str], seconds: float = 5, connections: int = 8
+) -> float:
+    """Lookups per second of the batch's statement alone: 100 serials per `= ANY`, no app."""
+    statement = (
+        "SELECT serial, entitlement FROM products WHERE serial = ANY($1::text[]) ORDER BY created_at, id"
+    )
+    rng = random.Random(3)
+
+    async def batch(connection: asyncpg.Connection) -> int:
+        await connection.fetch(statement, rng.sample(serials, 100))
+        return 100
+
+    return await _rate(url, batch, seconds, connections)
 
 
 async def fsynced_commits(url: str, seconds: float = 5, connections: int = 8) -> float:
     """Commits per second of one logged row each (each one waits for its WAL flush), no app."""
     setup = await asyncpg.connect(url)
-    await setup.execute("CREATE TABLE IF NOT EXISTS bench_commits (id bigserial PRIMARY KEY, at timestamptz)")
-    await setup.close()
-    pool = await asyncpg.create_pool(url, min_size=connections, max_size=connections)
-    done = 0
-
-    async def loop() -> None:
-        nonlocal done
-        deadline = time.monotonic() + seconds
-        async with pool.acquire() as connection:
-            while time.monotonic() < deadline:
-                await connection.execute("INSERT INTO bench_commits (at) VALUES (now())")
-                done += 1
-
     try:
-        start = time.monotonic()
-        await asyncio.gather(*(loop() for _ in range(connections)))
-        return done / (time.monotonic() - start)
+        await setup.execute(
+            "CREATE TABLE IF NOT EXISTS bench_commits (id bigserial PRIMARY KEY, at timestamptz)"
+        )
+
+        async def commit(connection: asyncpg.Connection) -> int:
+            await connection.execute("INSERT INTO bench_commits (at) VALUES (now())")
+            return 1
+
+        return await _rate(url, commit, seconds, connections)
     finally:
-        cleanup = await pool.acquire()
-        await cleanup.execute("TRUNCATE bench_commits")
-        await pool.release(cleanup)
-        await pool.close()
+        await setup.execute("TRUNCATE bench_commits")
+        await setup.close()
