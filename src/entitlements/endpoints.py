@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements.clock import utcnow
 from entitlements.errors import Conflict, InvalidInput
-from entitlements.services import new_id
+from entitlements.fields import new_id
 from entitlements.store.base import found
 from entitlements.store.outbox import DELIVER, EVENT_TYPES, Delivery, wants
 from entitlements.store.tables import EventRow, WebhookDeliveryRow, WebhookEndpointRow

@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import secrets
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
-import msgspec
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements import audit_names as A
-from entitlements import jobs
-from entitlements.catalog import CountryCode, Plan, ProductCategory
+from entitlements.catalog import Plan
 from entitlements.contracts import (
     ENDINGS,
     PAYMENT,
@@ -35,18 +32,11 @@ from entitlements.coverage import (
 from entitlements.decisions import ContractDecision, PlanLoader, ProductEntitlement, decide_product, plans_for
 from entitlements.errors import Conflict, InvalidInput, NotFound
 from entitlements.identifiers import (
-    check_country,
-    clean_text,
-    normalize_email,
-    normalize_imei,
-    normalize_phone,
     normalize_serial,
 )
-from entitlements.localization import normalize_locale
-from entitlements.money import Money, check_amount
+from entitlements.money import Money
 from entitlements.offers import OfferKeyring, verify_offer
 from entitlements.store import audit
-from entitlements.store.base import utcnow
 from entitlements.store.contracts import (
     get_contract,
     get_customer,
@@ -58,19 +48,11 @@ from entitlements.store.contracts import (
 from entitlements.store.leads import consume_lead
 from entitlements.store.lifecycle import ContractState, LifecycleRecord, LockedContract
 from entitlements.store.plans import plan_version
-from entitlements.store.snapshots import (
-    ProductSnapshot,
-    SnapshotSource,
-    decode_snapshot,
-)
 from entitlements.store.tables import (
     AuditEventRow,
     ContractRow,
-    CustomerRow,
-    ProductRow,
 )
 from entitlements.store.unit_of_work import UnitOfWork, commit, touch, unit_of_work
-from entitlements.zones import customer_zone
 
 __all__ = [
     "ContractDecision",
@@ -80,64 +62,11 @@ __all__ = [
     "plans_for",
 ]  # their home: entitlements.decisions
 
-NAME_LENGTH, REF_LENGTH, DESCRIPTION_LENGTH = 200, 128, 2000  # as the columns hold them
-Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_LENGTH)]
-Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=REF_LENGTH)]
-
-
-EARLIEST_PURCHASE = dt.date(1990, 1, 1)
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(10)}"
-
 
 def contract_id_for(offer_id: str) -> str:
     """An offer sells once, so the contract's id follows from it: a retried checkout names the
     same contract, and the payment calls keyed on it can never charge twice."""
     return "ctr_" + hashlib.sha256(offer_id.encode()).hexdigest()[:20]
-
-
-# --- customers -----------------------------------------------------------------------------------
-
-
-class CustomerInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: Text200
-    country: CountryCode
-    external_ref: Ref | None = None
-    email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
-    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-    locale: Annotated[str, msgspec.Meta(max_length=35)] = "en"
-    # IANA; may be left out where the country keeps one clock (PH, IN, SE, SA, VN, …).
-    time_zone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    marketing_consent: bool = False  # letters with offers (a lead); service letters go regardless
-
-
-class CustomerPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: Text200 | None = None
-    email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
-    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-    locale: Annotated[str, msgspec.Meta(max_length=35)] | None = None
-    country: CountryCode | None = None
-    time_zone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    marketing_consent: bool | None = None
-
-
-def _locale(raw: str) -> str:
-    locale = normalize_locale(raw)
-    if locale is None:
-        raise InvalidInput("locale must be one of en, fil, hi, sv, ar, vi", field="locale")
-    return locale
-
-
-async def customer(session: AsyncSession, customer_id: str) -> CustomerRow:
-    """One customer (a problem naming `customer_id` when there is none)."""
-    return await get_customer(session, customer_id)
-
-
-async def product(session: AsyncSession, product_id: str) -> ProductRow:
-    """One product (a problem naming `product_id` when there is none)."""
-    return await get_product(session, product_id)
 
 
 async def contract(session: AsyncSession, contract_id: str) -> ContractRow:
@@ -187,147 +116,6 @@ async def agent_did(
 async def history(session: AsyncSession, entity_ids: list[str]) -> list[AuditEventRow]:
     """Every audited change of these (contracts, claims, products…), oldest first."""
     return await audit.history(session, entity_ids)
-
-
-async def create_customer(session: AsyncSession, data: CustomerInput, actor: str) -> CustomerRow:
-    external_ref = (
-        clean_text(data.external_ref, "external_ref", REF_LENGTH) if data.external_ref is not None else None
-    )
-    if external_ref is not None:
-        existing = await session.scalar(select(CustomerRow).where(CustomerRow.external_ref == external_ref))
-        if existing is not None:
-            raise Conflict(
-                f"customer {existing.id} already has external_ref {external_ref}", field="external_ref"
-            )
-    now = utcnow()
-    row = CustomerRow(
-        id=new_id("cus"),
-        external_ref=external_ref,
-        name=clean_text(data.name, "name", NAME_LENGTH),
-        email=normalize_email(data.email) if data.email else None,
-        phone=normalize_phone(data.phone, data.country) if data.phone else None,
-        locale=_locale(data.locale),
-        country=check_country(data.country),
-        time_zone=customer_zone(data.country, data.time_zone),
-        marketing_consent=data.marketing_consent,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(row)
-    await audit.record(session, "customer", row.id, A.CREATED, actor)
-    return row
-
-
-async def update_customer(
-    session: AsyncSession, customer_id: str, patch: CustomerPatch, actor: str
-) -> CustomerRow:
-    row = await get_customer(session, customer_id)
-    changes: dict[str, object] = {}
-    country = patch.country or row.country
-    updates = {
-        "name": clean_text(patch.name, "name", NAME_LENGTH) if patch.name is not None else None,
-        "email": normalize_email(patch.email) if patch.email else None,
-        "phone": normalize_phone(patch.phone, country) if patch.phone else None,
-        "locale": _locale(patch.locale) if patch.locale else None,
-        "country": check_country(patch.country) if patch.country else None,
-        # A move to another country takes that country's clock unless a zone is given.
-        "time_zone": customer_zone(country, patch.time_zone)
-        if patch.time_zone is not None or (patch.country and patch.country != row.country)
-        else None,
-        "marketing_consent": patch.marketing_consent,
-    }
-    for field, value in updates.items():
-        if value is not None and getattr(row, field) != value:
-            changes[field] = [getattr(row, field), value]
-            setattr(row, field, value)
-    if changes:
-        row.updated_at = utcnow()
-        await audit.record(session, "customer", row.id, A.UPDATED, actor, **{k: "changed" for k in changes})
-        if row.stripe_customer_id is not None and {"name", "email", "locale"} & changes.keys():
-            await (await unit_of_work(session)).enqueue(jobs.CUSTOMER_CHANGED, row.id.encode())
-    if {"email", "phone", "time_zone", "locale"} & changes.keys():  # in the snapshots too
-        owned = await session.scalars(select(ProductRow.id).where(ProductRow.customer_id == row.id))
-        touch(session, *owned)
-    return row
-
-
-async def find_customers(
-    session: AsyncSession,
-    *,
-    external_ref: str | None,
-    email: str | None,
-    phone: str | None,
-    name: str | None = None,
-) -> list[CustomerRow]:
-    """Customers by exact external ref, email or phone (normalized), or whose name contains
-    `name` in any case."""
-    query = select(CustomerRow)
-    if external_ref:
-        query = query.where(CustomerRow.external_ref == clean_text(external_ref, "external_ref", REF_LENGTH))
-    if email:
-        query = query.where(CustomerRow.email == normalize_email(email))
-    if phone:
-        query = query.where(CustomerRow.phone == normalize_phone(phone))
-    if name:
-        pattern = clean_text(name, "name", 200).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(CustomerRow.name.ilike(f"%{pattern}%", escape="\\"))
-    if not (external_ref or email or phone or name):
-        raise InvalidInput("look customers up by external_ref, email or phone", field="query")
-    return list(await session.scalars(query.order_by(CustomerRow.created_at).limit(100)))
-
-
-# --- products ------------------------------------------------------------------------------------
-
-
-class ProductInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    customer_id: Ref
-    sku: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    category: ProductCategory
-    price: Money
-    purchase_date: dt.date
-    serial: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    imei: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-    warranty_months: Annotated[int, msgspec.Meta(ge=0, le=120)] = 12  # the manufacturer's, on parts
-    order_ref: Ref | None = None
-    # The manufacturer's warranty on labour, when it differs from parts (none: the same).
-    warranty_labour_months: Annotated[int, msgspec.Meta(ge=0, le=120)] | None = None
-
-
-async def register_product(session: AsyncSession, data: ProductInput, actor: str) -> ProductRow:
-    await get_customer(session, data.customer_id)
-    if not (data.serial or data.imei):
-        raise InvalidInput("a product needs a serial or an IMEI", field="serial")
-    check_amount(data.price, "price.amount")
-    latest = utcnow().date() + dt.timedelta(days=1)  # a day's grace for time zones ahead of UTC
-    if not EARLIEST_PURCHASE <= data.purchase_date <= latest:
-        raise InvalidInput(f"a purchase date is from {EARLIEST_PURCHASE} to {latest}", field="purchase_date")
-    serial = normalize_serial(data.serial) if data.serial else None
-    imei = normalize_imei(data.imei) if data.imei else None
-    for field, value in (("serial", serial), ("imei", imei)):
-        if value is not None:
-            column = ProductRow.serial if field == "serial" else ProductRow.imei
-            if await session.scalar(select(ProductRow.id).where(column == value)) is not None:
-                raise Conflict(f"a product with this {field} is registered already", field=field)
-    row = ProductRow(
-        id=new_id("prd"),
-        customer_id=data.customer_id,
-        serial=serial,
-        imei=imei,
-        sku=data.sku,
-        category=data.category.value,
-        price_amount=data.price.amount,
-        currency=data.price.currency,
-        purchase_date=data.purchase_date,
-        warranty_months=data.warranty_months,
-        warranty_labour_months=data.warranty_labour_months,
-        order_ref=clean_text(data.order_ref, "order_ref", REF_LENGTH) if data.order_ref is not None else None,
-        entitlement="",
-        created_at=utcnow(),
-    )
-    session.add(row)
-    await audit.record(session, "product", row.id, A.CREATED, actor, customer_id=row.customer_id)
-    touch(session, row.id)
-    return row
 
 
 # --- contracts -----------------------------------------------------------------------------------
@@ -624,62 +412,3 @@ async def transfer_contract(
         "contract.transferred", moved, product_id=product.id, contract_id=contract.id
     )
     return contract
-
-
-# --- entitlement checks --------------------------------------------------------------------------
-
-
-# The ways to look products up, and their longest values.
-LOOKUP_LIMITS = {"serial": 64, "imei": 32, "contract_id": 64, "customer_id": 64, "order_ref": 128}
-
-
-class Lookup(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
-    """Exactly one way to find the products to check."""
-
-    serial: Annotated[str, msgspec.Meta(max_length=LOOKUP_LIMITS["serial"])] | None = None
-    imei: Annotated[str, msgspec.Meta(max_length=LOOKUP_LIMITS["imei"])] | None = None
-    contract_id: Annotated[str, msgspec.Meta(max_length=LOOKUP_LIMITS["contract_id"])] | None = None
-    customer_id: Annotated[str, msgspec.Meta(max_length=LOOKUP_LIMITS["customer_id"])] | None = None
-    order_ref: Annotated[str, msgspec.Meta(max_length=LOOKUP_LIMITS["order_ref"])] | None = None
-
-    def only(self) -> tuple[str, str]:
-        given = [(k, v) for k in LOOKUP_LIMITS if (v := getattr(self, k))]
-        if len(given) != 1:
-            raise InvalidInput(
-                "give exactly one of serial, imei, contract_id, customer_id, order_ref", field="lookup"
-            )
-        return given[0]
-
-
-def _normalized(kind: str, value: str) -> str:
-    if kind == "serial":
-        return normalize_serial(value)
-    if kind == "imei":
-        return normalize_imei(value)
-    if kind == "order_ref":
-        return clean_text(value, "order_ref", LOOKUP_LIMITS["order_ref"])
-    return value
-
-
-MAX_ANSWER_PRODUCTS = 2_000
-
-
-async def resolve(source: SnapshotSource, lookups: list[Lookup]) -> list[list[ProductSnapshot]]:
-    """The product snapshots each lookup names (an empty list: nothing found), one query per
-    kind of lookup, however many lookups. An answer holds at most `MAX_ANSWER_PRODUCTS`
-    products (1,000 lookups of customers with many products each once came to 15.9 MB)."""
-    keyed = [(kind, _normalized(kind, value)) for kind, value in (lookup.only() for lookup in lookups)]
-    wanted: dict[str, set[str]] = {}
-    for kind, value in keyed:
-        wanted.setdefault(kind, set()).add(value)
-    raw: dict[tuple[str, str], list[str]] = {}
-    for kind, values in wanted.items():
-        for key, snapshot in await source.fetch(kind, sorted(values)):
-            raw.setdefault((kind, key), []).append(snapshot)
-    if sum(len(raw.get(item, ())) for item in keyed) > MAX_ANSWER_PRODUCTS:
-        raise InvalidInput(
-            f"these lookups name more than {MAX_ANSWER_PRODUCTS} products: ask for fewer at a time",
-            field="lookups",
-        )
-    found = {item: [decode_snapshot(s) for s in snapshots] for item, snapshots in raw.items()}
-    return [found.get(item, []) for item in keyed]

@@ -23,10 +23,14 @@ from api.tables import ApiKeyRow, PageSessionRow
 from billing.cancellation import cancel_contract, quote_refund
 from entitlements import services
 from entitlements.catalog import CoverageKind
+from entitlements.checks.service import Lookup
 from entitlements.claims import service as claims
 from entitlements.clock import utcnow
+from entitlements.customers import service as customers
+from entitlements.customers.service import find_customers
 from entitlements.errors import DomainError, InvalidInput
-from entitlements.services import Lookup, find_customers, transfer_contract
+from entitlements.products import service as products
+from entitlements.services import transfer_contract
 from entitlements.translations import languages
 from entitlements.zones import UTC, local_day, zone
 
@@ -190,7 +194,7 @@ class ConsoleController(Controller):
         query = " ".join((q or "").split())[:128]
         asked = page_locale(locale) if locale else None
         results = await _search(state, db_session, query, asked) if query else []
-        names = {r.customer_id: (await services.customer(db_session, r.customer_id)).name for r in results}
+        names = {r.customer_id: (await customers.customer(db_session, r.customer_id)).name for r in results}
         return page(
             request,
             "console/search.html",
@@ -231,8 +235,8 @@ class ConsoleController(Controller):
         notice: str | None,
         quote: Any = None,
     ) -> Response[str]:
-        product = await services.product(session, product_id)
-        customer = await services.customer(session, product.customer_id)
+        product = await products.product(session, product_id)
+        customer = await customers.customer(session, product.customer_id)
         asked = page_locale(locale, page_locale(customer.locale))
         kind = CoverageKind(incident) if incident in {k.value for k in CoverageKind} else None
         now = utcnow()  # the support targets are those of a case opened now, on this call

@@ -25,9 +25,11 @@ from entitlements import published, services
 from entitlements.catalog import DEFAULT_LOCALE
 from entitlements.claims import service as claims
 from entitlements.clock import utcnow
+from entitlements.customers import service as customers
 from entitlements.errors import NotFound
 from entitlements.localization import format_day, format_money
 from entitlements.money import Money
+from entitlements.products import service as products
 from entitlements.summary_texts import INCIDENTS
 from entitlements.translations import translate
 from entitlements.zones import UTC, local_day
@@ -44,7 +46,7 @@ async def _customer(session: AsyncSession, request: Request[Any, Any, Any]) -> A
     found = await current_session(session, request, "portal", utcnow())
     if found is None or found.customer_id is None:
         raise _refused(visitor_locale(request))  # no session says whose language: the browser's
-    return await services.customer(session, found.customer_id)
+    return await customers.customer(session, found.customer_id)
 
 
 async def _own_contract(session: AsyncSession, customer: Any, contract_id: str) -> Any:
@@ -65,7 +67,7 @@ async def _proofs(session: AsyncSession, customer: Any, locale: str) -> list[dic
     proofs = []
     for contract in contracts:
         plan = await services.contract_plan(session, contract)
-        product = await services.product(session, contract.product_id)
+        product = await products.product(session, contract.product_id)
         terms = await published.terms(session, plan)
         clauses = (terms.get(locale) or terms[DEFAULT_LOCALE]).get(contract.currency, [])
         rows, _ = await claims.list_claims(
@@ -155,7 +157,7 @@ class PortalController(Controller):
         customer_id = subject_of(state.settings, PORTAL, token, now)
         if customer_id is None:
             raise _refused(visitor_locale(request))
-        customer = await services.customer(db_session, customer_id)
+        customer = await customers.customer(db_session, customer_id)
         response: Response[Any] = Redirect("/portal")
         await open_session(
             db_session,

@@ -25,6 +25,7 @@ from billing.sandbox import SandboxGateway
 from billing.webhooks import Outcome, ingest
 from entitlements import services
 from entitlements.clock import utcnow
+from entitlements.customers import service as customers
 from entitlements.errors import Conflict
 from entitlements.money import Money
 from entitlements.refunds import RefundBasis
@@ -266,7 +267,7 @@ class SandboxController(Controller):
         gateway = _sandbox(state)
         clock = None
         if data.customer_id is not None:
-            customer = await services.customer(db_session, data.customer_id)
+            customer = await customers.customer(db_session, data.customer_id)
             if customer.stripe_customer_id is None:
                 raise Conflict("the customer has no Stripe customer yet (no checkout)", field="customer_id")
             clock = customer.stripe_customer_id

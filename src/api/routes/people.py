@@ -18,10 +18,11 @@ from api.links import PortalLink, portal_link
 from api.privacy import erase_copies, erase_letters
 from api.views import IdempotencyKey
 from billing.privacy import redact_stripe_events
-from entitlements import services
 from entitlements.catalog import ProductCategory
+from entitlements.customers import service as customers
 from entitlements.money import Money
 from entitlements.privacy import CustomerExport, erase_customer, export_customer
+from entitlements.products import service as products
 
 Id = Annotated[str, PathParameter(min_length=1, max_length=64)]
 
@@ -116,10 +117,10 @@ class CustomerController(Controller):
         self,
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        data: JSONBody[services.CustomerInput],
+        data: JSONBody[customers.CustomerInput],
         idempotency_key: IdempotencyKey = None,
     ) -> CustomerView:
-        return CustomerView.of(await services.create_customer(db_session, data, actor(request)))
+        return CustomerView.of(await customers.create_customer(db_session, data, actor(request)))
 
     @get(
         summary="Find customers by external ref, email or phone (normalized)",
@@ -132,12 +133,12 @@ class CustomerController(Controller):
         email: Annotated[str | None, QueryParameter(max_length=254, required=False)] = None,
         phone: Annotated[str | None, QueryParameter(max_length=32, required=False)] = None,
     ) -> CustomerList:
-        rows = await services.find_customers(db_session, external_ref=external_ref, email=email, phone=phone)
+        rows = await customers.find_customers(db_session, external_ref=external_ref, email=email, phone=phone)
         return CustomerList([CustomerView.of(r) for r in rows])
 
     @get("/{customer_id:str}", summary="One customer", responses=problem_responses(400, 401, 403, 404, 429))
     async def get_customer(self, db_session: NamedDependency[AsyncSession], customer_id: Id) -> CustomerView:
-        return CustomerView.of(await services.customer(db_session, customer_id))
+        return CustomerView.of(await customers.customer(db_session, customer_id))
 
     @post(
         "/{customer_id:str}/portal-links",
@@ -152,7 +153,7 @@ class CustomerController(Controller):
         customer_id: Id,
         idempotency_key: IdempotencyKey = None,
     ) -> PortalLink:
-        customer = await services.customer(db_session, customer_id)
+        customer = await customers.customer(db_session, customer_id)
         return portal_link(state.settings, customer.id, dt.datetime.now(dt.UTC))
 
     @get(
@@ -197,9 +198,9 @@ class CustomerController(Controller):
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
         customer_id: Id,
-        data: JSONBody[services.CustomerPatch],
+        data: JSONBody[customers.CustomerPatch],
     ) -> CustomerView:
-        return CustomerView.of(await services.update_customer(db_session, customer_id, data, actor(request)))
+        return CustomerView.of(await customers.update_customer(db_session, customer_id, data, actor(request)))
 
 
 class ProductController(Controller):
@@ -213,11 +214,11 @@ class ProductController(Controller):
         self,
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        data: JSONBody[services.ProductInput],
+        data: JSONBody[products.ProductInput],
         idempotency_key: IdempotencyKey = None,
     ) -> ProductView:
-        return ProductView.of(await services.register_product(db_session, data, actor(request)))
+        return ProductView.of(await products.register_product(db_session, data, actor(request)))
 
     @get("/{product_id:str}", summary="One product", responses=problem_responses(400, 401, 403, 404, 429))
     async def get_product(self, db_session: NamedDependency[AsyncSession], product_id: Id) -> ProductView:
-        return ProductView.of(await services.product(db_session, product_id))
+        return ProductView.of(await products.product(db_session, product_id))

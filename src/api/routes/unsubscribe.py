@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import problem_responses
 from api.mail import right_to_left, unsubscribed_customer
-from entitlements import services
 from entitlements.catalog import DEFAULT_LOCALE
+from entitlements.customers import service as customers
 from entitlements.errors import NotFound
 from entitlements.summary_texts import EMAILS
 from entitlements.translations import translate
@@ -43,7 +43,7 @@ class UnsubscribeController(Controller):
         customer_id = unsubscribed_customer(state.settings, token)
         if customer_id is None:
             raise NotFound("this unsubscribe link is not one of ours", field="token")
-        customer = await services.customer(session, customer_id)
+        customer = await customers.customer(session, customer_id)
         return customer.id, customer.locale or DEFAULT_LOCALE
 
     @get(
@@ -71,6 +71,6 @@ class UnsubscribeController(Controller):
         self, state: State, db_session: NamedDependency[AsyncSession], token: Token
     ) -> Response[str]:
         customer_id, locale = await self._customer_locale(state, db_session, token)
-        withdrawn = services.CustomerPatch(marketing_consent=False)
-        await services.update_customer(db_session, customer_id, withdrawn, "customer:unsubscribe")
+        withdrawn = customers.CustomerPatch(marketing_consent=False)
+        await customers.update_customer(db_session, customer_id, withdrawn, "customer:unsubscribe")
         return _page(locale, translate(locale, "unsubscribe_done", EMAILS["unsubscribe_done"]))

@@ -17,9 +17,9 @@ from entitlements.benefits.rules import NotRedeemable, RedemptionStatus, redempt
 from entitlements.catalog import BenefitKind, SupportChannel
 from entitlements.coverage import ContractFacts
 from entitlements.errors import Conflict, InvalidInput, NotFound
+from entitlements.fields import Ref, new_id
 from entitlements.identifiers import clean_text, normalize_serial
 from entitlements.repairs.rules import ENDED, OrderStatus
-from entitlements.services import Ref, new_id
 from entitlements.store import audit
 from entitlements.store.base import found
 from entitlements.store.contracts import facts_for, get_product, lock_contract

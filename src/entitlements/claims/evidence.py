@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements.claims.rules import ClaimStatus
 from entitlements.errors import Conflict, InvalidInput, NotFound
+from entitlements.fields import new_id
 from entitlements.identifiers import clean_text
-from entitlements.services import new_id
 from entitlements.store import audit
 from entitlements.store.tables import ClaimRow, EvidenceRow
 from entitlements.store.unit_of_work import commit, unit_of_work

@@ -36,9 +36,9 @@ from entitlements.claims.rules import (
 )
 from entitlements.coverage import ContractFacts, decide_for_incident_day, incident_instant
 from entitlements.errors import Conflict, Forbidden, InvalidInput, NotFound
+from entitlements.fields import DESCRIPTION_LENGTH, Ref, new_id
 from entitlements.identifiers import clean_text, normalize_serial
 from entitlements.money import Money, check_amount
-from entitlements.services import DESCRIPTION_LENGTH, Ref, new_id
 from entitlements.store import audit
 from entitlements.store.base import found
 from entitlements.store.contracts import facts_for, get_contract, get_product, lock_contract, plan_of

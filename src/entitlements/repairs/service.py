@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from entitlements.catalog import CountryCode, ProductCategory
 from entitlements.claims.rules import REPLACEMENT_DUE, ClaimStatus
 from entitlements.errors import Conflict, InvalidInput, NotFound
+from entitlements.fields import NAME_LENGTH, new_id
 from entitlements.identifiers import check_country, clean_text
 from entitlements.repairs.rules import (
     ENDED,
@@ -32,7 +33,6 @@ from entitlements.repairs.rules import (
     estimate_waits,
     serves,
 )
-from entitlements.services import NAME_LENGTH, new_id
 from entitlements.store import audit
 from entitlements.store.base import found
 from entitlements.store.pages import oldest_first

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements.catalog import BenefitKind
 from entitlements.errors import Conflict, InvalidInput, NotFound
+from entitlements.fields import new_id
 from entitlements.identifiers import clean_text
 from entitlements.satisfaction.rules import COMMENT_LENGTH, RATINGS, Answer, MonthLine, Subject, monthly
-from entitlements.services import new_id
 from entitlements.store import audit
 from entitlements.store.tables import (
     BenefitRedemptionRow,

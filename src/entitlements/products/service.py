@@ -1,0 +1,80 @@
+"""Products: what a customer bought, known by serial or IMEI, with its manufacturer's warranty."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from entitlements import audit_names as A
+from entitlements.catalog import ProductCategory
+from entitlements.errors import Conflict, InvalidInput
+from entitlements.fields import REF_LENGTH, Ref, new_id
+from entitlements.identifiers import clean_text, normalize_imei, normalize_serial
+from entitlements.money import Money, check_amount
+from entitlements.store import audit
+from entitlements.store.base import utcnow
+from entitlements.store.contracts import get_customer, get_product
+from entitlements.store.tables import ProductRow
+from entitlements.store.unit_of_work import touch
+
+EARLIEST_PURCHASE = dt.date(1990, 1, 1)
+
+
+async def product(session: AsyncSession, product_id: str) -> ProductRow:
+    """One product (a problem naming `product_id` when there is none)."""
+    return await get_product(session, product_id)
+
+
+class ProductInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    customer_id: Ref
+    sku: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    category: ProductCategory
+    price: Money
+    purchase_date: dt.date
+    serial: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    imei: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    warranty_months: Annotated[int, msgspec.Meta(ge=0, le=120)] = 12  # the manufacturer's, on parts
+    order_ref: Ref | None = None
+    # The manufacturer's warranty on labour, when it differs from parts (none: the same).
+    warranty_labour_months: Annotated[int, msgspec.Meta(ge=0, le=120)] | None = None
+
+
+async def register_product(session: AsyncSession, data: ProductInput, actor: str) -> ProductRow:
+    await get_customer(session, data.customer_id)
+    if not (data.serial or data.imei):
+        raise InvalidInput("a product needs a serial or an IMEI", field="serial")
+    check_amount(data.price, "price.amount")
+    latest = utcnow().date() + dt.timedelta(days=1)  # a day's grace for time zones ahead of UTC
+    if not EARLIEST_PURCHASE <= data.purchase_date <= latest:
+        raise InvalidInput(f"a purchase date is from {EARLIEST_PURCHASE} to {latest}", field="purchase_date")
+    serial = normalize_serial(data.serial) if data.serial else None
+    imei = normalize_imei(data.imei) if data.imei else None
+    for field, value in (("serial", serial), ("imei", imei)):
+        if value is not None:
+            column = ProductRow.serial if field == "serial" else ProductRow.imei
+            if await session.scalar(select(ProductRow.id).where(column == value)) is not None:
+                raise Conflict(f"a product with this {field} is registered already", field=field)
+    row = ProductRow(
+        id=new_id("prd"),
+        customer_id=data.customer_id,
+        serial=serial,
+        imei=imei,
+        sku=data.sku,
+        category=data.category.value,
+        price_amount=data.price.amount,
+        currency=data.price.currency,
+        purchase_date=data.purchase_date,
+        warranty_months=data.warranty_months,
+        warranty_labour_months=data.warranty_labour_months,
+        order_ref=clean_text(data.order_ref, "order_ref", REF_LENGTH) if data.order_ref is not None else None,
+        entitlement="",
+        created_at=utcnow(),
+    )
+    session.add(row)
+    await audit.record(session, "product", row.id, A.CREATED, actor, customer_id=row.customer_id)
+    touch(session, row.id)
+    return row
