@@ -52,8 +52,12 @@ def configure_logging(fmt: str, level: str, stream: TextIO | None = None) -> Non
     SQLAlchemy, PgQueuer, asyncpg, Stripe's SDK), rendered alike: one format to read or parse.
     A server logs to stdout; a command-line tool to stderr, so that its stdout is its output."""
     stream = stream or _Stdout()  # type: ignore[assignment]
+    # A console traceback is Python's own: the default (rich, with every frame's local variables)
+    # took seconds a traceback and would print keys and personal data held in locals.
     renderer: Any = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
     )
     threshold = logging.getLevelNamesMapping().get(level, logging.INFO)
     shared: list[Any] = [
@@ -74,7 +78,12 @@ def configure_logging(fmt: str, level: str, stream: TextIO | None = None) -> Non
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            # A library's traceback is written out as ours is (JSON printed its objects' reprs).
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
         )
     )
     root = logging.getLogger()

@@ -1,6 +1,8 @@
 """Access lines carry the request id; keys and query strings never reach the log."""
 
 import json
+import logging
+import secrets
 
 import pytest
 
@@ -57,3 +59,27 @@ def test_control_and_bidi_characters_are_escaped_in_every_line(
     assert "\u202e" not in out and "\\u202e" in out  # the mark written out, not obeyed
     if log_format == "json":
         assert json.loads(out)["path"] == f"/v1/x/{forged}"  # JSON's own escapes: read back whole
+
+
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_a_traceback_names_the_frames_never_their_local_values(
+    database_url: str, capsys: pytest.CaptureFixture[str], log_format: str
+) -> None:
+    """A key or a customer's data held in a local variable stays out of the log."""
+    import structlog
+
+    create_app(make_settings(database_url, log_format=log_format, log_level="INFO"))
+    capsys.readouterr()
+
+    def charge(api_key: str) -> None:
+        raise ValueError("declined")
+
+    secret = "sk_live_" + secrets.token_hex(16)  # made here: in no line of source a traceback quotes
+    for logger in (structlog.get_logger("test"), logging.getLogger("asyncio")):  # ours, a library's
+        try:
+            charge(secret)
+        except ValueError:
+            logger.exception("payment failed")
+        out = capsys.readouterr().out
+        assert "charge" in out and "declined" in out  # the frames and the error are there
+        assert secret not in out
