@@ -233,9 +233,9 @@ async def test_a_caller_who_asks_for_no_language_hears_the_customers(shop: Shop,
 async def test_a_batch_whose_answer_would_be_too_large_is_refused_with_a_problem(
     shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import entitlements.services
+    import entitlements.checks.service
 
-    monkeypatch.setattr(entitlements.services, "MAX_ANSWER_PRODUCTS", 3)
+    monkeypatch.setattr(entitlements.checks.service, "MAX_ANSWER_PRODUCTS", 3)
     contract = await shop.sell()
     lookups = [{"serial": contract["serial"]}] * 3
     fits = await shop.call("POST", "/v1/entitlements/check", "support", json={"lookups": lookups})
