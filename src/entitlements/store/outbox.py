@@ -110,16 +110,25 @@ def wants(event_types: list[str] | None, event_type: str) -> bool:
     return any(t == event_type or (t.endswith(".*") and event_type.startswith(t[:-1])) for t in event_types)
 
 
-async def write(run: Any, pending: list[PendingEvent], at: dt.datetime | None = None) -> list[str]:
+async def write(
+    run: Any,
+    pending: list[PendingEvent],
+    at: dt.datetime | None = None,
+    numbered: dict[str, int] | None = None,
+) -> list[str]:
     """Write the events and enqueue a delivery per subscribed endpoint, in the caller's
     transaction; their ids. A product's events take consecutive sequence numbers from one update
-    of its row, and all the events go in with one statement."""
+    of its row: the snapshot's, when `numbered` gives the last number it took for them, else one
+    of their own; all the events go in with one statement."""
     if not pending:
         return []
     at = at or utcnow()
     last: dict[str, int] = {}
     for product_id in sorted({e.product_id for e in pending if e.product_id is not None}):
         count = sum(1 for e in pending if e.product_id == product_id)
+        if numbered and product_id in numbered:
+            last[product_id] = numbered[product_id] - count
+            continue
         found = await run.row(_SEQUENCE, product_id=product_id, count=count)
         if found is not None:
             last[product_id] = int(found[0]) - count

@@ -259,8 +259,13 @@ _USES = union_all(
         redemptions.c.status == RedemptionStatus.REDEEMED.value,
     ),
 )
+# The snapshot, and the numbers of the events the same unit writes about the product taken in the
+# same statement (one update of the row, one round trip): the last number taken is returned.
 _WRITE = (
-    update(products).where(products.c.id == bindparam("product_id")).values(entitlement=bindparam("snapshot"))
+    update(products)
+    .where(products.c.id == bindparam("product_id"))
+    .values(entitlement=bindparam("snapshot"), event_sequence=products.c.event_sequence + bindparam("events"))
+    .returning(products.c.event_sequence)
 )
 
 
@@ -345,12 +350,19 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
     )
 
 
-async def refresh_snapshot(statements: Statements, product_id: str) -> ProductSnapshot | None:
-    """Rewrite the product's snapshot from the record (inside the caller's transaction)."""
+async def refresh_snapshot(
+    statements: Statements, product_id: str, events: int = 0
+) -> tuple[ProductSnapshot | None, int]:
+    """Rewrite the product's snapshot from the record (inside the caller's transaction), taking
+    `events` sequence numbers for the events about it that the caller writes next; the snapshot,
+    and the last number taken (0: no such product)."""
     snapshot = await build_snapshot(statements, product_id)
-    if snapshot is not None:
-        await statements.run(_WRITE, product_id=product_id, snapshot=_encoder.encode(snapshot).decode())
-    return snapshot
+    if snapshot is None:
+        return None, 0
+    row = await statements.row(
+        _WRITE, product_id=product_id, snapshot=_encoder.encode(snapshot).decode(), events=events
+    )
+    return snapshot, int(row[0]) if row is not None else 0
 
 
 # --- reading snapshots ---------------------------------------------------------------------------

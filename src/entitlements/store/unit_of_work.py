@@ -74,15 +74,19 @@ class UnitOfWork(PgStatements):
         never wait on each other's products; then write the events, `coverage.changed` with each
         touched product's check answer as of now among them, and enqueue their deliveries."""
         now = utcnow()
+        numbered: dict[str, int] = {}  # product → the last event number its snapshot's update took
         for product_id in sorted(self.touched):
-            snapshot = await refresh_snapshot(self, product_id)
+            # Its events: those of the use case, and the `coverage.changed` emitted below.
+            events = 1 + sum(1 for e in self.outbox if e.product_id == product_id)
+            snapshot, last = await refresh_snapshot(self, product_id, events)
             if snapshot is not None:
                 plans = await plans_for(self._plan, [snapshot])
                 data = coverage_data(decide_product(snapshot, plans, now, None))
                 self.emit("coverage.changed", data, product_id=product_id)
+                numbered[product_id] = last
         self.touched.clear()
         pending, self.outbox = self.outbox, []
-        await outbox.write(self, pending, now)
+        await outbox.write(self, pending, now, numbered)
 
 
 # --- on a SQLAlchemy session's connection ----------------------------------------------------------
