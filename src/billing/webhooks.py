@@ -128,7 +128,10 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
             # usual outcome is stored with it; any other is written below.
             if not await _store(run, event, raw, Outcome.APPLIED.value):
                 return Outcome.DUPLICATE, event.id
-            outcome, detail = await apply(run, event, known)
+            try:
+                outcome, detail = await apply(run, event, known)
+            except _UNREADABLE as exc:  # the handler's reading only: not what the unit does after it
+                raise _Unreadable(f"{type(exc).__name__}: {exc}") from exc
             if outcome is not Outcome.APPLIED or detail:
                 await run.run(
                     _OUTCOME,
@@ -137,14 +140,13 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
                 )
     except IntegrityError:
         return Outcome.DUPLICATE, event.id
-    except _UNREADABLE as exc:
-        # A field missing or of another type: everything the handler wrote is rolled back with
-        # the unit, and the event is kept as malformed in a transaction of its own (no savepoint
-        # on every event for the rare one: two round trips each). With the traceback: a bug of
-        # ours would read like a malformed event.
-        detail = f"{type(exc).__name__}: {exc}"
-        log.exception("stripe event malformed", event_id=event.id, type=event.type, error=detail)
-        return await _malformed(units, event, raw, detail)
+    except _Unreadable as exc:
+        # A field the handler read missing or of another type: everything it wrote is rolled back
+        # with the unit, and the event is kept as malformed in a transaction of its own (no
+        # savepoint on every event for the rare one: two round trips each). With the traceback: a
+        # bug of ours would read like a malformed event.
+        log.exception("stripe event malformed", event_id=event.id, type=event.type, error=str(exc))
+        return await _malformed(units, event, raw, str(exc))
     log.info("stripe event", event_id=event.id, type=event.type, outcome=outcome.value, detail=detail)
     return outcome, event.id
 
@@ -154,6 +156,10 @@ Handler = Callable[[UnitOfWork, Event, "Lookups"], Awaitable[str | None]]
 
 # What reading a field that is missing or of another type raises, in the handlers below.
 _UNREADABLE = (MalformedEvent, KeyError, TypeError, ValueError, AttributeError)
+
+
+class _Unreadable(Exception):
+    """A handler could not read its event: carried out of the unit of work, which rolls back."""
 
 
 async def _store(run: UnitOfWork, event: Event, raw: bytes, outcome: str) -> bool:

@@ -186,6 +186,41 @@ async def test_a_signed_event_we_cannot_read_is_acknowledged_and_recorded_as_mal
     assert again.json()["outcome"] == "duplicate"
 
 
+async def test_a_failure_after_the_handler_is_not_taken_for_a_malformed_event(
+    shop: Shop, app: CoverlineApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only what the handler reads can make an event malformed. A ValueError while the unit of
+    work finishes (a bug of ours, say) stores nothing and fails the delivery, so that Stripe
+    delivers it again and it is applied once the fault is gone."""
+    from entitlements.store.unit_of_work import UnitOfWork
+
+    contract = await shop.sell(pay=False)
+    event_id = f"evt_after_{secrets.token_hex(4)}"
+    intent = {
+        "id": f"pi_{secrets.token_hex(6)}",
+        "object": "payment_intent",
+        "amount": contract["price"]["amount"],
+        "currency": contract["price"]["currency"].lower(),
+        "metadata": {"contract_id": contract["id"]},
+    }
+    raw = envelope(event_id, "payment_intent.succeeded", intent)
+    finish = UnitOfWork.before_commit
+    faults = [ValueError("a fault of ours")]  # once: any unit after it finishes as usual
+
+    async def failing_once(self: UnitOfWork) -> None:
+        if faults:
+            raise faults.pop()
+        await finish(self)
+
+    monkeypatch.setattr(UnitOfWork, "before_commit", failing_once)
+    response = await shop.client.post("/v1/stripe/webhooks", content=raw, headers=signed(raw))
+    assert response.status_code >= 500, response.text
+    assert await stored_outcome(app, event_id) is None  # nothing kept: Stripe will send it again
+    again = await shop.client.post("/v1/stripe/webhooks", content=raw, headers=signed(raw))
+    assert again.json()["outcome"] == "applied", again.text
+    assert (await shop.call("GET", f"/v1/contracts/{contract['id']}", "support"))["status"] == "active"
+
+
 async def test_a_malformed_event_leaves_nothing_of_what_its_handler_began(
     shop: Shop, app: CoverlineApp
 ) -> None:
