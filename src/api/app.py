@@ -173,7 +173,9 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
         ),
         before_request=strict_body,
         after_response=deliver_after_response,
-        request_max_body_size=settings.max_body_bytes,
+        # A body is bounded once, by the edge (`COVERLINE_MAX_BODY_BYTES`, an upload's own
+        # bound): it reads every POST, PUT and PATCH body before Litestar does.
+        request_max_body_size=None,
         logging_config=None,  # `configure_logging` above: one renderer for every line
         debug=False,
     )

@@ -30,8 +30,6 @@ from entitlements.claims.service import agent_name
 from entitlements.clock import utcnow
 
 UPLOAD_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429)
-# Litestar's own cap on these routes; the edge holds the body to COVERLINE_EVIDENCE_MAX_BYTES first.
-UPLOAD_BODY_LIMIT = 1024 * 1024 * 1024
 
 
 @dataclass
@@ -100,7 +98,6 @@ class EvidenceController(Controller):
         "/evidence",
         summary="Attach a photo, receipt or report (multipart `file`; JPEG, PNG, HEIC or PDF by its bytes)",
         responses=UPLOAD_PROBLEMS,
-        request_max_body_size=UPLOAD_BODY_LIMIT,
         opt={"read_only": True},  # no transaction open while the file is written
     )
     async def upload(
@@ -163,7 +160,6 @@ class UploadController(Controller):
         "/{token:str}",
         summary="The customer's upload, through the link a reviewer sent (no key; the link is the right)",
         responses=UPLOAD_PROBLEMS,
-        request_max_body_size=UPLOAD_BODY_LIMIT,
         opt={"read_only": True},
     )
     async def upload(
