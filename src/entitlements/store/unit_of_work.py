@@ -83,6 +83,7 @@ class UnitOfWork(PgStatements):
                 plans = await plans_for(self._plan, [snapshot])
                 data = coverage_data(decide_product(snapshot, plans, now, None))
                 self.emit("coverage.changed", data, product_id=product_id)
+            if last:
                 numbered[product_id] = last
         self.touched.clear()
         pending, self.outbox = self.outbox, []
