@@ -18,6 +18,7 @@ import os
 import random
 import socket
 import struct
+import subprocess
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,19 @@ def ticks(pid: int) -> float:
     """CPU seconds (user + system) of a process and of its children that have exited."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def stop(*processes: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    """Ask each process to stop (SIGTERM), and kill one still running after `seconds`: a job
+    worker can be waiting on a call it made, or on a long job."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _processes() -> list[tuple[int, int, str]]:

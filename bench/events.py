@@ -22,7 +22,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from bench.costs import postgres_ticks, ticks
+from bench.costs import postgres_ticks, stop, ticks
 
 from api.deliveries import Delivery
 from entitlements.store.outbox import DELIVER, new_event_id
@@ -203,12 +203,7 @@ async def events_bench(
         )
         results["duplicates"] = int(duplicates or 0)
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # a job still running (a sweep, a call it waits on)
-            worker.kill()
-            worker.wait()
+        stop(worker)
         server.close()
         await db.close()
     return results

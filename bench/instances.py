@@ -21,6 +21,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from bench.costs import stop
 
 
 async def _empty_queue(url: str) -> None:
@@ -75,16 +76,7 @@ def two_instances(
         for client in clients:
             client.close()
     finally:
-        for server, _ in servers:
-            server.terminate()
-        for worker in workers:
-            worker.terminate()
-        for process in [*(s for s, _ in servers), *workers]:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # a job worker still waiting on a call it made
-                process.kill()
-                process.wait()
+        stop(*(server for server, _ in servers), *workers)
     lags.sort()
     return {
         "rounds": float(len(lags)),

@@ -47,6 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))  # bench.events
 
+from bench.costs import stop
+
 from api.auth import KeyKind, Scope, hash_key
 from api.migrate import upgrade
 from entitlements.catalog import decode_catalog, encode_plan
@@ -656,8 +658,7 @@ def wire_costs(contracts: int, sample: dict[str, list[str]], seconds: int = 3) -
                 "transactions": (counter.commits - committed) / served,
             }
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        stop(server)
     return found
 
 
@@ -850,8 +851,7 @@ def main() -> None:
                 server, lambda: webhook_ingestion(base, args.contracts, args.seconds, first=False)
             )
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        stop(server)
     if "cost" in parts:
         from bench.costs import database_only_batch, fsynced_commits
 
