@@ -670,7 +670,7 @@ async def reconciliation_bench(rows: int) -> dict[str, float]:
     streamed through `reconcile`, in a process of its own so its peak memory is its own."""
     import resource
 
-    from billing.reconcile import BalanceTransaction, reconcile
+    from billing.reconcile import BalanceTransaction, ledger_of, reconcile
 
     db = await asyncpg.connect(DB_URL)
     have = await db.fetchval("SELECT count(*) FROM ledger_entries WHERE entry_key LIKE 'recon:%'")
@@ -722,8 +722,10 @@ async def reconciliation_bench(rows: int) -> dict[str, float]:
 
     engine = create_engine(DB_URL)
     start = time.perf_counter()
+    until = RECON_START + dt.timedelta(seconds=rows)
     async with session_factory(engine)() as session, session.begin():
-        report = await reconcile(session, Source(), RECON_START, RECON_START + dt.timedelta(seconds=rows))
+        ledger = await ledger_of(session, RECON_START, until)
+    report = await reconcile(ledger, Source(), RECON_START, until)
     seconds = time.perf_counter() - start
     await engine.dispose()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -304,7 +304,7 @@ def reconcile_command(since: str, until: str, fmt: str, out: Path | None) -> Non
     import structlog
 
     from api.app import make_gateway
-    from billing.reconcile import Finding, reconcile
+    from billing.reconcile import Finding, ledger_of, reconcile
 
     start, end = _instant(since, "--from"), _instant(until, "--to")
     settings = load_settings()
@@ -320,14 +320,9 @@ def reconcile_command(since: str, until: str, fmt: str, out: Path | None) -> Non
     async def run() -> bytes:
         engine = create_engine(_database_url(settings))
         try:
-            async with session_factory(engine)() as session:
-                report = await reconcile(
-                    session,
-                    make_gateway(settings),
-                    start,
-                    end,
-                    progress,
-                )
+            async with session_factory(engine)() as session, session.begin():
+                ledger = await ledger_of(session, start, end)
+            report = await reconcile(ledger, make_gateway(settings), start, end, progress)
         finally:
             await engine.dispose()
         if interactive:

@@ -96,7 +96,7 @@ _LEDGER_RANGE = (
 )
 
 
-class _Ledger:
+class Ledger:
     """The range's ledger rows, held compactly: each Stripe id maps to a row's position, and a
     position's id, amount, currency and kind sit in flat arrays (a million rows in a few tens of
     MB, where a tuple per row took hundreds)."""
@@ -139,10 +139,11 @@ class _Ledger:
         return None
 
 
-async def _ledger(session: AsyncSession, since: dt.datetime, until: dt.datetime) -> _Ledger:
+async def ledger_of(session: AsyncSession, since: dt.datetime, until: dt.datetime) -> Ledger:
     """The range's ledger rows (claim costs never go through Stripe), read from a server-side
-    cursor on the session's own connection, in its transaction."""
-    ledger = _Ledger()
+    cursor on the session's own connection, in its transaction. The caller ends that
+    transaction before `reconcile` pages through Stripe."""
+    ledger = Ledger()
     connection = (await unit_of_work(session)).connection
     async for row_id, kind, amount, currency, charge, intent, refund, dispute in connection.cursor(
         _LEDGER_RANGE, since, until, CLAIM_COST, prefetch=10_000
@@ -158,13 +159,14 @@ async def _ledger(session: AsyncSession, since: dt.datetime, until: dt.datetime)
 
 
 async def reconcile(
-    session: AsyncSession,
+    ledger: Ledger,
     gateway: BalanceSource,
     since: dt.datetime,
     until: dt.datetime,
     progress: Callable[[int], None] | None = None,
 ) -> Reconciliation:
-    ledger = await _ledger(session, since, until)
+    """The range's balance transactions, streamed from the gateway (no database transaction
+    open), matched against its ledger rows read before (`ledger_of`)."""
     totals: dict[str, Totals] = {}
     for row, amount in enumerate(ledger.amounts):
         currency = ledger.currencies[ledger.currency[row]]

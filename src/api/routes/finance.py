@@ -21,7 +21,7 @@ from api.errors import problem_responses
 from api.views import instant_query, parse_instant
 from billing.claim_costs import ClaimCostLine, claim_costs, loss_ratio_report
 from billing.ledger import LedgerFilter, csv_header, csv_line, ledger_page, ledger_rows, revenue_positions
-from billing.reconcile import Reconciliation, reconcile
+from billing.reconcile import Reconciliation, ledger_of, reconcile
 from billing.renewals import RenewalLine, renewals_report
 from billing.revenue import LossRatio
 from entitlements.clock import utcnow
@@ -302,7 +302,8 @@ class FinanceController(Controller):
         end = parse_instant(until, "to") or utcnow()
         start = parse_instant(since, "from") or end - dt.timedelta(days=30)
         async with state.db.sessions() as session, session.begin():  # a cursor streams the ledger
-            return await reconcile(session, state.gateway, start, end)
+            ledger = await ledger_of(session, start, end)
+        return await reconcile(ledger, state.gateway, start, end)  # no transaction held across Stripe
 
     @get(
         "/claims-cost",
