@@ -16,7 +16,6 @@ from sqlalchemy.exc import DBAPIError
 
 from billing.gateway import GatewayError, HostedPagesUnavailable
 from billing.signatures import SignatureError
-from billing.webhooks import MalformedEvent
 from entitlements.benefits.rules import NotRedeemable
 from entitlements.errors import Conflict, DomainError, Forbidden, InvalidInput, InvalidOffer, NotFound
 from entitlements.money import CurrencyMismatch, UnknownCurrency
@@ -57,7 +56,6 @@ DOMAIN_PROBLEMS: tuple[tuple[type[Exception], HTTPStatus, str], ...] = (
     (Conflict, HTTPStatus.CONFLICT, "conflict"),
     (Forbidden, HTTPStatus.FORBIDDEN, "forbidden"),
     (SignatureError, HTTPStatus.BAD_REQUEST, "invalid-signature"),
-    (MalformedEvent, HTTPStatus.BAD_REQUEST, "malformed-event"),
 )
 
 HTTP_SLUGS: dict[int, str] = {
@@ -245,7 +243,6 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     UnknownCurrency: domain_handler,
     CurrencyMismatch: domain_handler,
     SignatureError: domain_handler,
-    MalformedEvent: domain_handler,
     GatewayError: gateway_handler,
     DBAPIError: database_handler,
     **dict.fromkeys(DATABASE_GONE, database_handler),

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.gateway import Gateway, GatewayError, Refund
 from billing.ledger import record_once
-from billing.rules import net_paid
+from billing.rules import LedgerKind, net_paid
 from billing.tables import LedgerEntryRow
 from entitlements import jobs, services
 from entitlements.claims.rules import COUNTED
@@ -105,7 +105,7 @@ async def cancel_contract(
         await record_once(
             run,
             f"refund:{refund.id}",
-            "refund",
+            LedgerKind.REFUND,
             -refund.amount.amount,
             refund.amount.currency,
             at,

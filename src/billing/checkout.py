@@ -23,6 +23,7 @@ from billing.gateway import Gateway, GatewayError
 from billing.rules import AttemptStatus, attempt_status, needs_new_attempt, stripe_locales
 from billing.tables import PaymentAttemptRow
 from entitlements import jobs, services
+from entitlements.audit_names import Action
 from entitlements.catalog import Billing
 from entitlements.coverage import ContractStatus, add_months
 from entitlements.errors import Conflict
@@ -242,7 +243,7 @@ async def _record(
     if status is AttemptStatus.DECLINED:
         entry = {"attempt": attempt.number, "decline_code": decline_code}
         await audit.append(
-            await unit_of_work(session), "contract", contract.id, actor, [("payment_declined", entry)]
+            await unit_of_work(session), "contract", contract.id, actor, [(Action.PAYMENT_DECLINED, entry)]
         )
     await commit(session)
 

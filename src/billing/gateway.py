@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Protocol
 
 import msgspec
 
+from billing import stripe_objects as so
 from billing.catalog_sync import PriceSpec
 from billing.reconcile import BalanceTransaction
 from entitlements.money import Money
@@ -46,6 +47,18 @@ class PaymentIntent(msgspec.Struct, frozen=True):
     client_secret: str | None
     amount: Money
     decline_code: str | None = None  # the last attempt's, when the card was refused
+
+    @classmethod
+    def of(cls, pi: so.PaymentIntent) -> PaymentIntent:
+        """Stripe's PaymentIntent, as checkout follows it."""
+        status = pi.status or ""
+        return cls(
+            pi.id,
+            status,
+            pi.client_secret,
+            Money(pi.amount, pi.currency.upper()),
+            pi.decline_code if status == "requires_payment_method" else None,
+        )
 
 
 class Subscription(msgspec.Struct, frozen=True):
@@ -179,7 +192,7 @@ class Gateway(Protocol):
         subscription we have not linked yet."""
         ...
 
-    async def invoice(self, invoice_id: str) -> dict[str, Any] | None:
+    async def invoice(self, invoice_id: str) -> so.Invoice | None:
         """The invoice as the gateway has it now: events arrive late and out of order, so where
         an event's copy could mislead, the current object decides."""
         ...

@@ -14,7 +14,7 @@ from sqlalchemy import Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.revenue import Movement, Position, positions
-from billing.rules import counts_as_revenue
+from billing.rules import LedgerKind, counts_as_revenue
 from billing.tables import LedgerEntryRow
 from entitlements.money import Money
 from entitlements.store.base import utcnow
@@ -25,7 +25,7 @@ ledger_entries: Table = LedgerEntryRow.__table__  # type: ignore[assignment]
 
 
 async def record_once(
-    run: Statements, key: str, kind: str, amount: int, currency: str, at: dt.datetime, **ids: Any
+    run: Statements, key: str, kind: LedgerKind, amount: int, currency: str, at: dt.datetime, **ids: Any
 ) -> bool:
     """A money movement, once by its key, whichever of our call and Stripe's webhook comes first;
     False when it was booked before."""
@@ -39,7 +39,7 @@ async def record_once(
         recorded_at=utcnow(),
         **ids,
     )
-    if stored and kind == "refund" and isinstance(run, UnitOfWork):  # booked once, told once
+    if stored and kind is LedgerKind.REFUND and isinstance(run, UnitOfWork):  # booked once, told once
         refunded = {
             "contract_id": ids.get("contract_id"),
             "refund": ids.get("stripe_refund"),

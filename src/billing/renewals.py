@@ -9,6 +9,7 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing.rules import LedgerKind
 from billing.tables import LedgerEntryRow
 from entitlements.contracts import PAYMENT
 from entitlements.coverage import ContractStatus
@@ -35,7 +36,9 @@ class RenewalLine(msgspec.Struct, frozen=True):
 async def renewals_report(session: AsyncSession, since: dt.datetime, until: dt.datetime) -> list[RenewalLine]:
     renewals = {
         row.stripe_invoice: row
-        for row in await session.scalars(select(LedgerEntryRow).where(LedgerEntryRow.kind == "renewal"))
+        for row in await session.scalars(
+            select(LedgerEntryRow).where(LedgerEntryRow.kind == LedgerKind.RENEWAL)
+        )
         if row.stripe_invoice
     }
     events = list(

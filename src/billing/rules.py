@@ -8,16 +8,31 @@ from enum import StrEnum
 
 from entitlements.coverage import ContractStatus, Period
 
-# Ledger kinds that are money the customer paid or got back. Stripe's fee is a cost of
-# collecting it: not the plans' revenue, and not part of what a refund may return.
-FEE = "fee"
-# What a claim cost: a repair's parts, labour and shipping, a replacement at cost, what is owed
-# to the customer, a gift card. Money the plan spends, never revenue.
-CLAIM_COST = "claim_cost"
+
+class LedgerKind(StrEnum):
+    """What a ledger entry is. All but two are money the customer paid or got back."""
+
+    SALE = "sale"  # the first payment of a contract
+    RENEWAL = "renewal"  # a subscription's later invoice
+    REFUND = "refund"
+    DISPUTE = "dispute"  # taken back by the card's bank while the dispute runs
+    DISPUTE_REVERSAL = "dispute_reversal"  # given back: the dispute was won
+    DUPLICATE_PAYMENT = "duplicate_payment"  # see `Unwanted`
+    LATE_PAYMENT = "late_payment"
+    # Stripe's fee is a cost of collecting the money: not the plans' revenue, and not part of
+    # what a refund may return.
+    FEE = "fee"
+    # What a claim cost: a repair's parts, labour and shipping, a replacement at cost, what is
+    # owed to the customer, a gift card. Money the plan spends, never revenue.
+    CLAIM_COST = "claim_cost"
+
+
+FEE = LedgerKind.FEE
+CLAIM_COST = LedgerKind.CLAIM_COST
 
 
 def counts_as_revenue(kind: str) -> bool:
-    return kind not in (FEE, CLAIM_COST)
+    return kind not in (LedgerKind.FEE, LedgerKind.CLAIM_COST)
 
 
 def net_paid(entries: Iterable[tuple[str, int]]) -> int:
@@ -40,16 +55,16 @@ def subscription_ending(
 
 def invoice_kind(
     billing_reason: str | None, period_start: dt.datetime | None, period_starts: Iterable[dt.datetime]
-) -> str:
+) -> LedgerKind:
     """Whether a paid subscription invoice is the sale or a renewal. Stripe says so in
     `billing_reason`; where it is missing (older API versions, Stripe-compatible servers), the
     first invoice is the one paying the contract's first coverage period: none of the contract's
     periods (`period_starts`, this invoice's included) starts before it."""
     if billing_reason is not None:
-        return "sale" if billing_reason == "subscription_create" else "renewal"
+        return LedgerKind.SALE if billing_reason == "subscription_create" else LedgerKind.RENEWAL
     if period_start is None:
-        return "renewal"
-    return "sale" if all(start >= period_start for start in period_starts) else "renewal"
+        return LedgerKind.RENEWAL
+    return LedgerKind.SALE if all(start >= period_start for start in period_starts) else LedgerKind.RENEWAL
 
 
 class Unwanted(StrEnum):

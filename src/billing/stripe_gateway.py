@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import stripe
@@ -20,6 +20,7 @@ from stripe.params import (
     PaymentIntentCreateParams,
 )
 
+from billing import stripe_objects as so
 from billing.catalog_sync import PriceSpec
 from billing.gateway import (
     CheckoutSession,
@@ -33,6 +34,7 @@ from billing.gateway import (
 from billing.reconcile import BalanceTransaction
 from entitlements.money import Money
 
+S = TypeVar("S")
 API_VERSION = stripe.api_version  # the version this SDK release is built for
 
 # The customer's languages that Stripe's hosted pages are shown in; the others see English
@@ -139,7 +141,7 @@ class StripeGateway:
         if payment_method:
             params["payment_method"] = payment_method
         intent = await self._call(self.client.v1.payment_intents.create_async(params, self._options(key)))
-        return _payment_intent(intent.to_dict())
+        return PaymentIntent.of(_read(intent, so.PaymentIntent))
 
     async def confirm_payment_intent(self, payment_intent: str, *, key: str) -> PaymentIntent:
         try:
@@ -151,11 +153,11 @@ class StripeGateway:
                 raise
             now = await self.payment_intent(payment_intent)  # refused: the intent says so itself
             return msgspec.structs.replace(now, decline_code=now.decline_code or exc.decline_code)
-        return _payment_intent(intent.to_dict())
+        return PaymentIntent.of(_read(intent, so.PaymentIntent))
 
     async def payment_intent(self, payment_intent: str) -> PaymentIntent:
         intent = await self._call(self.client.v1.payment_intents.retrieve_async(payment_intent))
-        return _payment_intent(intent.to_dict())
+        return PaymentIntent.of(_read(intent, so.PaymentIntent))
 
     async def _price(self, spec: PriceSpec) -> str:
         if spec.lookup_key not in self._prices:
@@ -182,7 +184,7 @@ class StripeGateway:
         listed = await self._call(
             self.client.v1.subscriptions.list_async({"customer": customer, "status": "all", "limit": 100})
         )
-        sub = next((s for s in listed.data if (s.to_dict().get("metadata") or {}) == metadata), None)
+        sub = next((s for s in listed.data if _read(s, so.Subscription).metadata == metadata), None)
         if sub is None:
             params: Any = {
                 "customer": customer,
@@ -206,30 +208,29 @@ class StripeGateway:
         status = str(sub.status)
         if status != "incomplete":
             return Subscription(sub.id, status, None)
-        first = await self._first_payment(sub.to_dict().get("latest_invoice"))
+        first = await self._first_payment(_read(sub, so.Subscription).latest_invoice)
         if first is None:
             return Subscription(sub.id, status, None)
         return Subscription(sub.id, status, first.client_secret, first.decline_code)
 
-    async def _first_payment(self, invoice: Any) -> PaymentIntent | None:
+    async def _first_payment(self, invoice: str | so.Invoice | None) -> PaymentIntent | None:
         """The PaymentIntent of a subscription's first invoice, read from either shape of the
         invoice: `payment_intent` (before 2025-03-31, and localstripe) or its payments."""
         if isinstance(invoice, str):
-            invoice = (await self._call(self.client.v1.invoices.retrieve_async(invoice))).to_dict()
-        if not isinstance(invoice, dict):
+            invoice = _read(await self._call(self.client.v1.invoices.retrieve_async(invoice)), so.Invoice)
+        if invoice is None:
             return None
-        secret = (invoice.get("confirmation_secret") or {}).get("client_secret")
-        intent = invoice.get("payment_intent")
-        if intent is None and "payment_intent" not in invoice:
+        intent = invoice.payment_intent
+        if intent is msgspec.UNSET:  # the current shape: in its payments
             payments = await self._call(
-                self.client.v1.invoice_payments.list_async({"invoice": invoice["id"], "limit": 1})
+                self.client.v1.invoice_payments.list_async({"invoice": invoice.id, "limit": 1})
             )
-            intent = next((p.payment.payment_intent for p in payments.data if p.payment), None)
-        if isinstance(intent, dict):
-            intent = intent.get("id")
+            listed = [_read(p, so.InvoicePayment) for p in payments.data]
+            intent = next((p.payment.payment_intent for p in listed if p.payment), None)
         if not isinstance(intent, str):
             return None
         found = await self.payment_intent(intent)
+        secret = invoice.confirmation_secret.client_secret if invoice.confirmation_secret else None
         return msgspec.structs.replace(found, client_secret=secret or found.client_secret)
 
     async def create_checkout_session(
@@ -392,7 +393,7 @@ class StripeGateway:
             return None
         except stripe.StripeError as exc:
             raise _gateway_error(exc) from exc
-        return _balance_transaction(tx.to_dict())
+        return _read(tx, so.BalanceTransaction).as_ledger_sees_it()
 
     async def balance_transactions(
         self, since: dt.datetime, until: dt.datetime
@@ -405,45 +406,22 @@ class StripeGateway:
             del params["created"]
             page = await self._call(self.client.v1.balance_transactions.list_async(params))
         async for tx in page.auto_paging_iter():
-            data = tx.to_dict()  # a StripeObject is not a dict
-            source = data.get("source")
-            ids = [source] if isinstance(source, str) else []
-            if isinstance(source, dict):
-                ids += [v for k in ("id", "payment_intent", "charge") if isinstance(v := source.get(k), str)]
-            created = dt.datetime.fromtimestamp(int(data["created"]), dt.UTC)
-            if not since <= created < until:
-                continue
-            yield _balance_transaction(data, created, tuple(ids))
+            found = _read(tx, so.BalanceTransaction).as_ledger_sees_it()
+            if since <= found.created < until:
+                yield found
 
     async def subscription_contract(self, subscription_id: str) -> str | None:
         sub = await self._call(self.client.v1.subscriptions.retrieve_async(subscription_id))
-        value = (sub.to_dict().get("metadata") or {}).get("contract_id")  # a StripeObject is no dict
-        return value if isinstance(value, str) else None
+        return _read(sub, so.Subscription).metadata.get("contract_id")
 
-    async def invoice(self, invoice_id: str) -> dict[str, Any] | None:
+    async def invoice(self, invoice_id: str) -> so.Invoice | None:
         try:
             found = await self.client.v1.invoices.retrieve_async(invoice_id)
         except stripe.InvalidRequestError:  # no such invoice
             return None
         except stripe.StripeError as exc:
             raise _gateway_error(exc) from exc
-        return found.to_dict()
-
-
-def _balance_transaction(
-    data: dict[str, Any], created: dt.datetime | None = None, ids: tuple[str, ...] = ()
-) -> BalanceTransaction:
-    return BalanceTransaction(
-        id=data["id"],
-        reporting_category=data.get("reporting_category") or data.get("type") or "",
-        amount=int(data["amount"]),
-        fee=int(data.get("fee") or 0),
-        net=int(data.get("net") or 0),
-        currency=str(data["currency"]).upper(),
-        status=str(data.get("status") or ""),
-        created=created or dt.datetime.fromtimestamp(int(data["created"]), dt.UTC),
-        source_ids=ids or tuple(x for x in [data.get("source")] if isinstance(x, str)),
-    )
+        return _read(found, so.Invoice)
 
 
 _CANCELLABLE_INTENT = frozenset(
@@ -461,16 +439,9 @@ def _decline_code(exc: stripe.StripeError) -> str | None:
     return (getattr(error, "decline_code", None) or exc.code) if error is not None else exc.code
 
 
-def _payment_intent(data: dict[str, Any]) -> PaymentIntent:
-    error = data.get("last_payment_error") or {}
-    decline = error.get("decline_code") or error.get("code") if error else None
-    return PaymentIntent(
-        str(data["id"]),
-        str(data["status"]),
-        data.get("client_secret"),
-        Money(int(data["amount"]), str(data["currency"]).upper()),
-        decline if data["status"] == "requires_payment_method" else None,
-    )
+def _read(obj: stripe.StripeObject, as_type: type[S]) -> S:
+    """A Stripe object as the Struct Coverline reads it (a StripeObject is not a dict)."""
+    return msgspec.convert(obj.to_dict(), as_type)
 
 
 def _recurring(months: int) -> Any:

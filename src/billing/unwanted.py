@@ -8,7 +8,8 @@ import msgspec
 
 from billing.gateway import Gateway
 from billing.ledger import record_once
-from billing.rules import Unwanted
+from billing.rules import LedgerKind, Unwanted
+from entitlements.audit_names import Action
 from entitlements.money import Money
 from entitlements.store import audit
 from entitlements.store.base import utcnow
@@ -40,7 +41,7 @@ async def refund_unwanted(units: Units, gateway: Gateway, job: UnwantedRefund) -
         await record_once(
             run,
             f"refund:{refund.id}",
-            "refund",
+            LedgerKind.REFUND,
             -job.amount,
             job.currency,
             utcnow(),
@@ -49,4 +50,4 @@ async def refund_unwanted(units: Units, gateway: Gateway, job: UnwantedRefund) -
             stripe_payment_intent=job.payment_intent,
         )
         refunded = {"payment_intent": job.payment_intent, "refund": refund.id, "reason": job.reason.value}
-        await audit.append(run, "contract", job.contract_id, ACTOR, [("refunded", refunded)])
+        await audit.append(run, "contract", job.contract_id, ACTOR, [(Action.REFUNDED, refunded)])

@@ -1,10 +1,13 @@
-"""Stripe webhooks: verify, store once, apply in one transaction.
+"""Stripe webhooks: verify, decode once, store once, apply in one transaction.
 
 Events arrive late, twice and out of order. Each is stored under its unique id (a duplicate is a
 no-op), and applied through the contract operations, which are idempotent by a reference derived
 from the Stripe object (PaymentIntent, invoice, subscription, refund). Where arrival order could
 mislead, the decision comes from the object's state: a failed invoice that is paid by now is not
 past due; a subscription says itself whether it ended for non-payment or by request.
+
+An event's object is decoded once, at the edge, into the Struct its handler reads
+(`billing.stripe_objects`): one that does not fit is malformed before anything is written.
 """
 
 from __future__ import annotations
@@ -13,22 +16,24 @@ import datetime as dt
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 import structlog
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.exc import IntegrityError
 
+from billing import stripe_objects as so
 from billing.cancellation import StopSubscription
 from billing.gateway import Gateway
 from billing.ledger import record_once
 from billing.reconcile import BalanceTransaction
-from billing.rules import Unwanted, invoice_kind, paid_already, subscription_ending
+from billing.rules import LedgerKind, Unwanted, invoice_kind, paid_already, subscription_ending
 from billing.signatures import verify
 from billing.tables import StripeEventRow
 from billing.unwanted import UnwantedRefund
 from entitlements import jobs, services
+from entitlements.audit_names import Action
 from entitlements.catalog import Billing
 from entitlements.coverage import ContractStatus, Period
 from entitlements.errors import DomainError
@@ -40,6 +45,7 @@ from entitlements.store.unit_of_work import UnitOfWork, Units
 
 ACTOR = "stripe"
 T = TypeVar("T")
+O = TypeVar("O", bound=msgspec.Struct)  # noqa: E741
 OUTCOME_LENGTH = 200  # stripe_events.outcome
 log = structlog.get_logger("billing.webhooks")
 
@@ -53,6 +59,7 @@ _OUTCOME = (
     .where(stripe_events.c.id == bindparam("event_id"))
     .values(outcome=bindparam("result"))
 )
+Event = so.Event
 
 
 class Outcome(StrEnum):
@@ -68,31 +75,58 @@ class Outcome(StrEnum):
     UNKNOWN_CONTRACT = "unknown_contract"
 
 
-class MalformedEvent(Exception):
-    pass
+class Why(StrEnum):
+    """Why an event changed nothing."""
+
+    NOT_ACTED_ON = "not an event Coverline acts on"
+    NO_CONTRACT_FOR_PAYMENT_INTENT = "no contract for this PaymentIntent"
+    NO_CONTRACT_FOR_INVOICE = "no contract for this invoice"
+    NO_CONTRACT_FOR_SUBSCRIPTION = "no contract for this subscription"
+    NO_CONTRACT_FOR_SESSION = "no contract for this session"
+    INVOICE_NOT_PAID = "the invoice is not paid"
+    INVOICE_PAID_BY_NOW = "the invoice is paid by now"
+    FIRST_PAYMENT_FAILED = "the first payment failed; the contract stays pending"
+    EARLIER_ATTEMPT = "the subscription of an earlier payment attempt"
+    ABANDONED = "the contract was abandoned unpaid"
+    NO_BALANCE_TRANSACTION = "no balance transaction yet"
+    NO_FEE = "no fee"
+    SESSION_NOT_PAID = "not paid"
+
+
+class Handled(msgspec.Struct, frozen=True):
+    """What a handler made of its event: applied (with what it did, where that says more than
+    "applied"), ignored and why, or naming a contract we never had."""
+
+    outcome: Outcome
+    detail: str = ""
+
+    @property
+    def stored(self) -> str:
+        """As `stripe_events.outcome` keeps it."""
+        text = f"{self.outcome.value}: {self.detail}" if self.detail else self.outcome.value
+        return text[:OUTCOME_LENGTH]
+
+
+APPLIED = Handled(Outcome.APPLIED)
+
+
+def applied(detail: str) -> Handled:
+    return Handled(Outcome.APPLIED, detail)
+
+
+def ignored(why: Why | str) -> Handled:
+    return Handled(Outcome.IGNORED, str(why))
 
 
 class UnknownContract(Exception):
     """The event names a contract of ours that does not exist."""
 
 
-class Event(msgspec.Struct):
-    # Bounded as stored (stripe_events) and as an instant: past them, the malformed path.
-    id: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
-    type: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    created: Annotated[int, msgspec.Meta(ge=0, le=7_258_118_400)]  # up to 2200-01-01
-    data: dict[str, Any]
+class Reads(msgspec.Struct, Generic[O], frozen=True):
+    """An event type's handler and the Struct its object is decoded into for it."""
 
-    @property
-    def object(self) -> dict[str, Any]:
-        obj = self.data.get("object")
-        if not isinstance(obj, dict):
-            raise MalformedEvent("event without data.object")
-        return obj
-
-    @property
-    def at(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.created, dt.UTC)
+    type: type[O]
+    handle: Callable[[UnitOfWork, Event, O, Lookups], Awaitable[Handled]]
 
 
 async def ingest(
@@ -117,49 +151,40 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
         event = msgspec.json.decode(raw, type=Event)
     except msgspec.DecodeError as exc:
         # Not even an event: kept under an id of its own bytes, so a redelivery is a duplicate.
-        event = Event(f"evt_unreadable_{hashlib.sha256(raw).hexdigest()[:24]}", "unreadable", 0, {})
+        event = Event(
+            id=f"evt_unreadable_{hashlib.sha256(raw).hexdigest()[:24]}", type="unreadable", created=0
+        )
         log.error("stripe event malformed", event_id=event.id, error=str(exc))
         return await _malformed(units, event, raw, str(exc))
+    reads = HANDLERS.get(event.type)
+    obj: msgspec.Struct | None = None
+    if reads is not None:
+        try:
+            obj = msgspec.json.decode(event.data.object, type=reads.type)
+        except msgspec.DecodeError as exc:  # a field its handler reads is missing or of another type
+            log.error("stripe event malformed", event_id=event.id, type=event.type, error=str(exc))
+            return await _malformed(units, event, raw, str(exc))
     # What the handler will ask the gateway is asked now, with no transaction open.
-    known = await look_up(event, gateway)
+    known = await look_up(event.type, obj, gateway)
     try:
         async with units() as run:
             # Stored first: a concurrent twin waits on this row's key, then finds it taken. The
             # usual outcome is stored with it; any other is written below.
             if not await _store(run, event, raw, Outcome.APPLIED.value):
                 return Outcome.DUPLICATE, event.id
-            try:
-                outcome, detail = await apply(run, event, known)
-            except _UNREADABLE as exc:  # the handler's reading only: not what the unit does after it
-                raise _Unreadable(f"{type(exc).__name__}: {exc}") from exc
-            if outcome is not Outcome.APPLIED or detail:
-                await run.run(
-                    _OUTCOME,
-                    event_id=event.id,
-                    result=(f"{outcome.value}: {detail}" if detail else outcome.value)[:OUTCOME_LENGTH],
-                )
+            handled = await apply(run, event, reads, obj, known)
+            if handled != APPLIED:
+                await run.run(_OUTCOME, event_id=event.id, result=handled.stored)
     except IntegrityError:
         return Outcome.DUPLICATE, event.id
-    except _Unreadable as exc:
-        # A field the handler read missing or of another type: everything it wrote is rolled back
-        # with the unit, and the event is kept as malformed in a transaction of its own (no
-        # savepoint on every event for the rare one: two round trips each). With the traceback: a
-        # bug of ours would read like a malformed event.
-        log.exception("stripe event malformed", event_id=event.id, type=event.type, error=str(exc))
-        return await _malformed(units, event, raw, str(exc))
-    log.info("stripe event", event_id=event.id, type=event.type, outcome=outcome.value, detail=detail)
-    return outcome, event.id
-
-
-Handler = Callable[[UnitOfWork, Event, "Lookups"], Awaitable[str | None]]
-
-
-# What reading a field that is missing or of another type raises, in the handlers below.
-_UNREADABLE = (MalformedEvent, KeyError, TypeError, ValueError, AttributeError)
-
-
-class _Unreadable(Exception):
-    """A handler could not read its event: carried out of the unit of work, which rolls back."""
+    log.info(
+        "stripe event",
+        event_id=event.id,
+        type=event.type,
+        outcome=handled.outcome.value,
+        detail=handled.detail,
+    )
+    return handled.outcome, event.id
 
 
 async def _store(run: UnitOfWork, event: Event, raw: bytes, outcome: str) -> bool:
@@ -178,23 +203,21 @@ async def _store(run: UnitOfWork, event: Event, raw: bytes, outcome: str) -> boo
 async def _malformed(units: Units, event: Event, raw: bytes, error: str) -> tuple[Outcome, str]:
     """Keep an event that cannot be applied as it came, once, with what was wrong with it."""
     async with units() as run:
-        stored = await _store(run, event, raw, f"{Outcome.MALFORMED.value}: {error}")
+        stored = await _store(run, event, raw, Handled(Outcome.MALFORMED, error).stored)
     return (Outcome.MALFORMED if stored else Outcome.DUPLICATE), event.id
 
 
-async def apply(run: UnitOfWork, event: Event, known: Lookups) -> tuple[Outcome, str]:
-    handler = HANDLERS.get(event.type)
-    if handler is None:
-        return Outcome.IGNORED, "not an event Coverline acts on"
+async def apply(
+    run: UnitOfWork, event: Event, reads: Reads[Any] | None, obj: msgspec.Struct | None, known: Lookups
+) -> Handled:
+    if reads is None or obj is None:
+        return ignored(Why.NOT_ACTED_ON)
     try:
-        detail = await handler(run, event, known)
+        return await reads.handle(run, event, obj, known)
     except DomainError as exc:  # e.g. a payment for a contract cancelled meanwhile: nothing to do
-        return Outcome.IGNORED, exc.detail
+        return ignored(exc.detail)
     except UnknownContract as exc:
-        return Outcome.UNKNOWN_CONTRACT, str(exc)
-    if detail is not None and detail.startswith("ignored"):
-        return Outcome.IGNORED, detail.removeprefix("ignored: ")
-    return Outcome.APPLIED, detail or ""
+        return Handled(Outcome.UNKNOWN_CONTRACT, str(exc))
 
 
 # --- what handlers ask the gateway, asked before the transaction ----------------------------------
@@ -209,11 +232,11 @@ class Lookups:
     opens: no lock is held while Stripe answers."""
 
     def __init__(self) -> None:
-        self.invoices: dict[str, dict[str, Any] | None] = {}
+        self.invoices: dict[str, so.Invoice | None] = {}
         self.subscription_contracts: dict[str, str | None] = {}
         self.balance_transactions: dict[str, BalanceTransaction | None] = {}
 
-    def invoice(self, invoice_id: str) -> dict[str, Any] | None:
+    def invoice(self, invoice_id: str) -> so.Invoice | None:
         return self._get(self.invoices, invoice_id)
 
     def subscription_contract(self, subscription_id: str) -> str | None:
@@ -229,57 +252,40 @@ class Lookups:
         return found[key]
 
 
-async def look_up(event: Event, gateway: Gateway) -> Lookups:
+async def look_up(event_type: str, obj: msgspec.Struct | None, gateway: Gateway) -> Lookups:
     """Ask the gateway what the event's handler will need: the current invoice where an event's
     copy could mislead, the contract in a subscription's metadata where an invoice of the older
-    shape does not carry it, a charge's balance transaction (for Stripe's fee). An event that
-    cannot be read asks nothing: its handler finds it malformed."""
+    shape does not carry it, a charge's balance transaction (for Stripe's fee)."""
     known = Lookups()
-    try:
-        obj = event.object
-        if event.type == "payment_intent.succeeded" and isinstance(obj.get("invoice"), str):
-            invoice = await gateway.invoice(obj["invoice"])
-            known.invoices[obj["invoice"]] = invoice
-            if invoice is not None:
-                await _look_up_subscription(invoice, gateway, known)
-        elif event.type.startswith("invoice."):
-            if event.type == "invoice.payment_failed":
-                known.invoices[obj["id"]] = await gateway.invoice(obj["id"])
-            await _look_up_subscription(obj, gateway, known)
-        elif event.type in ("charge.succeeded", "charge.updated") and isinstance(
-            txn := obj.get("balance_transaction"), str
-        ):
-            known.balance_transactions[txn] = await gateway.balance_transaction(txn)
-    except _UNREADABLE:
-        pass
+    if event_type == "payment_intent.succeeded" and isinstance(obj, so.PaymentIntent):
+        invoice_id = so.ident(obj.invoice)
+        if invoice_id is None:
+            return known
+        invoice = await gateway.invoice(invoice_id)
+        known.invoices[invoice_id] = invoice
+        if invoice is not None:
+            await _look_up_subscription(invoice, gateway, known)
+    elif isinstance(obj, so.Invoice | so.UpcomingInvoice):
+        if event_type == "invoice.payment_failed" and obj.id is not None:
+            known.invoices[obj.id] = await gateway.invoice(obj.id)
+        await _look_up_subscription(obj, gateway, known)
+    elif (
+        event_type in _FEE_EVENTS and isinstance(obj, so.Charge) and isinstance(obj.balance_transaction, str)
+    ):
+        txn = obj.balance_transaction
+        known.balance_transactions[txn] = await gateway.balance_transaction(txn)
     return known
 
 
-async def _look_up_subscription(invoice: dict[str, Any], gateway: Gateway, known: Lookups) -> None:
-    subscription, contract_id = _invoice_subscription(invoice)
-    if contract_id is None and isinstance(subscription, str):
+async def _look_up_subscription(
+    invoice: so.Invoice | so.UpcomingInvoice, gateway: Gateway, known: Lookups
+) -> None:
+    subscription, contract_id = invoice.subscription_and_contract
+    if contract_id is None and subscription is not None:
         known.subscription_contracts[subscription] = await gateway.subscription_contract(subscription)
 
 
-# --- finding our contract from Stripe's objects (the current shapes and localstripe's older ones) --
-
-
-def _metadata_contract(obj: dict[str, Any]) -> str | None:
-    metadata = obj.get("metadata") or {}
-    value = metadata.get("contract_id")
-    return value if isinstance(value, str) else None
-
-
-def _invoice_subscription(invoice: dict[str, Any]) -> tuple[str | None, str | None]:
-    """(subscription id, contract id from its metadata) of an invoice, in either shape."""
-    parent = invoice.get("parent") or {}
-    details = parent.get("subscription_details") if parent.get("type") == "subscription_details" else None
-    if details:
-        return details.get("subscription"), _metadata_contract(details)
-    subscription = invoice.get("subscription")  # before 2025-03-31 (and localstripe)
-    if isinstance(subscription, dict):
-        return subscription.get("id"), _metadata_contract(subscription)
-    return subscription, None
+# --- finding our contract from Stripe's objects ----------------------------------------------------
 
 
 async def _contract(
@@ -324,50 +330,19 @@ async def _locked(
     return locked
 
 
+async def _invoice_contract(
+    run: UnitOfWork, invoice: so.Invoice | so.UpcomingInvoice, known: Lookups
+) -> ContractState | None:
+    subscription, contract_id = invoice.subscription_and_contract
+    if contract_id is None and subscription:
+        linked = await _contract(run, subscription=subscription)
+        if linked is not None:
+            return linked
+        contract_id = known.subscription_contract(subscription)  # an older shape: asked before
+    return await _contract(run, contract_id=contract_id, subscription=subscription)
+
+
 # --- handlers ----------------------------------------------------------------------------------------
-
-
-async def payment_succeeded(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
-    pi = event.object
-    contract = await _locked(run, contract_id=_metadata_contract(pi), payment_intent=pi.get("id"))
-    if contract is None and isinstance(pi.get("invoice"), str):
-        # An invoice's payment (older API versions name it): the invoice, fetched now, decides.
-        invoice = known.invoice(pi["invoice"])
-        if invoice is not None and (invoice.get("status") == "paid" or invoice.get("paid") is True):
-            return await invoice_paid(
-                run, Event(event.id, "invoice.paid", event.created, {"object": invoice}), known
-            )
-    if contract is None:
-        return "ignored: no contract for this PaymentIntent"
-    charge = pi.get("latest_charge") or pi.get("charge")
-    payment = Payment(
-        reference=pi["id"],
-        ledger_key=f"charge:{pi['id']}",
-        amount=int(pi["amount"]),
-        currency=str(pi["currency"]).upper(),
-        payment_intent=pi["id"],
-        charge=charge if isinstance(charge, str) else None,
-    )
-    unwanted = await _unwanted(run, contract, payment, None, event)
-    if unwanted is not None:
-        return unwanted
-    bought = await services.record_payment(
-        run, contract, reference=pi["id"], paid_at=event.at, actor=ACTOR, checked=False
-    ) or await LifecycleRecord(run).period_bought(pi["id"])  # recorded before (by the checkout, say)
-    await record_once(
-        run,
-        payment.ledger_key,
-        "sale",
-        payment.amount,
-        payment.currency,
-        event.at,
-        contract_id=contract.id,
-        stripe_payment_intent=pi["id"],
-        stripe_charge=payment.charge,
-        period_start=bought.start if bought else None,  # the coverage it pays for: revenue
-        period_end=bought.end if bought else None,  # is earned over this span
-    )
-    return None
 
 
 class Payment(msgspec.Struct, frozen=True):
@@ -382,9 +357,48 @@ class Payment(msgspec.Struct, frozen=True):
     invoice: str | None = None
 
 
+async def payment_succeeded(run: UnitOfWork, event: Event, pi: so.PaymentIntent, known: Lookups) -> Handled:
+    contract = await _locked(run, contract_id=pi.metadata.get("contract_id"), payment_intent=pi.id)
+    if contract is None and (invoice_id := so.ident(pi.invoice)):
+        # An invoice's payment (older API versions name it): the invoice, fetched now, decides.
+        invoice = known.invoice(invoice_id)
+        if invoice is not None and invoice.is_paid:
+            return await invoice_paid(run, event, invoice, known)
+    if contract is None:
+        return ignored(Why.NO_CONTRACT_FOR_PAYMENT_INTENT)
+    payment = Payment(
+        reference=pi.id,
+        ledger_key=f"charge:{pi.id}",
+        amount=pi.amount,
+        currency=pi.currency.upper(),
+        payment_intent=pi.id,
+        charge=so.ident(pi.latest_charge) or so.ident(pi.charge),
+    )
+    unwanted = await _unwanted(run, contract, payment, None, event)
+    if unwanted is not None:
+        return unwanted
+    bought = await services.record_payment(
+        run, contract, reference=pi.id, paid_at=event.at, actor=ACTOR, checked=False
+    ) or await LifecycleRecord(run).period_bought(pi.id)  # recorded before (by the checkout, say)
+    await record_once(
+        run,
+        payment.ledger_key,
+        LedgerKind.SALE,
+        payment.amount,
+        payment.currency,
+        event.at,
+        contract_id=contract.id,
+        stripe_payment_intent=pi.id,
+        stripe_charge=payment.charge,
+        period_start=bought.start if bought else None,  # the coverage it pays for: revenue
+        period_end=bought.end if bought else None,  # is earned over this span
+    )
+    return APPLIED
+
+
 async def _unwanted(
     run: UnitOfWork, contract: LockedContract, payment: Payment, period: Period | None, event: Event
-) -> str | None:
+) -> Handled | None:
     """A payment that buys nothing is booked as what it is, said in the contract's history, and
     refunded by a job: one for a period already paid (Stripe charged twice: a second
     PaymentIntent, a second invoice for one period), or one for a contract abandoned unpaid.
@@ -406,7 +420,7 @@ async def _unwanted(
     stored = await record_once(
         run,
         payment.ledger_key,
-        reason.value,
+        LedgerKind(reason.value),
         payment.amount,
         payment.currency,
         event.at,
@@ -416,7 +430,7 @@ async def _unwanted(
         stripe_invoice=payment.invoice,
     )
     if not stored:
-        return f"{reason.value}: booked before"
+        return applied(f"{reason.value}: booked before")
     why: dict[str, Any] = {
         "payment": payment.reference,
         "amount": payment.amount,
@@ -431,42 +445,26 @@ async def _unwanted(
     else:
         why["refund"] = "by hand: Stripe named no PaymentIntent"
         log.error("unwanted payment not refunded", contract_id=contract.id, payment=payment.reference)
-    await audit.append(run, "contract", contract.id, ACTOR, [(reason.value, why)])
-    return f"{reason.value}: refunded by a job"
+    await audit.append(run, "contract", contract.id, ACTOR, [(Action(reason.value), why)])
+    return applied(f"{reason.value}: refunded by a job")
 
 
-async def _invoice_contract(run: UnitOfWork, invoice: dict[str, Any], known: Lookups) -> ContractState | None:
-    subscription, contract_id = _invoice_subscription(invoice)
-    if contract_id is None and subscription:
-        linked = await _contract(run, subscription=subscription)
-        if linked is not None:
-            return linked
-        contract_id = known.subscription_contract(subscription)  # an older shape: asked before
-    return await _contract(run, contract_id=contract_id, subscription=subscription)
-
-
-async def invoice_paid(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
-    invoice = event.object
-    subscription, _ = _invoice_subscription(invoice)
+async def invoice_paid(run: UnitOfWork, event: Event, invoice: so.Invoice, known: Lookups) -> Handled:
+    subscription, _ = invoice.subscription_and_contract
     found = await _invoice_contract(run, invoice, known)
     if found is None:
-        return "ignored: no contract for this invoice"
+        return ignored(Why.NO_CONTRACT_FOR_INVOICE)
     contract = await _locked(run, contract_id=found.id, subscription=subscription)
     assert contract is not None  # found just now, in this transaction
     period = _service_period(invoice)
-    payments = (invoice.get("payments") or {}).get("data") or []
-    intent = next(
-        (p["payment"].get("payment_intent") for p in payments if p.get("payment")), None
-    ) or invoice.get("payment_intent")
-    charge = invoice.get("charge")
     payment = Payment(
-        reference=invoice["id"],
-        ledger_key=f"invoice:{invoice['id']}",
-        amount=int(invoice.get("amount_paid") or invoice.get("amount_due") or 0),
-        currency=str(invoice["currency"]).upper(),
-        payment_intent=intent if isinstance(intent, str) else None,
-        charge=charge if isinstance(charge, str) else None,
-        invoice=invoice["id"],
+        reference=invoice.id,
+        ledger_key=f"invoice:{invoice.id}",
+        amount=invoice.amount_paid or invoice.amount_due,
+        currency=invoice.currency.upper(),
+        payment_intent=invoice.paying_intent,
+        charge=so.ident(invoice.charge),
+        invoice=invoice.id,
     )
     unwanted = await _unwanted(run, contract, payment, period, event)
     if unwanted is not None:
@@ -474,16 +472,14 @@ async def invoice_paid(run: UnitOfWork, event: Event, known: Lookups) -> str | N
     await services.record_payment(
         run,
         contract,
-        reference=invoice["id"],
+        reference=invoice.id,
         paid_at=event.at,
         actor=ACTOR,
         checked=False,
         period=period,
     )
     _, periods = await LifecycleRecord(run).history(contract.id)
-    kind = invoice_kind(
-        invoice.get("billing_reason"), period.start if period else None, (p.start for p in periods)
-    )
+    kind = invoice_kind(invoice.billing_reason, period.start if period else None, (p.start for p in periods))
     await record_once(
         run,
         payment.ledger_key,
@@ -492,190 +488,192 @@ async def invoice_paid(run: UnitOfWork, event: Event, known: Lookups) -> str | N
         payment.currency,
         event.at,
         contract_id=contract.id,
-        stripe_invoice=invoice["id"],
+        stripe_invoice=invoice.id,
         stripe_payment_intent=payment.payment_intent,
         stripe_charge=payment.charge,
         period_start=period.start if period else None,
         period_end=period.end if period else None,
     )
-    return None
+    return APPLIED
 
 
-def _service_period(invoice: dict[str, Any]) -> Period | None:
-    """The span an invoice pays for: its line's period (for a renewal, the invoice's own
-    period_start/end name the period before), else the invoice's period."""
-    lines = (invoice.get("lines") or {}).get("data") or []
-    span = (lines[0].get("period") if lines else None) or {}
-    start = _ts(span.get("start")) or _ts(invoice.get("period_start"))
-    end = _ts(span.get("end")) or _ts(invoice.get("period_end"))
+def _service_period(invoice: so.Invoice) -> Period | None:
+    start, end = invoice.service_span
     return Period(start, end) if start and end and end > start else None
 
 
-def _ts(value: Any) -> dt.datetime | None:
-    return dt.datetime.fromtimestamp(value, dt.UTC) if isinstance(value, int) else None
-
-
-async def invoice_changed(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
+async def invoice_changed(run: UnitOfWork, event: Event, invoice: so.Invoice, known: Lookups) -> Handled:
     """Any other invoice event: acted on only if the invoice says it is paid (localstripe, for
     one, reports a subscription's first invoice paid in `invoice.created` alone)."""
-    invoice = event.object
-    if invoice.get("status") == "paid" or invoice.get("paid") is True:
-        return await invoice_paid(run, event, known)
-    return "ignored: the invoice is not paid"
+    if invoice.is_paid:
+        return await invoice_paid(run, event, invoice, known)
+    return ignored(Why.INVOICE_NOT_PAID)
 
 
-async def invoice_failed(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
-    invoice = event.object
-    now = known.invoice(invoice["id"])
-    if now is not None and now.get("status") == "paid":
-        return "ignored: the invoice is paid by now"
+async def invoice_failed(run: UnitOfWork, event: Event, invoice: so.Invoice, known: Lookups) -> Handled:
+    now = known.invoice(invoice.id)
+    if now is not None and now.status == "paid":
+        return ignored(Why.INVOICE_PAID_BY_NOW)
     contract = await _invoice_contract(run, invoice, known)
     if contract is None:
-        return "ignored: no contract for this invoice"
-    if invoice.get("billing_reason") == "subscription_create":
-        return "ignored: the first payment failed; the contract stays pending"
+        return ignored(Why.NO_CONTRACT_FOR_INVOICE)
+    if invoice.billing_reason == "subscription_create":
+        return ignored(Why.FIRST_PAYMENT_FAILED)
     due = _service_period(invoice)
     failed = {
         "contract_id": contract.id,
-        "invoice": invoice["id"],
-        "hosted_invoice_url": invoice.get("hosted_invoice_url"),
+        "invoice": invoice.id,
+        "hosted_invoice_url": invoice.hosted_invoice_url,
     }
     run.emit("payment.failed", failed, product_id=contract.product_id, contract_id=contract.id)
     await services.mark_past_due(
         run,
         contract.id,
-        reference=invoice["id"],
+        reference=invoice.id,
         at=due.start if due else event.at,
         actor=ACTOR,
         checked=False,
     )
-    return None
+    return APPLIED
 
 
-async def subscription_changed(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
-    sub = event.object
-    contract = await _locked(run, contract_id=_metadata_contract(sub), subscription=sub.get("id"))
+async def subscription_changed(
+    run: UnitOfWork, event: Event, sub: so.Subscription, known: Lookups
+) -> Handled:
+    contract = await _locked(run, contract_id=sub.metadata.get("contract_id"), subscription=sub.id)
     if contract is None:
-        return "ignored: no contract for this subscription"
-    status = sub.get("status")
-    if status not in ("canceled", "incomplete_expired"):
-        return "subscription noted"
-    if contract.stripe_subscription_id not in (None, sub["id"]):
-        return "ignored: the subscription of an earlier payment attempt"
+        return ignored(Why.NO_CONTRACT_FOR_SUBSCRIPTION)
+    if sub.status not in ("canceled", "incomplete_expired"):
+        return applied("subscription noted")
+    if contract.stripe_subscription_id not in (None, sub.id):
+        return ignored(Why.EARLIER_ATTEMPT)
     if contract.status is ContractStatus.ABANDONED:  # its subscription let go after (checkout.release)
-        return "ignored: the contract was abandoned unpaid"
+        return ignored(Why.ABANDONED)
     # The subscription says why it ended; the order its events arrived in does not matter.
-    reason = (sub.get("cancellation_details") or {}).get("reason")
-    ended = _ts(sub.get("ended_at")) or event.at
-    cancel_at = _ts(sub.get("cancel_at"))
+    ended = so.instant(sub.ended_at) or event.at
     # Expired unpaid: its first invoice was never paid (Stripe's word, whatever arrived before).
-    expired = status == "incomplete_expired"
-    target = ContractStatus.ABANDONED if expired else subscription_ending(reason, ended, cancel_at)
+    expired = sub.status == "incomplete_expired"
+    target = (
+        ContractStatus.ABANDONED
+        if expired
+        else subscription_ending(sub.end_reason, ended, so.instant(sub.cancel_at))
+    )
     await services.end_contract(
         run,
         contract,
         target=target,
-        reference=f"{sub['id']}:ended",
+        reference=f"{sub.id}:ended",
         at=ended,
         actor=ACTOR,
         checked=False,
     )
-    return target.value
+    return applied(target.value)
 
 
-async def payment_action_required(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
+async def payment_action_required(
+    run: UnitOfWork, event: Event, invoice: so.Invoice, known: Lookups
+) -> Handled:
     """A renewal needs the customer to authenticate (3-D Secure): said in the contract's
     history with the link to Stripe's hosted invoice page, where they can."""
-    invoice = event.object
     contract = await _invoice_contract(run, invoice, known)
     if contract is None:
-        return "ignored: no contract for this invoice"
-    needed = {"invoice": invoice["id"], "hosted_invoice_url": invoice.get("hosted_invoice_url")}
-    await audit.append(run, "contract", contract.id, ACTOR, [("payment_action_required", needed)])
-    return None
+        return ignored(Why.NO_CONTRACT_FOR_INVOICE)
+    needed = {"invoice": invoice.id, "hosted_invoice_url": invoice.hosted_invoice_url}
+    await audit.append(run, "contract", contract.id, ACTOR, [(Action.PAYMENT_ACTION_REQUIRED, needed)])
+    return APPLIED
 
 
-async def renewal_notice(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
-    invoice = event.object  # an upcoming invoice has no id
+async def renewal_notice(
+    run: UnitOfWork, event: Event, invoice: so.UpcomingInvoice, known: Lookups
+) -> Handled:
     contract = await _invoice_contract(run, invoice, known)
     if contract is None:
-        return "ignored: no contract for this subscription"
-    await audit.append(run, "contract", contract.id, ACTOR, [("renewal_notice", {"event_id": event.id})])
-    return None
+        return ignored(Why.NO_CONTRACT_FOR_SUBSCRIPTION)
+    await audit.append(run, "contract", contract.id, ACTOR, [(Action.RENEWAL_NOTICE, {"event_id": event.id})])
+    return APPLIED
 
 
-async def refund_recorded(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
-    obj = event.object
-    refunds = [obj] if obj.get("object") == "refund" else ((obj.get("refunds") or {}).get("data") or [])
+async def refund_recorded(run: UnitOfWork, event: Event, refund: so.Refund, known: Lookups) -> Handled:
+    await _book_refunds(run, event, [refund], None)
+    return APPLIED
+
+
+async def charge_refunded(run: UnitOfWork, event: Event, charge: so.Charge, known: Lookups) -> Handled:
+    refunds = charge.refunds.data if charge.refunds else []
+    await _book_refunds(run, event, refunds, so.ident(charge.payment_intent))
+    return APPLIED
+
+
+async def _book_refunds(run: UnitOfWork, event: Event, refunds: list[so.Refund], intent: str | None) -> None:
     for refund in refunds:
-        intent = refund.get("payment_intent") or obj.get("payment_intent")
-        contract = await _contract(run, contract_id=_metadata_contract(refund), payment_intent=intent)
-        if refund.get("status") in ("failed", "canceled"):
+        paid_by = so.ident(refund.payment_intent) or intent
+        contract = await _contract(
+            run, contract_id=refund.metadata.get("contract_id"), payment_intent=paid_by
+        )
+        if refund.status in ("failed", "canceled"):
             continue
         await record_once(
             run,
-            f"refund:{refund['id']}",
-            "refund",
-            -int(refund["amount"]),
-            refund["currency"],
+            f"refund:{refund.id}",
+            LedgerKind.REFUND,
+            -refund.amount,
+            refund.currency,
             event.at,
             contract_id=contract.id if contract else None,
-            stripe_refund=refund["id"],
-            stripe_payment_intent=intent,
-            stripe_charge=refund.get("charge") if isinstance(refund.get("charge"), str) else None,
+            stripe_refund=refund.id,
+            stripe_payment_intent=paid_by,
+            stripe_charge=so.ident(refund.charge),
         )
-    return None
 
 
-_DISPUTE_CLOSED = {"won": "dispute_won", "lost": "dispute_lost"}
+_DISPUTE_CLOSED = {"won": Action.DISPUTE_WON, "lost": Action.DISPUTE_LOST}
 
 
-async def dispute_changed(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
+async def dispute_changed(run: UnitOfWork, event: Event, dispute: so.Dispute, known: Lookups) -> Handled:
     """A dispute opened: cover continues, the contract is flagged (history, check). Won: the flag
     clears and the money comes back. Lost: cover ends at the instant it closed (`chargeback`;
     claims approved before stand), and the subscription is stopped at Stripe by a job."""
-    dispute = event.object
-    intent = dispute.get("payment_intent")
-    found = await _contract(run, payment_intent=intent) if isinstance(intent, str) else None
+    intent = so.ident(dispute.payment_intent)
+    found = await _contract(run, payment_intent=intent) if intent else None
     contract = await _locked(run, contract_id=found.id) if found else None
     ids = {
         "contract_id": contract.id if contract else None,
-        "stripe_dispute": dispute["id"],
+        "stripe_dispute": dispute.id,
         "stripe_payment_intent": intent,
     }
-    status = str(dispute.get("status"))
+    status = dispute.status
     if event.type == "charge.dispute.created":
         await record_once(
             run,
-            f"dispute:{dispute['id']}",
-            "dispute",
-            -int(dispute["amount"]),
-            dispute["currency"],
+            f"dispute:{dispute.id}",
+            LedgerKind.DISPUTE,
+            -dispute.amount,
+            dispute.currency,
             event.at,
             **ids,
         )
     elif status == "won":
         await record_once(
             run,
-            f"dispute_reversal:{dispute['id']}",
-            "dispute_reversal",
-            int(dispute["amount"]),
-            dispute["currency"],
+            f"dispute_reversal:{dispute.id}",
+            LedgerKind.DISPUTE_REVERSAL,
+            dispute.amount,
+            dispute.currency,
             event.at,
             **ids,
         )
     if contract is None:
-        return status
+        return applied(status)
     closed = event.type == "charge.dispute.closed" or status in ("won", "lost")
     await run.run(_DISPUTED, contract_id=contract.id, disputed=not closed)
     run.touch(contract.product_id)
-    action = _DISPUTE_CLOSED.get(status, "dispute_closed") if closed else "disputed"
+    action = _DISPUTE_CLOSED.get(status, Action.DISPUTE_CLOSED) if closed else Action.DISPUTED
     await audit.append(
-        run, "contract", contract.id, ACTOR, [(action, {"dispute": dispute["id"], "status": status})]
+        run, "contract", contract.id, ACTOR, [(action, {"dispute": dispute.id, "status": status})]
     )
     disputed = {
         "contract_id": contract.id,
-        "dispute": dispute["id"],
+        "dispute": dispute.id,
         "status": status,
         "disputed": not closed,
     }
@@ -685,7 +683,7 @@ async def dispute_changed(run: UnitOfWork, event: Event, known: Lookups) -> str 
             run,
             contract,
             target=ContractStatus.CHARGEBACK,
-            reference=f"{dispute['id']}:lost",
+            reference=f"{dispute.id}:lost",
             at=event.at,
             actor=ACTOR,
             checked=False,
@@ -693,92 +691,98 @@ async def dispute_changed(run: UnitOfWork, event: Event, known: Lookups) -> str 
         if contract.stripe_subscription_id:
             stop = StopSubscription(contract.id, contract.stripe_subscription_id)
             await run.enqueue(jobs.STOP_SUBSCRIPTION, msgspec.json.encode(stop))
-    return status
+    return applied(status)
 
 
-async def fee_recorded(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
+async def fee_recorded(run: UnitOfWork, event: Event, charge: so.Charge, known: Lookups) -> Handled:
     """The fee Stripe took on a charge, from the charge's balance transaction."""
-    charge = event.object
-    txn = charge.get("balance_transaction")
+    txn = charge.balance_transaction
     if not isinstance(txn, str):
-        return "ignored: no balance transaction yet"
+        return ignored(Why.NO_BALANCE_TRANSACTION)
     found = known.balance_transaction(txn)
     if found is None or found.fee == 0:
-        return "ignored: no fee"
-    intent = charge.get("payment_intent") if isinstance(charge.get("payment_intent"), str) else None
+        return ignored(Why.NO_FEE)
+    intent = so.ident(charge.payment_intent)
     contract = await _contract(run, payment_intent=intent) if intent else None
     await record_once(
         run,
         f"fee:{txn}",
-        "fee",
+        LedgerKind.FEE,
         -found.fee,
         found.currency,
         event.at,
         contract_id=contract.id if contract else None,
-        stripe_charge=charge["id"],
+        stripe_charge=charge.id,
         stripe_payment_intent=intent,
         stripe_balance_transaction=txn,
     )
-    return None
+    return APPLIED
 
 
-async def checkout_completed(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
+async def checkout_completed(
+    run: UnitOfWork, event: Event, checkout: so.CheckoutSession, known: Lookups
+) -> Handled:
     """A hosted page was paid. Its PaymentIntent or invoice events record the payment; this one
     only links the contract to them (so nothing is recorded twice)."""
-    checkout = event.object
-    if checkout.get("payment_status") != "paid":
-        return "ignored: not paid"
-    contract_id = _metadata_contract(checkout)
+    if checkout.payment_status != "paid":
+        return ignored(Why.SESSION_NOT_PAID)
+    contract_id = checkout.metadata.get("contract_id")
     if contract_id is None:
-        return "ignored: no contract for this session"
-    intent, subscription = checkout.get("payment_intent"), checkout.get("subscription")
+        return ignored(Why.NO_CONTRACT_FOR_SESSION)
     await _locked(
         run,
         contract_id=contract_id,
-        payment_intent=intent if isinstance(intent, str) else None,
-        subscription=subscription if isinstance(subscription, str) else None,
+        payment_intent=so.ident(checkout.payment_intent),
+        subscription=so.ident(checkout.subscription),
     )
-    return "linked"
+    return applied("linked")
 
 
-async def payment_failed(run: UnitOfWork, event: Event, known: Lookups) -> str | None:
-    pi = event.object
-    contract = await _contract(run, contract_id=_metadata_contract(pi), payment_intent=pi.get("id"))
+async def payment_failed(run: UnitOfWork, event: Event, pi: so.PaymentIntent, known: Lookups) -> Handled:
+    contract = await _contract(run, contract_id=pi.metadata.get("contract_id"), payment_intent=pi.id)
     if contract is not None:
-        error = (pi.get("last_payment_error") or {}).get("decline_code") or "declined"
-        failed = {"payment_intent": pi.get("id"), "decline": error}
-        await audit.append(run, "contract", contract.id, ACTOR, [("payment_failed", failed)])
+        error = (pi.last_payment_error.decline_code if pi.last_payment_error else None) or "declined"
+        failed = {"payment_intent": pi.id, "decline": error}
+        await audit.append(run, "contract", contract.id, ACTOR, [(Action.PAYMENT_FAILED, failed)])
         run.emit(
             "payment.failed",
-            {"contract_id": contract.id, "payment_intent": pi.get("id"), "decline_code": error},
+            {"contract_id": contract.id, "payment_intent": pi.id, "decline_code": error},
             product_id=contract.product_id,
             contract_id=contract.id,
         )
-    return "the contract stays pending until a payment succeeds"
+    return applied("the contract stays pending until a payment succeeds")
 
 
-HANDLERS: dict[str, Handler] = {
-    "payment_intent.succeeded": payment_succeeded,
-    "payment_intent.payment_failed": payment_failed,
-    "invoice.paid": invoice_paid,
-    "invoice.payment_succeeded": invoice_paid,
-    "invoice.payment_failed": invoice_failed,
-    "invoice.payment_action_required": payment_action_required,
-    "invoice.created": invoice_changed,
-    "invoice.updated": invoice_changed,
-    "invoice.finalized": invoice_changed,
-    "invoice.upcoming": renewal_notice,
-    "customer.subscription.created": subscription_changed,
-    "customer.subscription.updated": subscription_changed,
-    "customer.subscription.deleted": subscription_changed,
-    "refund.created": refund_recorded,
-    "refund.updated": refund_recorded,
-    "charge.refunded": refund_recorded,
-    "charge.dispute.created": dispute_changed,
-    "charge.dispute.closed": dispute_changed,
-    "checkout.session.completed": checkout_completed,
-    "charge.succeeded": fee_recorded,
-    "charge.updated": fee_recorded,
+_FEE_EVENTS = ("charge.succeeded", "charge.updated")
+_PAYMENT_INTENT = Reads(so.PaymentIntent, payment_succeeded)
+_INVOICE_CHANGED = Reads(so.Invoice, invoice_changed)
+_INVOICE_PAID = Reads(so.Invoice, invoice_paid)
+_SUBSCRIPTION = Reads(so.Subscription, subscription_changed)
+_REFUND = Reads(so.Refund, refund_recorded)
+_DISPUTE = Reads(so.Dispute, dispute_changed)
+_FEE = Reads(so.Charge, fee_recorded)
+
+HANDLERS: dict[str, Reads[Any]] = {
+    "payment_intent.succeeded": _PAYMENT_INTENT,
+    "payment_intent.payment_failed": Reads(so.PaymentIntent, payment_failed),
+    "invoice.paid": _INVOICE_PAID,
+    "invoice.payment_succeeded": _INVOICE_PAID,
+    "invoice.payment_failed": Reads(so.Invoice, invoice_failed),
+    "invoice.payment_action_required": Reads(so.Invoice, payment_action_required),
+    "invoice.created": _INVOICE_CHANGED,
+    "invoice.updated": _INVOICE_CHANGED,
+    "invoice.finalized": _INVOICE_CHANGED,
+    "invoice.upcoming": Reads(so.UpcomingInvoice, renewal_notice),
+    "customer.subscription.created": _SUBSCRIPTION,
+    "customer.subscription.updated": _SUBSCRIPTION,
+    "customer.subscription.deleted": _SUBSCRIPTION,
+    "refund.created": _REFUND,
+    "refund.updated": _REFUND,
+    "charge.refunded": Reads(so.Charge, charge_refunded),
+    "charge.dispute.created": _DISPUTE,
+    "charge.dispute.closed": _DISPUTE,
+    "checkout.session.completed": Reads(so.CheckoutSession, checkout_completed),
+    **dict.fromkeys(_FEE_EVENTS, _FEE),
 }
 
 

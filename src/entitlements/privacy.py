@@ -16,8 +16,8 @@ import msgspec
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from entitlements import audit_names as A
 from entitlements import jobs
+from entitlements.audit_names import Action as A
 from entitlements.store import audit
 from entitlements.store.contracts import get_customer
 from entitlements.store.tables import (

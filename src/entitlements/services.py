@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from entitlements import audit_names as A
+from entitlements.audit_names import Action as A
 from entitlements.catalog import Plan
 from entitlements.contracts import (
     ENDINGS,
@@ -246,7 +246,7 @@ async def _settle(
     reference: str,
     actor: str,
     bought: Period | None = None,
-    audits: tuple[tuple[str, dict[str, Any]], ...] = (),
+    audits: tuple[tuple[StrEnum, dict[str, Any]], ...] = (),
 ) -> Period | None:
     """Settle the status from every lifecycle fact applied so far (`contracts.settle`) and write
     it; a cancellation cuts the coverage periods at its instant, paid or not. Returns the period
@@ -256,7 +256,7 @@ async def _settle(
     entries = list(audits)
     if settled.status is not contract.status:
         change = {"status": [contract.status.value, settled.status.value], "reference": reference}
-        entries.append((settled.status.value, change))
+        entries.append((settled.status, change))
     return await record.write(
         contract, settled, bought=bought, reference=reference, audits=entries, actor=actor
     )
@@ -344,7 +344,7 @@ async def record_payment(
     if period is None:
         plan = await record.plan(locked)
         period = next_period(plan, existing, locked.coverage_starts_at, paid_at)
-    paid = ("paid", {"reference": reference, "period": [period.start.isoformat(), period.end.isoformat()]})
+    paid = (A.PAID, {"reference": reference, "period": [period.start.isoformat(), period.end.isoformat()]})
     return await _settle(
         record, locked, facts, reference=reference, actor=actor, bought=period, audits=(paid,)
     )

@@ -224,8 +224,8 @@ async def test_a_failure_after_the_handler_is_not_taken_for_a_malformed_event(
 async def test_a_malformed_event_leaves_nothing_of_what_its_handler_began(
     shop: Shop, app: CoverlineApp
 ) -> None:
-    """The payment is recorded before the amount is read: the amount is missing, so the payment
-    goes too, and the contract stays unpaid."""
+    """The amount is missing: the event is refused whole where it is decoded, before its handler
+    writes anything, and the contract stays unpaid."""
     contract = await shop.sell(pay=False)
     event_id = f"evt_no_amount_{secrets.token_hex(4)}"
     intent = {

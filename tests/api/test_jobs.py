@@ -153,7 +153,7 @@ async def test_a_renamed_customer_reaches_the_gateway_through_a_job_retried_afte
     await drain(app, app.state.settings, gateway)
     assert gateway.calls == 3
     pushed = gateway.customers[customer["stripe"]]
-    assert (pushed["name"], pushed["preferred_locales"]) == ("Ana Reyes-Cruz", ["fil"])
+    assert (pushed.name, pushed.preferred_locales) == ("Ana Reyes-Cruz", ["fil"])
     assert await queued(app) == []
 
 

@@ -69,13 +69,13 @@ async def test_an_unpaid_contract_is_abandoned_when_its_offer_expires_and_stripe
     assert sorted(r.contract_id for r in queued) == sorted(ids[:3])
     for release in queued:
         await release_checkout(gateway, release)
-    assert gateway.payment_intents[page["payment_intent"]]["status"] == "canceled"
-    assert gateway.subscriptions[monthly["subscription"]]["status"] == "canceled"
+    assert gateway.payment_intents[page["payment_intent"]].status == "canceled"
+    assert gateway.subscriptions[monthly["subscription"]].status == "canceled"
     [session] = gateway.checkout_sessions.values()
-    assert session["status"] == "expired"
+    assert session.status == "expired"
     for release in queued:  # a retried job changes nothing
         await release_checkout(gateway, release)
-    assert gateway.payment_intents[page["payment_intent"]]["status"] == "canceled"
+    assert gateway.payment_intents[page["payment_intent"]].status == "canceled"
 
 
 def test_a_hosted_page_lives_as_long_as_its_offer_within_stripes_bounds() -> None:

@@ -78,7 +78,7 @@ async def test_cancelling_a_subscription_stops_it(shop: Shop, app: CoverlineApp)
     )
     gateway: SandboxGateway = app.state.gateway
     [subscription] = gateway.subscriptions.values()
-    assert subscription["status"] == "canceled"
+    assert subscription.status == "canceled"
     assert (await shop.call("GET", f"/v1/contracts/{contract_id}", "support"))["status"] == "cancelled"
 
 
@@ -208,7 +208,7 @@ async def test_a_checkout_retried_after_a_gateway_failure_charges_once(
         app.state.gateway = sandbox
     assert len(sandbox.payment_intents) == 1
     # The charge's event, refused while its contract was not committed, is delivered again.
-    assert "payment_intent.succeeded" in [e["type"] for e in sandbox.outbox]
+    assert "payment_intent.succeeded" in [e.type for e in sandbox.outbox]
     await deliver_sandbox_events(app.state)
     assert (await shop.call("GET", f"/v1/contracts/{retried['contract']['id']}", "support"))[
         "status"

@@ -70,7 +70,7 @@ async def test_a_declined_card_leaves_the_contract_pending_until_another_card_pa
     )
     assert (again["attempt"], again["payment_intent"]) == (2, paid["payment_intent"])
     gateway: SandboxGateway = app.state.gateway
-    assert [pi["status"] for pi in gateway.payment_intents.values()] == [
+    assert [pi.status for pi in gateway.payment_intents.values()] == [
         "requires_payment_method",
         "succeeded",
     ]

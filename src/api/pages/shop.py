@@ -243,8 +243,8 @@ class SandboxPageController(Controller):
         locale: str,
         declined: bool = False,
     ) -> Response[str]:
-        session = _sandbox(state).checkout_session(session_id)
-        price = session["_price"]
+        gateway = _sandbox(state)
+        session, price = gateway.checkout_session(session_id), gateway.checkout_price(session_id)
         amount = format_money(Money(price.unit_amount, price.currency), locale)
         return page(
             request,
@@ -256,7 +256,7 @@ class SandboxPageController(Controller):
             product=price.product_name,
             cards=_cards(locale),
             declined=declined,
-            complete=session["status"] == "complete",
+            complete=session.status == "complete",
         )
 
     @post("/checkout/{session_id:str}", status_code=303)
@@ -277,7 +277,7 @@ class SandboxPageController(Controller):
         await deliver_sandbox_events(state)
         if status != "complete":
             return self._checkout(request, state, session_id, locale, declined=True)
-        return Redirect(gateway.checkout_session(session_id)["success_url"])
+        return Redirect(gateway.checkout_session(session_id).success_url or "/")
 
     @get("/billing/{customer:str}")
     async def card_page(
@@ -309,4 +309,4 @@ class SandboxPageController(Controller):
         if customer not in gateway.customers or data.get("card") not in TEST_CARDS:
             raise InvalidInput("choose one of the test cards", field="card")
         await gateway.attach_payment_method(customer, data["card"], key=secrets.token_hex(8))
-        return Redirect(gateway.customers[customer].get("card_return_url") or "/")
+        return Redirect(gateway.card_return_urls.get(customer) or "/")

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from entitlements.audit_names import Action
 from entitlements.benefits.rules import NotRedeemable, RedemptionStatus, redemption_refusal
 from entitlements.catalog import BenefitKind, SupportChannel
 from entitlements.coverage import ContractFacts
@@ -152,7 +153,7 @@ async def redeem(
         session,
         "redemption",
         row.id,
-        row.status,
+        RedemptionStatus(row.status),
         actor,
         agent=agent,
         contract_id=contract.id,
@@ -161,7 +162,7 @@ async def redeem(
         fee=row.fee,
     )
     await audit.record(
-        session, "contract", contract.id, "benefit_redeemed", actor, redemption_id=row.id, agent=agent
+        session, "contract", contract.id, Action.BENEFIT_REDEEMED, actor, redemption_id=row.id, agent=agent
     )
     touch(session, row.product_id)
     await _event(session, row, "benefit.redeemed")
@@ -237,9 +238,11 @@ async def _void(
     now: dt.datetime,
 ) -> None:
     row.status, row.voided_at, row.void_reason = RedemptionStatus.VOIDED.value, now, reason
-    await audit.record(session, "redemption", row.id, row.status, actor, agent=agent, reason=reason)
     await audit.record(
-        session, "contract", row.contract_id, "benefit_voided", actor, redemption_id=row.id, agent=agent
+        session, "redemption", row.id, RedemptionStatus.VOIDED, actor, agent=agent, reason=reason
+    )
+    await audit.record(
+        session, "contract", row.contract_id, Action.BENEFIT_VOIDED, actor, redemption_id=row.id, agent=agent
     )
     touch(session, row.product_id)
     await _event(session, row, "benefit.voided")

@@ -21,6 +21,7 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from entitlements.audit_names import Action
 from entitlements.claims.rules import ClaimStatus
 from entitlements.errors import Conflict, InvalidInput, NotFound
 from entitlements.fields import new_id
@@ -127,7 +128,11 @@ async def attach(
         session.add(row)
         unit = await unit_of_work(session)
         await audit.append(
-            unit, "claim", claim.id, uploaded_by, [("evidence", {"evidence_id": row.id, "kind": row.kind})]
+            unit,
+            "claim",
+            claim.id,
+            uploaded_by,
+            [(Action.EVIDENCE, {"evidence_id": row.id, "kind": row.kind})],
         )
         unit.emit(
             "claim.evidence_added",

@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from entitlements import audit_names as A
+from entitlements.audit_names import Action as A
+from entitlements.audit_names import claim_moved
 from entitlements.catalog import CoverageKind, ExchangePolicy
 from entitlements.claims.rules import (
     REASON_CODES,
@@ -229,7 +230,7 @@ async def file_claim(
         session,
         "claim",
         claim.id,
-        claim.status,
+        ClaimStatus(claim.status),
         actor,
         agent=agent,
         contract_id=contract.id,
@@ -239,7 +240,7 @@ async def file_claim(
         flags=list(flags),
     )
     await audit.record(
-        session, "contract", contract.id, A.CLAIM + claim.status, actor, claim_id=claim.id, agent=agent
+        session, "contract", contract.id, claim_moved(claim.status), actor, claim_id=claim.id, agent=agent
     )
     touch(session, claim.product_id)
     await claim_events(session, claim, ("claim.filed", f"claim.{claim.status}"))
@@ -300,11 +301,15 @@ async def review_claim(
     claim.status, claim.reason = after.value, data.reason_code
     if after in (ClaimStatus.APPROVED, ClaimStatus.DENIED):
         claim.decided_by, claim.decided_at = agent, now
+    await audit.record(session, "claim", claim.id, data.action, actor, agent=agent, note=note, **changes)
     await audit.record(
-        session, "claim", claim.id, data.action.value, actor, agent=agent, note=note, **changes
-    )
-    await audit.record(
-        session, "contract", claim.contract_id, A.CLAIM + after.value, actor, claim_id=claim.id, agent=agent
+        session,
+        "contract",
+        claim.contract_id,
+        claim_moved(after.value),
+        actor,
+        claim_id=claim.id,
+        agent=agent,
     )
     touch(session, claim.product_id)
     await claim_events(session, claim, (f"claim.{after.value}",))
@@ -360,7 +365,7 @@ async def fulfil_claim(
     if data.method is not Fulfilment.REPAIR:
         claim.status, claim.fulfilled_at = ClaimStatus.FULFILLED.value, now
     await audit.record(
-        session, "claim", claim.id, "fulfil", actor, agent=agent, method=data.method.value, **details
+        session, "claim", claim.id, A.FULFIL, actor, agent=agent, method=data.method.value, **details
     )
     touch(session, claim.product_id)
     if claim.status == ClaimStatus.FULFILLED:
@@ -380,7 +385,7 @@ async def void_claim(session: AsyncSession, claim_id: str, *, actor: str, now: d
     claim.voided_at = now
     await audit.record(session, "claim", claim.id, A.VOIDED, actor, status=[previous, claim.status])
     await audit.record(
-        session, "contract", claim.contract_id, A.CLAIM + claim.status, actor, claim_id=claim.id
+        session, "contract", claim.contract_id, claim_moved(claim.status), actor, claim_id=claim.id
     )
     touch(session, claim.product_id)
     await claim_events(session, claim, ("claim.voided",))

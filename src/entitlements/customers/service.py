@@ -8,8 +8,8 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from entitlements import audit_names as A
 from entitlements import jobs
+from entitlements.audit_names import Action as A
 from entitlements.catalog import CountryCode
 from entitlements.errors import Conflict, InvalidInput
 from entitlements.fields import NAME_LENGTH, REF_LENGTH, Ref, Text200, new_id

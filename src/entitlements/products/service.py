@@ -9,7 +9,7 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from entitlements import audit_names as A
+from entitlements.audit_names import Action as A
 from entitlements.catalog import ProductCategory
 from entitlements.errors import Conflict, InvalidInput
 from entitlements.fields import REF_LENGTH, Ref, new_id

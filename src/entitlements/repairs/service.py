@@ -18,6 +18,7 @@ import msgspec
 from sqlalchemy import ColumnElement, and_, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from entitlements.audit_names import Action
 from entitlements.catalog import CountryCode, ProductCategory
 from entitlements.claims.rules import REPLACEMENT_DUE, ClaimStatus
 from entitlements.errors import Conflict, InvalidInput, NotFound
@@ -105,7 +106,7 @@ async def create_servicer(
     )
     session.add(row)
     await session.flush()
-    await audit.record(session, "servicer", row.id, "created", actor, name=row.name)
+    await audit.record(session, "servicer", row.id, Action.CREATED, actor, name=row.name)
     return row
 
 
@@ -209,7 +210,13 @@ async def _new_order(
 
 async def _opened(session: AsyncSession, order: ServiceOrderRow, actor: str, **purpose: str) -> None:
     await audit.record(
-        session, "service_order", order.id, order.status, actor, servicer_id=order.servicer_id, **purpose
+        session,
+        "service_order",
+        order.id,
+        OrderStatus(order.status),
+        actor,
+        servicer_id=order.servicer_id,
+        **purpose,
     )
     await _order_event(session, order, f"service_order.{order.status}")
 
@@ -224,7 +231,7 @@ async def cancel_visit(
             field="redemption_id",
         )
     order.status, order.updated_at = OrderStatus.CANCELLED.value, now
-    await audit.record(session, "service_order", order.id, OrderStatus.CANCELLED.value, actor)
+    await audit.record(session, "service_order", order.id, OrderStatus.CANCELLED, actor)
     await _order_event(session, order, "service_order.cancelled")
 
 
@@ -308,7 +315,7 @@ async def accept_order(
         order = await get_order(session, order_id, servicer_id=servicer_id)
         raise Conflict(f"the order is {order.status}, not waiting to be accepted", field="order_id")
     order = await get_order(session, order_id, servicer_id=servicer_id)
-    await audit.record(session, "service_order", order.id, "accepted", actor, servicer_id=servicer_id)
+    await audit.record(session, "service_order", order.id, Action.ACCEPTED, actor, servicer_id=servicer_id)
     await _order_event(session, order, "service_order.accepted")
     return order
 
@@ -324,7 +331,7 @@ async def assign_order(
     if not _serves(servicer, order):
         raise InvalidInput(_NOT_SERVED.format(servicer_id), field="servicer_id")
     order.servicer_id, order.status, order.updated_at = servicer.id, OrderStatus.ASSIGNED.value, now
-    await audit.record(session, "service_order", order.id, "assigned", actor, servicer_id=servicer.id)
+    await audit.record(session, "service_order", order.id, Action.ASSIGNED, actor, servicer_id=servicer.id)
     await _order_event(session, order, "service_order.assigned")
     return order
 
@@ -361,7 +368,7 @@ async def report(
     if note:
         order.note = note
     await audit.record(
-        session, "service_order", order.id, data.status.value, actor, servicer_id=servicer_id, note=note
+        session, "service_order", order.id, data.status, actor, servicer_id=servicer_id, note=note
     )
     await _order_event(session, order, f"service_order.{data.status.value}")
     if data.status in ENDED and order.claim_id is not None:
@@ -380,7 +387,7 @@ async def approve_estimate(
     if order.status != OrderStatus.DIAGNOSED.value or order.estimate is None:
         raise Conflict(f"the order is {order.status}: no estimate waits", field="order_id")
     order.estimate_approved_by, order.updated_at = agent, now
-    await audit.record(session, "service_order", order.id, "estimate_approved", actor, agent=agent)
+    await audit.record(session, "service_order", order.id, Action.ESTIMATE_APPROVED, actor, agent=agent)
     await _order_event(session, order, "service_order.estimate_approved")
     return order
 
@@ -397,8 +404,10 @@ async def _end_claim(
         return  # voided meanwhile: nothing to fulfil
     if order.status == OrderStatus.CLOSED.value:
         claim.status, claim.fulfilled_at = ClaimStatus.FULFILLED.value, now
-        await audit.record(session, "claim", claim.id, "fulfilled", actor, service_order_id=order.id)
+        await audit.record(session, "claim", claim.id, Action.FULFILLED, actor, service_order_id=order.id)
         await claim_events(session, claim, ("claim.fulfilled",))
     else:
         claim.fulfilment = REPLACEMENT_DUE
-        await audit.record(session, "claim", claim.id, REPLACEMENT_DUE, actor, service_order_id=order.id)
+        await audit.record(
+            session, "claim", claim.id, Action.REPLACEMENT_DUE, actor, service_order_id=order.id
+        )

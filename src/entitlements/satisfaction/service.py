@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from entitlements.audit_names import Action
 from entitlements.catalog import BenefitKind
 from entitlements.errors import Conflict, InvalidInput, NotFound
 from entitlements.fields import new_id
@@ -104,7 +105,7 @@ async def answer(
     row = await open_request(session, request_id, now)
     row.rating, row.answered_at = rating, now
     row.comment = clean_text(comment, "comment", COMMENT_LENGTH) if comment and comment.strip() else None
-    await audit.record(session, "satisfaction", row.id, "answered", "customer", rating=rating)
+    await audit.record(session, "satisfaction", row.id, Action.ANSWERED, "customer", rating=rating)
     return row
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -16,10 +18,14 @@ _APPEND = insert(audit_events)
 
 
 async def append(
-    run: Statements, entity: str, entity_id: str, actor: str, entries: list[tuple[str, dict[str, Any]]]
+    run: Statements,
+    entity: str,
+    entity_id: str,
+    actor: str,
+    entries: Sequence[tuple[StrEnum, dict[str, Any]]],
 ) -> None:
     """Entries (action, changes) for one entity, in the caller's unit of work: the one way an
-    audit entry is written."""
+    audit entry is written. An action is an `Action`, or a status the entity moved into."""
     at = utcnow()
     await run.run_many(
         _APPEND,
@@ -38,7 +44,7 @@ async def append(
 
 
 async def record(
-    session: AsyncSession, entity: str, entity_id: str, action: str, actor: str, **changes: Any
+    session: AsyncSession, entity: str, entity_id: str, action: StrEnum, actor: str, **changes: Any
 ) -> None:
     """One entry, in the session's unit of work."""
     await append(await unit_of_work(session), entity, entity_id, actor, [(action, changes)])

@@ -9,6 +9,7 @@ domain; this module only reads and writes rows.
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any, Self
 
 import msgspec
@@ -209,7 +210,7 @@ class LifecycleRecord:
         *,
         bought: Period | None,
         reference: str,
-        audits: list[tuple[str, dict[str, Any]]],
+        audits: list[tuple[StrEnum, dict[str, Any]]],
         actor: str,
     ) -> Period | None:
         """Write what a fact changed in the caller's unit of work, which rewrites the product's
