@@ -6,7 +6,7 @@ Only a SHA-256 of each key is stored; the key itself is shown once, at creation.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import hashlib
 import re
 import secrets
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.database import Database
 from api.tables import ApiKeyRow
+from entitlements.coalescing import SingleFlight
 from entitlements.errors import NotFound
 from entitlements.store.base import utcnow
 
@@ -132,7 +133,7 @@ class KeyCache:
         self.db = db
         self.seconds = seconds
         self._entries: dict[str, tuple[float, Principal | None]] = {}
-        self._lookups: dict[str, asyncio.Future[Principal | None]] = {}
+        self._lookups: SingleFlight[str, Principal | None] = SingleFlight()
 
     async def principal(self, raw: str) -> Principal | None:
         # Only what could be a key of ours is looked up, and it is remembered by its hash: a
@@ -146,18 +147,11 @@ class KeyCache:
         entry = self._entries.get(secret_hash)
         if entry is not None and entry[0] > time.monotonic():
             return entry[1]
-        lookup = self._lookups.get(secret_hash)
-        if lookup is None:
-            lookup = self._lookups[secret_hash] = asyncio.ensure_future(self._look_up(secret_hash))
-        # Shielded: a caller that goes away must not cancel the lookup the others wait for.
-        return await asyncio.shield(lookup)
+        return await self._lookups.run(secret_hash, functools.partial(self._look_up, secret_hash))
 
     async def _look_up(self, secret_hash: str) -> Principal | None:
         started = time.monotonic()  # a revoked key stops working within `seconds` of this
-        try:
-            principal = await authenticate(self.db, secret_hash)
-        finally:
-            del self._lookups[secret_hash]
+        principal = await authenticate(self.db, secret_hash)
         if len(self._entries) >= self.MAX_ENTRIES:
             self._entries.clear()
         self._entries[secret_hash] = (started + self.seconds, principal)

@@ -215,7 +215,7 @@ async def test_a_read_stopped_before_it_began_leaves_no_read_open_behind(
     serial = sold[0]["serial"]
     looking = asyncio.create_task(reads.fetch("serial", [serial]))
     await asyncio.sleep(0)  # the lookup opened a read, whose task has not run yet
-    for sending in list(reads._sending):
+    for sending in list(reads._gathered._sending):
         sending.cancel()
     await asyncio.wait([looking], timeout=5)
     assert looking.cancelled()  # its lookup is told, not left waiting

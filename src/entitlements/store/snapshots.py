@@ -8,9 +8,7 @@ than the last commit, from any worker or instance.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import functools
 from collections import defaultdict
 from typing import Any, Protocol
 
@@ -34,6 +32,7 @@ from sqlalchemy import (
 from entitlements.benefits.rules import RedemptionStatus
 from entitlements.catalog import BenefitKind, CoverageKind, Plan
 from entitlements.claims.rules import AWAITING_REVIEW, COUNTED, ClaimStatus
+from entitlements.coalescing import Gathered
 from entitlements.contracts import warranty_end
 from entitlements.coverage import (
     BenefitUse,
@@ -398,11 +397,8 @@ class PgSnapshots:
         return [(row[0], row[1]) for row in rows]
 
 
-class _SharedRead:
-    def __init__(self) -> None:
-        self.values: set[str] = set()
-        # Each caller's own values and future: a caller that goes away cancels only its own.
-        self.waiters: list[tuple[list[str], asyncio.Future[list[tuple[str, str]]]]] = []
+def _first(row: tuple[str, str]) -> str:
+    return row[0]
 
 
 def _usable(connection: Any) -> bool:
@@ -413,15 +409,12 @@ def _usable(connection: Any) -> bool:
 
 
 class SharedReads:
-    """Snapshot reads on PostgreSQL that concurrent checks in one process share.
+    """Snapshot reads on PostgreSQL that concurrent checks in one process share
+    (`entitlements.coalescing.Gathered`): a burst of checks costs one round trip instead of one
+    each, and every answer is as fresh as a read of its own.
 
-    Lookups of one kind that arrive while a read is still being prepared join it, so a burst of
-    checks costs one round trip instead of one each. At most `IN_FLIGHT` reads are out at once,
-    each on a connection it keeps (taking one from the pool and giving it back cost more than
-    the read it carried); lookups that arrive meanwhile gather into the next, so the busier the
-    process, the fuller each read. A lookup only ever joins a read that has not been sent, so
-    every answer comes from a statement that started after its request arrived: exactly as
-    fresh as a read of its own.
+    Each of the `IN_FLIGHT` reads out at once runs on a connection it keeps (taking one from the
+    pool and giving it back cost more than the read it carried).
     """
 
     MAX_VALUES = 1000
@@ -431,53 +424,14 @@ class SharedReads:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
         self.sent = 0  # reads sent so far
-        self._open: dict[str, _SharedRead] = {}
-        self._slots = asyncio.Semaphore(self.IN_FLIGHT)
         self._kept: list[Any] = []  # connections between reads
         self._closed = False
-        self._sending: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
+        self._gathered: Gathered[tuple[str, str]] = Gathered(
+            self._read, _first, max_values=self.MAX_VALUES, in_flight=self.IN_FLIGHT
+        )
 
     async def fetch(self, kind: str, values: list[str]) -> list[tuple[str, str]]:
-        loop = asyncio.get_running_loop()
-        read = self._open.get(kind)
-        if read is None or len(read.values) + len(values) > self.MAX_VALUES:
-            read = _SharedRead()
-            self._open[kind] = read
-            sending = loop.create_task(self._send(kind, read))  # after this tick
-            self._sending.add(sending)
-            sending.add_done_callback(functools.partial(self._sent, kind, read))
-        read.values.update(values)
-        rows: asyncio.Future[list[tuple[str, str]]] = loop.create_future()
-        read.waiters.append((values, rows))
-        return await rows
-
-    def _sent(self, kind: str, read: _SharedRead, sending: asyncio.Task[None]) -> None:
-        self._sending.discard(sending)
-        if sending.cancelled():  # the process is stopping, perhaps before the read even began
-            if self._open.get(kind) is read:
-                del self._open[kind]
-            for _, waiter in read.waiters:
-                waiter.cancel()
-
-    async def _send(self, kind: str, read: _SharedRead) -> None:
-        try:
-            async with self._slots:
-                if self._open.get(kind) is read:
-                    del self._open[kind]  # closed: later lookups start the next read
-                rows = await self._read(kind, sorted(read.values))
-        except Exception as exc:
-            for _, waiter in read.waiters:
-                if not waiter.done():
-                    waiter.set_exception(exc)
-        else:
-            by_value: dict[str, list[tuple[str, str]]] = {}
-            for row in rows:
-                by_value.setdefault(row[0], []).append(row)
-            for values, waiter in read.waiters:
-                if not waiter.done():
-                    waiter.set_result(
-                        [row for value in dict.fromkeys(values) for row in by_value.get(value, [])]
-                    )
+        return await self._gathered.fetch(kind, values)
 
     async def _read(self, kind: str, values: list[str]) -> list[tuple[str, str]]:
         connection = None
