@@ -20,6 +20,7 @@ from litestar.routes import HTTPRoute
 
 from api.auth import KeyCache
 from api.database import ConnectionBudget, Database, provide_session
+from api.dependencies import service_dependencies
 from api.edge import Edge, Route
 from api.errors import EXCEPTION_HANDLERS
 from api.idempotency import IdempotencyMiddleware, ReplaySeal
@@ -156,7 +157,7 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
             UnsubscribeController,
             *page_handlers(),
         ],
-        dependencies={"db_session": Provide(provide_session)},
+        dependencies={"db_session": Provide(provide_session), **service_dependencies()},
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[IdempotencyMiddleware],
         openapi_config=openapi_config(),
@@ -263,7 +264,8 @@ async def strict_body(request: Request[Any, Any, Any]) -> None:
 
 async def deliver_after_response(request: Request[Any, Any, Any]) -> None:
     """Sandbox events reach the webhook handler after the request that caused them committed."""
-    await deliver_sandbox_events(request.app.state)
+    state = request.app.state
+    await deliver_sandbox_events(state.gateway, state.db, state.settings)
 
 
 def production_app() -> CoverlineApp:

@@ -209,7 +209,7 @@ async def test_a_checkout_retried_after_a_gateway_failure_charges_once(
     assert len(sandbox.payment_intents) == 1
     # The charge's event, refused while its contract was not committed, is delivered again.
     assert "payment_intent.succeeded" in [e.type for e in sandbox.outbox]
-    await deliver_sandbox_events(app.state)
+    await deliver_sandbox_events(app.state.gateway, app.state.db, app.state.settings)
     assert (await shop.call("GET", f"/v1/contracts/{retried['contract']['id']}", "support"))[
         "status"
     ] == "active"

@@ -83,7 +83,7 @@ async def test_3d_secure_waits_for_the_page_then_the_event_activates(shop: Shop,
     assert (await shop.call("GET", f"/v1/contracts/{contract_id}", "support"))["status"] == "pending_payment"
     gateway: SandboxGateway = app.state.gateway
     assert gateway.pay_on_page(result["payment_intent"]) == "succeeded"  # Stripe.js, authenticated
-    await deliver_sandbox_events(app.state)
+    await deliver_sandbox_events(app.state.gateway, app.state.db, app.state.settings)
     assert (await shop.call("GET", f"/v1/contracts/{contract_id}", "support"))["status"] == "active"
 
 

@@ -10,17 +10,20 @@ import re
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, authenticate, hash_key
+from api.database import Database
+from api.dependencies import Injected
 from api.pages.common import PAGE_ERRORS, FormData, page, page_locale
 from api.pages.forms import accepted_refund, claim_input
 from api.pages.security import check_csrf, close_session, current_session, open_session
 from api.routes.entitlements import ProductEntitlementView, answer_lookups
+from api.settings import Settings
 from api.tables import ApiKeyRow, PageSessionRow
 from billing.cancellation import cancel_contract, quote_refund
+from billing.gateway import Gateway
 from entitlements import services
 from entitlements.catalog import CoverageKind
 from entitlements.checks.service import Lookup
@@ -89,7 +92,7 @@ async def _coverages(session: AsyncSession, contract_id: str) -> dict[str, dict[
 
 
 async def _search(
-    state: State, session: AsyncSession, query: str, locale: str | None
+    db: Database, session: AsyncSession, query: str, locale: str | None
 ) -> list[ProductEntitlementView]:
     """Every product the query could mean: a serial or IMEI as typed, an order, a contract, or
     its customer's email, phone, id or name."""
@@ -115,7 +118,7 @@ async def _search(
     found: dict[str, ProductEntitlementView] = {}
     for lookup in lookups:
         try:
-            [answer] = await answer_lookups(state.db, [lookup], utcnow(), None, locale)
+            [answer] = await answer_lookups(db, [lookup], utcnow(), None, locale)
         except DomainError:
             continue  # this reading of the query is not a valid lookup: the others may be
         for product in answer.products:
@@ -136,14 +139,15 @@ class ConsoleController(Controller):
     async def sign_in(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        settings: Injected[Settings],
+        db: Injected[Database],
         db_session: AsyncSession,
         data: FormData,
     ) -> Response[Any]:
         check_csrf(request, data)
         agent = " ".join(data.get("agent", "").split())[: claims.AGENT_LENGTH]
         raw_key = data.get("key", "").strip()
-        principal = await authenticate(state.db, hash_key(raw_key)) if raw_key else None
+        principal = await authenticate(db, hash_key(raw_key)) if raw_key else None
         error = None
         if not agent:
             error = "Give your own name: every action is recorded with it."
@@ -159,7 +163,7 @@ class ConsoleController(Controller):
             response,
             request,
             kind="console",
-            seconds=state.settings.console_session_seconds,
+            seconds=settings.console_session_seconds,
             now=utcnow(),
             locale="en",
             key_id=principal.key_id,
@@ -183,7 +187,7 @@ class ConsoleController(Controller):
     async def search(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        db: Injected[Database],
         db_session: AsyncSession,
         q: str | None = None,
         locale: str | None = None,
@@ -193,7 +197,7 @@ class ConsoleController(Controller):
             return Redirect(SIGN_IN)
         query = " ".join((q or "").split())[:128]
         asked = page_locale(locale) if locale else None
-        results = await _search(state, db_session, query, asked) if query else []
+        results = await _search(db, db_session, query, asked) if query else []
         names = {r.customer_id: (await customers.customer(db_session, r.customer_id)).name for r in results}
         return page(
             request,
@@ -211,7 +215,7 @@ class ConsoleController(Controller):
     async def product_card(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        db: Injected[Database],
         db_session: AsyncSession,
         product_id: str,
         locale: str | None = None,
@@ -221,12 +225,12 @@ class ConsoleController(Controller):
         agent = await _signed_in(db_session, request)
         if agent is None:
             return Redirect(SIGN_IN)
-        return await self._card(request, state, db_session, agent, product_id, locale, incident, notice)
+        return await self._card(request, db, db_session, agent, product_id, locale, incident, notice)
 
     async def _card(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        db: Database,
         session: AsyncSession,
         agent: PageSessionRow,
         product_id: str,
@@ -240,7 +244,7 @@ class ConsoleController(Controller):
         asked = page_locale(locale, page_locale(customer.locale))
         kind = CoverageKind(incident) if incident in {k.value for k in CoverageKind} else None
         now = utcnow()  # the support targets are those of a case opened now, on this call
-        [answer] = await answer_lookups(state.db, [Lookup(customer_id=customer.id)], now, kind, asked, now)
+        [answer] = await answer_lookups(db, [Lookup(customer_id=customer.id)], now, kind, asked, now)
         view = next(p for p in answer.products if p.product_id == product.id)
         contract_ids = [c.contract_id for c in view.contracts]
         claim_rows = []
@@ -297,7 +301,7 @@ class ConsoleController(Controller):
     async def refund_quote(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        db: Injected[Database],
         db_session: AsyncSession,
         contract_id: str,
         data: FormData,
@@ -308,7 +312,7 @@ class ConsoleController(Controller):
         quoted = await quote_refund(db_session, contract_id, utcnow())
         return await self._card(
             request,
-            state,
+            db,
             db_session,
             agent,
             quoted.contract.product_id,
@@ -322,7 +326,7 @@ class ConsoleController(Controller):
     async def cancel(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        gateway: Injected[Gateway],
         db_session: AsyncSession,
         contract_id: str,
         data: FormData,
@@ -337,7 +341,7 @@ class ConsoleController(Controller):
         assert agent.key_id is not None
         ended, _ = await cancel_contract(
             db_session,
-            state.gateway,
+            gateway,
             contract_id,
             expected_refund=expected,
             at=utcnow(),

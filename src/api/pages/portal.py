@@ -10,17 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.dependencies import Injected
 from api.links import PORTAL, subject_of
 from api.pages.common import PAGE_ERRORS, FormData, page, page_locale, visitor_locale, words
 from api.pages.forms import accepted_refund, claim_input
 from api.pages.security import check_csrf, close_session, current_session, open_session
 from api.pages.shop import hosted_page_url
+from api.settings import Settings
 from billing.cancellation import Quoted, cancel_contract, quote_refund
+from billing.gateway import Gateway
 from entitlements import published, services
 from entitlements.catalog import DEFAULT_LOCALE
 from entitlements.claims import service as claims
@@ -110,7 +112,6 @@ class PortalController(Controller):
     async def home(
         self,
         request: Request[Any, Any, Any],
-        state: State,
         db_session: AsyncSession,
         notice: str | None = None,
         amount: int | None = None,
@@ -121,12 +122,11 @@ class PortalController(Controller):
         if notice == "cancelled" and amount is not None and contract:
             ended = await _own_contract(db_session, customer, contract)
             refunded = format_money(Money(amount, ended.currency), _locale(customer))
-        return await self._home(request, state, db_session, customer, notice, refunded=refunded)
+        return await self._home(request, db_session, customer, notice, refunded=refunded)
 
     async def _home(
         self,
         request: Request[Any, Any, Any],
-        state: State,
         session: AsyncSession,
         customer: Any,
         notice: str | None,
@@ -150,11 +150,15 @@ class PortalController(Controller):
 
     @get("/{token:str}", status_code=303)
     async def open_link(
-        self, request: Request[Any, Any, Any], state: State, db_session: AsyncSession, token: str
+        self,
+        request: Request[Any, Any, Any],
+        settings: Injected[Settings],
+        db_session: AsyncSession,
+        token: str,
     ) -> Response[Any]:
         """The link from the letter: exchanged for a session, then away from the URL that holds it."""
         now = utcnow()
-        customer_id = subject_of(state.settings, PORTAL, token, now)
+        customer_id = subject_of(settings, PORTAL, token, now)
         if customer_id is None:
             raise _refused(visitor_locale(request))
         customer = await customers.customer(db_session, customer_id)
@@ -164,7 +168,7 @@ class PortalController(Controller):
             response,
             request,
             kind="portal",
-            seconds=state.settings.portal_session_seconds,
+            seconds=settings.portal_session_seconds,
             now=now,
             locale=_locale(customer),
             customer_id=customer.id,
@@ -192,7 +196,6 @@ class PortalController(Controller):
     async def quote(
         self,
         request: Request[Any, Any, Any],
-        state: State,
         db_session: AsyncSession,
         contract_id: str,
         data: FormData,
@@ -202,13 +205,13 @@ class PortalController(Controller):
         contract = await _own_contract(db_session, customer, contract_id)
         quoted = await quote_refund(db_session, contract.id, utcnow())
         shown = format_money(quoted.quote.amount, _locale(customer))
-        return await self._home(request, state, db_session, customer, None, quote=(quoted, shown))
+        return await self._home(request, db_session, customer, None, quote=(quoted, shown))
 
     @post("/contracts/{contract_id:str}/cancel", status_code=303)
     async def cancel(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        gateway: Injected[Gateway],
         db_session: AsyncSession,
         contract_id: str,
         data: FormData,
@@ -219,7 +222,7 @@ class PortalController(Controller):
         expected = accepted_refund(data, contract.currency)
         await cancel_contract(
             db_session,
-            state.gateway,
+            gateway,
             contract.id,
             expected_refund=expected,
             at=utcnow(),
@@ -231,7 +234,7 @@ class PortalController(Controller):
     async def card(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        gateway: Injected[Gateway],
         db_session: AsyncSession,
         data: FormData,
     ) -> Redirect:
@@ -241,7 +244,7 @@ class PortalController(Controller):
             raise NotFoundException("no card is on file")
         stripe_customer, locale = customer.stripe_customer_id, _locale(customer)
         await db_session.commit()  # nothing held open while Stripe is asked
-        url = await state.gateway.card_page(
+        url = await gateway.card_page(
             stripe_customer, return_url=f"{str(request.base_url).rstrip('/')}/portal", locale=locale
         )
         return Redirect(hosted_page_url(url, locale))

@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
 from litestar.exceptions import PermissionDeniedException
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.dependencies import Injected
 from api.links import SATISFACTION, subject_of
 from api.pages.common import PAGE_ERRORS, FormData, page, page_locale, visitor_locale, words
 from api.pages.security import check_csrf
+from api.settings import Settings
 from entitlements.clock import utcnow
 from entitlements.errors import Conflict, InvalidInput, NotFound
 from entitlements.satisfaction import service
@@ -28,11 +29,11 @@ def _refused(locale: str) -> PermissionDeniedException:
 
 
 async def _open(
-    session: AsyncSession, request: Request[Any, Any, Any], state: State, token: str
+    session: AsyncSession, request: Request[Any, Any, Any], settings: Settings, token: str
 ) -> tuple[Any, str, str]:
     """The request the link names, still open; its customer's language; and what it asks about,
     in that language."""
-    request_id = subject_of(state.settings, SATISFACTION, token, utcnow())
+    request_id = subject_of(settings, SATISFACTION, token, utcnow())
     if request_id is None:
         raise _refused(visitor_locale(request))
     try:
@@ -52,9 +53,13 @@ class RatingController(Controller):
 
     @get("/{token:str}")
     async def form(
-        self, request: Request[Any, Any, Any], state: State, db_session: AsyncSession, token: str
+        self,
+        request: Request[Any, Any, Any],
+        settings: Injected[Settings],
+        db_session: AsyncSession,
+        token: str,
     ) -> Response[str]:
-        _, locale, about = await _open(db_session, request, state, token)
+        _, locale, about = await _open(db_session, request, settings, token)
         t = words(locale)
         return page(
             request,
@@ -69,15 +74,15 @@ class RatingController(Controller):
     async def answer(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        settings: Injected[Settings],
         db_session: AsyncSession,
         token: str,
         data: FormData,
     ) -> Response[str]:
         check_csrf(request, data)
-        row, locale, _ = await _open(db_session, request, state, token)
+        row, locale, _ = await _open(db_session, request, settings, token)
         raw = data.get("rating", "")
         if not (raw.isascii() and raw.isdigit() and int(raw) in RATINGS):
             raise InvalidInput(words(locale)["rate_question"], field="rating")
         await service.answer(db_session, row.id, int(raw), data.get("comment"), now=utcnow())
-        return page(request, "rating/done.html", locale, review_url=state.settings.review_url)
+        return page(request, "rating/done.html", locale, review_url=settings.review_url)

@@ -12,14 +12,17 @@ from typing import Any
 
 import aiohttp
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect
 
+from api.database import Database
+from api.dependencies import Injected
 from api.pages import HERE
 from api.pages.common import PAGE_ERRORS, FormData, page, page_locale, visitor_locale, words
 from api.pages.security import check_csrf
 from api.routes.billing import deliver_sandbox_events
+from api.settings import Settings
+from billing.gateway import Gateway
 from billing.sandbox import DECLINES, GOOD_CARD, SandboxGateway
 from entitlements.errors import InvalidInput
 from entitlements.localization import format_money
@@ -123,10 +126,9 @@ class DemoCheckoutController(Controller):
 
     @get()
     async def checkout_page(
-        self, request: Request[Any, Any, Any], state: State, lang: str | None = None
+        self, request: Request[Any, Any, Any], settings: Injected[Settings], lang: str | None = None
     ) -> Response[str]:
         locale = visitor_locale(request, lang)
-        settings = state.settings
         return page(
             request,
             "shop/checkout.html",
@@ -137,10 +139,12 @@ class DemoCheckoutController(Controller):
         )
 
     @post(status_code=303)
-    async def place_order(self, request: Request[Any, Any, Any], state: State, data: FormData) -> Redirect:
+    async def place_order(
+        self, request: Request[Any, Any, Any], settings: Injected[Settings], data: FormData
+    ) -> Redirect:
         check_csrf(request, data)
         locale = page_locale(data.get("lang"))
-        secret = state.settings.demo_secret_key
+        secret = settings.demo_secret_key
         if secret is None:
             raise NotFoundException("the demo merchant has no key: run `make run`")
         cart = _cart(locale)
@@ -201,8 +205,7 @@ class DemoCheckoutController(Controller):
 # --- The sandbox's hosted pages -------------------------------------------------------------
 
 
-def _sandbox(state: State) -> SandboxGateway:
-    gateway = state.gateway
+def _sandbox(gateway: Gateway) -> SandboxGateway:
     if not isinstance(gateway, SandboxGateway):
         raise NotFoundException("this page exists only with the sandbox gateway")
     return gateway
@@ -229,22 +232,21 @@ class SandboxPageController(Controller):
     async def checkout_page(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        gateway: Injected[Gateway],
         session_id: str,
         lang: str | None = None,
     ) -> Response[str]:
-        return self._checkout(request, state, session_id, page_locale(lang))
+        return self._checkout(request, _sandbox(gateway), session_id, page_locale(lang))
 
     def _checkout(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        sandbox: SandboxGateway,
         session_id: str,
         locale: str,
         declined: bool = False,
     ) -> Response[str]:
-        gateway = _sandbox(state)
-        session, price = gateway.checkout_session(session_id), gateway.checkout_price(session_id)
+        session, price = sandbox.checkout_session(session_id), sandbox.checkout_price(session_id)
         amount = format_money(Money(price.unit_amount, price.currency), locale)
         return page(
             request,
@@ -263,28 +265,34 @@ class SandboxPageController(Controller):
     async def pay(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        settings: Injected[Settings],
+        db: Injected[Database],
+        gateway: Injected[Gateway],
         session_id: str,
         data: FormData,
     ) -> Response[Any]:
         check_csrf(request, data)
         locale = page_locale(data.get("lang"))
-        gateway = _sandbox(state)
+        sandbox = _sandbox(gateway)
         card = data.get("card", "")
         if card not in TEST_CARDS:
             raise InvalidInput("choose one of the test cards", field="card")
-        status = await gateway.complete_checkout_session(session_id, card)
-        await deliver_sandbox_events(state)
+        status = await sandbox.complete_checkout_session(session_id, card)
+        await deliver_sandbox_events(sandbox, db, settings)
         if status != "complete":
-            return self._checkout(request, state, session_id, locale, declined=True)
-        return Redirect(gateway.checkout_session(session_id).success_url or "/")
+            return self._checkout(request, sandbox, session_id, locale, declined=True)
+        return Redirect(sandbox.checkout_session(session_id).success_url or "/")
 
     @get("/billing/{customer:str}")
     async def card_page(
-        self, request: Request[Any, Any, Any], state: State, customer: str, lang: str | None = None
+        self,
+        request: Request[Any, Any, Any],
+        gateway: Injected[Gateway],
+        customer: str,
+        lang: str | None = None,
     ) -> Response[str]:
-        gateway = _sandbox(state)
-        if customer not in gateway.customers:
+        sandbox = _sandbox(gateway)
+        if customer not in sandbox.customers:
             raise NotFoundException("no such customer")
         locale = page_locale(lang)
         return page(
@@ -293,20 +301,20 @@ class SandboxPageController(Controller):
             locale,
             action=f"/sandbox/billing/{customer}",
             cards=_cards(locale),
-            current=gateway.card_of(customer),
+            current=sandbox.card_of(customer),
         )
 
     @post("/billing/{customer:str}", status_code=303)
     async def save_card(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        gateway: Injected[Gateway],
         customer: str,
         data: FormData,
     ) -> Redirect:
         check_csrf(request, data)
-        gateway = _sandbox(state)
-        if customer not in gateway.customers or data.get("card") not in TEST_CARDS:
+        sandbox = _sandbox(gateway)
+        if customer not in sandbox.customers or data.get("card") not in TEST_CARDS:
             raise InvalidInput("choose one of the test cards", field="card")
-        await gateway.attach_payment_method(customer, data["card"], key=secrets.token_hex(8))
-        return Redirect(gateway.card_return_urls.get(customer) or "/")
+        await sandbox.attach_payment_method(customer, data["card"], key=secrets.token_hex(8))
+        return Redirect(sandbox.card_return_urls.get(customer) or "/")

@@ -8,19 +8,22 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, access_guard, actor
+from api.database import Database
+from api.dependencies import Injected
 from api.errors import problem_responses
 from api.routes.contracts import ContractView, contract_view
 from api.routes.people import Id
+from api.settings import Settings
 from api.views import IdempotencyKey
 from billing.cancellation import cancel_contract, quote_refund
 from billing.checkout import HostedPage, start_checkout
+from billing.gateway import Gateway
 from billing.sandbox import SandboxGateway
 from billing.webhooks import Outcome, ingest
 from entitlements import services
@@ -110,27 +113,29 @@ class CheckoutController(Controller):
     async def checkout(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        settings: Injected[Settings],
+        db: Injected[Database],
+        gateway: Injected[Gateway],
         db_session: NamedDependency[AsyncSession],
         data: JSONBody[CheckoutRequest],
         idempotency_key: IdempotencyKey = None,
     ) -> CheckoutView:
         result = await start_checkout(
             db_session,
-            state.gateway,
+            gateway,
             offer_token=data.offer_token,
             customer_id=data.customer_id,
             product_id=data.product_id,
             payment_method=data.payment_method,
             hosted=HostedPage(data.hosted.success_url, data.hosted.cancel_url) if data.hosted else None,
-            keyring=state.settings.offer_keys,
+            keyring=settings.offer_keys,
             now=utcnow(),
             actor=actor(request),
         )
         # The sandbox's events (a card charged at once) are applied before the answer, as a
         # synchronous charge would be; Stripe's arrive by webhook whenever they come.
         await services.commit_now(db_session)
-        if await deliver_sandbox_events(state):
+        if await deliver_sandbox_events(gateway, db, settings):
             await db_session.refresh(result.contract)
         return CheckoutView(
             await contract_view(db_session, result.contract),
@@ -205,7 +210,7 @@ class CancellationController(Controller):
     async def cancel(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        gateway: Injected[Gateway],
         db_session: NamedDependency[AsyncSession],
         contract_id: Id,
         data: JSONBody[CancelRequest],
@@ -213,7 +218,7 @@ class CancellationController(Controller):
     ) -> CancelView:
         contract, refund = await cancel_contract(
             db_session,
-            state.gateway,
+            gateway,
             contract_id,
             expected_refund=data.refund,
             at=utcnow(),
@@ -233,13 +238,19 @@ class StripeWebhookController(Controller):
         responses=problem_responses(413, 415, 503),
         status_code=200,
     )
-    async def receive(self, request: Request[Any, Any, Any], state: State) -> WebhookReceipt:
+    async def receive(
+        self,
+        request: Request[Any, Any, Any],
+        settings: Injected[Settings],
+        db: Injected[Database],
+        gateway: Injected[Gateway],
+    ) -> WebhookReceipt:
         outcome, event_id = await ingest(
-            state.db.unit_of_work,
+            db.unit_of_work,
             await request.body(),
             request.headers.get("stripe-signature"),
-            secrets=state.settings.stripe_webhook_secrets,
-            gateway=state.gateway,
+            secrets=settings.stripe_webhook_secrets,
+            gateway=gateway,
             now=time.time(),
         )
         return WebhookReceipt(True, event_id, outcome)
@@ -259,12 +270,14 @@ class SandboxController(Controller):
     )
     async def advance(
         self,
-        state: State,
+        settings: Injected[Settings],
+        db: Injected[Database],
+        gateway: Injected[Gateway],
         db_session: NamedDependency[AsyncSession],
         data: JSONBody[ClockAdvance],
         idempotency_key: IdempotencyKey = None,
     ) -> ClockView:
-        gateway = _sandbox(state)
+        sandbox = _sandbox(gateway)
         clock = None
         if data.customer_id is not None:
             customer = await customers.customer(db_session, data.customer_id)
@@ -273,9 +286,9 @@ class SandboxController(Controller):
             clock = customer.stripe_customer_id
         await db_session.rollback()  # nothing of ours is held while the clock moves
         if data.renewal_card is not None:
-            gateway.renewal_card = data.renewal_card
-        now = gateway.advance(data.days, clock)
-        delivered = await deliver_sandbox_events(state)
+            sandbox.renewal_card = data.renewal_card
+        now = sandbox.advance(data.days, clock)
+        delivered = await deliver_sandbox_events(sandbox, db, settings)
         return ClockView(now, delivered)
 
     @post(
@@ -286,34 +299,34 @@ class SandboxController(Controller):
     )
     async def pay_hosted_page(
         self,
-        state: State,
+        settings: Injected[Settings],
+        db: Injected[Database],
+        gateway: Injected[Gateway],
         session_id: Id,
         data: JSONBody[PayHostedPage],
         idempotency_key: IdempotencyKey = None,
     ) -> HostedPageView:
-        status = await _sandbox(state).complete_checkout_session(session_id, data.payment_method)
-        return HostedPageView(session_id, status, await deliver_sandbox_events(state))
+        status = await _sandbox(gateway).complete_checkout_session(session_id, data.payment_method)
+        return HostedPageView(session_id, status, await deliver_sandbox_events(gateway, db, settings))
 
 
-def _sandbox(state: State) -> SandboxGateway:
-    gateway = state.gateway
+def _sandbox(gateway: Gateway) -> SandboxGateway:
     if not isinstance(gateway, SandboxGateway):
         raise NotFoundException("this exists only with the sandbox gateway")
     return gateway
 
 
-async def deliver_sandbox_events(state: State) -> int:
+async def deliver_sandbox_events(gateway: Gateway, db: Database, settings: Settings) -> int:
     """Hand the sandbox's events to the webhook handler, signed, as Stripe would deliver them."""
-    gateway = state.gateway
     if not isinstance(gateway, SandboxGateway):
         return 0
 
     async def to_handler(raw: bytes, signature: str) -> None:
         await ingest(
-            state.db.unit_of_work,
+            db.unit_of_work,
             raw,
             signature,
-            secrets=state.settings.stripe_webhook_secrets,
+            secrets=settings.stripe_webhook_secrets,
             gateway=gateway,
             now=time.time(),
         )

@@ -13,8 +13,10 @@ from litestar.params import HeaderParameter, JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, access_guard, actor
+from api.dependencies import Injected
 from api.routes.contracts import POST_PROBLEMS, READ_PROBLEMS, History, HistoryEntry
 from api.routes.people import Id
+from api.settings import Settings
 from api.upload_links import upload_link
 from api.views import IdempotencyKey
 from billing import claim_costs
@@ -188,6 +190,7 @@ class ClaimController(Controller):
     async def review_claim(
         self,
         request: Request[Any, Any, Any],
+        settings: Injected[Settings],
         db_session: NamedDependency[AsyncSession],
         claim_id: Id,
         data: JSONBody[service.ReviewInput],
@@ -201,7 +204,7 @@ class ClaimController(Controller):
         )
         view = await _view(db_session, claim, now)
         if data.action is ReviewAction.REQUEST_INFO:
-            link = upload_link(request.app.state.settings, claim.id, now)
+            link = upload_link(settings, claim.id, now)
             view = msgspec.structs.replace(view, upload_url=link.url, upload_expires_at=link.expires_at)
         return view
 

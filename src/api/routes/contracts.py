@@ -7,14 +7,15 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import MERCHANT_SCOPES, Scope, access_guard, actor
+from api.dependencies import Injected
 from api.errors import problem_responses
 from api.routes.people import Id
+from api.settings import Settings
 from api.views import IdempotencyKey, Instant, supported_instant
 from entitlements import services
 from entitlements.clock import utcnow
@@ -119,7 +120,7 @@ class ContractController(Controller):
     async def open_contract(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        settings: Injected[Settings],
         db_session: NamedDependency[AsyncSession],
         data: JSONBody[OpenContract],
         idempotency_key: IdempotencyKey = None,
@@ -129,7 +130,7 @@ class ContractController(Controller):
             offer_token=data.offer_token,
             customer_id=data.customer_id,
             product_id=data.product_id,
-            keyring=state.settings.offer_keys,
+            keyring=settings.offer_keys,
             now=utcnow(),
             actor=actor(request),
         )

@@ -8,15 +8,16 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, access_guard
 from api.deliveries import UnsafeUrl, check_url, new_secret
+from api.dependencies import Injected
 from api.errors import problem_responses
 from api.routes.people import Id
+from api.settings import Settings
 from api.views import IdempotencyKey
 from entitlements import endpoints as service
 from entitlements.catalog import LOCALES
@@ -121,12 +122,12 @@ class Redelivery(msgspec.Struct, frozen=True):
     queued: int
 
 
-async def _checked(state: State, url: str, event_types: list[str], locale: str | None) -> None:
+async def _checked(settings: Settings, url: str, event_types: list[str], locale: str | None) -> None:
     service.check_event_types(event_types)
     if locale is not None and locale not in LOCALES:
         raise InvalidInput(f"unsupported locale; use one of {list(LOCALES)}", field="locale")
     try:
-        await check_url(url, allow_loopback=not state.settings.production)
+        await check_url(url, allow_loopback=not settings.production)
     except UnsafeUrl as exc:
         raise InvalidInput(str(exc), field="url") from None
 
@@ -143,12 +144,12 @@ class WebhookEndpointController(Controller):
     )
     async def create(
         self,
-        state: State,
+        settings: Injected[Settings],
         db_session: NamedDependency[AsyncSession],
         data: JSONBody[EndpointInput],
         idempotency_key: IdempotencyKey = None,
     ) -> EndpointView:
-        await _checked(state, data.url, data.event_types, data.locale)
+        await _checked(settings, data.url, data.event_types, data.locale)
         secret = new_secret()
         row = await service.register(
             db_session,
@@ -175,7 +176,7 @@ class WebhookEndpointController(Controller):
     )
     async def update_endpoint(
         self,
-        state: State,
+        settings: Injected[Settings],
         db_session: NamedDependency[AsyncSession],
         endpoint_id: Id,
         data: JSONBody[EndpointPatch],
@@ -184,7 +185,7 @@ class WebhookEndpointController(Controller):
         url = data.url if data.url is not None else row.url
         event_types = data.event_types if data.event_types is not None else list(row.event_types)
         locale = data.locale if data.locale is not None else row.locale
-        await _checked(state, url, event_types, locale)
+        await _checked(settings, url, event_types, locale)
         given = {"description": data.description, "enabled": data.enabled}
         changes = {name: value for name, value in given.items() if value is not None}
         row = await service.change(

@@ -11,13 +11,15 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State, UploadFile
+from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, access_guard, actor
+from api.database import Database
+from api.dependencies import Injected
 from api.errors import problem_responses
 from api.routes.claims import AgentHeader
 from api.routes.people import Id
@@ -25,7 +27,7 @@ from api.settings import Settings
 from api.upload_links import UploadLink, claim_of_link, upload_link
 from api.views import IdempotencyKey
 from entitlements.claims import evidence
-from entitlements.claims.evidence import EvidenceKind
+from entitlements.claims.evidence import EvidenceKind, EvidenceStore
 from entitlements.claims.service import agent_name
 from entitlements.clock import utcnow
 
@@ -71,12 +73,18 @@ class EvidenceList(msgspec.Struct, frozen=True):
     data: list[EvidenceView]
 
 
-async def _attach(state: State, claim_id: str, data: EvidenceForm, uploaded_by: str) -> EvidenceView:
-    settings: Settings = state.settings
+async def _attach(
+    settings: Settings,
+    db: Database,
+    store: EvidenceStore,
+    claim_id: str,
+    data: EvidenceForm,
+    uploaded_by: str,
+) -> EvidenceView:
     content = await data.file.read(settings.evidence_max_bytes + 1)
     row = await evidence.attach(
-        state.db.sessions,
-        state.evidence_store,
+        db.sessions,
+        store,
         claim_id,
         content,
         kind=data.kind,
@@ -103,13 +111,16 @@ class EvidenceController(Controller):
     async def upload(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        settings: Injected[Settings],
+        db: Injected[Database],
+        evidence_store: Injected[EvidenceStore],
         claim_id: Id,
         data: Form,
         agent: AgentHeader = None,
         idempotency_key: IdempotencyKey = None,
     ) -> EvidenceView:
-        return await _attach(state, claim_id, data, agent_name(agent) or actor(request))
+        uploaded_by = agent_name(agent) or actor(request)
+        return await _attach(settings, db, evidence_store, claim_id, data, uploaded_by)
 
     @get("/evidence", summary="The claim's evidence", responses=problem_responses(404))
     async def list_evidence(self, db_session: NamedDependency[AsyncSession], claim_id: Id) -> EvidenceList:
@@ -122,10 +133,14 @@ class EvidenceController(Controller):
         media_type="application/octet-stream",
     )
     async def download(
-        self, state: State, db_session: NamedDependency[AsyncSession], claim_id: Id, evidence_id: Id
+        self,
+        evidence_store: Injected[EvidenceStore],
+        db_session: NamedDependency[AsyncSession],
+        claim_id: Id,
+        evidence_id: Id,
     ) -> Response[bytes]:
         row = await evidence.one_evidence(db_session, claim_id, evidence_id)
-        content = await state.evidence_store.get(row.storage_key)
+        content = await evidence_store.get(row.storage_key)
         name = f"{row.id}.{evidence.ALLOWED[row.content_type]}"
         return Response(
             content,
@@ -143,13 +158,13 @@ class EvidenceController(Controller):
     )
     async def create_link(
         self,
-        state: State,
+        settings: Injected[Settings],
         db_session: NamedDependency[AsyncSession],
         claim_id: Id,
         idempotency_key: IdempotencyKey = None,
     ) -> UploadLink:
         await evidence.evidence_of(db_session, claim_id)  # the claim exists
-        return upload_link(state.settings, claim_id, utcnow())
+        return upload_link(settings, claim_id, utcnow())
 
 
 class UploadController(Controller):
@@ -163,7 +178,12 @@ class UploadController(Controller):
         opt={"read_only": True},
     )
     async def upload(
-        self, state: State, token: Annotated[str, msgspec.Meta(max_length=200)], data: Form
+        self,
+        settings: Injected[Settings],
+        db: Injected[Database],
+        evidence_store: Injected[EvidenceStore],
+        token: Annotated[str, msgspec.Meta(max_length=200)],
+        data: Form,
     ) -> EvidenceView:
-        claim_id = claim_of_link(state.settings, token, utcnow())
-        return await _attach(state, claim_id, data, "customer")
+        claim_id = claim_of_link(settings, token, utcnow())
+        return await _attach(settings, db, evidence_store, claim_id, data, "customer")

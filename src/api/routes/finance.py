@@ -10,16 +10,18 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, access_guard
+from api.database import Database
+from api.dependencies import Injected
 from api.errors import problem_responses
 from api.views import instant_query, parse_instant
 from billing.claim_costs import ClaimCostLine, claim_costs, loss_ratio_report
+from billing.gateway import Gateway
 from billing.ledger import LedgerFilter, csv_header, csv_line, ledger_page, ledger_rows, revenue_positions
 from billing.reconcile import Reconciliation, ledger_of, reconcile
 from billing.renewals import RenewalLine, renewals_report
@@ -245,7 +247,7 @@ class FinanceController(Controller):
     )
     async def ledger_csv(
         self,
-        state: State,
+        db: Injected[Database],
         since: Since = None,
         until: Until = None,
         currency: Currency = None,
@@ -256,7 +258,7 @@ class FinanceController(Controller):
 
         async def lines() -> AsyncIterator[str]:
             yield csv_header(bom)
-            async with state.db.readers() as session:
+            async with db.readers() as session:
                 async for row in ledger_rows(session, where):
                     yield csv_line(row)
 
@@ -298,12 +300,14 @@ class FinanceController(Controller):
         summary="The ledger against Stripe's balance transactions: matched, missing either side, mismatches",
         responses=problem_responses(502),
     )
-    async def reconciliation(self, state: State, since: Since = None, until: Until = None) -> Reconciliation:
+    async def reconciliation(
+        self, db: Injected[Database], gateway: Injected[Gateway], since: Since = None, until: Until = None
+    ) -> Reconciliation:
         end = parse_instant(until, "to") or utcnow()
         start = parse_instant(since, "from") or end - dt.timedelta(days=30)
-        async with state.db.sessions() as session, session.begin():  # a cursor streams the ledger
+        async with db.sessions() as session, session.begin():  # a cursor streams the ledger
             ledger = await ledger_of(session, start, end)
-        return await reconcile(ledger, state.gateway, start, end)  # no transaction held across Stripe
+        return await reconcile(ledger, gateway, start, end)  # no transaction held across Stripe
 
     @get(
         "/claims-cost",

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, get
-from litestar.datastructures import State
 from litestar.exceptions import ServiceUnavailableException
 from sqlalchemy import text
 
+from api.database import Database
+from api.dependencies import Injected
 from api.errors import problem_responses
 
 
@@ -22,9 +23,9 @@ class HealthController(Controller):
         return Health("ok")
 
     @get("/ready", summary="Readiness: the database answers", responses=problem_responses(503))
-    async def ready(self, state: State) -> Health:
+    async def ready(self, db: Injected[Database]) -> Health:
         try:
-            async with state.db.engine.connect() as connection:
+            async with db.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception as exc:
             raise ServiceUnavailableException("the database is not reachable") from exc

@@ -5,14 +5,15 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import Body
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import PUBLISHABLE, Scope, access_guard
+from api.dependencies import Injected
 from api.errors import problem_responses
+from api.settings import Settings
 from api.views import LOCALE_MAX, IdempotencyKey, Priced, caller_locale
 from entitlements import published
 from entitlements.catalog import (
@@ -117,7 +118,7 @@ class OfferController(Controller):
     async def create_offers(
         self,
         request: Request[Any, Any, Any],
-        state: State,
+        settings: Injected[Settings],
         db_session: NamedDependency[AsyncSession],
         data: Annotated[
             OfferRequest,
@@ -137,9 +138,9 @@ class OfferController(Controller):
             await published.latest(db_session),
             product,
             locale=locale,
-            keyring=state.settings.offer_keys,
+            keyring=settings.offer_keys,
             now=now,
-            ttl=dt.timedelta(seconds=state.settings.offer_ttl_seconds),
+            ttl=dt.timedelta(seconds=settings.offer_ttl_seconds),
             lead_id=lead_id,
         )
         currency = product.price.currency

@@ -13,9 +13,11 @@ from litestar.params import JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import IssuedKey, KeyKind, Scope, access_guard, actor, issue_key, servicer_of
+from api.dependencies import Injected
 from api.routes.claims import ReviewerHeader
 from api.routes.contracts import POST_PROBLEMS, READ_PROBLEMS
 from api.routes.people import Id
+from api.settings import Settings
 from api.views import IdempotencyKey
 from billing import claim_costs
 from entitlements.claims.service import agent_name
@@ -159,7 +161,7 @@ class ServicerController(Controller):
     )
     async def create_key(
         self,
-        request: Request[Any, Any, Any],
+        settings: Injected[Settings],
         db_session: NamedDependency[AsyncSession],
         servicer_id: Id,
         data: JSONBody[ServicerKeyInput],
@@ -171,7 +173,7 @@ class ServicerController(Controller):
             kind=KeyKind.SECRET,
             name=data.name,
             scopes=[Scope.SERVICER],
-            live=request.app.state.settings.production,
+            live=settings.production,
             servicer_id=servicer.id,
         )
 

@@ -7,13 +7,14 @@ import html
 from typing import Annotated
 
 from litestar import Controller, MediaType, Response, get, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import PathParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.dependencies import Injected
 from api.errors import problem_responses
 from api.mail import right_to_left, unsubscribed_customer
+from api.settings import Settings
 from entitlements.catalog import DEFAULT_LOCALE
 from entitlements.customers import service as customers
 from entitlements.errors import NotFound
@@ -39,8 +40,10 @@ class UnsubscribeController(Controller):
     tags = ["customers"]
     security = [{}]
 
-    async def _customer_locale(self, state: State, session: AsyncSession, token: str) -> tuple[str, str]:
-        customer_id = unsubscribed_customer(state.settings, token)
+    async def _customer_locale(
+        self, settings: Settings, session: AsyncSession, token: str
+    ) -> tuple[str, str]:
+        customer_id = unsubscribed_customer(settings, token)
         if customer_id is None:
             raise NotFound("this unsubscribe link is not one of ours", field="token")
         customer = await customers.customer(session, customer_id)
@@ -53,9 +56,9 @@ class UnsubscribeController(Controller):
         media_type=MediaType.HTML,
     )
     async def page(
-        self, state: State, db_session: NamedDependency[AsyncSession], token: Token
+        self, settings: Injected[Settings], db_session: NamedDependency[AsyncSession], token: Token
     ) -> Response[str]:
-        _, locale = await self._customer_locale(state, db_session, token)
+        _, locale = await self._customer_locale(settings, db_session, token)
         button = translate(locale, "unsubscribe_button", EMAILS["unsubscribe_button"])
         form = f'<form method="post"><button type="submit">{html.escape(button)}</button></form>'
         return _page(locale, translate(locale, "unsubscribe_ask", EMAILS["unsubscribe_ask"]), form)
@@ -68,9 +71,9 @@ class UnsubscribeController(Controller):
         status_code=200,
     )
     async def unsubscribe(
-        self, state: State, db_session: NamedDependency[AsyncSession], token: Token
+        self, settings: Injected[Settings], db_session: NamedDependency[AsyncSession], token: Token
     ) -> Response[str]:
-        customer_id, locale = await self._customer_locale(state, db_session, token)
+        customer_id, locale = await self._customer_locale(settings, db_session, token)
         withdrawn = customers.CustomerPatch(marketing_consent=False)
         await customers.update_customer(db_session, customer_id, withdrawn, "customer:unsubscribe")
         return _page(locale, translate(locale, "unsubscribe_done", EMAILS["unsubscribe_done"]))
