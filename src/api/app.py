@@ -20,7 +20,7 @@ from litestar.routes import HTTPRoute
 
 from api.auth import KeyCache
 from api.database import ConnectionBudget, Database, provide_session
-from api.dependencies import service_dependencies
+from api.dependencies import provide_services
 from api.edge import Edge, Route
 from api.errors import EXCEPTION_HANDLERS
 from api.idempotency import IdempotencyMiddleware, ReplaySeal
@@ -157,7 +157,11 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
             UnsubscribeController,
             *page_handlers(),
         ],
-        dependencies={"db_session": Provide(provide_session), **service_dependencies()},
+        # One dependency per level (`api.dependencies`): `db_session` is built from `services`.
+        dependencies={
+            "services": Provide(provide_services, sync_to_thread=False),
+            "db_session": Provide(provide_session),
+        },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[IdempotencyMiddleware],
         openapi_config=openapi_config(),

@@ -12,10 +12,10 @@ import asyncpg
 import msgspec
 from asyncpg.pool import PoolConnectionProxy
 from litestar import Request
-from litestar.datastructures import State
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.dependencies import Injected, Services
 from api.embedded import database_url
 from api.settings import MIN_CONNECTIONS
 from entitlements.catalog import Plan
@@ -263,12 +263,15 @@ READ_ONLY = {"GET", "HEAD"}
 
 
 async def provide_session(
-    state: State, request: Request[Any, Any, Any]
+    services: Injected[Services], request: Request[Any, Any, Any]
 ) -> AsyncGenerator[AsyncSession, None]:
     """One unit of work per request: committed when the handler returns (`unit_of_work.commit`:
     the touched products' snapshots are rewritten first), rolled back if it raises.
-    Reads (GET, and handlers marked `opt={"read_only": True}`) get an autocommit session."""
-    db: Database = state.db
+    Reads (GET, and handlers marked `opt={"read_only": True}`) get an autocommit session.
+
+    Built from the request's `services`, so that a handler taking both resolves one dependency,
+    then the other, never the two together (see `api.dependencies`)."""
+    db = services.db
     if request.method in READ_ONLY or request.route_handler.opt.get("read_only"):
         async with db.readers() as reader:
             yield reader

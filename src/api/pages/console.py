@@ -15,16 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, authenticate, hash_key
 from api.database import Database
-from api.dependencies import Injected
+from api.dependencies import Injected, Services
 from api.pages.common import PAGE_ERRORS, FormData, page, page_locale
 from api.pages.forms import accepted_refund, claim_input
 from api.pages.security import check_csrf, close_session, current_session, open_session
 from api.routes.entitlements import ProductEntitlementView, answer_lookups
-from api.settings import Settings
 from api.tables import ApiKeyRow, PageSessionRow
 from billing.cancellation import cancel_contract, quote_refund
-from billing.gateway import Gateway
-from entitlements import services
+from entitlements import services as use_cases
 from entitlements.catalog import CoverageKind
 from entitlements.checks.service import Lookup
 from entitlements.claims import service as claims
@@ -73,14 +71,14 @@ async def _agent_did(
     **changes: Any,
 ) -> None:
     assert agent.key_id is not None
-    await services.agent_did(session, entity, entity_id, agent.key_id, agent.agent, did, **changes)
+    await use_cases.agent_did(session, entity, entity_id, agent.key_id, agent.agent, did, **changes)
 
 
 async def _coverages(session: AsyncSession, contract_id: str) -> dict[str, dict[str, Any]]:
     """Each coverage of the plan version a contract was sold under, by kind: its deductible and
     the most it pays for one claim, in the contract's currency, and when it begins."""
-    contract = await services.contract(session, contract_id)
-    plan = await services.contract_plan(session, contract)
+    contract = await use_cases.contract(session, contract_id)
+    plan = await use_cases.contract_plan(session, contract)
     return {
         coverage.kind.value: {
             "deductible": coverage.deductible(contract.currency),
@@ -139,15 +137,14 @@ class ConsoleController(Controller):
     async def sign_in(
         self,
         request: Request[Any, Any, Any],
-        settings: Injected[Settings],
-        db: Injected[Database],
+        services: Injected[Services],
         db_session: AsyncSession,
         data: FormData,
     ) -> Response[Any]:
         check_csrf(request, data)
         agent = " ".join(data.get("agent", "").split())[: claims.AGENT_LENGTH]
         raw_key = data.get("key", "").strip()
-        principal = await authenticate(db, hash_key(raw_key)) if raw_key else None
+        principal = await authenticate(services.db, hash_key(raw_key)) if raw_key else None
         error = None
         if not agent:
             error = "Give your own name: every action is recorded with it."
@@ -163,13 +160,13 @@ class ConsoleController(Controller):
             response,
             request,
             kind="console",
-            seconds=settings.console_session_seconds,
+            seconds=services.settings.console_session_seconds,
             now=utcnow(),
             locale="en",
             key_id=principal.key_id,
             agent=agent,
         )
-        await services.agent_did(db_session, "api_key", principal.key_id, principal.key_id, agent, "sign_in")
+        await use_cases.agent_did(db_session, "api_key", principal.key_id, principal.key_id, agent, "sign_in")
         return response
 
     @post("/sign-out", status_code=303)
@@ -187,7 +184,7 @@ class ConsoleController(Controller):
     async def search(
         self,
         request: Request[Any, Any, Any],
-        db: Injected[Database],
+        services: Injected[Services],
         db_session: AsyncSession,
         q: str | None = None,
         locale: str | None = None,
@@ -197,7 +194,7 @@ class ConsoleController(Controller):
             return Redirect(SIGN_IN)
         query = " ".join((q or "").split())[:128]
         asked = page_locale(locale) if locale else None
-        results = await _search(db, db_session, query, asked) if query else []
+        results = await _search(services.db, db_session, query, asked) if query else []
         names = {r.customer_id: (await customers.customer(db_session, r.customer_id)).name for r in results}
         return page(
             request,
@@ -215,7 +212,7 @@ class ConsoleController(Controller):
     async def product_card(
         self,
         request: Request[Any, Any, Any],
-        db: Injected[Database],
+        services: Injected[Services],
         db_session: AsyncSession,
         product_id: str,
         locale: str | None = None,
@@ -225,7 +222,7 @@ class ConsoleController(Controller):
         agent = await _signed_in(db_session, request)
         if agent is None:
             return Redirect(SIGN_IN)
-        return await self._card(request, db, db_session, agent, product_id, locale, incident, notice)
+        return await self._card(request, services.db, db_session, agent, product_id, locale, incident, notice)
 
     async def _card(
         self,
@@ -253,7 +250,7 @@ class ConsoleController(Controller):
                 session, status=None, contract_id=contract_id, cursor=None, limit=50
             )
             claim_rows += rows
-        history = await services.history(session, [product.id, *contract_ids, *(c.id for c in claim_rows)])
+        history = await use_cases.history(session, [product.id, *contract_ids, *(c.id for c in claim_rows)])
         coverages = {contract_id: await _coverages(session, contract_id) for contract_id in contract_ids}
         return page(
             request,
@@ -288,7 +285,7 @@ class ConsoleController(Controller):
         agent = await _agent_form(db_session, request, data)
         if agent is None:
             return Redirect(SIGN_IN)
-        contract = await services.contract(db_session, contract_id)
+        contract = await use_cases.contract(db_session, contract_id)
         claim_in = claim_input(data, source="console", contract_id=contract.id, currency=contract.currency)
         now = utcnow()
         claim = await claims.file_claim(
@@ -301,7 +298,7 @@ class ConsoleController(Controller):
     async def refund_quote(
         self,
         request: Request[Any, Any, Any],
-        db: Injected[Database],
+        services: Injected[Services],
         db_session: AsyncSession,
         contract_id: str,
         data: FormData,
@@ -312,7 +309,7 @@ class ConsoleController(Controller):
         quoted = await quote_refund(db_session, contract_id, utcnow())
         return await self._card(
             request,
-            db,
+            services.db,
             db_session,
             agent,
             quoted.contract.product_id,
@@ -326,7 +323,7 @@ class ConsoleController(Controller):
     async def cancel(
         self,
         request: Request[Any, Any, Any],
-        gateway: Injected[Gateway],
+        services: Injected[Services],
         db_session: AsyncSession,
         contract_id: str,
         data: FormData,
@@ -336,12 +333,12 @@ class ConsoleController(Controller):
             return Redirect(SIGN_IN)
         if data.get("confirm") != "yes":
             raise InvalidInput("tick the box to confirm the cancellation", field="confirm")
-        contract = await services.contract(db_session, contract_id)
+        contract = await use_cases.contract(db_session, contract_id)
         expected = accepted_refund(data, contract.currency)
         assert agent.key_id is not None
         ended, _ = await cancel_contract(
             db_session,
-            gateway,
+            services.gateway,
             contract_id,
             expected_refund=expected,
             at=utcnow(),

@@ -14,16 +14,15 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.dependencies import Injected
+from api.dependencies import Injected, Services
 from api.links import PORTAL, subject_of
 from api.pages.common import PAGE_ERRORS, FormData, page, page_locale, visitor_locale, words
 from api.pages.forms import accepted_refund, claim_input
 from api.pages.security import check_csrf, close_session, current_session, open_session
 from api.pages.shop import hosted_page_url
-from api.settings import Settings
 from billing.cancellation import Quoted, cancel_contract, quote_refund
-from billing.gateway import Gateway
-from entitlements import published, services
+from entitlements import published
+from entitlements import services as use_cases
 from entitlements.catalog import DEFAULT_LOCALE
 from entitlements.claims import service as claims
 from entitlements.clock import utcnow
@@ -52,7 +51,7 @@ async def _customer(session: AsyncSession, request: Request[Any, Any, Any]) -> A
 
 
 async def _own_contract(session: AsyncSession, customer: Any, contract_id: str) -> Any:
-    contract = await services.contract(session, contract_id)
+    contract = await use_cases.contract(session, contract_id)
     if contract.customer_id != customer.id:
         raise NotFound(f"no contract {contract_id}", field="contract_id")
     return contract
@@ -64,18 +63,18 @@ def _locale(customer: Any) -> str:
 
 async def _proofs(session: AsyncSession, customer: Any, locale: str) -> list[dict[str, Any]]:
     """Each contract the customer holds, as its proof of coverage shows it."""
-    contracts = await services.contracts_held(session, customer.id)
+    contracts = await use_cases.contracts_held(session, customer.id)
     t = words(locale)
     proofs = []
     for contract in contracts:
-        plan = await services.contract_plan(session, contract)
+        plan = await use_cases.contract_plan(session, contract)
         product = await products.product(session, contract.product_id)
         terms = await published.terms(session, plan)
         clauses = (terms.get(locale) or terms[DEFAULT_LOCALE]).get(contract.currency, [])
         rows, _ = await claims.list_claims(
             session, status=None, contract_id=contract.id, cursor=None, limit=50
         )
-        periods = await services.contract_periods(session, contract.id)
+        periods = await use_cases.contract_periods(session, contract.id)
         ends = contract.ended_at or max((p.end for p in periods), default=None)
         proofs.append(
             {
@@ -152,13 +151,13 @@ class PortalController(Controller):
     async def open_link(
         self,
         request: Request[Any, Any, Any],
-        settings: Injected[Settings],
+        services: Injected[Services],
         db_session: AsyncSession,
         token: str,
     ) -> Response[Any]:
         """The link from the letter: exchanged for a session, then away from the URL that holds it."""
         now = utcnow()
-        customer_id = subject_of(settings, PORTAL, token, now)
+        customer_id = subject_of(services.settings, PORTAL, token, now)
         if customer_id is None:
             raise _refused(visitor_locale(request))
         customer = await customers.customer(db_session, customer_id)
@@ -168,7 +167,7 @@ class PortalController(Controller):
             response,
             request,
             kind="portal",
-            seconds=settings.portal_session_seconds,
+            seconds=services.settings.portal_session_seconds,
             now=now,
             locale=_locale(customer),
             customer_id=customer.id,
@@ -211,7 +210,7 @@ class PortalController(Controller):
     async def cancel(
         self,
         request: Request[Any, Any, Any],
-        gateway: Injected[Gateway],
+        services: Injected[Services],
         db_session: AsyncSession,
         contract_id: str,
         data: FormData,
@@ -222,7 +221,7 @@ class PortalController(Controller):
         expected = accepted_refund(data, contract.currency)
         await cancel_contract(
             db_session,
-            gateway,
+            services.gateway,
             contract.id,
             expected_refund=expected,
             at=utcnow(),
@@ -234,7 +233,7 @@ class PortalController(Controller):
     async def card(
         self,
         request: Request[Any, Any, Any],
-        gateway: Injected[Gateway],
+        services: Injected[Services],
         db_session: AsyncSession,
         data: FormData,
     ) -> Redirect:
@@ -244,7 +243,7 @@ class PortalController(Controller):
             raise NotFoundException("no card is on file")
         stripe_customer, locale = customer.stripe_customer_id, _locale(customer)
         await db_session.commit()  # nothing held open while Stripe is asked
-        url = await gateway.card_page(
+        url = await services.gateway.card_page(
             stripe_customer, return_url=f"{str(request.base_url).rstrip('/')}/portal", locale=locale
         )
         return Redirect(hosted_page_url(url, locale))

@@ -11,7 +11,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import PermissionDeniedException
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.dependencies import Injected
+from api.dependencies import Injected, Services
 from api.links import SATISFACTION, subject_of
 from api.pages.common import PAGE_ERRORS, FormData, page, page_locale, visitor_locale, words
 from api.pages.security import check_csrf
@@ -55,11 +55,11 @@ class RatingController(Controller):
     async def form(
         self,
         request: Request[Any, Any, Any],
-        settings: Injected[Settings],
+        services: Injected[Services],
         db_session: AsyncSession,
         token: str,
     ) -> Response[str]:
-        _, locale, about = await _open(db_session, request, settings, token)
+        _, locale, about = await _open(db_session, request, services.settings, token)
         t = words(locale)
         return page(
             request,
@@ -74,15 +74,15 @@ class RatingController(Controller):
     async def answer(
         self,
         request: Request[Any, Any, Any],
-        settings: Injected[Settings],
+        services: Injected[Services],
         db_session: AsyncSession,
         token: str,
         data: FormData,
     ) -> Response[str]:
         check_csrf(request, data)
-        row, locale, _ = await _open(db_session, request, settings, token)
+        row, locale, _ = await _open(db_session, request, services.settings, token)
         raw = data.get("rating", "")
         if not (raw.isascii() and raw.isdigit() and int(raw) in RATINGS):
             raise InvalidInput(words(locale)["rate_question"], field="rating")
         await service.answer(db_session, row.id, int(raw), data.get("comment"), now=utcnow())
-        return page(request, "rating/done.html", locale, review_url=settings.review_url)
+        return page(request, "rating/done.html", locale, review_url=services.settings.review_url)

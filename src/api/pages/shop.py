@@ -15,13 +15,11 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect
 
-from api.database import Database
-from api.dependencies import Injected
+from api.dependencies import Injected, Services
 from api.pages import HERE
 from api.pages.common import PAGE_ERRORS, FormData, page, page_locale, visitor_locale, words
 from api.pages.security import check_csrf
 from api.routes.billing import deliver_sandbox_events
-from api.settings import Settings
 from billing.gateway import Gateway
 from billing.sandbox import DECLINES, GOOD_CARD, SandboxGateway
 from entitlements.errors import InvalidInput
@@ -126,8 +124,9 @@ class DemoCheckoutController(Controller):
 
     @get()
     async def checkout_page(
-        self, request: Request[Any, Any, Any], settings: Injected[Settings], lang: str | None = None
+        self, request: Request[Any, Any, Any], services: Injected[Services], lang: str | None = None
     ) -> Response[str]:
+        settings = services.settings
         locale = visitor_locale(request, lang)
         return page(
             request,
@@ -140,11 +139,11 @@ class DemoCheckoutController(Controller):
 
     @post(status_code=303)
     async def place_order(
-        self, request: Request[Any, Any, Any], settings: Injected[Settings], data: FormData
+        self, request: Request[Any, Any, Any], services: Injected[Services], data: FormData
     ) -> Redirect:
         check_csrf(request, data)
         locale = page_locale(data.get("lang"))
-        secret = settings.demo_secret_key
+        secret = services.settings.demo_secret_key
         if secret is None:
             raise NotFoundException("the demo merchant has no key: run `make run`")
         cart = _cart(locale)
@@ -232,11 +231,11 @@ class SandboxPageController(Controller):
     async def checkout_page(
         self,
         request: Request[Any, Any, Any],
-        gateway: Injected[Gateway],
+        services: Injected[Services],
         session_id: str,
         lang: str | None = None,
     ) -> Response[str]:
-        return self._checkout(request, _sandbox(gateway), session_id, page_locale(lang))
+        return self._checkout(request, _sandbox(services.gateway), session_id, page_locale(lang))
 
     def _checkout(
         self,
@@ -265,20 +264,18 @@ class SandboxPageController(Controller):
     async def pay(
         self,
         request: Request[Any, Any, Any],
-        settings: Injected[Settings],
-        db: Injected[Database],
-        gateway: Injected[Gateway],
+        services: Injected[Services],
         session_id: str,
         data: FormData,
     ) -> Response[Any]:
         check_csrf(request, data)
         locale = page_locale(data.get("lang"))
-        sandbox = _sandbox(gateway)
+        sandbox = _sandbox(services.gateway)
         card = data.get("card", "")
         if card not in TEST_CARDS:
             raise InvalidInput("choose one of the test cards", field="card")
         status = await sandbox.complete_checkout_session(session_id, card)
-        await deliver_sandbox_events(sandbox, db, settings)
+        await deliver_sandbox_events(sandbox, services.db, services.settings)
         if status != "complete":
             return self._checkout(request, sandbox, session_id, locale, declined=True)
         return Redirect(sandbox.checkout_session(session_id).success_url or "/")
@@ -287,11 +284,11 @@ class SandboxPageController(Controller):
     async def card_page(
         self,
         request: Request[Any, Any, Any],
-        gateway: Injected[Gateway],
+        services: Injected[Services],
         customer: str,
         lang: str | None = None,
     ) -> Response[str]:
-        sandbox = _sandbox(gateway)
+        sandbox = _sandbox(services.gateway)
         if customer not in sandbox.customers:
             raise NotFoundException("no such customer")
         locale = page_locale(lang)
@@ -308,12 +305,12 @@ class SandboxPageController(Controller):
     async def save_card(
         self,
         request: Request[Any, Any, Any],
-        gateway: Injected[Gateway],
+        services: Injected[Services],
         customer: str,
         data: FormData,
     ) -> Redirect:
         check_csrf(request, data)
-        sandbox = _sandbox(gateway)
+        sandbox = _sandbox(services.gateway)
         if customer not in sandbox.customers or data.get("card") not in TEST_CARDS:
             raise InvalidInput("choose one of the test cards", field="card")
         await sandbox.attach_payment_method(customer, data["card"], key=secrets.token_hex(8))

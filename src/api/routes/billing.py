@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, access_guard, actor
 from api.database import Database
-from api.dependencies import Injected
+from api.dependencies import Injected, Services
 from api.errors import problem_responses
 from api.routes.contracts import ContractView, contract_view
 from api.routes.people import Id
@@ -26,7 +26,7 @@ from billing.checkout import HostedPage, start_checkout
 from billing.gateway import Gateway
 from billing.sandbox import SandboxGateway
 from billing.webhooks import Outcome, ingest
-from entitlements import services
+from entitlements import services as use_cases
 from entitlements.clock import utcnow
 from entitlements.customers import service as customers
 from entitlements.errors import Conflict
@@ -113,29 +113,27 @@ class CheckoutController(Controller):
     async def checkout(
         self,
         request: Request[Any, Any, Any],
-        settings: Injected[Settings],
-        db: Injected[Database],
-        gateway: Injected[Gateway],
+        services: Injected[Services],
         db_session: NamedDependency[AsyncSession],
         data: JSONBody[CheckoutRequest],
         idempotency_key: IdempotencyKey = None,
     ) -> CheckoutView:
         result = await start_checkout(
             db_session,
-            gateway,
+            services.gateway,
             offer_token=data.offer_token,
             customer_id=data.customer_id,
             product_id=data.product_id,
             payment_method=data.payment_method,
             hosted=HostedPage(data.hosted.success_url, data.hosted.cancel_url) if data.hosted else None,
-            keyring=settings.offer_keys,
+            keyring=services.settings.offer_keys,
             now=utcnow(),
             actor=actor(request),
         )
         # The sandbox's events (a card charged at once) are applied before the answer, as a
         # synchronous charge would be; Stripe's arrive by webhook whenever they come.
-        await services.commit_now(db_session)
-        if await deliver_sandbox_events(gateway, db, settings):
+        await use_cases.commit_now(db_session)
+        if await deliver_sandbox_events(services.gateway, services.db, services.settings):
             await db_session.refresh(result.contract)
         return CheckoutView(
             await contract_view(db_session, result.contract),
@@ -210,7 +208,7 @@ class CancellationController(Controller):
     async def cancel(
         self,
         request: Request[Any, Any, Any],
-        gateway: Injected[Gateway],
+        services: Injected[Services],
         db_session: NamedDependency[AsyncSession],
         contract_id: Id,
         data: JSONBody[CancelRequest],
@@ -218,7 +216,7 @@ class CancellationController(Controller):
     ) -> CancelView:
         contract, refund = await cancel_contract(
             db_session,
-            gateway,
+            services.gateway,
             contract_id,
             expected_refund=data.refund,
             at=utcnow(),
@@ -238,19 +236,13 @@ class StripeWebhookController(Controller):
         responses=problem_responses(413, 415, 503),
         status_code=200,
     )
-    async def receive(
-        self,
-        request: Request[Any, Any, Any],
-        settings: Injected[Settings],
-        db: Injected[Database],
-        gateway: Injected[Gateway],
-    ) -> WebhookReceipt:
+    async def receive(self, request: Request[Any, Any, Any], services: Injected[Services]) -> WebhookReceipt:
         outcome, event_id = await ingest(
-            db.unit_of_work,
+            services.db.unit_of_work,
             await request.body(),
             request.headers.get("stripe-signature"),
-            secrets=settings.stripe_webhook_secrets,
-            gateway=gateway,
+            secrets=services.settings.stripe_webhook_secrets,
+            gateway=services.gateway,
             now=time.time(),
         )
         return WebhookReceipt(True, event_id, outcome)
@@ -270,14 +262,12 @@ class SandboxController(Controller):
     )
     async def advance(
         self,
-        settings: Injected[Settings],
-        db: Injected[Database],
-        gateway: Injected[Gateway],
+        services: Injected[Services],
         db_session: NamedDependency[AsyncSession],
         data: JSONBody[ClockAdvance],
         idempotency_key: IdempotencyKey = None,
     ) -> ClockView:
-        sandbox = _sandbox(gateway)
+        sandbox = _sandbox(services.gateway)
         clock = None
         if data.customer_id is not None:
             customer = await customers.customer(db_session, data.customer_id)
@@ -288,7 +278,7 @@ class SandboxController(Controller):
         if data.renewal_card is not None:
             sandbox.renewal_card = data.renewal_card
         now = sandbox.advance(data.days, clock)
-        delivered = await deliver_sandbox_events(sandbox, db, settings)
+        delivered = await deliver_sandbox_events(sandbox, services.db, services.settings)
         return ClockView(now, delivered)
 
     @post(
@@ -299,15 +289,14 @@ class SandboxController(Controller):
     )
     async def pay_hosted_page(
         self,
-        settings: Injected[Settings],
-        db: Injected[Database],
-        gateway: Injected[Gateway],
+        services: Injected[Services],
         session_id: Id,
         data: JSONBody[PayHostedPage],
         idempotency_key: IdempotencyKey = None,
     ) -> HostedPageView:
-        status = await _sandbox(gateway).complete_checkout_session(session_id, data.payment_method)
-        return HostedPageView(session_id, status, await deliver_sandbox_events(gateway, db, settings))
+        status = await _sandbox(services.gateway).complete_checkout_session(session_id, data.payment_method)
+        delivered = await deliver_sandbox_events(services.gateway, services.db, services.settings)
+        return HostedPageView(session_id, status, delivered)
 
 
 def _sandbox(gateway: Gateway) -> SandboxGateway:

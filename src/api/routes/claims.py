@@ -13,10 +13,9 @@ from litestar.params import HeaderParameter, JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, access_guard, actor
-from api.dependencies import Injected
+from api.dependencies import Injected, Services
 from api.routes.contracts import POST_PROBLEMS, READ_PROBLEMS, History, HistoryEntry
 from api.routes.people import Id
-from api.settings import Settings
 from api.upload_links import upload_link
 from api.views import IdempotencyKey
 from billing import claim_costs
@@ -190,7 +189,7 @@ class ClaimController(Controller):
     async def review_claim(
         self,
         request: Request[Any, Any, Any],
-        settings: Injected[Settings],
+        services: Injected[Services],
         db_session: NamedDependency[AsyncSession],
         claim_id: Id,
         data: JSONBody[service.ReviewInput],
@@ -204,7 +203,7 @@ class ClaimController(Controller):
         )
         view = await _view(db_session, claim, now)
         if data.action is ReviewAction.REQUEST_INFO:
-            link = upload_link(settings, claim.id, now)
+            link = upload_link(services.settings, claim.id, now)
             view = msgspec.structs.replace(view, upload_url=link.url, upload_expires_at=link.expires_at)
         return view
 

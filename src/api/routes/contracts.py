@@ -12,12 +12,11 @@ from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import MERCHANT_SCOPES, Scope, access_guard, actor
-from api.dependencies import Injected
+from api.dependencies import Injected, Services
 from api.errors import problem_responses
 from api.routes.people import Id
-from api.settings import Settings
 from api.views import IdempotencyKey, Instant, supported_instant
-from entitlements import services
+from entitlements import services as use_cases
 from entitlements.clock import utcnow
 from entitlements.coverage import ContractStatus, Period
 from entitlements.money import Money
@@ -69,7 +68,7 @@ class ContractView(msgspec.Struct, frozen=True):
 
 
 async def contract_view(session: AsyncSession, row: Any) -> ContractView:
-    return ContractView.of(row, await services.contract_periods(session, row.id))
+    return ContractView.of(row, await use_cases.contract_periods(session, row.id))
 
 
 class OpenContract(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -85,7 +84,7 @@ class Transfer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class Lifecycle(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A lifecycle event, applied once per reference (billing applies these from Stripe)."""
 
-    action: services.LifecycleAction
+    action: use_cases.LifecycleAction
     reference: Ref
     at: Instant | None = None
 
@@ -120,17 +119,17 @@ class ContractController(Controller):
     async def open_contract(
         self,
         request: Request[Any, Any, Any],
-        settings: Injected[Settings],
+        services: Injected[Services],
         db_session: NamedDependency[AsyncSession],
         data: JSONBody[OpenContract],
         idempotency_key: IdempotencyKey = None,
     ) -> ContractView:
-        row = await services.open_contract(
+        row = await use_cases.open_contract(
             db_session,
             offer_token=data.offer_token,
             customer_id=data.customer_id,
             product_id=data.product_id,
-            keyring=settings.offer_keys,
+            keyring=services.settings.offer_keys,
             now=utcnow(),
             actor=actor(request),
         )
@@ -143,7 +142,7 @@ class ContractController(Controller):
         opt={"access": frozenset(MERCHANT_SCOPES)},
     )
     async def get_contract(self, db_session: NamedDependency[AsyncSession], contract_id: Id) -> ContractView:
-        return await contract_view(db_session, await services.contract(db_session, contract_id))
+        return await contract_view(db_session, await use_cases.contract(db_session, contract_id))
 
     @post(
         "/{contract_id:str}/lifecycle",
@@ -162,7 +161,7 @@ class ContractController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> ContractView:
         at = utcnow() if data.at is None else supported_instant(data.at, "at")
-        row = await services.apply_lifecycle(
+        row = await use_cases.apply_lifecycle(
             db_session, contract_id, data.action, reference=data.reference, at=at, actor=actor(request)
         )
         return await contract_view(db_session, row)
@@ -182,7 +181,7 @@ class ContractController(Controller):
         data: JSONBody[Transfer],
         idempotency_key: IdempotencyKey = None,
     ) -> ContractView:
-        row = await services.transfer_contract(
+        row = await use_cases.transfer_contract(
             db_session, contract_id, customer_id=data.customer_id, actor=actor(request)
         )
         return await contract_view(db_session, row)
@@ -194,6 +193,6 @@ class ContractController(Controller):
         opt={"access": frozenset({Scope.SUPPORT, Scope.ADMIN})},
     )
     async def history(self, db_session: NamedDependency[AsyncSession], contract_id: Id) -> History:
-        contract = await services.contract(db_session, contract_id)
-        rows = await services.history(db_session, [contract.id])
+        contract = await use_cases.contract(db_session, contract_id)
+        rows = await use_cases.history(db_session, [contract.id])
         return History([HistoryEntry.of(r) for r in rows])

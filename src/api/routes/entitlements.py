@@ -12,7 +12,7 @@ from litestar.params import JSONBody, QueryParameter
 
 from api.auth import KeyCache, Scope, access_guard, refusal, request_principal
 from api.database import Database
-from api.dependencies import Injected
+from api.dependencies import Injected, Services
 from api.edge import header
 from api.errors import DATABASE_GONE, problem_responses
 from api.views import (
@@ -356,7 +356,7 @@ class EntitlementController(Controller):
     async def check(
         self,
         request: Request[Any, Any, Any],
-        db: Injected[Database],
+        services: Injected[Services],
         serial: Annotated[str | None, _lookup_query("serial")] = None,
         imei: Annotated[str | None, _lookup_query("imei")] = None,
         contract_id: Annotated[str | None, _lookup_query("contract_id")] = None,
@@ -374,7 +374,7 @@ class EntitlementController(Controller):
         )
         asked = caller_choice(locale, request.headers.get("accept-language"))
         [answer] = await answer_lookups(
-            db,
+            services.db,
             [lookup],
             parse_instant(at, "at") or utcnow(),
             incident,
@@ -392,14 +392,16 @@ class EntitlementController(Controller):
     async def check_batch(
         self,
         request: Request[Any, Any, Any],
-        db: Injected[Database],
+        services: Injected[Services],
         data: JSONBody[BatchCheck],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[BatchAnswer]:
         _lookup_field_errors(data.lookups, "lookups")
         asked = caller_choice(data.locale, request.headers.get("accept-language"))
         opened_at = supported_instant(data.opened_at, "opened_at") if data.opened_at else None
-        answers = await answer_lookups(db, data.lookups, _aware(data.at), data.incident, asked, opened_at)
+        answers = await answer_lookups(
+            services.db, data.lookups, _aware(data.at), data.incident, asked, opened_at
+        )
         return Response(BatchAnswer(answers), headers={"content-language": content_languages(answers)})
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, access_guard
 from api.deliveries import UnsafeUrl, check_url, new_secret
-from api.dependencies import Injected
+from api.dependencies import Injected, Services
 from api.errors import problem_responses
 from api.routes.people import Id
 from api.settings import Settings
@@ -144,12 +144,12 @@ class WebhookEndpointController(Controller):
     )
     async def create(
         self,
-        settings: Injected[Settings],
+        services: Injected[Services],
         db_session: NamedDependency[AsyncSession],
         data: JSONBody[EndpointInput],
         idempotency_key: IdempotencyKey = None,
     ) -> EndpointView:
-        await _checked(settings, data.url, data.event_types, data.locale)
+        await _checked(services.settings, data.url, data.event_types, data.locale)
         secret = new_secret()
         row = await service.register(
             db_session,
@@ -176,7 +176,7 @@ class WebhookEndpointController(Controller):
     )
     async def update_endpoint(
         self,
-        settings: Injected[Settings],
+        services: Injected[Services],
         db_session: NamedDependency[AsyncSession],
         endpoint_id: Id,
         data: JSONBody[EndpointPatch],
@@ -185,7 +185,7 @@ class WebhookEndpointController(Controller):
         url = data.url if data.url is not None else row.url
         event_types = data.event_types if data.event_types is not None else list(row.event_types)
         locale = data.locale if data.locale is not None else row.locale
-        await _checked(settings, url, event_types, locale)
+        await _checked(services.settings, url, event_types, locale)
         given = {"description": data.description, "enabled": data.enabled}
         changes = {name: value for name, value in given.items() if value is not None}
         row = await service.change(

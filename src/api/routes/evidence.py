@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, access_guard, actor
 from api.database import Database
-from api.dependencies import Injected
+from api.dependencies import Injected, Services
 from api.errors import problem_responses
 from api.routes.claims import AgentHeader
 from api.routes.people import Id
@@ -111,16 +111,16 @@ class EvidenceController(Controller):
     async def upload(
         self,
         request: Request[Any, Any, Any],
-        settings: Injected[Settings],
-        db: Injected[Database],
-        evidence_store: Injected[EvidenceStore],
+        services: Injected[Services],
         claim_id: Id,
         data: Form,
         agent: AgentHeader = None,
         idempotency_key: IdempotencyKey = None,
     ) -> EvidenceView:
         uploaded_by = agent_name(agent) or actor(request)
-        return await _attach(settings, db, evidence_store, claim_id, data, uploaded_by)
+        return await _attach(
+            services.settings, services.db, services.evidence_store, claim_id, data, uploaded_by
+        )
 
     @get("/evidence", summary="The claim's evidence", responses=problem_responses(404))
     async def list_evidence(self, db_session: NamedDependency[AsyncSession], claim_id: Id) -> EvidenceList:
@@ -134,13 +134,13 @@ class EvidenceController(Controller):
     )
     async def download(
         self,
-        evidence_store: Injected[EvidenceStore],
+        services: Injected[Services],
         db_session: NamedDependency[AsyncSession],
         claim_id: Id,
         evidence_id: Id,
     ) -> Response[bytes]:
         row = await evidence.one_evidence(db_session, claim_id, evidence_id)
-        content = await evidence_store.get(row.storage_key)
+        content = await services.evidence_store.get(row.storage_key)
         name = f"{row.id}.{evidence.ALLOWED[row.content_type]}"
         return Response(
             content,
@@ -158,13 +158,13 @@ class EvidenceController(Controller):
     )
     async def create_link(
         self,
-        settings: Injected[Settings],
+        services: Injected[Services],
         db_session: NamedDependency[AsyncSession],
         claim_id: Id,
         idempotency_key: IdempotencyKey = None,
     ) -> UploadLink:
         await evidence.evidence_of(db_session, claim_id)  # the claim exists
-        return upload_link(settings, claim_id, utcnow())
+        return upload_link(services.settings, claim_id, utcnow())
 
 
 class UploadController(Controller):
@@ -179,11 +179,11 @@ class UploadController(Controller):
     )
     async def upload(
         self,
-        settings: Injected[Settings],
-        db: Injected[Database],
-        evidence_store: Injected[EvidenceStore],
+        services: Injected[Services],
         token: Annotated[str, msgspec.Meta(max_length=200)],
         data: Form,
     ) -> EvidenceView:
-        claim_id = claim_of_link(settings, token, utcnow())
-        return await _attach(settings, db, evidence_store, claim_id, data, "customer")
+        claim_id = claim_of_link(services.settings, token, utcnow())
+        return await _attach(
+            services.settings, services.db, services.evidence_store, claim_id, data, "customer"
+        )

@@ -16,12 +16,10 @@ from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, access_guard
-from api.database import Database
-from api.dependencies import Injected
+from api.dependencies import Injected, Services
 from api.errors import problem_responses
 from api.views import instant_query, parse_instant
 from billing.claim_costs import ClaimCostLine, claim_costs, loss_ratio_report
-from billing.gateway import Gateway
 from billing.ledger import LedgerFilter, csv_header, csv_line, ledger_page, ledger_rows, revenue_positions
 from billing.reconcile import Reconciliation, ledger_of, reconcile
 from billing.renewals import RenewalLine, renewals_report
@@ -247,7 +245,7 @@ class FinanceController(Controller):
     )
     async def ledger_csv(
         self,
-        db: Injected[Database],
+        services: Injected[Services],
         since: Since = None,
         until: Until = None,
         currency: Currency = None,
@@ -258,7 +256,7 @@ class FinanceController(Controller):
 
         async def lines() -> AsyncIterator[str]:
             yield csv_header(bom)
-            async with db.readers() as session:
+            async with services.db.readers() as session:
                 async for row in ledger_rows(session, where):
                     yield csv_line(row)
 
@@ -301,13 +299,13 @@ class FinanceController(Controller):
         responses=problem_responses(502),
     )
     async def reconciliation(
-        self, db: Injected[Database], gateway: Injected[Gateway], since: Since = None, until: Until = None
+        self, services: Injected[Services], since: Since = None, until: Until = None
     ) -> Reconciliation:
         end = parse_instant(until, "to") or utcnow()
         start = parse_instant(since, "from") or end - dt.timedelta(days=30)
-        async with db.sessions() as session, session.begin():  # a cursor streams the ledger
+        async with services.db.sessions() as session, session.begin():  # a cursor streams the ledger
             ledger = await ledger_of(session, start, end)
-        return await reconcile(ledger, gateway, start, end)  # no transaction held across Stripe
+        return await reconcile(ledger, services.gateway, start, end)  # no transaction held across Stripe
 
     @get(
         "/claims-cost",

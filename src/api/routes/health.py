@@ -5,8 +5,7 @@ from litestar import Controller, get
 from litestar.exceptions import ServiceUnavailableException
 from sqlalchemy import text
 
-from api.database import Database
-from api.dependencies import Injected
+from api.dependencies import Injected, Services
 from api.errors import problem_responses
 
 
@@ -23,9 +22,9 @@ class HealthController(Controller):
         return Health("ok")
 
     @get("/ready", summary="Readiness: the database answers", responses=problem_responses(503))
-    async def ready(self, db: Injected[Database]) -> Health:
+    async def ready(self, services: Injected[Services]) -> Health:
         try:
-            async with db.engine.connect() as connection:
+            async with services.db.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception as exc:
             raise ServiceUnavailableException("the database is not reachable") from exc

@@ -11,9 +11,8 @@ from litestar.params import Body
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import PUBLISHABLE, Scope, access_guard
-from api.dependencies import Injected
+from api.dependencies import Injected, Services
 from api.errors import problem_responses
-from api.settings import Settings
 from api.views import LOCALE_MAX, IdempotencyKey, Priced, caller_locale
 from entitlements import published
 from entitlements.catalog import (
@@ -118,7 +117,7 @@ class OfferController(Controller):
     async def create_offers(
         self,
         request: Request[Any, Any, Any],
-        settings: Injected[Settings],
+        services: Injected[Services],
         db_session: NamedDependency[AsyncSession],
         data: Annotated[
             OfferRequest,
@@ -138,9 +137,9 @@ class OfferController(Controller):
             await published.latest(db_session),
             product,
             locale=locale,
-            keyring=settings.offer_keys,
+            keyring=services.settings.offer_keys,
             now=now,
-            ttl=dt.timedelta(seconds=settings.offer_ttl_seconds),
+            ttl=dt.timedelta(seconds=services.settings.offer_ttl_seconds),
             lead_id=lead_id,
         )
         currency = product.price.currency

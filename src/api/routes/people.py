@@ -12,12 +12,10 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, access_guard, actor
-from api.dependencies import Injected
+from api.dependencies import Injected, Services
 from api.errors import problem_responses
-from api.idempotency import ReplaySeal
 from api.links import PortalLink, portal_link
 from api.privacy import erase_copies, erase_letters
-from api.settings import Settings
 from api.views import IdempotencyKey
 from billing.privacy import redact_stripe_events
 from entitlements.catalog import ProductCategory
@@ -150,13 +148,13 @@ class CustomerController(Controller):
     )
     async def create_portal_link(
         self,
-        settings: Injected[Settings],
+        services: Injected[Services],
         db_session: NamedDependency[AsyncSession],
         customer_id: Id,
         idempotency_key: IdempotencyKey = None,
     ) -> PortalLink:
         customer = await customers.customer(db_session, customer_id)
-        return portal_link(settings, customer.id, dt.datetime.now(dt.UTC))
+        return portal_link(services.settings, customer.id, dt.datetime.now(dt.UTC))
 
     @get(
         "/{customer_id:str}/export",
@@ -178,8 +176,7 @@ class CustomerController(Controller):
     async def erase(
         self,
         request: Request[Any, Any, Any],
-        settings: Injected[Settings],
-        replay_seal: Injected[ReplaySeal],
+        services: Injected[Services],
         db_session: NamedDependency[AsyncSession],
         customer_id: Id,
         idempotency_key: IdempotencyKey = None,
@@ -191,8 +188,8 @@ class CustomerController(Controller):
         if not erasure.already:
             if erasure.stripe_customer_id:
                 events = await redact_stripe_events(db_session, erasure.stripe_customer_id)
-            replays = await erase_copies(db_session, erasure, replay_seal)
-            letters = erase_letters(settings, erasure.email)
+            replays = await erase_copies(db_session, erasure, services.replay_seal)
+            letters = erase_letters(services.settings, erasure.email)
         return ErasureView(erasure.customer_id, erasure.erased_at, erasure.already, events, replays, letters)
 
     @patch("/{customer_id:str}", summary="Update a customer", responses=POST_PROBLEMS)

@@ -9,8 +9,7 @@ from litestar.params import FromQuery, PathParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import PUBLISHABLE, Scope, access_guard
-from api.database import Database
-from api.dependencies import Injected
+from api.dependencies import Injected, Services
 from api.errors import problem_responses
 from api.views import LocaleQuery, PlanView, caller_locale
 from entitlements import published
@@ -62,15 +61,16 @@ class PlanController(Controller):
     async def get_plan(
         self,
         request: Request[Any, Any, Any],
-        db: Injected[Database],
+        services: Injected[Services],
         db_session: NamedDependency[AsyncSession],
         code: Annotated[str, PathParameter(min_length=1, max_length=64)],
         version: Annotated[int | None, QueryParameter(ge=1, le=1_000_000, required=False)] = None,
         locale: LocaleQuery = None,
     ) -> Response[PlanView]:
-        plan = (
-            await db.plan(code, version) if version is not None else await published.newest(db_session, code)
-        )
+        if version is not None:
+            plan = await services.db.plan(code, version)
+        else:
+            plan = await published.newest(db_session, code)
         if plan is None:
             raise NotFound(f"no plan {code}" + (f" version {version}" if version else ""))
         chosen = caller_locale(request, locale)

@@ -13,11 +13,10 @@ from litestar.params import JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import IssuedKey, KeyKind, Scope, access_guard, actor, issue_key, servicer_of
-from api.dependencies import Injected
+from api.dependencies import Injected, Services
 from api.routes.claims import ReviewerHeader
 from api.routes.contracts import POST_PROBLEMS, READ_PROBLEMS
 from api.routes.people import Id
-from api.settings import Settings
 from api.views import IdempotencyKey
 from billing import claim_costs
 from entitlements.claims.service import agent_name
@@ -161,7 +160,7 @@ class ServicerController(Controller):
     )
     async def create_key(
         self,
-        settings: Injected[Settings],
+        services: Injected[Services],
         db_session: NamedDependency[AsyncSession],
         servicer_id: Id,
         data: JSONBody[ServicerKeyInput],
@@ -173,7 +172,7 @@ class ServicerController(Controller):
             kind=KeyKind.SECRET,
             name=data.name,
             scopes=[Scope.SERVICER],
-            live=settings.production,
+            live=services.settings.production,
             servicer_id=servicer.id,
         )
 

@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import PathParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.dependencies import Injected
+from api.dependencies import Injected, Services
 from api.errors import problem_responses
 from api.mail import right_to_left, unsubscribed_customer
 from api.settings import Settings
@@ -56,9 +56,9 @@ class UnsubscribeController(Controller):
         media_type=MediaType.HTML,
     )
     async def page(
-        self, settings: Injected[Settings], db_session: NamedDependency[AsyncSession], token: Token
+        self, services: Injected[Services], db_session: NamedDependency[AsyncSession], token: Token
     ) -> Response[str]:
-        _, locale = await self._customer_locale(settings, db_session, token)
+        _, locale = await self._customer_locale(services.settings, db_session, token)
         button = translate(locale, "unsubscribe_button", EMAILS["unsubscribe_button"])
         form = f'<form method="post"><button type="submit">{html.escape(button)}</button></form>'
         return _page(locale, translate(locale, "unsubscribe_ask", EMAILS["unsubscribe_ask"]), form)
@@ -71,9 +71,9 @@ class UnsubscribeController(Controller):
         status_code=200,
     )
     async def unsubscribe(
-        self, settings: Injected[Settings], db_session: NamedDependency[AsyncSession], token: Token
+        self, services: Injected[Services], db_session: NamedDependency[AsyncSession], token: Token
     ) -> Response[str]:
-        customer_id, locale = await self._customer_locale(settings, db_session, token)
+        customer_id, locale = await self._customer_locale(services.settings, db_session, token)
         withdrawn = customers.CustomerPatch(marketing_consent=False)
         await customers.update_customer(db_session, customer_id, withdrawn, "customer:unsubscribe")
         return _page(locale, translate(locale, "unsubscribe_done", EMAILS["unsubscribe_done"]))
