@@ -1,5 +1,5 @@
 """Where a check's CPU goes, with no HTTP server in front: the app's ASGI callable (the edge, the
-direct check, Litestar for /health) driven in process at 64 concurrent requests, against the
+direct check, Litestar for /health) driven in process at 64 concurrent requests (`--concurrency`), against the
 bench's data set (`make bench` seeds it first), under cProfile.
 
     .venv/bin/python -m bench.profile_check [--requests 20000] [--top 30]
@@ -22,8 +22,6 @@ import time
 from typing import Any
 
 from bench.run import BENCH_KEYS, DB_URL, OFFER_KEYS, WEBHOOK_SECRET
-
-CONCURRENCY = 64
 
 
 async def _request(app: Any, path: str, query: bytes, key: str) -> int:
@@ -61,8 +59,8 @@ async def _request(app: Any, path: str, query: bytes, key: str) -> int:
     return status
 
 
-async def _drive(app: Any, requests: list[tuple[str, bytes, str]]) -> float:
-    """CPU seconds per request over `requests`, CONCURRENCY at a time."""
+async def _drive(app: Any, requests: list[tuple[str, bytes, str]], concurrency: int) -> float:
+    """CPU seconds per request over `requests`, `concurrency` at a time."""
     queue = iter(requests)
 
     async def client() -> None:
@@ -71,11 +69,11 @@ async def _drive(app: Any, requests: list[tuple[str, bytes, str]]) -> float:
             assert status == 200, (path, query, status)
 
     started = time.process_time()
-    await asyncio.gather(*(client() for _ in range(CONCURRENCY)))
+    await asyncio.gather(*(client() for _ in range(concurrency)))
     return (time.process_time() - started) / len(requests)
 
 
-async def main(count: int, top: int, contracts: int) -> None:
+async def main(count: int, top: int, contracts: int, concurrency: int) -> None:
     os.environ.update(
         {
             "COVERLINE_ENV": "production",
@@ -110,12 +108,12 @@ async def main(count: int, top: int, contracts: int) -> None:
         ]
 
     health = [("/health", b"", BENCH_KEYS[0])] * count
-    await _drive(app, checks(2_000) + health[:2_000])  # warm: pools, plan cache, key cache
-    bare = await _drive(app, health)
-    unprofiled = await _drive(app, checks(count))
+    await _drive(app, checks(2_000) + health[:2_000], concurrency)  # warm: pools, plan cache, key cache
+    bare = await _drive(app, health, concurrency)
+    unprofiled = await _drive(app, checks(count), concurrency)
     profile = cProfile.Profile()
     profile.enable()
-    await _drive(app, checks(count))
+    await _drive(app, checks(count), concurrency)
     profile.disable()
     print(
         f"/health {bare * 1e3:.3f} ms CPU per request, check {unprofiled * 1e3:.3f} ms (in process, no HTTP)"
@@ -136,5 +134,6 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--contracts", type=int, default=1_000_000)
+    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight at once")
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.top, args.contracts))
+    asyncio.run(main(args.requests, args.top, args.contracts, args.concurrency))

@@ -563,7 +563,7 @@ def webhook_ingestion(
     run), which locks the contract, records its coverage period, books the sale, rewrites the
     product's snapshot and writes `contract.activated`, in one transaction; else each pays a
     seeded contract already paid, which books a duplicate payment and queues its refund."""
-    from billing.signatures import sign
+    from billing.webhooks.signatures import sign
 
     now = int(time.time())
     if first:
@@ -670,7 +670,7 @@ async def reconciliation_bench(rows: int) -> dict[str, float]:
     streamed through `reconcile`, in a process of its own so its peak memory is its own."""
     import resource
 
-    from billing.reconcile import BalanceTransaction, ledger_of, reconcile
+    from billing.finance.reconcile import BalanceTransaction, ledger_of, reconcile
 
     db = await asyncpg.connect(DB_URL)
     have = await db.fetchval("SELECT count(*) FROM ledger_entries WHERE entry_key LIKE 'recon:%'")

@@ -31,7 +31,7 @@ from api.embedded import embedded_url
 from api.migrate import upgrade
 from api.settings import Settings
 from entitlements.catalog import decode_catalog
-from entitlements.offers import OfferKeyring
+from entitlements.offers.rules import OfferKeyring
 from entitlements.store.base import Base
 from entitlements.store.plans import PlanRepository
 

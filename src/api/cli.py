@@ -29,7 +29,7 @@ from entitlements.store.plans import PlanRepository, PublishOutcome
 from entitlements.store.resources import replace_resources
 
 if TYPE_CHECKING:
-    from billing.webhooks import SyncReport
+    from billing.webhooks.service import SyncReport
 
 T = TypeVar("T")
 DEMO_KEYS: tuple[tuple[str, KeyKind, list[Scope]], ...] = (
@@ -209,7 +209,7 @@ def stripe_webhook_endpoint(url: str) -> None:
     endpoint's signing secret once, when it is created: this prints it then."""
     from api.app import make_gateway
     from billing.stripe_gateway import API_VERSION
-    from billing.webhooks import HANDLERS
+    from billing.webhooks.service import HANDLERS
 
     gateway = make_gateway(load_settings())
     events = sorted(HANDLERS)
@@ -235,7 +235,7 @@ def stripe_sync(since: str, until: str | None) -> None:
     tries it again; malformed: see the log)."""
 
     from api.app import make_gateway
-    from billing.webhooks import sync_events
+    from billing.webhooks.service import sync_events
     from entitlements.store.unit_of_work import session_units
 
     start = _instant(since, "--since")
@@ -304,7 +304,7 @@ def reconcile_command(since: str, until: str, fmt: str, out: Path | None) -> Non
     import structlog
 
     from api.app import make_gateway
-    from billing.reconcile import Finding, ledger_of, reconcile
+    from billing.finance.reconcile import Finding, ledger_of, reconcile
 
     start, end = _instant(since, "--from"), _instant(until, "--to")
     settings = load_settings()

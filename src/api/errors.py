@@ -15,7 +15,7 @@ from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import DBAPIError
 
 from billing.gateway import GatewayError, HostedPagesUnavailable
-from billing.signatures import SignatureError
+from billing.webhooks.signatures import SignatureError
 from entitlements.benefits.rules import NotRedeemable
 from entitlements.errors import Conflict, DomainError, Forbidden, InvalidInput, InvalidOffer, NotFound
 from entitlements.money import CurrencyMismatch, UnknownCurrency

@@ -7,7 +7,7 @@ import json
 import msgspec
 
 from api.settings import Settings
-from entitlements.offers import OfferKeyring
+from entitlements.offers.rules import OfferKeyring
 
 
 def render_openapi() -> str:

@@ -15,7 +15,7 @@ import msgspec
 
 from api.files import write_private
 from entitlements.money import is_currency
-from entitlements.offers import OfferKeyring
+from entitlements.offers.rules import OfferKeyring
 
 
 class Environment(StrEnum):

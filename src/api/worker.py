@@ -31,11 +31,11 @@ from api.idempotency import purge_expired
 from api.mail import send_for_event
 from api.settings import Settings
 from api.storage import evidence_store
-from billing.abandonment import Release, abandon_expired, release_checkout
-from billing.cancellation import StopSubscription, stop_subscription
+from billing.cancellation.service import StopSubscription, stop_subscription
+from billing.checkout.abandonment import Release, abandon_expired, release_checkout
 from billing.customers import push_customer
 from billing.gateway import Gateway
-from billing.unwanted import UnwantedRefund, refund_unwanted
+from billing.webhooks.unwanted import UnwantedRefund, refund_unwanted
 from entitlements import jobs, outreach
 from entitlements.claims import evidence
 from entitlements.store import outbox

@@ -8,7 +8,7 @@ from typing import Protocol
 import msgspec
 
 from entitlements.catalog import Billing, Plan, PriceBand
-from entitlements.contracts import billing_interval_months
+from entitlements.contracts.rules import billing_interval_months
 from entitlements.money import Money
 
 

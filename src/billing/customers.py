@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Table, bindparam, select
 
+from billing.checkout.rules import stripe_locales
 from billing.gateway import Gateway
-from billing.rules import stripe_locales
 from entitlements.store.tables import CustomerRow
 from entitlements.store.unit_of_work import Units
 

@@ -12,7 +12,7 @@ import msgspec
 
 from billing import stripe_objects as so
 from billing.catalog_sync import PriceSpec
-from billing.reconcile import BalanceTransaction
+from billing.finance.reconcile import BalanceTransaction
 from entitlements.money import Money
 
 

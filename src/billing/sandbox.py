@@ -20,6 +20,7 @@ import msgspec
 
 from billing import stripe_objects as so
 from billing.catalog_sync import PriceSpec
+from billing.finance.reconcile import BalanceTransaction
 from billing.gateway import (
     CheckoutSession,
     GatewayError,
@@ -28,8 +29,7 @@ from billing.gateway import (
     Subscription,
     WebhookEndpoint,
 )
-from billing.reconcile import BalanceTransaction
-from billing.signatures import sign
+from billing.webhooks.signatures import sign
 from entitlements.coverage import add_months
 from entitlements.errors import NotFound
 from entitlements.money import Money

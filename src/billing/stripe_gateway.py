@@ -22,6 +22,7 @@ from stripe.params import (
 
 from billing import stripe_objects as so
 from billing.catalog_sync import PriceSpec
+from billing.finance.reconcile import BalanceTransaction
 from billing.gateway import (
     CheckoutSession,
     GatewayError,
@@ -31,7 +32,6 @@ from billing.gateway import (
     Subscription,
     WebhookEndpoint,
 )
-from billing.reconcile import BalanceTransaction
 from entitlements.money import Money
 
 S = TypeVar("S")

@@ -15,7 +15,7 @@ from typing import Annotated, Generic, TypeVar
 
 import msgspec
 
-from billing import reconcile
+from billing.finance import reconcile
 
 T = TypeVar("T")
 Metadata = dict[str, str]

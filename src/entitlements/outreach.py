@@ -32,7 +32,7 @@ from entitlements.catalog import Plan, ProductFacts, assess
 from entitlements.coverage import ContractStatus
 from entitlements.errors import Conflict, InvalidInput
 from entitlements.money import Money
-from entitlements.offers import OfferedProduct, OfferKeyring, quote_plans
+from entitlements.offers.rules import OfferedProduct, OfferKeyring, quote_plans
 from entitlements.store.leads import LEAD, leads, token_hash
 from entitlements.store.plans import plan_from
 from entitlements.store.tables import (

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from api.app import CoverlineApp
-from billing.signatures import sign
 from billing.tables import StripeEventRow
+from billing.webhooks.signatures import sign
 from tests.api.shop import Shop
 from tests.conftest import WEBHOOK_SECRETS, Keys
 

@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import select
 
 from api.app import CoverlineApp
-from entitlements import services
+from entitlements.contracts import service as services
+from entitlements.contracts.store import LifecycleRecord
 from entitlements.coverage import ContractStatus
 from entitlements.store import audit
-from entitlements.store.lifecycle import LifecycleRecord
 from entitlements.store.snapshots import build_snapshot, decode_snapshot
 from entitlements.store.tables import (
     AuditEventRow,

@@ -4,7 +4,7 @@ from typing import Any
 import httpx
 import pytest
 
-from entitlements.offers import verify_offer
+from entitlements.offers.rules import verify_offer
 from tests.conftest import TEST_KEYRING, Keys
 
 pytestmark = pytest.mark.usefixtures("demo_catalog")

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text, update
 
 from api.app import CoverlineApp
-from billing.abandonment import Release, abandon_expired, release_checkout
-from billing.checkout import session_expiry
+from billing.checkout.abandonment import Release, abandon_expired, release_checkout
+from billing.checkout.service import session_expiry
 from billing.sandbox import SandboxGateway
 from entitlements import jobs
 from entitlements.store.base import utcnow

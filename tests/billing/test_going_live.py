@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from billing.stripe_gateway import API_VERSION
-from billing.webhooks import HANDLERS
+from billing.webhooks.service import HANDLERS
 from tests.live import ROOT
 
 

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import update
 
 from api.app import CoverlineApp
-from billing.reconcile import BalanceTransaction
+from billing.finance.reconcile import BalanceTransaction
 from billing.sandbox import SandboxGateway
 from billing.tables import LedgerEntryRow
-from billing.webhooks import sync_events
+from billing.webhooks.service import sync_events
 from entitlements.store.base import utcnow
 from tests.api.shop import Shop, publish_test_plans
 from tests.conftest import Keys

@@ -4,7 +4,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.revenue import (
+from billing.finance.rules import (
     Movement,
     Position,
     earned_by_month,

@@ -6,18 +6,15 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.rules import (
+from billing.checkout.rules import (
     STRIPE_LOCALES,
     AttemptStatus,
     attempt_status,
-    counts_as_revenue,
-    invoice_kind,
     needs_new_attempt,
-    net_paid,
-    paid_already,
     stripe_locales,
-    subscription_ending,
 )
+from billing.ledger.rules import counts_as_revenue, net_paid
+from billing.webhooks.rules import invoice_kind, paid_already, subscription_ending
 from entitlements.coverage import ContractStatus, Period
 
 kinds = st.sampled_from(["sale", "renewal", "refund", "dispute", "fee"])

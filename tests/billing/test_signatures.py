@@ -6,7 +6,7 @@ import stripe
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.signatures import SignatureError, sign, verify
+from billing.webhooks.signatures import SignatureError, sign, verify
 
 BODY = b'{"id": "evt_1", "type": "invoice.paid"}'
 NOW = 1_795_000_000

@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 from billing import stripe_objects as so
 from billing.catalog_sync import PriceSpec
-from billing.rules import LedgerKind, Unwanted
+from billing.ledger.rules import LedgerKind
 from billing.sandbox import SandboxGateway
-from billing.webhooks import HANDLERS
+from billing.webhooks.rules import Unwanted
+from billing.webhooks.service import HANDLERS
 from entitlements.audit_names import Action, claim_moved
 from entitlements.claims.rules import ClaimStatus
 from entitlements.money import Money

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from api.app import CoverlineApp
 from billing.sandbox import SandboxGateway
 from billing.tables import LedgerEntryRow
-from billing.webhooks import sync_events
+from billing.webhooks.service import sync_events
 from tests.api.shop import Shop, publish_test_plans
 from tests.conftest import Keys
 

@@ -13,8 +13,8 @@ import stripe
 from sqlalchemy import func, select, text, update
 
 from api.app import CoverlineApp
-from billing.signatures import sign
 from billing.tables import LedgerEntryRow, StripeEventRow
+from billing.webhooks.signatures import sign
 from entitlements import jobs
 from entitlements.store.tables import ContractRow
 from tests.api.shop import Shop, publish_test_plans

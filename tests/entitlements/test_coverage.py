@@ -20,7 +20,7 @@ from entitlements.catalog import (
     PriceBand,
     ProductCategory,
 )
-from entitlements.contracts import coverage_start, next_period
+from entitlements.contracts.rules import coverage_start, next_period
 from entitlements.coverage import (
     ClaimUse,
     ContractFacts,

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from entitlements.catalog import ProductCategory
 from entitlements.errors import InvalidOffer
 from entitlements.money import Money
-from entitlements.offers import OfferedProduct, OfferKeyring, OfferTerms, sign_offer, verify_offer
+from entitlements.offers.rules import OfferedProduct, OfferKeyring, OfferTerms, sign_offer, verify_offer
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 KEYS = OfferKeyring((("k2", b"s" * 40), ("k1", b"r" * 40)))
@@ -143,7 +143,7 @@ def test_a_purchase_dated_today_where_the_product_was_bought_is_not_in_the_futur
     country: str, sold: bool
 ) -> None:
     from entitlements.catalog import Ineligibility, decode_catalog
-    from entitlements.offers import quote_plans
+    from entitlements.offers.rules import quote_plans
     from tests.conftest import DEMO_CATALOG
 
     plans, _ = decode_catalog(DEMO_CATALOG.read_bytes())

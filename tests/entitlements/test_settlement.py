@@ -6,7 +6,7 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from entitlements.contracts import ENDINGS, PAYMENT, LifecycleEvent, Settlement, settle
+from entitlements.contracts.rules import ENDINGS, PAYMENT, LifecycleEvent, Settlement, settle
 from entitlements.coverage import ContractStatus as S
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

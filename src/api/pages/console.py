@@ -21,17 +21,17 @@ from api.pages.forms import accepted_refund, claim_input
 from api.pages.security import check_csrf, close_session, current_session, open_session
 from api.routes.entitlements import ProductEntitlementView, answer_lookups
 from api.tables import ApiKeyRow, PageSessionRow
-from billing.cancellation import cancel_contract, quote_refund
-from entitlements import services as use_cases
+from billing.cancellation.service import cancel_contract, quote_refund
 from entitlements.catalog import CoverageKind
 from entitlements.checks.service import Lookup
 from entitlements.claims import service as claims
 from entitlements.clock import utcnow
+from entitlements.contracts import service as use_cases
+from entitlements.contracts.service import transfer_contract
 from entitlements.customers import service as customers
 from entitlements.customers.service import find_customers
 from entitlements.errors import DomainError, InvalidInput
 from entitlements.products import service as products
-from entitlements.services import transfer_contract
 from entitlements.translations import languages
 from entitlements.zones import UTC, local_day, zone
 

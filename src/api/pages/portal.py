@@ -20,12 +20,12 @@ from api.pages.common import PAGE_ERRORS, FormData, page, page_locale, visitor_l
 from api.pages.forms import accepted_refund, claim_input
 from api.pages.security import check_csrf, close_session, current_session, open_session
 from api.pages.shop import hosted_page_url
-from billing.cancellation import Quoted, cancel_contract, quote_refund
+from billing.cancellation.service import Quoted, cancel_contract, quote_refund
 from entitlements import published
-from entitlements import services as use_cases
 from entitlements.catalog import DEFAULT_LOCALE
 from entitlements.claims import service as claims
 from entitlements.clock import utcnow
+from entitlements.contracts import service as use_cases
 from entitlements.customers import service as customers
 from entitlements.errors import NotFound
 from entitlements.localization import format_day, format_money

@@ -21,13 +21,13 @@ from api.routes.contracts import ContractView, contract_view
 from api.routes.people import Id
 from api.settings import Settings
 from api.views import IdempotencyKey
-from billing.cancellation import cancel_contract, quote_refund
-from billing.checkout import HostedPage, start_checkout
+from billing.cancellation.service import cancel_contract, quote_refund
+from billing.checkout.service import HostedPage, start_checkout
 from billing.gateway import Gateway
 from billing.sandbox import SandboxGateway
-from billing.webhooks import Outcome, ingest
-from entitlements import services as use_cases
+from billing.webhooks.service import Outcome, ingest
 from entitlements.clock import utcnow
+from entitlements.contracts import service as use_cases
 from entitlements.customers import service as customers
 from entitlements.errors import Conflict
 from entitlements.money import Money

@@ -18,7 +18,7 @@ from api.routes.contracts import POST_PROBLEMS, READ_PROBLEMS, History, HistoryE
 from api.routes.people import Id
 from api.upload_links import upload_link
 from api.views import IdempotencyKey
-from billing import claim_costs
+from billing.finance import claim_costs
 from entitlements.claims import service
 from entitlements.claims.rules import AWAITING_REVIEW, ClaimStatus, Fulfilment, ReviewAction
 from entitlements.clock import utcnow

@@ -16,8 +16,8 @@ from api.dependencies import Injected, Services
 from api.errors import problem_responses
 from api.routes.people import Id
 from api.views import IdempotencyKey, Instant, supported_instant
-from entitlements import services as use_cases
 from entitlements.clock import utcnow
+from entitlements.contracts import service as use_cases
 from entitlements.coverage import ContractStatus, Period
 from entitlements.money import Money
 

@@ -29,12 +29,12 @@ from api.views import (
 from entitlements.catalog import DEFAULT_LOCALE, CoverageKind, Plan
 from entitlements.checks.service import LOOKUP_LIMITS, Lookup, resolve
 from entitlements.clock import utcnow
+from entitlements.contracts.service import ContractDecision, ProductEntitlement, decide_product, plans_for
 from entitlements.coverage import BenefitLeft, ContractStatus, Decision, PaidBy, Reason, no_contract
 from entitlements.errors import DomainError, InvalidInput
 from entitlements.identifiers import normalize_imei, normalize_serial
 from entitlements.localization import caller_choice
 from entitlements.money import Money
-from entitlements.services import ContractDecision, ProductEntitlement, decide_product, plans_for
 from entitlements.summaries import Speech, speak, summarize
 from entitlements.support.rules import SupportAnswer, support_answer
 from entitlements.zones import UTC

@@ -19,11 +19,18 @@ from api.auth import Scope, access_guard
 from api.dependencies import Injected, Services
 from api.errors import problem_responses
 from api.views import instant_query, parse_instant
-from billing.claim_costs import ClaimCostLine, claim_costs, loss_ratio_report
-from billing.ledger import LedgerFilter, csv_header, csv_line, ledger_page, ledger_rows, revenue_positions
-from billing.reconcile import Reconciliation, ledger_of, reconcile
-from billing.renewals import RenewalLine, renewals_report
-from billing.revenue import LossRatio
+from billing.finance.claim_costs import ClaimCostLine, claim_costs, loss_ratio_report
+from billing.finance.reconcile import Reconciliation, ledger_of, reconcile
+from billing.finance.renewals import RenewalLine, renewals_report
+from billing.finance.rules import LossRatio
+from billing.ledger.service import (
+    LedgerFilter,
+    csv_header,
+    csv_line,
+    ledger_page,
+    ledger_rows,
+    revenue_positions,
+)
 from entitlements.clock import utcnow
 from entitlements.errors import InvalidInput
 from entitlements.money import Money

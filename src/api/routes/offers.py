@@ -24,7 +24,7 @@ from entitlements.catalog import (
     Ineligibility,
 )
 from entitlements.errors import InvalidInput
-from entitlements.offers import OfferedProduct, quote_plans
+from entitlements.offers.rules import OfferedProduct, quote_plans
 from entitlements.outreach import lead_for_offer
 from entitlements.terms import Clause
 

@@ -18,7 +18,7 @@ from api.routes.claims import ReviewerHeader
 from api.routes.contracts import POST_PROBLEMS, READ_PROBLEMS
 from api.routes.people import Id
 from api.views import IdempotencyKey
-from billing import claim_costs
+from billing.finance import claim_costs
 from entitlements.claims.service import agent_name
 from entitlements.clock import utcnow
 from entitlements.money import Money

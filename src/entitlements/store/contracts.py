@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from entitlements.benefits.rules import RedemptionStatus
 from entitlements.catalog import BenefitKind, CoverageKind, Plan
 from entitlements.claims.rules import COUNTED
-from entitlements.contracts import warranty_end
+from entitlements.contracts.rules import warranty_end
+from entitlements.contracts.store import LifecycleRecord
 from entitlements.coverage import (
     BenefitUse,
     ClaimUse,
@@ -23,7 +24,6 @@ from entitlements.coverage import (
 from entitlements.errors import NotFound
 from entitlements.money import Money
 from entitlements.store.base import found
-from entitlements.store.lifecycle import LifecycleRecord
 from entitlements.store.plans import known_plan_version, plan_version
 from entitlements.store.tables import (
     BenefitRedemptionRow,

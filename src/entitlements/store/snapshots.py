@@ -33,7 +33,7 @@ from entitlements.benefits.rules import RedemptionStatus
 from entitlements.catalog import BenefitKind, CoverageKind, Plan
 from entitlements.claims.rules import AWAITING_REVIEW, COUNTED, ClaimStatus
 from entitlements.coalescing import Gathered
-from entitlements.contracts import warranty_end
+from entitlements.contracts.rules import warranty_end
 from entitlements.coverage import (
     BenefitUse,
     ClaimUse,

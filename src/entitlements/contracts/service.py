@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements.audit_names import Action as A
 from entitlements.catalog import Plan
-from entitlements.contracts import (
+from entitlements.contracts.rules import (
     ENDINGS,
     PAYMENT,
     TRANSITIONS,
@@ -25,6 +25,7 @@ from entitlements.contracts import (
     next_period,
     settle,
 )
+from entitlements.contracts.store import ContractState, LifecycleRecord, LockedContract
 from entitlements.coverage import (
     ContractStatus,
     Period,
@@ -35,7 +36,7 @@ from entitlements.identifiers import (
     normalize_serial,
 )
 from entitlements.money import Money
-from entitlements.offers import OfferKeyring, verify_offer
+from entitlements.offers.rules import OfferKeyring, verify_offer
 from entitlements.store import audit
 from entitlements.store.contracts import (
     get_contract,
@@ -46,7 +47,6 @@ from entitlements.store.contracts import (
     plan_of,
 )
 from entitlements.store.leads import consume_lead
-from entitlements.store.lifecycle import ContractState, LifecycleRecord, LockedContract
 from entitlements.store.plans import plan_version
 from entitlements.store.tables import (
     AuditEventRow,

@@ -14,11 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.gateway import Gateway, GatewayError, Refund
-from billing.ledger import record_once
-from billing.rules import LedgerKind, net_paid
+from billing.ledger.rules import LedgerKind, net_paid
+from billing.ledger.service import record_once
 from billing.tables import LedgerEntryRow
-from entitlements import jobs, services
+from entitlements import jobs
 from entitlements.claims.rules import COUNTED
+from entitlements.contracts import service as services
 from entitlements.coverage import ContractStatus
 from entitlements.errors import Conflict
 from entitlements.money import Money

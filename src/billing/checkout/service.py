@@ -19,16 +19,17 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.catalog_sync import contract_price
+from billing.checkout.rules import AttemptStatus, attempt_status, needs_new_attempt, stripe_locales
 from billing.gateway import Gateway, GatewayError
-from billing.rules import AttemptStatus, attempt_status, needs_new_attempt, stripe_locales
 from billing.tables import PaymentAttemptRow
-from entitlements import jobs, services
+from entitlements import jobs
 from entitlements.audit_names import Action
 from entitlements.catalog import Billing
+from entitlements.contracts import service as services
 from entitlements.coverage import ContractStatus, add_months
 from entitlements.errors import Conflict
 from entitlements.money import Money
-from entitlements.offers import OfferKeyring
+from entitlements.offers.rules import OfferKeyring
 from entitlements.store import audit
 from entitlements.store.base import utcnow
 from entitlements.store.contracts import get_customer, get_product, plan_of

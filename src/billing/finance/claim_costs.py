@@ -14,9 +14,9 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.ledger import LedgerFilter, ledger_rows, movement, record_once
-from billing.revenue import LossRatio, earned_by_month, loss_ratios, months_between
-from billing.rules import CLAIM_COST, counts_as_revenue
+from billing.finance.rules import LossRatio, earned_by_month, loss_ratios, months_between
+from billing.ledger.rules import CLAIM_COST, counts_as_revenue
+from billing.ledger.service import LedgerFilter, ledger_rows, movement, record_once
 from billing.tables import LedgerEntryRow
 from entitlements.claims import service as claims
 from entitlements.claims.rules import ClaimStatus, Fulfilment

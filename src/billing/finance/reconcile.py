@@ -18,7 +18,7 @@ from typing import Protocol
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.rules import CLAIM_COST
+from billing.ledger.rules import CLAIM_COST
 from entitlements.store.unit_of_work import unit_of_work
 
 

@@ -24,22 +24,24 @@ from sqlalchemy import Table, bindparam, update
 from sqlalchemy.exc import IntegrityError
 
 from billing import stripe_objects as so
-from billing.cancellation import StopSubscription
+from billing.cancellation.service import StopSubscription
+from billing.finance.reconcile import BalanceTransaction
 from billing.gateway import Gateway
-from billing.ledger import record_once
-from billing.reconcile import BalanceTransaction
-from billing.rules import LedgerKind, Unwanted, invoice_kind, paid_already, subscription_ending
-from billing.signatures import verify
+from billing.ledger.rules import LedgerKind
+from billing.ledger.service import record_once
 from billing.tables import StripeEventRow
-from billing.unwanted import UnwantedRefund
-from entitlements import jobs, services
+from billing.webhooks.rules import Unwanted, invoice_kind, paid_already, subscription_ending
+from billing.webhooks.signatures import verify
+from billing.webhooks.unwanted import UnwantedRefund
+from entitlements import jobs
 from entitlements.audit_names import Action
 from entitlements.catalog import Billing
+from entitlements.contracts import service as services
+from entitlements.contracts.store import ContractState, LifecycleRecord, LockedContract
 from entitlements.coverage import ContractStatus, Period
 from entitlements.errors import DomainError
 from entitlements.store import audit
 from entitlements.store.base import utcnow
-from entitlements.store.lifecycle import ContractState, LifecycleRecord, LockedContract
 from entitlements.store.tables import ContractRow
 from entitlements.store.unit_of_work import UnitOfWork, Units
 

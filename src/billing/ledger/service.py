@@ -13,8 +13,8 @@ import msgspec
 from sqlalchemy import Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.revenue import Movement, Position, positions
-from billing.rules import LedgerKind, counts_as_revenue
+from billing.finance.rules import Movement, Position, positions
+from billing.ledger.rules import LedgerKind, counts_as_revenue
 from billing.tables import LedgerEntryRow
 from entitlements.money import Money
 from entitlements.store.base import utcnow

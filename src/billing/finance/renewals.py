@@ -9,9 +9,9 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.rules import LedgerKind
+from billing.ledger.rules import LedgerKind
 from billing.tables import LedgerEntryRow
-from entitlements.contracts import PAYMENT
+from entitlements.contracts.rules import PAYMENT
 from entitlements.coverage import ContractStatus
 from entitlements.store.tables import ContractEventRow, ContractRow
 

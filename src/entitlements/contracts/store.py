@@ -16,7 +16,7 @@ import msgspec
 from sqlalchemy import Table, bindparam, case, func, insert, null, select, type_coerce, union_all, update
 
 from entitlements.catalog import Plan
-from entitlements.contracts import LifecycleEvent, Settlement
+from entitlements.contracts.rules import LifecycleEvent, Settlement
 from entitlements.coverage import ContractStatus, Period
 from entitlements.store import audit
 from entitlements.store.base import UTCDateTime, utcnow

@@ -7,8 +7,9 @@ from __future__ import annotations
 import msgspec
 
 from billing.gateway import Gateway
-from billing.ledger import record_once
-from billing.rules import LedgerKind, Unwanted
+from billing.ledger.rules import LedgerKind
+from billing.ledger.service import record_once
+from billing.webhooks.rules import Unwanted
 from entitlements.audit_names import Action
 from entitlements.money import Money
 from entitlements.store import audit

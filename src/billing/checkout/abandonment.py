@@ -13,7 +13,8 @@ from sqlalchemy import Table, bindparam, select
 
 from billing.gateway import Gateway
 from billing.tables import PaymentAttemptRow
-from entitlements import jobs, services
+from entitlements import jobs
+from entitlements.contracts import service as services
 from entitlements.coverage import ContractStatus
 from entitlements.store.tables import ContractRow
 from entitlements.store.unit_of_work import Units

@@ -1,0 +1,38 @@
+"""The ledger's pure rules: what each kind of entry is, and what counts as the customer's money."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+
+class LedgerKind(StrEnum):
+    """What a ledger entry is. All but two are money the customer paid or got back."""
+
+    SALE = "sale"  # the first payment of a contract
+    RENEWAL = "renewal"  # a subscription's later invoice
+    REFUND = "refund"
+    DISPUTE = "dispute"  # taken back by the card's bank while the dispute runs
+    DISPUTE_REVERSAL = "dispute_reversal"  # given back: the dispute was won
+    DUPLICATE_PAYMENT = "duplicate_payment"  # see `Unwanted`
+    LATE_PAYMENT = "late_payment"
+    # Stripe's fee is a cost of collecting the money: not the plans' revenue, and not part of
+    # what a refund may return.
+    FEE = "fee"
+    # What a claim cost: a repair's parts, labour and shipping, a replacement at cost, what is
+    # owed to the customer, a gift card. Money the plan spends, never revenue.
+    CLAIM_COST = "claim_cost"
+
+
+FEE = LedgerKind.FEE
+CLAIM_COST = LedgerKind.CLAIM_COST
+
+
+def counts_as_revenue(kind: str) -> bool:
+    return kind not in (LedgerKind.FEE, LedgerKind.CLAIM_COST)
+
+
+def net_paid(entries: Iterable[tuple[str, int]]) -> int:
+    """What the customer paid, net of what went back: (kind, signed amount) ledger entries, fees
+    left out. Never below zero."""
+    return max(sum(amount for kind, amount in entries if counts_as_revenue(kind)), 0)
