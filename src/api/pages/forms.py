@@ -8,7 +8,7 @@ import secrets
 from decimal import InvalidOperation
 
 from entitlements.catalog import CoverageKind
-from entitlements.claims.service import ClaimInput
+from entitlements.claims.schemas import ClaimInput
 from entitlements.errors import InvalidInput
 from entitlements.money import Money
 

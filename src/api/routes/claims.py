@@ -21,6 +21,7 @@ from api.views import IdempotencyKey
 from billing.finance import claim_costs
 from entitlements.claims import service
 from entitlements.claims.rules import AWAITING_REVIEW, ClaimStatus, Fulfilment, ReviewAction
+from entitlements.claims.schemas import ClaimInput, FulfilInput, ReviewInput
 from entitlements.clock import utcnow
 from entitlements.money import Money
 
@@ -141,7 +142,7 @@ class ClaimController(Controller):
         self,
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        data: JSONBody[service.ClaimInput],
+        data: JSONBody[ClaimInput],
         agent: AgentHeader = None,
         idempotency_key: IdempotencyKey = None,
     ) -> ClaimView:
@@ -192,7 +193,7 @@ class ClaimController(Controller):
         services: Injected[Services],
         db_session: NamedDependency[AsyncSession],
         claim_id: Id,
-        data: JSONBody[service.ReviewInput],
+        data: JSONBody[ReviewInput],
         agent: ReviewerHeader,
         idempotency_key: IdempotencyKey = None,
     ) -> ClaimView:
@@ -218,7 +219,7 @@ class ClaimController(Controller):
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
         claim_id: Id,
-        data: JSONBody[service.FulfilInput],
+        data: JSONBody[FulfilInput],
         agent: AgentHeader = None,
         idempotency_key: IdempotencyKey = None,
     ) -> ClaimView:

@@ -20,9 +20,11 @@ from api.views import IdempotencyKey
 from billing.privacy import redact_stripe_events
 from entitlements.catalog import ProductCategory
 from entitlements.customers import service as customers
+from entitlements.customers.schemas import CustomerInput, CustomerPatch
 from entitlements.money import Money
 from entitlements.privacy import CustomerExport, erase_customer, export_customer
 from entitlements.products import service as products
+from entitlements.products.schemas import ProductInput
 
 Id = Annotated[str, PathParameter(min_length=1, max_length=64)]
 
@@ -117,7 +119,7 @@ class CustomerController(Controller):
         self,
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        data: JSONBody[customers.CustomerInput],
+        data: JSONBody[CustomerInput],
         idempotency_key: IdempotencyKey = None,
     ) -> CustomerView:
         return CustomerView.of(await customers.create_customer(db_session, data, actor(request)))
@@ -198,7 +200,7 @@ class CustomerController(Controller):
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
         customer_id: Id,
-        data: JSONBody[customers.CustomerPatch],
+        data: JSONBody[CustomerPatch],
     ) -> CustomerView:
         return CustomerView.of(await customers.update_customer(db_session, customer_id, data, actor(request)))
 
@@ -214,7 +216,7 @@ class ProductController(Controller):
         self,
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        data: JSONBody[products.ProductInput],
+        data: JSONBody[ProductInput],
         idempotency_key: IdempotencyKey = None,
     ) -> ProductView:
         return ProductView.of(await products.register_product(db_session, data, actor(request)))

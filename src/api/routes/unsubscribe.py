@@ -17,6 +17,7 @@ from api.mail import right_to_left, unsubscribed_customer
 from api.settings import Settings
 from entitlements.catalog import DEFAULT_LOCALE
 from entitlements.customers import service as customers
+from entitlements.customers.schemas import CustomerPatch
 from entitlements.errors import NotFound
 from entitlements.summary_texts import EMAILS
 from entitlements.translations import translate
@@ -74,6 +75,6 @@ class UnsubscribeController(Controller):
         self, services: Injected[Services], db_session: NamedDependency[AsyncSession], token: Token
     ) -> Response[str]:
         customer_id, locale = await self._customer_locale(services.settings, db_session, token)
-        withdrawn = customers.CustomerPatch(marketing_consent=False)
+        withdrawn = CustomerPatch(marketing_consent=False)
         await customers.update_customer(db_session, customer_id, withdrawn, "customer:unsubscribe")
         return _page(locale, translate(locale, "unsubscribe_done", EMAILS["unsubscribe_done"]))

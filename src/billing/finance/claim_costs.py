@@ -20,6 +20,7 @@ from billing.ledger.service import LedgerFilter, ledger_rows, movement, record_o
 from billing.tables import LedgerEntryRow
 from entitlements.claims import service as claims
 from entitlements.claims.rules import ClaimStatus, Fulfilment
+from entitlements.claims.schemas import FulfilInput
 from entitlements.money import Money
 from entitlements.repairs import service as repairs
 from entitlements.repairs.rules import Cost, OrderStatus
@@ -63,7 +64,7 @@ async def _book(
 async def fulfil(
     session: AsyncSession,
     claim_id: str,
-    data: claims.FulfilInput,
+    data: FulfilInput,
     *,
     actor: str,
     agent: str | None,

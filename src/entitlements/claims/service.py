@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from sqlalchemy import func, select
@@ -26,7 +26,6 @@ from entitlements.claims.rules import (
     Candidate,
     ClaimStatus,
     Fulfilment,
-    ReviewAction,
     claim_payout,
     contract_for_incident,
     filed_in_time,
@@ -35,9 +34,10 @@ from entitlements.claims.rules import (
     next_status,
     review_reasons,
 )
+from entitlements.claims.schemas import NOTE_LENGTH, ClaimInput, FulfilInput, ReviewInput
 from entitlements.coverage import ContractFacts, decide_for_incident_day, incident_instant
 from entitlements.errors import Conflict, Forbidden, InvalidInput, NotFound
-from entitlements.fields import DESCRIPTION_LENGTH, Ref, new_id
+from entitlements.fields import DESCRIPTION_LENGTH, new_id
 from entitlements.identifiers import clean_text, normalize_serial
 from entitlements.money import Money, check_amount
 from entitlements.store import audit
@@ -48,42 +48,11 @@ from entitlements.store.tables import AuditEventRow, ClaimRow, ContractRow, Prod
 from entitlements.store.unit_of_work import touch, unit_of_work
 from entitlements.zones import local_day
 
-AGENT_LENGTH, NOTE_LENGTH = 64, 2000
+AGENT_LENGTH = 64
 # The denial reason of a claim filed after the plan's window.
 FILED_TOO_LATE = "filing_window_passed"
 FRAUD_WINDOW = dt.timedelta(days=30)
 PAGE = 100  # claims a page holds at most
-
-
-class ClaimInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    reference: Ref
-    incident_kind: CoverageKind
-    incident_date: dt.date
-    amount: Money
-    contract_id: Ref | None = None
-    serial: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    customer_id: Ref | None = None  # when given, the contract must be this customer's
-    description: Annotated[str, msgspec.Meta(max_length=DESCRIPTION_LENGTH)] | None = None
-    # The IMEI read off the device at intake: checked as a fraud signal, never refused for it.
-    device_imei: Annotated[str, msgspec.Meta(pattern=r"^[0-9 -]{1,32}$")] | None = None
-
-
-class FulfilInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """How an approved claim is made good: `repair` (optionally assigned to `servicer_id`),
-    `replace` (`sku`, and its `cost`), `reimburse` (what the plan pays, owed to the customer) or
-    `gift_card` (its `code`, worth what the plan pays)."""
-
-    method: Fulfilment
-    servicer_id: Annotated[str, msgspec.Meta(max_length=40)] | None = None
-    sku: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
-    cost: Money | None = None
-    code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
-
-
-class ReviewInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    action: ReviewAction
-    reason_code: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
-    note: Annotated[str, msgspec.Meta(max_length=NOTE_LENGTH)] | None = None
 
 
 def agent_name(raw: str | None) -> str | None:

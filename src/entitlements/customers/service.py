@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements import jobs
 from entitlements.audit_names import Action as A
-from entitlements.catalog import CountryCode
+from entitlements.customers.schemas import CustomerInput, CustomerPatch
 from entitlements.errors import Conflict, InvalidInput
-from entitlements.fields import NAME_LENGTH, REF_LENGTH, Ref, Text200, new_id
+from entitlements.fields import NAME_LENGTH, REF_LENGTH, new_id
 from entitlements.identifiers import check_country, clean_text, normalize_email, normalize_phone
 from entitlements.localization import normalize_locale
 from entitlements.store import audit
@@ -21,28 +18,6 @@ from entitlements.store.contracts import get_customer
 from entitlements.store.tables import CustomerRow, ProductRow
 from entitlements.store.unit_of_work import touch, unit_of_work
 from entitlements.zones import customer_zone
-
-
-class CustomerInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: Text200
-    country: CountryCode
-    external_ref: Ref | None = None
-    email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
-    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-    locale: Annotated[str, msgspec.Meta(max_length=35)] = "en"
-    # IANA; may be left out where the country keeps one clock (PH, IN, SE, SA, VN, …).
-    time_zone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    marketing_consent: bool = False  # letters with offers (a lead); service letters go regardless
-
-
-class CustomerPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: Text200 | None = None
-    email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
-    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-    locale: Annotated[str, msgspec.Meta(max_length=35)] | None = None
-    country: CountryCode | None = None
-    time_zone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    marketing_consent: bool | None = None
 
 
 def _locale(raw: str) -> str:

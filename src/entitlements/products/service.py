@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
 
-import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements.audit_names import Action as A
-from entitlements.catalog import ProductCategory
 from entitlements.errors import Conflict, InvalidInput
-from entitlements.fields import REF_LENGTH, Ref, new_id
+from entitlements.fields import REF_LENGTH, new_id
 from entitlements.identifiers import clean_text, normalize_imei, normalize_serial
-from entitlements.money import Money, check_amount
+from entitlements.money import check_amount
+from entitlements.products.schemas import ProductInput
 from entitlements.store import audit
 from entitlements.store.base import utcnow
 from entitlements.store.contracts import get_customer, get_product
@@ -27,20 +25,6 @@ EARLIEST_PURCHASE = dt.date(1990, 1, 1)
 async def product(session: AsyncSession, product_id: str) -> ProductRow:
     """One product (a problem naming `product_id` when there is none)."""
     return await get_product(session, product_id)
-
-
-class ProductInput(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    customer_id: Ref
-    sku: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    category: ProductCategory
-    price: Money
-    purchase_date: dt.date
-    serial: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    imei: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-    warranty_months: Annotated[int, msgspec.Meta(ge=0, le=120)] = 12  # the manufacturer's, on parts
-    order_ref: Ref | None = None
-    # The manufacturer's warranty on labour, when it differs from parts (none: the same).
-    warranty_labour_months: Annotated[int, msgspec.Meta(ge=0, le=120)] | None = None
 
 
 async def register_product(session: AsyncSession, data: ProductInput, actor: str) -> ProductRow:
