@@ -143,7 +143,7 @@ async def redeliver(session: AsyncSession, event_id: str) -> int:
     queued = 0
     for receiver in enabled:
         if wants(list(receiver.event_types), row.type):
-            await unit.enqueue(DELIVER, msgspec.json.encode(Delivery(row.id, receiver.id)))
+            unit.enqueue(DELIVER, msgspec.json.encode(Delivery(row.id, receiver.id)))
             queued += 1
     await commit(session)
     return queued

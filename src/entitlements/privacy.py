@@ -117,7 +117,7 @@ async def erase_customer(session: AsyncSession, customer_id: str, *, actor: str,
     await session.execute(delete(EvidenceRow).where(EvidenceRow.claim_id.in_(claims)))
     await audit.record(session, "customer", customer.id, A.ERASED, actor)
     if customer.stripe_customer_id is not None:  # Stripe's copy gets the tombstone, by a job
-        await (await unit_of_work(session)).enqueue(jobs.CUSTOMER_CHANGED, customer.id.encode())
+        (await unit_of_work(session)).enqueue(jobs.CUSTOMER_CHANGED, customer.id.encode())
     owned = await session.scalars(select(ProductRow.id).where(ProductRow.customer_id == customer.id))
     touch(session, *owned)  # the snapshots' masked contact goes too
     return erased

@@ -121,14 +121,14 @@ async def test_a_job_is_queued_with_its_unit_of_work_and_not_without_it(app: Cov
 
         async def failing_use_case() -> None:
             async with app.state.db.unit_of_work() as run:
-                await run.enqueue(jobs.CUSTOMER_CHANGED, b"cus_rolled_back")
+                run.enqueue(jobs.CUSTOMER_CHANGED, b"cus_rolled_back")
                 raise RuntimeError("the use case failed")
 
         with pytest.raises(RuntimeError):
             await failing_use_case()
         assert await queued(app) == []
         async with app.state.db.unit_of_work() as run:
-            await run.enqueue(jobs.CUSTOMER_CHANGED, b"cus_committed")
+            run.enqueue(jobs.CUSTOMER_CHANGED, b"cus_committed")
         assert await queued(app) == [(jobs.CUSTOMER_CHANGED, "queued", b"cus_committed")]
 
 

@@ -129,7 +129,7 @@ async def cancel_contract(
             await stop_subscription(gateway, contract.id, subscription)
         except GatewayError:
             retry = msgspec.json.encode(StopSubscription(contract.id, subscription))
-            await (await unit_of_work(session)).enqueue(jobs.STOP_SUBSCRIPTION, retry)
+            (await unit_of_work(session)).enqueue(jobs.STOP_SUBSCRIPTION, retry)
     await session.refresh(contract)  # as the cancellation left it
     return contract, refund
 

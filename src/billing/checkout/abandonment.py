@@ -65,9 +65,7 @@ async def abandon_expired(units: Units, now: dt.datetime) -> int:
                 )
                 objects = [row[0] for row in await run.rows(_OBJECTS, contract_id=contract_id)]
                 if objects:
-                    await run.enqueue(
-                        jobs.RELEASE_CHECKOUT, msgspec.json.encode(Release(contract_id, objects))
-                    )
+                    run.enqueue(jobs.RELEASE_CHECKOUT, msgspec.json.encode(Release(contract_id, objects)))
         abandoned += len(expired)
         if len(expired) < BATCH:
             return abandoned

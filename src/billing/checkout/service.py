@@ -270,7 +270,7 @@ async def _gateway_customer(session: AsyncSession, gateway: Gateway, customer: C
     else:
         # A rename committed while the gateway was called enqueued no push (there was no copy
         # yet): push the customer as they are once this commits.
-        await (await unit_of_work(session)).enqueue(jobs.CUSTOMER_CHANGED, customer.id.encode())
+        (await unit_of_work(session)).enqueue(jobs.CUSTOMER_CHANGED, customer.id.encode())
     await commit(session)
     return str(stored)
 

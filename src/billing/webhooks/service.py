@@ -442,7 +442,7 @@ async def _unwanted(
         why["paid_already"] = [covered.start.isoformat(), covered.end.isoformat()]
     if payment.payment_intent is not None:
         refund = UnwantedRefund(contract.id, payment.payment_intent, payment.amount, payment.currency, reason)
-        await run.enqueue(jobs.REFUND_UNWANTED, msgspec.json.encode(refund))
+        run.enqueue(jobs.REFUND_UNWANTED, msgspec.json.encode(refund))
         why["refund"] = "queued"
     else:
         why["refund"] = "by hand: Stripe named no PaymentIntent"
@@ -692,7 +692,7 @@ async def dispute_changed(run: UnitOfWork, event: Event, dispute: so.Dispute, kn
         )
         if contract.stripe_subscription_id:
             stop = StopSubscription(contract.id, contract.stripe_subscription_id)
-            await run.enqueue(jobs.STOP_SUBSCRIPTION, msgspec.json.encode(stop))
+            run.enqueue(jobs.STOP_SUBSCRIPTION, msgspec.json.encode(stop))
     return applied(status)
 
 

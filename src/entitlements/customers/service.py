@@ -87,7 +87,7 @@ async def update_customer(
         row.updated_at = utcnow()
         await audit.record(session, "customer", row.id, A.UPDATED, actor, **{k: "changed" for k in changes})
         if row.stripe_customer_id is not None and {"name", "email", "locale"} & changes.keys():
-            await (await unit_of_work(session)).enqueue(jobs.CUSTOMER_CHANGED, row.id.encode())
+            (await unit_of_work(session)).enqueue(jobs.CUSTOMER_CHANGED, row.id.encode())
     if {"email", "phone", "time_zone", "locale"} & changes.keys():  # in the snapshots too
         owned = await session.scalars(select(ProductRow.id).where(ProductRow.customer_id == row.id))
         touch(session, *owned)

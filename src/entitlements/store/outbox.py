@@ -152,9 +152,9 @@ async def write(
     await run.run_many(_INSERT, rows)
     for row in rows:
         if row["type"] in jobs.EMAIL_EVENTS:
-            await run.enqueue(jobs.SEND_EMAIL, row["id"].encode())
+            run.enqueue(jobs.SEND_EMAIL, row["id"].encode())
     for endpoint_id, event_types in await run.rows(_SUBSCRIBED):
         for row in rows:
             if wants(event_types, row["type"]):
-                await run.enqueue(DELIVER, msgspec.json.encode(Delivery(row["id"], endpoint_id)))
+                run.enqueue(DELIVER, msgspec.json.encode(Delivery(row["id"], endpoint_id)))
     return [row["id"] for row in rows]

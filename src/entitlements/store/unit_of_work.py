@@ -40,6 +40,7 @@ class UnitOfWork(PgStatements):
         super().__init__(connection)
         self.touched: set[str] = set() if touched is None else touched
         self.outbox: list[PendingEvent] = []
+        self.jobs: list[tuple[str, bytes]] = []
 
     def emit(
         self,
@@ -56,15 +57,21 @@ class UnitOfWork(PgStatements):
         """These products' records changed: their snapshots are rewritten before COMMIT."""
         self.touched.update(product_ids)
 
-    async def enqueue(self, job: str, payload: bytes) -> None:
-        """A job that runs once this unit commits; none if it rolls back."""
+    def enqueue(self, job: str, payload: bytes) -> None:
+        """A job that runs once this unit commits; none if it rolls back. The unit's jobs are
+        written together just before COMMIT, in one statement (an event's deliveries to every
+        endpoint, its letter, a refund: one round trip, not one each)."""
+        self.jobs.append((job, payload))
+
+    async def _write_jobs(self) -> None:
         # Imported on first use: PgQueuer and what it brings (pydantic) cost a server worker that
         # enqueues nothing 17 MB (`make bench`).
         from pgqueuer.adapters.drivers.asyncpg import AsyncpgDriver
         from pgqueuer.adapters.persistence.queries import Queries
 
+        jobs, self.jobs = self.jobs, []
         queries = Queries(AsyncpgDriver(self.connection))  # type: ignore[arg-type]  # a pool's proxy is one
-        await queries.enqueue(job, payload)
+        await queries.enqueue([job for job, _ in jobs], [payload for _, payload in jobs], [0] * len(jobs))
 
     async def _plan(self, code: str, version: int) -> Plan | None:
         return await plan_version(self, code, version)
@@ -72,7 +79,8 @@ class UnitOfWork(PgStatements):
     async def before_commit(self) -> None:
         """Lock and rewrite the snapshot of every touched product, in a fixed order, so two units
         never wait on each other's products; then write the events, `coverage.changed` with each
-        touched product's check answer as of now among them, and enqueue their deliveries."""
+        touched product's check answer as of now among them, and enqueue their deliveries; then
+        write every job the unit enqueued, in one statement."""
         now = utcnow()
         numbered: dict[str, int] = {}  # product → the last event number its snapshot's update took
         for product_id in sorted(self.touched):
@@ -88,6 +96,8 @@ class UnitOfWork(PgStatements):
         self.touched.clear()
         pending, self.outbox = self.outbox, []
         await outbox.write(self, pending, now, numbered)
+        if self.jobs:
+            await self._write_jobs()
 
 
 # --- on a SQLAlchemy session's connection ----------------------------------------------------------
@@ -120,20 +130,23 @@ async def unit_of_work(session: AsyncSession) -> UnitOfWork:
 async def commit(session: AsyncSession) -> None:
     """Rewrite the touched products' snapshots and write the events, then commit: how a
     session's unit of work ends."""
-    if session.info.get(_TOUCHED) or _pending_events(session):
+    if session.info.get(_TOUCHED) or _pending_writes(session):
         await (await unit_of_work(session)).before_commit()
     await session.commit()
 
 
-def _pending_events(session: AsyncSession | Session) -> bool:
+def _pending_writes(session: AsyncSession | Session) -> bool:
+    """Events emitted or jobs enqueued in the session's unit, not written yet."""
     unit: UnitOfWork | None = session.info.get(_UNIT)
-    return unit is not None and bool(unit.outbox)
+    return unit is not None and bool(unit.outbox or unit.jobs)
 
 
 @event.listens_for(Session, "before_commit")
 def _snapshots_were_rewritten(session: Session) -> None:
-    if session.info.get(_TOUCHED) or _pending_events(session):
-        raise RuntimeError("products were touched or events emitted, but not written: end with `commit`")
+    if session.info.get(_TOUCHED) or _pending_writes(session):
+        raise RuntimeError(
+            "products were touched, events emitted or jobs enqueued, but not written: end with `commit`"
+        )
 
 
 @event.listens_for(Session, "after_commit")
