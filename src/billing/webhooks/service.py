@@ -172,7 +172,7 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
         async with units() as run:
             # Stored first: a concurrent twin waits on this row's key, then finds it taken. The
             # usual outcome is stored with it; any other is written below.
-            if not await _store(run, event, raw, Outcome.APPLIED.value):
+            if not await _store(run, event, raw, APPLIED):
                 return Outcome.DUPLICATE, event.id
             handled = await apply(run, event, reads, obj, known)
             if handled != APPLIED:
@@ -189,8 +189,8 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
     return handled.outcome, event.id
 
 
-async def _store(run: UnitOfWork, event: Event, raw: bytes, outcome: str) -> bool:
-    """Store the event under its id, unless it is there already (then False)."""
+async def _store(run: UnitOfWork, event: Event, raw: bytes, handled: Handled) -> bool:
+    """Store the event under its id with an outcome, unless it is there already (then False)."""
     return await run.insert_new(
         stripe_events,
         id=event.id,
@@ -198,14 +198,14 @@ async def _store(run: UnitOfWork, event: Event, raw: bytes, outcome: str) -> boo
         created=event.created,
         payload=raw.decode("utf-8", "replace"),
         received_at=utcnow(),
-        outcome=outcome[:OUTCOME_LENGTH],
+        outcome=handled.stored,
     )
 
 
 async def _malformed(units: Units, event: Event, raw: bytes, error: str) -> tuple[Outcome, str]:
     """Keep an event that cannot be applied as it came, once, with what was wrong with it."""
     async with units() as run:
-        stored = await _store(run, event, raw, Handled(Outcome.MALFORMED, error).stored)
+        stored = await _store(run, event, raw, Handled(Outcome.MALFORMED, error))
     return (Outcome.MALFORMED if stored else Outcome.DUPLICATE), event.id
 
 
