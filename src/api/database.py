@@ -170,7 +170,7 @@ class Database:
         from: a webhook that waits on Stripe or on a contract's lock must not hold up key lookups
         and checks.)"""
         async with self._pools()[1].acquire() as connection, connection.transaction():
-            unit = UnitOfWork(connection)
+            unit = UnitOfWork(connection, holds_writes=True)
             yield unit
             await unit.before_commit()
 

@@ -18,11 +18,11 @@ from typing import Any, Protocol, TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
-from sqlalchemy import Insert, Table
+from sqlalchemy import Insert, Table, TableClause, TextClause
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Executable, visitors
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
@@ -56,7 +56,7 @@ _PG = asyncpg_dialect()  # type: ignore[no-untyped-call]
 _compiled: dict[tuple[ClauseElement, tuple[str, ...]], tuple[str, tuple[str, ...], dict[str, Any]]] = {}
 
 
-def _pg_sql(statement: Executable, params: Mapping[str, Any]) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+def pg_sql(statement: Executable, params: Mapping[str, Any]) -> tuple[str, tuple[str, ...], dict[str, Any]]:
     """(SQL with $n placeholders, the bind names in $n order, the binds with values of their own).
     An INSERT without `values()` takes its columns from the parameters, as through the session."""
     assert isinstance(statement, ClauseElement)
@@ -72,8 +72,26 @@ def _pg_sql(statement: Executable, params: Mapping[str, Any]) -> tuple[str, tupl
     return found
 
 
+_read: dict[ClauseElement, frozenset[str] | None] = {}
+
+
+def tables_of(statement: Executable) -> frozenset[str] | None:
+    """The names of the tables a statement reads or writes; None when it holds SQL text, which
+    could name any."""
+    assert isinstance(statement, ClauseElement)
+    found = _read.get(statement, ())
+    if found == ():
+        elements = list(visitors.iterate(statement))
+        found = _read[statement] = (
+            None
+            if any(isinstance(e, TextClause) for e in elements)
+            else frozenset(e.name for e in elements if isinstance(e, TableClause))
+        )
+    return found  # type: ignore[return-value]
+
+
 @contextmanager
-def _constraint_errors(sql: str) -> Iterator[None]:
+def constraint_errors(sql: str) -> Iterator[None]:
     """As through the session: a broken constraint is SQLAlchemy's `IntegrityError`."""
     try:
         yield
@@ -95,8 +113,8 @@ class PgStatements:
     async def _call(
         self, method: Callable[..., Awaitable[T]], statement: Executable, params: Mapping[str, Any]
     ) -> T:
-        sql, names, fixed = _pg_sql(statement, params)
-        with _constraint_errors(sql):
+        sql, names, fixed = pg_sql(statement, params)
+        with constraint_errors(sql):
             return await method(sql, *self._args(names, fixed, params))
 
     async def rows(self, statement: Executable, /, **params: Any) -> list[Row]:
@@ -111,8 +129,8 @@ class PgStatements:
 
     async def run_many(self, statement: Executable, params: Sequence[Mapping[str, Any]], /) -> None:
         if params:
-            sql, names, fixed = _pg_sql(statement, params[0])
-            with _constraint_errors(sql):
+            sql, names, fixed = pg_sql(statement, params[0])
+            with constraint_errors(sql):
                 await self.connection.executemany(sql, [self._args(names, fixed, p) for p in params])
 
     async def insert_new(self, table: Table, /, **values: Any) -> bool:

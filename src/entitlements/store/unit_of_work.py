@@ -17,13 +17,17 @@ SQLAlchemy session's connection for the use cases that still read and write ORM 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from functools import lru_cache, partial
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Insert, Update, event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable, visitors
+from sqlalchemy.sql.expression import SelectBase
 
 from entitlements.catalog import Plan
 from entitlements.decisions import coverage_data, decide_product, plans_for
@@ -32,15 +36,105 @@ from entitlements.store.base import utcnow
 from entitlements.store.outbox import PendingEvent
 from entitlements.store.plans import plan_version
 from entitlements.store.snapshots import refresh_snapshot
-from entitlements.store.statements import PgStatements
+from entitlements.store.statements import PgStatements, constraint_errors, pg_sql, tables_of
+
+T = TypeVar("T")
+HELD_ROWS = 50  # `run_many` holds at most this many rows; more go at once, on their own
 
 
 class UnitOfWork(PgStatements):
-    def __init__(self, connection: Any, touched: set[str] | None = None) -> None:
+    """`holds_writes`: a write whose answer nobody reads (`run`, `run_many`: an INSERT or an
+    UPDATE with no RETURNING) waits, and goes with the unit's next statement, in one round trip
+    (see `_carries`); what is still held goes just before COMMIT. A first payment's coverage
+    period, status, history entry and ledger entry are one round trip, not four. Only for a unit
+    on a connection of its own: a session's ORM statements would not see a held write."""
+
+    def __init__(
+        self, connection: Any, touched: set[str] | None = None, *, holds_writes: bool = False
+    ) -> None:
         super().__init__(connection)
         self.touched: set[str] = set() if touched is None else touched
         self.outbox: list[PendingEvent] = []
         self.jobs: list[tuple[str, bytes]] = []
+        self.holds_writes = holds_writes
+        self._held: list[tuple[str, list[Any]]] = []  # (SQL, its arguments), in the order written
+        self._appended: set[str] = set()  # tables the held writes only insert values into
+        self._changed: set[str] = set()  # tables they change otherwise
+
+    # --- held writes ---------------------------------------------------------------------------
+
+    async def run(self, statement: Executable, /, **params: Any) -> None:
+        if not await self._hold(statement, [params]):
+            await super().run(statement, **params)
+
+    async def run_many(self, statement: Executable, params: Sequence[Mapping[str, Any]], /) -> None:
+        if not await self._hold(statement, params):
+            await self.release()
+            await super().run_many(statement, params)
+
+    async def _hold(self, statement: Executable, rows: Sequence[Mapping[str, Any]]) -> bool:
+        """Hold the write (a row each), unless it cannot wait: False, and nothing held."""
+        if not (self.holds_writes and _holdable(statement) and 0 < len(rows) <= HELD_ROWS):
+            return False
+        compiled = [pg_sql(statement, params) for params in rows]
+        if any(sql.startswith("WITH") for sql, _, _ in compiled):
+            return False  # a WITH clause cannot hold one that writes
+        # Every statement of one WITH clause sees the database as the statement began, and none
+        # sees the keys another inserts (an ON CONFLICT clause would not skip them): a write that
+        # reads or writes a table a held write changes goes after it, in a round trip of its own.
+        # INSERTs of values into one table, with no ON CONFLICT clause, commute: they share one.
+        appends = _plain_insert(statement) and all(" ON CONFLICT " not in sql for sql, _, _ in compiled)
+        if len(rows) > 1 and not appends:
+            return False  # its rows would not see each other
+        table = statement.table.name  # type: ignore[attr-defined]
+        touches = tables_of(statement) or frozenset()
+        if touches & self._changed or (touches & self._appended and not appends):
+            await self.release()
+        for (sql, names, fixed), params in zip(compiled, rows, strict=True):
+            self._held.append((sql, self._args(names, fixed, params)))
+        (self._appended if appends else self._changed).add(table)
+        return True
+
+    def _carries(self, statement: Executable, sql: str) -> bool:
+        """Whether the held writes can go with this statement, in a WITH clause before it: when it
+        neither reads nor writes a table they change (it would see those tables as they were
+        before them), is a plain read or an INSERT (an UPDATE or a locking read would take its
+        locks in no fixed order with theirs), and has no WITH clause of its own."""
+        touches = tables_of(statement)
+        return (
+            touches is not None
+            and not touches & (self._appended | self._changed)
+            and ((sql.startswith("SELECT") and " FOR " not in sql) or sql.startswith("INSERT"))
+        )
+
+    async def _call(
+        self, method: Callable[..., Awaitable[T]], statement: Executable, params: Mapping[str, Any]
+    ) -> T:
+        if self._held:
+            sql, names, fixed = pg_sql(statement, params)
+            if not self._carries(statement, sql):
+                await self.release()
+            else:
+                held = self._take()
+                together = _together((*(h[0] for h in held), sql))
+                args = [a for _, held_args in held for a in held_args]
+                with constraint_errors(together):
+                    return await method(together, *args, *self._args(names, fixed, params))
+        return await super()._call(method, statement, params)
+
+    def _take(self) -> list[tuple[str, list[Any]]]:
+        held, self._held = self._held, []
+        self._appended.clear()
+        self._changed.clear()
+        return held
+
+    async def release(self) -> None:
+        """Send the held writes now, in one statement."""
+        if self._held:
+            held = self._take()
+            together = _together(tuple(sql for sql, _ in held))
+            with constraint_errors(together):
+                await self.connection.execute(together, *(a for _, args in held for a in args))
 
     def emit(
         self,
@@ -98,6 +192,48 @@ class UnitOfWork(PgStatements):
         await outbox.write(self, pending, now, numbered)
         if self.jobs:
             await self._write_jobs()
+        await self.release()
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+@lru_cache(maxsize=1024)
+def _holdable(statement: Executable) -> bool:
+    """An INSERT or UPDATE whose answer nobody reads: no RETURNING, and no SQL text in it."""
+    return (
+        isinstance(statement, Insert | Update)
+        and not statement.exported_columns
+        and tables_of(statement) is not None
+    )
+
+
+@lru_cache(maxsize=1024)
+def _plain_insert(statement: Executable) -> bool:
+    """An INSERT of values, reading no table (not even its own)."""
+    return isinstance(statement, Insert) and not any(
+        isinstance(e, SelectBase) for e in visitors.iterate(statement)
+    )
+
+
+def _renumber(offset: int, placeholder: re.Match[str]) -> str:
+    return f"${int(placeholder[1]) + offset}"
+
+
+@lru_cache(maxsize=512)
+def _together(statements: tuple[str, ...]) -> str:
+    """Several statements as one: each but the last in a WITH clause (PostgreSQL runs every
+    data-modifying statement there to completion, whether the last reads it or not), their `$n`
+    numbered on from the statements before."""
+    if len(statements) == 1:
+        return statements[0]
+    numbered: list[str] = []
+    offset = 0
+    for sql in statements:
+        numbered.append(_PLACEHOLDER.sub(partial(_renumber, offset), sql))
+        offset += max((int(n) for n in _PLACEHOLDER.findall(sql)), default=0)
+    *held, last = numbered
+    return "WITH " + ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(held)) + " " + last
 
 
 # --- on a SQLAlchemy session's connection ----------------------------------------------------------
