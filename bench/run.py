@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import statistics
@@ -533,7 +534,9 @@ end
 
 async def awaiting_payment(count: int, contracts: int, tag: str) -> list[str]:
     """`count` contracts awaiting their first payment, each beside a seeded one on its product
-    (ids `ctr_p…`: the data set's own stay `ctr_b…`)."""
+    (ids `ctr_p…`: the data set's own stay `ctr_b…`). Each run starts at a product of its own:
+    runs that added to the same products made their snapshots grow, and each run slower."""
+    start = secrets.randbelow(contracts)
     db = await asyncpg.connect(DB_URL)
     try:
         rows = await db.fetch(
@@ -544,11 +547,12 @@ async def awaiting_payment(count: int, contracts: int, tag: str) -> list[str]:
             " c.plan_code, c.plan_version, c.price_amount, c.currency, c.billing, 'pending_payment', now(),"
             " now(), 0, now(), now(), false"
             " FROM generate_series(1, $2) g"
-            " JOIN contracts c ON c.id = 'ctr_b' || lpad(((g * 7919) % $3)::text, 9, '0')"
+            " JOIN contracts c ON c.id = 'ctr_b' || lpad((((g + $4)::bigint * 7919) % $3)::text, 9, '0')"
             " RETURNING id",
             tag,
             count,
             contracts,
+            start,
         )
     finally:
         await db.close()
