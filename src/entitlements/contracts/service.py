@@ -213,20 +213,22 @@ async def open_contract(
 
 async def _first_time(
     record: LifecycleRecord, contract: ContractState, fact: LifecycleEvent, target: ContractStatus | None
-) -> bool:
-    """Record the fact unless it was applied before (then False: nothing more to do). With a
-    `target`, the fact must be a transition the contract's status allows, unless it is a replay."""
+) -> tuple[list[LifecycleEvent], list[Period]] | None:
+    """Record the fact unless it was applied before (then None: nothing more to do); the contract's
+    facts with it, and its coverage periods. With a `target`, the fact must be a transition the
+    contract's status allows, unless it is a replay."""
     if target is not None and target not in TRANSITIONS[contract.status]:
         owner = await record.applied_to(fact)
         if owner is None:
             check_transition(contract.status, target)  # raises: not allowed now
     else:
-        owner = await record.remember(contract.id, fact)
-        if owner is None:
-            return True
+        history = await record.remember(contract.id, fact)
+        if history is not None:
+            return history
+        owner = await record.applied_to(fact)
     if owner != contract.id:
         raise Conflict(f"reference {fact.reference} belongs to another contract", field="reference")
-    return False
+    return None
 
 
 async def _locked(record: LifecycleRecord, contract: str | LockedContract) -> LockedContract:
@@ -273,9 +275,9 @@ async def _apply(
     """Record a fact that buys nothing (a failed payment, an ending) and settle the status."""
     record = LifecycleRecord(run)
     locked = await _locked(record, contract)
-    if await _first_time(record, locked, fact, target):
-        facts, _ = await record.history(locked.id)
-        await _settle(record, locked, facts, reference=reference, actor=actor)
+    history = await _first_time(record, locked, fact, target)
+    if history is not None:
+        await _settle(record, locked, history[0], reference=reference, actor=actor)
 
 
 class LifecycleAction(StrEnum):
@@ -338,9 +340,10 @@ async def record_payment(
     record = LifecycleRecord(run)
     locked = await _locked(record, contract)
     fact = LifecycleEvent(reference, PAYMENT, paid_at)
-    if not await _first_time(record, locked, fact, ContractStatus.ACTIVE if checked else None):
+    history = await _first_time(record, locked, fact, ContractStatus.ACTIVE if checked else None)
+    if history is None:
         return None
-    facts, existing = await record.history(locked.id)
+    facts, existing = history
     if period is None:
         plan = await record.plan(locked)
         period = next_period(plan, existing, locked.coverage_starts_at, paid_at)

@@ -9,11 +9,25 @@ domain; this module only reads and writes rows.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any, Self
 
 import msgspec
-from sqlalchemy import Table, bindparam, case, func, insert, null, select, type_coerce, union_all, update
+from sqlalchemy import (
+    CompoundSelect,
+    Table,
+    bindparam,
+    case,
+    func,
+    insert,
+    null,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 
 from entitlements.catalog import Plan
 from entitlements.contracts.rules import LifecycleEvent, Settlement
@@ -125,6 +139,25 @@ _HISTORY = union_all(
         periods.c.contract_id == bindparam("contract_id")
     ),
 )
+# A new fact recorded in the statement that reads the history it joins: the history's rows, then
+# (reference, None, None, None) when the fact went in (last: PostgreSQL types a union's NULLs
+# from the branches before them). It is not among the facts read: every
+# part of one statement sees the database as the statement began.
+_NEW_FACT = (
+    postgresql.insert(events)
+    .values(
+        reference=bindparam("reference"),
+        contract_id=bindparam("contract_id"),
+        kind=bindparam("kind"),
+        applied_at=bindparam("applied_at"),
+    )
+    .on_conflict_do_nothing()
+    .returning(events.c.reference)
+    .cte("new_fact")
+)
+_REMEMBER: CompoundSelect[Any] = union_all(
+    *_HISTORY.selects, select(_NEW_FACT.c.reference, null(), null(), null())
+)
 _PERIOD_BOUGHT = select(periods.c.starts_at, periods.c.ends_at).where(
     periods.c.source_ref == bindparam("reference")
 )
@@ -143,6 +176,18 @@ _SETTLE = (
     .where(contracts.c.id == bindparam("contract_id"))
     .values(status=bindparam("settled"), grace_until=bindparam("grace"), ended_at=bindparam("ended"))
 )
+
+
+def _history(rows: Iterable[Row]) -> tuple[list[LifecycleEvent], list[Period]]:
+    """The facts and the coverage periods (in order) among `_HISTORY`'s rows."""
+    facts: list[LifecycleEvent] = []
+    spans: list[Period] = []
+    for reference, kind, start, end in rows:
+        if reference is None:
+            spans.append(Period(start, end))
+        else:
+            facts.append(LifecycleEvent(reference, kind, start))
+    return facts, sorted(spans, key=lambda p: (p.start, p.end))
 
 
 class LifecycleRecord:
@@ -164,17 +209,24 @@ class LifecycleRecord:
         )
         return None if row is None else LockedContract.of(row)
 
-    async def remember(self, contract_id: str, fact: LifecycleEvent) -> str | None:
-        """Record the fact once: None when it is new, else the contract it was applied to."""
-        if await self.statements.insert_new(
-            events,
+    async def remember(
+        self, contract_id: str, fact: LifecycleEvent
+    ) -> tuple[list[LifecycleEvent], list[Period]] | None:
+        """Record the fact once, in the statement that reads the contract's history: every fact
+        applied so far (this one last) and its coverage periods in order; None when it was
+        recorded before (`applied_to` says to which contract)."""
+        rows = await self.statements.rows(
+            _REMEMBER,
             reference=fact.reference,
             contract_id=contract_id,
             kind=fact.kind,
             applied_at=fact.applied_at,
-        ):
+        )
+        if not any(reference is not None and kind is None for reference, kind, _, _ in rows):
             return None
-        return await self.applied_to(fact)
+        facts, spans = _history(row for row in rows if row[1] is not None or row[0] is None)
+        facts.append(fact)
+        return facts, spans
 
     async def applied_to(self, fact: LifecycleEvent) -> str | None:
         """The contract this fact (its reference and kind) was applied to, if it was."""
@@ -183,14 +235,7 @@ class LifecycleRecord:
 
     async def history(self, contract_id: str) -> tuple[list[LifecycleEvent], list[Period]]:
         """Every fact applied to the contract so far, and its coverage periods in order."""
-        facts: list[LifecycleEvent] = []
-        spans: list[Period] = []
-        for reference, kind, start, end in await self.statements.rows(_HISTORY, contract_id=contract_id):
-            if reference is None:
-                spans.append(Period(start, end))
-            else:
-                facts.append(LifecycleEvent(reference, kind, start))
-        return facts, sorted(spans, key=lambda p: (p.start, p.end))
+        return _history(await self.statements.rows(_HISTORY, contract_id=contract_id))
 
     async def plan(self, contract: ContractState) -> Plan:
         """The plan version the contract pins (published versions never change or go away)."""
