@@ -9,25 +9,12 @@ than the last commit, from any worker or instance.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from typing import Any, Protocol
 
 import asyncpg
 import msgspec
 from asyncpg.pool import PoolConnectionProxy
-from sqlalchemy import (
-    BigInteger,
-    Date,
-    String,
-    Table,
-    bindparam,
-    null,
-    or_,
-    select,
-    type_coerce,
-    union_all,
-    update,
-)
+from sqlalchemy import Table, bindparam, func, or_, select, update
 
 from entitlements.benefits.rules import RedemptionStatus
 from entitlements.catalog import BenefitKind, CoverageKind, Plan
@@ -164,7 +151,44 @@ _HELD = (*COUNTED, *AWAITING_REVIEW)
 # claim holds `FOR KEY SHARE` on the product through its foreign key, and two of them asking for
 # `FOR UPDATE` would deadlock.
 _LOCK = select(products.c.id).where(products.c.id == bindparam("product_id")).with_for_update(key_share=True)
-# The product, its owner's contact and its contracts (none: one row of NULLs for them).
+# What a contract holds, each an array of rows (NULL: none): its coverage periods (start, end);
+# its claims that use the limits or are still open (kind, day, amount, claim, status, order,
+# order status, servicer); its redemptions of included services that count (kind, instant).
+_PERIODS = (
+    select(func.array_agg(func.row(periods.c.starts_at, periods.c.ends_at)))
+    .where(periods.c.contract_id == contracts.c.id)
+    .scalar_subquery()
+)
+_CLAIMS = (
+    select(
+        func.array_agg(
+            func.row(
+                claims.c.incident_kind,
+                claims.c.incident_date,
+                claims.c.covered_amount,
+                claims.c.id,
+                claims.c.status,
+                orders.c.id,
+                orders.c.status,
+                orders.c.servicer_id,
+            )
+        )
+    )
+    .select_from(claims.outerjoin(orders, orders.c.claim_id == claims.c.id))
+    .where(claims.c.contract_id == contracts.c.id, or_(*(claims.c.status == s for s in _HELD)))
+    .scalar_subquery()
+)
+_REDEMPTIONS = (
+    select(func.array_agg(func.row(redemptions.c.kind, redemptions.c.redeemed_at)))
+    .where(
+        redemptions.c.contract_id == contracts.c.id,
+        redemptions.c.product_id == products.c.id,
+        redemptions.c.status == RedemptionStatus.REDEEMED.value,
+    )
+    .scalar_subquery()
+)
+# The product, its owner's contact and its contracts, with what each holds, in one statement (no
+# contract: one row of NULLs for it).
 _PRODUCT = (
     select(
         products.c.customer_id,
@@ -192,6 +216,9 @@ _PRODUCT = (
         contracts.c.waiting_until,
         contracts.c.grace_until,
         contracts.c.disputed,
+        _PERIODS,
+        _CLAIMS,
+        _REDEMPTIONS,
     )
     .select_from(
         products.join(customers, customers.c.id == products.c.customer_id).outerjoin(
@@ -200,63 +227,6 @@ _PRODUCT = (
     )
     .where(products.c.id == bindparam("product_id"))
     .order_by(contracts.c.sold_at, contracts.c.id)
-)
-# The coverage periods, the claims and the redemptions of the product's contracts, in one
-# statement: (contract, None, start, end, None, None, …) for a period; for a claim that uses the
-# limits or is still open (contract, kind, None, None, day, amount, claim, status, order, order
-# status, servicer); for a redemption that counts (contract, kind, instant, None, None, …).
-_NONE = type_coerce(null(), String())
-_USES = union_all(
-    select(
-        periods.c.contract_id,
-        _NONE,
-        periods.c.starts_at,
-        periods.c.ends_at,
-        type_coerce(null(), Date()),
-        type_coerce(null(), BigInteger()),
-        _NONE,
-        _NONE,
-        _NONE,
-        _NONE,
-        _NONE,
-    )
-    .join(contracts, contracts.c.id == periods.c.contract_id)
-    .where(contracts.c.product_id == bindparam("product_id")),
-    select(
-        claims.c.contract_id,
-        claims.c.incident_kind,
-        null(),
-        null(),
-        claims.c.incident_date,
-        claims.c.covered_amount,
-        claims.c.id,
-        claims.c.status,
-        orders.c.id,
-        orders.c.status,
-        orders.c.servicer_id,
-    )
-    .select_from(
-        claims.join(contracts, contracts.c.id == claims.c.contract_id).outerjoin(
-            orders, orders.c.claim_id == claims.c.id
-        )
-    )
-    .where(contracts.c.product_id == bindparam("product_id"), or_(*(claims.c.status == s for s in _HELD))),
-    select(
-        redemptions.c.contract_id,
-        redemptions.c.kind,
-        redemptions.c.redeemed_at,
-        null(),
-        null(),
-        null(),
-        _NONE,
-        _NONE,
-        _NONE,
-        _NONE,
-        _NONE,
-    ).where(
-        redemptions.c.product_id == bindparam("product_id"),
-        redemptions.c.status == RedemptionStatus.REDEEMED.value,
-    ),
 )
 # The snapshot, and the numbers of the events the same unit writes about the product taken in the
 # same statement (one update of the row, one round trip): the last number taken is returned.
@@ -276,26 +246,54 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
     customer_id, sku, category, price, currency, serial, imei, email, phone, time_zone, locale = rows[0][:11]
     purchased, parts_months, labour_months = rows[0][11:14]
     time_zone = time_zone or UTC
-    spans: dict[str, list[Period]] = defaultdict(list)
-    used: dict[str, list[ClaimUse]] = defaultdict(list)
-    redeemed: dict[str, list[BenefitUse]] = defaultdict(list)
     open_claims: list[OpenClaim] = []
-    for row in await statements.rows(_USES, product_id=product_id):
-        contract_id, kind, start, end, day, amount, claim_id, status, order_id, order_status, servicer = row
-        if kind is None:
-            spans[contract_id].append(Period(start, end))
+    held: list[ContractSnapshot] = []
+    for row in rows:
+        (c_id, status, plan_code, plan_version, c_currency, sold_at, starts_at, ended_at, waiting_until) = (
+            row[14:23]
+        )
+        grace_until, disputed, spans, claimed, redeemed = row[23:]
+        if c_id is None:
             continue
-        if day is None:  # a redemption (a claim always has its incident's day)
-            redeemed[contract_id].append(BenefitUse(BenefitKind(kind), start))
-            continue
-        if status in COUNTED:
-            used[contract_id].append(ClaimUse(CoverageKind(kind), incident_instant(day, time_zone), amount))
-        if status != ClaimStatus.FULFILLED:  # waiting for review, or for its fulfilment
-            open_claims.append(
-                OpenClaim(
-                    claim_id, contract_id, status, CoverageKind(kind), day, order_id, order_status, servicer
+        used: list[ClaimUse] = []
+        for kind, day, amount, claim_id, claim_status, order_id, order_status, servicer in claimed or ():
+            if claim_status in COUNTED:
+                used.append(ClaimUse(CoverageKind(kind), incident_instant(day, time_zone), amount))
+            if claim_status != ClaimStatus.FULFILLED:  # waiting for review, or for its fulfilment
+                open_claims.append(
+                    OpenClaim(
+                        claim_id,
+                        c_id,
+                        claim_status,
+                        CoverageKind(kind),
+                        day,
+                        order_id,
+                        order_status,
+                        servicer,
+                    )
                 )
+        held.append(
+            ContractSnapshot(
+                contract_id=c_id,
+                status=ContractStatus(status),
+                plan_code=plan_code,
+                plan_version=plan_version,
+                currency=c_currency,
+                sold_at=sold_at,
+                coverage_starts_at=starts_at,
+                ended_at=ended_at,
+                waiting_until=waiting_until,
+                grace_until=grace_until,
+                periods=tuple(sorted((Period(start, end) for start, end in spans or ()), key=_in_order)),
+                claims=tuple(sorted(used, key=lambda u: (u.incident_at, u.incident_kind, u.covered_amount))),
+                disputed=disputed,
+                redemptions=tuple(
+                    sorted(
+                        (BenefitUse(BenefitKind(kind), at) for kind, at in redeemed or ()), key=_by_instant
+                    )
+                ),
             )
+        )
     return ProductSnapshot(
         product_id=product_id,
         customer_id=customer_id,
@@ -312,41 +310,16 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
         warranty_labour_until=warranty_end(
             purchased, parts_months if labour_months is None else labour_months
         ),
-        contracts=tuple(
-            ContractSnapshot(
-                contract_id=c_id,
-                status=ContractStatus(status),
-                plan_code=plan_code,
-                plan_version=plan_version,
-                currency=c_currency,
-                sold_at=sold_at,
-                coverage_starts_at=starts_at,
-                ended_at=ended_at,
-                waiting_until=waiting_until,
-                grace_until=grace_until,
-                periods=tuple(sorted(spans[c_id], key=lambda p: (p.start, p.end))),
-                claims=tuple(
-                    sorted(used[c_id], key=lambda u: (u.incident_at, u.incident_kind, u.covered_amount))
-                ),
-                disputed=disputed,
-                redemptions=tuple(sorted(redeemed[c_id], key=lambda r: (r.at, r.kind))),
-            )
-            for (
-                c_id,
-                status,
-                plan_code,
-                plan_version,
-                c_currency,
-                sold_at,
-                starts_at,
-                ended_at,
-                waiting_until,
-                grace_until,
-                disputed,
-            ) in (row[14:] for row in rows)
-            if c_id is not None
-        ),
+        contracts=tuple(held),
     )
+
+
+def _in_order(period: Period) -> tuple[dt.datetime, dt.datetime]:
+    return period.start, period.end
+
+
+def _by_instant(use: BenefitUse) -> tuple[dt.datetime, str]:
+    return use.at, use.kind
 
 
 async def refresh_snapshot(
