@@ -45,7 +45,7 @@ contracts: setup
 PYTEST_WORKERS ?= 2
 
 pytest: setup speech-engine browser
-	$(BIN)/pytest -n $(PYTEST_WORKERS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --durations=15
 
 # Debian's packages the tests need are installed as root, or through `sudo -n` (no password
 # prompt: CI has no stdin) for anyone else; the README says what a machine without either needs.

@@ -43,7 +43,7 @@ TEXTS = {
 }
 
 
-def test_plan(**overrides: Any) -> Plan:
+def plan_for_tests(**overrides: Any) -> Plan:
     values: dict[str, Any] = {
         "code": "test-screen-guard",
         "version": 1,
@@ -64,8 +64,8 @@ def test_plan(**overrides: Any) -> Plan:
 
 
 TEST_PLANS = [
-    test_plan(),
-    test_plan(
+    plan_for_tests(),
+    plan_for_tests(
         code="test-reviewed",
         waiting_period_days=0,
         coverages=[
@@ -77,10 +77,10 @@ TEST_PLANS = [
             amount_over={"USD": 50000}, theft_loss=True, repeat_within_days=90, claims_in_30_days=3
         ),
     ),
-    test_plan(
+    plan_for_tests(
         code="test-monthly", billing=Billing.MONTHLY, term_months=1, auto_renew=True, waiting_period_days=0
     ),
-    test_plan(
+    plan_for_tests(
         code="test-after-warranty",
         coverage_start=CoverageStart.AFTER_MANUFACTURER_WARRANTY,
         coverages=[Coverage(CoverageKind.MECHANICAL_BREAKDOWN)],

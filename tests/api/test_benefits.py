@@ -13,11 +13,11 @@ import pytest
 from api.app import CoverlineApp
 from entitlements.catalog import Benefit, BenefitKind, ClaimWindow
 from entitlements.store.plans import PlanRepository
-from tests.api.shop import Shop, test_plan
+from tests.api.shop import Shop, plan_for_tests
 from tests.api.test_repairs import servicer
 from tests.conftest import Keys
 
-PLAN = test_plan(
+PLAN = plan_for_tests(
     code="test-benefits",
     waiting_period_days=0,
     benefits=[

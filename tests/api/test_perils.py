@@ -11,7 +11,7 @@ from entitlements.store.plans import PlanRepository
 from tests.api import shop as shops
 from tests.api.shop import Shop
 
-PERILS = shops.test_plan(
+PERILS = shops.plan_for_tests(
     code="test-perils",
     waiting_period_days=0,
     coverages=[
@@ -65,7 +65,7 @@ async def test_breakdowns_are_the_manufacturers_until_its_warranty_ends_then_the
 
 
 async def test_a_coverage_pays_at_most_its_cap_for_one_claim(shop: Shop, app: CoverlineApp) -> None:
-    capped = shops.test_plan(
+    capped = shops.plan_for_tests(
         code="test-capped",
         waiting_period_days=0,
         coverages=[Coverage(CoverageKind.SCREEN, {"USD": 2900}, claim_max={"USD": 10000})],

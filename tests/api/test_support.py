@@ -23,7 +23,7 @@ from entitlements.catalog import (
 from entitlements.store.plans import PlanRepository
 from entitlements.support.rules import due_by
 from entitlements.zones import zone
-from tests.api.shop import Shop, test_plan
+from tests.api.shop import Shop, plan_for_tests
 
 W = Weekday
 OFFICE = Schedule(
@@ -31,7 +31,7 @@ OFFICE = Schedule(
     (Hours((W.MON, W.TUE, W.WED, W.THU, W.FRI), "09:00", "17:00"),),
     (dt.date(2026, 12, 25),),
 )
-PLAN = test_plan(
+PLAN = plan_for_tests(
     code="test-priority",
     waiting_period_days=0,
     support=Support(

@@ -33,7 +33,7 @@ from billing.tables import LedgerEntryRow, StripeEventRow
 from entitlements.catalog import Billing
 from entitlements.store.base import create_engine, session_factory
 from tests.api.shop import TEST_PLANS
-from tests.api.shop import test_plan as plan_like
+from tests.api.shop import plan_for_tests as plan_like
 from tests.live import BIN, ROOT, coverline_server, empty_database, free_port, running, seed_database
 
 SECRET = "whsec_localstripe_test"
