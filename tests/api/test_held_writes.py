@@ -117,6 +117,24 @@ async def test_a_held_write_that_breaks_a_constraint_fails_the_unit_before_commi
             await unit.before_commit()
 
 
+async def test_the_units_jobs_carry_the_writes_it_still_holds(connection: asyncpg.Connection[Any]) -> None:
+    async with connection.transaction():
+        unit = await _unit(connection, holds=True)
+        unit.enqueue("held.test", b"first")
+        await unit.before_commit()  # asyncpg learns the queue's types on first use: not counted
+        await unit.run(insert(first), id=1, v=10)
+        unit.enqueue("held.test", b"payload")
+        counted = Counted(connection)
+        await unit.before_commit()
+        sent = await counted.sent()
+        assert len(sent) == 1 and "held_first" in sent[0] and "pgqueuer" in sent[0]
+        assert await connection.fetchval("SELECT v FROM held_first WHERE id = 1") == 10
+        queued = await connection.fetch(
+            "SELECT payload FROM pgqueuer WHERE entrypoint = 'held.test' ORDER BY id"
+        )
+        assert [row[0] for row in queued] == [b"first", b"payload"]
+
+
 async def test_a_unit_on_a_sessions_connection_holds_nothing(connection: asyncpg.Connection[Any]) -> None:
     async with connection.transaction():
         unit = await _unit(connection, holds=False)

@@ -112,15 +112,17 @@ class UnitOfWork(PgStatements):
     ) -> T:
         if self._held:
             sql, names, fixed = pg_sql(statement, params)
-            if not self._carries(statement, sql):
-                await self.release()
-            else:
-                held = self._take()
-                together = _together((*(h[0] for h in held), sql))
-                args = [a for _, held_args in held for a in held_args]
-                with constraint_errors(together):
-                    return await method(together, *args, *self._args(names, fixed, params))
+            if self._carries(statement, sql):
+                return await self._with_held(method, sql, self._args(names, fixed, params))
+            await self.release()
         return await super()._call(method, statement, params)
+
+    async def _with_held(self, method: Callable[..., Awaitable[T]], sql: str, args: Sequence[Any]) -> T:
+        """Run the statement with every held write in a WITH clause before it."""
+        held = self._take()
+        together = _together((*(h[0] for h in held), sql))
+        with constraint_errors(together):
+            return await method(together, *(a for _, held_args in held for a in held_args), *args)
 
     def _take(self) -> list[tuple[str, list[Any]]]:
         held, self._held = self._held, []
@@ -164,7 +166,7 @@ class UnitOfWork(PgStatements):
         from pgqueuer.adapters.persistence.queries import Queries
 
         jobs, self.jobs = self.jobs, []
-        queries = Queries(AsyncpgDriver(self.connection))  # type: ignore[arg-type]  # a pool's proxy is one
+        queries = Queries(AsyncpgDriver(_JobsCarryHeld(self)))  # type: ignore[arg-type]  # it only fetches
         await queries.enqueue([job for job, _ in jobs], [payload for _, payload in jobs], [0] * len(jobs))
 
     async def _plan(self, code: str, version: int) -> Plan | None:
@@ -193,6 +195,21 @@ class UnitOfWork(PgStatements):
         if self.jobs:
             await self._write_jobs()
         await self.release()
+
+
+class _JobsCarryHeld:
+    """The unit's connection as PgQueuer's driver uses it to enqueue: the jobs' INSERT carries
+    the writes the unit still holds (it reads none of their tables), so that a unit whose last
+    writes were held (an event's outcome, an audit entry) sends them and its jobs in one round
+    trip."""
+
+    def __init__(self, unit: UnitOfWork) -> None:
+        self.unit = unit
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        if self.unit._held:
+            return await self.unit._with_held(self.unit.connection.fetch, query.strip(), args)
+        return list(await self.unit.connection.fetch(query, *args))
 
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -224,7 +241,8 @@ def _renumber(offset: int, placeholder: re.Match[str]) -> str:
 def _together(statements: tuple[str, ...]) -> str:
     """Several statements as one: each but the last in a WITH clause (PostgreSQL runs every
     data-modifying statement there to completion, whether the last reads it or not), their `$n`
-    numbered on from the statements before."""
+    numbered on from the statements before. A last statement with a WITH clause of its own
+    (PgQueuer's enqueue) has theirs joined to it."""
     if len(statements) == 1:
         return statements[0]
     numbered: list[str] = []
@@ -233,7 +251,10 @@ def _together(statements: tuple[str, ...]) -> str:
         numbered.append(_PLACEHOLDER.sub(partial(_renumber, offset), sql))
         offset += max((int(n) for n in _PLACEHOLDER.findall(sql)), default=0)
     *held, last = numbered
-    return "WITH " + ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(held)) + " " + last
+    clause = "WITH " + ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(held))
+    if last.startswith("WITH ") and not last.startswith("WITH RECURSIVE"):
+        return f"{clause}, {last.removeprefix('WITH ')}"  # its own WITH clause, joined to theirs
+    return f"{clause} {last}"
 
 
 # --- on a SQLAlchemy session's connection ----------------------------------------------------------
