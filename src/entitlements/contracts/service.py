@@ -25,7 +25,7 @@ from entitlements.contracts.rules import (
     next_period,
     settle,
 )
-from entitlements.contracts.store import ContractState, LifecycleRecord, LockedContract
+from entitlements.contracts.store import ContractState, History, LifecycleRecord, LockedContract
 from entitlements.coverage import (
     ContractStatus,
     Period,
@@ -213,7 +213,7 @@ async def open_contract(
 
 async def _first_time(
     record: LifecycleRecord, contract: ContractState, fact: LifecycleEvent, target: ContractStatus | None
-) -> tuple[list[LifecycleEvent], list[Period]] | None:
+) -> History | None:
     """Record the fact unless it was applied before (then None: nothing more to do); the contract's
     facts with it, and its coverage periods. With a `target`, the fact must be a transition the
     contract's status allows, unless it is a replay."""

@@ -140,9 +140,9 @@ _HISTORY = union_all(
     ),
 )
 # A new fact recorded in the statement that reads the history it joins: the history's rows, then
-# (reference, None, None, None) when the fact went in (last: PostgreSQL types a union's NULLs
-# from the branches before them). It is not among the facts read: every
-# part of one statement sees the database as the statement began.
+# (reference, None, None, None) when the fact went in. The new fact is not among the facts read
+# (every part of one statement sees the database as the statement began), and its row comes last
+# (PostgreSQL types a union's NULLs from the branches before them).
 _NEW_FACT = (
     postgresql.insert(events)
     .values(
@@ -178,7 +178,11 @@ _SETTLE = (
 )
 
 
-def _history(rows: Iterable[Row]) -> tuple[list[LifecycleEvent], list[Period]]:
+# A contract's facts, and its coverage periods in order.
+History = tuple[list[LifecycleEvent], list[Period]]
+
+
+def _history(rows: Iterable[Row]) -> History:
     """The facts and the coverage periods (in order) among `_HISTORY`'s rows."""
     facts: list[LifecycleEvent] = []
     spans: list[Period] = []
@@ -209,9 +213,7 @@ class LifecycleRecord:
         )
         return None if row is None else LockedContract.of(row)
 
-    async def remember(
-        self, contract_id: str, fact: LifecycleEvent
-    ) -> tuple[list[LifecycleEvent], list[Period]] | None:
+    async def remember(self, contract_id: str, fact: LifecycleEvent) -> History | None:
         """Record the fact once, in the statement that reads the contract's history: every fact
         applied so far (this one last) and its coverage periods in order; None when it was
         recorded before (`applied_to` says to which contract)."""
@@ -233,7 +235,7 @@ class LifecycleRecord:
         row = await self.statements.row(_OWNER, reference=fact.reference, kind=fact.kind)
         return None if row is None else str(row[0])
 
-    async def history(self, contract_id: str) -> tuple[list[LifecycleEvent], list[Period]]:
+    async def history(self, contract_id: str) -> History:
         """Every fact applied to the contract so far, and its coverage periods in order."""
         return _history(await self.statements.rows(_HISTORY, contract_id=contract_id))
 

@@ -144,7 +144,7 @@ redemptions: Table = BenefitRedemptionRow.__table__  # type: ignore[assignment]
 _HELD = (*COUNTED, *AWAITING_REVIEW)
 
 # The product row is locked first, in a statement of its own: a writer that changes another
-# contract of the same product waits here, and the statements after it read the record with the
+# contract of the same product waits here, and the statement after it reads the record with the
 # first writer's changes committed. (A read in the locking statement itself would see the
 # product row as committed, but the rows joined to it as they were when the statement began.)
 # `FOR NO KEY UPDATE`, the lock an UPDATE of the row takes: a writer that inserted a contract or a
