@@ -1,12 +1,15 @@
-"""Where a check's CPU goes, with no HTTP server in front: the app's ASGI callable (the edge, the
-direct check, Litestar for /health) driven in process at 64 concurrent requests (`--concurrency`), against the
-bench's data set (`make bench` seeds it first), under cProfile.
+"""Where a check's CPU goes, or a first payment's, with no HTTP server in front: the app's ASGI
+callable (the edge, the direct check, Litestar) driven in process, `--concurrency` requests at a
+time, against the bench's data set (`make bench` seeds it first), under cProfile on CPU time.
 
     .venv/bin/python -m bench.profile_check [--requests 20000] [--top 30]
+    .venv/bin/python -m bench.profile_check --webhooks [--requests 3000] [--concurrency 16]
 
-Prints the CPU per request of `/health` and of a check by serial measured the same way (their
-difference is the check's own cost, which the cost model cannot split), then the functions that
-hold the most of the check's CPU.
+Checks: prints the CPU per request of `/health` and of a check by serial measured the same way
+(their difference is the check's own cost, which the cost model cannot split), then the functions
+that hold the most of the check's CPU. `--webhooks`: signed `payment_intent.succeeded` events,
+each the first payment of a contract made for the run (as the bench's webhook part posts them);
+prints their CPU per event, then the same lists.
 """
 
 from __future__ import annotations
@@ -19,12 +22,18 @@ import os
 import pstats
 import random
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from bench.run import BENCH_KEYS, DB_URL, OFFER_KEYS, WEBHOOK_SECRET
+import msgspec
+from bench.run import BENCH_KEYS, DB_URL, OFFER_KEYS, WEBHOOK_SECRET, awaiting_payment
+
+Request = tuple[str, str, bytes, list[tuple[bytes, bytes]], bytes]  # method, path, query, headers, body
 
 
-async def _request(app: Any, path: str, query: bytes, key: str) -> int:
+async def _request(app: Any, request: Request) -> int:
+    method, path, query, headers, body = request
     status = 0
     sent = False
 
@@ -33,7 +42,7 @@ async def _request(app: Any, path: str, query: bytes, key: str) -> int:
         if sent:
             await asyncio.sleep(3600)
         sent = True
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
         nonlocal status
@@ -44,13 +53,13 @@ async def _request(app: Any, path: str, query: bytes, key: str) -> int:
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
         "query_string": query,
         "root_path": "",
-        "headers": [(b"host", b"bench"), (b"authorization", f"Bearer {key}".encode())],
+        "headers": [(b"host", b"bench"), *headers],
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
         "state": {},
@@ -59,21 +68,23 @@ async def _request(app: Any, path: str, query: bytes, key: str) -> int:
     return status
 
 
-async def _drive(app: Any, requests: list[tuple[str, bytes, str]], concurrency: int) -> float:
+async def _drive(app: Any, requests: list[Request], concurrency: int) -> float:
     """CPU seconds per request over `requests`, `concurrency` at a time."""
     queue = iter(requests)
 
     async def client() -> None:
-        for path, query, key in queue:
-            status = await _request(app, path, query, key)
-            assert status == 200, (path, query, status)
+        for request in queue:
+            status = await _request(app, request)
+            assert status == 200, (request[1], request[2], status)
 
     started = time.process_time()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     return (time.process_time() - started) / len(requests)
 
 
-async def main(count: int, top: int, contracts: int, concurrency: int) -> None:
+@asynccontextmanager
+async def _served() -> AsyncIterator[Any]:
+    """The app as `coverline serve` builds it for the bench's database, through its lifespan."""
     os.environ.update(
         {
             "COVERLINE_ENV": "production",
@@ -99,41 +110,110 @@ async def main(count: int, top: int, contracts: int, concurrency: int) -> None:
     lifespan = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, to_app.get, send))
     await to_app.put({"type": "lifespan.startup"})
     assert (await from_app.get())["type"] == "lifespan.startup.complete"
+    try:
+        yield app
+    finally:
+        await to_app.put({"type": "lifespan.shutdown"})
+        await from_app.get()
+        await lifespan
+
+
+def _profiled(profile: cProfile.Profile, top: int) -> str:
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
+async def checks(count: int, top: int, contracts: int, concurrency: int) -> None:
     rng = random.Random(7)
 
-    def checks(n: int) -> list[tuple[str, bytes, str]]:
+    def some(n: int) -> list[Request]:
         return [
-            ("/v1/entitlements", f"serial=BN{rng.randrange(contracts):08d}".encode(), rng.choice(BENCH_KEYS))
+            (
+                "GET",
+                "/v1/entitlements",
+                f"serial=BN{rng.randrange(contracts):08d}".encode(),
+                [(b"authorization", f"Bearer {rng.choice(BENCH_KEYS)}".encode())],
+                b"",
+            )
             for _ in range(n)
         ]
 
-    health = [("/health", b"", BENCH_KEYS[0])] * count
-    await _drive(app, checks(2_000) + health[:2_000], concurrency)  # warm: pools, plan cache, key cache
-    bare = await _drive(app, health, concurrency)
-    unprofiled = await _drive(app, checks(count), concurrency)
-    profile = cProfile.Profile()
-    profile.enable()
-    await _drive(app, checks(count), concurrency)
-    profile.disable()
+    health: list[Request] = [("GET", "/health", b"", [], b"")] * count
+    async with _served() as app:
+        await _drive(app, some(2_000) + health[:2_000], concurrency)  # warm: pools, plan cache, key cache
+        bare = await _drive(app, health, concurrency)
+        unprofiled = await _drive(app, some(count), concurrency)
+        profile = cProfile.Profile(time.process_time)
+        profile.enable()
+        await _drive(app, some(count), concurrency)
+        profile.disable()
     print(
         f"/health {bare * 1e3:.3f} ms CPU per request, check {unprofiled * 1e3:.3f} ms (in process, no HTTP)"
     )
     print(f"the check's own: {(unprofiled - bare) * 1e3:.3f} ms per request")
-    out = io.StringIO()
-    pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(top)
-    print(out.getvalue())
-    await to_app.put({"type": "lifespan.shutdown"})
-    await from_app.get()
-    await lifespan
+    print(_profiled(profile, top))
+
+
+async def first_payments(count: int, top: int, contracts: int, concurrency: int) -> None:
+    from billing.webhooks.signatures import sign
+
+    now = int(time.time())
+    awaiting = await awaiting_payment(3 * count, contracts, f"prof{now}")
+
+    def events(contract_ids: list[str]) -> list[Request]:
+        requests: list[Request] = []
+        for contract_id in contract_ids:
+            body = msgspec.json.encode(
+                {
+                    "id": f"evt_prof_{contract_id}",
+                    "object": "event",
+                    "type": "payment_intent.succeeded",
+                    "created": now,
+                    "data": {
+                        "object": {
+                            "id": f"pi_prof_{contract_id}",
+                            "object": "payment_intent",
+                            "amount": 7900,
+                            "currency": "usd",
+                            "metadata": {"contract_id": contract_id},
+                        }
+                    },
+                }
+            )
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"stripe-signature", sign(body, WEBHOOK_SECRET, now).encode()),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            requests.append(("POST", "/v1/stripe/webhooks", b"", headers, body))
+        return requests
+
+    async with _served() as app:
+        await _drive(app, events(awaiting[:count]), concurrency)  # warm
+        unprofiled = await _drive(app, events(awaiting[count : 2 * count]), concurrency)
+        profile = cProfile.Profile(time.process_time)
+        profile.enable()
+        await _drive(app, events(awaiting[2 * count :]), concurrency)
+        profile.disable()
+    print(f"a first payment {unprofiled * 1e3:.3f} ms CPU per event (in process, no HTTP)")
+    print(_profiled(profile, top))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--webhooks", action="store_true", help="first payments instead of checks")
+    parser.add_argument("--requests", type=int, help="per measured pass (20,000 checks, 3,000 events)")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--contracts", type=int, default=1_000_000)
-    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight at once")
+    parser.add_argument("--concurrency", type=int, help="requests in flight at once (64 checks, 16 events)")
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.top, args.contracts, args.concurrency))
+    if args.webhooks:
+        run = first_payments(args.requests or 3_000, args.top, args.contracts, args.concurrency or 16)
+    else:
+        run = checks(args.requests or 20_000, args.top, args.contracts, args.concurrency or 64)
+    asyncio.run(run)
