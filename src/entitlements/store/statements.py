@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
@@ -72,22 +72,14 @@ def pg_sql(statement: Executable, params: Mapping[str, Any]) -> tuple[str, tuple
     return found
 
 
-_read: dict[ClauseElement, frozenset[str] | None] = {}
-
-
+@lru_cache(maxsize=1024)
 def tables_of(statement: Executable) -> frozenset[str] | None:
     """The names of the tables a statement reads or writes; None when it holds SQL text, which
     could name any."""
-    assert isinstance(statement, ClauseElement)
-    found = _read.get(statement, ())
-    if found == ():
-        elements = list(visitors.iterate(statement))
-        found = _read[statement] = (
-            None
-            if any(isinstance(e, TextClause) for e in elements)
-            else frozenset(e.name for e in elements if isinstance(e, TableClause))
-        )
-    return found  # type: ignore[return-value]
+    elements = list(visitors.iterate(statement))  # type: ignore[arg-type]  # every statement is a clause
+    if any(isinstance(e, TextClause) for e in elements):
+        return None
+    return frozenset(e.name for e in elements if isinstance(e, TableClause))
 
 
 @contextmanager
