@@ -39,6 +39,7 @@ from api.links import portal_link, rating_link
 from api.settings import Settings
 from api.upload_links import upload_link
 from entitlements.catalog import DEFAULT_LOCALE, BenefitKind, Plan
+from entitlements.clock import utcnow
 from entitlements.identifiers import mask_email
 from entitlements.localization import format_day, format_money
 from entitlements.money import Money
@@ -240,7 +241,7 @@ def unsubscribed_customer(settings: Settings, token: str) -> str | None:
 async def send_for_event(db: Database, settings: Settings, event_id: str) -> None:
     """Compose and send the letter an event asks for (nothing when the customer has no email
     or, for marketing, no consent)."""
-    now = dt.datetime.now(dt.UTC)
+    now = utcnow()
     async with db.sessions() as session:
         event = await session.get(EventRow, event_id)
         if event is None or event.type not in LETTERS:
@@ -297,14 +298,16 @@ async def send_for_event(db: Database, settings: Settings, event_id: str) -> Non
         values |= {"link": rating, "date": format_day(local_day(expires_at, zone), locale)}
         if service is not None:
             values["service"] = translate(locale, "benefit", BENEFITS[service])
-    if kind == "info_requested":  # a link of its own, good from when the letter goes
-        link = upload_link(settings, data["claim_id"], now)
+    # The links are issued as of the event, so a job retried sends the same letter word for word.
+    issued = event.created_at
+    if kind == "info_requested":  # a link of its own
+        link = upload_link(settings, data["claim_id"], issued)
         values |= {"link": link.url, "date": format_day(local_day(link.expires_at, zone), locale)}
         values["what"] = data.get("reason") or "description"
     if data.get("offers"):
         values["offers"] = "yes"
     if kind in PORTAL_LETTERS:  # the customer's own page, from every letter about their plan
-        values["portal"] = portal_link(settings, customer.id, now).url
+        values["portal"] = portal_link(settings, customer.id, issued).url
     unsubscribe = None
     if kind in MARKETING:
         unsubscribe = (
