@@ -24,7 +24,6 @@ from entitlements.money import Money
 from entitlements.terms import Clause, RenderedTerms
 
 LOCALE_MAX = 35  # a BCP 47 tag, with room for its subtags
-INSTANT_MAX = 40
 
 LocaleQuery = Annotated[
     str | None,
@@ -51,14 +50,14 @@ IdempotencyKey = Annotated[
 # An instant in a body: with its offset (a bare local time names no instant).
 Instant = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 
-# An ISO 8601 instant with its offset: numbers and zone-less times are refused, not guessed.
+# An ISO 8601 instant with its offset: numbers and zone-less times are refused, not guessed. The
+# pattern bounds its length (35 characters at most), so no maxLength is declared beside it: one
+# would also ask a schema-driven client for a string that is too long and still matches.
 INSTANT_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$"
 
 
 def instant_query(name: str, description: str) -> Any:
-    return QueryParameter(
-        name=name, pattern=INSTANT_PATTERN, max_length=INSTANT_MAX, required=False, description=description
-    )
+    return QueryParameter(name=name, pattern=INSTANT_PATTERN, required=False, description=description)
 
 
 def parse_instant(raw: str | None, field: str) -> dt.datetime | None:
