@@ -9,7 +9,7 @@ import datetime as dt
 import secrets
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
 from api.app import CoverlineApp
 from entitlements.contracts import service as services
@@ -141,6 +141,61 @@ async def test_two_contracts_of_one_product_never_overwrite_each_others_snapshot
                 await asyncio.wait_for(cancel(second, "c2"), timeout=10)
 
     await cancel(first, "c1")
+
+    async with app.state.db.sessions() as session:
+        raw = await session.scalar(select(ProductRow.entitlement).where(ProductRow.id == product["id"]))
+    statuses = {c.contract_id: c.status for c in decode_snapshot(raw or "").contracts}
+    assert statuses == {first["id"]: ContractStatus.CANCELLED, second["id"]: ContractStatus.CANCELLED}
+
+
+async def test_a_writer_that_waited_for_the_products_lock_reads_what_the_other_committed(
+    shop: Shop, app: CoverlineApp
+) -> None:
+    """The statement that locks the product also reads its record. When it waited for another
+    writer's lock, the rows it joined are as they were before that writer committed: the second
+    writer must see that the product moved on, and read the record again."""
+    customer = await shop.customer()
+    product = await shop.product(customer["id"])
+    first = await shop.open_contract(customer, product, "test-screen-guard")
+    second = await shop.open_contract(customer, product, "test-monthly")
+    for contract in (first, second):
+        await shop.lifecycle(contract["id"], "payment", f"pay-{contract['id']}")
+    now = dt.datetime.now(dt.UTC)
+
+    async def cancel(run: UnitOfWork, contract: dict[str, Any]) -> None:
+        await services.end_contract(
+            run,
+            contract["id"],
+            target=ContractStatus.CANCELLED,
+            reference=f"c-{contract['id']}",
+            at=now,
+            actor="t",
+        )
+
+    async def second_writer() -> None:
+        async with app.state.db.unit_of_work() as run:
+            await cancel(run, second)  # its snapshot's rewrite waits for the first's lock
+
+    async def waiting_for_a_lock() -> int:
+        async with app.state.db.sessions() as session:
+            found = await session.scalar(
+                select(func.count())
+                .select_from(text("pg_stat_activity"))
+                .where(text("datname = current_database() AND wait_event_type = 'Lock'"))
+            )
+        return int(found or 0)
+
+    async with app.state.db.unit_of_work() as run:
+        await cancel(run, first)
+        assert await build_snapshot(run, product["id"]) is not None  # the product's lock, held
+        waiting = asyncio.create_task(second_writer())
+        for _ in range(200):
+            if await waiting_for_a_lock():
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the second writer never waited for the product's lock")
+    await asyncio.wait_for(waiting, timeout=10)
 
     async with app.state.db.sessions() as session:
         raw = await session.scalar(select(ProductRow.entitlement).where(ProductRow.id == product["id"]))

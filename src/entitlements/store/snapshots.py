@@ -9,6 +9,7 @@ than the last commit, from any worker or instance.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import asyncpg
@@ -31,7 +32,7 @@ from entitlements.coverage import (
 )
 from entitlements.identifiers import mask_email, mask_phone
 from entitlements.money import Money
-from entitlements.store.statements import Statements
+from entitlements.store.statements import Row, Statements
 from entitlements.store.tables import (
     BenefitRedemptionRow,
     ClaimRow,
@@ -143,14 +144,16 @@ redemptions: Table = BenefitRedemptionRow.__table__  # type: ignore[assignment]
 # Claims a snapshot holds: those that use the limits, and those still open.
 _HELD = (*COUNTED, *AWAITING_REVIEW)
 
-# The product row is locked first, in a statement of its own: a writer that changes another
-# contract of the same product waits here, and the statement after it reads the record with the
-# first writer's changes committed. (A read in the locking statement itself would see the
-# product row as committed, but the rows joined to it as they were when the statement began.)
-# `FOR NO KEY UPDATE`, the lock an UPDATE of the row takes: a writer that inserted a contract or a
-# claim holds `FOR KEY SHARE` on the product through its foreign key, and two of them asking for
-# `FOR UPDATE` would deadlock.
-_LOCK = select(products.c.id).where(products.c.id == bindparam("product_id")).with_for_update(key_share=True)
+# The product row is locked in the statement that reads the record: `FOR NO KEY UPDATE`, the lock
+# an UPDATE of the row takes (a writer that inserted a contract or a claim holds `FOR KEY SHARE` on
+# the product through its foreign key, and two of them asking for `FOR UPDATE` would deadlock).
+# A writer that waited there for another gets the product row as that one committed it, but the
+# rows joined to it as they were when the statement began. Every writer of a product's record
+# rewrites its snapshot and advances its `event_sequence` under this lock, so the statement also
+# reads the number as it began (`_SEEN`): when the locked row's differs, another writer committed
+# in between, and the record is read again, under the lock now held.
+_AS_BEGUN = products.alias("as_begun")
+_SEEN = select(_AS_BEGUN.c.event_sequence).where(_AS_BEGUN.c.id == bindparam("product_id")).scalar_subquery()
 # What a contract holds, each an array of rows (NULL: none): its coverage periods (start, end);
 # its claims that use the limits or are still open (kind, day, amount, claim, status, order,
 # order status, servicer); its redemptions of included services that count (kind, instant).
@@ -219,6 +222,7 @@ _PRODUCT = (
         _PERIODS,
         _CLAIMS,
         _REDEMPTIONS,
+        products.c.event_sequence,
     )
     .select_from(
         products.join(customers, customers.c.id == products.c.customer_id).outerjoin(
@@ -228,21 +232,36 @@ _PRODUCT = (
     .where(products.c.id == bindparam("product_id"))
     .order_by(contracts.c.sold_at, contracts.c.id)
 )
+_SEQUENCE = len(_PRODUCT.selected_columns) - 1  # the product's event_sequence, then `_SEEN`
+_LOCK_AND_READ = _PRODUCT.add_columns(_SEEN).with_for_update(key_share=True, of=products)
 # The snapshot, and the numbers of the events the same unit writes about the product taken in the
-# same statement (one update of the row, one round trip): the last number taken is returned.
+# same statement: under the lock, the number read with the record is the row's, so the write needs
+# no answer, and the unit sends it with its next statement.
 _WRITE = (
     update(products)
     .where(products.c.id == bindparam("product_id"))
-    .values(entitlement=bindparam("snapshot"), event_sequence=products.c.event_sequence + bindparam("events"))
-    .returning(products.c.event_sequence)
+    .values(entitlement=bindparam("snapshot"), event_sequence=bindparam("event_sequence"))
 )
 
 
 async def build_snapshot(statements: Statements, product_id: str) -> ProductSnapshot | None:
     """The product's snapshot from the record, its row locked until the transaction ends."""
-    if await statements.row(_LOCK, product_id=product_id) is None:
+    read = await _locked_record(statements, product_id)
+    return read[0] if read is not None else None
+
+
+async def _locked_record(statements: Statements, product_id: str) -> tuple[ProductSnapshot, int] | None:
+    """The product's snapshot and its last event number, its row locked until the transaction
+    ends; None when there is no such product."""
+    rows = await statements.rows(_LOCK_AND_READ, product_id=product_id)
+    if rows and rows[0][_SEQUENCE] != rows[0][_SEQUENCE + 1]:  # a writer committed as this one waited
+        rows = await statements.rows(_PRODUCT, product_id=product_id)
+    if not rows:
         return None
-    rows = await statements.rows(_PRODUCT, product_id=product_id)
+    return _snapshot(product_id, rows), int(rows[0][_SEQUENCE])
+
+
+def _snapshot(product_id: str, rows: Sequence[Row]) -> ProductSnapshot:
     customer_id, sku, category, price, currency, serial, imei, email, phone, time_zone, locale = rows[0][:11]
     purchased, parts_months, labour_months = rows[0][11:14]
     time_zone = time_zone or UTC
@@ -252,7 +271,7 @@ async def build_snapshot(statements: Statements, product_id: str) -> ProductSnap
         (c_id, status, plan_code, plan_version, c_currency, sold_at, starts_at, ended_at, waiting_until) = (
             row[14:23]
         )
-        grace_until, disputed, spans, claimed, redeemed = row[23:]
+        grace_until, disputed, spans, claimed, redeemed = row[23:28]
         if c_id is None:
             continue
         used: list[ClaimUse] = []
@@ -328,13 +347,17 @@ async def refresh_snapshot(
     """Rewrite the product's snapshot from the record (inside the caller's transaction), taking
     `events` sequence numbers for the events about it that the caller writes next; the snapshot,
     and the last number taken (0: no such product)."""
-    snapshot = await build_snapshot(statements, product_id)
-    if snapshot is None:
+    read = await _locked_record(statements, product_id)
+    if read is None:
         return None, 0
-    row = await statements.row(
-        _WRITE, product_id=product_id, snapshot=_encoder.encode(snapshot).decode(), events=events
+    snapshot, sequence = read
+    await statements.run(
+        _WRITE,
+        product_id=product_id,
+        snapshot=_encoder.encode(snapshot).decode(),
+        event_sequence=sequence + events,
     )
-    return snapshot, int(row[0]) if row is not None else 0
+    return snapshot, sequence + events
 
 
 # --- reading snapshots ---------------------------------------------------------------------------
