@@ -9,6 +9,7 @@ import datetime as dt
 import secrets
 from typing import Any
 
+import msgspec
 from sqlalchemy import func, select, text
 
 from api.app import CoverlineApp
@@ -22,6 +23,7 @@ from entitlements.store.tables import (
     ContractEventRow,
     ContractRow,
     CoveragePeriodRow,
+    EventRow,
     ProductRow,
 )
 from entitlements.store.unit_of_work import UnitOfWork, unit_of_work
@@ -201,6 +203,43 @@ async def test_a_writer_that_waited_for_the_products_lock_reads_what_the_other_c
         raw = await session.scalar(select(ProductRow.entitlement).where(ProductRow.id == product["id"]))
     statuses = {c.contract_id: c.status for c in decode_snapshot(raw or "").contracts}
     assert statuses == {first["id"]: ContractStatus.CANCELLED, second["id"]: ContractStatus.CANCELLED}
+
+
+async def test_a_products_rewrite_its_events_and_their_deliveries_take_two_statements(
+    shop: Shop, app: CoverlineApp
+) -> None:
+    """Before COMMIT, a unit that touched a product sends two statements: the lock with the read
+    of the record and of the endpoints subscribed to events, then the deliveries' jobs, which
+    carry the snapshot and the events (nobody reads their answers)."""
+    contract = await shop.sell("test-screen-guard")
+    await shop.call("POST", "/v1/webhook-endpoints", "admin", json={"url": "http://127.0.0.1:9/hooks"})
+    sent: list[str] = []
+
+    def log(query: Any) -> None:
+        sent.append(query.query)
+
+    async with app.state.db.unit_of_work() as run:
+        run.touch(contract["product_id"])
+        await run.before_commit()  # asyncpg learns the queue's types on first use: not counted
+        run.connection.add_query_logger(log)
+        run.touch(contract["product_id"])
+        await run.before_commit()
+        await asyncio.sleep(0)  # asyncpg tells its loggers on the loop's next turn
+        run.connection.remove_query_logger(log)
+    assert len(sent) == 2, sent
+    assert "FOR NO KEY UPDATE OF products" in sent[0] and "webhook_endpoints" in sent[0]
+    assert all(table in sent[1] for table in ("UPDATE products", "INSERT INTO events", "pgqueuer"))
+    async with app.state.db.sessions() as session:
+        told = await session.scalar(
+            select(EventRow.id)
+            .where(EventRow.product_id == contract["product_id"], EventRow.type == "coverage.changed")
+            .order_by(EventRow.sequence.desc())
+            .limit(1)
+        )
+        deliveries = (
+            await session.execute(text("SELECT payload FROM pgqueuer WHERE entrypoint = 'event.deliver'"))
+        ).scalars()
+        assert told in {msgspec.json.decode(payload)["event_id"] for payload in deliveries}
 
 
 async def test_concurrent_sales_and_claims_on_one_product_never_deadlock(shop: Shop) -> None:

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import msgspec
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, Text, bindparam, cast, func, insert, select, update
 
 from entitlements import jobs
 from entitlements.store.base import utcnow
@@ -78,6 +78,19 @@ _SEQUENCE = (
 )
 _INSERT = insert(events)
 _SUBSCRIBED = select(endpoints.c.id, endpoints.c.event_types).where(endpoints.c.enabled.is_(True))
+# The same, as one value that another statement can read along (a JSON array of [endpoint, event
+# types]; NULL: none), so that the events need no read of their own and go with their jobs.
+SUBSCRIBED = (
+    select(cast(func.json_agg(func.json_build_array(endpoints.c.id, endpoints.c.event_types)), Text))
+    .where(endpoints.c.enabled.is_(True))
+    .scalar_subquery()
+)
+Subscribed = list[tuple[str, list[str] | None]]  # (endpoint, the event types it wants)
+
+
+def subscribed_of(value: str | None) -> Subscribed:
+    """`SUBSCRIBED`'s value, read."""
+    return msgspec.json.decode(value, type=Subscribed) if value else []
 
 
 class PendingEvent(msgspec.Struct, frozen=True):
@@ -115,11 +128,13 @@ async def write(
     pending: list[PendingEvent],
     at: dt.datetime | None = None,
     numbered: dict[str, int] | None = None,
+    subscribed: Subscribed | None = None,
 ) -> list[str]:
     """Write the events and enqueue a delivery per subscribed endpoint, in the caller's
     transaction; their ids. A product's events take consecutive sequence numbers from one update
     of its row: the snapshot's, when `numbered` gives the last number it took for them, else one
-    of their own; all the events go in with one statement."""
+    of their own; all the events go in with one statement. `subscribed`: the endpoints, when the
+    caller read them along with another statement (else they are read with the events)."""
     if not pending:
         return []
     at = at or utcnow()
@@ -153,7 +168,9 @@ async def write(
     for row in rows:
         if row["type"] in jobs.EMAIL_EVENTS:
             run.enqueue(jobs.SEND_EMAIL, row["id"].encode())
-    for endpoint_id, event_types in await run.rows(_SUBSCRIBED):
+    if subscribed is None:
+        subscribed = [(row[0], row[1]) for row in await run.rows(_SUBSCRIBED)]
+    for endpoint_id, event_types in subscribed:
         for row in rows:
             if wants(event_types, row["type"]):
                 run.enqueue(DELIVER, msgspec.json.encode(Delivery(row["id"], endpoint_id)))

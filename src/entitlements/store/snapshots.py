@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import asyncpg
 import msgspec
@@ -32,6 +32,7 @@ from entitlements.coverage import (
 )
 from entitlements.identifiers import mask_email, mask_phone
 from entitlements.money import Money
+from entitlements.store import outbox
 from entitlements.store.statements import Row, Statements
 from entitlements.store.tables import (
     BenefitRedemptionRow,
@@ -232,8 +233,9 @@ _PRODUCT = (
     .where(products.c.id == bindparam("product_id"))
     .order_by(contracts.c.sold_at, contracts.c.id)
 )
-_SEQUENCE = len(_PRODUCT.selected_columns) - 1  # the product's event_sequence, then `_SEEN`
-_LOCK_AND_READ = _PRODUCT.add_columns(_SEEN).with_for_update(key_share=True, of=products)
+_SEQUENCE = len(_PRODUCT.selected_columns) - 1  # the product's event_sequence; `_SEEN` follows
+# It also reads the endpoints subscribed to events, which the unit writes next (`outbox.write`).
+_LOCK_AND_READ = _PRODUCT.add_columns(_SEEN, outbox.SUBSCRIBED).with_for_update(key_share=True, of=products)
 # The snapshot, and the numbers of the events the same unit writes about the product taken in the
 # same statement: under the lock, the number read with the record is the row's, so the write needs
 # no answer, and the unit sends it with its next statement.
@@ -247,18 +249,25 @@ _WRITE = (
 async def build_snapshot(statements: Statements, product_id: str) -> ProductSnapshot | None:
     """The product's snapshot from the record, its row locked until the transaction ends."""
     read = await _locked_record(statements, product_id)
-    return read[0] if read is not None else None
+    return read.snapshot if read is not None else None
 
 
-async def _locked_record(statements: Statements, product_id: str) -> tuple[ProductSnapshot, int] | None:
-    """The product's snapshot and its last event number, its row locked until the transaction
-    ends; None when there is no such product."""
+class Refreshed(NamedTuple):
+    snapshot: ProductSnapshot
+    sequence: int  # the product's last event number
+    subscribed: outbox.Subscribed  # the endpoints subscribed to events, read along
+
+
+async def _locked_record(statements: Statements, product_id: str) -> Refreshed | None:
+    """The product's snapshot, its last event number and the endpoints subscribed to events, its
+    row locked until the transaction ends; None when there is no such product."""
     rows = await statements.rows(_LOCK_AND_READ, product_id=product_id)
-    if rows and rows[0][_SEQUENCE] != rows[0][_SEQUENCE + 1]:  # a writer committed as this one waited
-        rows = await statements.rows(_PRODUCT, product_id=product_id)
     if not rows:
         return None
-    return _snapshot(product_id, rows), int(rows[0][_SEQUENCE])
+    subscribed = outbox.subscribed_of(rows[0][_SEQUENCE + 2])
+    if rows[0][_SEQUENCE] != rows[0][_SEQUENCE + 1]:  # a writer committed as this one waited
+        rows = await statements.rows(_PRODUCT, product_id=product_id)
+    return Refreshed(_snapshot(product_id, rows), int(rows[0][_SEQUENCE]), subscribed)
 
 
 def _snapshot(product_id: str, rows: Sequence[Row]) -> ProductSnapshot:
@@ -341,23 +350,18 @@ def _by_instant(use: BenefitUse) -> tuple[dt.datetime, str]:
     return use.at, use.kind
 
 
-async def refresh_snapshot(
-    statements: Statements, product_id: str, events: int = 0
-) -> tuple[ProductSnapshot | None, int]:
+async def refresh_snapshot(statements: Statements, product_id: str, events: int = 0) -> Refreshed | None:
     """Rewrite the product's snapshot from the record (inside the caller's transaction), taking
     `events` sequence numbers for the events about it that the caller writes next; the snapshot,
-    and the last number taken (0: no such product)."""
+    the last number taken and the endpoints subscribed to events (None: no such product)."""
     read = await _locked_record(statements, product_id)
     if read is None:
-        return None, 0
-    snapshot, sequence = read
+        return None
+    last = read.sequence + events
     await statements.run(
-        _WRITE,
-        product_id=product_id,
-        snapshot=_encoder.encode(snapshot).decode(),
-        event_sequence=sequence + events,
+        _WRITE, product_id=product_id, snapshot=_encoder.encode(read.snapshot).decode(), event_sequence=last
     )
-    return snapshot, sequence + events
+    return read._replace(sequence=last)
 
 
 # --- reading snapshots ---------------------------------------------------------------------------

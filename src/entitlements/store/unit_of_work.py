@@ -179,19 +179,20 @@ class UnitOfWork(PgStatements):
         write every job the unit enqueued, in one statement."""
         now = utcnow()
         numbered: dict[str, int] = {}  # product → the last event number its snapshot's update took
+        subscribed: outbox.Subscribed | None = None  # read along with a product's record
         for product_id in sorted(self.touched):
             # Its events: those of the use case, and the `coverage.changed` emitted below.
             events = 1 + sum(1 for e in self.outbox if e.product_id == product_id)
-            snapshot, last = await refresh_snapshot(self, product_id, events)
-            if snapshot is not None:
-                plans = await plans_for(self._plan, [snapshot])
-                data = coverage_data(decide_product(snapshot, plans, now, None))
+            refreshed = await refresh_snapshot(self, product_id, events)
+            if refreshed is not None:
+                plans = await plans_for(self._plan, [refreshed.snapshot])
+                data = coverage_data(decide_product(refreshed.snapshot, plans, now, None))
                 self.emit("coverage.changed", data, product_id=product_id)
-            if last:
-                numbered[product_id] = last
+                numbered[product_id] = refreshed.sequence
+                subscribed = refreshed.subscribed
         self.touched.clear()
         pending, self.outbox = self.outbox, []
-        await outbox.write(self, pending, now, numbered)
+        await outbox.write(self, pending, now, numbered, subscribed)
         if self.jobs:
             await self._write_jobs()
         await self.release()
