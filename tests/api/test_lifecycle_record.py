@@ -119,6 +119,24 @@ async def test_a_stored_snapshot_equals_one_rebuilt_from_the_record(shop: Shop, 
     assert history[0] and history[1]
 
 
+async def _two_paid_contracts(shop: Shop) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A product with two contracts, each paid."""
+    customer = await shop.customer()
+    product = await shop.product(customer["id"])
+    first = await shop.open_contract(customer, product, "test-screen-guard")
+    second = await shop.open_contract(customer, product, "test-monthly")
+    for contract in (first, second):
+        await shop.lifecycle(contract["id"], "payment", f"pay-{contract['id']}")
+    return product, first, second
+
+
+async def _stored_statuses(app: CoverlineApp, product_id: str) -> dict[str, ContractStatus]:
+    """Each contract's status in the product's stored snapshot."""
+    async with app.state.db.sessions() as session:
+        raw = await session.scalar(select(ProductRow.entitlement).where(ProductRow.id == product_id))
+    return {c.contract_id: c.status for c in decode_snapshot(raw or "").contracts}
+
+
 async def test_two_contracts_of_one_product_never_overwrite_each_others_snapshot(
     shop: Shop, app: CoverlineApp
 ) -> None:
@@ -126,13 +144,8 @@ async def test_two_contracts_of_one_product_never_overwrite_each_others_snapshot
     is locked before COMMIT, so the second commits while the first is still open; the first then
     locks the product's row and rebuilds its snapshot from a record that includes the second's
     change, instead of writing back what it could see when it began."""
-    customer = await shop.customer()
-    product = await shop.product(customer["id"])
-    first = await shop.open_contract(customer, product, "test-screen-guard")
-    second = await shop.open_contract(customer, product, "test-monthly")
+    product, first, second = await _two_paid_contracts(shop)
     now = dt.datetime.now(dt.UTC)
-    for contract in (first, second):
-        await shop.lifecycle(contract["id"], "payment", f"pay-{contract['id']}")
 
     async def cancel(contract: dict[str, Any], reference: str) -> None:
         async with app.state.db.unit_of_work() as run:
@@ -144,10 +157,10 @@ async def test_two_contracts_of_one_product_never_overwrite_each_others_snapshot
 
     await cancel(first, "c1")
 
-    async with app.state.db.sessions() as session:
-        raw = await session.scalar(select(ProductRow.entitlement).where(ProductRow.id == product["id"]))
-    statuses = {c.contract_id: c.status for c in decode_snapshot(raw or "").contracts}
-    assert statuses == {first["id"]: ContractStatus.CANCELLED, second["id"]: ContractStatus.CANCELLED}
+    assert await _stored_statuses(app, product["id"]) == {
+        first["id"]: ContractStatus.CANCELLED,
+        second["id"]: ContractStatus.CANCELLED,
+    }
 
 
 async def test_a_writer_that_waited_for_the_products_lock_reads_what_the_other_committed(
@@ -156,12 +169,7 @@ async def test_a_writer_that_waited_for_the_products_lock_reads_what_the_other_c
     """The statement that locks the product also reads its record. When it waited for another
     writer's lock, the rows it joined are as they were before that writer committed: the second
     writer must see that the product moved on, and read the record again."""
-    customer = await shop.customer()
-    product = await shop.product(customer["id"])
-    first = await shop.open_contract(customer, product, "test-screen-guard")
-    second = await shop.open_contract(customer, product, "test-monthly")
-    for contract in (first, second):
-        await shop.lifecycle(contract["id"], "payment", f"pay-{contract['id']}")
+    product, first, second = await _two_paid_contracts(shop)
     now = dt.datetime.now(dt.UTC)
 
     async def cancel(run: UnitOfWork, contract: dict[str, Any]) -> None:
@@ -199,10 +207,10 @@ async def test_a_writer_that_waited_for_the_products_lock_reads_what_the_other_c
             raise AssertionError("the second writer never waited for the product's lock")
     await asyncio.wait_for(waiting, timeout=10)
 
-    async with app.state.db.sessions() as session:
-        raw = await session.scalar(select(ProductRow.entitlement).where(ProductRow.id == product["id"]))
-    statuses = {c.contract_id: c.status for c in decode_snapshot(raw or "").contracts}
-    assert statuses == {first["id"]: ContractStatus.CANCELLED, second["id"]: ContractStatus.CANCELLED}
+    assert await _stored_statuses(app, product["id"]) == {
+        first["id"]: ContractStatus.CANCELLED,
+        second["id"]: ContractStatus.CANCELLED,
+    }
 
 
 async def test_a_products_rewrite_its_events_and_their_deliveries_take_two_statements(
