@@ -14,6 +14,7 @@ from sqlalchemy import func, select, text
 
 from api.app import CoverlineApp
 from entitlements.contracts import service as services
+from entitlements.contracts.rules import PAYMENT
 from entitlements.contracts.store import LifecycleRecord
 from entitlements.coverage import ContractStatus
 from entitlements.store import audit
@@ -248,6 +249,52 @@ async def test_a_products_rewrite_its_events_and_their_deliveries_take_two_state
             await session.execute(text("SELECT payload FROM pgqueuer WHERE entrypoint = 'event.deliver'"))
         ).scalars()
         assert told in {msgspec.json.decode(payload)["event_id"] for payload in deliveries}
+
+
+async def test_the_lock_of_a_paid_contract_reads_its_history_unless_it_waited_for_another_writer(
+    shop: Shop, app: CoverlineApp
+) -> None:
+    """Locking a contract that was ever paid reads its history in the same statement. A lock that
+    waited for another writer would read the history as it was before that writer committed: it
+    must not hand that history on, and what the writer then reads holds the other's fact."""
+    contract = await shop.sell("test-monthly")
+    cid = contract["id"]
+
+    async with app.state.db.unit_of_work() as run:
+        locked = await LifecycleRecord(run).lock(cid)
+    assert locked is not None and locked.history is not None
+    assert [f.kind for f in locked.history[0]] == [PAYMENT]
+    assert len(locked.history[1]) == 1  # the period the payment bought
+
+    async def waiting_for_a_lock() -> bool:
+        async with app.state.db.sessions() as session:
+            found = await session.scalar(
+                select(func.count())
+                .select_from(text("pg_stat_activity"))
+                .where(text("datname = current_database() AND wait_event_type = 'Lock'"))
+            )
+        return bool(found)
+
+    async def second_writer() -> list[tuple[str, str]]:
+        async with app.state.db.unit_of_work() as run:
+            record = LifecycleRecord(run)
+            locked = await record.lock(cid)  # waits for the first writer's lock
+            assert locked is not None
+            facts, _ = locked.history if locked.history is not None else await record.history(cid)
+            return [(f.reference, f.kind) for f in facts]
+
+    async with app.state.db.unit_of_work() as run:
+        await services.mark_past_due(
+            run, cid, reference=f"{cid}-inv-2", at=dt.datetime.now(dt.UTC), actor="t"
+        )
+        waiting = asyncio.create_task(second_writer())
+        for _ in range(200):
+            if await waiting_for_a_lock():
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the second writer never waited for the contract's lock")
+    assert (f"{cid}-inv-2", ContractStatus.PAST_DUE.value) in await asyncio.wait_for(waiting, timeout=10)
 
 
 async def test_concurrent_sales_and_claims_on_one_product_never_deadlock(shop: Shop) -> None:

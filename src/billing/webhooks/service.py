@@ -408,7 +408,7 @@ async def _unwanted(
     if contract.status is ContractStatus.PENDING_PAYMENT:
         return None  # never paid: nothing it could pay twice (the common case, with no read)
     record = LifecycleRecord(run)
-    facts, periods = await record.history(contract.id)
+    facts, periods = contract.history if contract.history is not None else await record.history(contract.id)
     if any(f.reference == payment.reference for f in facts):
         return None
     if contract.status is ContractStatus.ABANDONED:

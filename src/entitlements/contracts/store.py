@@ -88,8 +88,15 @@ class ContractState(msgspec.Struct, frozen=True):
         return cls(row[0], row[1], ContractStatus(row[2]), *row[3:])
 
 
+# A contract's facts, and its coverage periods in order.
+History = tuple[list[LifecycleEvent], list[Period]]
+
+
 class LockedContract(ContractState, frozen=True):
-    """A contract taken for writing (`LifecycleRecord.lock`) in the current transaction."""
+    """A contract taken for writing (`LifecycleRecord.lock`) in the current transaction; with its
+    history as the lock found it, when the lock read it (a contract that was ever paid)."""
+
+    history: History | None = None
 
 
 _STATE = (
@@ -107,6 +114,13 @@ _STATE = (
 # Bumping the revision is the first write of every change: it locks the row until commit, so
 # concurrent writers queue instead of racing. The same
 # statement names the contract's Stripe PaymentIntent or subscription, unless it names one already.
+# A contract that was ever paid has a history the writer may need (has this payment been applied?
+# does it pay a period twice?): the statement reads it too, each part an array of rows (NULL:
+# none), with the revision as the statement began. A writer that waited for another's lock
+# updates the row as that one committed it, but reads the history as it was before: the revision
+# it wrote is then not the one it began with, plus one, and the history is left unread.
+_AS_BEGUN = contracts.alias("as_begun")
+_EVER_PAID = contracts.c.status != ContractStatus.PENDING_PAYMENT.value
 _LOCK = (
     update(contracts)
     .where(contracts.c.id == bindparam("contract_id"))
@@ -116,7 +130,27 @@ _LOCK = (
         stripe_payment_intent_id=func.coalesce(contracts.c.stripe_payment_intent_id, bindparam("intent")),
         stripe_subscription_id=func.coalesce(contracts.c.stripe_subscription_id, bindparam("subscription")),
     )
-    .returning(*_STATE)
+    .returning(
+        *_STATE,
+        contracts.c.revision,
+        select(_AS_BEGUN.c.revision).where(_AS_BEGUN.c.id == bindparam("contract_id")).scalar_subquery(),
+        case(
+            (
+                _EVER_PAID,
+                select(func.array_agg(func.row(events.c.reference, events.c.kind, events.c.applied_at)))
+                .where(events.c.contract_id == bindparam("contract_id"))
+                .scalar_subquery(),
+            )
+        ),
+        case(
+            (
+                _EVER_PAID,
+                select(func.array_agg(func.row(periods.c.starts_at, periods.c.ends_at)))
+                .where(periods.c.contract_id == bindparam("contract_id"))
+                .scalar_subquery(),
+            )
+        ),
+    )
 )
 _BY = {
     "contract_id": select(*_STATE).where(contracts.c.id == bindparam("value")),
@@ -178,10 +212,6 @@ _SETTLE = (
 )
 
 
-# A contract's facts, and its coverage periods in order.
-History = tuple[list[LifecycleEvent], list[Period]]
-
-
 def _history(rows: Iterable[Row]) -> History:
     """The facts and the coverage periods (in order) among `_HISTORY`'s rows."""
     facts: list[LifecycleEvent] = []
@@ -211,7 +241,19 @@ class LifecycleRecord:
         row = await self.statements.row(
             _LOCK, contract_id=contract_id, now=utcnow(), intent=payment_intent, subscription=subscription
         )
-        return None if row is None else LockedContract.of(row)
+        if row is None:
+            return None
+        state = ContractState.of(row[: len(_STATE)])
+        revision, as_begun, facts, spans = row[len(_STATE) :]
+        history: History | None = None
+        if state.status is not ContractStatus.PENDING_PAYMENT and revision == as_begun + 1:
+            history = _history(
+                [
+                    *((reference, kind, at, None) for reference, kind, at in facts or ()),
+                    *((None, None, start, end) for start, end in spans or ()),
+                ]
+            )
+        return LockedContract(**msgspec.structs.asdict(state), history=history)
 
     async def remember(self, contract_id: str, fact: LifecycleEvent) -> History | None:
         """Record the fact once, in the statement that reads the contract's history: every fact
