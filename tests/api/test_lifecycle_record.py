@@ -138,6 +138,21 @@ async def _stored_statuses(app: CoverlineApp, product_id: str) -> dict[str, Cont
     return {c.contract_id: c.status for c in decode_snapshot(raw or "").contracts}
 
 
+async def _until_a_writer_waits_for_a_lock(app: CoverlineApp, whose: str) -> None:
+    """Return once a connection to the test's database waits for a lock (within 4 s)."""
+    for _ in range(200):
+        async with app.state.db.sessions() as session:
+            waiting = await session.scalar(
+                select(func.count())
+                .select_from(text("pg_stat_activity"))
+                .where(text("datname = current_database() AND wait_event_type = 'Lock'"))
+            )
+        if waiting:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the second writer never waited for {whose} lock")
+
+
 async def test_two_contracts_of_one_product_never_overwrite_each_others_snapshot(
     shop: Shop, app: CoverlineApp
 ) -> None:
@@ -187,25 +202,11 @@ async def test_a_writer_that_waited_for_the_products_lock_reads_what_the_other_c
         async with app.state.db.unit_of_work() as run:
             await cancel(run, second)  # its snapshot's rewrite waits for the first's lock
 
-    async def waiting_for_a_lock() -> int:
-        async with app.state.db.sessions() as session:
-            found = await session.scalar(
-                select(func.count())
-                .select_from(text("pg_stat_activity"))
-                .where(text("datname = current_database() AND wait_event_type = 'Lock'"))
-            )
-        return int(found or 0)
-
     async with app.state.db.unit_of_work() as run:
         await cancel(run, first)
         assert await build_snapshot(run, product["id"]) is not None  # the product's lock, held
         waiting = asyncio.create_task(second_writer())
-        for _ in range(200):
-            if await waiting_for_a_lock():
-                break
-            await asyncio.sleep(0.02)
-        else:
-            raise AssertionError("the second writer never waited for the product's lock")
+        await _until_a_writer_waits_for_a_lock(app, "the product's")
     await asyncio.wait_for(waiting, timeout=10)
 
     assert await _stored_statuses(app, product["id"]) == {
@@ -266,15 +267,6 @@ async def test_the_lock_of_a_paid_contract_reads_its_history_unless_it_waited_fo
     assert [f.kind for f in locked.history[0]] == [PAYMENT]
     assert len(locked.history[1]) == 1  # the period the payment bought
 
-    async def waiting_for_a_lock() -> bool:
-        async with app.state.db.sessions() as session:
-            found = await session.scalar(
-                select(func.count())
-                .select_from(text("pg_stat_activity"))
-                .where(text("datname = current_database() AND wait_event_type = 'Lock'"))
-            )
-        return bool(found)
-
     async def second_writer() -> list[tuple[str, str]]:
         async with app.state.db.unit_of_work() as run:
             record = LifecycleRecord(run)
@@ -288,12 +280,7 @@ async def test_the_lock_of_a_paid_contract_reads_its_history_unless_it_waited_fo
             run, cid, reference=f"{cid}-inv-2", at=dt.datetime.now(dt.UTC), actor="t"
         )
         waiting = asyncio.create_task(second_writer())
-        for _ in range(200):
-            if await waiting_for_a_lock():
-                break
-            await asyncio.sleep(0.02)
-        else:
-            raise AssertionError("the second writer never waited for the contract's lock")
+        await _until_a_writer_waits_for_a_lock(app, "the contract's")
     assert (f"{cid}-inv-2", ContractStatus.PAST_DUE.value) in await asyncio.wait_for(waiting, timeout=10)
 
 
