@@ -38,11 +38,14 @@ from entitlements.store.plans import PlanRepository
 if TYPE_CHECKING:
     from tests.api.shop import Shop
 
-# Property tests judge correctness, not speed: no per-example deadline on a loaded machine. In CI
-# (`ci`) the examples are derandomized, so a failure there is reproducible from its log.
+# Property tests judge correctness, not speed: no per-example deadline on a loaded machine. The
+# profile sets how many examples a property gets, not the test: 100 by default, 50 in CI (`ci`:
+# derandomized, so a failure there is reproducible from its log), 2,000 with
+# HYPOTHESIS_PROFILE=thorough (a search for rarer cases, outside `make test`'s time budget).
 settings.register_profile("coverline", deadline=None)
 settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True, max_examples=50)
-settings.load_profile("ci" if os.environ.get("CI") else "coverline")
+settings.register_profile("thorough", deadline=None, max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "coverline"))
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CATALOG = ROOT / "catalog" / "demo.toml"

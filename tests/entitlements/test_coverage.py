@@ -4,7 +4,7 @@ import calendar
 import datetime as dt
 
 import msgspec
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from entitlements.catalog import (
@@ -88,7 +88,6 @@ def contracts(draw: st.DrawFn) -> ContractFacts:
     )
 
 
-@settings(max_examples=300)
 @given(contracts(), instants, st.one_of(st.none(), kinds))
 def test_never_covered_outside_every_period(
     facts: ContractFacts, at: dt.datetime, incident: CoverageKind | None
@@ -102,7 +101,6 @@ def test_never_covered_outside_every_period(
         assert decision.reason is not None
 
 
-@settings(max_examples=300)
 @given(contracts(), instants)
 def test_remaining_is_never_negative(facts: ContractFacts, at: dt.datetime) -> None:
     decision = decide_entitlement(facts, at)
@@ -110,7 +108,6 @@ def test_remaining_is_never_negative(facts: ContractFacts, at: dt.datetime) -> N
     assert decision.remaining_aggregate is None or decision.remaining_aggregate.amount >= 0
 
 
-@settings(max_examples=300)
 @given(contracts(), instants, instants, kinds, st.integers(1, 50_000))
 def test_an_approved_claim_never_increases_what_remains(
     facts: ContractFacts, at: dt.datetime, incident_at: dt.datetime, kind: CoverageKind, amount: int
@@ -133,7 +130,6 @@ def test_an_approved_claim_never_increases_what_remains(
         assert after.remaining_aggregate.amount <= before.remaining_aggregate.amount
 
 
-@settings(max_examples=300)
 @given(contracts(), st.integers(1, 24 * 90))
 def test_the_waiting_period_is_honoured(facts: ContractFacts, hours_before: int) -> None:
     if facts.waiting_until is None:
@@ -168,7 +164,6 @@ def test_after_warranty_plans_cover_nothing_before_the_warranty_ends(
     assert not decide_entitlement(facts, day_before).covered
 
 
-@settings(max_examples=200)
 @given(contracts(), st.dates(dt.date(2025, 1, 1), dt.date(2030, 1, 1)), kinds)
 def test_a_covered_incident_day_is_covered_at_some_moment_of_it(
     facts: ContractFacts, day: dt.date, kind: CoverageKind
@@ -256,7 +251,6 @@ def per_peril(draw: st.DrawFn) -> ContractFacts:
     return msgspec.structs.replace(facts, plan=plan, warranty_until=warranty)
 
 
-@settings(max_examples=300)
 @given(per_peril(), instants)
 def test_a_coverage_that_begins_after_the_warranty_is_the_plans_coverage_from_then_on(
     facts: ContractFacts, at: dt.datetime
@@ -285,7 +279,6 @@ def test_a_coverage_that_begins_after_the_warranty_is_the_plans_coverage_from_th
     assert decide_entitlement(facts, at, CoverageKind.SCREEN).reason is not Reason.MANUFACTURER_WARRANTY
 
 
-@settings(max_examples=300)
 @given(per_peril(), instants, st.one_of(st.none(), kinds))
 def test_who_pays_agrees_with_deciding_each_coverage_on_its_own(
     facts: ContractFacts, at: dt.datetime, incident: CoverageKind | None

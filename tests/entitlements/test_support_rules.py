@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from entitlements.catalog import ALWAYS, Hours, Schedule, Weekday, check_schedule, clock_minutes
@@ -57,7 +57,6 @@ def stepped(schedule: Schedule, opened_at: dt.datetime, minutes: int) -> dt.date
     return at
 
 
-@settings(max_examples=150, deadline=None)
 @given(schedules(), OPENED, st.integers(1, 3000))
 def test_the_due_by_is_where_a_minute_by_minute_clock_gets_to(
     schedule: Schedule, opened_at: dt.datetime, minutes: int
