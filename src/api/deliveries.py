@@ -23,13 +23,10 @@ import hashlib
 import hmac
 import ipaddress
 import random
-import re
-import secrets
 import socket
 import time
 import weakref
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
@@ -39,6 +36,7 @@ from aiohttp.resolver import ThreadedResolver
 from sqlalchemy import Table, bindparam, func, insert, select, update
 
 from api.database import Database
+from api.endpoint_urls import UnsafeUrl, check_url, refuse_unless_public
 from api.settings import Settings
 from entitlements.decisions import decision_of
 from entitlements.store.base import utcnow
@@ -53,7 +51,6 @@ deliveries: Table = WebhookDeliveryRow.__table__  # type: ignore[assignment]
 endpoints: Table = WebhookEndpointRow.__table__  # type: ignore[assignment]
 events_table: Table = EventRow.__table__  # type: ignore[assignment]
 _LOG = insert(deliveries)
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class Target(msgspec.Struct, frozen=True):
@@ -102,66 +99,10 @@ _DISABLE = (
 )
 
 
-def new_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     key = base64.b64decode(secret.removeprefix("whsec_"))
     mac = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     return "v1," + base64.b64encode(mac).decode()
-
-
-class UnsafeUrl(ValueError):
-    pass
-
-
-# A DNS name (ASCII labels; an IDN in its xn-- form) or an IP address (IPv6 unbracketed by urlsplit).
-_HOST = re.compile(
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?|[0-9A-Fa-f:.]+"
-)
-
-
-async def check_url(url: str, *, allow_loopback: bool) -> None:
-    """Raise `UnsafeUrl` unless the URL may receive events: HTTPS (plain HTTP only to loopback in
-    development), and every address its host resolves to public."""
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:  # a port that is not one
-        raise UnsafeUrl(f"not a URL: {exc}") from None
-    if parts.scheme not in ("https", "http") or not host or not _HOST.fullmatch(host):
-        raise UnsafeUrl("an endpoint URL is https://host/path, the host a DNS name or an IP address")
-    literal = _literal(host)  # an IP address needs no lookup
-    addresses = {literal} if literal is not None else await _resolve(host, port)
-    for address in addresses:
-        _refuse_unless_public(host, address, allow_loopback)
-    if parts.scheme == "http" and not (allow_loopback and all(a.is_loopback for a in addresses)):
-        raise UnsafeUrl("an endpoint URL must be https")
-
-
-def _literal(host: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
-
-
-async def _resolve(host: str, port: int) -> set[IPAddress]:
-    try:
-        infos = await asyncio.wait_for(
-            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout=5
-        )
-    except (OSError, UnicodeError, TimeoutError) as exc:
-        raise UnsafeUrl(f"{host} does not resolve") from exc
-    return {ipaddress.ip_address(info[4][0]) for info in infos}
-
-
-def _refuse_unless_public(host: str, address: IPAddress, allow_loopback: bool) -> None:
-    if address.is_loopback and allow_loopback:
-        return
-    if not address.is_global or address.is_multicast:
-        raise UnsafeUrl(f"{host} resolves to {address}, which is not a public address")
 
 
 def backoff(attempt: int, settings: Settings) -> float:
@@ -222,7 +163,7 @@ class PublicAddresses(ThreadedResolver):
     ) -> list[ResolveResult]:
         found = await super().resolve(host, port, family)
         for result in found:
-            _refuse_unless_public(host, ipaddress.ip_address(result["host"]), self.allow_loopback)
+            refuse_unless_public(host, ipaddress.ip_address(result["host"]), self.allow_loopback)
         return found
 
 

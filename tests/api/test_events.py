@@ -21,7 +21,8 @@ from pgqueuer.domain.types import QueueExecutionMode
 from standardwebhooks.webhooks import Webhook
 
 from api.app import CoverlineApp, create_app
-from api.deliveries import PublicAddresses, UnsafeUrl, check_url, close_sessions
+from api.deliveries import PublicAddresses, close_sessions
+from api.endpoint_urls import UnsafeUrl, check_url
 from api.worker import build_worker
 from billing.sandbox import SandboxGateway
 from tests.api.shop import Shop, publish_test_plans

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -82,3 +84,17 @@ def test_strangers_tokens_and_slow_bodies_leave_a_worker_its_size(database_url: 
         status = int(answer.split(b" ", 2)[1])
         assert status in (401, 408), answer[:200]  # no key: refused before the body; else timed out
         assert seconds < TIMEOUT + 3
+
+
+def test_a_server_worker_loads_neither_the_job_queue_nor_the_delivery_client() -> None:
+    """What only `coverline worker` runs stays out of a server worker: PgQueuer is imported when
+    a unit first enqueues, aiohttp only by the delivery job (about 17 MB and 7 MB saved)."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, api.app, api.server; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    modules = {name.strip("'") for name in loaded.strip("[]\n").split(", ")}
+    assert "api.routes.events" in modules  # the endpoints' routes are there
+    assert not {"pgqueuer", "aiohttp"} & modules

@@ -13,8 +13,8 @@ from litestar.params import JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Scope, access_guard
-from api.deliveries import UnsafeUrl, check_url, new_secret
 from api.dependencies import Injected, Services
+from api.endpoint_urls import UnsafeUrl, check_url, new_secret
 from api.errors import problem_responses
 from api.routes.people import Id
 from api.settings import Settings
