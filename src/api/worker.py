@@ -193,7 +193,11 @@ async def run_worker(settings: Settings, *, until_idle: bool = False) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, worker.shutdown.set)
-        log.info("worker started", jobs=sorted(JOBS), schedules=[s[0] for s in schedules(settings)])
+        log.info(
+            "worker started",
+            jobs=sorted(worker.qm.entrypoint_registry),
+            schedules=[s[0] for s in schedules(settings)],
+        )
         await worker.run(dequeue_timeout=poll, heartbeat_timeout=lease, batch_size=JOB_BATCH)
     finally:
         await close_sessions()
