@@ -13,11 +13,16 @@ $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# Compiled at install, our sources at each setup: where PYTHONDONTWRITEBYTECODE is set (as on the
+# machines here), nothing else would write a .pyc, and every process the tests start (servers,
+# job workers, the CLI) would compile everything it imports again: 4.4 s to import the app
+# instead of 1.8 s. Compiling adds about 25 s to the install.
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 setup: $(VENV)/.synced
+	@$(BIN)/python -m compileall -q src
 
 # With no DATABASE_URL, on the embedded PostgreSQL under var/postgres (kept across restarts, stopped
 # with the server): migrate, publish the demo catalog, create demo keys once, serve, with one job
