@@ -16,7 +16,7 @@ $(UV):
 # Compiled at install, our sources at each setup: where PYTHONDONTWRITEBYTECODE is set (as on the
 # machines here), nothing else would write a .pyc, and every process the tests start (servers,
 # job workers, the CLI) would compile everything it imports again: 4.4 s to import the app
-# instead of 1.8 s. Compiling adds about 25 s to the install.
+# instead of 1.8 s. Compiling adds about 30 s to the install.
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
