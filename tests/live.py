@@ -141,9 +141,4 @@ def seed_database(url: str, name: str, scopes: Sequence[Scope], plans: Sequence[
 def empty_database(url: str) -> None:
     """What a module that wrote through a live server leaves to the next: nothing."""
 
-    async def empty() -> None:
-        engine = create_engine(url)
-        await empty_tables(engine)
-        await engine.dispose()
-
-    asyncio.run(empty())
+    asyncio.run(empty_tables(url))
