@@ -4,10 +4,11 @@ Two shapes of the same idea, used by the check's path:
 - `SingleFlight`: callers asking for one key while its answer is being fetched wait for that one
   fetch (the key cache: when a key's entry runs out, the thousand checks that miss it together
   share one lookup rather than each queueing for a connection).
-- `Gathered`: lookups of one kind gather into the next read that has not been sent, with at most
-  `in_flight` reads out at once (the check's snapshot reads), so the busier the process, the
-  fuller each read. A lookup only ever joins a read that has not been sent: every answer comes
-  from a statement that started after its request arrived, exactly as fresh as a read of its own.
+- `Gathered`: lookups gather into the next read that has not been sent, with at most `in_flight`
+  reads out at once (the check's snapshot reads, whatever kinds of lookup they hold), so the
+  busier the process, the fuller each read. A lookup only ever joins a read that has not been
+  sent: every answer comes from a statement that started after its request arrived, exactly as
+  fresh as a read of its own.
 
 Either way, a caller that goes away cancels its own wait, never the fetch the others wait for.
 """
@@ -43,71 +44,69 @@ class SingleFlight(Generic[K, V]):
             del self._pending[key]
 
 
-class _Gathering(Generic[R]):
-    """The values of one read not sent yet, and who waits for which of them."""
+class _Gathering(Generic[K, R]):
+    """The keys of one read not sent yet, and who waits for which of them."""
 
     def __init__(self) -> None:
-        self.values: set[str] = set()
-        # Each caller's own values and future: a caller that goes away cancels only its own.
-        self.waiters: list[tuple[list[str], asyncio.Future[list[R]]]] = []
+        self.keys: dict[K, None] = {}  # in the order first asked
+        # Each caller's own keys and future: a caller that goes away cancels only its own.
+        self.waiters: list[tuple[list[K], asyncio.Future[list[R]]]] = []
 
 
-class Gathered(Generic[R]):
-    """Lookups by value, gathered per kind into shared reads. `read(kind, values)` answers rows;
-    `value_of(row)` says which value a row answers (a value may have several rows, or none)."""
+class Gathered(Generic[K, R]):
+    """Lookups by key, gathered into shared reads. `read(keys)` answers rows; `key_of(row)` says
+    which key a row answers (a key may have several rows, or none)."""
 
     def __init__(
         self,
-        read: Callable[[str, list[str]], Awaitable[Sequence[R]]],
-        value_of: Callable[[R], str],
+        read: Callable[[list[K]], Awaitable[Sequence[R]]],
+        key_of: Callable[[R], K],
         *,
-        max_values: int,
+        max_keys: int,
         in_flight: int,
     ) -> None:
         self._read = read
-        self._value_of = value_of
-        self._max_values = max_values
-        self._open: dict[str, _Gathering[R]] = {}
+        self._key_of = key_of
+        self._max_keys = max_keys
+        self._open: _Gathering[K, R] | None = None
         self._slots = asyncio.Semaphore(in_flight)
         self._sending: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
-    async def fetch(self, kind: str, values: list[str]) -> list[R]:
-        """The rows for `values`, in their order (a value asked twice is answered once)."""
-        loop = asyncio.get_running_loop()
-        gathering = self._open.get(kind)
-        if gathering is None or len(gathering.values) + len(values) > self._max_values:
-            gathering = _Gathering()
-            self._open[kind] = gathering
-            sending = loop.create_task(self._send(kind, gathering))  # after this tick
+    async def fetch(self, keys: list[K]) -> list[R]:
+        """The rows for `keys`, in their order (a key asked twice is answered once)."""
+        gathering = self._open
+        if gathering is None or len(gathering.keys) + len(keys) > self._max_keys:
+            gathering = self._open = _Gathering()
+            sending = asyncio.get_running_loop().create_task(self._send(gathering))  # after this tick
             self._sending.add(sending)
-            sending.add_done_callback(functools.partial(self._sent, kind, gathering))
-        gathering.values.update(values)
-        rows: asyncio.Future[list[R]] = loop.create_future()
-        gathering.waiters.append((values, rows))
+            sending.add_done_callback(functools.partial(self._sent, gathering))
+        gathering.keys.update(dict.fromkeys(keys))
+        rows: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
+        gathering.waiters.append((keys, rows))
         return await rows
 
-    def _sent(self, kind: str, gathering: _Gathering[R], sending: asyncio.Task[None]) -> None:
+    def _sent(self, gathering: _Gathering[K, R], sending: asyncio.Task[None]) -> None:
         self._sending.discard(sending)
         if sending.cancelled():  # the process is stopping, perhaps before the read even began
-            if self._open.get(kind) is gathering:
-                del self._open[kind]
+            if self._open is gathering:
+                self._open = None
             for _, waiter in gathering.waiters:
                 waiter.cancel()
 
-    async def _send(self, kind: str, gathering: _Gathering[R]) -> None:
+    async def _send(self, gathering: _Gathering[K, R]) -> None:
         try:
             async with self._slots:
-                if self._open.get(kind) is gathering:
-                    del self._open[kind]  # closed: later lookups start the next read
-                rows = await self._read(kind, sorted(gathering.values))
+                if self._open is gathering:
+                    self._open = None  # closed: later lookups start the next read
+                rows = await self._read(list(gathering.keys))
         except Exception as exc:
             for _, waiter in gathering.waiters:
                 if not waiter.done():
                     waiter.set_exception(exc)
             return
-        by_value: dict[str, list[R]] = {}
+        by_key: dict[K, list[R]] = {}
         for row in rows:
-            by_value.setdefault(self._value_of(row), []).append(row)
-        for values, waiter in gathering.waiters:
+            by_key.setdefault(self._key_of(row), []).append(row)
+        for keys, waiter in gathering.waiters:
             if not waiter.done():
-                waiter.set_result([row for value in dict.fromkeys(values) for row in by_value.get(value, [])])
+                waiter.set_result([row for key in dict.fromkeys(keys) for row in by_key.get(key, [])])

@@ -19,6 +19,10 @@ from tests.api.shop import Shop, publish_test_plans
 from tests.conftest import Keys
 
 
+def lookups(kind: str, *values: str) -> list[tuple[str, str]]:
+    return [(kind, value) for value in values]
+
+
 class CountingPool:
     """The app's pool, remembering the connections the reads take and counting those given back."""
 
@@ -81,19 +85,54 @@ async def test_a_burst_of_checks_costs_one_read(
     reads = shared(pool)
     serials = [c["serial"] for c in sold]
     asked = [*serials, "NEVER-SOLD", serials[0]]
-    answers = await asyncio.gather(*(reads.fetch("serial", [serial]) for serial in asked))
+    answers = await asyncio.gather(*(reads.fetch(lookups("serial", serial)) for serial in asked))
     assert reads.sent == 1
     for serial, rows in zip(asked, answers, strict=True):
-        found = [decode_snapshot(raw) for _, raw in rows]
+        found = [decode_snapshot(raw) for _, _, raw in rows]
         assert [s.serial for s in found] == ([] if serial == "NEVER-SOLD" else [serial])
-    twice = await reads.fetch("serial", [serials[2], serials[2], "NEVER-SOLD"])
-    assert [key for key, _ in twice] == [serials[2]]
-    contract_rows = await reads.fetch("contract_id", [sold[1]["id"]])
-    assert [decode_snapshot(raw).serial for _, raw in contract_rows] == [sold[1]["serial"]]
+    twice = await reads.fetch(lookups("serial", serials[2], serials[2], "NEVER-SOLD"))
+    assert [key for _, key, _ in twice] == [serials[2]]
+    contract_rows = await reads.fetch(lookups("contract_id", sold[1]["id"]))
+    assert [decode_snapshot(raw).serial for _, _, raw in contract_rows] == [sold[1]["serial"]]
     assert reads.sent == 3
     assert pool.checkouts == 1  # each read kept its connection for the next
     await reads.close()
     assert pool.returns == 1
+
+
+async def test_lookups_of_every_kind_asked_together_cost_one_read(
+    app: CoverlineApp,
+    client: httpx.AsyncClient,
+    keys: Keys,
+    sold: list[dict[str, Any]],
+    shared: Callable[[Any], SharedReads],
+) -> None:
+    """A help desk's serial, a CRM's customer and contract, a phone's IMEI and an order reference
+    gathered into one statement, each answered with its own products, a customer's in the order
+    they were registered."""
+    shop = Shop(client, keys)
+    customer = sold[0]["customer"]["id"]
+    later = await shop.product(customer, imei="356938035643809", order_ref="ORD-77")
+    reads = shared(app.state.db._read_pool)
+    asked = [
+        lookups("serial", sold[1]["serial"]),
+        lookups("contract_id", sold[2]["id"]),
+        lookups("customer_id", customer),
+        lookups("imei", "356938035643809"),
+        lookups("order_ref", "ORD-77", "ORD-NONE"),
+        lookups("serial", sold[1]["serial"], "NEVER-SOLD"),
+    ]
+    answers = await asyncio.gather(*(reads.fetch(lookup) for lookup in asked))
+    assert reads.sent == 1
+    serials = [[(kind, key, decode_snapshot(raw).serial) for kind, key, raw in rows] for rows in answers]
+    assert serials == [
+        [("serial", sold[1]["serial"], sold[1]["serial"])],
+        [("contract_id", sold[2]["id"], sold[2]["serial"])],
+        [("customer_id", customer, sold[0]["serial"]), ("customer_id", customer, later["serial"])],
+        [("imei", "356938035643809", later["serial"])],
+        [("order_ref", "ORD-77", later["serial"])],
+        [("serial", sold[1]["serial"], sold[1]["serial"])],
+    ]
 
 
 async def test_a_read_already_sent_is_never_joined(
@@ -101,12 +140,12 @@ async def test_a_read_already_sent_is_never_joined(
 ) -> None:
     pool = CountingPool(app.state.db._read_pool)
     reads = shared(pool)
-    first = asyncio.create_task(reads.fetch("serial", [sold[0]["serial"]]))
+    first = asyncio.create_task(reads.fetch(lookups("serial", sold[0]["serial"])))
     await asyncio.sleep(0)  # the read of the first is sent now
     await asyncio.sleep(0)
-    second = await reads.fetch("serial", [sold[1]["serial"]])
-    assert [key for key, _ in await first] == [sold[0]["serial"]]
-    assert [key for key, _ in second] == [sold[1]["serial"]]
+    second = await reads.fetch(lookups("serial", sold[1]["serial"]))
+    assert [key for _, key, _ in await first] == [sold[0]["serial"]]
+    assert [key for _, key, _ in second] == [sold[1]["serial"]]
     assert reads.sent == 2
 
 
@@ -118,12 +157,12 @@ async def test_lookups_that_arrive_while_reads_are_out_gather_into_the_next(
     serials = [c["serial"] for c in sold]
     out = []
     for serial in serials[:2]:  # two reads out: every slot taken
-        out.append(asyncio.create_task(reads.fetch("serial", [serial])))
+        out.append(asyncio.create_task(reads.fetch(lookups("serial", serial))))
         for _ in range(3):
             await asyncio.sleep(0)
     waiting = []
     for serial in [*serials, "NEVER-SOLD"]:  # each on a later tick than the one before
-        waiting.append(asyncio.create_task(reads.fetch("serial", [serial])))
+        waiting.append(asyncio.create_task(reads.fetch(lookups("serial", serial))))
         for _ in range(3):
             await asyncio.sleep(0)
     pool.released.set()
@@ -131,7 +170,7 @@ async def test_lookups_that_arrive_while_reads_are_out_gather_into_the_next(
     assert reads.sent == 3  # the two that were out, and one for everything that waited
     assert pool.checkouts == 2  # one connection for each read out at once
     asked = [*serials[:2], *serials, "NEVER-SOLD"]
-    assert [[key for key, _ in rows] for rows in answers] == [
+    assert [[key for _, key, _ in rows] for rows in answers] == [
         [] if serial == "NEVER-SOLD" else [serial] for serial in asked
     ]
 
@@ -140,11 +179,11 @@ async def test_a_caller_that_goes_away_does_not_cancel_the_others(
     app: CoverlineApp, sold: list[dict[str, Any]], shared: Callable[[Any], SharedReads]
 ) -> None:
     reads = shared(app.state.db._read_pool)
-    leaving = asyncio.create_task(reads.fetch("serial", [sold[0]["serial"]]))
-    staying = asyncio.create_task(reads.fetch("serial", [sold[1]["serial"]]))
+    leaving = asyncio.create_task(reads.fetch(lookups("serial", sold[0]["serial"])))
+    staying = asyncio.create_task(reads.fetch(lookups("serial", sold[1]["serial"])))
     await asyncio.sleep(0)
     leaving.cancel()
-    assert [key for key, _ in await staying] == [sold[1]["serial"]]
+    assert [key for _, key, _ in await staying] == [sold[1]["serial"]]
     with pytest.raises(asyncio.CancelledError):
         await leaving
 
@@ -158,7 +197,7 @@ async def test_a_failed_read_fails_every_check_that_shared_it(
 
     reads = shared(BrokenPool())
     results = await asyncio.gather(
-        reads.fetch("serial", ["A"]), reads.fetch("serial", ["B"]), return_exceptions=True
+        reads.fetch(lookups("serial", "A")), reads.fetch(lookups("serial", "B")), return_exceptions=True
     )
     assert [type(r) for r in results] == [ConnectionError, ConnectionError]
 
@@ -169,7 +208,7 @@ async def test_a_connection_the_database_closed_between_reads_is_not_used_again(
     pool = CountingPool(app.state.db._read_pool)
     reads = shared(pool)
     serial = sold[0]["serial"]
-    assert [key for key, _ in await reads.fetch("serial", [serial])] == [serial]
+    assert [key for _, key, _ in await reads.fetch(lookups("serial", serial))] == [serial]
     pid = pool.taken[0].get_server_pid()
     async with app.state.db._write_pool.acquire() as other:
         assert await other.fetchval("SELECT pg_terminate_backend($1)", pid)
@@ -179,7 +218,7 @@ async def test_a_connection_the_database_closed_between_reads_is_not_used_again(
             if not pool.taken[0].is_closed():
                 continue
         break
-    assert [key for key, _ in await reads.fetch("serial", [serial])] == [serial]
+    assert [key for _, key, _ in await reads.fetch(lookups("serial", serial))] == [serial]
     assert pool.checkouts == 2  # a fresh connection for the next read, not the dead one
     await reads.close()
     assert pool.returns == 2
@@ -190,12 +229,12 @@ async def test_closing_while_a_read_is_out_gives_its_connection_back_when_it_end
 ) -> None:
     pool = HeldPool(app.state.db._read_pool)
     reads = shared(pool)
-    out = asyncio.create_task(reads.fetch("serial", [sold[0]["serial"]]))
+    out = asyncio.create_task(reads.fetch(lookups("serial", sold[0]["serial"])))
     for _ in range(3):
         await asyncio.sleep(0)
     await reads.close()
     pool.released.set()
-    assert [key for key, _ in await out] == [sold[0]["serial"]]
+    assert [key for _, key, _ in await out] == [sold[0]["serial"]]
     assert (pool.checkouts, pool.returns) == (1, 1)
 
 
@@ -213,13 +252,15 @@ async def test_a_read_stopped_before_it_began_leaves_no_read_open_behind(
 ) -> None:
     reads = shared(app.state.db._read_pool)
     serial = sold[0]["serial"]
-    looking = asyncio.create_task(reads.fetch("serial", [serial]))
+    looking = asyncio.create_task(reads.fetch(lookups("serial", serial)))
     await asyncio.sleep(0)  # the lookup opened a read, whose task has not run yet
     for sending in list(reads._gathered._sending):
         sending.cancel()
     await asyncio.wait([looking], timeout=5)
     assert looking.cancelled()  # its lookup is told, not left waiting
-    assert [key for key, _ in await asyncio.wait_for(reads.fetch("serial", [serial]), 5)] == [serial]
+    assert [key for _, key, _ in await asyncio.wait_for(reads.fetch(lookups("serial", serial)), 5)] == [
+        serial
+    ]
 
 
 async def test_a_kept_connection_goes_back_to_the_pool_now_and_then(
@@ -229,5 +270,7 @@ async def test_a_kept_connection_goes_back_to_the_pool_now_and_then(
     reads = shared(pool)
     reads.KEEP_FOR = 2
     for _ in range(3):
-        assert [key for key, _ in await reads.fetch("serial", [sold[0]["serial"]])] == [sold[0]["serial"]]
+        assert [key for _, key, _ in await reads.fetch(lookups("serial", sold[0]["serial"]))] == [
+            sold[0]["serial"]
+        ]
     assert (reads.sent, pool.checkouts, pool.returns) == (3, 2, 1)

@@ -9,6 +9,7 @@ than the last commit, from any worker or instance.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
 
@@ -368,22 +369,34 @@ async def refresh_snapshot(statements: Statements, product_id: str, events: int 
 
 
 class SnapshotSource(Protocol):
-    async def fetch(self, kind: str, values: list[str]) -> list[tuple[str, str]]:
-        """(looked-up value, snapshot JSON) for every product that `kind` in `values` names."""
+    async def fetch(self, lookups: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+        """(kind, looked-up value, snapshot JSON) for every product that a (kind, value) in
+        `lookups` names."""
         ...
 
 
-_PG_QUERIES = {
-    "serial": "SELECT serial, entitlement FROM products WHERE serial = ANY($1::text[])"
-    " ORDER BY created_at, id",
-    "imei": "SELECT imei, entitlement FROM products WHERE imei = ANY($1::text[]) ORDER BY created_at, id",
-    "customer_id": "SELECT customer_id, entitlement FROM products WHERE customer_id = ANY($1::text[])"
-    " ORDER BY created_at, id",
-    "order_ref": "SELECT order_ref, entitlement FROM products WHERE order_ref = ANY($1::text[])"
-    " ORDER BY created_at, id",
-    "contract_id": "SELECT c.id, p.entitlement FROM contracts c JOIN products p ON p.id = c.product_id"
-    " WHERE c.id = ANY($1::text[])",
+# Each kind of lookup: what it selects, from where, and what it matches against its array.
+_LOOKUPS = {
+    "serial": "p.serial, p.entitlement, p.created_at, p.id FROM products p WHERE p.serial",
+    "imei": "p.imei, p.entitlement, p.created_at, p.id FROM products p WHERE p.imei",
+    "customer_id": "p.customer_id, p.entitlement, p.created_at, p.id FROM products p WHERE p.customer_id",
+    "order_ref": "p.order_ref, p.entitlement, p.created_at, p.id FROM products p WHERE p.order_ref",
+    "contract_id": "c.id, p.entitlement, p.created_at, p.id FROM contracts c"
+    " JOIN products p ON p.id = c.product_id WHERE c.id",
 }
+
+
+@functools.cache
+def _read_statement(kinds: tuple[str, ...]) -> str:
+    """One statement for the kinds asked at once, each over an array of its own ($1, $2, ... in
+    the order of `kinds`): lookups of different kinds gathered together cost one round trip. A
+    value's products come in the order they were recorded."""
+    branches = " UNION ALL ".join(
+        f"SELECT '{kind}' AS kind, {_LOOKUPS[kind]} = ANY(${n}::text[])" for n, kind in enumerate(kinds, 1)
+    )
+    # Built only from the constant `_LOOKUPS`; the values travel as parameters.
+    found = f"({branches}) AS found (kind, value, entitlement, created_at, id)"
+    return f"SELECT kind, value, entitlement FROM {found} ORDER BY created_at, id"  # noqa: S608
 
 
 class PgSnapshots:
@@ -392,13 +405,19 @@ class PgSnapshots:
     def __init__(self, connection: asyncpg.Connection[Any] | PoolConnectionProxy[Any]) -> None:
         self.connection = connection
 
-    async def fetch(self, kind: str, values: list[str]) -> list[tuple[str, str]]:
-        rows = await self.connection.fetch(_PG_QUERIES[kind], values)
-        return [(row[0], row[1]) for row in rows]
+    async def fetch(self, lookups: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+        by_kind: dict[str, list[str]] = {kind: [] for kind in _LOOKUPS}
+        for kind, value in lookups:
+            by_kind[kind].append(value)
+        asked = tuple(kind for kind, values in by_kind.items() if values)
+        if not asked:
+            return []
+        rows = await self.connection.fetch(_read_statement(asked), *(by_kind[kind] for kind in asked))
+        return [(row[0], row[1], row[2]) for row in rows]
 
 
-def _first(row: tuple[str, str]) -> str:
-    return row[0]
+def _lookup(row: tuple[str, str, str]) -> tuple[str, str]:
+    return row[0], row[1]
 
 
 def _usable(connection: Any) -> bool:
@@ -411,13 +430,13 @@ def _usable(connection: Any) -> bool:
 class SharedReads:
     """Snapshot reads on PostgreSQL that concurrent checks in one process share
     (`entitlements.coalescing.Gathered`): a burst of checks costs one round trip instead of one
-    each, and every answer is as fresh as a read of its own.
+    each, whatever kinds of lookup it mixes, and every answer is as fresh as a read of its own.
 
     Each of the `IN_FLIGHT` reads out at once runs on a connection it keeps (taking one from the
     pool and giving it back cost more than the read it carried).
     """
 
-    MAX_VALUES = 1000
+    MAX_LOOKUPS = 1000
     IN_FLIGHT = 2
     KEEP_FOR = 1000  # reads, then a kept connection goes back, for the pool's recycling and trimming
 
@@ -426,14 +445,14 @@ class SharedReads:
         self.sent = 0  # reads sent so far
         self._kept: list[Any] = []  # connections between reads
         self._closed = False
-        self._gathered: Gathered[tuple[str, str]] = Gathered(
-            self._read, _first, max_values=self.MAX_VALUES, in_flight=self.IN_FLIGHT
+        self._gathered: Gathered[tuple[str, str], tuple[str, str, str]] = Gathered(
+            self._read, _lookup, max_keys=self.MAX_LOOKUPS, in_flight=self.IN_FLIGHT
         )
 
-    async def fetch(self, kind: str, values: list[str]) -> list[tuple[str, str]]:
-        return await self._gathered.fetch(kind, values)
+    async def fetch(self, lookups: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+        return await self._gathered.fetch(lookups)
 
-    async def _read(self, kind: str, values: list[str]) -> list[tuple[str, str]]:
+    async def _read(self, lookups: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
         connection = None
         while self._kept and connection is None:
             kept = self._kept.pop()
@@ -444,7 +463,7 @@ class SharedReads:
         if connection is None:
             connection = await self.pool.acquire()
         try:
-            rows = await PgSnapshots(connection).fetch(kind, values)
+            rows = await PgSnapshots(connection).fetch(lookups)
         except BaseException:
             await self.pool.release(connection)  # the pool knows whether it can be used again
             raise
