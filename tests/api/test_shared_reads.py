@@ -156,7 +156,7 @@ async def test_lookups_that_arrive_while_reads_are_out_gather_into_the_next(
     reads = shared(pool)
     serials = [c["serial"] for c in sold]
     out = []
-    for serial in serials[:2]:  # two reads out: every slot taken
+    for serial in serials[: reads.IN_FLIGHT]:  # as many reads out as may be: every slot taken
         out.append(asyncio.create_task(reads.fetch(lookups("serial", serial))))
         for _ in range(3):
             await asyncio.sleep(0)
@@ -167,9 +167,9 @@ async def test_lookups_that_arrive_while_reads_are_out_gather_into_the_next(
             await asyncio.sleep(0)
     pool.released.set()
     answers = await asyncio.gather(*out, *waiting)
-    assert reads.sent == 3  # the two that were out, and one for everything that waited
-    assert pool.checkouts == 2  # one connection for each read out at once
-    asked = [*serials[:2], *serials, "NEVER-SOLD"]
+    assert reads.sent == reads.IN_FLIGHT + 1  # those that were out, and one for all that waited
+    assert pool.checkouts == reads.IN_FLIGHT  # one connection for each read out at once
+    asked = [*serials[: reads.IN_FLIGHT], *serials, "NEVER-SOLD"]
     assert [[key for _, key, _ in rows] for rows in answers] == [
         [] if serial == "NEVER-SOLD" else [serial] for serial in asked
     ]
