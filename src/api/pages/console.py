@@ -10,6 +10,8 @@ import re
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -138,7 +140,7 @@ class ConsoleController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Injected[Services],
-        db_session: AsyncSession,
+        db_session: NamedDependency[AsyncSession],
         data: FormData,
     ) -> Response[Any]:
         check_csrf(request, data)
@@ -171,7 +173,7 @@ class ConsoleController(Controller):
 
     @post("/sign-out", status_code=303)
     async def sign_out(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, data: FormData
+        self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Redirect:
         check_csrf(request, data)
         agent = await _signed_in(db_session, request)
@@ -185,9 +187,9 @@ class ConsoleController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Injected[Services],
-        db_session: AsyncSession,
-        q: str | None = None,
-        locale: str | None = None,
+        db_session: NamedDependency[AsyncSession],
+        q: FromQuery[str | None] = None,
+        locale: FromQuery[str | None] = None,
     ) -> Response[Any]:
         agent = await _signed_in(db_session, request)
         if agent is None:
@@ -213,11 +215,11 @@ class ConsoleController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Injected[Services],
-        db_session: AsyncSession,
-        product_id: str,
-        locale: str | None = None,
-        incident: str | None = None,
-        notice: str | None = None,
+        db_session: NamedDependency[AsyncSession],
+        product_id: FromPath[str],
+        locale: FromQuery[str | None] = None,
+        incident: FromQuery[str | None] = None,
+        notice: FromQuery[str | None] = None,
     ) -> Response[Any]:
         agent = await _signed_in(db_session, request)
         if agent is None:
@@ -278,8 +280,8 @@ class ConsoleController(Controller):
     async def file_claim(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        contract_id: str,
+        db_session: NamedDependency[AsyncSession],
+        contract_id: FromPath[str],
         data: FormData,
     ) -> Response[Any]:
         agent = await _agent_form(db_session, request, data)
@@ -299,8 +301,8 @@ class ConsoleController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Injected[Services],
-        db_session: AsyncSession,
-        contract_id: str,
+        db_session: NamedDependency[AsyncSession],
+        contract_id: FromPath[str],
         data: FormData,
     ) -> Response[Any]:
         agent = await _agent_form(db_session, request, data)
@@ -324,8 +326,8 @@ class ConsoleController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Injected[Services],
-        db_session: AsyncSession,
-        contract_id: str,
+        db_session: NamedDependency[AsyncSession],
+        contract_id: FromPath[str],
         data: FormData,
     ) -> Response[Any]:
         agent = await _agent_form(db_session, request, data)
@@ -351,8 +353,8 @@ class ConsoleController(Controller):
     async def transfer(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        contract_id: str,
+        db_session: NamedDependency[AsyncSession],
+        contract_id: FromPath[str],
         data: FormData,
     ) -> Response[Any]:
         agent = await _agent_form(db_session, request, data)

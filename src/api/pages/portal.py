@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -111,10 +113,10 @@ class PortalController(Controller):
     async def home(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        notice: str | None = None,
-        amount: int | None = None,
-        contract: str | None = None,
+        db_session: NamedDependency[AsyncSession],
+        notice: FromQuery[str | None] = None,
+        amount: FromQuery[int | None] = None,
+        contract: FromQuery[str | None] = None,
     ) -> Response[str]:
         customer = await _customer(db_session, request)
         refunded = None
@@ -152,8 +154,8 @@ class PortalController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Injected[Services],
-        db_session: AsyncSession,
-        token: str,
+        db_session: NamedDependency[AsyncSession],
+        token: FromPath[str],
     ) -> Response[Any]:
         """The link from the letter: exchanged for a session, then away from the URL that holds it."""
         now = utcnow()
@@ -176,7 +178,7 @@ class PortalController(Controller):
 
     @post("/claims", status_code=303)
     async def file_claim(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, data: FormData
+        self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Redirect:
         check_csrf(request, data)
         customer = await _customer(db_session, request)
@@ -195,8 +197,8 @@ class PortalController(Controller):
     async def quote(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        contract_id: str,
+        db_session: NamedDependency[AsyncSession],
+        contract_id: FromPath[str],
         data: FormData,
     ) -> Response[str]:
         check_csrf(request, data)
@@ -211,8 +213,8 @@ class PortalController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Injected[Services],
-        db_session: AsyncSession,
-        contract_id: str,
+        db_session: NamedDependency[AsyncSession],
+        contract_id: FromPath[str],
         data: FormData,
     ) -> Redirect:
         check_csrf(request, data)
@@ -234,7 +236,7 @@ class PortalController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Injected[Services],
-        db_session: AsyncSession,
+        db_session: NamedDependency[AsyncSession],
         data: FormData,
     ) -> Redirect:
         check_csrf(request, data)
@@ -250,7 +252,7 @@ class PortalController(Controller):
 
     @post("/sign-out", status_code=303)
     async def sign_out(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, data: FormData
+        self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], data: FormData
     ) -> Response[str]:
         check_csrf(request, data)
         customer = await _customer(db_session, request)

@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.dependencies import Injected, Services
@@ -56,8 +58,8 @@ class RatingController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Injected[Services],
-        db_session: AsyncSession,
-        token: str,
+        db_session: NamedDependency[AsyncSession],
+        token: FromPath[str],
     ) -> Response[str]:
         _, locale, about = await _open(db_session, request, services.settings, token)
         t = words(locale)
@@ -75,8 +77,8 @@ class RatingController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Injected[Services],
-        db_session: AsyncSession,
-        token: str,
+        db_session: NamedDependency[AsyncSession],
+        token: FromPath[str],
         data: FormData,
     ) -> Response[str]:
         check_csrf(request, data)

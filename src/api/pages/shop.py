@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from api.dependencies import Injected, Services
@@ -124,7 +125,10 @@ class DemoCheckoutController(Controller):
 
     @get()
     async def checkout_page(
-        self, request: Request[Any, Any, Any], services: Injected[Services], lang: str | None = None
+        self,
+        request: Request[Any, Any, Any],
+        services: Injected[Services],
+        lang: FromQuery[str | None] = None,
     ) -> Response[str]:
         settings = services.settings
         locale = visitor_locale(request, lang)
@@ -196,7 +200,7 @@ class DemoCheckoutController(Controller):
 
     @get("/done")
     async def done(
-        self, request: Request[Any, Any, Any], lang: str | None = None, plan: int = 0
+        self, request: Request[Any, Any, Any], lang: FromQuery[str | None] = None, plan: FromQuery[int] = 0
     ) -> Response[str]:
         return page(request, "shop/done.html", page_locale(lang), plan=bool(plan))
 
@@ -232,8 +236,8 @@ class SandboxPageController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Injected[Services],
-        session_id: str,
-        lang: str | None = None,
+        session_id: FromPath[str],
+        lang: FromQuery[str | None] = None,
     ) -> Response[str]:
         return self._checkout(request, _sandbox(services.gateway), session_id, page_locale(lang))
 
@@ -265,7 +269,7 @@ class SandboxPageController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Injected[Services],
-        session_id: str,
+        session_id: FromPath[str],
         data: FormData,
     ) -> Response[Any]:
         check_csrf(request, data)
@@ -285,8 +289,8 @@ class SandboxPageController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Injected[Services],
-        customer: str,
-        lang: str | None = None,
+        customer: FromPath[str],
+        lang: FromQuery[str | None] = None,
     ) -> Response[str]:
         sandbox = _sandbox(services.gateway)
         if customer not in sandbox.customers:
@@ -306,7 +310,7 @@ class SandboxPageController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: Injected[Services],
-        customer: str,
+        customer: FromPath[str],
         data: FormData,
     ) -> Redirect:
         check_csrf(request, data)
