@@ -99,8 +99,10 @@ class ContractRow(Base):
             "offer_expires_at",
             postgresql_where=text("status = 'pending_payment'"),
         ),
-        # The contracts sold a few days ago, found by each outreach sweep ("getting started").
-        Index("ix_contracts_sold_at", "sold_at"),
+        # The contracts sold a few days ago, found by each outreach sweep ("getting started") a
+        # batch at a time in (sold_at, id) order: each batch walks this index from the last one's
+        # key, where an index of sold_at alone sorted every contract of the window per batch.
+        Index("ix_contracts_sold_at_id", "sold_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
