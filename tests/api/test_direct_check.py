@@ -133,19 +133,30 @@ async def test_the_direct_answer_is_the_controllers_answer(
 
 class Cut:
     """A TCP forwarder between the app and PostgreSQL that can be cut: every connection through
-    it dropped and new ones refused, as when the database goes away."""
+    it dropped and new ones refused, as when the database goes away. It reaches the database as
+    `database_url` does: over TCP (the server at 127.0.0.1:5432), or by the Unix socket in the
+    directory its `host` parameter names (the embedded server)."""
 
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
+    def __init__(self, database_url: str) -> None:
+        url = make_url(database_url)
+        socket_dir = url.query.get("host")
+        self.socket = f"{socket_dir}/.s.PGSQL.{url.port or 5432}" if isinstance(socket_dir, str) else None
+        self.target = (url.host or "127.0.0.1", url.port or 5432)
+        self.url = url.difference_update_query(["host"]).set(host="127.0.0.1")
         self.links: set[asyncio.StreamWriter] = set()
         self.server: asyncio.Server | None = None
 
-    async def start(self) -> int:
+    async def start(self) -> str:
+        """The database's URL through the forwarder."""
         self.server = await asyncio.start_server(self._link, "127.0.0.1", 0)
-        return int(self.server.sockets[0].getsockname()[1])
+        port = int(self.server.sockets[0].getsockname()[1])
+        return self.url.set(port=port).render_as_string(hide_password=False)
 
     async def _link(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
-        server_in, server_out = await asyncio.open_connection(*self.target)
+        if self.socket is not None:
+            server_in, server_out = await asyncio.open_unix_connection(self.socket)
+        else:
+            server_in, server_out = await asyncio.open_connection(*self.target)
         self.links |= {client_out, server_out}
 
         async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -173,10 +184,8 @@ async def test_with_the_database_gone_the_direct_answer_is_still_the_controllers
     """Cut from PostgreSQL (its connections dropped, new ones refused), the app answers every
     query, plain or not, as the controller does, headers and problem alike, and never a 500."""
     contract = await shop.sell()
-    url = make_url(database_url)
-    cut = Cut((url.host or "127.0.0.1", url.port or 5432))
-    port = await cut.start()
-    app = create_app(make_settings(url.set(port=port).render_as_string(hide_password=False)))
+    cut = Cut(database_url)
+    app = create_app(make_settings(await cut.start()))
     async with serving(app) as client:
         direct = app.edge.shortcuts[("GET", "/v1/entitlements")]
         queries = [f"serial={contract['serial']}", f"contract_id={contract['id']}&locale=sv", "serial=%20x"]
