@@ -434,8 +434,8 @@ class SharedReads:
 
     One read is out at a time, on a connection it keeps (taking one from the pool and giving it
     back cost more than the read it carried); what arrives meanwhile gathers into the next. Two
-    out at once answered no more checks and doubled the tail: p99 12.6-12.9 ms against 9.2-9.9,
-    p99.9 32-49 against 13-14 (`docs/performance.md`, session 17).
+    out at once answered no more checks and widened the tail: the check's p99 12.6-23.6 ms against
+    9.2-10.0, its p99.9 32-68 against 13-14 (`docs/performance.md`, session 17).
     """
 
     MAX_LOOKUPS = 1000
