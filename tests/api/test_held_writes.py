@@ -1,7 +1,7 @@
 """A unit of work that holds its writes (`UnitOfWork(holds_writes=True)`, every unit a request or
 an event opens) sends them with its next statement: fewer round trips, the same database.
 
-Each test works on tables of its own, made inside a transaction that is rolled back."""
+Each test works on tables of its own, on a connection inside a transaction that is rolled back."""
 
 from __future__ import annotations
 
@@ -62,10 +62,15 @@ class Counted:
 
 @pytest.fixture
 async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection[Any]]:
+    """A connection inside a transaction that is rolled back when the test ends: what a test
+    writes, its transactions' included (savepoints inside this one), leaves nothing behind."""
     connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    outer = connection.transaction()
+    await outer.start()
     try:
         yield connection
     finally:
+        await outer.rollback()
         await connection.close()
 
 
@@ -109,12 +114,14 @@ async def test_a_read_of_a_table_a_held_write_changes_waits_for_it(
 async def test_a_held_write_that_breaks_a_constraint_fails_the_unit_before_commit(
     connection: asyncpg.Connection[Any],
 ) -> None:
-    async with connection.transaction():
-        unit = await _unit(connection, holds=True)
-        await unit.run(insert(first), id=1, v=10)
-        await unit.run(insert(first), id=1, v=11)
-        with pytest.raises(IntegrityError):
-            await unit.before_commit()
+    savepoint = connection.transaction()
+    await savepoint.start()
+    unit = await _unit(connection, holds=True)
+    await unit.run(insert(first), id=1, v=10)
+    await unit.run(insert(first), id=1, v=11)
+    with pytest.raises(IntegrityError):
+        await unit.before_commit()
+    await savepoint.rollback()
 
 
 async def test_the_units_jobs_carry_the_writes_it_still_holds(connection: asyncpg.Connection[Any]) -> None:
