@@ -74,14 +74,15 @@ class Gathered(Generic[K, R]):
 
     async def fetch(self, keys: list[K]) -> list[R]:
         """The rows for `keys`, in their order (a key asked twice is answered once)."""
+        loop = asyncio.get_running_loop()
         gathering = self._open
         if gathering is None or len(gathering.keys) + len(keys) > self._max_keys:
             gathering = self._open = _Gathering()
-            sending = asyncio.get_running_loop().create_task(self._send(gathering))  # after this tick
+            sending = loop.create_task(self._send(gathering))  # after this tick
             self._sending.add(sending)
             sending.add_done_callback(functools.partial(self._sent, gathering))
         gathering.keys.update(dict.fromkeys(keys))
-        rows: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
+        rows: asyncio.Future[list[R]] = loop.create_future()
         gathering.waiters.append((keys, rows))
         return await rows
 
