@@ -52,7 +52,7 @@ async def resolve(source: SnapshotSource, lookups: list[Lookup]) -> list[list[Pr
     products (1,000 lookups of customers with many products each once came to 15.9 MB)."""
     keyed = [(kind, _normalized(kind, value)) for kind, value in (lookup.only() for lookup in lookups)]
     raw: dict[tuple[str, str], list[str]] = {}
-    for kind, key, snapshot in await source.fetch(list(dict.fromkeys(keyed))):
+    for kind, key, snapshot in await source.fetch(keyed):
         raw.setdefault((kind, key), []).append(snapshot)
     if sum(len(raw.get(item, ())) for item in keyed) > MAX_ANSWER_PRODUCTS:
         raise InvalidInput(

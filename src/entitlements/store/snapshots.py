@@ -371,7 +371,7 @@ async def refresh_snapshot(statements: Statements, product_id: str, events: int 
 class SnapshotSource(Protocol):
     async def fetch(self, lookups: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
         """(kind, looked-up value, snapshot JSON) for every product that a (kind, value) in
-        `lookups` names."""
+        `lookups` names, once however often it is asked."""
         ...
 
 
