@@ -70,8 +70,7 @@ async def _letters_sent(db: asyncpg.Connection) -> int:
     status = await db.execute(
         "INSERT INTO outreach (kind, subject_id, due_at, event_id, created_at)"
         " SELECT $1::text, c.id, c.sold_at, NULL, now() FROM contracts c"
-        " WHERE NOT EXISTS (SELECT 1 FROM outreach o WHERE o.kind = $1::text AND o.subject_id = c.id)"
-        " ON CONFLICT (kind, subject_id, due_at) DO NOTHING",
+        " WHERE NOT EXISTS (SELECT 1 FROM outreach o WHERE o.kind = $1::text AND o.subject_id = c.id)",
         GETTING_STARTED,
     )
     return int(status.split()[-1])
