@@ -48,6 +48,11 @@ def _read(table: Table) -> Any:
     return select(table.c.id, table.c.v).order_by(table.c.id)
 
 
+def _lock(table: Table) -> Any:
+    """A write whose answer is read (RETURNING): it is never held, and may carry held writes."""
+    return update(table).where(table.c.id == bindparam("key")).values(v=table.c.v).returning(table.c.v)
+
+
 class Counted:
     """The statements a connection sends (one per round trip here: none is pipelined)."""
 
@@ -124,6 +129,39 @@ async def test_a_held_write_that_breaks_a_constraint_fails_the_unit_before_commi
     await savepoint.rollback()
 
 
+async def test_an_update_carries_held_appends_and_nothing_else(connection: asyncpg.Connection[Any]) -> None:
+    async with connection.transaction():
+        unit = await _unit(connection, holds=True)
+        await connection.execute("INSERT INTO held_first VALUES (1, 10)")
+        counted = Counted(connection)
+        await unit.run(insert(second), id=1, v=1)  # an append: held
+        assert await unit.row(_lock(first), key=1) == (10,)  # it goes with the update
+        assert len(sent := await counted.sent()) == 1 and sent[0].startswith("WITH ")
+        await unit.run(_bump(second), key=1, by=1)  # held, and it does more than append
+        assert await unit.row(_lock(first), key=1) == (10,)  # so it goes first, on its own
+        sent = await counted.sent()
+        assert len(sent) == 3 and sent[1].startswith("UPDATE held_second") and not sent[2].startswith("WITH ")
+        await unit.run(insert(first), id=2, v=2)  # an append to the table the update writes
+        await unit.row(_lock(first), key=2)
+        assert len(sent := await counted.sent()) == 5 and sent[3].startswith("INSERT")
+        found = await connection.fetch("SELECT id, v FROM held_second")
+        assert [tuple(r) for r in found] == [(1, 2)]
+
+
+async def test_a_held_append_whose_key_is_taken_fails_the_statement_that_carries_it(
+    connection: asyncpg.Connection[Any],
+) -> None:
+    savepoint = connection.transaction()
+    await savepoint.start()
+    unit = await _unit(connection, holds=True)
+    await connection.execute("INSERT INTO held_first VALUES (1, 10); INSERT INTO held_second VALUES (1, 1)")
+    await unit.run(insert(second), id=1, v=2)  # a twin's row: its key is taken
+    with pytest.raises(IntegrityError) as raised:
+        await unit.row(_lock(first), key=1)
+    assert getattr(raised.value.orig, "constraint_name", None) == "held_second_pkey"
+    await savepoint.rollback()
+
+
 async def test_the_units_jobs_carry_the_writes_it_still_holds(connection: asyncpg.Connection[Any]) -> None:
     async with connection.transaction():
         unit = await _unit(connection, holds=True)
@@ -151,7 +189,9 @@ async def test_a_unit_on_a_sessions_connection_holds_nothing(connection: asyncpg
 
 STEPS = st.lists(
     st.tuples(
-        st.sampled_from(["insert", "insert_values", "bump", "copy", "read", "insert_new", "many"]),
+        st.sampled_from(
+            ["insert", "insert_values", "append", "bump", "copy", "read", "lock", "insert_new", "many"]
+        ),
         st.sampled_from(["first", "second"]),
         st.integers(1, 4),
     ),
@@ -163,6 +203,7 @@ STEPS = st.lists(
 async def _play(connection: asyncpg.Connection[Any], holds: bool, steps: list[Any]) -> tuple[list[Any], int]:
     """What each read answered, then both tables as they end, and the statements it took."""
     answers: list[Any] = []
+    appended = iter(range(100, 200))  # keys no other step takes
     tr = connection.transaction()
     await tr.start()
     try:
@@ -175,6 +216,10 @@ async def _play(connection: asyncpg.Connection[Any], holds: bool, steps: list[An
                 await unit.run(_insert_absent(table), key=key, v=key * 10)
             elif action == "insert_values":
                 await unit.run(postgresql.insert(table).on_conflict_do_nothing(), id=key, v=key)
+            elif action == "append":
+                await unit.run(insert(table), id=next(appended), v=key)
+            elif action == "lock":
+                answers.append(await unit.row(_lock(table), key=key))
             elif action == "bump":
                 await unit.run(_bump(table), key=key, by=key)
             elif action == "copy":

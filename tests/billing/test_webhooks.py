@@ -13,10 +13,13 @@ import stripe
 from sqlalchemy import func, select, text, update
 
 from api.app import CoverlineApp
+from billing import stripe_objects as so
 from billing.tables import LedgerEntryRow, StripeEventRow
+from billing.webhooks.service import APPLIED, HANDLERS, Handled, Reads
 from billing.webhooks.signatures import sign
 from entitlements import jobs
 from entitlements.store.tables import ContractRow
+from entitlements.store.unit_of_work import UnitOfWork
 from tests.api.shop import Shop, publish_test_plans
 from tests.conftest import WEBHOOK_SECRETS, Keys
 
@@ -177,6 +180,26 @@ async def test_duplicates_are_stored_once_and_do_nothing(
     assert (
         len((await shop.call("GET", f"/v1/contracts/{contract['id']}", "support"))["coverage_periods"]) == 1
     )
+
+
+async def test_a_handler_that_breaks_another_constraint_is_not_taken_for_a_duplicate(
+    client: httpx.AsyncClient, app: CoverlineApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the event's own key makes a duplicate: any other broken constraint rolls the event
+    back unstored and answers 5xx, so that Stripe delivers it again."""
+
+    async def broken(run: UnitOfWork, *_: Any) -> Handled:
+        await run.rows(text("INSERT INTO stripe_events (id) VALUES ('evt_other') RETURNING id"))
+        return APPLIED
+
+    monkeypatch.setitem(HANDLERS, "issuing_card.created", Reads(so.Ref, broken))
+    raw = event("evt_broken", "issuing_card.created", {"id": "ic_1", "object": "issuing.card"})
+    response = await deliver(client, raw)
+    assert response.status_code == 500
+    assert await stored_events(app) == 0
+    monkeypatch.delitem(HANDLERS, "issuing_card.created")
+    assert (await deliver(client, raw)).json()["outcome"] == "ignored"
+    assert await stored_events(app) == 1
 
 
 async def test_unknown_types_are_acknowledged_and_ignored(

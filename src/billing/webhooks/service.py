@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 import structlog
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from billing import stripe_objects as so
@@ -56,6 +56,8 @@ contracts: Table = ContractRow.__table__  # type: ignore[assignment]
 _DISPUTED = (
     update(contracts).where(contracts.c.id == bindparam("contract_id")).values(disputed=bindparam("disputed"))
 )
+_STORE = insert(stripe_events)
+_EVENT_KEY = "pk_stripe_events"
 _OUTCOME = (
     update(stripe_events)
     .where(stripe_events.c.id == bindparam("event_id"))
@@ -170,14 +172,17 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
     known = await look_up(event.type, obj, gateway)
     try:
         async with units() as run:
-            # Stored first: a concurrent twin waits on this row's key, then finds it taken. The
-            # usual outcome is stored with it; any other is written below.
-            if not await _store(run, event, raw, APPLIED):
-                return Outcome.DUPLICATE, event.id
+            # Stored first, under its id, with the usual outcome (any other is written below). The
+            # unit holds the row and sends it with the handler's first statement, in one round
+            # trip: a twin committed before makes that statement fail on the row's key, and one
+            # in flight makes it wait for the twin, then fail, or go on if the twin rolled back.
+            await run.run(_STORE, **_stored(event, raw, APPLIED))
             handled = await apply(run, event, reads, obj, known)
             if handled != APPLIED:
                 await run.run(_OUTCOME, event_id=event.id, result=handled.stored)
-    except IntegrityError:
+    except IntegrityError as exc:
+        if _constraint(exc) != _EVENT_KEY:
+            raise  # not a twin: rolled back, and Stripe delivers it again
         return Outcome.DUPLICATE, event.id
     log.info(
         "stripe event",
@@ -189,23 +194,27 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
     return handled.outcome, event.id
 
 
-async def _store(run: UnitOfWork, event: Event, raw: bytes, handled: Handled) -> bool:
-    """Store the event under its id with an outcome, unless it is there already (then False)."""
-    return await run.insert_new(
-        stripe_events,
-        id=event.id,
-        type=event.type,
-        created=event.created,
-        payload=raw.decode("utf-8", "replace"),
-        received_at=utcnow(),
-        outcome=handled.stored,
-    )
+def _stored(event: Event, raw: bytes, handled: Handled) -> dict[str, Any]:
+    """The event's row: under its id, as it came, with an outcome."""
+    return {
+        "id": event.id,
+        "type": event.type,
+        "created": event.created,
+        "payload": raw.decode("utf-8", "replace"),
+        "received_at": utcnow(),
+        "outcome": handled.stored,
+    }
+
+
+def _constraint(exc: IntegrityError) -> str | None:
+    """The name of the constraint a statement broke, as PostgreSQL reported it."""
+    return getattr(exc.orig, "constraint_name", None)
 
 
 async def _malformed(units: Units, event: Event, raw: bytes, error: str) -> tuple[Outcome, str]:
     """Keep an event that cannot be applied as it came, once, with what was wrong with it."""
     async with units() as run:
-        stored = await _store(run, event, raw, Handled(Outcome.MALFORMED, error))
+        stored = await run.insert_new(stripe_events, **_stored(event, raw, Handled(Outcome.MALFORMED, error)))
     return (Outcome.MALFORMED if stored else Outcome.DUPLICATE), event.id
 
 

@@ -98,14 +98,20 @@ class UnitOfWork(PgStatements):
     def _carries(self, statement: Executable, sql: str) -> bool:
         """Whether the held writes can go with this statement, in a WITH clause before it: when it
         neither reads nor writes a table they change (it would see those tables as they were
-        before them), is a plain read or an INSERT (an UPDATE or a locking read would take its
-        locks in no fixed order with theirs), and has no WITH clause of its own."""
+        before them), has no WITH clause of its own, and is a plain read or an INSERT.
+
+        An UPDATE or a locking read carries them only when they all append: PostgreSQL runs the
+        writes of a WITH clause that the statement does not read after the statement, and an
+        append locks only its new keys (and shares the rows its foreign keys name, which a unit
+        writes only after locking them), so the statement's locks come first, then the keys,
+        whichever writes were held. A writer that held other UPDATEs would take its locks in
+        no fixed order with the statement's."""
         touches = tables_of(statement)
-        return (
-            touches is not None
-            and not touches & (self._appended | self._changed)
-            and ((sql.startswith("SELECT") and " FOR " not in sql) or sql.startswith("INSERT"))
-        )
+        if touches is None or touches & (self._appended | self._changed):
+            return False
+        if (sql.startswith("SELECT") and " FOR " not in sql) or sql.startswith("INSERT"):
+            return True
+        return not self._changed and (sql.startswith("UPDATE") or sql.startswith("SELECT"))
 
     async def _call(
         self, method: Callable[..., Awaitable[T]], statement: Executable, params: Mapping[str, Any]
