@@ -32,6 +32,7 @@ from api.routes.benefits import BenefitController
 from api.routes.billing import (
     CancellationController,
     CheckoutController,
+    DirectWebhook,
     SandboxController,
     StripeWebhookController,
     deliver_sandbox_events,
@@ -190,6 +191,7 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
         settings,
         _route_table(app),
         shortcuts={("GET", "/v1/entitlements"): DirectCheck(db, key_cache)},
+        body_shortcuts={("POST", "/v1/stripe/webhooks"): DirectWebhook(app.state)},
         keys=key_cache,
         limits=RateLimits(db.lease_tokens, batch=settings.rate_limit_batch),
     )

@@ -28,6 +28,9 @@ ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 # Answers a request ahead of the app and says so, or returns False to leave it, unread, to the
 # edge's checks and the app. It may only answer what the app would answer 200 to.
 Shortcut = Callable[[dict[str, Any], Any], Awaitable[bool]]
+# The same, for a request whose body the edge has read and checked (its size, media type and
+# JSON): given the body, it answers, or returns False to leave the request to the app.
+BodyShortcut = Callable[[dict[str, Any], bytes, Any], Awaitable[bool]]
 
 
 # The one form a client may post: a mail client's one-click unsubscribe (RFC 8058).
@@ -135,6 +138,7 @@ class Edge:
         settings: Settings,
         routes: list[Route],
         shortcuts: dict[tuple[str, str], Shortcut] | None = None,
+        body_shortcuts: dict[tuple[str, str], BodyShortcut] | None = None,
         keys: KeyCache | None = None,
         limits: RateLimits | None = None,
     ) -> None:
@@ -143,6 +147,7 @@ class Edge:
         self.keys = keys
         self.limits = limits
         self.shortcuts = shortcuts or {}
+        self.body_shortcuts = body_shortcuts or {}
         # Static paths by name; templated ones in order, as the router matches them.
         self._static = {route.path: route for route in routes if "{" not in route.path}
         self._templated = [
@@ -383,6 +388,9 @@ class Edge:
                 400, unreadable, slug="malformed-body", instance=path, request_id=request_id
             )
             await send_problem(send, problem)
+            return
+        body_shortcut = self.body_shortcuts.get((scope["method"], path))
+        if body_shortcut is not None and await body_shortcut(scope, body, send):
             return
 
         replayed = False

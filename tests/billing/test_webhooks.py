@@ -2,6 +2,7 @@
 localstripe sends them (older shapes)."""
 
 import datetime as dt
+import re
 import time
 from typing import Any
 
@@ -13,6 +14,7 @@ import stripe
 from sqlalchemy import func, select, text, update
 
 from api.app import CoverlineApp
+from api.routes.billing import DirectWebhook
 from billing import stripe_objects as so
 from billing.tables import LedgerEntryRow, StripeEventRow
 from billing.webhooks.service import APPLIED, HANDLERS, Handled, Reads
@@ -199,6 +201,111 @@ async def test_a_handler_that_breaks_another_constraint_is_not_taken_for_a_dupli
     assert await stored_events(app) == 0
     monkeypatch.delitem(HANDLERS, "issuing_card.created")
     assert (await deliver(client, raw)).json()["outcome"] == "ignored"
+    assert await stored_events(app) == 1
+
+
+def _deliveries(tag: str, contract_id: str) -> list[tuple[str, bytes, dict[str, str]]]:
+    """(what, the body, extra headers): one of each kind of answer, for one contract; `tag`
+    keeps two such sets apart, at the same length."""
+    start = dt.datetime.now(dt.UTC)
+    paid = event(
+        f"evt_{tag}_paid", "invoice.paid", current_invoice(contract_id, f"sub_{tag}", f"in_{tag}", "x", start)
+    )
+    return [
+        ("applied", paid, {}),
+        ("duplicate", paid, {}),
+        ("ignored", event(f"evt_{tag}_other", "issuing_card.created", {"id": "ic_1"}), {}),
+        ("malformed", msgspec.json.encode({"id": f"evt_{tag}_bad", "type": "invoice.paid"}), {}),
+        ("unknown", event(f"evt_{tag}_gone", "payment_intent.succeeded", _intent(f"no_{tag}")), {}),
+        ("forged", event(f"evt_{tag}_forged", "invoice.paid", {"id": "in_x"}), {"secret": "whsec_x"}),
+        ("unsigned", event(f"evt_{tag}_unsigned", "invoice.paid", {"id": "in_x"}), {"secret": ""}),
+        ("idempotent", event(f"evt_{tag}_key", "issuing_card.created", {}), {"Idempotency-Key": tag}),
+    ]
+
+
+def _intent(contract_id: str) -> dict[str, Any]:
+    return {
+        "id": "pi_x",
+        "object": "payment_intent",
+        "amount": 1,
+        "currency": "usd",
+        "status": "succeeded",
+        "metadata": {"contract_id": contract_id},
+    }
+
+
+async def _answer(client: httpx.AsyncClient, raw: bytes, extra: dict[str, str]) -> tuple[Any, ...]:
+    headers = {"Content-Type": "application/json", "X-Request-Id": "req_same"}
+    secret = extra.pop("secret", WEBHOOK_SECRETS[0])
+    if secret:
+        headers["Stripe-Signature"] = sign(raw, secret, int(time.time()))
+    response = await client.post("/v1/stripe/webhooks", content=raw, headers={**headers, **extra})
+    body = response.json()
+    for name in ("event_id", "detail"):
+        if isinstance(body, dict) and name in body:  # the tag differs, and so does a hash of the body
+            body[name] = re.sub(r"_[ab]_|_unreadable_\w+", "_", body[name])
+    kept = sorted((name, value) for name, value in response.headers.multi_items() if name != "date")
+    return response.status_code, kept, body
+
+
+async def test_the_direct_answer_is_the_controllers_answer(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    """`DirectWebhook` answers Stripe ahead of Litestar: whatever it answers is what the
+    controller answers to the same delivery, headers and body, and what it cannot answer
+    (a bad signature, an Idempotency-Key) reaches the controller."""
+    shortcuts = app.edge.body_shortcuts
+    direct = shortcuts[("POST", "/v1/stripe/webhooks")]
+    assert isinstance(direct, DirectWebhook)
+    answered: list[bytes] = []
+
+    async def watched(scope: dict[str, Any], body: bytes, send: Any) -> bool:
+        done = await direct(scope, body, send)
+        if done:
+            answered.append(body)
+        return done
+
+    ahead, behind = await pending_subscription(shop, app), await pending_subscription(shop, app)
+    cases = zip(_deliveries("a", ahead["id"]), _deliveries("b", behind["id"]), strict=True)
+    statuses = set()
+    for (what, fast_raw, fast_extra), (_, slow_raw, slow_extra) in cases:
+        app.edge.body_shortcuts = {("POST", "/v1/stripe/webhooks"): watched}
+        fast = await _answer(client, fast_raw, fast_extra)
+        app.edge.body_shortcuts = {}
+        assert fast == await _answer(client, slow_raw, slow_extra), what
+        statuses.add((what, fast[0], fast[2].get("outcome") or fast[2]["type"].rsplit(":", 1)[-1]))
+    app.edge.body_shortcuts = shortcuts
+    assert len(answered) == 5  # applied, duplicate, ignored, malformed, unknown: not the rest
+    assert statuses == {
+        ("applied", 200, "applied"),
+        ("duplicate", 200, "duplicate"),
+        ("ignored", 200, "ignored"),
+        ("malformed", 200, "malformed"),
+        ("unknown", 200, "unknown_contract"),
+        ("forged", 400, "invalid-signature"),
+        ("unsigned", 400, "invalid-signature"),
+        ("idempotent", 200, "ignored"),
+    }
+    for contract in (ahead, behind):
+        found = await shop.call("GET", f"/v1/contracts/{contract['id']}", "support")
+        assert (found["status"], len(found["coverage_periods"])) == ("active", 1)
+
+
+async def test_an_event_that_fails_ahead_of_the_app_is_tried_again_by_the_controller(
+    client: httpx.AsyncClient, app: CoverlineApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tries: list[int] = []
+
+    async def flaky(run: UnitOfWork, *_: Any) -> Handled:
+        await run.rows(text("SELECT 1"))  # the event's row goes with it, and is rolled back
+        tries.append(1)
+        if len(tries) == 1:
+            raise ConnectionResetError("the first try loses its connection")
+        return APPLIED
+
+    monkeypatch.setitem(HANDLERS, "issuing_card.created", Reads(so.Ref, flaky))
+    response = await deliver(client, event("evt_flaky", "issuing_card.created", {"id": "ic_1"}))
+    assert (response.status_code, response.json()["outcome"], len(tries)) == (200, "applied", 2)
     assert await stored_events(app) == 1
 
 
