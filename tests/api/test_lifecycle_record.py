@@ -14,9 +14,10 @@ from sqlalchemy import func, select, text
 
 from api.app import CoverlineApp
 from entitlements.contracts import service as services
-from entitlements.contracts.rules import PAYMENT
+from entitlements.contracts.rules import PAYMENT, LifecycleEvent
 from entitlements.contracts.store import LifecycleRecord
 from entitlements.coverage import ContractStatus
+from entitlements.errors import Conflict
 from entitlements.store import audit
 from entitlements.store.snapshots import build_snapshot, decode_snapshot
 from entitlements.store.tables import (
@@ -282,6 +283,42 @@ async def test_the_lock_of_a_paid_contract_reads_its_history_unless_it_waited_fo
         waiting = asyncio.create_task(second_writer())
         await _until_a_writer_waits_for_a_lock(app, "the contract's")
     assert (f"{cid}-inv-2", ContractStatus.PAST_DUE.value) in await asyncio.wait_for(waiting, timeout=10)
+
+
+async def test_a_lock_asked_about_a_fact_finds_where_it_was_applied_and_saves_its_statement(
+    shop: Shop, app: CoverlineApp
+) -> None:
+    """The lock reads the contract the fact was applied to, if any, with the history: a fact
+    applied nowhere is then recorded with the unit's next statement (no statement of its own), a
+    replay writes nothing, and another contract's reference is refused as before."""
+    first, other = await shop.sell("test-monthly", pay=False), await shop.sell("test-monthly", pay=False)
+    paid = LifecycleEvent.payment(f"{first['id']}-pi", dt.datetime.now(dt.UTC))
+    for contract, owner in ((first, None), (first, first["id"]), (other, first["id"])):
+        async with app.state.db.unit_of_work() as run:
+            sent: list[str] = []
+            run.connection.add_query_logger(lambda query, sent=sent: sent.append(query.query))
+            record = LifecycleRecord(run)
+            locked = await record.lock(contract["id"], fact=paid)
+            assert locked is not None and locked.knows(paid) and locked.fact_owner == owner
+            try:
+                bought = await services.record_payment(
+                    run, locked, reference=paid.reference, paid_at=paid.applied_at, actor="t", checked=False
+                )
+            except Conflict:
+                assert contract is other  # the reference is the first contract's
+                continue
+            await asyncio.sleep(0)  # asyncpg tells its loggers on the loop's next turn
+            assert (bought is None) == (owner is not None)
+            after_lock = sent[2:]  # BEGIN, the lock, then what the payment sent
+            assert not any("new_fact" in sql or "FROM contract_events" in sql for sql in after_lock), sent
+    async with app.state.db.sessions() as session:
+        facts = await session.execute(
+            select(ContractEventRow.contract_id).where(ContractEventRow.reference == paid.reference)
+        )
+        assert [row[0] for row in facts] == [first["id"]]
+    found = await shop.call("GET", f"/v1/contracts/{first['id']}", "support")
+    assert (found["status"], len(found["coverage_periods"])) == ("active", 1)
+    assert (await shop.call("GET", f"/v1/contracts/{other['id']}", "support"))["status"] == "pending_payment"
 
 
 async def test_concurrent_sales_and_claims_on_one_product_never_deadlock(shop: Shop) -> None:

@@ -37,6 +37,7 @@ from entitlements import jobs
 from entitlements.audit_names import Action
 from entitlements.catalog import Billing
 from entitlements.contracts import service as services
+from entitlements.contracts.rules import LifecycleEvent
 from entitlements.contracts.store import ContractState, LifecycleRecord, LockedContract
 from entitlements.coverage import ContractStatus, Period
 from entitlements.errors import DomainError
@@ -326,16 +327,20 @@ async def _locked(
     contract_id: str | None = None,
     subscription: str | None = None,
     payment_intent: str | None = None,
+    fact: LifecycleEvent | None = None,
 ) -> LockedContract | None:
     """The same contract taken for writing, and linked to the subscription and PaymentIntent
-    named (unless it names its own already): one statement when the metadata names it."""
+    named (unless it names its own already): one statement when the metadata names it. With the
+    fact the handler will record, the lock finds whether it was applied before."""
     if not contract_id:
         found = await _contract(run, subscription=subscription, payment_intent=payment_intent)
         if found is None:
             return None
         contract_id = found.id
     record = LifecycleRecord(run)
-    locked = await record.lock(contract_id, payment_intent=payment_intent, subscription=subscription)
+    locked = await record.lock(
+        contract_id, payment_intent=payment_intent, subscription=subscription, fact=fact
+    )
     if locked is None:
         raise UnknownContract(f"no contract {contract_id}")
     return locked
@@ -369,7 +374,12 @@ class Payment(msgspec.Struct, frozen=True):
 
 
 async def payment_succeeded(run: UnitOfWork, event: Event, pi: so.PaymentIntent, known: Lookups) -> Handled:
-    contract = await _locked(run, contract_id=pi.metadata.get("contract_id"), payment_intent=pi.id)
+    contract = await _locked(
+        run,
+        contract_id=pi.metadata.get("contract_id"),
+        payment_intent=pi.id,
+        fact=LifecycleEvent.payment(pi.id, event.at),
+    )
     if contract is None and (invoice_id := so.ident(pi.invoice)):
         # An invoice's payment (older API versions name it): the invoice, fetched now, decides.
         invoice = known.invoice(invoice_id)
@@ -465,7 +475,8 @@ async def invoice_paid(run: UnitOfWork, event: Event, invoice: so.Invoice, known
     found = await _invoice_contract(run, invoice, known)
     if found is None:
         return ignored(Why.NO_CONTRACT_FOR_INVOICE)
-    contract = await _locked(run, contract_id=found.id, subscription=subscription)
+    fact = LifecycleEvent.payment(invoice.id, event.at)
+    contract = await _locked(run, contract_id=found.id, subscription=subscription, fact=fact)
     assert contract is not None  # found just now, in this transaction
     period = _service_period(invoice)
     payment = Payment(

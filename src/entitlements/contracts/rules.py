@@ -76,6 +76,10 @@ class LifecycleEvent(msgspec.Struct, frozen=True):
     kind: str  # PAYMENT or a ContractStatus value
     applied_at: dt.datetime
 
+    @classmethod
+    def payment(cls, reference: str, paid_at: dt.datetime) -> LifecycleEvent:
+        return cls(reference, PAYMENT, paid_at)
+
 
 class Settlement(msgspec.Struct, frozen=True):
     status: ContractStatus

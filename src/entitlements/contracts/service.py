@@ -17,7 +17,6 @@ from entitlements.audit_names import Action as A
 from entitlements.catalog import Plan
 from entitlements.contracts.rules import (
     ENDINGS,
-    PAYMENT,
     TRANSITIONS,
     LifecycleEvent,
     check_transition,
@@ -221,6 +220,10 @@ async def _first_time(
         owner = await record.applied_to(fact)
         if owner is None:
             check_transition(contract.status, target)  # raises: not allowed now
+    elif isinstance(contract, LockedContract) and contract.knows(fact):
+        owner = contract.fact_owner  # the lock read it, and the history
+        if owner is None:
+            return await record.add(contract, fact)
     else:
         history = await record.remember(contract.id, fact)
         if history is not None:
@@ -231,10 +234,12 @@ async def _first_time(
     return None
 
 
-async def _locked(record: LifecycleRecord, contract: str | LockedContract) -> LockedContract:
+async def _locked(
+    record: LifecycleRecord, contract: str | LockedContract, fact: LifecycleEvent
+) -> LockedContract:
     if isinstance(contract, LockedContract):
         return contract
-    locked = await record.lock(contract)
+    locked = await record.lock(contract, fact=fact)
     if locked is None:
         raise NotFound(f"no contract {contract}", field="contract_id")
     return locked
@@ -274,7 +279,7 @@ async def _apply(
 ) -> None:
     """Record a fact that buys nothing (a failed payment, an ending) and settle the status."""
     record = LifecycleRecord(run)
-    locked = await _locked(record, contract)
+    locked = await _locked(record, contract, fact)
     history = await _first_time(record, locked, fact, target)
     if history is not None:
         await _settle(record, locked, history[0], reference=reference, actor=actor)
@@ -338,8 +343,8 @@ async def record_payment(
 
     `contract` is its id, or the contract as the caller has locked it in this transaction."""
     record = LifecycleRecord(run)
-    locked = await _locked(record, contract)
-    fact = LifecycleEvent(reference, PAYMENT, paid_at)
+    fact = LifecycleEvent.payment(reference, paid_at)
+    locked = await _locked(record, contract, fact)
     history = await _first_time(record, locked, fact, ContractStatus.ACTIVE if checked else None)
     if history is None:
         return None

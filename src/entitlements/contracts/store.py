@@ -94,9 +94,22 @@ History = tuple[list[LifecycleEvent], list[Period]]
 
 class LockedContract(ContractState, frozen=True):
     """A contract taken for writing (`LifecycleRecord.lock`) in the current transaction; with its
-    history as the lock found it, when the lock read it (a contract that was ever paid)."""
+    history as the lock found it (None: the lock waited for another writer, and read it as it
+    was before that one), and, for the fact the lock was asked about, the contract it was
+    applied to (None: none)."""
 
     history: History | None = None
+    fact: LifecycleEvent | None = None
+    fact_owner: str | None = None
+
+    def knows(self, fact: LifecycleEvent) -> bool:
+        """Whether the lock read the contract's history, and this fact's owner with it."""
+        asked = self.fact
+        return (
+            self.history is not None
+            and asked is not None
+            and (asked.reference, asked.kind) == (fact.reference, fact.kind)
+        )
 
 
 _STATE = (
@@ -114,13 +127,13 @@ _STATE = (
 # Bumping the revision is the first write of every change: it locks the row until commit, so
 # concurrent writers queue instead of racing. The same
 # statement names the contract's Stripe PaymentIntent or subscription, unless it names one already.
-# A contract that was ever paid has a history the writer may need (has this payment been applied?
-# does it pay a period twice?): the statement reads it too, each part an array of rows (NULL:
-# none), with the revision as the statement began. A writer that waited for another's lock
-# updates the row as that one committed it, but reads the history as it was before: the revision
-# it wrote is then not the one it began with, plus one, and the history is left unread.
+# It reads the history the writer needs (has this payment been applied? does it pay a period
+# twice?), each part an array of rows (NULL: none), the contract a fact the writer is about to
+# record was applied to, if any, and the revision as the statement began. A writer that waited for
+# another's lock updates the row as that one committed it, but reads the rest as it was before:
+# the revision it wrote is then not the one it began with, plus one, and what it read is left
+# unused.
 _AS_BEGUN = contracts.alias("as_begun")
-_EVER_PAID = contracts.c.status != ContractStatus.PENDING_PAYMENT.value
 _LOCK = (
     update(contracts)
     .where(contracts.c.id == bindparam("contract_id"))
@@ -134,22 +147,15 @@ _LOCK = (
         *_STATE,
         contracts.c.revision,
         select(_AS_BEGUN.c.revision).where(_AS_BEGUN.c.id == bindparam("contract_id")).scalar_subquery(),
-        case(
-            (
-                _EVER_PAID,
-                select(func.array_agg(func.row(events.c.reference, events.c.kind, events.c.applied_at)))
-                .where(events.c.contract_id == bindparam("contract_id"))
-                .scalar_subquery(),
-            )
-        ),
-        case(
-            (
-                _EVER_PAID,
-                select(func.array_agg(func.row(periods.c.starts_at, periods.c.ends_at)))
-                .where(periods.c.contract_id == bindparam("contract_id"))
-                .scalar_subquery(),
-            )
-        ),
+        select(func.array_agg(func.row(events.c.reference, events.c.kind, events.c.applied_at)))
+        .where(events.c.contract_id == bindparam("contract_id"))
+        .scalar_subquery(),
+        select(func.array_agg(func.row(periods.c.starts_at, periods.c.ends_at)))
+        .where(periods.c.contract_id == bindparam("contract_id"))
+        .scalar_subquery(),
+        select(events.c.contract_id)
+        .where(events.c.reference == bindparam("reference"), events.c.kind == bindparam("kind"))
+        .scalar_subquery(),
     )
 )
 _BY = {
@@ -192,6 +198,7 @@ _NEW_FACT = (
 _REMEMBER: CompoundSelect[Any] = union_all(
     *_HISTORY.selects, select(_NEW_FACT.c.reference, null(), null(), null())
 )
+_ADD_FACT = insert(events)
 _PERIOD_BOUGHT = select(periods.c.starts_at, periods.c.ends_at).where(
     periods.c.source_ref == bindparam("reference")
 )
@@ -234,26 +241,38 @@ class LifecycleRecord:
         return None if row is None else ContractState.of(row)
 
     async def lock(
-        self, contract_id: str, *, payment_intent: str | None = None, subscription: str | None = None
+        self,
+        contract_id: str,
+        *,
+        payment_intent: str | None = None,
+        subscription: str | None = None,
+        fact: LifecycleEvent | None = None,
     ) -> LockedContract | None:
         """Take the contract for writing and hand it back as it is now (None: no such contract),
-        naming its PaymentIntent or subscription unless it names one already."""
+        naming its PaymentIntent or subscription unless it names one already; with the contract
+        `fact` was applied to, if it was (`remember` then needs no statement of its own)."""
         row = await self.statements.row(
-            _LOCK, contract_id=contract_id, now=utcnow(), intent=payment_intent, subscription=subscription
+            _LOCK,
+            contract_id=contract_id,
+            now=utcnow(),
+            intent=payment_intent,
+            subscription=subscription,
+            reference=fact.reference if fact else None,
+            kind=fact.kind if fact else None,
         )
         if row is None:
             return None
         state = ContractState.of(row[: len(_STATE)])
-        revision, as_begun, facts, spans = row[len(_STATE) :]
-        history: History | None = None
-        if state.status is not ContractStatus.PENDING_PAYMENT and revision == as_begun + 1:
-            history = _history(
-                [
-                    *((reference, kind, at, None) for reference, kind, at in facts or ()),
-                    *((None, None, start, end) for start, end in spans or ()),
-                ]
-            )
-        return LockedContract(**msgspec.structs.asdict(state), history=history)
+        revision, as_begun, facts, spans, owner = row[len(_STATE) :]
+        if revision != as_begun + 1:
+            return LockedContract(**msgspec.structs.asdict(state))
+        history = _history(
+            [
+                *((reference, kind, at, None) for reference, kind, at in facts or ()),
+                *((None, None, start, end) for start, end in spans or ()),
+            ]
+        )
+        return LockedContract(**msgspec.structs.asdict(state), history=history, fact=fact, fact_owner=owner)
 
     async def remember(self, contract_id: str, fact: LifecycleEvent) -> History | None:
         """Record the fact once, in the statement that reads the contract's history: every fact
@@ -271,6 +290,21 @@ class LifecycleRecord:
         facts, spans = _history(row for row in rows if row[1] is not None or row[0] is None)
         facts.append(fact)
         return facts, spans
+
+    async def add(self, contract: LockedContract, fact: LifecycleEvent) -> History:
+        """Record a fact the lock found applied to no contract (`LockedContract.knows`): a write
+        the unit holds, whose key only a writer of another contract can have taken since (the
+        unit then fails). The contract's facts with it, last, and its coverage periods."""
+        assert contract.history is not None
+        await self.statements.run(
+            _ADD_FACT,
+            reference=fact.reference,
+            contract_id=contract.id,
+            kind=fact.kind,
+            applied_at=fact.applied_at,
+        )
+        facts, spans = contract.history
+        return [*facts, fact], spans
 
     async def applied_to(self, fact: LifecycleEvent) -> str | None:
         """The contract this fact (its reference and kind) was applied to, if it was."""
