@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+import asyncpg
 import click
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -61,7 +62,32 @@ def _in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
-@click.group()
+NOT_MIGRATED = "the database has no Coverline schema yet: run `coverline db upgrade` first (`make run` does)"
+
+
+def _not_migrated(error: BaseException | None) -> bool:
+    """Whether PostgreSQL refused a statement because one of our tables does not exist."""
+    while error is not None:
+        if isinstance(error, asyncpg.UndefinedTableError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+class _Commands(click.Group):
+    """A command run against a database that was never migrated says so, in one line, instead of
+    a driver's traceback (the migrations themselves excepted)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            if ctx.invoked_subcommand != "db" and _not_migrated(error):
+                raise click.ClickException(NOT_MIGRATED) from None
+            raise
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """Coverline: service plans, offers and entitlement checks."""
     from api.logs import configure_logging
@@ -482,14 +508,15 @@ def _env_name(key: IssuedKey) -> str:
 def serve(host: str, port: int, workers: int, log_level: str) -> None:
     """Serve the API: uvicorn on uvloop and httptools, one event loop per worker process. With no
     DATABASE_URL, on the embedded PostgreSQL, which stops with the server."""
-    from api.database import check_server_budget
+    from api.database import check_server
     from api.server import serve as run_server
 
     settings = load_settings()
     # The workers read the URL from the environment: they join this server, not start their own.
     url = os.environ["DATABASE_URL"] = _database_url(settings)
     try:  # every worker opens up to its budget: together they must fit in the server's connections
-        asyncio.run(check_server_budget(url, settings.db_connections, workers))
+        if not asyncio.run(check_server(url, settings.db_connections, workers)):
+            raise click.ClickException(NOT_MIGRATED)
     except RuntimeError as refused:
         raise click.ClickException(str(refused)) from None
     run_server(host, port, workers, log_level)

@@ -90,11 +90,13 @@ async def require_connections(
         )
 
 
-async def check_server_budget(url: str, per_process: int, processes: int) -> None:
-    """Before `serve` starts its workers: do they fit in the server's connections together?"""
+async def check_server(url: str, per_process: int, processes: int) -> bool:
+    """Before `serve` starts its workers: do they fit in the server's connections together (a
+    RuntimeError says why not)? False when the database was never migrated."""
     connection = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
     try:
         await require_connections(connection, per_process, processes)
+        return await connection.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL") is True
     finally:
         await connection.close()
 

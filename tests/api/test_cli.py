@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from api.cli import main
+from api.cli import NOT_MIGRATED, main
 from tests.conftest import fresh_database
 from tests.live import coverline
 
@@ -58,6 +58,21 @@ def test_with_no_database_url_each_command_runs_on_the_embedded_server_and_its_d
     key_id = run("keys", "create", "--name", "kept", "--scope", "support").split()[0]
     assert not (tmp_path / "postgres" / "postmaster.pid").exists()  # stopped with the command
     assert key_id in run("keys", "list")
+
+
+def test_a_database_never_migrated_is_named_in_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_admin_url: str
+) -> None:
+    with fresh_database(postgres_admin_url, "coverline_cli_empty") as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        monkeypatch.setenv("COVERLINE_VAR_DIR", str(tmp_path))
+        runner = CliRunner()
+        for command in (["keys", "list"], ["servicers", "list"], ["serve", "--port", "1"]):
+            result = runner.invoke(main, command)
+            assert result.exit_code == 1, (command, result.output)
+            assert result.output == f"Error: {NOT_MIGRATED}\n", command
+        assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+        assert runner.invoke(main, ["keys", "list"]).exit_code == 0
 
 
 def test_catalog_load_publishes_once_and_refuses_edits(cli: CliRunner, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.database import ConnectionBudget, Database, check_server_budget
+from api.database import ConnectionBudget, Database, check_server
 from api.settings import MIN_CONNECTIONS, MissingSetting, load_settings
 
 
@@ -44,9 +44,9 @@ async def test_server_workers_that_together_exceed_the_server_are_refused_before
     """Each server worker opens up to the budget: `serve --workers N` checks N of them together."""
     allowed = await _available(database_url)
     per_worker = allowed // 2 + 1  # one fits, two do not
-    await check_server_budget(database_url, per_worker, 1)
+    assert await check_server(database_url, per_worker, 1)  # and migrated
     with pytest.raises(RuntimeError, match=f"COVERLINE_DB_CONNECTIONS is {per_worker} for each of 2 server"):
-        await check_server_budget(database_url, per_worker, 2)
+        await check_server(database_url, per_worker, 2)
 
 
 def test_serve_refuses_workers_past_the_servers_connections_naming_the_setting(
