@@ -194,6 +194,8 @@ def uses_left(
     """
     if not facts.periods:
         return limit
+    if not uses:  # nothing counted yet, in any window: most contracts, on every check
+        return max(limit, 0)
     if window is ClaimWindow.TERM:
         start, end = term_cycle(min(p.start for p in facts.periods), facts.plan.term_months, at)
         # Claims are dated by day: a claim on the day cover began belongs to that term.
