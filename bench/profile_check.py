@@ -4,12 +4,14 @@ time, against the bench's data set (`make bench` seeds it first), under cProfile
 
     .venv/bin/python -m bench.profile_check [--requests 20000] [--top 30]
     .venv/bin/python -m bench.profile_check --webhooks [--requests 3000] [--concurrency 16]
+    .venv/bin/python -m bench.profile_check --decisions
 
 Checks: prints the CPU per request of `/health` and of a check by serial measured the same way
 (their difference is the check's own cost, which the cost model cannot split), then the functions
 that hold the most of the check's CPU. `--webhooks`: signed `payment_intent.succeeded` events,
 each the first payment of a contract made for the run (as the bench's webhook part posts them);
-prints their CPU per event, then the same lists.
+prints their CPU per event, then the same lists. `--decisions`: the pure decision alone, over 200
+of the data set's products, no server.
 """
 
 from __future__ import annotations
@@ -202,17 +204,58 @@ async def first_payments(count: int, top: int, contracts: int, concurrency: int)
     print(_profiled(profile, top))
 
 
+async def decisions(products: int, contracts: int, passes: int = 7) -> None:
+    """The pure decision alone (`decide_product`, no incident, now) over products of the data set,
+    their snapshots read once: the best of `passes` passes and their median, per product."""
+    import datetime as dt
+
+    import asyncpg
+
+    from entitlements.decisions import decide_product, plans_for
+    from entitlements.store.plans import plan_version
+    from entitlements.store.snapshots import decode_snapshot
+    from entitlements.store.statements import PgStatements
+
+    db = await asyncpg.connect(DB_URL)
+    try:
+        serials = [f"BN{i * (contracts // products):08d}" for i in range(products)]
+        rows = await db.fetch("SELECT entitlement FROM products WHERE serial = ANY($1)", serials)
+        snapshots = [decode_snapshot(row[0]) for row in rows]
+        statements = PgStatements(db)
+        plans = await plans_for(lambda code, version: plan_version(statements, code, version), snapshots)
+    finally:
+        await db.close()
+    now = dt.datetime.now(dt.UTC)
+    each: list[float] = []
+    for _ in range(passes):
+        began = time.process_time()
+        for _ in range(10):
+            for snapshot in snapshots:
+                decide_product(snapshot, plans, now, None)
+        each.append((time.process_time() - began) / (10 * len(snapshots)))
+    each.sort()
+    best, median = each[0] * 1e6, each[passes // 2] * 1e6
+    per_product = sum(len(s.contracts) for s in snapshots) / len(snapshots)
+    print(
+        f"a product's decision {best:.1f} µs CPU (median of {passes} passes {median:.1f}),"
+        f" {len(snapshots)} products, {per_product:.1f} contracts each"
+    )
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--webhooks", action="store_true", help="first payments instead of checks")
+    parser.add_argument("--decisions", action="store_true", help="the pure decision alone, per product")
     parser.add_argument("--requests", type=int, help="per measured pass (20,000 checks, 3,000 events)")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--contracts", type=int, default=1_000_000)
     parser.add_argument("--concurrency", type=int, help="requests in flight at once (64 checks, 16 events)")
     args = parser.parse_args()
-    if args.webhooks:
+    if args.decisions:
+        run = decisions(200, args.contracts)
+    elif args.webhooks:
         run = first_payments(args.requests or 3_000, args.top, args.contracts, args.concurrency or 16)
     else:
         run = checks(args.requests or 20_000, args.top, args.contracts, args.concurrency or 64)
