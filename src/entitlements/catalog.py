@@ -383,9 +383,16 @@ class EligibilityResult(msgspec.Struct, frozen=True):
         return self.reason is None
 
 
-def assess(plan: Plan, product: ProductFacts, today: dt.date) -> EligibilityResult:
-    """Is `plan` sellable for `product` today, at what price, and with what waiting period?"""
-    days_since_purchase = (today - product.purchase_date).days
+def assess(plan: Plan, product: ProductFacts, today: dt.date | tuple[dt.date, dt.date]) -> EligibilityResult:
+    """Is `plan` sellable for `product` today, at what price, and with what waiting period?
+
+    `today` is a day, or the earliest and the latest day it is where the product was bought
+    (`zones.country_days`: the shop may date its sales by the country's clock or by UTC's). A
+    purchase dated after the latest is in the future; one dated the earliest or later was made
+    today, at the same checkout (no waiting period); days since the purchase count from the
+    earliest."""
+    earliest, latest = (today, today) if isinstance(today, dt.date) else today
+    days_since_purchase = max((earliest - product.purchase_date).days, 0)
     waiting = plan.waiting_period_days if days_since_purchase > 0 else 0
     price = plan.price_for(product.price)
     reason: Ineligibility | None = None
@@ -395,7 +402,7 @@ def assess(plan: Plan, product: ProductFacts, today: dt.date) -> EligibilityResu
         reason = Ineligibility.CATEGORY_NOT_COVERED
     elif plan.eligibility.countries and product.country not in plan.eligibility.countries:
         reason = Ineligibility.COUNTRY_NOT_SERVED
-    elif days_since_purchase < 0:
+    elif product.purchase_date > latest:
         reason = Ineligibility.PURCHASE_IN_FUTURE
     elif days_since_purchase > plan.eligibility.max_days_since_purchase:
         reason = Ineligibility.PURCHASE_TOO_OLD

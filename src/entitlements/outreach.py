@@ -42,7 +42,7 @@ from entitlements.store.tables import (
     ProductRow,
 )
 from entitlements.store.unit_of_work import Units, unit_of_work
-from entitlements.zones import country_day
+from entitlements.zones import country_days
 
 RENEWAL_UPCOMING, COVERAGE_ENDING, OFFER_LEAD = "renewal.upcoming", "coverage.ending", "offer.lead"
 GETTING_STARTED = "contract.getting_started"
@@ -317,7 +317,7 @@ def _offers(
 def eligible(plans: list[Plan], product: OfferedProduct, now: dt.datetime) -> list[Plan]:
     """The plans that can be sold for the product today."""
     facts = ProductFacts(product.category, product.price, product.purchase_date, product.country)
-    today = country_day(now, facts.country)
+    today = country_days(now, facts.country)
     return [plan for plan in plans if assess(plan, facts, today).eligible]
 
 

@@ -95,8 +95,10 @@ def local_day(at: dt.datetime, name: str = UTC) -> dt.date:
     return at.astimezone(zone(name)).date()
 
 
-def country_day(at: dt.datetime, country: str) -> dt.date:
-    """The latest calendar day it is at `at` in the country (where it keeps several clocks) or
-    in UTC: a purchase dated that day is not in the future (at 01:00 in Manila, UTC is still on
-    yesterday; a shop that dates its sales in UTC keeps being served)."""
-    return max(local_day(at), *(local_day(at, name) for name in zones_of(country)))
+def country_days(at: dt.datetime, country: str) -> tuple[dt.date, dt.date]:
+    """The earliest and the latest calendar day it is at `at` in the country (where it keeps
+    several clocks) or in UTC, by whichever clock a shop dates its sales. At 01:00 in Manila UTC
+    is still on yesterday: a purchase dated today is not in the future, and one a shop dated
+    yesterday by UTC's clock was made at this very checkout."""
+    days = [local_day(at), *(local_day(at, name) for name in zones_of(country))]
+    return min(days), max(days)

@@ -22,6 +22,7 @@ from entitlements.catalog import (
     select_price,
 )
 from entitlements.money import Money
+from entitlements.zones import country_days
 
 TODAY = dt.date(2026, 11, 23)
 
@@ -123,6 +124,22 @@ def test_same_day_sale_has_no_waiting_period_and_a_later_one_does() -> None:
     assert assess(plan(), phone(Money(30000, "USD")), TODAY).waiting_period_days == 0
     later = assess(plan(), phone(Money(30000, "USD"), TODAY - dt.timedelta(days=10)), TODAY)
     assert later.eligible and later.waiting_period_days == 30
+
+
+def test_a_sale_dated_by_utcs_clock_or_the_countrys_is_the_same_checkouts() -> None:
+    """At 00:10 in Manila it is still yesterday in UTC: a purchase dated either day was made at
+    this checkout (no waiting period), one dated the day after is in the future, and one dated
+    the day before yesterday waits."""
+    at = dt.datetime(2026, 11, 28, 16, 10, tzinfo=dt.UTC)
+    days = country_days(at, "PH")
+    assert days == (dt.date(2026, 11, 28), dt.date(2026, 11, 29))
+    for dated in days:
+        result = assess(plan(), phone(Money(30000, "USD"), dated), days)
+        assert result.eligible and result.waiting_period_days == 0, dated
+    future = assess(plan(), phone(Money(30000, "USD"), dt.date(2026, 11, 30)), days)
+    assert future.reason is Ineligibility.PURCHASE_IN_FUTURE
+    earlier = assess(plan(), phone(Money(30000, "USD"), dt.date(2026, 11, 27)), days)
+    assert earlier.eligible and earlier.waiting_period_days == 30
 
 
 @pytest.mark.parametrize(

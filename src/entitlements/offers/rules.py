@@ -28,7 +28,7 @@ from entitlements.catalog import (
 from entitlements.errors import InvalidOffer
 from entitlements.identifiers import check_country
 from entitlements.money import Money, check_amount
-from entitlements.zones import country_day
+from entitlements.zones import country_days
 
 TOKEN_VERSION = "v1"
 
@@ -171,7 +171,7 @@ def quote_plans(
     quotes: list[Quote] = []
     declined: list[Declined] = []
     for plan in plans:
-        result = assess(plan, facts, country_day(now, facts.country))
+        result = assess(plan, facts, country_days(now, facts.country))
         if result.reason is not None or result.price is None:
             declined.append(Declined(plan, result.reason or Ineligibility.PRICE_OUT_OF_BAND))
             continue
