@@ -211,7 +211,7 @@ async def open_contract(
 
 
 async def _first_time(
-    record: LifecycleRecord, contract: ContractState, fact: LifecycleEvent, target: ContractStatus | None
+    record: LifecycleRecord, contract: LockedContract, fact: LifecycleEvent, target: ContractStatus | None
 ) -> History | None:
     """Record the fact unless it was applied before (then None: nothing more to do); the contract's
     facts with it, and its coverage periods. With a `target`, the fact must be a transition the
@@ -220,7 +220,7 @@ async def _first_time(
         owner = await record.applied_to(fact)
         if owner is None:
             check_transition(contract.status, target)  # raises: not allowed now
-    elif isinstance(contract, LockedContract) and contract.knows(fact):
+    elif contract.knows(fact):
         owner = contract.fact_owner  # the lock read it, and the history
         if owner is None:
             return await record.add(contract, fact)
