@@ -4,9 +4,11 @@ server (`coverline serve`) on PostgreSQL: no 5xx, and no response outside its sc
 from __future__ import annotations
 
 from collections.abc import Iterator
+from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -31,9 +33,24 @@ def live_server(database_url: str) -> Iterator[tuple[str, str]]:
     empty_database(url)
 
 
+@pytest.fixture(scope="module")
+def http() -> Iterator[requests.Session]:
+    """One kept-alive connection for every call, as a client would hold. It keeps no cookie, so
+    each call stands alone (a console sign-in's cookie never rides along on the next operation's
+    call), and reads no proxy from the environment. A session of its own per call, schemathesis'
+    default, opened a connection and scanned the environment each time: 93.9 s for this module
+    alone, 84.8 s with this one."""
+    with requests.Session() as session:
+        session.trust_env = False
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        yield session
+
+
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_operation_breaks_its_contract(case: schemathesis.Case, live_server: tuple[str, str]) -> None:
+def test_no_operation_breaks_its_contract(
+    case: schemathesis.Case, live_server: tuple[str, str], http: requests.Session
+) -> None:
     base, key = live_server
     # Every check but "schema-valid data is accepted": a body can match the schema and still be
     # refused by the domain (an unknown contract, an expired offer, an IMEI's check digit): 4xx.
@@ -41,6 +58,7 @@ def test_no_operation_breaks_its_contract(case: schemathesis.Case, live_server: 
     authorized = not case.operation.schema.is_security_param_negated(case)
     case.call_and_validate(
         base_url=base,
+        session=http,
         headers={"Authorization": f"Bearer {key}"} if authorized else {},
         excluded_checks=[positive_data_acceptance],
     )
