@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from billing.gateway import GatewayError, HostedPagesUnavailable
 from billing.webhooks.signatures import SignatureError
 from entitlements.benefits.rules import NotRedeemable
+from entitlements.contracts.store import lost_to_another_contract
 from entitlements.errors import Conflict, DomainError, Forbidden, InvalidInput, InvalidOffer, NotFound
 from entitlements.money import CurrencyMismatch, UnknownCurrency
 
@@ -218,6 +219,9 @@ def unavailable_problem(instance: str | None, request_id: str | None) -> Problem
 
 
 def database_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    raced = lost_to_another_contract(exc)
+    if raced is not None:
+        return domain_handler(request, raced)
     if not database_gone(exc):
         return internal_error_handler(request, exc)
     log.warning("database unreachable", error=repr(exc), path=request.url.path)

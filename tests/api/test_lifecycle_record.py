@@ -324,6 +324,42 @@ async def test_a_lock_asked_about_a_fact_finds_where_it_was_applied_and_saves_it
     assert (await shop.call("GET", f"/v1/contracts/{other['id']}", "support"))["status"] == "pending_payment"
 
 
+async def test_two_contracts_given_one_reference_at_once_leave_it_to_the_first_and_refuse_the_second(
+    shop: Shop, app: CoverlineApp
+) -> None:
+    """Two writers lock two contracts, and each finds the reference applied nowhere: nothing of
+    the record orders them. The second's fact waits for the first's key, and fails on it once
+    the first commits. Its caller is told the reference is another contract's (409), as one told
+    after the first committed, not that the server failed; nothing of its write stays."""
+    first, other = await shop.sell("test-monthly", pay=False), await shop.sell("test-monthly", pay=False)
+    reference = f"{first['id']}-pi-raced"
+    async with app.state.db.unit_of_work() as run:
+        await services.record_payment(
+            run, first["id"], reference=reference, paid_at=dt.datetime.now(dt.UTC), actor="t"
+        )
+        await run.release()  # the fact's key is taken, and not committed yet
+        second = asyncio.create_task(
+            shop.client.post(
+                f"/v1/contracts/{other['id']}/lifecycle",
+                json={"action": "payment", "reference": reference},
+                headers=shop.keys.auth("admin"),
+            )
+        )
+        await _until_a_writer_waits_for_a_lock(app, "the fact's")
+    refused = await asyncio.wait_for(second, timeout=10)
+    assert refused.status_code == 409, refused.text
+    assert [error["field"] for error in refused.json()["errors"]] == ["reference"]
+    assert (await shop.call("GET", f"/v1/contracts/{first['id']}", "support"))["status"] == "active"
+    kept = await shop.call("GET", f"/v1/contracts/{other['id']}", "support")
+    assert (kept["status"], kept["coverage_periods"]) == ("pending_payment", [])
+    again = await shop.client.post(
+        f"/v1/contracts/{other['id']}/lifecycle",
+        json={"action": "payment", "reference": reference},
+        headers=shop.keys.auth("admin"),
+    )
+    assert (again.status_code, again.json()["type"]) == (409, refused.json()["type"])
+
+
 async def test_concurrent_sales_and_claims_on_one_product_never_deadlock(shop: Shop) -> None:
     """Each sale and claim holds its product by the foreign key (`FOR KEY SHARE`) before it
     locks the product for the snapshot rewrite: that lock must not conflict with the first."""

@@ -43,6 +43,7 @@ from entitlements.coverage import ContractStatus, Period
 from entitlements.errors import DomainError
 from entitlements.store import audit
 from entitlements.store.base import utcnow
+from entitlements.store.statements import broken_constraint
 from entitlements.store.tables import ContractRow
 from entitlements.store.unit_of_work import UnitOfWork, Units
 
@@ -182,7 +183,7 @@ async def record_and_apply(units: Units, raw: bytes, gateway: Gateway) -> tuple[
             if handled != APPLIED:
                 await run.run(_OUTCOME, event_id=event.id, result=handled.stored)
     except IntegrityError as exc:
-        if _constraint(exc) != _EVENT_KEY:
+        if broken_constraint(exc) != _EVENT_KEY:
             raise  # not a twin: rolled back, and Stripe delivers it again
         return Outcome.DUPLICATE, event.id
     log.info(
@@ -205,11 +206,6 @@ def _stored(event: Event, raw: bytes, handled: Handled) -> dict[str, Any]:
         "received_at": utcnow(),
         "outcome": handled.stored,
     }
-
-
-def _constraint(exc: IntegrityError) -> str | None:
-    """The name of the constraint a statement broke, as PostgreSQL reported it."""
-    return getattr(exc.orig, "constraint_name", None)
 
 
 async def _malformed(units: Units, event: Event, raw: bytes, error: str) -> tuple[Outcome, str]:

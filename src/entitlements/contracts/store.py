@@ -32,16 +32,28 @@ from sqlalchemy.dialects import postgresql
 from entitlements.catalog import Plan
 from entitlements.contracts.rules import LifecycleEvent, Settlement
 from entitlements.coverage import ContractStatus, Period
+from entitlements.errors import Conflict
 from entitlements.store import audit
 from entitlements.store.base import UTCDateTime, utcnow
 from entitlements.store.plans import plan_version
-from entitlements.store.statements import Row
+from entitlements.store.statements import Row, broken_constraint
 from entitlements.store.tables import ContractEventRow, ContractRow, CoveragePeriodRow
 from entitlements.store.unit_of_work import UnitOfWork
 
 contracts: Table = ContractRow.__table__  # type: ignore[assignment]
 periods: Table = CoveragePeriodRow.__table__  # type: ignore[assignment]
 events: Table = ContractEventRow.__table__  # type: ignore[assignment]
+
+_FACT_KEY = "pk_contract_events"  # a fact is its reference and its kind, applied once
+
+
+def lost_to_another_contract(error: BaseException) -> Conflict | None:
+    """What a writer is told when it broke a fact's key: two writers locked two contracts, both
+    found the reference applied nowhere (`LockedContract.knows`), and the other committed first.
+    The same refusal as when the two come one after the other; None for any other error."""
+    if broken_constraint(error) != _FACT_KEY:
+        return None
+    return Conflict("the reference belongs to another contract, which recorded it first", field="reference")
 
 
 # Endings that cut coverage at their instant (the paid past stays): a cancellation, a chargeback.

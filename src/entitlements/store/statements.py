@@ -91,6 +91,17 @@ def constraint_errors(sql: str) -> Iterator[None]:
         raise IntegrityError(sql, None, exc) from exc
 
 
+def broken_constraint(error: BaseException | None) -> str | None:
+    """The name of the constraint PostgreSQL reported broken, through SQLAlchemy's wrapping and
+    its driver adapter's; None for any other error."""
+    while error is not None:
+        name = getattr(error, "constraint_name", None)
+        if name is not None:
+            return str(name)
+        error = getattr(error, "orig", None) or error.__cause__
+    return None
+
+
 class PgStatements:
     """Straight through asyncpg, on a connection inside a transaction: a session's, or one of
     a unit of work's."""
