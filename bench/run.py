@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))  # bench.events
 
 from bench.costs import stop
 
-from api.auth import KeyKind, Scope, hash_key
+from api.keys import KeyKind, Scope, hash_key
 from api.migrate import upgrade
 from entitlements.catalog import decode_catalog, encode_plan
 from entitlements.coverage import ClaimUse, ContractStatus, Period

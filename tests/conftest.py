@@ -25,8 +25,8 @@ from hypothesis import settings
 from sqlalchemy import make_url
 
 from api.app import CoverlineApp, create_app, make_gateway
-from api.auth import MERCHANT_SCOPES, KeyKind, issue_key
 from api.embedded import embedded_url
+from api.keys import MERCHANT_SCOPES, KeyKind, issue_key
 from api.migrate import upgrade
 from api.settings import Settings
 from entitlements.catalog import decode_catalog

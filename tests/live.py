@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.auth import KeyKind, Scope, issue_key
+from api.keys import KeyKind, Scope, issue_key
 from entitlements.catalog import Plan
 from entitlements.store.base import create_engine, session_factory
 from entitlements.store.plans import PlanRepository

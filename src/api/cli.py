@@ -17,9 +17,9 @@ import click
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import IssuedKey, KeyKind, Scope, find_key_by_name, issue_key, list_keys, revoke_key
 from api.embedded import database_url
 from api.files import append_private
+from api.keys import IssuedKey, KeyKind, Scope, find_key_by_name, issue_key, list_keys, revoke_key
 from api.settings import Environment, Settings, load_settings
 from entitlements.catalog import Plan, ProductCategory, decode_catalog, decode_catalog_file
 from entitlements.corpus import write_corpus

@@ -17,8 +17,9 @@ from urllib.parse import parse_qsl
 import msgspec
 import structlog
 
-from api.auth import KeyCache, KeyKind, request_principal
+from api.auth import KeyCache, request_principal
 from api.errors import RETRY_AFTER, database_gone, make_problem, send_problem, unavailable_problem
+from api.keys import KeyKind
 from api.pages.security import page_headers
 from api.rate_limits import RateLimits, Verdict
 from api.rate_limits import headers as rate_headers

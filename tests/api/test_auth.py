@@ -4,7 +4,8 @@ import httpx
 import pytest
 
 from api.app import CoverlineApp, create_app
-from api.auth import KeyCache, hash_key, revoke_key
+from api.auth import KeyCache
+from api.keys import hash_key, revoke_key
 from api.tables import ApiKeyRow
 from tests.conftest import Keys, make_settings, serving
 

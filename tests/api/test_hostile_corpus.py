@@ -10,7 +10,7 @@ from collections import Counter
 import asyncpg
 import httpx
 
-from api.auth import Scope
+from api.keys import Scope
 from entitlements.store.base import Base
 from tests.api.hostile_corpus import corpus
 from tests.live import coverline_server, empty_database, seed_database

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from api.app import create_app
-from api.auth import Scope
+from api.keys import Scope
 from api.rate_limits import RateLimits
 from tests.conftest import Keys, make_settings, serving
 from tests.live import coverline_server, seed_database

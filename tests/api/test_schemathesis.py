@@ -13,7 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from api.auth import MERCHANT_SCOPES
+from api.keys import MERCHANT_SCOPES
 from entitlements.catalog import decode_catalog
 from tests.conftest import DEMO_CATALOG
 from tests.live import coverline_server, empty_database, seed_database

@@ -8,7 +8,7 @@ import re
 from litestar.routes import HTTPRoute
 
 from api.app import create_app
-from api.auth import Scope
+from api.keys import Scope
 from tests.conftest import ROOT, make_settings
 
 README = ROOT / "README.md"

@@ -8,7 +8,7 @@ import httpx
 import msgspec
 import pytest
 
-from api.auth import Scope
+from api.keys import Scope
 from api.server import MAX_HEAD_BYTES
 from tests.live import coverline_server, seed_database
 

@@ -28,7 +28,7 @@ import pytest
 import stripe
 from sqlalchemy import select
 
-from api.auth import MERCHANT_SCOPES
+from api.keys import MERCHANT_SCOPES
 from billing.tables import LedgerEntryRow, StripeEventRow
 from entitlements.catalog import Billing
 from entitlements.store.base import create_engine, session_factory

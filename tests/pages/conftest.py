@@ -22,7 +22,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-from api.auth import KeyKind, Scope, issue_key
+from api.keys import KeyKind, Scope, issue_key
 from api.migrate import upgrade
 from entitlements.catalog import decode_catalog
 from entitlements.store.base import create_engine, session_factory

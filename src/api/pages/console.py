@@ -15,9 +15,10 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import Scope, authenticate, hash_key
+from api.auth import authenticate
 from api.database import Database
 from api.dependencies import Injected, Services
+from api.keys import Scope, hash_key
 from api.pages.common import PAGE_ERRORS, FormData, page, page_locale
 from api.pages.forms import accepted_refund, claim_input
 from api.pages.security import check_csrf, close_session, current_session, open_session

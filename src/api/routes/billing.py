@@ -14,11 +14,12 @@ from litestar.exceptions import NotFoundException
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import Scope, access_guard, actor
+from api.auth import access_guard, actor
 from api.database import Database
 from api.dependencies import Injected, Services
 from api.edge import header
 from api.errors import problem_responses
+from api.keys import Scope
 from api.routes.contracts import ContractView, contract_view
 from api.routes.people import Id
 from api.settings import Settings

@@ -12,8 +12,9 @@ from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import Scope, access_guard, actor
+from api.auth import access_guard, actor
 from api.dependencies import Injected, Services
+from api.keys import Scope
 from api.routes.contracts import POST_PROBLEMS, READ_PROBLEMS, History, HistoryEntry
 from api.routes.people import Id
 from api.upload_links import upload_link

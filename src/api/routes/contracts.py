@@ -11,9 +11,10 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import MERCHANT_SCOPES, Scope, access_guard, actor
+from api.auth import access_guard, actor
 from api.dependencies import Injected, Services
 from api.errors import problem_responses
+from api.keys import MERCHANT_SCOPES, Scope
 from api.routes.people import Id
 from api.views import IdempotencyKey, Instant, supported_instant
 from entitlements.clock import utcnow

@@ -10,11 +10,12 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, QueryParameter
 
-from api.auth import KeyCache, Scope, access_guard, refusal, request_principal
+from api.auth import KeyCache, access_guard, refusal, request_principal
 from api.database import Database
 from api.dependencies import Injected, Services
 from api.edge import header
 from api.errors import DATABASE_GONE, problem_responses
+from api.keys import Scope
 from api.views import (
     INSTANT_PATTERN,
     LOCALE_MAX,

@@ -12,10 +12,11 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import Scope, access_guard
+from api.auth import access_guard
 from api.dependencies import Injected, Services
 from api.endpoint_urls import UnsafeUrl, check_url, new_secret
 from api.errors import problem_responses
+from api.keys import Scope
 from api.routes.people import Id
 from api.settings import Settings
 from api.views import IdempotencyKey

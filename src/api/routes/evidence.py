@@ -17,10 +17,11 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import Scope, access_guard, actor
+from api.auth import access_guard, actor
 from api.database import Database
 from api.dependencies import Injected, Services
 from api.errors import problem_responses
+from api.keys import Scope
 from api.routes.claims import AgentHeader
 from api.routes.people import Id
 from api.settings import Settings

@@ -15,9 +15,10 @@ from litestar.params import QueryParameter
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import Scope, access_guard
+from api.auth import access_guard
 from api.dependencies import Injected, Services
 from api.errors import problem_responses
+from api.keys import Scope
 from api.views import instant_query, parse_instant
 from billing.finance.claim_costs import ClaimCostLine, claim_costs, loss_ratio_report
 from billing.finance.reconcile import Reconciliation, ledger_of, reconcile

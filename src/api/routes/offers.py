@@ -10,9 +10,10 @@ from litestar.openapi.spec import Example
 from litestar.params import Body
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import PUBLISHABLE, Scope, access_guard
+from api.auth import access_guard
 from api.dependencies import Injected, Services
 from api.errors import problem_responses
+from api.keys import PUBLISHABLE, Scope
 from api.views import LOCALE_MAX, IdempotencyKey, Priced, caller_locale
 from entitlements import published
 from entitlements.catalog import (

@@ -11,9 +11,10 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import Scope, access_guard, actor
+from api.auth import access_guard, actor
 from api.dependencies import Injected, Services
 from api.errors import problem_responses
+from api.keys import Scope
 from api.links import PortalLink, portal_link
 from api.privacy import erase_copies, erase_letters
 from api.views import IdempotencyKey

@@ -8,9 +8,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, PathParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import PUBLISHABLE, Scope, access_guard
+from api.auth import access_guard
 from api.dependencies import Injected, Services
 from api.errors import problem_responses
+from api.keys import PUBLISHABLE, Scope
 from api.views import LocaleQuery, PlanView, caller_locale
 from entitlements import published
 from entitlements.catalog import ProductCategory

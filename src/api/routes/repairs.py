@@ -12,8 +12,9 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import IssuedKey, KeyKind, Scope, access_guard, actor, issue_key, servicer_of
+from api.auth import access_guard, actor, servicer_of
 from api.dependencies import Injected, Services
+from api.keys import IssuedKey, KeyKind, Scope, issue_key
 from api.routes.claims import ReviewerHeader
 from api.routes.contracts import POST_PROBLEMS, READ_PROBLEMS
 from api.routes.people import Id

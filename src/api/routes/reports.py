@@ -10,8 +10,9 @@ from litestar.di import NamedDependency
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import Scope, access_guard
+from api.auth import access_guard
 from api.errors import problem_responses
+from api.keys import Scope
 from api.routes.finance import Bom, Since, Until, csv_stream, report_range
 from entitlements.satisfaction.rules import MonthLine
 from entitlements.satisfaction.service import satisfaction_report
