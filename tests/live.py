@@ -40,6 +40,17 @@ def coverline(*args: str, env: dict[str, str]) -> str:
     return done.stdout
 
 
+def modules_loaded_by(*modules: str) -> set[str]:
+    """Every module a fresh interpreter holds once it has imported these."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", f"import sys, {', '.join(modules)}; print(*sys.modules, sep='\\n')"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return set(loaded.split())
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

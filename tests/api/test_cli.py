@@ -2,8 +2,6 @@
 embedded one under COVERLINE_VAR_DIR."""
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +10,7 @@ from click.testing import CliRunner
 
 from api.cli import NOT_MIGRATED, main
 from tests.conftest import fresh_database
-from tests.live import coverline
+from tests.live import coverline, modules_loaded_by
 
 CATALOG = b"""
 [[plans]]
@@ -159,12 +157,6 @@ def test_reconcile_writes_json_or_csv_and_reports_progress(cli: CliRunner, tmp_p
 def test_the_commands_that_manage_keys_load_no_web_framework() -> None:
     """`coverline keys …`, `servicers …` and `catalog …` import neither Litestar nor the app: on
     this machine a `keys list` took 1.5 s with Litestar left out, 2.0 s with it."""
-    loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, api.cli; print(*sys.modules, sep='\\n')"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    modules = set(loaded.split())
+    modules = modules_loaded_by("api.cli")
     assert {"api.cli", "api.keys", "sqlalchemy"} <= modules
     assert not {"litestar", "api.app", "api.auth"} & modules

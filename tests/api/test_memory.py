@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.live import coverline_process
+from tests.live import coverline_process, modules_loaded_by
 
 TIMEOUT = 1.5  # the server's head and body read timeouts, for this test
 
@@ -89,12 +87,6 @@ def test_strangers_tokens_and_slow_bodies_leave_a_worker_its_size(database_url: 
 def test_a_server_worker_loads_neither_the_job_queue_nor_the_delivery_client() -> None:
     """What only `coverline worker` runs stays out of a server worker: PgQueuer is imported when
     a unit first enqueues, aiohttp only by the delivery job (about 17 MB and 7 MB saved)."""
-    loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, api.app, api.server; print(*sys.modules, sep='\\n')"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    modules = set(loaded.split())
+    modules = modules_loaded_by("api.app", "api.server")
     assert "api.routes.events" in modules  # the endpoints' routes are there
     assert not {"pgqueuer", "aiohttp"} & modules
