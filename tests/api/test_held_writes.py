@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -65,17 +66,27 @@ class Counted:
         return self._sent
 
 
+@asynccontextmanager
+async def rolled_back(connection: asyncpg.Connection[Any]) -> AsyncIterator[None]:
+    """A transaction (a savepoint, inside another) rolled back when the block ends, however it
+    ends: a test leaves nothing of its writes, and a broken constraint aborts only this one."""
+    transaction = connection.transaction()
+    await transaction.start()
+    try:
+        yield
+    finally:
+        await transaction.rollback()
+
+
 @pytest.fixture
 async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection[Any]]:
     """A connection inside a transaction that is rolled back when the test ends: what a test
     writes, its transactions' included (savepoints inside this one), leaves nothing behind."""
     connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-    outer = connection.transaction()
-    await outer.start()
     try:
-        yield connection
+        async with rolled_back(connection):
+            yield connection
     finally:
-        await outer.rollback()
         await connection.close()
 
 
@@ -119,14 +130,12 @@ async def test_a_read_of_a_table_a_held_write_changes_waits_for_it(
 async def test_a_held_write_that_breaks_a_constraint_fails_the_unit_before_commit(
     connection: asyncpg.Connection[Any],
 ) -> None:
-    savepoint = connection.transaction()
-    await savepoint.start()
-    unit = await _unit(connection, holds=True)
-    await unit.run(insert(first), id=1, v=10)
-    await unit.run(insert(first), id=1, v=11)
-    with pytest.raises(IntegrityError):
-        await unit.before_commit()
-    await savepoint.rollback()
+    async with rolled_back(connection):
+        unit = await _unit(connection, holds=True)
+        await unit.run(insert(first), id=1, v=10)
+        await unit.run(insert(first), id=1, v=11)
+        with pytest.raises(IntegrityError):
+            await unit.before_commit()
 
 
 async def test_an_update_carries_held_appends_and_nothing_else(connection: asyncpg.Connection[Any]) -> None:
@@ -151,15 +160,15 @@ async def test_an_update_carries_held_appends_and_nothing_else(connection: async
 async def test_a_held_append_whose_key_is_taken_fails_the_statement_that_carries_it(
     connection: asyncpg.Connection[Any],
 ) -> None:
-    savepoint = connection.transaction()
-    await savepoint.start()
-    unit = await _unit(connection, holds=True)
-    await connection.execute("INSERT INTO held_first VALUES (1, 10); INSERT INTO held_second VALUES (1, 1)")
-    await unit.run(insert(second), id=1, v=2)  # a twin's row: its key is taken
-    with pytest.raises(IntegrityError) as raised:
-        await unit.row(_lock(first), key=1)
-    assert getattr(raised.value.orig, "constraint_name", None) == "held_second_pkey"
-    await savepoint.rollback()
+    async with rolled_back(connection):
+        unit = await _unit(connection, holds=True)
+        await connection.execute(
+            "INSERT INTO held_first VALUES (1, 10); INSERT INTO held_second VALUES (1, 1)"
+        )
+        await unit.run(insert(second), id=1, v=2)  # a twin's row: its key is taken
+        with pytest.raises(IntegrityError) as raised:
+            await unit.row(_lock(first), key=1)
+        assert getattr(raised.value.orig, "constraint_name", None) == "held_second_pkey"
 
 
 async def test_the_units_jobs_carry_the_writes_it_still_holds(connection: asyncpg.Connection[Any]) -> None:
@@ -204,9 +213,7 @@ async def _play(connection: asyncpg.Connection[Any], holds: bool, steps: list[An
     """What each read answered, then both tables as they end, and the statements it took."""
     answers: list[Any] = []
     appended = iter(range(100, 200))  # keys no other step takes
-    tr = connection.transaction()
-    await tr.start()
-    try:
+    async with rolled_back(connection):
         unit = await _unit(connection, holds)
         counted = Counted(connection)
         for action, name, key in steps:
@@ -236,8 +243,6 @@ async def _play(connection: asyncpg.Connection[Any], holds: bool, steps: list[An
             answers.append(
                 [tuple(r) for r in await connection.fetch(f"SELECT id, v FROM {table.name} ORDER BY id")]
             )
-    finally:
-        await tr.rollback()
     return answers, sent
 
 
