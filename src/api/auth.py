@@ -4,7 +4,6 @@ worker), and the guards that hold each operation to the key kinds and scopes it 
 from __future__ import annotations
 
 import functools
-import re
 import time
 from typing import Any
 
@@ -14,7 +13,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Permissio
 from litestar.handlers.base import BaseRouteHandler
 
 from api.database import Database
-from api.keys import PUBLISHABLE, KeyKind, Scope, hash_key
+from api.keys import PUBLISHABLE, WELL_FORMED_KEY, KeyKind, Scope, hash_key
 from entitlements.coalescing import SingleFlight
 
 
@@ -60,10 +59,6 @@ class KeyCache:
             self._entries.clear()
         self._entries[secret_hash] = (started + self.seconds, principal)
         return principal
-
-
-# What `issue_key` makes (a prefix, then 43 URL-safe characters), with room for keys made by hand.
-WELL_FORMED_KEY = re.compile(r"^(?:pk|sk)_(?:test|live)_[A-Za-z0-9_-]{16,128}$")
 
 
 async def authenticate(db: Database, secret_hash: str) -> Principal | None:

@@ -221,6 +221,7 @@ def unavailable_problem(instance: str | None, request_id: str | None) -> Problem
 def database_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     raced = lost_to_another_contract(exc)
     if raced is not None:
+        log.warning("a fact's reference was taken by another contract's writer", path=request.url.path)
         return domain_handler(request, raced)
     if not database_gone(exc):
         return internal_error_handler(request, exc)

@@ -9,6 +9,7 @@ listing and revoking them needs no web framework: the command line imports this 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from enum import StrEnum
 
@@ -48,6 +49,10 @@ class IssuedKey(msgspec.Struct, frozen=True):
     name: str
     scopes: list[Scope]
     key: str  # shown once
+
+
+# What `issue_key` makes (a prefix, then 43 URL-safe characters), with room for keys made by hand.
+WELL_FORMED_KEY = re.compile(r"^(?:pk|sk)_(?:test|live)_[A-Za-z0-9_-]{16,128}$")
 
 
 def hash_key(raw: str) -> str:

@@ -8,6 +8,7 @@ from sqlalchemy import Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from entitlements.store.base import Base, UTCDateTime
+from entitlements.store.tables import ServicerRow
 
 
 class ApiKeyRow(Base):
@@ -22,7 +23,7 @@ class ApiKeyRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # A `servicer` key acts for this repair centre only.
-    servicer_id: Mapped[str | None] = mapped_column(ForeignKey("servicers.id"), nullable=True)
+    servicer_id: Mapped[str | None] = mapped_column(ForeignKey(ServicerRow.id), nullable=True)
 
 
 class IdempotentRequestRow(Base):

@@ -68,7 +68,7 @@ class Counted:
 
 @asynccontextmanager
 async def rolled_back(connection: asyncpg.Connection[Any]) -> AsyncIterator[None]:
-    """A transaction (a savepoint, inside another) rolled back when the block ends, however it
+    """A transaction (a savepoint when one is open) rolled back when the block ends, however it
     ends: a test leaves nothing of its writes, and a broken constraint aborts only this one."""
     transaction = connection.transaction()
     await transaction.start()
