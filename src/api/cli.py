@@ -333,6 +333,8 @@ def reconcile_command(since: str, until: str, fmt: str, out: Path | None) -> Non
     from billing.finance.reconcile import Finding, ledger_of, reconcile
 
     start, end = _instant(since, "--from"), _instant(until, "--to")
+    if start >= end:
+        raise click.BadParameter("`--from` comes before `--to`", param_hint="--from")
     settings = load_settings()
     interactive = sys.stderr.isatty()
     log = structlog.get_logger("reconcile")

@@ -152,6 +152,10 @@ def test_reconcile_writes_json_or_csv_and_reports_progress(cli: CliRunner, tmp_p
     assert '"missing_in_ledger": 0' in as_json.output
     bad = cli.invoke(main, ["reconcile", "--from", "2026-11-01", "--to", "2026-12-01T00:00:00Z"])
     assert bad.exit_code != 0
+    swapped = cli.invoke(
+        main, ["reconcile", "--from", "2026-12-01T00:00:00Z", "--to", "2026-11-01T00:00:00Z"]
+    )
+    assert swapped.exit_code == 2 and "`--from` comes before `--to`" in swapped.output
 
 
 def test_the_commands_that_manage_keys_load_no_web_framework() -> None:

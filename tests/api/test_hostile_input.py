@@ -108,6 +108,27 @@ async def test_instants_at_the_ends_of_the_calendar_are_answered_or_refused(
             assert_problem(response)
 
 
+@pytest.mark.parametrize(
+    "report",
+    [
+        "/v1/finance/ledger",
+        "/v1/finance/ledger.csv",
+        "/v1/finance/renewals",
+        "/v1/finance/claims-cost",
+        "/v1/finance/loss-ratio",
+        "/v1/finance/reconciliation",
+    ],
+)
+async def test_a_range_whose_from_is_not_before_its_to_is_refused_by_every_report(
+    client: httpx.AsyncClient, keys: Keys, report: str
+) -> None:
+    """Not answered as an empty report: a caller who swapped the two learns it."""
+    for since, until in (("2026-11-01T00:00:00Z", "2026-10-01T00:00:00Z"), ("2026-11-01T00:00:00Z",) * 2):
+        response = await client.get(report, params={"from": since, "to": until}, headers=keys.auth("finance"))
+        assert_problem(response, 422)
+        assert [error["field"] for error in response.json()["errors"]] == ["from"], report
+
+
 @pytest.mark.parametrize("path", ["/v1/customers/cus%00x", "/v1/contracts/%00", "/v1/plans/a%00b"])
 async def test_a_nul_in_a_path_is_refused(client: httpx.AsyncClient, keys: Keys, path: str) -> None:
     assert_problem(await client.get(path, headers=keys.auth("admin")), 400)

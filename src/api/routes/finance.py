@@ -93,7 +93,16 @@ class DeferredRevenue(msgspec.Struct, frozen=True):
 def _filter(
     since: str | None, until: str | None, currency: str | None, contract_id: str | None
 ) -> LedgerFilter:
-    return LedgerFilter(parse_instant(since, "from"), parse_instant(until, "to"), currency, contract_id)
+    start, end = parse_instant(since, "from"), parse_instant(until, "to")
+    if start is not None and end is not None:
+        _in_order(start, end)
+    return LedgerFilter(start, end, currency, contract_id)
+
+
+def _in_order(start: dt.datetime, end: dt.datetime) -> None:
+    """A range whose `from` is not before its `to` holds nothing: refused, not answered empty."""
+    if start >= end:
+        raise InvalidInput("`from` comes before `to`", field="from")
 
 
 def _cursor(raw: str | None) -> int:
@@ -125,11 +134,11 @@ class RenewalsReport(msgspec.Struct, frozen=True):
     data: list[RenewalLine]
 
 
-def report_range(since: str | None, until: str | None) -> tuple[dt.datetime, dt.datetime]:
+def report_range(since: str | None, until: str | None, days: int = 366) -> tuple[dt.datetime, dt.datetime]:
+    """The range asked for; without `to`, up to now; without `from`, the `days` before `to`."""
     end = parse_instant(until, "to") or utcnow()
-    start = parse_instant(since, "from") or end - dt.timedelta(days=366)
-    if start >= end:
-        raise InvalidInput("`from` comes before `to`", field="from")
+    start = parse_instant(since, "from") or end - dt.timedelta(days=days)
+    _in_order(start, end)
     return start, end
 
 
@@ -309,8 +318,7 @@ class FinanceController(Controller):
     async def reconciliation(
         self, services: Injected[Services], since: Since = None, until: Until = None
     ) -> Reconciliation:
-        end = parse_instant(until, "to") or utcnow()
-        start = parse_instant(since, "from") or end - dt.timedelta(days=30)
+        start, end = report_range(since, until, days=30)
         async with services.db.sessions() as session, session.begin():  # a cursor streams the ledger
             ledger = await ledger_of(session, start, end)
         return await reconcile(ledger, services.gateway, start, end)  # no transaction held across Stripe
