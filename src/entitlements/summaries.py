@@ -71,7 +71,11 @@ def serial_groups(serial: str) -> list[str]:
 
 def spoken_serial(serial: str) -> str:
     """`C 0 2 X, K 1 J N`: each character said alone, a pause between groups."""
-    return ", ".join(" ".join(group) for group in serial_groups(serial))
+    return _said_apart(serial_groups(serial))
+
+
+def _said_apart(groups: list[str]) -> str:
+    return ", ".join([" ".join(group) for group in groups])
 
 
 @lru_cache(maxsize=64)
@@ -204,19 +208,20 @@ def speak(
     The SSML is the same text, escaped, with the serial and the dates marked up in place."""
     text, ssml = _spoken(_facts_only(decision), locale, plan_name, starts_at, ended_at, time_zone)
     if serial:
-        before, after = _serial_sentence(locale)
-        text = f"{before}{spoken_serial(serial)}{after} {text}"
-        ssml = f"{escape(before)}{_ssml_serial(serial)}{escape(after)} {ssml}"
+        before, after, ssml_before, ssml_after = _serial_sentence(locale)
+        groups = serial_groups(serial)
+        text = f"{before}{_said_apart(groups)}{after} {text}"
+        ssml = f"{ssml_before}{_ssml_serial(groups)}{ssml_after} {ssml}"
     return Speech(text, f'<speak xml:lang="{speech_language(locale)}">{ssml}</speak>')
 
 
 @lru_cache(maxsize=64)
-def _serial_sentence(locale: str) -> tuple[str, str]:
-    """The words before and after the serial in "Serial number {serial}."."""
+def _serial_sentence(locale: str) -> tuple[str, str, str, str]:
+    """The words before and after the serial in "Serial number {serial}.", then both escaped."""
     before, _, after = translate(locale, "speech_serial", SPEECH_SENTENCES["speech_serial"]).partition(
         "{serial}"
     )
-    return before, after
+    return before, after, escape(before), escape(after)
 
 
 @lru_cache(maxsize=65_536)
@@ -242,7 +247,13 @@ def _ssml_day(day: dt.date) -> str:
     return f'<say-as interpret-as="date" format="ymd">{day.isoformat()}</say-as>'
 
 
-def _ssml_serial(serial: str) -> str:
-    return '<break strength="weak"/>'.join(
-        f'<say-as interpret-as="characters">{escape(group)}</say-as>' for group in serial_groups(serial)
+def _ssml_serial(groups: list[str]) -> str:
+    """Each group said character by character, a short pause between groups. A serial is letters,
+    digits and dashes as a rule: only one that holds what XML marks up is escaped."""
+    if any("&" in group or "<" in group or ">" in group for group in groups):
+        groups = [escape(group) for group in groups]
+    return (
+        '<say-as interpret-as="characters">'
+        + '</say-as><break strength="weak"/><say-as interpret-as="characters">'.join(groups)
+        + "</say-as>"
     )
