@@ -69,12 +69,8 @@ def serial_groups(serial: str) -> list[str]:
     return [serial[i : i + SERIAL_GROUP] for i in range(0, len(serial), SERIAL_GROUP)]
 
 
-def spoken_serial(serial: str) -> str:
+def _spoken_serial(groups: list[str]) -> str:
     """`C 0 2 X, K 1 J N`: each character said alone, a pause between groups."""
-    return _said_apart(serial_groups(serial))
-
-
-def _said_apart(groups: list[str]) -> str:
     return ", ".join([" ".join(group) for group in groups])
 
 
@@ -210,7 +206,7 @@ def speak(
     if serial:
         before, after, ssml_before, ssml_after = _serial_sentence(locale)
         groups = serial_groups(serial)
-        text = f"{before}{_said_apart(groups)}{after} {text}"
+        text = f"{before}{_spoken_serial(groups)}{after} {text}"
         ssml = f"{ssml_before}{_ssml_serial(groups)}{ssml_after} {ssml}"
     return Speech(text, f'<speak xml:lang="{speech_language(locale)}">{ssml}</speak>')
 
