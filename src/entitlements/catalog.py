@@ -383,15 +383,15 @@ class EligibilityResult(msgspec.Struct, frozen=True):
         return self.reason is None
 
 
-def assess(plan: Plan, product: ProductFacts, today: dt.date | tuple[dt.date, dt.date]) -> EligibilityResult:
+def assess(plan: Plan, product: ProductFacts, days: tuple[dt.date, dt.date]) -> EligibilityResult:
     """Is `plan` sellable for `product` today, at what price, and with what waiting period?
 
-    `today` is a day, or the earliest and the latest day it is where the product was bought
+    `days` are the earliest and the latest day it is where the product was bought
     (`zones.country_days`: the shop may date its sales by the country's clock or by UTC's). A
     purchase dated after the latest is in the future; one dated the earliest or later was made
     today, at the same checkout (no waiting period); days since the purchase count from the
     earliest."""
-    earliest, latest = (today, today) if isinstance(today, dt.date) else today
+    earliest, latest = days
     days_since_purchase = max((earliest - product.purchase_date).days, 0)
     waiting = plan.waiting_period_days if days_since_purchase > 0 else 0
     price = plan.price_for(product.price)

@@ -59,7 +59,7 @@ _DISPUTED = (
     update(contracts).where(contracts.c.id == bindparam("contract_id")).values(disputed=bindparam("disputed"))
 )
 _STORE = insert(stripe_events)
-_EVENT_KEY = "pk_stripe_events"
+_EVENT_KEY = stripe_events.primary_key.name  # a twin of a stored event breaks it
 _OUTCOME = (
     update(stripe_events)
     .where(stripe_events.c.id == bindparam("event_id"))

@@ -44,7 +44,7 @@ contracts: Table = ContractRow.__table__  # type: ignore[assignment]
 periods: Table = CoveragePeriodRow.__table__  # type: ignore[assignment]
 events: Table = ContractEventRow.__table__  # type: ignore[assignment]
 
-_FACT_KEY = "pk_contract_events"  # a fact is its reference and its kind, applied once
+_FACT_KEY = events.primary_key.name  # a fact is its reference and its kind, applied once
 
 
 def lost_to_another_contract(error: BaseException) -> Conflict | None:
