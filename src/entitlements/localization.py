@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from decimal import Decimal
 from functools import lru_cache
+from string import Formatter
 
 from babel import Locale
 from babel.dates import format_date
@@ -118,12 +119,42 @@ def format_number(value: int, locale: str) -> str:
     return format_decimal(value, locale=_babel_locale(locale))
 
 
-_DOUBLE_STOP = re.compile("\\.([\u200e\u200f]?)\\.")
+_MARKS = "\u200e\u200f"  # the direction marks an amount or a template may put beside a stop
 
 
-def one_stop(text: str) -> str:
-    """An amount that ends in an abbreviation's stop ("ر.س.") ends the sentence too: one stop."""
-    return _DOUBLE_STOP.sub(r".\1", text)
+@lru_cache(maxsize=1_024)
+def _pieces(template: str) -> tuple[tuple[str, str | None], ...]:
+    """A template's literal text and the field after each (None: none, after an escaped brace or
+    at the end): plain fields, as every template here has them."""
+    pieces = []
+    for literal, field, spec, conversion in Formatter().parse(template):
+        if spec or conversion:
+            raise ValueError(f"a template's fields are plain names: {template!r}")
+        pieces.append((literal, field))
+    return tuple(pieces)
+
+
+def fill(template: str, **values: str) -> str:
+    """The template with its fields filled. Where a value ends in a stop (an amount in "ر.س.", a
+    plan named "Care Inc.") and the template's sentence stops right after it, one stop is
+    written; a value itself is written as it is (a plan named "Protect..." keeps its three)."""
+    out: list[str] = []
+    value = ""  # the value just written, if the text so far ends in one
+    for literal, field in _pieces(template):
+        if literal:
+            out.append(_after(value, literal) if value else literal)
+        value = "" if field is None else values[field]  # no field: an escaped brace, or the end
+        out.append(value)
+    return "".join(out)
+
+
+def _after(value: str, literal: str) -> str:
+    """The literal that follows a value, without its leading stop when the value ends in one (a
+    direction mark beside either stop stays)."""
+    head = 1 if literal.startswith(tuple(_MARKS)) else 0
+    if value.rstrip(_MARKS).endswith(".") and literal[head : head + 1] == ".":
+        return literal[:head] + literal[head + 1 :]
+    return literal
 
 
 def load_locale_data() -> None:

@@ -19,7 +19,7 @@ from babel.lists import format_list
 
 from entitlements.catalog import SupportChannel, SupportLevel
 from entitlements.coverage import Decision, Reason
-from entitlements.localization import format_day, format_money, format_number, one_stop, say_money
+from entitlements.localization import fill, format_day, format_money, format_number, say_money
 from entitlements.money import Money
 from entitlements.summary_texts import (
     BENEFITS,
@@ -88,7 +88,7 @@ def _sentence(key: str, source: str, locale: str, **values: str) -> str:
     incident = values.get("incident")
     if incident and not template.startswith("{incident}"):
         values["incident"] = incident[:1].lower() + incident[1:]  # a name mid-sentence
-    return template.format(**values)
+    return fill(template, **values)
 
 
 def _sentences(
@@ -185,7 +185,7 @@ def _paragraph(
     ended_at: dt.datetime | None,
     time_zone: str,
 ) -> str:
-    return one_stop(" ".join(_sentences(voice, decision, locale, plan_name, starts_at, ended_at, time_zone)))
+    return " ".join(_sentences(voice, decision, locale, plan_name, starts_at, ended_at, time_zone))
 
 
 def speak(

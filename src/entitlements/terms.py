@@ -18,7 +18,7 @@ from babel import Locale
 from babel.lists import format_list
 
 from entitlements.catalog import LOCALES, Billing, ClaimWindow, CoverageStart, Plan
-from entitlements.localization import format_money, format_number, one_stop
+from entitlements.localization import fill, format_money, format_number
 from entitlements.summaries import support_words
 from entitlements.summary_texts import BENEFITS, DURATIONS, INCIDENTS, TERMS
 from entitlements.translations import translate
@@ -65,7 +65,7 @@ def duration(count: int, unit: str, locale: str) -> str:
 
 
 def _say(locale: str, key: str, **values: str) -> str:
-    return one_stop(translate(locale, key, TERMS[key]).format(**values))
+    return fill(translate(locale, key, TERMS[key]), **values)
 
 
 def _incident(locale: str, kind: str, first: bool) -> str:

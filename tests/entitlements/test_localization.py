@@ -7,9 +7,9 @@ import pytest
 
 from entitlements.catalog import LOCALES, CoverageKind
 from entitlements.coverage import Decision
-from entitlements.localization import format_day, format_money
+from entitlements.localization import fill, format_day, format_money
 from entitlements.money import Money
-from entitlements.summaries import summarize
+from entitlements.summaries import speak, summarize
 
 CURRENCIES = ("USD", "PHP", "INR", "SEK", "SAR", "VND", "EUR")
 
@@ -39,6 +39,43 @@ def test_an_amount_ending_in_a_stop_does_not_double_the_sentences_stop() -> None
     text = summarize(decision, "ar", plan_name="حماية الهاتف")
     assert "ر.س" in text
     assert not re.search("\\.[\u200e\u200f]?\\.", text), text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("plan", ["Protect...", "Care Inc.", "A..B", ".."])
+def test_a_plan_name_is_said_and_shown_as_it_is_written(locale: str, plan: str) -> None:
+    """Only a value's stop that meets its sentence's stop merges with it: a plan's own stops stay."""
+    decision = Decision(
+        covered=True,
+        reason=None,
+        contract_id="ctr",
+        status=None,
+        at=dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
+        incident=CoverageKind.SCREEN,
+        deductible=Money(19900, "SAR"),
+        period_end=dt.datetime(2028, 11, 27, tzinfo=dt.UTC),
+    )
+    assert plan in summarize(decision, locale, plan_name=plan)
+    assert plan in speak(decision, locale, plan_name=plan).text
+
+
+@pytest.mark.parametrize(
+    ("template", "value", "filled"),
+    [
+        ("Pay {amount}.", "99 ر.س.", "Pay 99 ر.س."),
+        ("Pay {amount}.", "99 ر.س.\u200f", "Pay 99 ر.س.\u200f"),
+        ("Pay {amount}\u200f.", "99 ر.س.", "Pay 99 ر.س.\u200f"),
+        ("Pay {amount}.", "99 SEK", "Pay 99 SEK."),
+        ("{amount}. Then more.", "Inc.", "Inc. Then more."),
+        ("Under {plan} until then.", "Protect...", "Under Protect... until then."),
+        ("{{literal}} {plan}.", "x", "{literal} x."),
+    ],
+)
+def test_a_value_ending_in_a_stop_merges_with_the_sentences_stop_only(
+    template: str, value: str, filled: str
+) -> None:
+    field = "amount" if "{amount}" in template else "plan"
+    assert fill(template, **{field: value}) == filled
 
 
 def test_q_values_are_read_in_any_case() -> None:
