@@ -9,7 +9,15 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from entitlements.catalog import ALWAYS, Hours, Schedule, Weekday, check_schedule, clock_minutes
+from entitlements.catalog import (
+    ALWAYS,
+    Hours,
+    Schedule,
+    Weekday,
+    check_schedule,
+    clock_minutes,
+    week_minutes,
+)
 from entitlements.support.rules import due_by
 from entitlements.zones import zone
 
@@ -73,11 +81,27 @@ def test_round_the_clock_is_the_minutes_themselves(opened_at: dt.datetime, minut
     assert due_by(stockholm, opened_at, minutes) == opened_at + dt.timedelta(minutes=minutes)
 
 
-@given(schedules(), OPENED, st.integers(1, 20_000), st.integers(1, 20_000))
+@given(schedules(), OPENED, st.data())
 def test_a_longer_target_is_never_due_sooner(
-    schedule: Schedule, opened_at: dt.datetime, a: int, b: int
+    schedule: Schedule, opened_at: dt.datetime, data: st.DataObject
 ) -> None:
+    # Targets a catalog accepts: at most a year of the schedule's hours.
+    targets = st.integers(1, min(20_000, 52 * week_minutes(schedule)))
+    a, b = data.draw(targets, "a"), data.draw(targets, "b")
     assert (due_by(schedule, opened_at, a) <= due_by(schedule, opened_at, b)) is (a <= b) or a == b
+
+
+def test_a_target_a_catalog_accepts_falls_due_however_many_holidays_come_first() -> None:
+    """Open on Mondays only, with the next 300 Mondays holidays: a year of Mondays falls due on
+    the 352nd Monday, more than six years ahead."""
+    opened_at = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)  # a Monday
+    mondays = Schedule(
+        "UTC",
+        (Hours((W.MON,), "00:00", "24:00"),),
+        tuple(opened_at.date() + dt.timedelta(weeks=n) for n in range(300)),
+    )
+    year = 52 * week_minutes(mondays)
+    assert due_by(mondays, opened_at, year) == opened_at + dt.timedelta(weeks=351, days=1)
 
 
 def test_office_hours_across_the_weekend_the_clocks_went_back() -> None:

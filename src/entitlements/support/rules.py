@@ -22,7 +22,8 @@ from entitlements.zones import zone
 _DAY = dt.timedelta(days=1)
 _WEEK = dt.timedelta(days=7)
 _MINUTE = dt.timedelta(minutes=1)
-# How far ahead a due-by is looked for: far past any target a plan may set (a year of minutes).
+# How far ahead a due-by is looked for, a week more for each holiday on the way: far past any
+# target a catalog accepts (a year of the schedule's hours, `catalog.check_plan`).
 HORIZON_DAYS = 366 * 5
 
 
@@ -88,7 +89,9 @@ def due_by(schedule: Schedule, opened_at: dt.datetime, minutes: int) -> dt.datet
             day += _WEEK
             continue
         first = False
-        if day not in holidays:
+        if day in holidays:
+            last += _WEEK  # the hours it closes are found a week further on
+        else:
             for opens, closes in weekly[day.weekday()]:
                 end = _instant(day, closes, tz)
                 if end <= opened_at:
@@ -98,7 +101,7 @@ def due_by(schedule: Schedule, opened_at: dt.datetime, minutes: int) -> dt.datet
                     return begin + remaining
                 remaining -= end - begin
         day += _DAY
-    raise ValueError(f"not due within {HORIZON_DAYS} days: the schedule opens too seldom")
+    raise ValueError(f"not due within {HORIZON_DAYS} days and its holidays: the schedule opens too seldom")
 
 
 def support_answer(support: Support, opened_at: dt.datetime | None) -> SupportAnswer:
