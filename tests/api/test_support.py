@@ -85,6 +85,36 @@ async def test_a_check_tells_the_level_the_channels_and_when_a_case_opened_then_
     assert without["products"][0]["contracts"][0]["support"]["targets"][0]["first_response_due"] is None
 
 
+async def test_a_target_past_years_of_holidays_still_falls_due(shop: Shop, app: CoverlineApp) -> None:
+    """A schedule open on Mondays only, its next 300 Mondays holidays: a resolution target of a
+    year of Mondays, which a catalog accepts, falls due in 2033, and the check says when."""
+    monday = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+    mondays = Schedule(
+        "UTC",
+        (Hours((W.MON,), "00:00", "24:00"),),
+        tuple(monday.date() + dt.timedelta(weeks=n) for n in range(300)),
+    )
+    year_of_mondays = 52 * 24 * 60
+    plan = plan_for_tests(
+        code="test-mondays",
+        waiting_period_days=0,
+        support=Support(
+            SupportLevel.STANDARD,
+            [SupportChannel.PHONE],
+            [SupportTarget(SupportChannel.PHONE, 60, year_of_mondays)],
+            mondays,
+            ExchangePolicy.REPAIR_FIRST,
+        ),
+    )
+    async with app.state.db.sessions() as session, session.begin():
+        await PlanRepository(session).publish([plan])
+    contract = await shop.sell("test-mondays")
+    answer = await shop.check(serial=contract["serial"], opened_at=monday.isoformat())
+    [phone] = answer["products"][0]["contracts"][0]["support"]["targets"]
+    assert dt.datetime.fromisoformat(phone["resolution_due"]) == monday + dt.timedelta(weeks=351, days=1)
+    assert dt.datetime.fromisoformat(phone["first_response_due"]) == monday + dt.timedelta(weeks=300, hours=1)
+
+
 async def test_no_support_is_granted_outside_cover_and_a_bad_opened_at_is_a_problem(desk: Shop) -> None:
     unpaid = await desk.sell("test-priority", pay=False)
     answer = await desk.check(serial=unpaid["serial"], opened_at="2026-12-01T10:00:00Z")
