@@ -28,7 +28,9 @@ DEFAULT_LOCALE = SOURCE_LOCALE
 Code = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 CurrencyCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
 CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
-MinorUnits = Annotated[int, msgspec.Meta(ge=0)]
+# What PostgreSQL keeps a plan's numbers in: an amount in a bigint, a version in an integer.
+BIGINT_MAX, INTEGER_MAX = 2**63 - 1, 2**31 - 1
+MinorUnits = Annotated[int, msgspec.Meta(ge=0, le=BIGINT_MAX)]
 
 
 class CoverageKind(StrEnum):
@@ -149,7 +151,7 @@ class Coverage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class ClaimLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    count: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    count: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
     window: ClaimWindow = ClaimWindow.TERM
     # Approved claim amounts over the contract's life may not exceed the product's price.
     aggregate_up_to_product_price: bool = False
@@ -281,7 +283,7 @@ class PriceBand(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     currency: CurrencyCode
     product_price_min: MinorUnits
-    price: Annotated[int, msgspec.Meta(ge=1)]
+    price: Annotated[int, msgspec.Meta(ge=1, le=BIGINT_MAX)]
     product_price_max: MinorUnits | None = None  # None: no upper bound
 
     def contains(self, product_price: Money) -> bool:
@@ -293,7 +295,7 @@ class PriceBand(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Cancellation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    free_look_days: Annotated[int, msgspec.Meta(ge=0)] = 30
+    free_look_days: Annotated[int, msgspec.Meta(ge=0, le=3650)] = 30
     pro_rata: bool = True
     fees: dict[CurrencyCode, MinorUnits] = {}
 
@@ -303,7 +305,7 @@ class Cancellation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class Plan(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     code: Code
-    version: Annotated[int, msgspec.Meta(ge=1)]
+    version: Annotated[int, msgspec.Meta(ge=1, le=INTEGER_MAX)]
     texts: dict[str, PlanText]
     coverages: Annotated[list[Coverage], msgspec.Meta(min_length=1)]
     term_months: Annotated[int, msgspec.Meta(ge=1, le=120)]

@@ -228,6 +228,35 @@ def test_every_problem_is_reported_with_its_path() -> None:
     assert "$.plans[1].texts.xx" in paths
 
 
+@pytest.mark.parametrize(
+    ("edit", "path"),
+    [
+        ((b"version = 1", b"version = 2147483648"), "$.plans[0].version"),
+        ((b"price = 7900", b"price = 9223372036854775808"), "$.plans[0].prices[0].price"),
+        (
+            (b"product_price_min = 0", b"product_price_min = 100000000000000000000"),
+            "$.plans[0].prices[0].product_price_min",
+        ),
+        ((b"USD = 2900", b"USD = 9223372036854775808"), "$.plans[0].coverages[0].deductibles[...]"),
+        (
+            (b'billing = "upfront"', b'billing = "upfront"\nclaim_limits = { count = 1001 }'),
+            "$.plans[0].claim_limits.count",
+        ),
+        (
+            (b'billing = "upfront"', b'billing = "upfront"\ncancellation = { free_look_days = 3000000 }'),
+            "$.plans[0].cancellation.free_look_days",
+        ),
+    ],
+)
+def test_a_number_past_what_is_stored_or_counted_is_refused_with_its_path(
+    edit: tuple[bytes, bytes], path: str
+) -> None:
+    """A version PostgreSQL's integer cannot hold, an amount its bigint cannot, a free look that
+    would end after the year 9999: refused when the catalog is read, not when a plan is sold."""
+    _, problems = decode_catalog(VALID.replace(*edit))
+    assert [p.path for p in problems] == [path]
+
+
 def test_a_catalog_without_english_or_with_duplicates_is_refused() -> None:
     _, problems = decode_catalog(VALID.replace(b"[plans.texts.en]", b"[plans.texts.sv]"))
     assert [p.path for p in problems] == ["$.plans[0].texts"]
