@@ -533,27 +533,50 @@ end
 
 
 async def awaiting_payment(count: int, contracts: int, tag: str) -> list[str]:
-    """`count` contracts awaiting their first payment, each beside a seeded one on its product
-    (ids `ctr_p…`: the data set's own stay `ctr_b…`). Each run starts at a product of its own:
-    runs that added to the same products made their snapshots grow, and each run slower."""
-    start = secrets.randbelow(contracts)
+    """`count` contracts awaiting their first payment, each the only one of a customer and a
+    product of its own, copied from a seeded one (ids `…_p…`, serials `BP…`: the data set's own
+    stay `…_b…` and `BN…`). Runs that added their contracts to the seeded products grew the
+    snapshots, the customers and the products that the checks and the mix read, run after run."""
     db = await asyncpg.connect(DB_URL)
     try:
-        rows = await db.fetch(
-            "INSERT INTO contracts (id, customer_id, product_id, offer_id, plan_code, plan_version,"
-            " price_amount, currency, billing, status, sold_at, coverage_starts_at, revision, created_at,"
-            " updated_at, disputed)"
-            " SELECT 'ctr_p' || $1 || '_' || g, c.customer_id, c.product_id, 'off_p' || $1 || '_' || g,"
-            " c.plan_code, c.plan_version, c.price_amount, c.currency, c.billing, 'pending_payment', now(),"
-            " now(), 0, now(), now(), false"
-            " FROM generate_series(1, $2) g"
-            " JOIN contracts c ON c.id = 'ctr_b' || lpad((((g + $4)::bigint * 7919) % $3)::text, 9, '0')"
-            " RETURNING id",
-            tag,
-            count,
-            contracts,
-            start,
-        )
+        async with db.transaction():
+            await db.execute(
+                "CREATE TEMP TABLE awaiting ON COMMIT DROP AS SELECT g, c.id AS contract_id,"
+                " c.customer_id, c.product_id, $1 || '_' || g AS made"
+                " FROM generate_series(1, $2) g"
+                " JOIN contracts c ON c.id = 'ctr_b' || lpad((((g + $4)::bigint * 7919) % $3)::text, 9, '0')",
+                tag,
+                count,
+                contracts,
+                secrets.randbelow(contracts),
+            )
+            await db.execute(
+                "INSERT INTO customers (id, name, email, phone, locale, country, created_at, updated_at,"
+                " time_zone, marketing_consent)"
+                " SELECT 'cus_p' || a.made, k.name, k.email, k.phone, k.locale, k.country, now(), now(),"
+                " k.time_zone, k.marketing_consent FROM awaiting a JOIN customers k ON k.id = a.customer_id"
+            )
+            # The snapshot a unit of work rewrites when the first payment comes: no contract yet.
+            await db.execute(
+                "INSERT INTO products (id, customer_id, serial, sku, category, price_amount, currency,"
+                " purchase_date, warranty_months, warranty_labour_months, entitlement, created_at)"
+                " SELECT 'prd_p' || a.made, 'cus_p' || a.made, 'BP' || a.made, p.sku, p.category,"
+                " p.price_amount, p.currency, p.purchase_date, p.warranty_months, p.warranty_labour_months,"
+                " jsonb_set(jsonb_set(jsonb_set(jsonb_set(p.entitlement::jsonb,"
+                " '{product_id}', to_jsonb('prd_p' || a.made)),"
+                " '{customer_id}', to_jsonb('cus_p' || a.made)),"
+                " '{serial}', to_jsonb('BP' || a.made)), '{contracts}', '[]')::text, now()"
+                " FROM awaiting a JOIN products p ON p.id = a.product_id"
+            )
+            rows = await db.fetch(
+                "INSERT INTO contracts (id, customer_id, product_id, offer_id, plan_code, plan_version,"
+                " price_amount, currency, billing, status, sold_at, coverage_starts_at, revision, created_at,"
+                " updated_at, disputed)"
+                " SELECT 'ctr_p' || a.made, 'cus_p' || a.made, 'prd_p' || a.made, 'off_p' || a.made,"
+                " c.plan_code, c.plan_version, c.price_amount, c.currency, c.billing, 'pending_payment',"
+                " now(), now(), 0, now(), now(), false"
+                " FROM awaiting a JOIN contracts c ON c.id = a.contract_id ORDER BY a.g RETURNING id"
+            )
     finally:
         await db.close()
     return [row[0] for row in rows]
@@ -564,9 +587,10 @@ def webhook_ingestion(
 ) -> dict[str, float]:
     """Signed `payment_intent.succeeded` events, posted by wrk (one thread, 16 connections) as
     Stripe would. `first`: each is the first payment of a contract awaiting it (made for the
-    run), which locks the contract, records its coverage period, books the sale, rewrites the
-    product's snapshot and writes `contract.activated`, in one transaction; else each pays a
-    seeded contract already paid, which books a duplicate payment and queues its refund."""
+    run, on a product of its own), which locks the contract, records its coverage period, books
+    the sale, rewrites the product's snapshot and writes `contract.activated`, in one
+    transaction; else each pays a seeded contract already paid, which books a duplicate payment
+    and queues its refund."""
     from billing.webhooks.signatures import sign
 
     now = int(time.time())
