@@ -25,18 +25,21 @@ def test_vietnamese_dates_read_ngay_thang_nam() -> None:
     assert format_day(dt.date(2028, 3, 5), "vi") == "ngày 5 tháng 3 năm 2028"
 
 
+# A screen repair covered with a deductible in riyals, whose Arabic symbol ends in a stop.
+SCREEN_IN_RIYALS = Decision(
+    covered=True,
+    reason=None,
+    contract_id="ctr",
+    status=None,
+    at=dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
+    incident=CoverageKind.SCREEN,
+    deductible=Money(19900, "SAR"),
+    period_end=dt.datetime(2028, 11, 27, tzinfo=dt.UTC),
+)
+
+
 def test_an_amount_ending_in_a_stop_does_not_double_the_sentences_stop() -> None:
-    decision = Decision(
-        covered=True,
-        reason=None,
-        contract_id="ctr",
-        status=None,
-        at=dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
-        incident=CoverageKind.SCREEN,
-        deductible=Money(19900, "SAR"),
-        period_end=dt.datetime(2028, 11, 27, tzinfo=dt.UTC),
-    )
-    text = summarize(decision, "ar", plan_name="حماية الهاتف")
+    text = summarize(SCREEN_IN_RIYALS, "ar", plan_name="حماية الهاتف")
     assert "ر.س" in text
     assert not re.search("\\.[\u200e\u200f]?\\.", text), text
 
@@ -45,18 +48,8 @@ def test_an_amount_ending_in_a_stop_does_not_double_the_sentences_stop() -> None
 @pytest.mark.parametrize("plan", ["Protect...", "Care Inc.", "A..B", ".."])
 def test_a_plan_name_is_said_and_shown_as_it_is_written(locale: str, plan: str) -> None:
     """Only a value's stop that meets its sentence's stop merges with it: a plan's own stops stay."""
-    decision = Decision(
-        covered=True,
-        reason=None,
-        contract_id="ctr",
-        status=None,
-        at=dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
-        incident=CoverageKind.SCREEN,
-        deductible=Money(19900, "SAR"),
-        period_end=dt.datetime(2028, 11, 27, tzinfo=dt.UTC),
-    )
-    assert plan in summarize(decision, locale, plan_name=plan)
-    assert plan in speak(decision, locale, plan_name=plan).text
+    assert plan in summarize(SCREEN_IN_RIYALS, locale, plan_name=plan)
+    assert plan in speak(SCREEN_IN_RIYALS, locale, plan_name=plan).text
 
 
 @pytest.mark.parametrize(
