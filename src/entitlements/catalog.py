@@ -275,7 +275,7 @@ class ClaimReview(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class Eligibility(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     categories: Annotated[list[ProductCategory], msgspec.Meta(min_length=1)]
     countries: list[CountryCode] = []  # empty: every country
-    max_days_since_purchase: Annotated[int, msgspec.Meta(ge=0)] = 0
+    max_days_since_purchase: Annotated[int, msgspec.Meta(ge=0, le=36_500)] = 0
 
 
 class PriceBand(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

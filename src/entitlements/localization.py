@@ -139,12 +139,14 @@ def fill(template: str, **values: str) -> str:
     plan named "Care Inc.") and the template's sentence stops right after it, one stop is
     written; a value itself is written as it is (a plan named "Protect..." keeps its three)."""
     out: list[str] = []
-    value = ""  # the value just written, if the text so far ends in one
+    value = ""  # the value the text so far ends in, if it ends in one
     for literal, field in _pieces(template):
         if literal:
             out.append(_after(value, literal) if value else literal)
-        value = "" if field is None else values[field]  # no field: an escaped brace, or the end
-        out.append(value)
+            value = ""
+        if field is not None and values[field]:
+            value = values[field]
+            out.append(value)
     return "".join(out)
 
 

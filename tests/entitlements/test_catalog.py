@@ -243,6 +243,10 @@ def test_every_problem_is_reported_with_its_path() -> None:
             "$.plans[0].claim_limits.count",
         ),
         (
+            (b'categories = ["phone"]', b'categories = ["phone"]\nmax_days_since_purchase = 800000'),
+            "$.plans[0].eligibility.max_days_since_purchase",
+        ),
+        (
             (b'billing = "upfront"', b'billing = "upfront"\ncancellation = { free_look_days = 3000000 }'),
             "$.plans[0].cancellation.free_look_days",
         ),

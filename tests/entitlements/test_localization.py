@@ -62,6 +62,8 @@ def test_a_plan_name_is_said_and_shown_as_it_is_written(locale: str, plan: str) 
         ("{amount}. Then more.", "Inc.", "Inc. Then more."),
         ("Under {plan} until then.", "Protect...", "Under Protect... until then."),
         ("{{literal}} {plan}.", "x", "{literal} x."),
+        ("{plan}}}.", "Inc.", "Inc.}."),
+        ("{plan}.", "", "."),
     ],
 )
 def test_a_value_ending_in_a_stop_merges_with_the_sentences_stop_only(
@@ -69,6 +71,11 @@ def test_a_value_ending_in_a_stop_merges_with_the_sentences_stop_only(
 ) -> None:
     field = "amount" if "{amount}" in template else "plan"
     assert fill(template, **{field: value}) == filled
+
+
+def test_an_empty_value_leaves_the_stop_of_the_value_before_it_to_merge() -> None:
+    assert fill("{plan}{note}.", plan="Care Inc.", note="") == "Care Inc."
+    assert fill("{plan} {note}.", plan="Care Inc.", note="") == "Care Inc. ."
 
 
 def test_q_values_are_read_in_any_case() -> None:
