@@ -37,8 +37,9 @@ def _currency(locale: str, plan: Plan | None = None) -> str:
 
 
 def summary_variants(currency: str, deductible: int | None = None) -> list[tuple[str, Decision]]:
-    """Every summary a check can give, named: each reason for no cover (about a power surge),
-    and cover with each part. `deductible` in minor units (default a whole amount)."""
+    """Every summary a check can give, named: each reason for no cover (about a power surge; under
+    the manufacturer's warranty, about a breakdown it repairs, and a power surge it does not), and
+    cover with each part. `deductible` in minor units (default a whole amount)."""
     amount = Money(deductible if deductible is not None else 9900 if currency != "VND" else 490_000, currency)
     variants = [
         (
@@ -49,7 +50,9 @@ def summary_variants(currency: str, deductible: int | None = None) -> list[tuple
                 "ctr_sample",
                 ACTIVE,
                 AT,
-                incident=CoverageKind.POWER_SURGE,
+                incident=CoverageKind.MECHANICAL_BREAKDOWN
+                if reason is Reason.MANUFACTURER_WARRANTY
+                else CoverageKind.POWER_SURGE,
                 waiting_until=END,
                 grace_until=END,
                 warranty_until=END if reason is Reason.MANUFACTURER_WARRANTY else None,
@@ -57,6 +60,20 @@ def summary_variants(currency: str, deductible: int | None = None) -> list[tuple
         )
         for reason in Reason
     ]
+    variants.append(
+        (
+            "manufacturer_warranty, for a kind it does not repair",
+            Decision(
+                False,
+                Reason.MANUFACTURER_WARRANTY,
+                "ctr_sample",
+                ACTIVE,
+                AT,
+                incident=CoverageKind.POWER_SURGE,
+                warranty_until=END,
+            ),
+        )
+    )
     variants += [
         (
             COVERED_WITH_DEDUCTIBLE,

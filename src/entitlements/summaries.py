@@ -18,7 +18,7 @@ from babel.core import get_global
 from babel.lists import format_list
 
 from entitlements.catalog import SupportChannel, SupportLevel
-from entitlements.coverage import Decision, Reason
+from entitlements.coverage import WARRANTY_KINDS, Decision, Reason
 from entitlements.localization import fill, format_day, format_money, format_number, say_money
 from entitlements.money import Money
 from entitlements.summary_texts import (
@@ -118,7 +118,10 @@ def _sentences(
             Reason.EXPIRED: ended_at,
             Reason.MANUFACTURER_WARRANTY: decision.warranty_until,
         }.get(reason)
-        return [say(reason.value, plan=plan, date=day(date), incident=incident)]
+        key = reason.value
+        if reason is Reason.MANUFACTURER_WARRANTY and decision.incident not in WARRANTY_KINDS:
+            key = "after_warranty"  # the warranty does not repair it: the plan's cover begins later
+        return [say(key, plan=plan, date=day(date), incident=incident)]
 
     parts = [say("covered", plan=plan, end=day(decision.period_end))]
     if decision.incident is not None:

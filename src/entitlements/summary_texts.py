@@ -51,6 +51,11 @@ SENTENCES: dict[str, str] = dict(
             "manufacturer_warranty",
             "Not covered by {plan} yet: the manufacturer's warranty covers {incident} until {date}.",
         ),
+        N_(
+            "after_warranty",
+            "Not covered by {plan} yet: its cover for {incident} begins on {date}, when the manufacturer's"
+            " warranty ends.",
+        ),
         N_("limit_reached", "Not covered: {plan} has reached its claim limit."),
     ]
 )

@@ -17,6 +17,7 @@ PERILS = shops.plan_for_tests(
     coverages=[
         Coverage(CoverageKind.SCREEN, {"USD": 2900}),
         Coverage(CoverageKind.MECHANICAL_BREAKDOWN, starts=CoverageStart.AFTER_MANUFACTURER_WARRANTY),
+        Coverage(CoverageKind.POWER_SURGE, starts=CoverageStart.AFTER_MANUFACTURER_WARRANTY),
     ],
 )
 
@@ -45,8 +46,15 @@ async def test_breakdowns_are_the_manufacturers_until_its_warranty_ends_then_the
     assert {p["kind"]: p["paid_by"] for p in item["paid_by"]} == {
         "screen": "plan",
         "mechanical_breakdown": "manufacturer",
+        "power_surge": "none",
     }
-    assert "tillverkarens garanti" in now["summary"]  # who pays, in the caller's language
+    assert "tillverkarens garanti täcker" in now["summary"]  # who pays, in the caller's language
+    # A surge is no defect: the warranty does not repair it, and the summary does not say it does.
+    surge = await shop.check(contract_id=contract["id"], incident="power_surge", locale="sv")
+    [item] = surge["products"][0]["contracts"]
+    assert (item["covered"], item["reason"]) == (False, "manufacturer_warranty")
+    assert "tillverkarens garanti täcker" not in surge["summary"]
+    assert "skyddet för överspänningsskada börjar gälla" in surge["summary"]
     screen = await shop.check(contract_id=contract["id"], incident="screen")
     assert screen["covered"] is True
 
@@ -57,6 +65,7 @@ async def test_breakdowns_are_the_manufacturers_until_its_warranty_ends_then_the
     assert {p["kind"]: p["paid_by"] for p in item["paid_by"]} == {
         "screen": "plan",
         "mechanical_breakdown": "plan",
+        "power_surge": "plan",
     }
 
     denied = await shop.claim(contract_id=contract["id"], incident_kind="mechanical_breakdown")
