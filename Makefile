@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run serve test lint types contracts pytest speech-engine browser screenshots tour openapi messages texts bench clean
+.PHONY: setup run serve test lint types contracts pytest speech-engine browser tour-tools screenshots tour openapi messages texts bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -52,13 +52,17 @@ contracts: setup
 # once per worker as with `load`'s round robin (tests' summed time 556 s with `load`, 480 s).
 PYTEST_WORKERS ?= 2
 
-pytest: setup speech-engine browser
+pytest: setup speech-engine browser tour-tools
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal --durations=15
 
 # Debian's packages the tests need are installed as root, or through `sudo -n` (no password
 # prompt: CI has no stdin) for anyone else; the README says what a machine without either needs.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 APT_INSTALL = $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends
+
+# The tour runs the README's shell blocks through curl and jq.
+tour-tools:
+	@command -v curl >/dev/null && command -v jq >/dev/null || ($(APT_INSTALL) curl jq >/dev/null)
 
 # The tests render the phone bot's speech to audio with espeak-ng (Debian's package).
 speech-engine:
@@ -80,12 +84,12 @@ test: lint types contracts pytest
 
 # The README's shell blocks, each run twice in fresh shells and two time zones against a server
 # with the demo catalog (also part of `make test`).
-tour: setup
+tour: setup tour-tools
 	$(BIN)/pytest tests/test_tour.py
 
 # 1,000,000 contracts in PostgreSQL (127.0.0.1:5432), the production server, wrk over loopback.
 bench: setup
-	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	@command -v wrk >/dev/null || ($(APT_INSTALL) wrk >/dev/null)
 	$(BIN)/python bench/run.py $(ARGS)
 
 openapi: setup

@@ -78,7 +78,7 @@ async def test_deeply_nested_json_is_refused(client: httpx.AsyncClient, keys: Ke
 @pytest.mark.parametrize("amount", [2**63, -(2**63) - 1, 10**30])
 async def test_amounts_beyond_64_bits_are_refused(shop: Shop, amount: int) -> None:
     response = await post_product(shop, price={"amount": amount, "currency": "USD"})
-    assert_problem(response, 400, 422)
+    assert_problem(response, 422)
 
 
 @pytest.mark.parametrize(
@@ -151,7 +151,7 @@ async def test_a_real_nul_in_text_is_refused(shop: Shop) -> None:
         content=b'{"name": "A\\u0000B", "country": "US", "time_zone": "America/Chicago"}',
         headers={**shop.keys.auth("checkout"), "Content-Type": "application/json"},
     )
-    assert_problem(response, 400, 422)
+    assert_problem(response, 400)
 
 
 def signed(raw: bytes) -> dict[str, str]:
@@ -278,7 +278,7 @@ async def test_signed_bytes_that_are_not_an_event_are_kept_under_their_digest(
 
 async def test_numbers_in_strings_are_not_numbers(shop: Shop) -> None:
     response = await post_product(shop, price={"amount": "100", "currency": "USD"})
-    assert_problem(response, 400, 422)
+    assert_problem(response, 422)
 
 
 async def test_an_instant_in_a_body_needs_rfc_3339_with_its_offset(shop: Shop) -> None:
@@ -289,13 +289,13 @@ async def test_an_instant_in_a_body_needs_rfc_3339_with_its_offset(shop: Shop) -
             json={"action": "payment", "reference": f"r-{secrets.token_hex(3)}", "at": at},
             headers=shop.keys.auth("admin"),
         )
-        assert_problem(response, 400, 422)
+        assert_problem(response, 422)
 
 
 @pytest.mark.parametrize("purchase_date", ["0001-01-01", "1989-12-31", "2999-01-01"])
 async def test_a_purchase_date_outside_1990_to_tomorrow_is_refused(shop: Shop, purchase_date: str) -> None:
     response = await post_product(shop, purchase_date=purchase_date)
-    assert_problem(response, 400, 422)
+    assert_problem(response, 422)
 
 
 @pytest.mark.parametrize("country", ["XX", "ZZ", "EU"])
@@ -303,7 +303,7 @@ async def test_a_country_that_is_not_iso_3166_is_refused(shop: Shop, country: st
     response = await shop.client.post(
         "/v1/customers", json={"name": "Ana", "country": country}, headers=shop.keys.auth("checkout")
     )
-    assert_problem(response, 400, 422)
+    assert_problem(response, 422)
 
 
 async def test_a_query_parameter_given_twice_is_refused_naming_it(shop: Shop, keys: Keys) -> None:

