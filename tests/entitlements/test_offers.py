@@ -85,16 +85,22 @@ def test_changing_any_bound_field_breaks_the_signature(field: str, value: object
         verify_offer(_with_payload(token, payload), KEYS, NOW)
 
 
-@given(st.integers(0, 200), st.integers(0, 255))
-def test_flipping_any_byte_is_rejected(position: int, xor: int) -> None:
+@given(st.integers(0, 10_000), st.integers(0, 255), st.characters())
+def test_changing_any_character_is_rejected(position: int, xor: int, other: str) -> None:
+    """A byte flipped, or any character at all (a shopper edits the token the widget hands on)."""
     token = sign_offer(terms(), KEYS)
     index = position % len(token)
-    flipped = chr(ord(token[index]) ^ (xor or 1))
-    tampered = token[:index] + flipped + token[index + 1 :]
-    if tampered == token:
-        return
-    with pytest.raises(InvalidOffer):
-        verify_offer(tampered, KEYS, NOW)
+    for changed in (chr(ord(token[index]) ^ (xor or 1)), other):
+        tampered = token[:index] + changed + token[index + 1 :]
+        if tampered != token:
+            with pytest.raises(InvalidOffer):
+                verify_offer(tampered, KEYS, NOW)
+
+
+def test_a_signature_in_other_characters_is_rejected() -> None:
+    token = sign_offer(terms(), KEYS)
+    with pytest.raises(InvalidOffer, match="malformed"):
+        verify_offer(token.rpartition(".")[0] + ".é", KEYS, NOW)
 
 
 def test_an_unknown_key_id_is_rejected() -> None:
@@ -122,7 +128,9 @@ def test_keys_rotate_old_offers_still_verify_until_their_key_is_dropped() -> Non
         verify_offer(token, OfferKeyring((("k2", b"s" * 40),)), NOW)
 
 
-@pytest.mark.parametrize("token", ["", "v1", "v1.a.b.c", "v2.e30.sig", "v1.!!!.sig", "v1.e30.sig"])
+@pytest.mark.parametrize(
+    "token", ["", "v1", "v1.a.b.c", "v2.e30.sig", "v1.!!!.sig", "v1.e30.sig", "v1.é.sig"]
+)
 def test_malformed_tokens_are_rejected(token: str) -> None:
     with pytest.raises(InvalidOffer):
         verify_offer(token, KEYS, NOW)

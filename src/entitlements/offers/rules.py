@@ -120,7 +120,7 @@ def sign_offer(terms: OfferTerms, keyring: OfferKeyring) -> str:
 def verify_offer(token: str, keyring: OfferKeyring, now: dt.datetime) -> OfferTerms:
     """The terms a token binds, or `InvalidOffer` if it was altered, expired or unknown."""
     parts = token.split(".")
-    if len(parts) != 3 or parts[0] != TOKEN_VERSION:
+    if len(parts) != 3 or parts[0] != TOKEN_VERSION or not token.isascii():  # base64url and dots
         raise InvalidOffer("malformed offer token", field="offer_token")
     signed_part = f"{parts[0]}.{parts[1]}"
     try:
