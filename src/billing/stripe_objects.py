@@ -16,9 +16,24 @@ from typing import Annotated, Generic, TypeVar
 import msgspec
 
 from billing.finance import reconcile
+from entitlements.money import is_currency
 
 T = TypeVar("T")
 Metadata = dict[str, str]
+
+# What Coverline stores or books of an object, bounded as it is kept (ids as `varchar(255)`,
+# amounts summed in a bigint, currencies it can format): an event past them is malformed, kept
+# as it came and not applied, never a failed transaction that Stripe would deliver for days.
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+MAX_AMOUNT = 10**12  # minor units: Stripe's own limit is far below; a million of them fit a bigint
+Amount = Annotated[int, msgspec.Meta(ge=0, le=MAX_AMOUNT)]
+Currency = Annotated[str, msgspec.Meta(min_length=3, max_length=3)]
+
+
+def known_currency(currency: str | None) -> None:
+    """Each object that carries a currency checks it as it is decoded (`__post_init__`)."""
+    if currency is not None and not is_currency(currency.upper()):
+        raise ValueError(f"unknown currency {currency!r}")
 
 
 def instant(value: int | None) -> dt.datetime | None:
@@ -33,10 +48,10 @@ def timestamp(at: dt.datetime | None) -> int | None:
 class Ref(msgspec.Struct, kw_only=True):
     """An expandable field's object, where the server expanded it: Coverline reads its id."""
 
-    id: str
+    id: Id
 
 
-Expandable = str | Ref  # Stripe sends the id, or the object when expanded (localstripe does)
+Expandable = Id | Ref  # Stripe sends the id, or the object when expanded (localstripe does)
 
 
 def ident(value: str | Ref | msgspec.UnsetType | None) -> str | None:
@@ -64,7 +79,7 @@ class Event(msgspec.Struct, kw_only=True):
     id: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
     object: str = "event"
     type: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    created: Annotated[int, msgspec.Meta(ge=0, le=7_258_118_400)]  # up to 2200-01-01
+    created: Annotated[int, msgspec.Meta(ge=1_262_304_000, le=7_258_118_400)]  # 2010 (before Stripe) to 2200
     data: EventData = EventData()
     api_version: str | None = None
     livemode: bool = False
@@ -102,10 +117,10 @@ class NextAction(msgspec.Struct, kw_only=True):
 
 
 class PaymentIntent(msgspec.Struct, kw_only=True):
-    id: str
+    id: Id
     object: str = "payment_intent"
-    amount: int
-    currency: str
+    amount: Amount
+    currency: Currency
     status: str | None = None
     customer: str | None = None
     metadata: Metadata = {}
@@ -117,6 +132,9 @@ class PaymentIntent(msgspec.Struct, kw_only=True):
     last_payment_error: PaymentError | None = None
     next_action: NextAction | None = None
     created: int = 0
+
+    def __post_init__(self) -> None:
+        known_currency(self.currency)
 
     @property
     def decline_code(self) -> str | None:
@@ -170,22 +188,25 @@ class BalanceTransaction(msgspec.Struct, kw_only=True):
 
 
 class Refund(msgspec.Struct, kw_only=True):
-    id: str
+    id: Id
     object: str = "refund"
-    amount: int
-    currency: str
+    amount: Amount
+    currency: Currency
     status: str | None = None
     payment_intent: Expandable | None = None
     charge: Expandable | None = None
     metadata: Metadata = {}
     created: int = 0
 
+    def __post_init__(self) -> None:
+        known_currency(self.currency)
+
 
 class Charge(msgspec.Struct, kw_only=True):
-    id: str
+    id: Id
     object: str = "charge"
-    amount: int
-    currency: str
+    amount: Amount
+    currency: Currency
     status: str | None = None
     paid: bool | None = None
     payment_intent: Expandable | None = None
@@ -193,15 +214,21 @@ class Charge(msgspec.Struct, kw_only=True):
     refunds: StripeList[Refund] | None = None
     metadata: Metadata = {}
 
+    def __post_init__(self) -> None:
+        known_currency(self.currency)
+
 
 class Dispute(msgspec.Struct, kw_only=True):
-    id: str
+    id: Id
     object: str = "dispute"
-    amount: int
-    currency: str
+    amount: Amount
+    currency: Currency
     status: str
     payment_intent: Expandable | None = None
     charge: Expandable | None = None
+
+    def __post_init__(self) -> None:
+        known_currency(self.currency)
 
 
 # --- subscriptions and invoices -----------------------------------------------------------------
@@ -239,7 +266,7 @@ class BillingMode(msgspec.Struct, kw_only=True):
 
 
 class Subscription(msgspec.Struct, kw_only=True):
-    id: str
+    id: Id
     object: str = "subscription"
     customer: str | None = None
     status: str
@@ -314,9 +341,9 @@ class _InvoiceFields(msgspec.Struct, kw_only=True):
     status: str | None = None
     paid: bool | None = None  # older API versions
     billing_reason: str | None = None
-    amount_due: int = 0
-    amount_paid: int = 0
-    currency: str | None = None
+    amount_due: Amount = 0
+    amount_paid: Amount = 0
+    currency: Currency | None = None
     period_start: int | None = None
     period_end: int | None = None
     parent: InvoiceParent | None = None
@@ -366,14 +393,20 @@ class _InvoiceFields(msgspec.Struct, kw_only=True):
 
 
 class Invoice(_InvoiceFields, kw_only=True):
-    id: str
-    currency: str
+    id: Id
+    currency: Currency
+
+    def __post_init__(self) -> None:
+        known_currency(self.currency)
 
 
 class UpcomingInvoice(_InvoiceFields, kw_only=True):
     """An invoice Stripe will create: it has no id yet."""
 
     id: str | None = None
+
+    def __post_init__(self) -> None:
+        known_currency(self.currency)
 
 
 # --- hosted pages -------------------------------------------------------------------------------

@@ -192,6 +192,22 @@ async def stored_outcome(app: CoverlineApp, event_id: str) -> str | None:
         ),
         ("payment_intent.succeeded", "not an object"),
         ("charge.refunded", {"id": "re_2", "object": "refund", "amount": "a lot", "currency": "usd"}),
+        # Past what the ledger keeps: a currency it cannot book or a column cannot hold, an id
+        # past its column, an amount that is negative or past what sums in a bigint.
+        ("refund.created", {"id": "re_3", "amount": 100, "currency": "zzz"}),
+        ("refund.created", {"id": "re_4", "amount": 100, "currency": "usdx"}),
+        ("refund.created", {"id": "re_" + "5" * 300, "amount": 100, "currency": "usd"}),
+        ("refund.created", {"id": "re_6", "amount": -5000, "currency": "usd"}),
+        ("charge.dispute.created", {"id": "dp_7", "amount": 2**63, "currency": "usd", "status": "x"}),
+        (
+            "charge.refunded",
+            {
+                "id": "ch_8",
+                "amount": 100,
+                "currency": "usd",
+                "refunds": {"data": [{"id": "re_8", "amount": 100, "currency": "xyz"}]},
+            },
+        ),
     ],
 )
 async def test_a_signed_event_we_cannot_read_is_acknowledged_and_recorded_as_malformed(
@@ -205,6 +221,20 @@ async def test_a_signed_event_we_cannot_read_is_acknowledged_and_recorded_as_mal
     assert (await stored_outcome(app, event_id) or "").startswith("malformed: ")
     again = await client.post("/v1/stripe/webhooks", content=raw, headers=signed(raw))
     assert again.json()["outcome"] == "duplicate"
+
+
+async def test_an_event_dated_before_stripe_is_malformed(
+    client: httpx.AsyncClient, app: CoverlineApp
+) -> None:
+    """`created: 1` would book a payment in 1970."""
+    event_id = f"evt_1970_{secrets.token_hex(4)}"
+    raw = msgspec.json.encode(
+        {"id": event_id, "type": "refund.created", "created": 1, "data": {"object": {"id": "re_9"}}}
+    )
+    response = await client.post("/v1/stripe/webhooks", content=raw, headers=signed(raw))
+    assert response.json()["outcome"] == "malformed", response.text
+    kept = await stored_outcome(app, response.json()["event_id"])  # under its bytes' digest
+    assert "created" in (kept or "")
 
 
 async def test_a_failure_after_the_handler_is_not_taken_for_a_malformed_event(
