@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 import structlog
+from litestar.utils import normalize_path
 
 from api.auth import KeyCache, request_principal
 from api.errors import RETRY_AFTER, database_gone, make_problem, send_problem, unavailable_problem
@@ -160,6 +161,14 @@ class Edge:
         self.log: Any = structlog.get_logger("api.access")  # after the app factory configured logging
 
     def _route(self, path: str) -> Route | None:
+        """The route the app's router will serve `path` by: a trailing or doubled slash is the
+        same route to it, so its checks (the query's parameters) are the same too."""
+        found = self._match(path)
+        if found is None and (path.endswith("/") or "//" in path):
+            found = self._match(normalize_path(path))
+        return found
+
+    def _match(self, path: str) -> Route | None:
         static = self._static.get(path)
         if static is not None:
             return static

@@ -336,12 +336,20 @@ async def test_a_country_that_is_not_iso_3166_is_refused(shop: Shop, country: st
     assert_problem(response, 422)
 
 
-async def test_a_query_parameter_given_twice_is_refused_naming_it(shop: Shop, keys: Keys) -> None:
-    response = await shop.client.get(
-        "/v1/entitlements?serial=AAA111&serial=BBB222", headers=keys.auth("support")
-    )
+@pytest.mark.parametrize("path", ["/v1/entitlements", "/v1/entitlements/", "/v1//entitlements"])
+async def test_a_query_parameter_given_twice_is_refused_naming_it(shop: Shop, keys: Keys, path: str) -> None:
+    """However the path is slashed: the router serves each of them."""
+    response = await shop.client.get(f"{path}?serial=AAA111&serial=BBB222", headers=keys.auth("support"))
     problem = assert_problem(response, 400)
     assert "serial" in problem["detail"]
+
+
+@pytest.mark.parametrize("path", ["/v1/finance/ledger", "/v1/finance/ledger/", "/v1//finance/ledger/"])
+async def test_an_unknown_query_parameter_is_refused_however_the_path_is_slashed(
+    shop: Shop, keys: Keys, path: str
+) -> None:
+    response = await shop.client.get(f"{path}?contract_idd=x", headers=keys.auth("finance"))
+    assert "contract_idd" in assert_problem(response, 400)["detail"]
 
 
 async def test_answers_carry_nosniff_and_customer_data_is_not_stored_by_caches(
