@@ -140,6 +140,35 @@ async def test_erasure_reaches_every_copy_and_keeps_the_ids(
     assert again["already_erased"] and again["erased_at"] == erased["erased_at"]
 
 
+async def test_an_erased_customer_stays_erased(shop: Shop, client: httpx.AsyncClient, keys: Keys) -> None:
+    """Nothing about them is recorded again: not their name, nor a product, a contract or a
+    contract moved to them; their contracts keep answering the check."""
+    customer, _ = await _sold(shop, client, keys)
+    mine = await shop.sell()  # another customer's contract
+    product = {
+        "sku": "PHONE-1",
+        "category": "phone",
+        "price": {"amount": 80000, "currency": "USD"},
+        "purchase_date": dt.date.today().isoformat(),
+    }
+    await shop.call("POST", f"/v1/customers/{customer['id']}/erase", "admin")
+
+    tries = [
+        ("PATCH", f"/v1/customers/{customer['id']}", {"name": "Back", "email": "back@example.com"}),
+        ("POST", "/v1/products", {**product, "serial": "SN-ERASED-1", "customer_id": customer["id"]}),
+        ("POST", f"/v1/contracts/{mine['id']}/transfer", {"customer_id": customer["id"]}),
+    ]
+    for method, path, body in tries:
+        answer = await client.request(method, path, json=body, headers=keys.auth("admin"))
+        assert answer.status_code == 409, (path, answer.text)
+        assert "erased" in answer.json()["detail"]
+    row = await shop.call("GET", f"/v1/customers/{customer['id']}", "support")
+    assert (row["name"], row["email"]) == (TOMBSTONE, None)
+    again = await shop.call("POST", f"/v1/customers/{customer['id']}/erase", "admin")
+    assert again["already_erased"]
+    assert (await shop.check(serial=customer["serial"]))["covered"] is True
+
+
 def test_redaction_empties_personal_fields_at_any_depth_and_keeps_the_rest() -> None:
     event = {
         "id": "evt_1",

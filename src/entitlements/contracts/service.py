@@ -39,8 +39,8 @@ from entitlements.offers.rules import OfferKeyring, verify_offer
 from entitlements.store import audit
 from entitlements.store.contracts import (
     get_contract,
-    get_customer,
     get_product,
+    live_customer,
     lock_contract,
     periods_of,
     plan_of,
@@ -137,7 +137,7 @@ async def open_contract(
         if (existing.customer_id, existing.product_id) == (customer_id, product_id):
             return existing  # the same sale, asked again
         raise Conflict("this offer has been used for another sale", field="offer_token")
-    customer = await get_customer(session, customer_id)
+    customer = await live_customer(session, customer_id)
     product = await get_product(session, product_id)
     if product.customer_id != customer.id:
         raise InvalidInput("the product belongs to another customer", field="product_id")
@@ -394,7 +394,7 @@ async def transfer_contract(
 ) -> ContractRow:
     """The contract and its product move to a new owner; the history stays with the contract."""
     contract = await lock_contract(session, contract_id)
-    new_owner = await get_customer(session, customer_id)
+    new_owner = await live_customer(session, customer_id)
     if new_owner.id == contract.customer_id:
         raise Conflict("the contract already belongs to this customer", field="customer_id")
     if contract.status in (ContractStatus.CANCELLED.value, ContractStatus.ABANDONED.value):

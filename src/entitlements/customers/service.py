@@ -14,7 +14,7 @@ from entitlements.identifiers import check_country, clean_text, normalize_email,
 from entitlements.localization import normalize_locale
 from entitlements.store import audit
 from entitlements.store.base import utcnow
-from entitlements.store.contracts import get_customer
+from entitlements.store.contracts import get_customer, live_customer
 from entitlements.store.tables import CustomerRow, ProductRow
 from entitlements.store.unit_of_work import touch, unit_of_work
 from entitlements.zones import customer_zone
@@ -64,7 +64,7 @@ async def create_customer(session: AsyncSession, data: CustomerInput, actor: str
 async def update_customer(
     session: AsyncSession, customer_id: str, patch: CustomerPatch, actor: str
 ) -> CustomerRow:
-    row = await get_customer(session, customer_id)
+    row = await live_customer(session, customer_id)
     changes: dict[str, object] = {}
     country = patch.country or row.country
     updates = {

@@ -15,7 +15,7 @@ from entitlements.money import check_amount
 from entitlements.products.schemas import ProductInput
 from entitlements.store import audit
 from entitlements.store.base import utcnow
-from entitlements.store.contracts import get_customer, get_product
+from entitlements.store.contracts import get_product, live_customer
 from entitlements.store.tables import ProductRow
 from entitlements.store.unit_of_work import touch
 
@@ -28,7 +28,7 @@ async def product(session: AsyncSession, product_id: str) -> ProductRow:
 
 
 async def register_product(session: AsyncSession, data: ProductInput, actor: str) -> ProductRow:
-    await get_customer(session, data.customer_id)
+    await live_customer(session, data.customer_id)
     if not (data.serial or data.imei):
         raise InvalidInput("a product needs a serial or an IMEI", field="serial")
     check_amount(data.price, "price.amount")

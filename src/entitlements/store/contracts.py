@@ -21,7 +21,7 @@ from entitlements.coverage import (
     Period,
     incident_instant,
 )
-from entitlements.errors import NotFound
+from entitlements.errors import Conflict, NotFound
 from entitlements.money import Money
 from entitlements.store.base import found
 from entitlements.store.plans import known_plan_version, plan_version
@@ -49,6 +49,15 @@ async def lock_contract(session: AsyncSession, contract_id: str) -> ContractRow:
 
 async def get_customer(session: AsyncSession, customer_id: str) -> CustomerRow:
     return await found(session, CustomerRow, customer_id, "customer", "customer_id")
+
+
+async def live_customer(session: AsyncSession, customer_id: str) -> CustomerRow:
+    """A customer to write to or give something to. An erased one is a tombstone: nothing about
+    them is recorded again (their name, a product, a contract), so an erasure stays one."""
+    customer = await get_customer(session, customer_id)
+    if customer.erased_at is not None:
+        raise Conflict("this customer was erased: nothing more is recorded about them", field="customer_id")
+    return customer
 
 
 async def get_product(session: AsyncSession, product_id: str) -> ProductRow:
