@@ -97,10 +97,14 @@ async def test_a_repair_is_offered_taken_by_the_first_servicer_repaired_and_fulf
     await second.call("POST", f"/v1/service-orders/{order_id}/accept", 404)
 
     await first.report(order_id, "product_received")
+    # Past the currency's ceiling (USD 100,000), as a claim's amount: refused, nothing moved.
+    await first.report(order_id, "diagnosed", expect=422, estimate={"parts": 10**12, "labour": 1})
     diagnosed = await first.report(order_id, "diagnosed", estimate={"parts": 9000, "labour": 2000})
     assert diagnosed["estimate_waits"] is False  # USD 110 within the USD 121 the claim pays
     await first.report(order_id, "repair_started")
     await first.report(order_id, "repaired", expect=422)  # a repair reports its cost
+    huge = {"parts": 10**12, "labour": 10**12, "shipping": 10**12}
+    assert (await first.report(order_id, "repaired", expect=422, cost=huge))["errors"][0]["field"] == "cost"
     await first.report(order_id, "repaired", cost={"parts": 8800, "labour": 2000, "shipping": 900})
     await first.report(order_id, "closed", expect=409)  # not shipped yet
     await first.report(order_id, "shipped")
@@ -163,6 +167,9 @@ async def test_a_repair_that_cannot_be_made_is_fulfilled_by_a_replacement(shop: 
     waiting = await shop.call("GET", f"/v1/claims/{claim['id']}", "support")
     assert (waiting["status"], waiting["fulfilment"]) == ("approved", "replacement_due")
     assert (await fulfil(shop, claim["id"], 422, method="repair"))["errors"][0]["field"] == "method"
+    too_much = {"amount": 9 * 10**18, "currency": "USD"}
+    refused = await fulfil(shop, claim["id"], 422, method="replace", sku="SM-A556", cost=too_much)
+    assert refused["errors"][0]["field"] == "cost.amount"
     replaced = await fulfil(
         shop, claim["id"], method="replace", sku="SM-A556", cost={"amount": 31000, "currency": "USD"}
     )

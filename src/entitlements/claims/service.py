@@ -320,8 +320,9 @@ async def fulfil_claim(
             raise InvalidInput(
                 "a replacement names its sku and its cost", field="sku" if data.sku is None else "cost"
             )
-        if data.cost.currency != claim.currency or data.cost.amount < 0:
-            raise InvalidInput(f"the cost is a non-negative amount in {claim.currency}", field="cost")
+        if data.cost.currency != claim.currency:
+            raise InvalidInput(f"the cost is an amount in {claim.currency}", field="cost")
+        check_amount(data.cost, "cost.amount")  # up to the currency's ceiling: a claim's cost
         details = {"sku": clean_text(data.sku, "sku", 64), "cost": msgspec.to_builtins(data.cost)}
     elif data.method is Fulfilment.REIMBURSE:
         details = {"owed": msgspec.to_builtins(covered)}  # finance pays it; Coverline pays no one

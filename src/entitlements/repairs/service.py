@@ -24,6 +24,7 @@ from entitlements.claims.rules import REPLACEMENT_DUE, ClaimStatus
 from entitlements.errors import Conflict, InvalidInput, NotFound
 from entitlements.fields import NAME_LENGTH, new_id
 from entitlements.identifiers import check_country, clean_text
+from entitlements.money import Money, check_amount
 from entitlements.repairs.rules import (
     ENDED,
     WAITING,
@@ -349,6 +350,7 @@ async def report(
     if data.status is OrderStatus.DIAGNOSED:
         if data.estimate is None:
             raise InvalidInput("a diagnosis gives its estimate of parts and labour", field="estimate")
+        check_amount(Money(data.estimate.total, order.currency), "estimate")
         order.estimate = msgspec.json.encode(data.estimate).decode()
         order.estimate_approved_by = None
     if data.status is OrderStatus.REPAIR_STARTED and order.estimate is not None:
@@ -362,6 +364,7 @@ async def report(
     if data.status is OrderStatus.REPAIRED:
         if data.cost is None:
             raise InvalidInput("a repair reports its cost: parts, labour and shipping", field="cost")
+        check_amount(Money(data.cost.total, order.currency), "cost")  # as any claim's cost
         order.cost = msgspec.json.encode(data.cost).decode()
     note = clean_text(data.note, "note", NOTE_LENGTH) if data.note else None
     order.status, order.updated_at = data.status.value, now
