@@ -379,3 +379,21 @@ async def test_answers_in_the_callers_language_vary_on_it(shop: Shop, keys: Keys
     )
     for response in (plans, check):
         assert "accept-language" in response.headers["vary"].lower(), response.headers
+
+
+async def test_a_reference_is_the_same_however_its_accents_were_typed(shop: Shop) -> None:
+    """`Café` composed or decomposed is one reference: one claim, one payment. A reference that is
+    blank once trimmed, or carries direction marks, is refused."""
+    contract = await shop.sell(pay=False)
+    composed, decomposed = "Café-1 ", "Cafe\u0301-1"
+    first = await shop.claim(contract_id=contract["id"], reference=composed, expect=201)
+    assert first["reference"] == "Café-1"
+    contract = await shop.lifecycle(contract["id"], "payment", composed)
+    again = await shop.claim(contract_id=contract["id"], reference=decomposed, expect=201)
+    assert again["id"] == first["id"]
+    await shop.lifecycle(contract["id"], "payment", decomposed)
+    periods = await shop.call("GET", f"/v1/contracts/{contract['id']}", "support")
+    assert len(periods["coverage_periods"]) == 1  # one payment, one period
+    for bad in (" ", "a\u202eb"):
+        problem = await shop.claim(contract_id=contract["id"], reference=bad, expect=422)
+        assert problem["errors"][0]["field"] == "reference"

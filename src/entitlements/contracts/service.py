@@ -31,9 +31,8 @@ from entitlements.coverage import (
 )
 from entitlements.decisions import ContractDecision, PlanLoader, ProductEntitlement, decide_product, plans_for
 from entitlements.errors import Conflict, InvalidInput, NotFound
-from entitlements.identifiers import (
-    normalize_serial,
-)
+from entitlements.fields import REF_LENGTH
+from entitlements.identifiers import clean_text, normalize_serial
 from entitlements.money import Money
 from entitlements.offers.rules import OfferKeyring, verify_offer
 from entitlements.store import audit
@@ -311,7 +310,9 @@ async def apply_lifecycle(
     at: dt.datetime,
     actor: str,
 ) -> ContractRow:
-    """A lifecycle event, applied once per reference; the contract as it is after it."""
+    """A lifecycle event, applied once per reference (as typed: NFC, trimmed); the contract as it
+    is after it."""
+    reference = clean_text(reference, "reference", REF_LENGTH)
     run = await unit_of_work(session)
     if action is LifecycleAction.PAYMENT:
         await record_payment(run, contract_id, reference=reference, paid_at=at, actor=actor)
