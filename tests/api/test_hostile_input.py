@@ -397,3 +397,19 @@ async def test_a_reference_is_the_same_however_its_accents_were_typed(shop: Shop
     for bad in (" ", "a\u202eb"):
         problem = await shop.claim(contract_id=contract["id"], reference=bad, expect=422)
         assert problem["errors"][0]["field"] == "reference"
+
+
+async def test_an_upfront_term_is_paid_once_by_hand_too(shop: Shop) -> None:
+    """A second payment recorded by hand on an upfront contract is refused, as Stripe's second
+    payment is refunded: it would otherwise buy a second term."""
+    contract = await shop.sell()  # upfront, paid
+    second = await shop.client.post(
+        f"/v1/contracts/{contract['id']}/lifecycle",
+        json={"action": "payment", "reference": "another-payment"},
+        headers=shop.keys.auth("admin"),
+    )
+    assert assert_problem(second, 409)["detail"].startswith("this contract's term is paid already")
+    after = await shop.call("GET", f"/v1/contracts/{contract['id']}", "support")
+    assert len(after["coverage_periods"]) == 1
+    again = await shop.lifecycle(contract["id"], "payment", f"pay-{contract['id']}")  # the same one
+    assert len(again["coverage_periods"]) == 1

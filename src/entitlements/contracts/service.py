@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements.audit_names import Action as A
-from entitlements.catalog import Plan
+from entitlements.catalog import Billing, Plan
 from entitlements.contracts.rules import (
     ENDINGS,
     TRANSITIONS,
@@ -352,6 +352,11 @@ async def record_payment(
     facts, existing = history
     if period is None:
         plan = await record.plan(locked)
+        if checked and existing and plan.billing is Billing.UPFRONT:
+            # Paid once for its whole term (Stripe's second payment is refunded as a duplicate).
+            raise Conflict(
+                "this contract's term is paid already: it is paid once, upfront", field="reference"
+            )
         period = next_period(plan, existing, locked.coverage_starts_at, paid_at)
     paid = (A.PAID, {"reference": reference, "period": [period.start.isoformat(), period.end.isoformat()]})
     return await _settle(
