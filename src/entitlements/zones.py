@@ -25,9 +25,14 @@ def zone(name: str) -> dt.tzinfo:
     return dt.UTC if name == UTC else ZoneInfo(name)
 
 
+# Files of the zone database that name no place's clock: the host's own (what `localtime` is
+# depends on the server) and a placeholder for machines whose clock was never set.
+_NOT_PLACES = frozenset({"localtime", "Factory", "posixrules"})
+
+
 @lru_cache(maxsize=1)
 def _names() -> frozenset[str]:
-    return frozenset(available_timezones())
+    return frozenset(available_timezones()) - _NOT_PLACES
 
 
 def known_zone(name: str) -> bool:

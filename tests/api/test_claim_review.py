@@ -62,8 +62,13 @@ async def test_a_theft_claim_waits_in_the_queue_asks_for_a_photo_and_is_approved
     ] == [(claim["id"], "info_requested", None)]
     back = await review(shop, claim["id"], "resume", "information_received")
     assert back["status"] == "in_review"
-    refused = await review(shop, claim["id"], "approve", "verified", agent="hugo", expect=403)
-    assert refused["errors"][0]["field"] == "Coverline-Agent"  # four eyes: the filer cannot approve
+    for filer in ("hugo", "HUGO", "Hugo\u00a0"):  # four eyes: the filer cannot approve, in any case
+        refused = await shop.client.post(  # the header's bytes in UTF-8, as clients send them
+            f"/v1/claims/{claim['id']}/review",
+            json={"action": "approve", "reason_code": "verified"},
+            headers=shop.keys.auth("support") | {"Coverline-Agent": filer.encode()},
+        )
+        assert refused.status_code == 403 and refused.json()["errors"][0]["field"] == "Coverline-Agent"
     approved = await review(shop, claim["id"], "approve", "evidence_received", agent="rita")
     assert (approved["status"], approved["reason"], approved["decided_by"]) == (
         "approved",

@@ -413,3 +413,16 @@ async def test_an_upfront_term_is_paid_once_by_hand_too(shop: Shop) -> None:
     assert len(after["coverage_periods"]) == 1
     again = await shop.lifecycle(contract["id"], "payment", f"pay-{contract['id']}")  # the same one
     assert len(again["coverage_periods"]) == 1
+
+
+@pytest.mark.parametrize("action", ["cancel", "lapse", "payment"])
+async def test_nothing_happens_to_a_contract_before_its_sale(shop: Shop, action: str) -> None:
+    contract = await shop.sell(pay=False)
+    answer = await shop.client.post(
+        f"/v1/contracts/{contract['id']}/lifecycle",
+        json={"action": action, "reference": f"early-{action}", "at": "1900-01-01T00:00:00Z"},
+        headers=shop.keys.auth("admin"),
+    )
+    assert assert_problem(answer, 422)["errors"][0]["field"] == "at"
+    after = await shop.call("GET", f"/v1/contracts/{contract['id']}", "support")
+    assert (after["status"], after["ended_at"]) == ("pending_payment", None)

@@ -39,8 +39,9 @@ def test_a_country_with_one_clock_gives_its_zone_and_one_with_several_asks() -> 
     with pytest.raises(InvalidInput) as asked:
         customer_zone("US", None)
     assert asked.value.field == "time_zone"
-    with pytest.raises(InvalidInput):
-        customer_zone("PH", "Asia/Atlantis")
+    for nowhere in ("Asia/Atlantis", "localtime", "Factory", "posixrules"):  # no place's clock
+        with pytest.raises(InvalidInput):
+            customer_zone("PH", nowhere)
     assert customer_zone("US", "America/Chicago") == "America/Chicago"
 
 

@@ -56,8 +56,20 @@ PAGE = 100  # claims a page holds at most
 
 
 def agent_name(raw: str | None) -> str | None:
-    """The agent a `Coverline-Agent` header names, as stored and compared."""
-    return clean_text(raw, "Coverline-Agent", AGENT_LENGTH) if raw is not None else None
+    """The agent a `Coverline-Agent` header names, as stored. A header's bytes arrive read as
+    Latin-1 (HTTP's own); a name sent in UTF-8, as clients send `José`, is read as UTF-8."""
+    if raw is None:
+        return None
+    try:
+        raw = raw.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        pass  # Latin-1 it was, or not a header's text at all
+    return clean_text(raw, "Coverline-Agent", AGENT_LENGTH)
+
+
+def same_agent(one: str | None, other: str | None) -> bool:
+    """Two agents' names are one person's whatever their case (`hana@desk`, `HANA@DESK`)."""
+    return one is not None and other is not None and one.casefold() == other.casefold()
 
 
 async def _contract_for_claim(session: AsyncSession, data: ClaimInput) -> ContractRow:
@@ -257,7 +269,7 @@ async def review_claim(
         raise Conflict(f"a claim that is {before.value} cannot take {data.action.value}", field="action")
     changes: dict[str, Any] = {"status": [before.value, after.value], "reason_code": data.reason_code}
     if after is ClaimStatus.APPROVED:
-        if claim.filed_by is not None and claim.filed_by == agent:
+        if same_agent(claim.filed_by, agent):
             raise Forbidden("the agent who filed a claim cannot approve it", field="Coverline-Agent")
         facts = await _facts(session, contract)
         decision = decide_for_incident_day(facts, claim.incident_date, CoverageKind(claim.incident_kind))

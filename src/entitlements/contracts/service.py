@@ -313,6 +313,10 @@ async def apply_lifecycle(
     """A lifecycle event, applied once per reference (as typed: NFC, trimmed); the contract as it
     is after it."""
     reference = clean_text(reference, "reference", REF_LENGTH)
+    if at < (sold := (await get_contract(session, contract_id)).sold_at):
+        # Nothing happens to a contract before it exists: a cancellation in 1900 would end it
+        # before its sale, and the reports would count it there.
+        raise InvalidInput(f"at is before the contract was sold ({sold.isoformat()})", field="at")
     run = await unit_of_work(session)
     if action is LifecycleAction.PAYMENT:
         await record_payment(run, contract_id, reference=reference, paid_at=at, actor=actor)
