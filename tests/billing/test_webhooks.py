@@ -422,6 +422,28 @@ async def test_disputes_reach_the_ledger_and_the_contract_history(
     assert (checked["covered"], checked["products"][0]["contracts"][0]["disputed"]) == (True, False)
 
 
+async def test_a_dispute_won_before_its_opening_arrived_leaves_the_contract_undisputed(
+    shop: Shop, client: httpx.AsyncClient
+) -> None:
+    """Events come in any order: the opening, arriving after the close, does not flag it again."""
+    sold = await shop.checkout("test-screen-guard")
+    dispute = {
+        "id": "dp_late",
+        "object": "dispute",
+        "amount": 7900,
+        "currency": "usd",
+        "payment_intent": sold["payment_intent"],
+        "status": "won",
+    }
+    await deliver(client, event("evt_dpl_2", "charge.dispute.closed", dispute))
+    late = await deliver(
+        client, event("evt_dpl_1", "charge.dispute.created", {**dispute, "status": "needs_response"})
+    )
+    assert late.json()["outcome"] == "applied", late.text
+    checked = await shop.check(serial=sold["serial"])
+    assert (checked["covered"], checked["products"][0]["contracts"][0]["disputed"]) == (True, False)
+
+
 async def test_a_lost_dispute_ends_cover_when_it_closed_and_stops_the_subscription(
     shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
 ) -> None:

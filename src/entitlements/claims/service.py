@@ -8,6 +8,7 @@ approving the last claim the plan allows cannot both succeed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from typing import Any
@@ -60,10 +61,8 @@ def agent_name(raw: str | None) -> str | None:
     Latin-1 (HTTP's own); a name sent in UTF-8, as clients send `José`, is read as UTF-8."""
     if raw is None:
         return None
-    try:
+    with contextlib.suppress(UnicodeError):  # else Latin-1 it was, or no header's text at all
         raw = raw.encode("latin-1").decode("utf-8")
-    except UnicodeError:
-        pass  # Latin-1 it was, or not a header's text at all
     return clean_text(raw, "Coverline-Agent", AGENT_LENGTH)
 
 
