@@ -14,6 +14,7 @@ from billing.tables import LedgerEntryRow
 from billing.webhooks.service import sync_events
 from entitlements.store.base import utcnow
 from tests.api.shop import Shop, publish_test_plans
+from tests.billing.test_webhooks import deliver, event
 from tests.conftest import Keys
 
 
@@ -108,6 +109,47 @@ async def test_every_category_is_found(shop: Shop, app: CoverlineApp) -> None:
     assert (await shop.call("GET", f"/v1/contracts/{lost['contract']['id']}", "support"))[
         "status"
     ] == "active"
+
+
+async def test_a_refund_failure_matches_the_reversal_its_webhook_booked(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    """Told that the refund failed, the ledger agrees with Stripe's `refund_failure`."""
+    sandbox: SandboxGateway = app.state.gateway
+    since = utcnow() - dt.timedelta(minutes=1)
+    sold = await shop.checkout("test-screen-guard")
+    contract_id = sold["contract"]["id"]
+    quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support")
+    cancel = await shop.call(
+        "POST", f"/v1/contracts/{contract_id}/cancel", "support", json={"refund": quote["refund"]}
+    )
+    refund = cancel["refund"]
+    sandbox.balance.append(
+        BalanceTransaction(
+            "txn_failed",
+            "refund_failure",
+            refund["amount"]["amount"],
+            0,
+            refund["amount"]["amount"],
+            "USD",
+            "available",
+            sandbox.now(),
+            (refund["id"],),
+        )
+    )
+    assert (await reconciliation(shop, since))["counts"]["status_mismatch"] == 1  # type: ignore[index]
+    failed = {
+        "id": refund["id"],
+        "amount": refund["amount"]["amount"],
+        "currency": "usd",
+        "status": "failed",
+        "payment_intent": sold["payment_intent"],
+    }
+    told = await deliver(client, event("evt_refund_failed", "refund.updated", failed))
+    assert told.json()["outcome"] == "applied", told.text
+    report = await reconciliation(shop, since)
+    found = {category: n for category, n in report["counts"].items() if n}  # type: ignore[attr-defined]
+    assert found == {"matched": 3}  # the charge, the refund, its failure
 
 
 async def test_what_claims_cost_is_not_stripes_to_reconcile(shop: Shop, app: CoverlineApp) -> None:

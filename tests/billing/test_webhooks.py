@@ -676,3 +676,26 @@ async def test_a_renewal_needing_authentication_is_in_the_history_with_stripes_l
     history = await shop.call("GET", f"/v1/contracts/{sold['contract']['id']}/history", "support")
     [entry] = [h for h in history["data"] if h["action"] == "payment_action_required"]
     assert entry["changes"]["hosted_invoice_url"] == renewal["hosted_invoice_url"]
+
+
+@pytest.mark.parametrize("order", [("pending", "failed"), ("failed", "pending"), ("canceled",)])
+async def test_a_refund_that_fails_is_booked_with_its_reversal_in_any_order(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient, order: tuple[str, ...]
+) -> None:
+    """Stripe refunds can fail after they are made: the money went out, then came back."""
+    sold = await shop.checkout("test-screen-guard")
+    refund_id = f"re_fail_{'_'.join(order)}"
+    refund = {"id": refund_id, "amount": 1000, "currency": "usd", "payment_intent": sold["payment_intent"]}
+    for n, status in enumerate(order):
+        kind = "refund.created" if status == "pending" else "refund.updated"
+        answer = await deliver(client, event(f"evt_{refund_id}_{n}", kind, {**refund, "status": status}))
+        assert answer.json()["outcome"] == "applied", answer.text
+    async with app.state.db.sessions() as session:
+        rows = await session.execute(
+            select(LedgerEntryRow.kind, LedgerEntryRow.amount, LedgerEntryRow.contract_id)
+            .where(LedgerEntryRow.stripe_refund == refund_id)
+            .order_by(LedgerEntryRow.id)
+        )
+        booked = [tuple(row) for row in rows]
+    contract_id = sold["contract"]["id"]
+    assert booked == [("refund", -1000, contract_id), ("refund_reversal", 1000, contract_id)]

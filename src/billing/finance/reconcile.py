@@ -87,6 +87,7 @@ _KINDS = {
 }
 
 
+_FAILED = "failed:"  # a refund reversal's key: the refund's id, as its failure names it
 _UNWANTED = {"duplicate_payment": Category.DUPLICATE_PAYMENT, "late_payment": Category.LATE_PAYMENT}
 
 
@@ -152,6 +153,8 @@ async def ledger_of(session: AsyncSession, since: dt.datetime, until: dt.datetim
             keys: tuple[str | None, ...] = (charge, intent)
         elif kind == "refund":
             keys = (refund,)
+        elif kind == "refund_reversal":
+            keys = (_FAILED + refund,)  # the refund's own id is its refund row's
         else:
             keys = (dispute,)
         ledger.add(row_id, kind, amount, currency, keys)
@@ -183,12 +186,16 @@ async def reconcile(
         total.fee += tx.fee
         total.net += tx.net
         failed_refund = tx.reporting_category == "refund_failure"
-        group = "refund" if failed_refund else tx.reporting_category
-        if group not in _KINDS:
+        if failed_refund:  # its reversal, if the ledger knows the refund failed; else the refund
+            position = ledger.match(tuple(_FAILED + s for s in tx.source_ids), {"refund_reversal"})
+            if position is None:
+                position = ledger.match(tx.source_ids, _KINDS["refund"])
+                if position is None:
+                    continue  # a failed refund we never recorded: nothing disagrees
+        elif tx.reporting_category in _KINDS:
+            position = ledger.match(tx.source_ids, _KINDS[tx.reporting_category])
+        else:
             continue  # fees, payouts, adjustments: in the totals, not in our ledger
-        position = ledger.match(tx.source_ids, _KINDS[group])
-        if position is None and failed_refund:
-            continue  # a failed refund we never recorded: nothing disagrees
         if position is None:
             category = Category.MISSING_IN_LEDGER
             ledger_id = ledger_amount = None
@@ -198,7 +205,7 @@ async def reconcile(
             kind = ledger.kinds[ledger.kind[position]]
             if ledger.currencies[ledger.currency[position]] != tx.currency:
                 category = Category.CURRENCY_MISMATCH
-            elif failed_refund:
+            elif failed_refund and kind == "refund":
                 category = Category.STATUS_MISMATCH  # the ledger says refunded; Stripe says it failed
             elif ledger_amount != tx.amount:
                 category = Category.AMOUNT_MISMATCH

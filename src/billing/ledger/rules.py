@@ -12,6 +12,9 @@ class LedgerKind(StrEnum):
     SALE = "sale"  # the first payment of a contract
     RENEWAL = "renewal"  # a subscription's later invoice
     REFUND = "refund"
+    # A refund that failed or was cancelled after it was made: the money stayed (Stripe books a
+    # `refund_failure` balance transaction, which this row matches).
+    REFUND_REVERSAL = "refund_reversal"
     DISPUTE = "dispute"  # taken back by the card's bank while the dispute runs
     DISPUTE_REVERSAL = "dispute_reversal"  # given back: the dispute was won
     DUPLICATE_PAYMENT = "duplicate_payment"  # see `Unwanted`

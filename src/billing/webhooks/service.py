@@ -623,25 +623,24 @@ async def charge_refunded(run: UnitOfWork, event: Event, charge: so.Charge, know
 
 
 async def _book_refunds(run: UnitOfWork, event: Event, refunds: list[so.Refund], intent: str | None) -> None:
+    """Each refund, booked once; one that failed or was cancelled is booked with its reversal,
+    whichever of its events comes first (the money went out, then came back)."""
     for refund in refunds:
         paid_by = so.ident(refund.payment_intent) or intent
         contract = await _contract(
             run, contract_id=refund.metadata.get("contract_id"), payment_intent=paid_by
         )
+        ids = {
+            "contract_id": contract.id if contract else None,
+            "stripe_refund": refund.id,
+            "stripe_payment_intent": paid_by,
+            "stripe_charge": so.ident(refund.charge),
+        }
+        amount, currency = refund.amount, refund.currency
+        await record_once(run, f"refund:{refund.id}", LedgerKind.REFUND, -amount, currency, event.at, **ids)
         if refund.status in ("failed", "canceled"):
-            continue
-        await record_once(
-            run,
-            f"refund:{refund.id}",
-            LedgerKind.REFUND,
-            -refund.amount,
-            refund.currency,
-            event.at,
-            contract_id=contract.id if contract else None,
-            stripe_refund=refund.id,
-            stripe_payment_intent=paid_by,
-            stripe_charge=so.ident(refund.charge),
-        )
+            key = f"refund_reversal:{refund.id}"
+            await record_once(run, key, LedgerKind.REFUND_REVERSAL, amount, currency, event.at, **ids)
 
 
 _DISPUTE_CLOSED = {"won": Action.DISPUTE_WON, "lost": Action.DISPUTE_LOST}
