@@ -362,6 +362,22 @@ async def test_a_failure_that_is_paid_by_now_is_not_past_due(
     ] == "active"
 
 
+async def test_a_first_invoice_failing_in_the_older_shape_leaves_the_contract_pending(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    """localstripe's invoices carry no `billing_reason`: a contract never paid is at its first
+    payment, which failing leaves it pending (to be abandoned), not past due."""
+    result = await shop.checkout("test-monthly", card=None)
+    contract_id = result["contract"]["id"]
+    assert result["contract"]["status"] == "pending_payment"
+    [invoice] = list(app.state.gateway.invoices.values())
+    failure = {**msgspec.to_builtins(invoice), "status": "open", "billing_reason": None}
+    response = await deliver(client, event("evt_first_failed", "invoice.payment_failed", failure))
+    assert response.json()["outcome"] == "ignored", response.text
+    contract = await shop.call("GET", f"/v1/contracts/{contract_id}", "support")
+    assert (contract["status"], contract["grace_until"]) == ("pending_payment", None)
+
+
 async def test_an_event_for_a_contract_that_never_existed_is_acknowledged_as_unknown(
     client: httpx.AsyncClient, app: CoverlineApp
 ) -> None:

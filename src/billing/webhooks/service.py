@@ -535,7 +535,11 @@ async def invoice_failed(run: UnitOfWork, event: Event, invoice: so.Invoice, kno
     contract = await _invoice_contract(run, invoice, known)
     if contract is None:
         return ignored(Why.NO_CONTRACT_FOR_INVOICE)
-    if invoice.billing_reason == "subscription_create":
+    first = invoice.billing_reason == "subscription_create" or (
+        # The older shape (localstripe's) gives no reason: a contract never paid is at its first.
+        invoice.billing_reason is None and contract.status is ContractStatus.PENDING_PAYMENT
+    )
+    if first:
         return ignored(Why.FIRST_PAYMENT_FAILED)
     due = _service_period(invoice)
     failed = {
