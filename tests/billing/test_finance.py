@@ -23,6 +23,11 @@ async def test_the_ledger_pages_by_cursor_and_only_finance_reads_it(
         "GET", "/v1/finance/ledger", "finance", params={"limit": 4, "cursor": first["next_cursor"]}
     )
     assert (len(rest["data"]), rest["next_cursor"]) == (2, None)
+    for foreign in ("²", "٣", "１２"):  # digits to `str.isdigit`, not a cursor this API gave
+        answer = await client.get(
+            "/v1/finance/ledger", params={"cursor": foreign}, headers=keys.auth("finance")
+        )
+        assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "cursor", answer.text
     contracts = {e["contract_id"] for e in first["data"] + rest["data"]}
     assert contracts == {s["contract"]["id"] for s in sold}
     mine = {"contract_id": sold[0]["contract"]["id"]}

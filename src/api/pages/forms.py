@@ -35,6 +35,6 @@ def claim_input(
 def accepted_refund(form: dict[str, str], currency: str) -> Money:
     """The quoted refund the person saw and accepted (minor units, from the quote's form)."""
     raw = form.get("refund_amount", "")
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise InvalidInput("the quoted refund is missing: ask for a quote first", field="refund")
     return Money(int(raw), currency)

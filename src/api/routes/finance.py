@@ -108,7 +108,7 @@ def _in_order(start: dt.datetime, end: dt.datetime) -> None:
 def _cursor(raw: str | None) -> int:
     if raw is None:
         return 0
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # "٣" and "²" are digits to str
         raise InvalidInput("not a cursor from this API", field="cursor")
     return int(raw)
 
