@@ -121,6 +121,15 @@ async def test_batch_limits_and_bad_entries(client: httpx.AsyncClient, keys: Key
     mixed = {"lookups": [{"serial": "SN00001"}, {"serial": "SN2", "imei": "490154203237518"}]}
     response = await client.post("/v1/entitlements/check", json=mixed, headers=keys.auth("support"))
     assert response.json()["errors"][0]["field"] == "lookups[1]"
+    for bad, field in (
+        ({"serial": "S-1"}, "serial"),
+        ({"imei": "12"}, "imei"),
+        ({"order_ref": " "}, "order_ref"),
+    ):
+        entries = {"lookups": [{"serial": "SN00001"}, {"serial": "SN00002"}, {"serial": "SN00003"}, bad]}
+        response = await client.post("/v1/entitlements/check", json=entries, headers=keys.auth("support"))
+        assert response.status_code in (400, 422), response.text
+        assert response.json()["errors"][0]["field"] == f"lookups[3].{field}"  # which entry, which field
 
 
 async def test_every_script_round_trips(shop: Shop) -> None:

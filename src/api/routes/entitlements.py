@@ -31,7 +31,7 @@ from entitlements.checks.service import LOOKUP_LIMITS, Lookup, resolve
 from entitlements.clock import utcnow
 from entitlements.contracts.service import ContractDecision, ProductEntitlement, decide_product, plans_for
 from entitlements.coverage import BenefitLeft, ContractStatus, Decision, PaidBy, Reason, no_contract
-from entitlements.errors import DomainError, InvalidInput
+from entitlements.errors import DomainError
 from entitlements.identifiers import normalize_imei, normalize_serial
 from entitlements.localization import caller_choice
 from entitlements.money import Money
@@ -270,11 +270,13 @@ async def answer_lookups(
     incident: CoverageKind | None,
     asked: str | None,
     opened_at: dt.datetime | None = None,
+    listed_as: str | None = None,
 ) -> list[EntitlementAnswer]:
     """Each lookup's answer, in the language `asked` for, else each product's customer's; the
     speech is the leading product's (the covered one, else the first). With `opened_at`, each
-    contract's support targets fall due for a case opened then."""
-    found = await resolve(db.snapshots(), lookups)
+    contract's support targets fall due for a case opened then. `listed_as`: the list the
+    lookups came in, which a problem about one of them names (`lookups[3].serial`)."""
+    found = await resolve(db.snapshots(), lookups, listed_as)
     plans = await plans_for(db.plan, [snapshot for group in found for snapshot in group])
     answers = []
     for lookup, group in zip(lookups, found, strict=True):
@@ -329,14 +331,6 @@ def _said_identifier(lookup: Lookup) -> str | None:
     if lookup.serial:
         return normalize_serial(lookup.serial)
     return normalize_imei(lookup.imei) if lookup.imei else None
-
-
-def _lookup_field_errors(lookups: list[Lookup], prefix: str) -> None:
-    for index, lookup in enumerate(lookups):
-        try:
-            lookup.only()
-        except InvalidInput as exc:
-            raise InvalidInput(exc.detail, field=f"{prefix}[{index}]") from None
 
 
 def _lookup_query(name: str) -> Any:
@@ -396,11 +390,10 @@ class EntitlementController(Controller):
         data: JSONBody[BatchCheck],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[BatchAnswer]:
-        _lookup_field_errors(data.lookups, "lookups")
         asked = caller_choice(data.locale, request.headers.get("accept-language"))
         opened_at = supported_instant(data.opened_at, "opened_at") if data.opened_at else None
         answers = await answer_lookups(
-            services.db, data.lookups, _aware(data.at), data.incident, asked, opened_at
+            services.db, data.lookups, _aware(data.at), data.incident, asked, opened_at, "lookups"
         )
         return Response(BatchAnswer(answers), headers={"content-language": content_languages(answers)})
 

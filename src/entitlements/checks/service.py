@@ -46,11 +46,29 @@ def _normalized(kind: str, value: str) -> str:
 MAX_ANSWER_PRODUCTS = 2_000
 
 
-async def resolve(source: SnapshotSource, lookups: list[Lookup]) -> list[list[ProductSnapshot]]:
+def _keyed(lookups: list[Lookup], listed_as: str | None) -> list[tuple[str, str]]:
+    """Each lookup's kind and value as stored; a problem naming the lookup, as `lookups[3]`
+    (`lookups[3].serial`) when they came as the list `listed_as`."""
+    keyed = []
+    for index, lookup in enumerate(lookups):
+        try:
+            kind, value = lookup.only()
+            keyed.append((kind, _normalized(kind, value)))
+        except InvalidInput as exc:
+            if listed_as is None:
+                raise
+            field = f"{listed_as}[{index}]" + ("" if exc.field == "lookup" else f".{exc.field}")
+            raise InvalidInput(exc.detail, field=field) from None
+    return keyed
+
+
+async def resolve(
+    source: SnapshotSource, lookups: list[Lookup], listed_as: str | None = None
+) -> list[list[ProductSnapshot]]:
     """The product snapshots each lookup names (an empty list: nothing found), in one read
     however many lookups, of whatever kinds. An answer holds at most `MAX_ANSWER_PRODUCTS`
     products (1,000 lookups of customers with many products each once came to 15.9 MB)."""
-    keyed = [(kind, _normalized(kind, value)) for kind, value in (lookup.only() for lookup in lookups)]
+    keyed = _keyed(lookups, listed_as)
     raw: dict[tuple[str, str], list[str]] = {}
     for kind, key, snapshot in await source.fetch(keyed):
         raw.setdefault((kind, key), []).append(snapshot)
