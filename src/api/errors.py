@@ -114,6 +114,9 @@ def _field_errors(exc: ValidationException) -> list[FieldError]:
         message = str(item.get("message", "invalid value"))
         source = getattr(item.get("source"), "value", item.get("source")) or "body"
         key = item.get("key")
+        if source == "body" and key == "data" and message == "'data'":  # no body at all
+            errors.append(FieldError("body", "this operation takes a JSON body; none was sent"))
+            continue
         found = msgspec_field_error(message)
         errors.append(found or FieldError(f"{source}.{key}" if key else str(source), message))
     return errors

@@ -306,6 +306,15 @@ async def test_signed_bytes_that_are_not_an_event_are_kept_under_their_digest(
     assert (await stored_outcome(app, body["event_id"]) or "").startswith("malformed: ")
 
 
+@pytest.mark.parametrize("path", ["/v1/customers", "/v1/products", "/v1/claims", "/v1/entitlements/check"])
+async def test_a_missing_body_is_named_as_such(shop: Shop, path: str) -> None:
+    response = await shop.client.post(path, headers=shop.keys.auth("admin"))
+    problem = assert_problem(response, 422)
+    assert problem["errors"] == [
+        {"field": "body", "message": "this operation takes a JSON body; none was sent"}
+    ]
+
+
 async def test_numbers_in_strings_are_not_numbers(shop: Shop) -> None:
     response = await post_product(shop, price={"amount": "100", "currency": "USD"})
     assert_problem(response, 422)
