@@ -1,6 +1,7 @@
 """offer → checkout → paid → covered → a month later renewed → declined → grace → lapsed,
 through the sandbox gateway and the same signed-webhook path Stripe's events take."""
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -74,6 +75,20 @@ async def test_a_declined_card_leaves_the_contract_pending_until_another_card_pa
         "requires_payment_method",
         "succeeded",
     ]
+
+
+async def test_one_offer_checked_out_many_times_at_once_is_one_sale_and_one_charge(
+    shop: Shop, client: httpx.AsyncClient, keys: Keys, app: CoverlineApp
+) -> None:
+    """A double click or a retry racing the first: each answer is the same sale."""
+    request, _ = await shop.checkout_request("test-screen-guard")
+    answers = await asyncio.gather(
+        *(client.post("/v1/checkouts", json=request, headers=keys.auth("checkout")) for _ in range(8))
+    )
+    assert {a.status_code for a in answers} <= {200, 201}, [a.text for a in answers if a.status_code >= 300]
+    assert len({a.json()["contract"]["id"] for a in answers}) == 1
+    gateway: SandboxGateway = app.state.gateway
+    assert [pi.status for pi in gateway.payment_intents.values()] == ["succeeded"]
 
 
 async def test_3d_secure_waits_for_the_page_then_the_event_activates(shop: Shop, app: CoverlineApp) -> None:

@@ -9,7 +9,7 @@ import hashlib
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -131,6 +131,9 @@ async def open_contract(
 ) -> ContractRow:
     """A pending contract from a signed offer, for the product the offer was made for."""
     terms = verify_offer(offer_token, keyring, now)
+    # Two requests with one offer at once (a double click, a retry) wait for each other here, so
+    # the second finds the first's contract, the same sale, rather than a broken unique key.
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(terms.offer_id))))
     existing = await session.scalar(select(ContractRow).where(ContractRow.offer_id == terms.offer_id))
     if existing is not None:
         if (existing.customer_id, existing.product_id) == (customer_id, product_id):
