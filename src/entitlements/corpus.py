@@ -21,6 +21,15 @@ from entitlements.terms import render_terms
 
 # The currency each language's sample customer pays in.
 CURRENCY = {"en": "USD", "fil": "PHP", "hi": "INR", "sv": "SEK", "ar": "SAR", "vi": "VND"}
+# Their clocks, east of UTC so that the sample's instants fall on the same days (a voice is
+# chosen for where the customer lives: ar-SA, not Arabic's likeliest region, Egypt).
+CLOCK = {
+    "fil": "Asia/Manila",
+    "hi": "Asia/Kolkata",
+    "sv": "Europe/Stockholm",
+    "ar": "Asia/Riyadh",
+    "vi": "Asia/Ho_Chi_Minh",
+}
 AT = dt.datetime(2026, 11, 27, 10, tzinfo=dt.UTC)
 END = dt.datetime(2028, 3, 5, tzinfo=dt.UTC)
 SERIAL = "R58N4XK2"
@@ -127,8 +136,9 @@ def summaries_page(locale: str, plan_name: str) -> str:
     currency = CURRENCY.get(locale, "USD")
     lines = [HEADER, f"# Summaries — {locale}\n", f"\nPlan: {plan_name} · currency {currency}\n"]
     for name, decision in summary_variants(currency):
-        screen = summarize(decision, locale, plan_name=plan_name, starts_at=END, ended_at=END)
-        speech = speak(decision, locale, plan_name=plan_name, starts_at=END, ended_at=END, serial=SERIAL)
+        dates = {"starts_at": END, "ended_at": END, "time_zone": CLOCK.get(locale, "UTC")}
+        screen = summarize(decision, locale, plan_name=plan_name, **dates)
+        speech = speak(decision, locale, plan_name=plan_name, serial=SERIAL, **dates)
         lines += [
             f"\n## {name}\n",
             f"\nScreen: {screen}\n",

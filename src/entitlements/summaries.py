@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape
 
 import msgspec
 from babel.core import get_global
+from babel.languages import get_territory_language_info
 from babel.lists import format_list
 
 from entitlements.catalog import SupportChannel, SupportLevel
@@ -75,8 +76,14 @@ def _spoken_serial(groups: list[str]) -> str:
 
 
 @lru_cache(maxsize=64)
-def speech_language(locale: str) -> str:
-    """The BCP 47 tag a voice platform expects, with the language's likeliest region (sv → sv-SE)."""
+@lru_cache(maxsize=1024)
+def speech_language(locale: str, time_zone: str = UTC) -> str:
+    """The BCP 47 tag a voice platform expects: the language as spoken where the customer's clock
+    is, when it is an official language there (ar in Asia/Riyadh → ar-SA), else its likeliest
+    region (sv → sv-SE, ar → ar-EG)."""
+    territory = get_global("zone_territories").get(time_zone)
+    if territory and (get_territory_language_info(territory).get(locale) or {}).get("official_status"):
+        return f"{locale}-{territory}"
     likely = get_global("likely_subtags").get(locale, locale)
     parts = likely.split("_")
     region = next((p for p in parts[1:] if len(p) == 2 and p.isupper()), None)
@@ -211,7 +218,7 @@ def speak(
         groups = serial_groups(serial)
         text = f"{before}{_spoken_serial(groups)}{after} {text}"
         ssml = f"{ssml_before}{_ssml_serial(groups)}{ssml_after} {ssml}"
-    return Speech(text, f'<speak xml:lang="{speech_language(locale)}">{ssml}</speak>')
+    return Speech(text, f'<speak xml:lang="{speech_language(locale, time_zone)}">{ssml}</speak>')
 
 
 @lru_cache(maxsize=64)

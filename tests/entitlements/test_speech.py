@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from entitlements.catalog import LOCALES
 from entitlements.corpus import COVERED_WITH_DEDUCTIBLE, summary_variants
 from entitlements.coverage import Decision
-from entitlements.summaries import serial_groups, speak, summarize
+from entitlements.summaries import serial_groups, speak, speech_language, summarize
 
 AT = dt.datetime(2026, 11, 27, 15, tzinfo=dt.UTC)
 END = dt.datetime(2028, 3, 5, tzinfo=dt.UTC)
@@ -136,3 +136,21 @@ def test_espeak_ng_says_the_text_and_the_ssml(locale: str) -> None:
         wav = done.stdout
         assert wav[:4] == b"RIFF" and len(wav) > 44 + 22_050, (locale, len(wav))  # over a second
         assert any(wav[44 + i] not in (0, 255) for i in range(0, len(wav) - 44, 101))
+
+
+@pytest.mark.parametrize(
+    ("locale", "time_zone", "tag"),
+    [
+        ("ar", "Asia/Riyadh", "ar-SA"),  # a Saudi customer hears a Saudi voice
+        ("ar", "Africa/Cairo", "ar-EG"),
+        ("ar", "UTC", "ar-EG"),  # nowhere in particular: the language's likeliest region
+        ("ar", "America/Chicago", "ar-EG"),  # not an official language there
+        ("en", "America/Chicago", "en-US"),
+        ("en", "Asia/Manila", "en-PH"),
+        ("fil", "Asia/Manila", "fil-PH"),
+        ("sv", "Europe/Helsinki", "sv-FI"),
+        ("vi", "Europe/Stockholm", "vi-VN"),
+    ],
+)
+def test_a_voice_is_chosen_for_where_the_customer_lives(locale: str, time_zone: str, tag: str) -> None:
+    assert speech_language(locale, time_zone) == tag
