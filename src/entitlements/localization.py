@@ -85,6 +85,18 @@ def format_money(money: Money, locale: str) -> str:
     return _money_text(money.amount, money.currency, locale)
 
 
+# Arabic counts a noun by its number's plural category (few: 3–10, many: 11–99, by the last two
+# digits), and CLDR gives those forms for some currencies (the Egyptian pound: "جنيهات مصرية",
+# "جنيهًا مصريًا") but one form for the others: "99 ريال سعودي" where Arabic says "99 ريالًا
+# سعوديًا". The forms of the currencies Arabic-speaking customers pay in, as CLDR writes the
+# pound's; "one" and "other" (100 and up, fractions) keep CLDR's name.
+_ARABIC_COUNTED: dict[str, dict[str, str]] = {
+    "SAR": {"two": "ريالان سعوديان", "few": "ريالات سعودية", "many": "ريالًا سعوديًا"},
+    "AED": {"two": "درهمان إماراتيان", "few": "دراهم إماراتية", "many": "درهمًا إماراتيًا"},
+    "USD": {"two": "دولاران أمريكيان", "few": "دولارات أمريكية", "many": "دولارًا أمريكيًا"},
+}
+
+
 @lru_cache(maxsize=65_536)
 def _spoken_money(amount: int, currency: str, locale: str) -> str:
     value = Money(amount, currency).to_decimal()
@@ -96,6 +108,8 @@ def _spoken_money(amount: int, currency: str, locale: str) -> str:
     else:
         number = format_decimal(value, format="#,##0.00", locale=babel_locale)
     name = get_currency_name(currency, count=count, locale=babel_locale)
+    if babel_locale.language == "ar" and currency in _ARABIC_COUNTED:
+        name = _ARABIC_COUNTED[currency].get(babel_locale.plural_form(count), name)
     return get_currency_unit_pattern(currency, count=count, locale=babel_locale).format(number, name)
 
 

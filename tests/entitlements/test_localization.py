@@ -7,7 +7,7 @@ import pytest
 
 from entitlements.catalog import LOCALES, CoverageKind
 from entitlements.coverage import Decision
-from entitlements.localization import fill, format_day, format_money
+from entitlements.localization import fill, format_day, format_money, say_money
 from entitlements.money import Money
 from entitlements.summaries import speak, summarize
 
@@ -82,3 +82,20 @@ def test_q_values_are_read_in_any_case() -> None:
     from entitlements.localization import negotiate_locale
 
     assert negotiate_locale(None, "en;Q=0.1, sv;Q=0.9") == "sv"
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "said"),
+    [
+        (9900, "SAR", "99 ريالًا سعوديًا"),  # 11–99: the singular, accusative
+        (198000, "SAR", "1,980 ريالًا سعوديًا"),  # by the last two digits
+        (500, "SAR", "5 ريالات سعودية"),  # 3–10: the plural
+        (10300, "SAR", "103 ريالات سعودية"),
+        (100000, "SAR", "1,000 ريال سعودي"),  # 100 and up: CLDR's own name
+        (4950, "SAR", "49.50 ريال سعودي"),  # a fraction likewise
+        (200, "USD", "2 دولاران أمريكيان"),  # two: the dual, as CLDR writes the Egyptian pound's
+        (5000, "EGP", "50 جنيهًا مصريًا"),  # CLDR's own forms
+    ],
+)
+def test_arabic_says_a_currency_in_the_form_its_number_takes(amount: int, currency: str, said: str) -> None:
+    assert say_money(Money(amount, currency), "ar") == said
