@@ -136,9 +136,13 @@ def summaries_page(locale: str, plan_name: str) -> str:
     currency = CURRENCY.get(locale, "USD")
     lines = [HEADER, f"# Summaries — {locale}\n", f"\nPlan: {plan_name} · currency {currency}\n"]
     for name, decision in summary_variants(currency):
-        dates = {"starts_at": END, "ended_at": END, "time_zone": CLOCK.get(locale, "UTC")}
-        screen = summarize(decision, locale, plan_name=plan_name, **dates)
-        speech = speak(decision, locale, plan_name=plan_name, serial=SERIAL, **dates)
+        clock = CLOCK.get(locale, "UTC")
+        screen = summarize(
+            decision, locale, plan_name=plan_name, starts_at=END, ended_at=END, time_zone=clock
+        )
+        speech = speak(
+            decision, locale, plan_name=plan_name, starts_at=END, ended_at=END, serial=SERIAL, time_zone=clock
+        )
         lines += [
             f"\n## {name}\n",
             f"\nScreen: {screen}\n",
