@@ -21,10 +21,13 @@ from entitlements.money import is_currency
 T = TypeVar("T")
 Metadata = dict[str, str]
 
-# What Coverline stores or books of an object, bounded as it is kept (ids as `varchar(255)`,
-# amounts summed in a bigint, currencies it can format): an event past them is malformed, kept
-# as it came and not applied, never a failed transaction that Stripe would deliver for days.
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+# What Coverline stores or books of an object, bounded as it is kept (an id in its narrowest
+# column, a fact's `varchar(128)` reference with a suffix such as `:ended`, or a ledger key with
+# a prefix such as `refund_reversal:`; amounts summed in a bigint; currencies it can format): an
+# event past them is malformed, kept as it came and not applied, never a failed transaction that
+# Stripe would deliver for days. Stripe's own ids run to a few dozen characters.
+ID_LENGTH = 100
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=ID_LENGTH)]
 MAX_AMOUNT = 10**12  # minor units: Stripe's own limit is far below; a million of them fit a bigint
 Amount = Annotated[int, msgspec.Meta(ge=0, le=MAX_AMOUNT)]
 Currency = Annotated[str, msgspec.Meta(min_length=3, max_length=3)]

@@ -94,7 +94,7 @@ async def export_customer(session: AsyncSession, customer_id: str) -> CustomerEx
 
 
 async def erase_customer(session: AsyncSession, customer_id: str, *, actor: str, now: dt.datetime) -> Erasure:
-    customer = await get_customer(session, customer_id)
+    customer = await get_customer(session, customer_id, lock=True)  # after any write to them in flight
     if customer.erased_at is not None:
         return Erasure(customer.id, customer.erased_at, True, customer.stripe_customer_id, None, TOMBSTONE)
     erased = Erasure(customer.id, now, False, customer.stripe_customer_id, customer.email, customer.name)

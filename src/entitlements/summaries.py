@@ -75,7 +75,6 @@ def _spoken_serial(groups: list[str]) -> str:
     return ", ".join([" ".join(group) for group in groups])
 
 
-@lru_cache(maxsize=64)
 @lru_cache(maxsize=1024)
 def speech_language(locale: str, time_zone: str = UTC) -> str:
     """The BCP 47 tag a voice platform expects: the language as spoken where the customer's clock

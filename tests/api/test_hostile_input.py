@@ -197,6 +197,9 @@ async def stored_outcome(app: CoverlineApp, event_id: str) -> str | None:
         ("refund.created", {"id": "re_3", "amount": 100, "currency": "zzz"}),
         ("refund.created", {"id": "re_4", "amount": 100, "currency": "usdx"}),
         ("refund.created", {"id": "re_" + "5" * 300, "amount": 100, "currency": "usd"}),
+        # Within a ledger key's column, but not with its prefix, nor in a fact's reference.
+        ("refund.created", {"id": "re_" + "5" * 200, "amount": 100, "currency": "usd"}),
+        ("payment_intent.succeeded", {"id": "pi_" + "6" * 130, "amount": 100, "currency": "usd"}),
         ("refund.created", {"id": "re_6", "amount": -5000, "currency": "usd"}),
         ("charge.dispute.created", {"id": "dp_7", "amount": 2**63, "currency": "usd", "status": "x"}),
         (

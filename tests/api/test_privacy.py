@@ -4,6 +4,7 @@ sessions; the ids stay, so finance reconciles and the check still answers by ser
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
 from zoneinfo import ZoneInfo
@@ -167,6 +168,25 @@ async def test_an_erased_customer_stays_erased(shop: Shop, client: httpx.AsyncCl
     again = await shop.call("POST", f"/v1/customers/{customer['id']}/erase", "admin")
     assert again["already_erased"]
     assert (await shop.check(serial=customer["serial"]))["covered"] is True
+
+
+async def test_an_erasure_racing_changes_to_the_person_still_erases(
+    shop: Shop, client: httpx.AsyncClient, keys: Keys
+) -> None:
+    """Changes in flight when the erasure comes either commit before it (and are erased) or are
+    refused after it: none writes the person back."""
+    customer = await shop.customer()
+    path = f"/v1/customers/{customer['id']}"
+
+    async def change(n: int) -> int:
+        answer = await client.patch(path, json={"name": f"Back {n}"}, headers=keys.auth("admin"))
+        return answer.status_code
+
+    erase = client.post(f"{path}/erase", headers=keys.auth("admin"))
+    *changed, erased = await asyncio.gather(*(change(n) for n in range(8)), erase)
+    assert erased.status_code == 200 and set(changed) <= {200, 409}, changed
+    row = await shop.call("GET", path, "support")
+    assert (row["name"], row["email"]) == (TOMBSTONE, None)
 
 
 def test_redaction_empties_personal_fields_at_any_depth_and_keeps_the_rest() -> None:

@@ -119,6 +119,11 @@ async def history(session: AsyncSession, entity_ids: list[str]) -> list[AuditEve
 # --- contracts -----------------------------------------------------------------------------------
 
 
+# The class of the advisory locks taken on an offer's id (the two-key form: a space of its own,
+# apart from the one-key locks PgQueuer takes).
+OFFER_LOCKS = 0x0FFE
+
+
 async def open_contract(
     session: AsyncSession,
     *,
@@ -133,13 +138,13 @@ async def open_contract(
     terms = verify_offer(offer_token, keyring, now)
     # Two requests with one offer at once (a double click, a retry) wait for each other here, so
     # the second finds the first's contract, the same sale, rather than a broken unique key.
-    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(terms.offer_id))))
+    await session.execute(select(func.pg_advisory_xact_lock(OFFER_LOCKS, func.hashtext(terms.offer_id))))
+    customer = await live_customer(session, customer_id)  # an erased one is sold nothing, not even again
     existing = await session.scalar(select(ContractRow).where(ContractRow.offer_id == terms.offer_id))
     if existing is not None:
         if (existing.customer_id, existing.product_id) == (customer_id, product_id):
             return existing  # the same sale, asked again
         raise Conflict("this offer has been used for another sale", field="offer_token")
-    customer = await live_customer(session, customer_id)
     product = await get_product(session, product_id)
     if product.customer_id != customer.id:
         raise InvalidInput("the product belongs to another customer", field="product_id")
@@ -316,7 +321,10 @@ async def apply_lifecycle(
     """A lifecycle event, applied once per reference (as typed: NFC, trimmed); the contract as it
     is after it."""
     reference = clean_text(reference, "reference", REF_LENGTH)
-    if at < (sold := (await get_contract(session, contract_id)).sold_at):
+    sold = await session.scalar(select(ContractRow.sold_at).where(ContractRow.id == contract_id))
+    if sold is None:
+        raise NotFound(f"no contract {contract_id}", field="contract_id")
+    if at < sold:
         # Nothing happens to a contract before it exists: a cancellation in 1900 would end it
         # before its sale, and the reports would count it there.
         raise InvalidInput(f"at is before the contract was sold ({sold.isoformat()})", field="at")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.engine import Dialect
@@ -76,9 +76,15 @@ def reader_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
 
 
-async def found(session: AsyncSession, table: type[R], key: str, what: str, field: str) -> R:
-    """The row with this key, or a problem naming `field` ("no claim clm_…")."""
-    row = await session.get(table, key)
+async def found(
+    session: AsyncSession, table: type[R], key: str, what: str, field: str, *, lock: Any = None
+) -> R:
+    """The row with this key, or a problem naming `field` ("no claim clm_…"). `lock`: SQLAlchemy's
+    `with_for_update` (True, or {"read": True} for a share lock), the row read again as it is."""
+    if lock:
+        row = await session.get(table, key, with_for_update=lock, populate_existing=True)
+    else:
+        row = await session.get(table, key)
     if row is None:
         raise NotFound(f"no {what} {key}", field=field)
     return row

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,14 +48,17 @@ async def lock_contract(session: AsyncSession, contract_id: str) -> ContractRow:
     return row
 
 
-async def get_customer(session: AsyncSession, customer_id: str) -> CustomerRow:
-    return await found(session, CustomerRow, customer_id, "customer", "customer_id")
+async def get_customer(session: AsyncSession, customer_id: str, *, lock: Any = None) -> CustomerRow:
+    return await found(session, CustomerRow, customer_id, "customer", "customer_id", lock=lock)
 
 
 async def live_customer(session: AsyncSession, customer_id: str) -> CustomerRow:
     """A customer to write to or give something to. An erased one is a tombstone: nothing about
-    them is recorded again (their name, a product, a contract), so an erasure stays one."""
-    customer = await get_customer(session, customer_id)
+    them is recorded again (their name, a product, a contract), so an erasure stays one. Read
+    `FOR NO KEY UPDATE`: an erasure (`FOR UPDATE`) waits for the write in flight, or the write
+    for the erasure; writers of one customer take turns (each takes the lock first, so none
+    waits on another's), and rows that only name the customer are not held up."""
+    customer = await get_customer(session, customer_id, lock={"key_share": True})
     if customer.erased_at is not None:
         raise Conflict("this customer was erased: nothing more is recorded about them", field="customer_id")
     return customer
