@@ -39,15 +39,20 @@ async def record_once(
         recorded_at=utcnow(),
         **ids,
     )
-    if stored and kind is LedgerKind.REFUND and isinstance(run, UnitOfWork):  # booked once, told once
+    told = _TOLD.get(kind)
+    if stored and told is not None and isinstance(run, UnitOfWork):  # booked once, told once
         refunded = {
             "contract_id": ids.get("contract_id"),
             "refund": ids.get("stripe_refund"),
             "payment_intent": ids.get("stripe_payment_intent"),
-            "amount": {"amount": -amount, "currency": currency.upper()},
+            "amount": {"amount": abs(amount), "currency": currency.upper()},
         }
-        run.emit("refund.created", refunded, contract_id=ids.get("contract_id"))
+        run.emit(told, refunded, contract_id=ids.get("contract_id"))
     return stored
+
+
+# What the endpoints are told of a refund: made, and (after it was told) failed or cancelled.
+_TOLD = {LedgerKind.REFUND: "refund.created", LedgerKind.REFUND_REVERSAL: "refund.failed"}
 
 
 CSV_COLUMNS = (

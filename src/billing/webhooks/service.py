@@ -814,6 +814,7 @@ HANDLERS: dict[str, Reads[Any]] = {
     "customer.subscription.deleted": _SUBSCRIPTION,
     "refund.created": _REFUND,
     "refund.updated": _REFUND,
+    "refund.failed": _REFUND,
     "charge.refunded": Reads(so.Charge, charge_refunded),
     "charge.dispute.created": _DISPUTE,
     "charge.dispute.closed": _DISPUTE,

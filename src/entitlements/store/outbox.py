@@ -59,6 +59,7 @@ EVENT_TYPES = frozenset(
         "benefit.voided",
         "payment.failed",
         "refund.created",
+        "refund.failed",
         "renewal.upcoming",
         "coverage.ending",
         "offer.lead",
