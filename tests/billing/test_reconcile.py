@@ -152,6 +152,29 @@ async def test_a_refund_failure_matches_the_reversal_its_webhook_booked(
     assert found == {"matched": 3}  # the charge, the refund, its failure
 
 
+async def test_a_won_dispute_and_its_reversal_match_two_transactions(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    """The dispute's row and its reversal's name one dispute: each matches its own transaction."""
+    sandbox: SandboxGateway = app.state.gateway
+    since = utcnow() - dt.timedelta(minutes=1)
+    sold = await shop.checkout("test-screen-guard")
+    dispute = {"id": "dp_won", "amount": 7900, "currency": "usd", "payment_intent": sold["payment_intent"]}
+    await deliver(
+        client, event("evt_dp_open", "charge.dispute.created", {**dispute, "status": "needs_response"})
+    )
+    await deliver(client, event("evt_dp_won", "charge.dispute.closed", {**dispute, "status": "won"}))
+    for txn, category, amount in (("txn_dp", "dispute", -7900), ("txn_dp_back", "dispute_reversal", 7900)):
+        sandbox.balance.append(
+            BalanceTransaction(
+                txn, category, amount, 0, amount, "USD", "available", sandbox.now(), ("dp_won",)
+            )
+        )
+    report = await reconciliation(shop, since)
+    found = {category: n for category, n in report["counts"].items() if n}  # type: ignore[attr-defined]
+    assert found == {"matched": 3}  # the charge, the dispute, its reversal
+
+
 async def test_what_claims_cost_is_not_stripes_to_reconcile(shop: Shop, app: CoverlineApp) -> None:
     """Coverline pays no one: a claim's cost is in the ledger but never moved through Stripe, so it
     is neither missing in Stripe nor part of the ledger's total beside Stripe's."""

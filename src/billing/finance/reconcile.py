@@ -83,11 +83,13 @@ _KINDS = {
     "charge": {"sale", "renewal", "duplicate_payment", "late_payment"},
     "refund": {"refund"},
     "dispute": {"dispute"},
-    "dispute_reversal": {"dispute_reversal"},
 }
+# A reversal names the refund or dispute it reverses, as that one's own row does: it is kept
+# under the category of the balance transaction it matches (`dispute_reversal:dp_…`), so that a
+# dispute and its reversal, or a refund and its failure, are two rows for two transactions.
+_REVERSAL_OF = {"refund_failure": "refund_reversal", "dispute_reversal": "dispute_reversal"}
 
 
-_FAILED = "failed:"  # a refund reversal's key: the refund's id, as its failure names it
 _UNWANTED = {"duplicate_payment": Category.DUPLICATE_PAYMENT, "late_payment": Category.LATE_PAYMENT}
 
 
@@ -154,7 +156,9 @@ async def ledger_of(session: AsyncSession, since: dt.datetime, until: dt.datetim
         elif kind == "refund":
             keys = (refund,)
         elif kind == "refund_reversal":
-            keys = (_FAILED + refund,)  # the refund's own id is its refund row's
+            keys = (f"refund_failure:{refund}",)
+        elif kind == "dispute_reversal":
+            keys = (f"dispute_reversal:{dispute}",)
         else:
             keys = (dispute,)
         ledger.add(row_id, kind, amount, currency, keys)
@@ -186,9 +190,10 @@ async def reconcile(
         total.fee += tx.fee
         total.net += tx.net
         failed_refund = tx.reporting_category == "refund_failure"
-        if failed_refund:  # its reversal, if the ledger knows the refund failed; else the refund
-            position = ledger.match(tuple(_FAILED + s for s in tx.source_ids), {"refund_reversal"})
-            if position is None:
+        if tx.reporting_category in _REVERSAL_OF:
+            reversal = _REVERSAL_OF[tx.reporting_category]
+            position = ledger.match(tuple(f"{tx.reporting_category}:{s}" for s in tx.source_ids), {reversal})
+            if position is None and failed_refund:  # the ledger holds the refund as made, or nothing
                 position = ledger.match(tx.source_ids, _KINDS["refund"])
                 if position is None:
                     continue  # a failed refund we never recorded: nothing disagrees
