@@ -9,6 +9,7 @@ from functools import cache
 import phonenumbers
 
 from entitlements.errors import InvalidInput
+from entitlements.fields import REF_LENGTH
 
 _SERIAL_NOISE = re.compile(r"[\s\-_./]")
 _SERIAL = re.compile(r"^[A-Z0-9]{3,40}$")
@@ -87,6 +88,17 @@ def clean_text(raw: str, field: str, max_length: int) -> str:
     if len(text) > max_length:  # normalizing can lengthen text (U+0958 is two characters in NFC)
         raise InvalidInput(f"{field} is over {max_length} characters", field=field)
     return text
+
+
+def clean_reference(raw: str) -> str:
+    """A caller's reference (a ticket, a booking, a payment), as stored and compared: NFC and
+    trimmed, so that one typed two ways is one."""
+    return clean_text(raw, "reference", REF_LENGTH)
+
+
+def ascii_digits(text: str) -> bool:
+    """Digits `int` reads as a number here: not "²", which `str.isdigit` counts, nor "٣" or "１"."""
+    return text.isascii() and text.isdigit()
 
 
 def luhn_valid(digits: str) -> bool:

@@ -10,6 +10,7 @@ from decimal import InvalidOperation
 from entitlements.catalog import CoverageKind
 from entitlements.claims.schemas import ClaimInput
 from entitlements.errors import InvalidInput
+from entitlements.identifiers import ascii_digits
 from entitlements.money import Money
 
 
@@ -35,6 +36,6 @@ def claim_input(
 def accepted_refund(form: dict[str, str], currency: str) -> Money:
     """The quoted refund the person saw and accepted (minor units, from the quote's form)."""
     raw = form.get("refund_amount", "")
-    if not (raw.isascii() and raw.isdigit()):
+    if not ascii_digits(raw):
         raise InvalidInput("the quoted refund is missing: ask for a quote first", field="refund")
     return Money(int(raw), currency)

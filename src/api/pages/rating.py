@@ -20,6 +20,7 @@ from api.pages.security import check_csrf
 from api.settings import Settings
 from entitlements.clock import utcnow
 from entitlements.errors import Conflict, InvalidInput, NotFound
+from entitlements.identifiers import ascii_digits
 from entitlements.satisfaction import service
 from entitlements.satisfaction.rules import RATINGS
 from entitlements.summary_texts import BENEFITS
@@ -84,7 +85,7 @@ class RatingController(Controller):
         check_csrf(request, data)
         row, locale, _ = await _open(db_session, request, services.settings, token)
         raw = data.get("rating", "")
-        if not (raw.isascii() and raw.isdigit() and int(raw) in RATINGS):
+        if not (ascii_digits(raw) and int(raw) in RATINGS):
             raise InvalidInput(words(locale)["rate_question"], field="rating")
         await service.answer(db_session, row.id, int(raw), data.get("comment"), now=utcnow())
         return page(request, "rating/done.html", locale, review_url=services.settings.review_url)

@@ -34,6 +34,7 @@ from billing.ledger.service import (
 )
 from entitlements.clock import utcnow
 from entitlements.errors import InvalidInput
+from entitlements.identifiers import ascii_digits
 from entitlements.money import Money
 
 Since = Annotated[str | None, instant_query("from", "inclusive")]
@@ -108,7 +109,7 @@ def _in_order(start: dt.datetime, end: dt.datetime) -> None:
 def _cursor(raw: str | None) -> int:
     if raw is None:
         return 0
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # "٣" and "²" are digits to str
+    if not ascii_digits(raw) or len(raw) > 18:
         raise InvalidInput("not a cursor from this API", field="cursor")
     return int(raw)
 

@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 import structlog
-from sqlalchemy import Table, bindparam, insert, or_, select, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from billing import stripe_objects as so
@@ -44,7 +44,7 @@ from entitlements.errors import DomainError
 from entitlements.store import audit
 from entitlements.store.base import utcnow
 from entitlements.store.statements import broken_constraint
-from entitlements.store.tables import AuditEventRow, ContractRow
+from entitlements.store.tables import ContractRow
 from entitlements.store.unit_of_work import UnitOfWork, Units
 
 ACTOR = "stripe"
@@ -648,19 +648,14 @@ async def _book_refunds(run: UnitOfWork, event: Event, refunds: list[so.Refund],
 
 
 _DISPUTE_CLOSED = {"won": Action.DISPUTE_WON, "lost": Action.DISPUTE_LOST}
-audit_events: Table = AuditEventRow.__table__  # type: ignore[assignment]
-_CLOSES = select(audit_events.c.changes).where(
-    audit_events.c.entity == "contract",
-    audit_events.c.entity_id == bindparam("contract_id"),
-    or_(*(audit_events.c.action == a.value for a in (*_DISPUTE_CLOSED.values(), Action.DISPUTE_CLOSED))),
-)
+_CLOSES = (*_DISPUTE_CLOSED.values(), Action.DISPUTE_CLOSED)
 
 
 async def _closed_before(run: UnitOfWork, contract_id: str, dispute_id: str) -> bool:
     """Whether the contract's history has this dispute closed already (its opening can arrive
     after its close: events come in any order)."""
-    rows = await run.rows(_CLOSES, contract_id=contract_id)
-    return any(msgspec.json.decode(changes).get("dispute") == dispute_id for (changes,) in rows)
+    closes = await audit.changes_of(run, "contract", contract_id, _CLOSES)
+    return any(changes.get("dispute") == dispute_id for changes in closes)
 
 
 async def dispute_changed(run: UnitOfWork, event: Event, dispute: so.Dispute, known: Lookups) -> Handled:

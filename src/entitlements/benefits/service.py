@@ -18,8 +18,8 @@ from entitlements.benefits.rules import NotRedeemable, RedemptionStatus, redempt
 from entitlements.catalog import BenefitKind, SupportChannel
 from entitlements.coverage import ContractFacts
 from entitlements.errors import Conflict, InvalidInput, NotFound
-from entitlements.fields import REF_LENGTH, Ref, new_id
-from entitlements.identifiers import clean_text, normalize_serial
+from entitlements.fields import Ref, new_id
+from entitlements.identifiers import clean_reference, clean_text, normalize_serial
 from entitlements.repairs.rules import ENDED, OrderStatus
 from entitlements.store import audit
 from entitlements.store.base import found
@@ -114,7 +114,7 @@ async def redeem(
     redemption. A service that needs a visit opens its service order in the same unit."""
     from entitlements.repairs.service import open_visit  # the repairs feature opens the order
 
-    data = msgspec.structs.replace(data, reference=clean_text(data.reference, "reference", REF_LENGTH))
+    data = msgspec.structs.replace(data, reference=clean_reference(data.reference))
     previous = await _previous(session, data)
     if previous is not None:
         return previous

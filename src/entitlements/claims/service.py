@@ -38,8 +38,8 @@ from entitlements.claims.rules import (
 from entitlements.claims.schemas import NOTE_LENGTH, ClaimInput, FulfilInput, ReviewInput
 from entitlements.coverage import ContractFacts, decide_for_incident_day, incident_instant
 from entitlements.errors import Conflict, Forbidden, InvalidInput, NotFound
-from entitlements.fields import DESCRIPTION_LENGTH, REF_LENGTH, new_id
-from entitlements.identifiers import clean_text, normalize_serial
+from entitlements.fields import DESCRIPTION_LENGTH, new_id
+from entitlements.identifiers import clean_reference, clean_text, normalize_serial
 from entitlements.money import Money, check_amount
 from entitlements.store import audit
 from entitlements.store.base import found
@@ -128,7 +128,7 @@ async def file_claim(
     """Decide a claim by the plan's rules, or send it to review when a review rule of the plan
     (or a fraud flag) asks; approval consumes the plan's limits. Idempotent by reference, as
     typed: NFC, trimmed."""
-    data = msgspec.structs.replace(data, reference=clean_text(data.reference, "reference", REF_LENGTH))
+    data = msgspec.structs.replace(data, reference=clean_reference(data.reference))
     previous = await session.scalar(select(ClaimRow).where(ClaimRow.reference == data.reference))
     if previous is not None:
         return previous

@@ -31,8 +31,7 @@ from entitlements.coverage import (
 )
 from entitlements.decisions import ContractDecision, PlanLoader, ProductEntitlement, decide_product, plans_for
 from entitlements.errors import Conflict, InvalidInput, NotFound
-from entitlements.fields import REF_LENGTH
-from entitlements.identifiers import clean_text, normalize_serial
+from entitlements.identifiers import clean_reference, normalize_serial
 from entitlements.money import Money
 from entitlements.offers.rules import OfferKeyring, verify_offer
 from entitlements.store import audit
@@ -320,7 +319,7 @@ async def apply_lifecycle(
 ) -> ContractRow:
     """A lifecycle event, applied once per reference (as typed: NFC, trimmed); the contract as it
     is after it."""
-    reference = clean_text(reference, "reference", REF_LENGTH)
+    reference = clean_reference(reference)
     sold = await session.scalar(select(ContractRow.sold_at).where(ContractRow.id == contract_id))
     if sold is None:
         raise NotFound(f"no contract {contract_id}", field="contract_id")

@@ -5,7 +5,7 @@ from enum import StrEnum
 from typing import Any
 
 import msgspec
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements.store.base import utcnow
@@ -15,6 +15,18 @@ from entitlements.store.unit_of_work import unit_of_work
 
 audit_events: Table = AuditEventRow.__table__  # type: ignore[assignment]
 _APPEND = insert(audit_events)
+_CHANGES = select(audit_events.c.action, audit_events.c.changes).where(
+    audit_events.c.entity == bindparam("entity"), audit_events.c.entity_id == bindparam("entity_id")
+)
+
+
+async def changes_of(
+    run: Statements, entity: str, entity_id: str, actions: Sequence[StrEnum]
+) -> list[dict[str, Any]]:
+    """What each of these actions on the entity recorded, oldest first, in the caller's unit."""
+    wanted = {a.value for a in actions}
+    rows = await run.rows(_CHANGES, entity=entity, entity_id=entity_id)
+    return [msgspec.json.decode(changes) for action, changes in rows if action in wanted]
 
 
 async def append(
