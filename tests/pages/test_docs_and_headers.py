@@ -71,8 +71,10 @@ async def test_the_widget_is_small_cached_and_carries_its_words(site: Site) -> N
     assert answer.headers["content-type"].startswith("text/javascript")
     assert answer.headers["content-encoding"] == "gzip"  # as every browser asks for it
     assert len(answer.content) > 2 * int(answer.headers["content-length"])  # the bytes sent, unzipped
-    plain = site.http.get("/widget/v1/coverline.js", headers={"accept-encoding": "identity"})
-    assert "content-encoding" not in plain.headers and plain.content == answer.content
+    for refused in ("identity", "gzip;q=0", "br, *;q=0"):
+        plain = site.http.get("/widget/v1/coverline.js", headers={"accept-encoding": refused})
+        assert "content-encoding" not in plain.headers and plain.content == answer.content
+        assert plain.headers["etag"] != answer.headers["etag"]  # each representation its own
     assert len(gzip.compress(answer.content, 9)) <= 15 * 1024
     assert "/*COVERLINE_TEXTS*/" not in answer.text
     assert "set-cookie" not in answer.headers
