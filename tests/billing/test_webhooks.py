@@ -379,6 +379,23 @@ async def test_a_first_invoice_failing_in_the_older_shape_leaves_the_contract_pe
     assert (contract["status"], contract["grace_until"]) == ("pending_payment", None)
 
 
+async def test_an_earlier_attempts_invoice_failing_late_leaves_the_paid_contract_alone(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    """The invoice of a subscription the contract no longer pays by (a declined attempt's), in the
+    older shape, arriving after the contract was paid: not a renewal that failed."""
+    result = await shop.checkout("test-monthly")
+    [invoice] = list(app.state.gateway.invoices.values())
+    earlier = msgspec.to_builtins(invoice)
+    details = earlier["parent"]["subscription_details"]
+    earlier |= {"id": "in_earlier", "status": "open", "billing_reason": None}
+    earlier["parent"]["subscription_details"] = {**details, "subscription": "sub_earlier_attempt"}
+    response = await deliver(client, event("evt_earlier_failed", "invoice.payment_failed", earlier))
+    assert response.json()["outcome"] == "ignored", response.text
+    contract = await shop.call("GET", f"/v1/contracts/{result['contract']['id']}", "support")
+    assert (contract["status"], contract["grace_until"]) == ("active", None)
+
+
 async def test_an_event_for_a_contract_that_never_existed_is_acknowledged_as_unknown(
     client: httpx.AsyncClient, app: CoverlineApp
 ) -> None:

@@ -535,6 +535,9 @@ async def invoice_failed(run: UnitOfWork, event: Event, invoice: so.Invoice, kno
     contract = await _invoice_contract(run, invoice, known)
     if contract is None:
         return ignored(Why.NO_CONTRACT_FOR_INVOICE)
+    subscription, _ = invoice.subscription_and_contract
+    if subscription and contract.stripe_subscription_id not in (None, subscription):
+        return ignored(Why.EARLIER_ATTEMPT)  # a declined attempt's invoice, whenever it arrives
     first = invoice.billing_reason == "subscription_create" or (
         # The older shape (localstripe's) gives no reason: a contract never paid is at its first.
         invoice.billing_reason is None and contract.status is ContractStatus.PENDING_PAYMENT
