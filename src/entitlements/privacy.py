@@ -96,12 +96,27 @@ async def export_customer(session: AsyncSession, customer_id: str) -> CustomerEx
 async def erase_customer(session: AsyncSession, customer_id: str, *, actor: str, now: dt.datetime) -> Erasure:
     customer = await get_customer(session, customer_id, lock=True)  # after any write to them in flight
     if customer.erased_at is not None:
+        # The person stays a tombstone; what they wrote since on their contracts (a claim filed
+        # after, its evidence) goes as it went the first time.
+        await _scrub_writings(session, customer.id)
         return Erasure(customer.id, customer.erased_at, True, customer.stripe_customer_id, None, TOMBSTONE)
     erased = Erasure(customer.id, now, False, customer.stripe_customer_id, customer.email, customer.name)
     customer.name, customer.email, customer.phone, customer.external_ref = TOMBSTONE, None, None, None
     customer.marketing_consent = False
     customer.erased_at = customer.updated_at = now
-    contracts = select(ContractRow.id).where(ContractRow.customer_id == customer.id)
+    await _scrub_writings(session, customer.id)
+    await audit.record(session, "customer", customer.id, A.ERASED, actor)
+    if customer.stripe_customer_id is not None:  # Stripe's copy gets the tombstone, by a job
+        (await unit_of_work(session)).enqueue(jobs.CUSTOMER_CHANGED, customer.id.encode())
+    owned = await session.scalars(select(ProductRow.id).where(ProductRow.customer_id == customer.id))
+    touch(session, *owned)  # the snapshots' masked contact goes too
+    return erased
+
+
+async def _scrub_writings(session: AsyncSession, customer_id: str) -> None:
+    """What the person wrote or sent of themselves on their contracts: claims' descriptions (and
+    the service orders' copies), redemptions' notes, satisfaction comments, and evidence."""
+    contracts = select(ContractRow.id).where(ContractRow.customer_id == customer_id)
     claims = select(ClaimRow.id).where(ClaimRow.contract_id.in_(contracts))
     await session.execute(update(ClaimRow).where(ClaimRow.id.in_(claims)).values(description=None))
     await session.execute(
@@ -111,13 +126,7 @@ async def erase_customer(session: AsyncSession, customer_id: str, *, actor: str,
         update(BenefitRedemptionRow).where(BenefitRedemptionRow.contract_id.in_(contracts)).values(note=None)
     )
     await session.execute(
-        update(SatisfactionRow).where(SatisfactionRow.customer_id == customer.id).values(comment=None)
+        update(SatisfactionRow).where(SatisfactionRow.customer_id == customer_id).values(comment=None)
     )
     # The rows go; the evidence sweep deletes the files no row names.
     await session.execute(delete(EvidenceRow).where(EvidenceRow.claim_id.in_(claims)))
-    await audit.record(session, "customer", customer.id, A.ERASED, actor)
-    if customer.stripe_customer_id is not None:  # Stripe's copy gets the tombstone, by a job
-        (await unit_of_work(session)).enqueue(jobs.CUSTOMER_CHANGED, customer.id.encode())
-    owned = await session.scalars(select(ProductRow.id).where(ProductRow.customer_id == customer.id))
-    touch(session, *owned)  # the snapshots' masked contact goes too
-    return erased

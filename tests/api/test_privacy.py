@@ -146,6 +146,8 @@ async def test_an_erased_customer_stays_erased(shop: Shop, client: httpx.AsyncCl
     contract moved to them; their contracts keep answering the check."""
     customer, _ = await _sold(shop, client, keys)
     mine = await shop.sell()  # another customer's contract
+    theirs = await shop.product(customer["id"])  # offered before the erasure, bought after it
+    token = await shop.offer_token(theirs, "test-screen-guard")
     product = {
         "sku": "PHONE-1",
         "category": "phone",
@@ -158,6 +160,16 @@ async def test_an_erased_customer_stays_erased(shop: Shop, client: httpx.AsyncCl
         ("PATCH", f"/v1/customers/{customer['id']}", {"name": "Back", "email": "back@example.com"}),
         ("POST", "/v1/products", {**product, "serial": "SN-ERASED-1", "customer_id": customer["id"]}),
         ("POST", f"/v1/contracts/{mine['id']}/transfer", {"customer_id": customer["id"]}),
+        (
+            "POST",
+            "/v1/contracts",
+            {"offer_token": token, "customer_id": customer["id"], "product_id": theirs["id"]},
+        ),
+        (
+            "POST",
+            "/v1/checkouts",
+            {"offer_token": token, "customer_id": customer["id"], "product_id": theirs["id"]},
+        ),
     ]
     for method, path, body in tries:
         answer = await client.request(method, path, json=body, headers=keys.auth("admin"))
@@ -165,9 +177,17 @@ async def test_an_erased_customer_stays_erased(shop: Shop, client: httpx.AsyncCl
         assert "erased" in answer.json()["detail"]
     row = await shop.call("GET", f"/v1/customers/{customer['id']}", "support")
     assert (row["name"], row["email"]) == (TOMBSTONE, None)
+    assert (await shop.check(serial=customer["serial"]))["covered"] is True  # their contracts go on
+    # A claim filed since, in their words, goes with a second erasure.
+    await shop.claim(
+        contract_id=customer["contract_id"],
+        incident_date=dt.datetime.now(ZoneInfo("America/Chicago")).date().isoformat(),
+        description="Erin again, at Storgatan 1",
+    )
     again = await shop.call("POST", f"/v1/customers/{customer['id']}/erase", "admin")
     assert again["already_erased"]
-    assert (await shop.check(serial=customer["serial"]))["covered"] is True
+    export = await shop.call("GET", f"/v1/customers/{customer['id']}/export", "support")
+    assert [c["description"] for c in export["claims"]] == [None, None]
 
 
 async def test_an_erasure_racing_changes_to_the_person_still_erases(

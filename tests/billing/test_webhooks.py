@@ -457,7 +457,7 @@ async def test_disputes_reach_the_ledger_and_the_contract_history(
 
 
 async def test_a_dispute_won_before_its_opening_arrived_leaves_the_contract_undisputed(
-    shop: Shop, client: httpx.AsyncClient
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
 ) -> None:
     """Events come in any order: the opening, arriving after the close, does not flag it again."""
     sold = await shop.checkout("test-screen-guard")
@@ -476,6 +476,13 @@ async def test_a_dispute_won_before_its_opening_arrived_leaves_the_contract_undi
     assert late.json()["outcome"] == "applied", late.text
     checked = await shop.check(serial=sold["serial"])
     assert (checked["covered"], checked["products"][0]["contracts"][0]["disputed"]) == (True, False)
+    async with app.state.db.sessions() as session:  # its money, booked whatever the order
+        rows = await session.execute(
+            select(LedgerEntryRow.kind, LedgerEntryRow.amount).where(
+                LedgerEntryRow.stripe_dispute == "dp_late"
+            )
+        )
+        assert sorted(tuple(r) for r in rows) == [("dispute", -7900), ("dispute_reversal", 7900)]
 
 
 async def test_a_lost_dispute_ends_cover_when_it_closed_and_stops_the_subscription(
