@@ -175,3 +175,40 @@ def test_a_failed_payment_stored_with_a_suffix_keeps_its_invoices_reference(post
             ("in_1:failed", "past_due"),
             ("in_2:failed", "past_due"),
         ]
+
+
+def test_references_stored_before_they_were_cleaned_are_cleaned_and_clashes_reported(
+    postgres_admin_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """0032: a redemption's reference stored decomposed with a space after it is found again as
+    it is typed now; one that another's is once cleaned is reported and both are kept."""
+    import asyncpg
+
+    async def run(url: str, sql: str) -> list[tuple[str, str]]:
+        connection = await asyncpg.connect(url)
+        try:
+            await connection.execute("SET session_replication_role = replica")  # no contract rows needed
+            if sql.startswith("SELECT"):
+                return [tuple(r) for r in await connection.fetch(sql)]
+            await connection.execute(sql)
+            return []
+        finally:
+            await connection.close()
+
+    decomposed = unicodedata.normalize("NFD", "Café-1")
+    columns = "(id, reference, contract_id, product_id, kind, status, fee, currency, redeemed_at)"
+    with fresh_database(postgres_admin_url, "coverline_references") as url:
+        upgrade(url, "0031")
+        for row_id, reference in (("bnr_a", f"{decomposed} "), ("bnr_b", "Visit-2"), ("bnr_c", " Visit-2")):
+            asyncio.run(
+                run(
+                    url,
+                    f"INSERT INTO benefit_redemptions {columns} VALUES ('{row_id}', '{reference}', 'ctr_a',"
+                    " 'prd_a', 'tech_support_session', 'redeemed', 0, 'USD', now())",
+                )
+            )
+        upgrade(url)
+        stored = asyncio.run(run(url, "SELECT id, reference FROM benefit_redemptions ORDER BY id"))
+        assert stored == [("bnr_a", "Café-1"), ("bnr_b", "Visit-2"), ("bnr_c", " Visit-2")]
+    reported = capfd.readouterr().err
+    assert "benefit_redemptions bnr_c: reference" in reported and "bnr_b already has" in reported
