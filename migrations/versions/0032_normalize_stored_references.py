@@ -28,9 +28,7 @@ depends_on = None
 
 # The rows whose reference may not be in today's form: not NFC, an invisible character, or space
 # at either end.
-_SUSPECT = (
-    "reference IS NOT NFC NORMALIZED OR reference ~ '[\u200b\u2060\ufeff]' OR reference ~ '^\\s|\\s$'"
-)
+_SUSPECT = "reference IS NOT NFC NORMALIZED OR reference ~ '[\u200b\u2060\ufeff]' OR reference ~ '^\\s|\\s$'"
 
 
 def report(line: str) -> None:
