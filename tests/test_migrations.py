@@ -19,6 +19,21 @@ async def _tables(url: str) -> set[str]:
     return names
 
 
+async def _as_replica(url: str, sql: str) -> list[tuple[str, str]]:
+    """A statement run with no trigger (no parent rows needed); a SELECT's rows."""
+    import asyncpg
+
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute("SET session_replication_role = replica")
+        if sql.startswith("SELECT"):
+            return [tuple(r) for r in await connection.fetch(sql)]
+        await connection.execute(sql)
+        return []
+    finally:
+        await connection.close()
+
+
 def _round_trip(url: str) -> None:
     upgrade(url)
     assert asyncio.run(_tables(url)) >= {t.name for t in Base.metadata.sorted_tables}
@@ -139,24 +154,11 @@ def test_rows_stored_before_normalizing_are_normalized_and_duplicates_reported(
 def test_a_failed_payment_stored_with_a_suffix_keeps_its_invoices_reference(postgres_admin_url: str) -> None:
     """0030: a failed payment was stored as `<invoice>:failed`; it becomes the invoice's own
     reference beside that invoice's payment, and back on the way down."""
-    import asyncpg
-
-    async def run(url: str, sql: str) -> list[tuple[str, str]]:
-        connection = await asyncpg.connect(url)
-        try:
-            await connection.execute("SET session_replication_role = replica")  # no contract rows needed
-            if sql.startswith("SELECT"):
-                return [tuple(r) for r in await connection.fetch(sql)]
-            await connection.execute(sql)
-            return []
-        finally:
-            await connection.close()
-
     facts = "SELECT reference, kind FROM contract_events ORDER BY reference, kind"
     with fresh_database(postgres_admin_url, "coverline_facts") as url:
         upgrade(url, "0029")
         asyncio.run(
-            run(
+            _as_replica(
                 url,
                 "INSERT INTO contract_events (reference, contract_id, kind, applied_at) VALUES"
                 " ('in_1:failed', 'ctr_a', 'past_due', now()), ('in_1', 'ctr_a', 'payment', now()),"
@@ -164,13 +166,13 @@ def test_a_failed_payment_stored_with_a_suffix_keeps_its_invoices_reference(post
             )
         )
         upgrade(url)
-        assert asyncio.run(run(url, facts)) == [
+        assert asyncio.run(_as_replica(url, facts)) == [
             ("in_1", "past_due"),
             ("in_1", "payment"),
             ("in_2", "past_due"),
         ]
         downgrade(url, "0029")
-        assert asyncio.run(run(url, facts)) == [
+        assert asyncio.run(_as_replica(url, facts)) == [
             ("in_1", "payment"),
             ("in_1:failed", "past_due"),
             ("in_2:failed", "past_due"),
@@ -182,33 +184,20 @@ def test_references_stored_before_they_were_cleaned_are_cleaned_and_clashes_repo
 ) -> None:
     """0032: a redemption's reference stored decomposed with a space after it is found again as
     it is typed now; one that another's is once cleaned is reported and both are kept."""
-    import asyncpg
-
-    async def run(url: str, sql: str) -> list[tuple[str, str]]:
-        connection = await asyncpg.connect(url)
-        try:
-            await connection.execute("SET session_replication_role = replica")  # no contract rows needed
-            if sql.startswith("SELECT"):
-                return [tuple(r) for r in await connection.fetch(sql)]
-            await connection.execute(sql)
-            return []
-        finally:
-            await connection.close()
-
     decomposed = unicodedata.normalize("NFD", "Café-1")
     columns = "(id, reference, contract_id, product_id, kind, status, fee, currency, redeemed_at)"
     with fresh_database(postgres_admin_url, "coverline_references") as url:
         upgrade(url, "0031")
         for row_id, reference in (("bnr_a", f"{decomposed} "), ("bnr_b", "Visit-2"), ("bnr_c", " Visit-2")):
             asyncio.run(
-                run(
+                _as_replica(
                     url,
                     f"INSERT INTO benefit_redemptions {columns} VALUES ('{row_id}', '{reference}', 'ctr_a',"
                     " 'prd_a', 'tech_support_session', 'redeemed', 0, 'USD', now())",
                 )
             )
         upgrade(url)
-        stored = asyncio.run(run(url, "SELECT id, reference FROM benefit_redemptions ORDER BY id"))
+        stored = asyncio.run(_as_replica(url, "SELECT id, reference FROM benefit_redemptions ORDER BY id"))
         assert stored == [("bnr_a", "Café-1"), ("bnr_b", "Visit-2"), ("bnr_c", " Visit-2")]
     reported = capfd.readouterr().err
     assert "benefit_redemptions bnr_c: reference" in reported and "bnr_b already has" in reported
