@@ -4,6 +4,7 @@ time, against the bench's data set (`make bench` seeds it first), under cProfile
 
     .venv/bin/python -m bench.profile_check [--requests 20000] [--top 30]
     .venv/bin/python -m bench.profile_check --webhooks [--requests 3000] [--concurrency 16]
+    .venv/bin/python -m bench.profile_check --webhooks --passes 2   # per pass, unprofiled, uvloop
     .venv/bin/python -m bench.profile_check --decisions
 
 Checks: prints the CPU per request of `/health` and of a check by serial measured the same way
@@ -159,11 +160,13 @@ async def checks(count: int, top: int, contracts: int, concurrency: int) -> None
     print(_profiled(profile, top))
 
 
-async def first_payments(count: int, top: int, contracts: int, concurrency: int) -> None:
+async def first_payments(count: int, top: int, contracts: int, concurrency: int, passes: int = 0) -> None:
+    """With `passes`, that many passes unprofiled (each printed), and no profile: the figure to
+    compare two trees by, alternately."""
     from billing.webhooks.signatures import sign
 
     now = int(time.time())
-    awaiting = await awaiting_payment(3 * count, contracts, f"prof{now}")
+    awaiting = await awaiting_payment(max(3, passes + 1) * count, contracts, f"prof{now}")
 
     def events(contract_ids: list[str]) -> list[Request]:
         requests: list[Request] = []
@@ -195,6 +198,11 @@ async def first_payments(count: int, top: int, contracts: int, concurrency: int)
 
     async with _served() as app:
         await _drive(app, events(awaiting[:count]), concurrency)  # warm
+        if passes:
+            for n in range(1, passes + 1):
+                cpu = await _drive(app, events(awaiting[n * count : (n + 1) * count]), concurrency)
+                print(f"pass {n}: a first payment {cpu * 1e3:.3f} ms CPU per event (in process, no HTTP)")
+            return
         unprofiled = await _drive(app, events(awaiting[count : 2 * count]), concurrency)
         profile = cProfile.Profile(time.process_time)
         profile.enable()
@@ -252,11 +260,21 @@ if __name__ == "__main__":
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--contracts", type=int, default=1_000_000)
     parser.add_argument("--concurrency", type=int, help="requests in flight at once (64 checks, 16 events)")
+    parser.add_argument(
+        "--passes", type=int, default=0, help="with --webhooks: this many passes, no profile, on uvloop"
+    )
     args = parser.parse_args()
     if args.decisions:
         run = decisions(200, args.contracts)
     elif args.webhooks:
-        run = first_payments(args.requests or 3_000, args.top, args.contracts, args.concurrency or 16)
+        run = first_payments(
+            args.requests or 3_000, args.top, args.contracts, args.concurrency or 16, args.passes
+        )
     else:
         run = checks(args.requests or 20_000, args.top, args.contracts, args.concurrency or 64)
-    asyncio.run(run)
+    if args.passes:
+        import uvloop  # the server's loop: what a pass is compared by
+
+        uvloop.run(run)
+    else:
+        asyncio.run(run)
