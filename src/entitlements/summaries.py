@@ -78,10 +78,12 @@ def _spoken_serial(groups: list[str]) -> str:
 @lru_cache(maxsize=1024)
 def speech_language(locale: str, time_zone: str = UTC) -> str:
     """The BCP 47 tag a voice platform expects: the language as spoken where the customer's clock
-    is, when it is an official language there (ar in Asia/Riyadh → ar-SA), else its likeliest
-    region (sv → sv-SE, ar → ar-EG)."""
+    is, when it is official there and most people speak it (ar in Asia/Riyadh → ar-SA; not the
+    Swedish of Finland, which voice platforms seldom have), else its likeliest region (sv → sv-SE,
+    ar → ar-EG)."""
     territory = get_global("zone_territories").get(time_zone)
-    if territory and (get_territory_language_info(territory).get(locale) or {}).get("official_status"):
+    spoken = get_territory_language_info(territory).get(locale) if territory else None
+    if spoken and spoken.get("official_status") and float(spoken.get("population_percent") or 0) >= 50:
         return f"{locale}-{territory}"
     likely = get_global("likely_subtags").get(locale, locale)
     parts = likely.split("_")
