@@ -94,6 +94,13 @@ async def test_the_same_reference_redeems_once_and_another_use_of_it_is_refused(
     assert benefits(await desk.check(contract_id=contract["id"]))["tech_support_session"]["remaining"] == 1
     other = await redeem(desk, 409, reference="ZD-1", kind="installation", contract_id=contract["id"])
     assert other["errors"][0]["field"] == "reference"
+    # As typed: composed or decomposed, with space around it, one reference, one use.
+    accented = await redeem(desk, reference="Zoé-2", kind="tech_support_session", contract_id=contract["id"])
+    retyped = await redeem(
+        desk, reference=" Zoe\u0301-2 ", kind="tech_support_session", contract_id=contract["id"]
+    )
+    assert retyped["id"] == accented["id"]
+    assert benefits(await desk.check(contract_id=contract["id"]))["tech_support_session"]["remaining"] == 0
 
 
 async def test_none_left_not_included_or_not_in_force_is_refused_with_its_reason(desk: Shop) -> None:

@@ -409,6 +409,12 @@ async def test_a_reference_is_the_same_however_its_accents_were_typed(shop: Shop
     for bad in (" ", "a\u202eb"):
         problem = await shop.claim(contract_id=contract["id"], reference=bad, expect=422)
         assert problem["errors"][0]["field"] == "reference"
+        by_hand = await shop.client.post(
+            f"/v1/contracts/{contract['id']}/lifecycle",
+            json={"action": "payment", "reference": bad},
+            headers=shop.keys.auth("admin"),
+        )
+        assert assert_problem(by_hand, 422)["errors"][0]["field"] == "reference"
 
 
 async def test_an_upfront_term_is_paid_once_by_hand_too(shop: Shop) -> None:
