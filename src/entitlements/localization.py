@@ -13,7 +13,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, get_currency_name, get_currency_unit_pattern
 
 from entitlements.catalog import DEFAULT_LOCALE, LOCALES
-from entitlements.money import Money
+from entitlements.money import Money, exponent
 
 # Tags that name one of our languages under another code.
 _ALIASES = {"tl": "fil"}
@@ -97,10 +97,52 @@ _ARABIC_COUNTED: dict[str, dict[str, str]] = {
 }
 
 
+# A hundredth's name where a language has one for the currency, by the plural category its count
+# takes (CLDR names no minor units): "49 US dollars and 50 cents", where a speech engine read
+# "49.50" as "forty-nine point five zero". A category not listed takes "other"'s form.
+_HUNDREDTHS: dict[str, dict[str, dict[str, str]]] = {
+    "en": {
+        "USD": {"one": "cent", "other": "cents"},
+        "EUR": {"one": "cent", "other": "cents"},
+        "PHP": {"one": "centavo", "other": "centavos"},
+        "INR": {"one": "paisa", "other": "paise"},
+        "SEK": {"other": "öre"},
+        "SAR": {"one": "halala", "other": "halalas"},
+    },
+    "sv": {"SEK": {"other": "öre"}, "USD": {"other": "cent"}, "EUR": {"other": "cent"}},
+    "hi": {"INR": {"one": "पैसा", "other": "पैसे"}, "USD": {"other": "सेंट"}},
+    "fil": {"PHP": {"other": "sentimo"}, "USD": {"other": "sentimo"}},
+    "vi": {"USD": {"other": "xu"}},
+    "ar": {
+        "SAR": {"one": "هللة", "two": "هللتان", "few": "هللات", "many": "هللةً", "other": "هللة"},
+        "USD": {"one": "سنت", "two": "سنتان", "few": "سنتات", "many": "سنتًا", "other": "سنت"},
+    },
+}
+# The two amounts said together: "49 US dollars and 50 cents".
+_AND = {
+    "en": "{} and {}",
+    "sv": "{} och {}",
+    "hi": "{} और {}",
+    "fil": "{} at {}",
+    "vi": "{} và {}",
+    "ar": "{} و{}",
+}
+
+
 @lru_cache(maxsize=65_536)
 def _spoken_money(amount: int, currency: str, locale: str) -> str:
     value = Money(amount, currency).to_decimal()
     babel_locale = _babel_locale(locale)
+    hundredths = _HUNDREDTHS.get(babel_locale.language, {}).get(currency)
+    if hundredths is not None and exponent(currency) == 2 and amount % 100:
+        whole, cents = divmod(amount, 100)
+        form = hundredths.get(babel_locale.plural_form(cents)) or hundredths["other"]
+        said = f"{format_decimal(cents, locale=babel_locale)} {form}"
+        return (
+            _AND[babel_locale.language].format(_spoken_money(whole * 100, currency, locale), said)
+            if whole
+            else said
+        )
     count: Decimal | int = value
     if value == value.to_integral_value():  # "299 Swedish kronor": no zero decimals to read out
         count = int(value)

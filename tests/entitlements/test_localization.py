@@ -92,10 +92,30 @@ def test_q_values_are_read_in_any_case() -> None:
         (500, "SAR", "5 ريالات سعودية"),  # 3–10: the plural
         (10300, "SAR", "103 ريالات سعودية"),
         (100000, "SAR", "1,000 ريال سعودي"),  # 100 and up: CLDR's own name
-        (4950, "SAR", "49.50 ريال سعودي"),  # a fraction likewise
+        (4950, "SAR", "49 ريالًا سعوديًا و50 هللةً"),  # riyals and halalas, each in its form
         (200, "USD", "2 دولاران أمريكيان"),  # two: the dual, as CLDR writes the Egyptian pound's
         (5000, "EGP", "50 جنيهًا مصريًا"),  # CLDR's own forms
     ],
 )
 def test_arabic_says_a_currency_in_the_form_its_number_takes(amount: int, currency: str, said: str) -> None:
     assert say_money(Money(amount, currency), "ar") == said
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "locale", "said"),
+    [
+        (4950, "USD", "en", "49 US dollars and 50 cents"),  # never "forty-nine point five zero"
+        (1, "USD", "en", "1 cent"),
+        (4950, "SEK", "sv", "49 svenska kronor och 50 öre"),
+        (101, "INR", "hi", "1 भारतीय रुपया और 1 पैसा"),
+        (4950, "PHP", "fil", "49 piso ng Pilipinas at 50 sentimo"),
+        (4950, "USD", "vi", "49 đô la Mỹ và 50 xu"),
+        (310, "SAR", "ar", "3 ريالات سعودية و10 هللات"),
+        (4950, "GBP", "en", "49.50 British pounds"),  # no hundredth's name known: as before
+        (9900, "USD", "en", "99 US dollars"),
+    ],
+)
+def test_an_amount_with_cents_is_said_as_two_amounts(
+    amount: int, currency: str, locale: str, said: str
+) -> None:
+    assert say_money(Money(amount, currency), locale) == said
