@@ -116,6 +116,7 @@ _HUNDREDTHS: dict[str, dict[str, dict[str, str]]] = {
     "ar": {
         "SAR": {"one": "هللة", "two": "هللتان", "few": "هللات", "many": "هللةً", "other": "هللة"},
         "USD": {"one": "سنت", "two": "سنتان", "few": "سنتات", "many": "سنتًا", "other": "سنت"},
+        "AED": {"one": "فلس", "two": "فلسان", "few": "فلوس", "many": "فلسًا", "other": "فلس"},
     },
 }
 # The two amounts said together: "49 US dollars and 50 cents".

@@ -111,6 +111,7 @@ def test_arabic_says_a_currency_in_the_form_its_number_takes(amount: int, curren
         (4950, "PHP", "fil", "49 piso ng Pilipinas at 50 sentimo"),
         (4950, "USD", "vi", "49 đô la Mỹ và 50 xu"),
         (310, "SAR", "ar", "3 ريالات سعودية و10 هللات"),
+        (4950, "AED", "ar", "49 درهمًا إماراتيًا و50 فلسًا"),
         (4950, "GBP", "en", "49.50 British pounds"),  # no hundredth's name known: as before
         (9900, "USD", "en", "99 US dollars"),
     ],
