@@ -88,6 +88,7 @@ _KINDS = {
 # under the category of the balance transaction it matches (`dispute_reversal:dp_…`), so that a
 # dispute and its reversal, or a refund and its failure, are two rows for two transactions.
 _REVERSAL_OF = {"refund_failure": "refund_reversal", "dispute_reversal": "dispute_reversal"}
+_MATCHED_BY = {kind: category for category, kind in _REVERSAL_OF.items()}
 
 
 _UNWANTED = {"duplicate_payment": Category.DUPLICATE_PAYMENT, "late_payment": Category.LATE_PAYMENT}
@@ -155,10 +156,8 @@ async def ledger_of(session: AsyncSession, since: dt.datetime, until: dt.datetim
             keys: tuple[str | None, ...] = (charge, intent)
         elif kind == "refund":
             keys = (refund,)
-        elif kind == "refund_reversal":
-            keys = (f"refund_failure:{refund}",)
-        elif kind == "dispute_reversal":
-            keys = (f"dispute_reversal:{dispute}",)
+        elif kind in _MATCHED_BY:  # the refund's or the dispute's id, whichever it reverses
+            keys = (f"{_MATCHED_BY[kind]}:{refund or dispute}",)
         else:
             keys = (dispute,)
         ledger.add(row_id, kind, amount, currency, keys)

@@ -80,7 +80,8 @@ async def found(
     session: AsyncSession, table: type[R], key: str, what: str, field: str, *, lock: Any = None
 ) -> R:
     """The row with this key, or a problem naming `field` ("no claim clm_…"). `lock`: SQLAlchemy's
-    `with_for_update` (True, or {"read": True} for a share lock), the row read again as it is."""
+    `with_for_update` (True: `FOR UPDATE`; {"key_share": True}: `FOR NO KEY UPDATE`), the row read
+    again as it is."""
     if lock:
         row = await session.get(table, key, with_for_update=lock, populate_existing=True)
     else:
