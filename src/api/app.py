@@ -15,7 +15,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme, Server
+from litestar.openapi.spec import Components, OpenAPIType, SecurityScheme, Server
 from litestar.routes import HTTPRoute
 
 from api.auth import KeyCache
@@ -219,15 +219,23 @@ def _routes_of(app: Litestar) -> list[Route]:
             continue
         item = paths.get(route.path_format)
         methods: dict[str, frozenset[str] | None] = {}
+        integers: set[str] = set()
         for method in route.methods:
             operation = getattr(item, str(method).lower(), None) if item else None
             if operation is None:  # the docs UI and OPTIONS: not part of the API document
                 methods[str(method)] = None
-            else:
-                query = [p.name for p in operation.parameters or [] if getattr(p, "param_in", "") == "query"]
-                methods[str(method)] = frozenset(query)
-        table.append(Route(route.path_format, methods))
+                continue
+            query = [p for p in operation.parameters or [] if getattr(p, "param_in", "") == "query"]
+            methods[str(method)] = frozenset(p.name for p in query)
+            integers.update(p.name for p in query if _whole_number(p.schema))
+        table.append(Route(route.path_format, methods, frozenset(integers)))
     return table
+
+
+def _whole_number(schema: object) -> bool:
+    """An integer parameter's schema: `integer`, or one of `integer` and `null`."""
+    kinds = [schema, *(getattr(schema, "one_of", None) or [])]
+    return any(getattr(kind, "type", None) == OpenAPIType.INTEGER for kind in kinds)
 
 
 async def _detect_gateway(gateway: Gateway) -> None:

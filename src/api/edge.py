@@ -19,7 +19,15 @@ import structlog
 from litestar.utils import normalize_path
 
 from api.auth import KeyCache, request_principal
-from api.errors import RETRY_AFTER, database_gone, make_problem, send_problem, unavailable_problem
+from api.errors import (
+    RETRY_AFTER,
+    FieldError,
+    database_gone,
+    make_problem,
+    send_problem,
+    unavailable_problem,
+    validation_problem,
+)
 from api.keys import KeyKind
 from api.pages.security import page_headers
 from api.rate_limits import RateLimits, Verdict
@@ -56,12 +64,14 @@ class Route(msgspec.Struct, frozen=True):
 
     path: str
     methods: dict[str, frozenset[str] | None]  # None: not in the OpenAPI document, not checked
+    integers: frozenset[str] = frozenset()  # its query parameters whose values are whole numbers
 
 
 # No text we store may hold a NUL character (PostgreSQL's text cannot), so none is accepted: in a
 # query, in a path, or escaped in a JSON string (`\u0000`, unless its backslash is itself escaped,
 # as in `\\u0000`, six characters someone typed).
 _NUL = re.compile(rb"%00")
+_INTEGER = re.compile(r"-?[0-9]+")
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 NUL_DETAIL = "text may not contain NUL (\\u0000) characters"
 # No body we read nests deeper than this (the deepest, a Stripe event, about 8); a much deeper one
@@ -315,10 +325,9 @@ class Edge:
             )
             return
         known = route.methods.get(scope["method"]) if route is not None else None
-        if known is not None and scope.get("query_string"):
-            given = [
-                key for key, _ in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-            ]
+        if route is not None and known is not None and scope.get("query_string"):
+            pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+            given = [key for key, _ in pairs]
             names = set(given)
             if twice := sorted(name for name, count in Counter(given).items() if count > 1):
                 # No parameter of ours is a list: which one was meant would be a guess.
@@ -334,6 +343,13 @@ class Edge:
                     400, detail, slug="unknown-query-parameter", instance=path, request_id=request_id
                 )
                 await send_problem(send, problem)
+                return
+            if errors := [
+                FieldError(f"query.{key}", "Expected a whole number in ASCII digits")
+                for key, value in pairs
+                if key in route.integers and not _INTEGER.fullmatch(value)
+            ]:  # the app would also take `1e2` and `100.0` for 100
+                await send_problem(send, validation_problem(errors, instance=path, request_id=request_id))
                 return
         if scope["method"] not in ("POST", "PUT", "PATCH") or (route is not None and known is None):
             await self.app(scope, receive, send)  # the app's own 405 for a method the path lacks

@@ -364,6 +364,22 @@ async def test_an_unknown_query_parameter_is_refused_however_the_path_is_slashed
     assert "contract_idd" in assert_problem(response, 400)["detail"]
 
 
+@pytest.mark.parametrize("limit", ["1e2", "100.0", "%C2%B2", "+5", " 5"])
+async def test_a_whole_number_in_a_query_is_written_in_ascii_digits(
+    shop: Shop, keys: Keys, limit: str
+) -> None:
+    """As a body's numbers are: the app alone would read `1e2` and `100.0` as 100."""
+    response = await shop.client.get(f"/v1/finance/ledger?limit={limit}", headers=keys.auth("finance"))
+    problem = assert_problem(response, 422)
+    assert [error["field"] for error in problem["errors"]] == ["query.limit"]
+
+
+async def test_a_whole_number_in_a_query_is_still_bounded_by_the_operation(shop: Shop, keys: Keys) -> None:
+    for limit, status in (("4", 200), ("0", 422), ("-1", 422), ("9" * 30, 422)):
+        response = await shop.client.get(f"/v1/finance/ledger?limit={limit}", headers=keys.auth("finance"))
+        assert response.status_code == status, (limit, response.text)
+
+
 async def test_answers_carry_nosniff_and_customer_data_is_not_stored_by_caches(
     shop: Shop, keys: Keys
 ) -> None:
