@@ -23,6 +23,7 @@ class Action(StrEnum):
     RENEWAL_NOTICE = "renewal_notice"
     DUPLICATE_PAYMENT = "duplicate_payment"
     LATE_PAYMENT = "late_payment"
+    MISMATCHED_PAYMENT = "mismatched_payment"
     REFUNDED = "refunded"
     DISPUTED = "disputed"
     DISPUTE_WON = "dispute_won"

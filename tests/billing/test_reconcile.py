@@ -40,7 +40,7 @@ def nonzero(report: dict[str, object]) -> dict[str, int]:
 async def test_every_category_is_found(shop: Shop, app: CoverlineApp) -> None:
     sandbox: SandboxGateway = app.state.gateway
     since = utcnow() - dt.timedelta(minutes=1)
-    sold = [await shop.checkout("test-screen-guard") for _ in range(6)]
+    sold = [await shop.checkout("test-screen-guard") for _ in range(7)]
     # A refund that Stripe later reports as failed.
     refunded = sold[3]["contract"]["id"]
     quote = await shop.call("POST", f"/v1/contracts/{refunded}/refund-quote", "support")
@@ -75,7 +75,8 @@ async def test_every_category_is_found(shop: Shop, app: CoverlineApp) -> None:
             .values(currency="EUR")
         )
         # Charges that bought nothing, as the webhook books them (refunded by a job).
-        for sale, unwanted in zip(sold[4:], ("duplicate_payment", "late_payment"), strict=True):
+        unwanted_kinds = ("duplicate_payment", "late_payment", "mismatched_payment")
+        for sale, unwanted in zip(sold[4:], unwanted_kinds, strict=True):
             await session.execute(
                 update(LedgerEntryRow)
                 .where(LedgerEntryRow.contract_id == sale["contract"]["id"], LedgerEntryRow.kind == "sale")
@@ -103,9 +104,10 @@ async def test_every_category_is_found(shop: Shop, app: CoverlineApp) -> None:
         "status_mismatch": 1,
         "duplicate_payment": 1,
         "late_payment": 1,
+        "mismatched_payment": 1,
     }
     [usd] = [t for t in report["totals"] if t["currency"] == "USD"]  # type: ignore[union-attr]
-    assert usd["gross"] == 7 * 7900 - 7900 + 7900  # seven charges, a refund, its failure
+    assert usd["gross"] == 8 * 7900 - 7900 + 7900  # eight charges, a refund, its failure
     assert usd["net"] == usd["gross"] - usd["fee"]
 
     # The lost webhook, found above, is repaired by a sync; the next run matches it.

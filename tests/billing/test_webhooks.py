@@ -623,6 +623,112 @@ async def test_a_payment_for_an_abandoned_contract_is_a_late_payment_refunded(
     assert "late_payment" in [h["action"] for h in history["data"]]
 
 
+async def test_a_payment_finished_after_a_cancel_is_a_late_payment_refunded(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    """3-D Secure finished after the contract was cancelled unpaid: the money buys nothing and
+    goes back, where before it was booked as a sale on a contract no cancel could refund."""
+    result = await shop.checkout("test-screen-guard", card=None)
+    contract_id = result["contract"]["id"]
+    quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support", json={})
+    cancel = {"refund": quote["refund"]}
+    await shop.call("POST", f"/v1/contracts/{contract_id}/cancel", "support", json=cancel)
+    intent = app.state.gateway.payment_intents[result["payment_intent"]]
+    paid = {**msgspec.to_builtins(intent), "status": "succeeded", "latest_charge": "ch_after_cancel"}
+    finished = int(time.time()) + 1  # after the cancel
+    response = await deliver(client, event("evt_after_cancel", "payment_intent.succeeded", paid, finished))
+    assert response.json()["outcome"] == "applied"
+    [(_, refund)] = await queued_jobs(app)
+    assert (refund["reason"], refund["amount"]) == ("late_payment", intent.amount)
+    async with app.state.db.sessions() as session:
+        kinds = [e.kind for e in await session.scalars(select(LedgerEntryRow))]
+    assert "sale" not in kinds and "late_payment" in kinds
+
+
+async def test_a_renewal_taken_as_the_customer_cancelled_is_refunded(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    result = await shop.checkout("test-monthly")
+    contract_id = result["contract"]["id"]
+    [invoice] = app.state.gateway.invoices.values()
+    quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support", json={})
+    await shop.call(
+        "POST", f"/v1/contracts/{contract_id}/cancel", "support", json={"refund": quote["refund"]}
+    )
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    next_period = {"start": int(start.timestamp()), "end": int((start + dt.timedelta(days=30)).timestamp())}
+    renewal = {
+        **msgspec.to_builtins(invoice),
+        "id": "in_next_month",
+        "billing_reason": "subscription_cycle",
+        "period_start": int(start.timestamp()),
+        "period_end": int((start + dt.timedelta(days=30)).timestamp()),
+        "lines": {"object": "list", "data": [{"amount": 7900, "period": next_period}]},
+    }
+    created = int(time.time()) - 5  # charged just before the cancel; its event came after it
+    response = await deliver(client, event("evt_next_month", "invoice.paid", renewal, created))
+    assert response.json()["outcome"] == "applied"
+    [(_, refund)] = await queued_jobs(app)
+    assert (refund["reason"], refund["amount"]) == ("late_payment", renewal["amount_paid"])
+    contract = await shop.call("GET", f"/v1/contracts/{contract_id}", "support")
+    assert contract["status"] == "cancelled"
+    assert all(p["start"] != start.isoformat() for p in contract["coverage_periods"])
+
+
+@pytest.mark.parametrize(("amount", "currency"), [(50, "eur"), (50, "usd"), (None, "eur")])
+async def test_a_payment_that_is_not_the_contracts_price_buys_nothing(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient, amount: int | None, currency: str
+) -> None:
+    """A PaymentIntent made elsewhere that names a pending contract in its metadata: another
+    currency, or another amount, is refunded, and the contract stays unpaid for its own."""
+    result = await shop.checkout("test-screen-guard", card=None)
+    contract_id = result["contract"]["id"]
+    own = app.state.gateway.payment_intents[result["payment_intent"]]
+    foreign = {
+        "id": "pi_made_elsewhere",
+        "object": "payment_intent",
+        "status": "succeeded",
+        "amount": own.amount if amount is None else amount,
+        "currency": currency,
+        "latest_charge": "ch_made_elsewhere",
+        "metadata": {"contract_id": contract_id},
+    }
+    response = await deliver(client, event("evt_foreign", "payment_intent.succeeded", foreign))
+    assert response.json()["outcome"] == "applied"
+    [(_, refund)] = await queued_jobs(app)
+    assert (refund["reason"], refund["payment_intent"]) == ("mismatched_payment", "pi_made_elsewhere")
+    contract = await shop.call("GET", f"/v1/contracts/{contract_id}", "support")
+    assert (contract["status"], contract["coverage_periods"]) == ("pending_payment", [])
+    history = await shop.call("GET", f"/v1/contracts/{contract_id}/history", "support")
+    [entry] = [h for h in history["data"] if h["action"] == "mismatched_payment"]
+    assert entry["changes"]["price"] == {"amount": own.amount, "currency": own.currency.upper()}
+
+
+async def test_an_invoice_in_another_currency_buys_nothing(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    result = await shop.checkout("test-monthly")
+    [invoice] = app.state.gateway.invoices.values()
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    next_period = {"start": int(start.timestamp()), "end": int((start + dt.timedelta(days=30)).timestamp())}
+    renewal = {
+        **msgspec.to_builtins(invoice),
+        "id": "in_in_euros",
+        "billing_reason": "subscription_cycle",
+        "currency": "eur",
+        "amount_paid": 1,
+        "period_start": int(start.timestamp()),
+        "period_end": int((start + dt.timedelta(days=30)).timestamp()),
+        "lines": {"object": "list", "data": [{"amount": 7900, "period": next_period}]},
+    }
+    response = await deliver(client, event("evt_in_euros", "invoice.paid", renewal))
+    assert response.json()["outcome"] == "applied"
+    [(_, refund)] = await queued_jobs(app)
+    assert refund["reason"] == "mismatched_payment"
+    contract = await shop.call("GET", f"/v1/contracts/{result['contract']['id']}", "support")
+    assert len(contract["coverage_periods"]) == 1
+
+
 async def test_the_gateway_is_asked_with_no_transaction_open(
     shop: Shop,
     app: CoverlineApp,

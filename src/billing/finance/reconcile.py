@@ -19,6 +19,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.ledger.rules import CLAIM_COST
+from billing.webhooks.rules import Unwanted
 from entitlements.store.unit_of_work import unit_of_work
 
 
@@ -47,10 +48,12 @@ class Category(StrEnum):
     AMOUNT_MISMATCH = "amount_mismatch"
     CURRENCY_MISMATCH = "currency_mismatch"
     STATUS_MISMATCH = "status_mismatch"
-    # A charge that bought nothing, refunded by a job: one for a period paid already, or one that
-    # arrived for a contract abandoned unpaid. Matched, and still reported.
+    # A charge that bought nothing, refunded by a job (`Unwanted`): one for a period paid
+    # already, one that arrived for a contract that had ended, one that is not the contract's
+    # price. Matched, and still reported.
     DUPLICATE_PAYMENT = "duplicate_payment"
     LATE_PAYMENT = "late_payment"
+    MISMATCHED_PAYMENT = "mismatched_payment"
 
 
 class Finding(msgspec.Struct, frozen=True):
@@ -80,7 +83,7 @@ class Reconciliation(msgspec.Struct, frozen=True):
 
 
 _KINDS = {
-    "charge": {"sale", "renewal", "duplicate_payment", "late_payment"},
+    "charge": {"sale", "renewal", *(kind.value for kind in Unwanted)},
     "refund": {"refund"},
     "dispute": {"dispute"},
 }
@@ -91,7 +94,7 @@ _REVERSAL_OF = {"refund_failure": "refund_reversal", "dispute_reversal": "disput
 _MATCHED_BY = {kind: category for category, kind in _REVERSAL_OF.items()}
 
 
-_UNWANTED = {"duplicate_payment": Category.DUPLICATE_PAYMENT, "late_payment": Category.LATE_PAYMENT}
+_UNWANTED = {kind.value: Category(kind.value) for kind in Unwanted}
 
 
 _LEDGER_RANGE = (

@@ -19,6 +19,7 @@ class LedgerKind(StrEnum):
     DISPUTE_REVERSAL = "dispute_reversal"  # given back: the dispute was won
     DUPLICATE_PAYMENT = "duplicate_payment"  # see `Unwanted`
     LATE_PAYMENT = "late_payment"
+    MISMATCHED_PAYMENT = "mismatched_payment"
     # Stripe's fee is a cost of collecting the money: not the plans' revenue, and not part of
     # what a refund may return.
     FEE = "fee"

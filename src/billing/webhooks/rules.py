@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from billing.ledger.rules import LedgerKind
 from entitlements.coverage import ContractStatus, Period
+from entitlements.money import Money
 
 
 def subscription_ending(
@@ -41,7 +42,18 @@ class Unwanted(StrEnum):
     its ledger kind."""
 
     DUPLICATE_PAYMENT = "duplicate_payment"  # for a period that was paid already
-    LATE_PAYMENT = "late_payment"  # for a contract abandoned unpaid before it arrived
+    # For a contract abandoned unpaid, or for cover after its contract was cancelled or charged
+    # back: a renewal Stripe took as the customer cancelled, 3-D Secure finished after a cancel.
+    LATE_PAYMENT = "late_payment"
+    # Not what the contract costs: another currency, or (a PaymentIntent) another amount. A
+    # PaymentIntent made elsewhere that names the contract buys nothing with it.
+    MISMATCHED_PAYMENT = "mismatched_payment"
+
+
+def mismatched(currency: str, amount: int, price: Money, *, whole_price: bool) -> bool:
+    """Whether a payment is not the contract's price: its currency always; its amount where the
+    payment is the whole price (a PaymentIntent; an invoice may carry tax, a discount, proration)."""
+    return currency != price.currency or (whole_price and amount != price.amount)
 
 
 def paid_already(upfront: bool, periods: Sequence[Period], period: Period | None) -> Period | None:

@@ -30,7 +30,7 @@ from billing.gateway import Gateway
 from billing.ledger.rules import LedgerKind
 from billing.ledger.service import record_once
 from billing.tables import StripeEventRow
-from billing.webhooks.rules import Unwanted, invoice_kind, paid_already, subscription_ending
+from billing.webhooks.rules import Unwanted, invoice_kind, mismatched, paid_already, subscription_ending
 from billing.webhooks.signatures import verify
 from billing.webhooks.unwanted import UnwantedRefund
 from entitlements import jobs
@@ -41,6 +41,7 @@ from entitlements.contracts.rules import LifecycleEvent
 from entitlements.contracts.store import ContractState, LifecycleRecord, LockedContract
 from entitlements.coverage import ContractStatus, Period
 from entitlements.errors import DomainError
+from entitlements.money import Money
 from entitlements.store import audit
 from entitlements.store.base import utcnow
 from entitlements.store.statements import broken_constraint
@@ -413,21 +414,42 @@ async def payment_succeeded(run: UnitOfWork, event: Event, pi: so.PaymentIntent,
     return APPLIED
 
 
+def _after_the_end(contract: ContractState, period: Period | None, paid_at: dt.datetime) -> bool:
+    """Whether a payment would buy cover only after its contract was cancelled or charged back:
+    a renewal Stripe took as the customer cancelled, a 3-D Secure payment finished after the
+    cancel. No cancellation's refund counted it. (A payment made before the end, reported after
+    it, buys its period cut at the end; a lapsed or expired contract takes what its events
+    report late the same way.)"""
+    if (
+        contract.status not in (ContractStatus.CANCELLED, ContractStatus.CHARGEBACK)
+        or contract.ended_at is None
+    ):
+        return False
+    return (period.start if period is not None else paid_at) >= contract.ended_at
+
+
 async def _unwanted(
     run: UnitOfWork, contract: LockedContract, payment: Payment, period: Period | None, event: Event
 ) -> Handled | None:
     """A payment that buys nothing is booked as what it is, said in the contract's history, and
     refunded by a job: one for a period already paid (Stripe charged twice: a second
-    PaymentIntent, a second invoice for one period), or one for a contract abandoned unpaid.
+    PaymentIntent, a second invoice for one period), one for a contract that ended before it
+    arrived (abandoned unpaid, cancelled, charged back), or one that is not the contract's price.
     None when it buys coverage (or was applied before, this very payment)."""
-    if contract.status is ContractStatus.PENDING_PAYMENT:
+    price = Money(contract.price_amount, contract.currency)
+    whole_price = payment.invoice is None  # a PaymentIntent of our checkout is the price itself
+    wrong = mismatched(payment.currency, payment.amount, price, whole_price=whole_price)
+    if contract.status is ContractStatus.PENDING_PAYMENT and not wrong:
         return None  # never paid: nothing it could pay twice (the common case, with no read)
     record = LifecycleRecord(run)
     facts, periods = contract.history if contract.history is not None else await record.history(contract.id)
     if any(f.reference == payment.reference for f in facts):
         return None
-    if contract.status is ContractStatus.ABANDONED:
-        reason, covered = Unwanted.LATE_PAYMENT, None
+    covered = None
+    if wrong:
+        reason = Unwanted.MISMATCHED_PAYMENT
+    elif contract.status is ContractStatus.ABANDONED or _after_the_end(contract, period, event.at):
+        reason = Unwanted.LATE_PAYMENT
     else:
         plan = await record.plan(contract)
         covered = paid_already(plan.billing is Billing.UPFRONT, periods, period)
@@ -455,6 +477,8 @@ async def _unwanted(
     }
     if covered is not None:
         why["paid_already"] = [covered.start.isoformat(), covered.end.isoformat()]
+    if reason is Unwanted.MISMATCHED_PAYMENT:
+        why["price"] = {"amount": price.amount, "currency": price.currency}
     if payment.payment_intent is not None:
         refund = UnwantedRefund(contract.id, payment.payment_intent, payment.amount, payment.currency, reason)
         run.enqueue(jobs.REFUND_UNWANTED, msgspec.json.encode(refund))

@@ -94,6 +94,8 @@ class ContractState(msgspec.Struct, frozen=True):
     ended_at: dt.datetime | None
     stripe_payment_intent_id: str | None
     stripe_subscription_id: str | None
+    price_amount: int  # what each payment is, in minor units of `currency` (the term, or a period)
+    currency: str
 
     @classmethod
     def of(cls, row: Row) -> Self:
@@ -135,6 +137,8 @@ _STATE = (
     contracts.c.ended_at,
     contracts.c.stripe_payment_intent_id,
     contracts.c.stripe_subscription_id,
+    contracts.c.price_amount,
+    contracts.c.currency,
 )
 # Bumping the revision is the first write of every change: it locks the row until commit, so
 # concurrent writers queue instead of racing. The same
