@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from entitlements.store.base import Base, UTCDateTime
@@ -64,3 +64,14 @@ class PaymentAttemptRow(Base):
     decline_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class GatewayLeaseRow(Base):
+    """A call to Stripe under way that must not be made twice at once (`billing.leases`)."""
+
+    __tablename__ = "gateway_leases"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)  # checkout:<contract>, cancel:<contract>
+    holder: Mapped[str] = mapped_column(String(32))
+    until: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    planned: Mapped[bytes | None] = mapped_column(LargeBinary(), nullable=True)  # what the holder asks

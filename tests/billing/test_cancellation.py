@@ -1,3 +1,8 @@
+import asyncio
+import datetime as dt
+import secrets
+from typing import Any
+
 import asyncpg
 import httpx
 import msgspec
@@ -11,6 +16,7 @@ from billing.sandbox import SandboxGateway
 from billing.tables import LedgerEntryRow
 from entitlements import jobs
 from tests.api.shop import Shop
+from tests.billing.test_webhooks import deliver, event
 from tests.conftest import Keys
 
 
@@ -216,3 +222,108 @@ async def test_a_checkout_retried_after_a_gateway_failure_charges_once(
     async with app.state.db.sessions() as session:
         sales = list(await session.scalars(select(LedgerEntryRow).where(LedgerEntryRow.kind == "sale")))
     assert [e.amount for e in sales] == [7900]
+
+
+class KeyBlind:
+    """The sandbox, but keeping no idempotency keys (as localstripe) and slow to refund: every
+    request that reaches `refund` refunds again."""
+
+    def __init__(self, inner: SandboxGateway) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def refund(self, **kwargs: Any) -> object:
+        await asyncio.sleep(0.2)
+        return await self.inner.refund(**{**kwargs, "key": f"{kwargs['key']}:{secrets.token_hex(4)}"})
+
+
+async def test_cancels_sent_at_once_refund_once(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient, keys: Keys
+) -> None:
+    """A double click, or two agents, with no Idempotency-Key: one refund, whatever the server
+    does with Stripe's idempotency key; the others are told it is under way, or done."""
+    contract_id = await sold(shop)
+    quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support")
+    sandbox = app.state.gateway
+    app.state.gateway = KeyBlind(sandbox)
+    try:
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    f"/v1/contracts/{contract_id}/cancel",
+                    json={"refund": quote["refund"]},
+                    headers=keys.auth("support"),
+                )
+                for _ in range(5)
+            )
+        )
+    finally:
+        app.state.gateway = sandbox
+    assert sorted(a.status_code for a in answers) == [200, 409, 409, 409, 409]
+    assert len(sandbox.refunds) == 1
+    assert [amount for _, amount in await refunds(app)] == [-7900]
+
+
+async def test_a_duplicate_payment_awaiting_its_own_refund_is_not_refunded_by_a_cancel(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    """The duplicate's job refunds it; a cancel in the free look gives back the contract's own
+    payment, against that payment."""
+    result = await shop.checkout("test-screen-guard")
+    contract_id = result["contract"]["id"]
+    second = {
+        "id": "pi_second",
+        "object": "payment_intent",
+        "status": "succeeded",
+        "amount": 7900,
+        "currency": "usd",
+        "latest_charge": "ch_second",
+        "metadata": {"contract_id": contract_id},
+    }
+    await deliver(client, event("evt_second", "payment_intent.succeeded", second))
+    quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support")
+    assert (quote["refund"]["amount"], quote["basis"]) == (7900, "free_look")
+    done = await shop.call(
+        "POST", f"/v1/contracts/{contract_id}/cancel", "support", json={"refund": quote["refund"]}
+    )
+    sandbox: SandboxGateway = app.state.gateway
+    assert [(r.payment_intent, r.amount) for r in sandbox.refunds.values()] == [
+        (result["payment_intent"], 7900)
+    ]
+    assert [r["amount"]["amount"] for r in done["refunds"]] == [7900]
+
+
+async def test_a_free_look_cancel_after_two_invoices_refunds_each_within_its_charge(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    """Stripe refunds no charge beyond its amount: 2 × 7900 back is two refunds, newest first."""
+    contract_id = await sold(shop, "test-monthly")
+    sandbox: SandboxGateway = app.state.gateway
+    [invoice] = sandbox.invoices.values()
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    span = {"start": int(start.timestamp()), "end": int((start + dt.timedelta(days=30)).timestamp())}
+    renewal = {
+        **msgspec.to_builtins(invoice),
+        "id": "in_second_month",
+        "billing_reason": "subscription_cycle",
+        "payment_intent": "pi_second_month",
+        "payments": None,
+        "period_start": span["start"],
+        "period_end": span["end"],
+        "lines": {"object": "list", "data": [{"amount": 7900, "period": span}]},
+    }
+    assert (await deliver(client, event("evt_second_month", "invoice.paid", renewal))).json()[
+        "outcome"
+    ] == "applied"
+    quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support")
+    assert (quote["refund"]["amount"], quote["basis"]) == (15800, "free_look")
+    done = await shop.call(
+        "POST", f"/v1/contracts/{contract_id}/cancel", "support", json={"refund": quote["refund"]}
+    )
+    made = [(r.payment_intent, r.amount) for r in sandbox.refunds.values()]
+    assert made[0] == ("pi_second_month", 7900) and [amount for _, amount in made] == [7900, 7900]
+    assert len({intent for intent, _ in made}) == 2
+    assert sorted(amount for _, amount in await refunds(app)) == [-7900, -7900]
+    assert [r["amount"]["amount"] for r in done["refunds"]] == [7900, 7900]

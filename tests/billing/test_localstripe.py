@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
@@ -232,6 +233,53 @@ def test_an_upfront_sale_charges_once_and_a_cancel_refunds_once(stack: Stack) ->
     assert stack.contract(contract_id)["status"] == "cancelled"
     refunds = stack.client.v1.refunds.list({"payment_intent": result["payment_intent"]}).data
     assert [r.amount for r in refunds] == [7900]
+
+
+@pytest.mark.parametrize("plan_code", ["test-screen-guard", "test-monthly"])
+def test_checkouts_and_cancels_sent_at_once_charge_once_and_refund_once(stack: Stack, plan_code: str) -> None:
+    """A double click, a retry racing the first, with no Idempotency-Key, on a server that keeps
+    no idempotency keys either: one Stripe object, one charge; one refund, one cancellation."""
+    sale = stack.offer(stack.customer(), plan_code)
+    card = stack.card(VISA)
+    body = {**sale, "payment_method": card}
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: stack.request("POST", "/v1/checkouts", json=body), range(6)))
+    assert [a.status_code for a in answers] == [201] * 6, [a.text for a in answers]
+    contract_id = answers[0].json()["contract"]["id"]
+    objects = {
+        a.json()["payment_intent"] or a.json()["contract"].get("stripe_subscription_id") for a in answers
+    }
+    assert len(objects) == 1 and {a.json()["attempt"] for a in answers} == {1}
+    intents = stack.client.v1.payment_intents.list({"limit": 100}).data
+    ours = [i for i in intents if i.to_dict().get("metadata", {}).get("contract_id") == contract_id]
+    subscriptions = stack.client.v1.subscriptions.list({"limit": 100}).data
+    theirs = [s for s in subscriptions if s.to_dict().get("metadata", {}).get("contract_id") == contract_id]
+    assert len(ours) + len(theirs) == 1
+    stack.active(contract_id)
+    stack.eventually(lambda: ("sale", 7900) in stack.ledger(contract_id), "the sale in the ledger")
+
+    quote = stack.call("POST", f"/v1/contracts/{contract_id}/refund-quote")
+    cancel = {"refund": quote["refund"]}
+    with ThreadPoolExecutor(6) as pool:
+        cancels = list(
+            pool.map(
+                lambda _: stack.request("POST", f"/v1/contracts/{contract_id}/cancel", json=cancel), range(6)
+            )
+        )
+    assert sorted(c.status_code for c in cancels)[0] == 200 and {c.status_code for c in cancels} <= {200, 409}
+    assert [c.json()["refund"]["amount"]["amount"] for c in cancels if c.status_code == 200] == [7900]
+    refunded = stack.eventually(
+        lambda: [e for e in stack.ledger(contract_id) if e[0] == "refund"], "the refund in the ledger"
+    )
+    assert refunded == [("refund", -7900)]
+    assert (
+        sum(
+            r.amount
+            for r in stack.client.v1.refunds.list({"limit": 100}).data
+            if r.to_dict().get("metadata", {}).get("contract_id") == contract_id
+        )
+        == 7900
+    )
 
 
 def test_a_subscription_sells_through_the_api_with_a_saved_card(stack: Stack) -> None:

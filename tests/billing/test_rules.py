@@ -6,6 +6,7 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
+from billing.cancellation.rules import Entry, allocate, own_money, refundable
 from billing.checkout.rules import (
     STRIPE_LOCALES,
     AttemptStatus,
@@ -119,3 +120,46 @@ def test_a_payment_pays_again_only_what_overlaps_what_was_paid(periods: list[Per
     following = Period(period.end, period.end + dt.timedelta(days=30))
     assert paid_already(False, [period], following) is None
     assert paid_already(True, periods, None) == (periods[0] if periods else None)
+
+
+intents = st.sampled_from(["pi_a", "pi_b", "pi_c", None])
+rows = st.lists(
+    st.builds(
+        Entry,
+        st.sampled_from(
+            ["sale", "renewal", "refund", "refund_reversal", "dispute", "fee", "duplicate_payment"]
+        ),
+        st.integers(-(10**6), 10**6),
+        st.sampled_from(["USD", "EUR"]),
+        intents,
+    ),
+    max_size=12,
+)
+
+
+@given(rows=rows, amount=st.integers(0, 5 * 10**6))
+def test_a_cancellations_refunds_never_exceed_what_is_left_of_each_payment(
+    rows: list[Entry], amount: int
+) -> None:
+    own = own_money(rows, "USD")
+    assert all(e.currency == "USD" and e.kind != "duplicate_payment" for e in own)
+    payments = refundable(own)
+    left = dict(payments)
+    assert all(amount > 0 for amount in left.values()) and len(left) == len(payments)
+    made = allocate(amount, payments)
+    assert sum(part for _, part in made) == min(amount, sum(left.values()))
+    assert all(0 < part <= left[intent] for intent, part in made)
+    assert [intent for intent, _ in made] == [intent for intent, _ in payments][: len(made)]  # newest first
+
+
+def test_what_moved_on_a_duplicate_payment_is_not_the_contracts_money() -> None:
+    rows = [
+        Entry("sale", 7900, "USD", "pi_a"),
+        Entry("duplicate_payment", 7900, "USD", "pi_b"),
+        Entry("refund", -7900, "USD", "pi_b"),
+        Entry("refund", -5000, "SEK", "pi_foreign"),
+        Entry("refund", -900, "USD", "pi_a"),
+    ]
+    own = own_money(rows, "USD")
+    assert net_paid((e.kind, e.amount) for e in own) == 7000
+    assert refundable(own) == [("pi_a", 7000)]

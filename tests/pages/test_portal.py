@@ -141,3 +141,42 @@ async def test_a_hindi_customer_is_told_the_card_page_is_in_english(site: Site, 
     await page.locator("input[value=pm_card_chargeDeclined]").check()
     await page.locator("form button[type=submit]").click()
     await expect(page).to_have_url(site.base + "/portal")
+
+
+SENT_TWICE = """form => Promise.all([1, 2].map(() => fetch(form.action, {
+    method: "POST", body: new URLSearchParams(new FormData(form)), credentials: "same-origin"
+}).then(r => [r.status, r.url])))"""
+
+
+async def test_a_form_sent_twice_files_one_claim_and_cancels_once_without_an_error(
+    site: Site, watched: Watched
+) -> None:
+    """A double click, or a retry on a slow line: the claim form carries its own reference, and
+    the second cancel waits for the first and shows the same confirmation."""
+    sold = site.sell(
+        name="Lina Berg",
+        serial="TW" + secrets.token_hex(4).upper(),
+        locale="sv",
+        country="SE",
+        currency="SEK",
+        price=899000,
+    )
+    page = watched.page
+    await page.goto(portal_url(site, sold["customer"]["id"]))
+    proof = page.locator("article").first
+    await proof.locator("summary").nth(1).click()
+    form = proof.locator("form[action='/portal/claims']")
+    await form.locator("select[name=incident_kind]").select_option("accidental_damage")
+    await form.locator("input[name=amount]").fill("100")
+    await form.locator("textarea[name=description]").fill("Tappade den")
+    answers = await form.evaluate(SENT_TWICE)
+    assert [status for status, _ in answers] == [200, 200]
+    claims = site.api("GET", f"/v1/claims?contract_id={sold['contract']['id']}", "support")["data"]
+    assert len(claims) == 1
+
+    await page.goto(site.base + "/portal")
+    await page.locator("article").first.locator("form[action$='/quote'] button").click()
+    answers = await page.locator("#quote form").evaluate(SENT_TWICE)
+    assert [(status, "notice=cancelled" in url) for status, url in answers] == [(200, True), (200, True)]
+    ledger = site.api("GET", f"/v1/finance/ledger?contract_id={sold['contract']['id']}", "finance")["data"]
+    assert len([e for e in ledger if e["kind"] == "refund"]) == 1

@@ -11,11 +11,20 @@ from litestar import Request, Response
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.types import ExceptionHandlersMap
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.dependencies import Services
 from api.errors import EXCEPTION_HANDLERS, Problem
 from api.pages import TEMPLATES, asset
+from api.pages.forms import form_reference
 from api.pages.security import CSRF_FIELD, csrf_token, with_csrf_cookie
+from billing.cancellation.service import cancel_contract
+from entitlements.clock import utcnow
+from entitlements.contracts import service as use_cases
+from entitlements.coverage import ContractStatus
+from entitlements.errors import Conflict
 from entitlements.localization import negotiate_locale, normalize_locale
+from entitlements.money import Money
 from entitlements.summary_texts import PAGES
 from entitlements.translations import languages, translate
 
@@ -35,6 +44,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     templates.globals["asset"] = asset
+    templates.globals["form_reference"] = form_reference
     return templates
 
 
@@ -128,3 +138,27 @@ def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[str]
 # Every kind the API answers with a problem, a page answers with a page (the most specific
 # handler wins across layers, so each kind is named here too).
 PAGE_ERRORS: ExceptionHandlersMap = dict.fromkeys(EXCEPTION_HANDLERS, error_page)
+
+
+async def cancel_from_page(
+    session: AsyncSession, services: Services, contract_id: str, expected: Money, actor: str
+) -> bool:
+    """Cancel as a page's form asks: True when this request cancelled the contract; False when
+    it found it cancelled already, as the form sent twice does (a double click: the second
+    waits for the first, then shows what the first did, not an error)."""
+    try:
+        await cancel_contract(
+            session,
+            services.gateway,
+            contract_id,
+            expected_refund=expected,
+            at=utcnow(),
+            actor=actor,
+            lease_seconds=services.settings.idempotency_lease_seconds,
+            wait=True,
+        )
+    except Conflict:
+        if (await use_cases.contract(session, contract_id)).status != ContractStatus.CANCELLED.value:
+            raise
+        return False
+    return True

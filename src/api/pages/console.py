@@ -19,12 +19,12 @@ from api.auth import authenticate
 from api.database import Database
 from api.dependencies import Injected, Services
 from api.keys import Scope, hash_key
-from api.pages.common import PAGE_ERRORS, FormData, page, page_locale
+from api.pages.common import PAGE_ERRORS, FormData, cancel_from_page, page, page_locale
 from api.pages.forms import accepted_refund, claim_input
 from api.pages.security import check_csrf, close_session, current_session, open_session
 from api.routes.entitlements import ProductEntitlementView, answer_lookups
 from api.tables import ApiKeyRow, PageSessionRow
-from billing.cancellation.service import cancel_contract, quote_refund
+from billing.cancellation.service import quote_refund
 from entitlements.catalog import CoverageKind
 from entitlements.checks.service import Lookup
 from entitlements.claims import service as claims
@@ -339,16 +339,9 @@ class ConsoleController(Controller):
         contract = await use_cases.contract(db_session, contract_id)
         expected = accepted_refund(data, contract.currency)
         assert agent.key_id is not None
-        ended, _ = await cancel_contract(
-            db_session,
-            services.gateway,
-            contract_id,
-            expected_refund=expected,
-            at=utcnow(),
-            actor=agent.key_id,
-        )
-        await _agent_did(db_session, agent, "contract", contract_id, "cancel", refund=expected.amount)
-        return Redirect(f"/console/products/{ended.product_id}?notice=cancelled")
+        if await cancel_from_page(db_session, services, contract_id, expected, agent.key_id):
+            await _agent_did(db_session, agent, "contract", contract_id, "cancel", refund=expected.amount)
+        return Redirect(f"/console/products/{contract.product_id}?notice=cancelled")
 
     @post("/contracts/{contract_id:str}/transfer", status_code=303)
     async def transfer(

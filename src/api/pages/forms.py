@@ -4,6 +4,7 @@ and the refund a cancellation accepts. A field that does not read is a 422 page 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from decimal import InvalidOperation
 
@@ -14,14 +15,25 @@ from entitlements.identifiers import ascii_digits
 from entitlements.money import Money
 
 
+def form_reference(source: str) -> str:
+    """A claim form's own reference, made when the form is shown and posted with it: the form
+    sent twice (a double click, a retry on a slow line) is one claim, as the API's references
+    make it."""
+    return f"{source}-{secrets.token_hex(10)}"
+
+
 def claim_input(
     form: dict[str, str], *, source: str, contract_id: str, currency: str, customer_id: str | None = None
 ) -> ClaimInput:
     """A claim filed from a page (`source`: console or portal), on the contract it was filed
-    from, its cost in the contract's currency (major units, as people type it)."""
+    from, under the form's reference, its cost in the contract's currency (major units, as
+    people type it)."""
+    reference = form.get("reference", "")
+    if not re.fullmatch(rf"{source}-[0-9a-f]{{20}}", reference):  # a form from before they carried one
+        reference = form_reference(source)
     try:
         return ClaimInput(
-            reference=f"{source}-{secrets.token_hex(10)}",
+            reference=reference,
             incident_kind=CoverageKind(form.get("incident_kind", "")),
             incident_date=dt.date.fromisoformat(form.get("incident_date", "")),
             amount=Money.from_decimal(form.get("amount", "").strip(), currency),

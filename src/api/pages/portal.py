@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.dependencies import Injected, Services
 from api.links import PORTAL, subject_of
-from api.pages.common import PAGE_ERRORS, FormData, page, page_locale, visitor_locale, words
+from api.pages.common import PAGE_ERRORS, FormData, cancel_from_page, page, page_locale, visitor_locale, words
 from api.pages.forms import accepted_refund, claim_input
 from api.pages.security import check_csrf, close_session, current_session, open_session
 from api.pages.shop import hosted_page_url
-from billing.cancellation.service import Quoted, cancel_contract, quote_refund
+from billing.cancellation.service import Quoted, quote_refund
 from entitlements import published
 from entitlements.catalog import DEFAULT_LOCALE
 from entitlements.claims import service as claims
@@ -221,14 +221,7 @@ class PortalController(Controller):
         customer = await _customer(db_session, request)
         contract = await _own_contract(db_session, customer, contract_id)
         expected = accepted_refund(data, contract.currency)
-        await cancel_contract(
-            db_session,
-            services.gateway,
-            contract.id,
-            expected_refund=expected,
-            at=utcnow(),
-            actor="portal",
-        )
+        await cancel_from_page(db_session, services, contract.id, expected, "portal")
         return Redirect(f"/portal?notice=cancelled&amount={expected.amount}&contract={contract.id}")
 
     @post("/card", status_code=303)

@@ -134,6 +134,7 @@ class CheckoutController(Controller):
             keyring=services.settings.offer_keys,
             now=utcnow(),
             actor=actor(request),
+            lease_seconds=services.settings.idempotency_lease_seconds,
         )
         # The sandbox's events (a card charged at once) are applied before the answer, as a
         # synchronous charge would be; Stripe's arrive by webhook whenever they come.
@@ -175,7 +176,10 @@ class RefundView(msgspec.Struct, frozen=True):
 
 class CancelView(msgspec.Struct, frozen=True):
     contract: ContractView
-    refund: RefundView | None
+    refund: RefundView | None  # the first of `refunds` (the newest payment's), if any
+    # One per payment given back, newest first: a subscription cancelled in its free look after
+    # two invoices gets two, since Stripe refunds no charge beyond its amount.
+    refunds: list[RefundView]
 
 
 CANCEL_ACCESS = frozenset({Scope.SUPPORT, Scope.CHECKOUT, Scope.ADMIN})
@@ -219,16 +223,17 @@ class CancellationController(Controller):
         data: JSONBody[CancelRequest],
         idempotency_key: IdempotencyKey = None,
     ) -> CancelView:
-        contract, refund = await cancel_contract(
+        contract, refunds = await cancel_contract(
             db_session,
             services.gateway,
             contract_id,
             expected_refund=data.refund,
             at=utcnow(),
             actor=actor(request),
+            lease_seconds=services.settings.idempotency_lease_seconds,
         )
-        view = RefundView(refund.id, refund.amount, refund.status) if refund else None
-        return CancelView(await contract_view(db_session, contract), view)
+        views = [RefundView(refund.id, refund.amount, refund.status) for refund in refunds]
+        return CancelView(await contract_view(db_session, contract), views[0] if views else None, views)
 
 
 class StripeWebhookController(Controller):

@@ -1,18 +1,23 @@
 """Cancellation with a refund by the plan's policy: quote first, then refund and cancel.
 
-The refund's idempotency key is the contract's, so however often a cancel is retried (after a
-timeout, or a failure between Stripe's refund and our commit) Stripe refunds once, and the same
-refund id lands in the ledger once, whether from here or from its webhook.
+Each refund's idempotency key is the contract's and its payment's, and the refunds planned are
+kept with the cancellation's lease before Stripe is asked, so however often a cancel is retried
+(after a timeout, or a failure between Stripe's refund and our commit) Stripe refunds once, and
+the same refund id lands in the ledger once, whether from here or from its webhook; and two
+cancels at once are one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing import leases
+from billing.cancellation.rules import PAYMENTS, Entry, allocate, own_money, refundable
 from billing.gateway import Gateway, GatewayError, Refund
 from billing.ledger.rules import LedgerKind, net_paid
 from billing.ledger.service import record_once
@@ -28,28 +33,40 @@ from entitlements.store.contracts import get_contract, periods_of, plan_of
 from entitlements.store.tables import ClaimRow, ContractRow
 from entitlements.store.unit_of_work import commit, unit_of_work
 
-PAYMENTS = ("sale", "renewal")
+# How often a cancel waiting for another on its contract looks again.
+WAIT_SECONDS = 0.05
 
 
 class Quoted(msgspec.Struct, frozen=True):
     contract: ContractRow
     quote: RefundQuote
-    payment_intent: str | None
+    refundable: list[tuple[str, int]]  # (PaymentIntent, what is left of it), newest first
+
+
+class PlannedRefunds(msgspec.Struct, frozen=True):
+    """What a cancellation asks Stripe, kept with its lease before it asks: a request that takes
+    over a failed one refunds the same payments by the same amounts, under the same keys."""
+
+    amount: int  # the quoted refund, in the contract's currency
+    refunds: list[tuple[str, int]]  # (PaymentIntent, amount)
 
 
 async def quote_refund(session: AsyncSession, contract_id: str, at: dt.datetime) -> Quoted:
     contract = await get_contract(session, contract_id)
     plan = await plan_of(session, contract)
-    entries = list(
-        await session.scalars(
-            select(LedgerEntryRow)
-            .where(LedgerEntryRow.contract_id == contract.id)
-            .order_by(LedgerEntryRow.occurred_at)
+    rows = await session.execute(
+        select(
+            LedgerEntryRow.kind,
+            LedgerEntryRow.amount,
+            LedgerEntryRow.currency,
+            LedgerEntryRow.stripe_payment_intent,
         )
+        .where(LedgerEntryRow.contract_id == contract.id)
+        .order_by(LedgerEntryRow.occurred_at, LedgerEntryRow.id)
     )
-    paid = [e for e in entries if e.kind in PAYMENTS]
+    entries = own_money((Entry(*row) for row in rows), contract.currency)
     net = net_paid((e.kind, e.amount) for e in entries)
-    latest = paid[-1] if paid else None
+    latest = next((e for e in reversed(entries) if e.kind in PAYMENTS), None)
     periods = (await periods_of(session, [contract.id])).get(contract.id, [])
     current = next((p for p in periods if p.contains(at)), None)
     approved = await session.scalar(
@@ -65,7 +82,7 @@ async def quote_refund(session: AsyncSession, contract_id: str, at: dt.datetime)
         any_approved_claim=approved is not None,
         at=at,
     )
-    return Quoted(contract, quote, latest.stripe_payment_intent if latest else None)
+    return Quoted(contract, quote, refundable(entries))
 
 
 async def cancel_contract(
@@ -76,62 +93,97 @@ async def cancel_contract(
     expected_refund: Money,
     at: dt.datetime,
     actor: str,
-) -> tuple[ContractRow, Refund | None]:
+    lease_seconds: float,
+    wait: bool = False,
+) -> tuple[ContractRow, list[Refund]]:
     """Refund what the policy says (the caller confirms the quoted amount), cancel the contract,
     cutting coverage now, and stop the subscription. No transaction is open while the gateway
-    is called: the quote is read, the refund made (keyed on the contract: a retry reaches the
-    gateway as the same request), then the refund's ledger row and the ending commit together,
-    then the subscription is stopped; a failed stop is retried by a job."""
-    quoted = await quote_refund(session, contract_id, at)
-    contract = quoted.contract
-    if contract.status == ContractStatus.CANCELLED.value:
-        raise Conflict("the contract is cancelled already", field="contract_id")
-    if expected_refund != quoted.quote.amount:
-        raise Conflict(
-            f"the refund is now {quoted.quote.amount}, not {expected_refund}: ask for a new quote",
-            field="refund",
-        )
-    subscription = contract.stripe_subscription_id
-    await commit(session)  # only read so far: nothing of it held across the network
-    refund = None
-    if quoted.quote.amount.amount > 0 and quoted.payment_intent:
-        refund = await gateway.refund(
-            payment_intent=quoted.payment_intent,
-            amount=quoted.quote.amount,
-            contract_id=contract.id,
-            key=f"cancel:{contract.id}:refund",
-        )
-    run = await unit_of_work(session)
-    if refund is not None:
-        await record_once(
+    is called: the quote is read and the cancellation's lease taken with the refunds planned (which
+    payments give back how much: newest first, none beyond what is left of it), then the
+    refunds are made (each keyed on the contract and its payment: a retry reaches the gateway
+    as the same request), then their ledger rows and the ending commit together, then the
+    subscription is stopped; a failed stop is retried by a job. A concurrent cancel of the same
+    contract is refused while the lease is held (or, with `wait`, waits for it: a page's double
+    click then finds the contract cancelled); one that follows a failed cancel makes the refunds
+    that one planned."""
+    while True:
+        quoted = await quote_refund(session, contract_id, at)
+        contract = quoted.contract
+        if contract.status == ContractStatus.CANCELLED.value:
+            raise Conflict("the contract is cancelled already", field="contract_id")
+        lease = await leases.take(session, f"cancel:{contract.id}", lease_seconds)
+        if lease is not None:
+            break
+        await session.rollback()
+        if not wait:
+            raise Conflict("another request is cancelling this contract now", field="contract_id")
+        await asyncio.sleep(WAIT_SECONDS)  # then read it again, as that request left it
+    async with leases.held(session, lease):
+        planned = _planned(lease, quoted, expected_refund)
+        await leases.keep_planned(session, lease, msgspec.json.encode(planned))
+        subscription = contract.stripe_subscription_id
+        await commit(session)  # the lease and the refunds planned; nothing held across the network
+        refunds = [
+            await gateway.refund(
+                payment_intent=intent,
+                amount=Money(amount, contract.currency),
+                contract_id=contract.id,
+                key=f"cancel:{contract.id}:refund:{intent}",
+            )
+            for intent, amount in planned.refunds
+        ]
+        run = await unit_of_work(session)
+        for refund, (intent, _) in zip(refunds, planned.refunds, strict=True):
+            await record_once(
+                run,
+                f"refund:{refund.id}",
+                LedgerKind.REFUND,
+                -refund.amount.amount,
+                refund.amount.currency,
+                at,
+                contract_id=contract.id,
+                stripe_refund=refund.id,
+                stripe_payment_intent=intent,
+            )
+        await services.end_contract(
             run,
-            f"refund:{refund.id}",
-            LedgerKind.REFUND,
-            -refund.amount.amount,
-            refund.amount.currency,
-            at,
-            contract_id=contract.id,
-            stripe_refund=refund.id,
-            stripe_payment_intent=quoted.payment_intent,
+            contract.id,
+            target=ContractStatus.CANCELLED,
+            reference=f"cancel:{contract.id}",
+            at=at,
+            actor=actor,
+            checked=False,
         )
-    await services.end_contract(
-        run,
-        contract.id,
-        target=ContractStatus.CANCELLED,
-        reference=f"cancel:{contract.id}",
-        at=at,
-        actor=actor,
-        checked=False,
-    )
-    await commit(session)
+        await commit(session)
     if subscription:
         try:
             await stop_subscription(gateway, contract.id, subscription)
         except GatewayError:
             retry = msgspec.json.encode(StopSubscription(contract.id, subscription))
             (await unit_of_work(session)).enqueue(jobs.STOP_SUBSCRIPTION, retry)
+            await commit(session)
     await session.refresh(contract)  # as the cancellation left it
-    return contract, refund
+    return contract, refunds
+
+
+def _planned(lease: leases.Lease, quoted: Quoted, expected: Money) -> PlannedRefunds:
+    """The refunds to make: a failed cancellation's, taken over as they were planned (its quote
+    may have moved since, with the days), else the quote's, which the caller confirms."""
+    currency = quoted.contract.currency
+    if lease.planned is not None:
+        planned = msgspec.json.decode(lease.planned, type=PlannedRefunds)
+        if expected != Money(planned.amount, currency):
+            raise Conflict(
+                f"a cancellation begun before refunds {Money(planned.amount, currency)}: confirm that amount",
+                field="refund",
+            )
+        return planned
+    if expected != quoted.quote.amount:
+        raise Conflict(
+            f"the refund is now {quoted.quote.amount}, not {expected}: ask for a new quote",
+            field="refund",
+        )
+    return PlannedRefunds(expected.amount, allocate(expected.amount, quoted.refundable))
 
 
 class StopSubscription(msgspec.Struct, frozen=True):

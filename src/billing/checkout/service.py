@@ -12,19 +12,21 @@ idempotency keys of its own.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import msgspec
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.catalog_sync import contract_price
+from billing import leases
+from billing.catalog_sync import PriceSpec, contract_price
 from billing.checkout.rules import AttemptStatus, attempt_status, needs_new_attempt, stripe_locales
 from billing.gateway import Gateway, GatewayError
 from billing.tables import PaymentAttemptRow
 from entitlements import jobs
 from entitlements.audit_names import Action
-from entitlements.catalog import Billing
+from entitlements.catalog import Billing, Plan
 from entitlements.contracts import service as services
 from entitlements.coverage import ContractStatus, add_months
 from entitlements.errors import Conflict
@@ -66,9 +68,12 @@ async def start_checkout(
     keyring: OfferKeyring,
     now: dt.datetime,
     actor: str,
+    lease_seconds: float,
 ) -> CheckoutResult:
     """Upfront plans get a PaymentIntent; monthly and annual ones a subscription on the plan's
-    catalog price (a fixed term paid in instalments ends itself at the term's end)."""
+    catalog price (a fixed term paid in instalments ends itself at the term's end). Concurrent
+    checkouts of one offer take turns asking Stripe (`billing.leases`): each answers the same
+    attempt, and Stripe is asked once, even a Stripe server that keeps no idempotency keys."""
     contract = await services.open_contract(
         session,
         offer_token=offer_token,
@@ -85,13 +90,42 @@ async def start_checkout(
     if price is None or price.unit_amount != contract.price_amount:
         raise Conflict("the plan's price for this product has no catalog price", field="offer_token")
     mode = "hosted" if hosted else "payment" if plan.billing is Billing.UPFRONT else "subscription"
-    attempt = await _attempt(session, contract, payment_method if not hosted else None, now)
-    # The intent commits before the gateway is called: no lock waits on the network.
-    await commit(session)
-    if contract.status != ContractStatus.PENDING_PAYMENT.value or attempt.status in _SETTLED:
+    while True:
+        attempt = await _attempt(session, contract, payment_method if not hosted else None, now)
+        settled = contract.status != ContractStatus.PENDING_PAYMENT.value or attempt.status in _SETTLED
+        lease = None if settled else await leases.take(session, f"checkout:{contract.id}", lease_seconds)
+        # The intent commits before the gateway is called: no lock waits on the network.
+        await commit(session)
+        if settled or lease is not None:
+            break
+        # Another request on this offer is asking Stripe (a double click, a retry racing the
+        # first): wait for it, then resume from what it recorded.
+        await asyncio.sleep(WAIT_SECONDS)
+        await session.refresh(contract)
+    if lease is None:
         # Paid (or being paid): nothing is asked of Stripe again.
         paid = "active" if mode == "subscription" else "succeeded"
         return _result(contract, mode, attempt, "processing" if attempt.status == "processing" else paid)
+    async with leases.held(session, lease):
+        return await _ask_stripe(
+            session, gateway, contract, attempt, customer, plan, price, payment_method, hosted, now, actor
+        )
+
+
+async def _ask_stripe(
+    session: AsyncSession,
+    gateway: Gateway,
+    contract: ContractRow,
+    attempt: PaymentAttemptRow,
+    customer: CustomerRow,
+    plan: Plan,
+    price: PriceSpec,
+    payment_method: str | None,
+    hosted: HostedPage | None,
+    now: dt.datetime,
+    actor: str,
+) -> CheckoutResult:
+    """The attempt's Stripe objects, from the last point it reached, under the checkout's lease."""
     stripe_customer = customer.stripe_customer_id or await _gateway_customer(session, gateway, customer)
     key = f"checkout:{contract.id}:{attempt.number}"
     if hosted is not None:  # Stripe's own payment page; its events complete the contract
@@ -112,7 +146,7 @@ async def start_checkout(
         declined = await _attach(gateway, stripe_customer, payment_method, key)
         if declined is not None:
             await _record(session, contract, attempt, AttemptStatus.DECLINED, None, declined, actor)
-            return _result(contract, mode, attempt, "requires_payment_method", declined)
+            return _result(contract, "subscription", attempt, "requires_payment_method", declined)
     subscription = await gateway.create_subscription(
         customer=stripe_customer,
         price=price,
@@ -144,6 +178,8 @@ def session_expiry(offer_expires_at: dt.datetime | None, now: dt.datetime) -> dt
     return min(max(offer_expires_at or latest, earliest), latest)
 
 
+# How often a checkout waiting for another on its offer looks again.
+WAIT_SECONDS = 0.05
 _SETTLED = frozenset({AttemptStatus.SUCCEEDED, AttemptStatus.PROCESSING})
 
 
@@ -206,6 +242,7 @@ async def _attempt(
         .where(PaymentAttemptRow.contract_id == contract.id)
         .order_by(PaymentAttemptRow.number.desc())
         .limit(1)
+        .execution_options(populate_existing=True)  # as another checkout left it, when this one waited
     )
     if contract.status != ContractStatus.PENDING_PAYMENT.value:
         if latest is None:  # paid or ended some other way: there is nothing to pay here
