@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import traceback
 from http import HTTPStatus
 from typing import Any
 
@@ -244,6 +246,24 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     return _response(problem)
 
 
+def undecodable_part_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """A multipart part whose text is not in its charset, or names a charset there is none of
+    (Litestar's parser decodes each part that has no file name, `filename=""` included, and lets
+    the error through): the body is malformed. Raised anywhere else, it is ours: a 500."""
+    if not any(
+        frame.filename.endswith(_MULTIPART_PARSER) for frame in traceback.extract_tb(exc.__traceback__)
+    ):
+        return internal_error_handler(request, exc)
+    detail = "a part of the multipart body that is not a file is not text in its charset"
+    problem = make_problem(
+        400, detail, slug="malformed-body", instance=request.url.path, request_id=_request_id(request)
+    )
+    return _response(problem)
+
+
+_MULTIPART_PARSER = os.path.join("litestar", "_multipart.py")
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ValidationException: validation_handler,
     HTTPException: http_exception_handler,
@@ -254,6 +274,8 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     GatewayError: gateway_handler,
     DBAPIError: database_handler,
     **dict.fromkeys(DATABASE_GONE, database_handler),
+    UnicodeDecodeError: undecodable_part_handler,
+    LookupError: undecodable_part_handler,
     Exception: internal_error_handler,
 }
 

@@ -65,6 +65,8 @@ class PaidBy(StrEnum):
 
 
 # What a manufacturer's warranty repairs: defects, not accidents, theft or liquid.
+# No product we cover was bought, and no incident we hear of happened, before this day.
+EARLIEST_DAY = dt.date(1990, 1, 1)
 WARRANTY_KINDS = frozenset({CoverageKind.MECHANICAL_BREAKDOWN, CoverageKind.BATTERY})
 
 

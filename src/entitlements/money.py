@@ -6,12 +6,15 @@ KWD and BHD have three. Floats are never accepted.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Self
 
 import msgspec
 
 from entitlements.errors import InvalidInput
+
+_MAJOR_UNITS = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 # ISO 4217 active codes whose minor unit is not 2.
 _EXPONENT_OVERRIDES: dict[str, int] = {
@@ -236,7 +239,12 @@ class Money(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     @classmethod
     def from_decimal(cls, value: Decimal | str, currency: str) -> Self:
-        """Major units (e.g. '1299.00') to minor units, refusing extra precision."""
+        """Major units (e.g. '1299.00') to minor units, refusing extra precision, and anything
+        but ASCII digits with one decimal point ('1e3', 'Infinity', '١٠' are not amounts)."""
+        if isinstance(value, str) and not _MAJOR_UNITS.fullmatch(value):
+            raise ValueError(f"{value!r} is not an amount: digits, with a decimal point if any")
+        if not Decimal(value).is_finite():
+            raise ValueError(f"{value} is not an amount")
         scaled = Decimal(value).scaleb(exponent(currency))
         if scaled != scaled.to_integral_value():
             raise ValueError(f"{value} has more decimals than {currency} allows")

@@ -72,6 +72,7 @@ async def test_aggregate_is_capped_at_the_product_price(shop: Shop) -> None:
     [
         ({"incident_kind": "meteor"}, 422, "body.incident_kind"),
         ({"incident_date": "2999-01-01"}, 422, "incident_date"),
+        ({"incident_date": "0001-01-01"}, 422, "incident_date"),
         ({"amount": {"amount": 100, "currency": "SEK"}}, 422, "amount.currency"),
         ({"amount": {"amount": 1.5, "currency": "USD"}}, 422, "body.amount.amount"),
         ({"contract_id": None, "serial": "NOPE-404"}, 404, "serial"),

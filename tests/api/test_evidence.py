@@ -239,3 +239,24 @@ async def test_an_upload_sent_again_with_its_idempotency_key_is_kept_once(
     other = await client.post(url, files={"file": ("a.png", PNG + b"\x01", "image/png")}, headers=headers)
     assert other.status_code == 422 and "different request" in other.text  # other bytes: refused
     assert len((await shop.call("GET", url, "support"))["data"]) == 1
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        b'Content-Disposition: form-data; name="file"; filename=""\r\nContent-Type: image/png\r\n\r\n' + PNG,
+        b'Content-Disposition: form-data; name="kind"\r\n\r\n\xff\xfe',
+        b'Content-Disposition: form-data; name="kind"\r\nContent-Type: text/plain; charset=x-nonexistent\r\n\r\nphoto',
+    ],
+    ids=["empty-filename", "text-not-utf8", "unknown-charset"],
+)
+async def test_a_malformed_multipart_part_is_a_problem_not_a_crash(shop: Shop, part: bytes) -> None:
+    claim = await claim_in_review(shop)
+    body = b"--XB\r\n" + part + b"\r\n--XB--\r\n"
+    response = await shop.client.post(
+        f"/v1/claims/{claim['id']}/evidence",
+        content=body,
+        headers={**shop.keys.auth("support"), "Content-Type": "multipart/form-data; boundary=XB"},
+    )
+    assert 400 <= response.status_code < 500, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")

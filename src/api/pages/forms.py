@@ -15,6 +15,12 @@ from entitlements.identifiers import ascii_digits
 from entitlements.money import Money
 
 
+def typed_amount(typed: str) -> str:
+    """An amount as people type it in a form: a decimal comma (1200,50 in Swedish or
+    Vietnamese) is a decimal point."""
+    return typed.strip().replace(",", ".", 1) if typed.count(",") == 1 and "." not in typed else typed.strip()
+
+
 def form_reference(source: str) -> str:
     """A claim form's own reference, made when the form is shown and posted with it: the form
     sent twice (a double click, a retry on a slow line) is one claim, as the API's references
@@ -32,17 +38,28 @@ def claim_input(
     if not re.fullmatch(rf"{source}-[0-9a-f]{{20}}", reference):  # a form from before they carried one
         reference = form_reference(source)
     try:
-        return ClaimInput(
-            reference=reference,
-            incident_kind=CoverageKind(form.get("incident_kind", "")),
-            incident_date=dt.date.fromisoformat(form.get("incident_date", "")),
-            amount=Money.from_decimal(form.get("amount", "").strip(), currency),
-            contract_id=contract_id,
-            customer_id=customer_id,
-            description=form.get("description") or None,
-        )
-    except (ValueError, InvalidOperation) as exc:
-        raise InvalidInput(f"the claim's fields: {exc}") from None
+        kind = CoverageKind(form.get("incident_kind", ""))
+    except ValueError:
+        raise InvalidInput("choose what happened from the list", field="incident_kind") from None
+    try:
+        day = dt.date.fromisoformat(form.get("incident_date", ""))
+    except ValueError:
+        raise InvalidInput("the incident date is a day, as 2026-11-28", field="incident_date") from None
+    try:
+        amount = Money.from_decimal(typed_amount(form.get("amount", "")), currency)
+    except (ValueError, InvalidOperation):
+        raise InvalidInput(
+            f"the cost is an amount in {currency}, as 1200.50 or 1200,50", field="amount"
+        ) from None
+    return ClaimInput(
+        reference=reference,
+        incident_kind=kind,
+        incident_date=day,
+        amount=amount,
+        contract_id=contract_id,
+        customer_id=customer_id,
+        description=form.get("description") or None,
+    )
 
 
 def accepted_refund(form: dict[str, str], currency: str) -> Money:

@@ -36,7 +36,7 @@ from entitlements.claims.rules import (
     review_reasons,
 )
 from entitlements.claims.schemas import NOTE_LENGTH, ClaimInput, FulfilInput, ReviewInput
-from entitlements.coverage import ContractFacts, decide_for_incident_day, incident_instant
+from entitlements.coverage import EARLIEST_DAY, ContractFacts, decide_for_incident_day, incident_instant
 from entitlements.errors import Conflict, Forbidden, InvalidInput, NotFound
 from entitlements.fields import DESCRIPTION_LENGTH, new_id
 from entitlements.identifiers import clean_reference, clean_text, normalize_serial
@@ -134,6 +134,8 @@ async def file_claim(
         return previous
     if data.incident_date > now.date() + dt.timedelta(days=1):  # tomorrow already, somewhere
         raise InvalidInput("the incident date is in the future", field="incident_date")
+    if data.incident_date < EARLIEST_DAY:
+        raise InvalidInput(f"an incident date is from {EARLIEST_DAY}", field="incident_date")
     if data.amount.amount <= 0:
         raise InvalidInput("a claim amount is positive", field="amount.amount")
     check_amount(data.amount, "amount.amount")

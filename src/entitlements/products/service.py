@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements.audit_names import Action as A
+from entitlements.coverage import EARLIEST_DAY
 from entitlements.errors import Conflict, InvalidInput
 from entitlements.fields import REF_LENGTH, new_id
 from entitlements.identifiers import clean_text, normalize_imei, normalize_serial
@@ -18,8 +19,6 @@ from entitlements.store.base import utcnow
 from entitlements.store.contracts import get_product, live_customer
 from entitlements.store.tables import ProductRow
 from entitlements.store.unit_of_work import touch
-
-EARLIEST_PURCHASE = dt.date(1990, 1, 1)
 
 
 async def product(session: AsyncSession, product_id: str) -> ProductRow:
@@ -33,8 +32,8 @@ async def register_product(session: AsyncSession, data: ProductInput, actor: str
         raise InvalidInput("a product needs a serial or an IMEI", field="serial")
     check_amount(data.price, "price.amount")
     latest = utcnow().date() + dt.timedelta(days=1)  # a day's grace for time zones ahead of UTC
-    if not EARLIEST_PURCHASE <= data.purchase_date <= latest:
-        raise InvalidInput(f"a purchase date is from {EARLIEST_PURCHASE} to {latest}", field="purchase_date")
+    if not EARLIEST_DAY <= data.purchase_date <= latest:
+        raise InvalidInput(f"a purchase date is from {EARLIEST_DAY} to {latest}", field="purchase_date")
     serial = normalize_serial(data.serial) if data.serial else None
     imei = normalize_imei(data.imei) if data.imei else None
     for field, value in (("serial", serial), ("imei", imei)):
