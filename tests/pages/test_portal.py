@@ -180,3 +180,28 @@ async def test_a_form_sent_twice_files_one_claim_and_cancels_once_without_an_err
     assert [(status, "notice=cancelled" in url) for status, url in answers] == [(200, True), (200, True)]
     ledger = site.api("GET", f"/v1/finance/ledger?contract_id={sold['contract']['id']}", "finance")["data"]
     assert len([e for e in ledger if e["kind"] == "refund"]) == 1
+
+
+async def test_a_link_followed_from_another_site_opens_the_portal(
+    site: Site, context: BrowserContext
+) -> None:
+    """As from a webmail page: the navigation begins on another site, and the session the link
+    opens must still reach /portal."""
+    sold = site.sell(
+        name="Mail Reader",
+        serial="XS" + secrets.token_hex(4).upper(),
+        locale="ar",
+        country="SA",
+        currency="SAR",
+        price=349900,
+    )
+    link = portal_url(site, sold["customer"]["id"])
+    page = await context.new_page()
+    await context.route(
+        "https://mail.example/**",
+        lambda route: route.fulfill(content_type="text/html", body=f'<a id="open" href="{link}">Open</a>'),
+    )
+    await page.goto("https://mail.example/inbox")
+    await page.click("#open")
+    await expect(page).to_have_url(site.base + "/portal")
+    await expect(page.locator("article").first).to_contain_text(sold["contract"]["id"])

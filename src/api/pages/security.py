@@ -142,7 +142,11 @@ async def open_session(
             path=f"/{kind}",
             httponly=True,
             secure=_secure(request),
-            samesite="strict",
+            # A portal link is followed from a mail, a text message or Stripe's card page: a
+            # navigation that begins on another site, which never carries a Strict cookie, so the
+            # portal's is Lax (its forms are still kept by the CSRF token, and Lax sends no
+            # cookie with another site's POST). An agent's console is opened from nowhere else.
+            samesite="lax" if kind == "portal" else "strict",
             max_age=seconds,
         )
     )
