@@ -105,6 +105,11 @@ async def test_a_repair_is_offered_taken_by_the_first_servicer_repaired_and_fulf
     await first.report(order_id, "repaired", expect=422)  # a repair reports its cost
     huge = {"parts": 10**12, "labour": 10**12, "shipping": 10**12}
     assert (await first.report(order_id, "repaired", expect=422, cost=huge))["errors"][0]["field"] == "cost"
+    # Above what the claim pays (USD 121) with no approval asked: refused, however it is split.
+    over = await first.report(
+        order_id, "repaired", expect=409, cost={"parts": 8800, "labour": 2000, "shipping": 1400}
+    )
+    assert "12200" in over["detail"] and "12100" in over["detail"]
     await first.report(order_id, "repaired", cost={"parts": 8800, "labour": 2000, "shipping": 900})
     await first.report(order_id, "closed", expect=409)  # not shipped yet
     await first.report(order_id, "shipped")
@@ -155,6 +160,32 @@ async def test_an_estimate_above_what_the_claim_pays_waits_for_approval(
     )
     assert approve.status_code == 200 and approve.json()["estimate_approved_by"] == "rita"
     await repairer.report(order_id, "repair_started")
+    # The approved estimate (USD 140) is what the repair may cost now, and no more.
+    await repairer.report(
+        order_id, "repaired", expect=409, cost={"parts": 11000, "labour": 3000, "shipping": 1}
+    )
+    await repairer.report(order_id, "repaired", cost={"parts": 11000, "labour": 2500, "shipping": 500})
+
+
+async def test_a_voided_claims_order_is_withdrawn_until_a_servicer_takes_it(shop: Shop) -> None:
+    repairer = await servicer(shop, "Void Lab", ["phone"], ["US"])
+    offered = await approved_claim(shop)
+    order_id = (await fulfil(shop, offered["id"], method="repair"))["fulfilment_details"]["service_order_id"]
+    await shop.call("POST", f"/v1/claims/{offered['id']}/void", "support", json={"reason": "filed twice"})
+    assert (await shop.call("GET", f"/v1/service-orders/{order_id}", "admin"))["status"] == "cancelled"
+    await repairer.call("POST", f"/v1/service-orders/{order_id}/accept", 404)  # no longer offered
+
+    taken = await approved_claim(shop)
+    order_id = (await fulfil(shop, taken["id"], method="repair"))["fulfilment_details"]["service_order_id"]
+    await repairer.call("POST", f"/v1/service-orders/{order_id}/accept")
+    await repairer.report(order_id, "product_received")
+    refused = await shop.client.post(
+        f"/v1/claims/{taken['id']}/void", json={"reason": "dup"}, headers=shop.keys.auth("support")
+    )
+    assert refused.status_code == 409 and order_id in refused.json()["detail"]
+    assert (await shop.call("GET", f"/v1/claims/{taken['id']}", "support"))["status"] == "approved"
+    await repairer.report(order_id, "cannot_repair")  # its servicer ends it; then the void is free
+    await shop.call("POST", f"/v1/claims/{taken['id']}/void", "support", json={"reason": "dup"})
 
 
 async def test_a_repair_that_cannot_be_made_is_fulfilled_by_a_replacement(shop: Shop) -> None:

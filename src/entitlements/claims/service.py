@@ -359,12 +359,17 @@ async def fulfil_claim(
 
 
 async def void_claim(session: AsyncSession, claim_id: str, *, actor: str, now: dt.datetime) -> ClaimRow:
-    """Void a claim; an approved one gives its count and amount back to the limits."""
+    """Void a claim; an approved one gives its count and amount back to the limits, and its
+    service orders no servicer has accepted are withdrawn (one accepted is 409: its servicer
+    ends it first)."""
     claim = await get_claim(session, claim_id)
     await lock_contract(session, claim.contract_id)
     await session.refresh(claim)
     if claim.status == ClaimStatus.VOIDED:
         return claim
+    from entitlements.repairs.service import withdraw_claims_orders  # the repairs feature's own
+
+    await withdraw_claims_orders(session, claim.id, actor=actor, now=now)
     previous = claim.status
     claim.status = ClaimStatus.VOIDED.value
     claim.voided_at = now

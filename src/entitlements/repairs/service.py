@@ -226,14 +226,40 @@ async def cancel_visit(
     session: AsyncSession, order: ServiceOrderRow, *, actor: str, now: dt.datetime
 ) -> None:
     """A visit no servicer has accepted yet, withdrawn (its redemption was voided)."""
-    if OrderStatus(order.status) not in WAITING:
+    await _withdraw(session, [order], "the visit's", "redemption_id", actor=actor, now=now)
+
+
+async def withdraw_claims_orders(
+    session: AsyncSession, claim_id: str, *, actor: str, now: dt.datetime
+) -> None:
+    """A voided claim's open service orders, withdrawn while no servicer has accepted them; one a
+    servicer has accepted is its to end (cannot_repair, or repaired and closed), so the void
+    waits for that: a servicer never works on, or books the cost of, a claim voided under it."""
+    orders = await session.scalars(
+        select(ServiceOrderRow)
+        .where(ServiceOrderRow.claim_id == claim_id, ServiceOrderRow.status.not_in([s.value for s in ENDED]))
+        .with_for_update()
+    )
+    await _withdraw(session, list(orders), "the claim's", "claim_id", actor=actor, now=now)
+
+
+async def _withdraw(
+    session: AsyncSession,
+    orders: list[ServiceOrderRow],
+    whose: str,
+    field: str,
+    *,
+    actor: str,
+    now: dt.datetime,
+) -> None:
+    if taken := next((o for o in orders if OrderStatus(o.status) not in WAITING), None):
         raise Conflict(
-            f"the visit's service order {order.id} is {order.status}: the servicer ends it",
-            field="redemption_id",
+            f"{whose} service order {taken.id} is {taken.status}: its servicer ends it", field=field
         )
-    order.status, order.updated_at = OrderStatus.CANCELLED.value, now
-    await audit.record(session, "service_order", order.id, OrderStatus.CANCELLED, actor)
-    await _order_event(session, order, "service_order.cancelled")
+    for order in orders:
+        order.status, order.updated_at = OrderStatus.CANCELLED.value, now
+        await audit.record(session, "service_order", order.id, OrderStatus.CANCELLED, actor)
+        await _order_event(session, order, "service_order.cancelled")
 
 
 def _visible(servicer: ServicerRow | None) -> ColumnElement[bool]:
@@ -365,6 +391,13 @@ async def report(
         if data.cost is None:
             raise InvalidInput("a repair reports its cost: parts, labour and shipping", field="cost")
         check_amount(Money(data.cost.total, order.currency), "cost")  # as any claim's cost
+        approved = _approved_cost(order)
+        if approved is not None and data.cost.total > approved:
+            raise Conflict(
+                f"the cost ({data.cost.total}) is above what this repair may cost ({approved}: the"
+                " estimate approved, else what the claim pays)",
+                field="cost",
+            )
         order.cost = msgspec.json.encode(data.cost).decode()
     note = clean_text(data.note, "note", NOTE_LENGTH) if data.note else None
     order.status, order.updated_at = data.status.value, now
@@ -381,6 +414,17 @@ async def report(
 
         await void_for_failed_visit(session, order, actor=actor, now=now)
     return order
+
+
+def _approved_cost(order: ServiceOrderRow) -> int | None:
+    """What a claim's repair may cost, shipping included: the estimate a person approved, or
+    what the claim pays when no approval was needed. (A visit the plan includes has no claim to
+    pay from and no estimate: None, bounded by the currency's ceiling alone.)"""
+    if order.claim_id is None:
+        return None
+    if order.estimate is not None and order.estimate_approved_by is not None:
+        return max(msgspec.json.decode(order.estimate, type=Estimate).total, order.payable)
+    return order.payable
 
 
 async def approve_estimate(
