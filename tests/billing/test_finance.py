@@ -3,10 +3,13 @@ import datetime as dt
 import io
 
 import httpx
+import msgspec
 
 from api.app import CoverlineApp
 from billing.tables import LedgerEntryRow
+from billing.webhooks.unwanted import UnwantedRefund, refund_unwanted
 from tests.api.shop import Shop
+from tests.billing.test_webhooks import deliver, event, queued_jobs
 from tests.conftest import Keys
 
 
@@ -84,6 +87,33 @@ async def test_deferred_revenue_is_earned_over_the_term_and_released_by_a_refund
         "data"
     ]
     assert (after["collected"]["amount"], after["deferred"]["amount"]) == (0, 0)  # free look: all back
+
+
+async def test_a_duplicate_payment_and_its_refund_leave_the_sale_earned_day_by_day(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    sold = await shop.checkout("test-screen-guard")
+    contract_id = sold["contract"]["id"]
+    second = {
+        "id": "pi_twice",
+        "object": "payment_intent",
+        "status": "succeeded",
+        "amount": 7900,
+        "currency": "usd",
+        "latest_charge": "ch_twice",
+        "metadata": {"contract_id": contract_id},
+    }
+    await deliver(client, event("evt_twice", "payment_intent.succeeded", second))
+    [(_, job)] = await queued_jobs(app)
+    await refund_unwanted(app.state.db.unit_of_work, app.state.gateway, msgspec.convert(job, UnwantedRefund))
+    start = dt.datetime.fromisoformat(sold["contract"]["coverage_periods"][0]["start"])
+    end = dt.datetime.fromisoformat(sold["contract"]["coverage_periods"][0]["end"])
+    halfway = (start + (end - start) / 2).isoformat()
+    [position] = (
+        await shop.call("GET", "/v1/finance/deferred-revenue", "finance", params={"as_of": halfway})
+    )["data"]
+    assert position["collected"]["amount"] == 7900  # the duplicate came and went back
+    assert 3940 <= position["recognized"]["amount"] <= 3950  # not all 7,900 at once
 
 
 async def test_deferred_revenue_as_csv(shop: Shop, client: httpx.AsyncClient, keys: Keys) -> None:

@@ -43,6 +43,21 @@ def test_a_refund_releases_what_was_not_yet_earned() -> None:
     assert positions([sale(1_500_000), full], T0 + YEAR) == [Position("VND", 0, 0, 0)]
 
 
+def test_a_payment_that_bought_nothing_is_owed_back_and_leaves_the_schedule_alone() -> None:
+    """A duplicate payment and its refund: deferred until refunded, never recognized, and the
+    contract's own sale is still earned day by day (its refund once ended the schedule)."""
+    quarter = T0 + YEAR / 4
+    duplicate = Movement("c1", 1_500_000, "VND", quarter, owed_back=True)
+    assert positions([sale(1_500_000), duplicate], quarter) == [
+        Position("VND", 3_000_000, 375_000, 2_625_000)
+    ]
+    refunded = Movement("c1", -1_500_000, "VND", quarter + dt.timedelta(days=1), owed_back=True)
+    half = T0 + YEAR / 2
+    assert positions([sale(1_500_000), duplicate, refunded], half) == [
+        Position("VND", 1_500_000, 750_000, 750_000)
+    ]
+
+
 def test_currencies_are_never_mixed() -> None:
     result = positions([sale(1_500_000), sale(7900, "c2", "USD")], T0 + YEAR / 2)
     assert [p.currency for p in result] == ["USD", "VND"]
@@ -57,6 +72,7 @@ movements = st.lists(
         occurred_at=st.integers(0, 800).map(lambda d: T0 + dt.timedelta(days=d)),
         period_start=st.one_of(st.none(), st.integers(0, 800).map(lambda d: T0 + dt.timedelta(days=d))),
         period_end=st.one_of(st.none(), st.integers(1, 1200).map(lambda d: T0 + dt.timedelta(days=d))),
+        owed_back=st.booleans(),
     ),
     max_size=30,
 )

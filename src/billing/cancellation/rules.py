@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from billing.ledger.rules import LedgerKind, counts_as_revenue
-from billing.webhooks.rules import Unwanted
+from billing.ledger.rules import UNWANTED, LedgerKind, counts_as_revenue
 
 PAYMENTS = frozenset({LedgerKind.SALE.value, LedgerKind.RENEWAL.value})
-_UNWANTED = frozenset(kind.value for kind in Unwanted)
 
 
 class Entry(NamedTuple):
@@ -26,11 +24,11 @@ def own_money(entries: Iterable[Entry], currency: str) -> list[Entry]:
     (a duplicate, a late or mismatched payment: its job refunds it in full), nor what moved on
     such a payment since (its refund)."""
     rows = list(entries)
-    unwanted = {e.payment_intent for e in rows if e.kind in _UNWANTED and e.payment_intent}
+    unwanted = {e.payment_intent for e in rows if e.kind in UNWANTED and e.payment_intent}
     return [
         e
         for e in rows
-        if e.currency == currency and e.kind not in _UNWANTED and e.payment_intent not in unwanted
+        if e.currency == currency and e.kind not in UNWANTED and e.payment_intent not in unwanted
     ]
 
 

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.finance.rules import LossRatio, earned_by_month, loss_ratios, months_between
-from billing.ledger.rules import CLAIM_COST, counts_as_revenue
-from billing.ledger.service import LedgerFilter, ledger_rows, movement, record_once
+from billing.ledger.rules import CLAIM_COST
+from billing.ledger.service import LedgerFilter, record_once, revenue_movements
 from billing.tables import LedgerEntryRow
 from entitlements.claims import service as claims
 from entitlements.claims.rules import ClaimStatus, Fulfilment
@@ -167,11 +167,7 @@ async def loss_ratio_report(session: AsyncSession, since: dt.datetime, until: dt
     if not months:
         return []
     end = months[-1][1]
-    moves = [
-        movement(row)
-        async for row in ledger_rows(session, LedgerFilter(until=end))
-        if counts_as_revenue(row.kind)
-    ]
+    moves = await revenue_movements(session, LedgerFilter(until=end))
     named = sorted({m.contract_id for m in moves if m.contract_id is not None})
     plans: dict[str, str] = {}
     for start in range(0, len(named), 10_000):  # the plan of each contract the ledger names

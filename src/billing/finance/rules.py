@@ -3,8 +3,10 @@
 Per contract, at any instant: the payments are recognized straight-line over their periods, and
 what is not yet recognized is deferred. Money going back (a refund, a lost dispute) ends the
 contract's schedule: from then on everything it still holds is recognized, so a refund releases
-the unrecognized part and never leaves a deferral behind. Recognized + deferred = net collected,
-at every instant, by construction.
+the unrecognized part and never leaves a deferral behind. A payment that bought nothing (a
+duplicate, a late or a mismatched payment) is owed back: deferred until its refund, never
+recognized, and neither it nor its refund touches the contract's schedule. Recognized + deferred
+= net collected, at every instant, by construction.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ class Movement(msgspec.Struct, frozen=True):
     occurred_at: dt.datetime
     period_start: dt.datetime | None = None
     period_end: dt.datetime | None = None
+    # Money that bought nothing (a duplicate, late or mismatched payment) and what moved on it:
+    # held until its refund, never earned, and no part of the contract's own schedule.
+    owed_back: bool = False
 
 
 class Position(msgspec.Struct, frozen=True):
@@ -51,11 +56,11 @@ def recognized_by_contract(
     found: dict[tuple[str | None, str], tuple[int, int]] = {}
     for (contract_id, currency), moves in by_contract.items():
         net = sum(m.amount for m in moves)
-        returned = [m.occurred_at for m in moves if m.amount < 0]
-        if contract_id is None or returned:
-            recognized = max(net, 0)  # the schedule ended: what is kept is earned
+        own = [m for m in moves if not m.owed_back]
+        if contract_id is None or any(m.amount < 0 for m in own):
+            recognized = max(sum(m.amount for m in own), 0)  # the schedule ended: what is kept is earned
         else:
-            recognized = sum(_earned(m.amount, m.period_start, m.period_end, as_of) for m in moves)
+            recognized = sum(_earned(m.amount, m.period_start, m.period_end, as_of) for m in own)
         found[(contract_id, currency)] = (net, recognized)
     return found
 

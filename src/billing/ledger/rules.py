@@ -30,6 +30,10 @@ class LedgerKind(StrEnum):
 
 FEE = LedgerKind.FEE
 CLAIM_COST = LedgerKind.CLAIM_COST
+# Payments that bought nothing, each refunded in full by a job (the webhooks' `Unwanted`).
+UNWANTED = frozenset(
+    {LedgerKind.DUPLICATE_PAYMENT.value, LedgerKind.LATE_PAYMENT.value, LedgerKind.MISMATCHED_PAYMENT.value}
+)
 
 
 def counts_as_revenue(kind: str) -> bool:

@@ -14,7 +14,7 @@ from sqlalchemy import Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.finance.rules import Movement, Position, positions
-from billing.ledger.rules import LedgerKind, counts_as_revenue
+from billing.ledger.rules import UNWANTED, LedgerKind, counts_as_revenue
 from billing.tables import LedgerEntryRow
 from entitlements.money import Money
 from entitlements.store.base import utcnow
@@ -148,22 +148,32 @@ def csv_header(bom: bool) -> str:
     return ("\ufeff" if bom else "") + ",".join(CSV_COLUMNS) + "\r\n"
 
 
-def movement(row: LedgerEntryRow) -> Movement:
-    return Movement(
-        row.contract_id, row.amount, row.currency, row.occurred_at, row.period_start, row.period_end
-    )
+async def revenue_movements(session: AsyncSession, where: LedgerFilter) -> list[Movement]:
+    """The ledger's rows that count as revenue (Stripe's fees do not), as the revenue rules read
+    them: a payment that bought nothing (`Unwanted`: refunded by its job), and what moved on it
+    since, is money owed back, never earned."""
+    rows = [row async for row in ledger_rows(session, where) if counts_as_revenue(row.kind)]
+    unwanted = {
+        row.stripe_payment_intent for row in rows if row.kind in UNWANTED and row.stripe_payment_intent
+    }
+    return [
+        Movement(
+            row.contract_id,
+            row.amount,
+            row.currency,
+            row.occurred_at,
+            row.period_start,
+            row.period_end,
+            owed_back=row.kind in UNWANTED or row.stripe_payment_intent in unwanted,
+        )
+        for row in rows
+    ]
 
 
 async def revenue_positions(
     session: AsyncSession, as_of: dt.datetime, currency: str | None
 ) -> list[Position]:
     """Collected, recognized and deferred revenue per currency as of an instant, from every ledger
-    row up to it that counts as revenue (Stripe's fees are not)."""
-    moves = [
-        movement(row)
-        async for row in ledger_rows(
-            session, LedgerFilter(until=as_of + dt.timedelta(microseconds=1), currency=currency)
-        )
-        if counts_as_revenue(row.kind)
-    ]
-    return positions(moves, as_of)
+    row up to it that counts as revenue."""
+    where = LedgerFilter(until=as_of + dt.timedelta(microseconds=1), currency=currency)
+    return positions(await revenue_movements(session, where), as_of)
