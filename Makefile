@@ -33,6 +33,7 @@ run: setup
 	$(BIN)/coverline demo-keys
 	@echo "API docs: http://$(HOST):$(PORT)/docs · console: /console · demo checkout: /demo/checkout"
 	@set -a; . var/demo-keys.env; set +a; \
+		export COVERLINE_PUBLIC_URL="$${COVERLINE_PUBLIC_URL:-http://$(HOST):$(PORT)}"; \
 		$(BIN)/coverline worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
 		$(BIN)/coverline serve --host $(HOST) --port $(PORT)
 

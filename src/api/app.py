@@ -65,7 +65,8 @@ Service-plan subscriptions and entitlement checks.
 
 Authenticate with `Authorization: Bearer <key>`. Publishable keys (`pk_…`) may read plans and
 request offers from a browser; secret keys (`sk_…`) carry scopes: `checkout`, `support`,
-`finance`, `admin`. Every error is an RFC 9457 problem (`application/problem+json`). Every POST
+`finance`, `admin`, or `servicer` alone (a repair centre's key, for its own service orders).
+Every error is an RFC 9457 problem (`application/problem+json`). Every POST
 accepts an `Idempotency-Key` header: the same key and body within 24 hours replays the first
 response. Money is `{"amount": <integer minor units>, "currency": "<ISO 4217>"}`.
 """

@@ -384,7 +384,11 @@ def servicers() -> None:
 @servicers.command("create")
 @click.option("--name", required=True)
 @click.option(
-    "--category", "categories", multiple=True, required=True, type=click.Choice(list(ProductCategory))
+    "--category",
+    "categories",
+    multiple=True,
+    required=True,
+    type=click.Choice([c.value for c in ProductCategory]),  # the values, as the API takes them
 )
 @click.option("--country", "countries", multiple=True, help="ISO 3166-1 alpha-2; none: every country")
 def servicers_create(name: str, categories: tuple[str, ...], countries: tuple[str, ...]) -> None:

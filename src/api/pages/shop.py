@@ -51,7 +51,7 @@ def _widget() -> tuple[bytes, bytes, str]:
 @get(
     "/widget/v1/coverline.js",
     include_in_schema=False,
-    media_type="text/javascript; charset=utf-8",
+    media_type="text/javascript",  # Litestar adds the charset to a text type
     exception_handlers=PAGE_ERRORS,
 )
 async def widget_script(request: Request[Any, Any, Any]) -> Response[bytes]:
@@ -61,7 +61,14 @@ async def widget_script(request: Request[Any, Any, Any]) -> Response[bytes]:
     gzipped = _takes_gzip(request.headers.get("accept-encoding", ""))
     if gzipped:  # each representation its own validator (RFC 9110, 8.8.3)
         body, etag = zipped, etag[:-1] + '-gz"'
-    headers = {"etag": etag, "cache-control": "public, max-age=300", "vary": "accept-encoding"}
+    headers = {
+        "etag": etag,
+        "cache-control": "public, max-age=300",
+        "vary": "accept-encoding",
+        # Public, and sent with no cookie: a merchant's page may load it with `crossorigin`
+        # (for Subresource Integrity or error reports).
+        "access-control-allow-origin": "*",
+    }
     if request.headers.get("if-none-match") == etag:
         return Response(b"", status_code=304, headers=headers)
     return Response(body, headers={**headers, "content-encoding": "gzip"} if gzipped else headers)
