@@ -62,7 +62,8 @@ async def test_a_theft_claim_waits_in_the_queue_asks_for_a_photo_and_is_approved
     ] == [(claim["id"], "info_requested", None)]
     back = await review(shop, claim["id"], "resume", "information_received")
     assert back["status"] == "in_review"
-    for filer in ("hugo", "HUGO", "Hugo\u00a0"):  # four eyes: the filer cannot approve, in any case
+    # Four eyes: the filer cannot approve, however the name is typed (case, width, spacing).
+    for filer in ("hugo", "HUGO", "Hugo\u00a0", "ｈｕｇｏ", "hu go", "HU\u200bGO"):
         refused = await shop.client.post(  # the header's bytes in UTF-8, as clients send them
             f"/v1/claims/{claim['id']}/review",
             json={"action": "approve", "reason_code": "verified"},

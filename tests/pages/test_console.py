@@ -294,3 +294,20 @@ async def test_the_card_shows_the_support_line_the_services_left_and_when_a_case
     await expect(page.get_by_role("heading", name="Support targets for a case opened now")).to_be_visible()
     assert watched.errors == []
     assert await serious(page) == []
+
+
+async def test_a_name_with_direction_marks_is_refused_at_sign_in_and_what_was_typed_stays(
+    site: Site, context: BrowserContext
+) -> None:
+    """As the API's Coverline-Agent header is: `\u202eksed@anah` would show as `hana@desk` in the
+    history. The error is tied to the field, and the name is kept for correcting."""
+    page = await context.new_page()
+    await page.goto(site.base + "/console/sign-in")
+    await page.get_by_label("Your name").fill("\u202eksed@anah")
+    await page.get_by_label("Support key").fill(site.keys["support"])
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#sign-in-error")).to_contain_text("direction marks")
+    name = page.get_by_label("Your name")
+    await expect(name).to_have_attribute("aria-invalid", "true")
+    await expect(name).to_have_value("\u202eksed@anah")
+    await expect(page).to_have_url(site.base + "/console/sign-in")

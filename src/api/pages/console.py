@@ -15,7 +15,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import authenticate
+from api.auth import Principal, authenticate
 from api.database import Database
 from api.dependencies import Injected, Services
 from api.keys import Scope, hash_key
@@ -34,6 +34,7 @@ from entitlements.contracts.service import transfer_contract
 from entitlements.customers import service as customers
 from entitlements.customers.service import find_customers
 from entitlements.errors import DomainError, InvalidInput
+from entitlements.identifiers import clean_text
 from entitlements.products import service as products
 from entitlements.translations import languages
 from entitlements.zones import UTC, local_day, zone
@@ -63,6 +64,22 @@ async def _agent_form(
     """The signed-in agent a form comes from, once its CSRF token is checked; None: sign in."""
     check_csrf(request, form)
     return await _signed_in(session, request)
+
+
+def _sign_in_refused(typed: str, principal: Principal | None) -> tuple[str, str] | None:
+    """Why a sign-in is refused, and the field at fault; None: it is not. The name is checked as
+    the API checks its Coverline-Agent header (no direction marks, no control characters)."""
+    if not typed:
+        return "Give your own name: every action is recorded with it.", "agent"
+    try:
+        clean_text(typed, "your name", claims.AGENT_LENGTH)
+    except InvalidInput as exc:
+        return exc.detail, "agent"
+    if principal is None:
+        return "That key is not valid.", "key"
+    if not {s.value for s in principal.scopes} & DESK_SCOPES:
+        return "That key has no support scope.", "key"
+    return None
 
 
 async def _agent_did(
@@ -145,18 +162,16 @@ class ConsoleController(Controller):
         data: FormData,
     ) -> Response[Any]:
         check_csrf(request, data)
-        agent = " ".join(data.get("agent", "").split())[: claims.AGENT_LENGTH]
+        typed = " ".join(data.get("agent", "").split())
         raw_key = data.get("key", "").strip()
         principal = await authenticate(services.db, hash_key(raw_key)) if raw_key else None
-        error = None
-        if not agent:
-            error = "Give your own name: every action is recorded with it."
-        elif principal is None:
-            error = "That key is not valid."
-        elif not {s.value for s in principal.scopes} & DESK_SCOPES:
-            error = "That key has no support scope."
-        if error is not None or principal is None:
-            return page(request, "console/sign_in.html", status_code=401, error=error)
+        refused = _sign_in_refused(typed, principal)
+        if refused is not None or principal is None:
+            error, field = refused or ("That key is not valid.", "key")
+            return page(
+                request, "console/sign_in.html", status_code=401, error=error, error_field=field, typed=typed
+            )
+        agent = clean_text(typed, "your name", claims.AGENT_LENGTH)
         response: Response[Any] = Redirect("/console")
         await open_session(
             db_session,

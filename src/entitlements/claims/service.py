@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
+import unicodedata
 from typing import Any
 
 import msgspec
@@ -67,8 +68,15 @@ def agent_name(raw: str | None) -> str | None:
 
 
 def same_agent(one: str | None, other: str | None) -> bool:
-    """Two agents' names are one person's whatever their case (`hana@desk`, `HANA@DESK`)."""
-    return one is not None and other is not None and one.casefold() == other.casefold()
+    """Two agents' names are one person's whatever their case, width or spacing (`hana@desk`,
+    `HANA@DESK`, `ｈａｎａ@desk`, `hana @desk`): a person must not approve what they filed by
+    typing their name another way."""
+    return one is not None and other is not None and _person(one) == _person(other)
+
+
+def _person(name: str) -> str:
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    return "".join(char for char in folded if not char.isspace() and unicodedata.category(char) != "Cf")
 
 
 async def _contract_for_claim(session: AsyncSession, data: ClaimInput) -> ContractRow:
