@@ -94,6 +94,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     evidence_store: str = "file"
     s3_endpoint_url: str | None = None
     evidence_max_bytes: int = 10 * 1024 * 1024
+    evidence_max_files: int = 20  # per claim: a link without a key must not fill the store
     upload_link_hours: float = 72.0
     mail_from: str = "Coverline <no-reply@coverline.invalid>"
     public_url: str = "http://127.0.0.1:8000"
@@ -296,6 +297,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         evidence_store=evidence_store(env),
         s3_endpoint_url=env.get("COVERLINE_S3_ENDPOINT_URL") or None,
         evidence_max_bytes=_at_least(1024, env, "COVERLINE_EVIDENCE_MAX_BYTES", 10 * 1024 * 1024),
+        evidence_max_files=_at_least(1, env, "COVERLINE_EVIDENCE_MAX_FILES", 20),
         upload_link_hours=_float(env, "COVERLINE_UPLOAD_LINK_HOURS", 72.0),
         mail_from=env.get("COVERLINE_MAIL_FROM") or "Coverline <no-reply@coverline.invalid>",
         public_url=env.get("COVERLINE_PUBLIC_URL") or "http://127.0.0.1:8000",

@@ -94,7 +94,9 @@ async def test_evidence_is_known_by_its_bytes_and_served_as_an_attachment(
 
 
 async def test_uploads_are_limited_and_only_multipart(database_url: str, tmp_path: Path, shop: Shop) -> None:
-    small = create_app(make_settings(database_url, evidence_max_bytes=4096, var_dir=tmp_path))
+    small = create_app(
+        make_settings(database_url, evidence_max_bytes=4096, evidence_max_files=2, var_dir=tmp_path)
+    )
     async with serving(small) as client:
         other = Shop(client, shop.keys)
         claim = await claim_in_review(other)
@@ -113,10 +115,10 @@ async def test_uploads_are_limited_and_only_multipart(database_url: str, tmp_pat
         )
         assert plain.status_code == 415  # multipart is for evidence alone
         assert (await upload(client, url, PNG, "ok.png", "image/png", desk)).status_code == 201
-    assert (
-        not (tmp_path / "evidence" / "claims" / claim["id"]).exists()
-        or len(list((tmp_path / "evidence" / "claims" / claim["id"]).iterdir())) == 1
-    )
+        assert (await upload(client, url, JPEG, "ok.jpg", "image/jpeg", desk)).status_code == 201
+        full = await upload(client, url, PDF, "third.pdf", "application/pdf", desk)
+        assert full.status_code == 409 and "at most 2 files" in full.text  # a key or not, per claim
+    assert len(list((tmp_path / "evidence" / "claims" / claim["id"]).iterdir())) == 2
 
 
 async def test_the_customer_uploads_through_the_reviewers_link_until_it_expires(
@@ -143,6 +145,30 @@ async def test_the_customer_uploads_through_the_reviewers_link_until_it_expires(
     assert (await upload(client, forged, PDF, "r.pdf", "application/pdf", {})).status_code == 404
     history = await shop.call("GET", f"/v1/claims/{claim['id']}/history", "support")
     assert [h["actor"] for h in history["data"] if h["action"] == "evidence"] == ["customer"]
+    # Once the claim is decided, its link takes no more: a link is for answering a reviewer.
+    await client.post(
+        f"/v1/claims/{claim['id']}/review",
+        json={"action": "resume", "reason_code": "information_received"},
+        headers=keys.auth("support") | {"Coverline-Agent": "rita"},
+    )
+    await client.post(
+        f"/v1/claims/{claim['id']}/review",
+        json={"action": "deny", "reason_code": "not_covered"},
+        headers=keys.auth("support") | {"Coverline-Agent": "rita"},
+    )
+    late = await upload(client, path, PDF, "late.pdf", "application/pdf", {})
+    assert late.status_code == 409 and "denied" in late.text
+
+
+async def test_an_erased_customers_claim_takes_no_more_evidence(
+    shop: Shop, client: httpx.AsyncClient, keys: Keys
+) -> None:
+    claim = await claim_in_review(shop)
+    contract = await shop.call("GET", f"/v1/contracts/{claim['contract_id']}", "support")
+    await shop.call("POST", f"/v1/customers/{contract['customer_id']}/erase", "admin", json={})
+    url = f"/v1/claims/{claim['id']}/evidence"
+    refused = await upload(client, url, PNG, "after.png", "image/png", keys.auth("support"))
+    assert refused.status_code == 409 and "erased" in refused.text
 
 
 async def test_orphans_are_swept_and_evidence_stays(

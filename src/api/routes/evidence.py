@@ -92,6 +92,7 @@ async def _attach(
         filename=data.file.filename,
         uploaded_by=uploaded_by,
         max_bytes=settings.evidence_max_bytes,
+        max_files=settings.evidence_max_files,
         now=utcnow(),
     )
     return EvidenceView.of(row)
@@ -186,5 +187,5 @@ class UploadController(Controller):
     ) -> EvidenceView:
         claim_id = claim_of_link(services.settings, token, utcnow())
         return await _attach(
-            services.settings, services.db, services.evidence_store, claim_id, data, "customer"
+            services.settings, services.db, services.evidence_store, claim_id, data, evidence.CUSTOMER
         )

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import filetype
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from entitlements.audit_names import Action
@@ -27,12 +27,14 @@ from entitlements.errors import Conflict, InvalidInput, NotFound
 from entitlements.fields import new_id
 from entitlements.identifiers import clean_text
 from entitlements.store import audit
-from entitlements.store.tables import ClaimRow, EvidenceRow
+from entitlements.store.contracts import live_customer
+from entitlements.store.tables import ClaimRow, ContractRow, EvidenceRow
 from entitlements.store.unit_of_work import commit, unit_of_work
 
 # What the bytes may be, and the extension a download is named with.
 ALLOWED = {"image/jpeg": "jpg", "image/png": "png", "image/heic": "heic", "application/pdf": "pdf"}
 ORPHAN_AGE = dt.timedelta(hours=1)  # a file this old with no row is an orphan
+CUSTOMER = "customer"  # who uploads through the customer's link
 
 
 class EvidenceKind(StrEnum):
@@ -78,12 +80,31 @@ def sniff(data: bytes) -> str:
 Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
-async def _claim_taking_evidence(session: AsyncSession, claim_id: str) -> ClaimRow:
-    claim = await session.get(ClaimRow, claim_id)
+# What a customer's upload link takes evidence for: a claim still being decided.
+_UNDECIDED = frozenset({ClaimStatus.IN_REVIEW.value, ClaimStatus.INFO_REQUESTED.value})
+
+
+async def _claim_taking_evidence(
+    session: AsyncSession, claim_id: str, *, by_link: bool, max_files: int, lock: bool = False
+) -> ClaimRow:
+    """The claim, if it takes one more file: not voided; not its customer's erased (nothing more
+    is recorded about them); through the customer's link, only while it is being decided; and
+    fewer than `max_files` files so far (read under the claim's lock when writing)."""
+    claim = await session.get(ClaimRow, claim_id, with_for_update=lock or None)
     if claim is None:
         raise NotFound(f"no claim {claim_id}", field="claim_id")
     if claim.status == ClaimStatus.VOIDED:
         raise Conflict("a voided claim takes no evidence", field="claim_id")
+    if by_link and claim.status not in _UNDECIDED:
+        raise Conflict(f"the claim is {claim.status}: its upload link takes no more files", field="claim_id")
+    contract = await session.get(ContractRow, claim.contract_id)
+    assert contract is not None
+    await live_customer(session, contract.customer_id)
+    held = await session.scalar(
+        select(func.count()).select_from(EvidenceRow).where(EvidenceRow.claim_id == claim.id)
+    )
+    if (held or 0) >= max_files:
+        raise Conflict(f"a claim holds at most {max_files} files", field="claim_id")
     return claim
 
 
@@ -97,22 +118,28 @@ async def attach(
     filename: str | None,
     uploaded_by: str,
     max_bytes: int,
+    max_files: int,
     now: dt.datetime,
 ) -> EvidenceRow:
-    """Check the claim and the bytes, write the file, then record it in a unit of work of its own."""
+    """Check the claim and the bytes, write the file, then record it in a unit of work of its own.
+    `uploaded_by` "customer" is the customer's upload link."""
     if not data:
         raise InvalidInput("the file is empty", field="file")
     if len(data) > max_bytes:
         raise InvalidInput(f"a file is at most {max_bytes} bytes", field="file")
     content_type = sniff(data)
+    by_link = uploaded_by == CUSTOMER
     async with sessions() as session:  # a read, committed at once: no transaction stays open
-        await _claim_taking_evidence(session, claim_id)
+        await _claim_taking_evidence(session, claim_id, by_link=by_link, max_files=max_files)
     digest = hashlib.sha256(data).hexdigest()
     evidence_id = new_id("evd")
     key = f"claims/{claim_id}/{evidence_id}.{ALLOWED[content_type]}"
     await store.put(key, data, content_type)
-    async with sessions() as session:
-        claim = await _claim_taking_evidence(session, claim_id)
+    async with sessions() as session:  # checked again under the claim's lock (a file written in
+        # between that is not recorded is an orphan, which `sweep_orphans` deletes)
+        claim = await _claim_taking_evidence(
+            session, claim_id, by_link=by_link, max_files=max_files, lock=True
+        )
         row = EvidenceRow(
             id=evidence_id,
             claim_id=claim.id,
