@@ -20,6 +20,8 @@ from entitlements.store.tables import EventRow, WebhookDeliveryRow, WebhookEndpo
 from entitlements.store.unit_of_work import commit, unit_of_work
 
 MAX_ENDPOINTS = 25
+# The class of the advisory lock registrations take (the two-key form: a space of its own).
+REGISTRATION_LOCKS = 0x0FFD
 RETENTION = dt.timedelta(days=30)
 ROTATION = dt.timedelta(hours=24)  # the old secret still signs this long after a rotation
 PAGE = 100
@@ -46,6 +48,9 @@ async def register(
     description: str | None,
     secret: str,
 ) -> WebhookEndpointRow:
+    # Registrations take turns (a lock in a key space of its own, held until commit), so that
+    # many at once cannot each count 24 and all be added.
+    await session.execute(select(func.pg_advisory_xact_lock(REGISTRATION_LOCKS, 0)))
     if (await session.scalar(select(func.count()).select_from(WebhookEndpointRow)) or 0) >= MAX_ENDPOINTS:
         raise Conflict(f"at most {MAX_ENDPOINTS} webhook endpoints", field="url")
     now = utcnow()
@@ -89,9 +94,15 @@ async def remove(session: AsyncSession, endpoint_id: str) -> None:
 
 
 async def rotate(session: AsyncSession, endpoint_id: str, secret: str) -> WebhookEndpointRow:
-    row = await endpoint(session, endpoint_id)
+    """A new secret; the one it replaces still signs for `ROTATION`, while receivers move over.
+    Rotated again within that window (a double click, a second thought), the secret from
+    before the first rotation, the one receivers still hold, keeps signing until its window
+    ends; the secret in between, never yet in use, is dropped. Rotations of one endpoint take
+    turns (its row is locked)."""
+    row = await found(session, WebhookEndpointRow, endpoint_id, "webhook endpoint", "endpoint_id", lock=True)
     now = utcnow()
-    row.previous_secret, row.previous_secret_until = row.secret, now + ROTATION
+    if row.previous_secret is None or row.previous_secret_until is None or row.previous_secret_until <= now:
+        row.previous_secret, row.previous_secret_until = row.secret, now + ROTATION
     row.secret, row.updated_at = secret, now
     await commit(session)
     return row

@@ -4,6 +4,7 @@ that want them, signed to the Standard Webhooks specification (verified here wit
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import random
@@ -18,7 +19,7 @@ import asyncpg
 import httpx
 import pytest
 from pgqueuer.domain.types import QueueExecutionMode
-from standardwebhooks.webhooks import Webhook
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from api.app import CoverlineApp, create_app
 from api.deliveries import PublicAddresses, close_sessions
@@ -400,3 +401,52 @@ async def test_a_receiver_that_times_out_or_is_slow_still_gets_everything(
     assert receiver.timed_out == len(written) > 0  # every first attempt timed out
     delivered = {d["event_id"] for d in log["data"] if d["status"] == "delivered"}
     assert delivered == written
+
+
+async def test_endpoints_registered_at_once_stay_within_the_cap(
+    client: httpx.AsyncClient, app: CoverlineApp, keys: Keys
+) -> None:
+    shop = Shop(client, keys)
+    receiver = Receiver()
+    answers = await asyncio.gather(
+        *(
+            client.post("/v1/webhook-endpoints", json={"url": receiver.url}, headers=keys.auth("admin"))
+            for _ in range(30)
+        )
+    )
+    assert sorted({a.status_code for a in answers}) == [201, 409]
+    listed = await shop.call("GET", "/v1/webhook-endpoints", "admin")
+    assert len(listed["data"]) == 25
+
+
+async def test_a_secret_rotated_twice_keeps_the_one_receivers_hold_signing(
+    client: httpx.AsyncClient, app: CoverlineApp, keys: Keys
+) -> None:
+    """A double click on rotate: the secret receivers were given first still signs, beside the
+    newest; the one in between, never handed to a receiver in time, is dropped."""
+    await publish_test_plans(app)
+    shop = Shop(client, keys)
+    receiver = Receiver()
+    hook = await endpoint(shop, receiver.url, event_types=["contract.*"])
+    rotations = await asyncio.gather(
+        *(
+            client.post(f"/v1/webhook-endpoints/{hook['id']}/rotate-secret", headers=keys.auth("admin"))
+            for _ in range(3)
+        )
+    )
+    secrets_given = {r.json()["secret"] for r in rotations}
+    await shop.checkout("test-screen-guard")
+    await drain(app)
+    assert receiver.received
+    newest = [s for s in secrets_given if _verifies(s, receiver.received)]
+    assert len(newest) == 1  # the one the last rotation left
+    assert _verifies(hook["secret"], receiver.received)  # the one receivers hold
+
+
+def _verifies(secret: str, received: list[tuple[dict[str, str], bytes]]) -> bool:
+    try:
+        for headers, body in received:
+            Webhook(secret).verify(body, headers)
+    except WebhookVerificationError:
+        return False
+    return True
