@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import tomllib
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
@@ -124,6 +125,25 @@ class Ineligibility(StrEnum):
     PRICE_OUT_OF_BAND = "price_out_of_band"
     PURCHASE_TOO_OLD = "purchase_too_old"
     PURCHASE_IN_FUTURE = "purchase_in_future"
+
+
+# What no text of the catalog may hold: control characters but a line's end and a tab (a NUL
+# makes SSML unreadable and a letter unsendable), and the direction embeddings and overrides
+# (U+202A to U+202E), which make one name read as another. Marks and isolates stay: right-to-left
+# texts need them.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e]")
+
+
+def _unprintable(where: str, texts: dict[str, str]) -> list[CatalogProblem]:
+    """A problem for each of `texts` (field: text) that holds what `_UNPRINTABLE` finds."""
+    return [
+        CatalogProblem(
+            f"{where}.{field}",
+            f"holds U+{ord(found.group()):04X}: no control characters or direction overrides",
+        )
+        for field, text in texts.items()
+        if (found := _UNPRINTABLE.search(text))
+    ]
 
 
 class PlanText(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -508,6 +528,10 @@ def _resources(raw: object) -> tuple[list[Resource], list[CatalogProblem]]:
             problems.append(
                 CatalogProblem(f"$.resources[{i}].texts", "an English (en) text is required as fallback")
             )
+        for locale, text in resource.texts.items():
+            problems += _unprintable(
+                f"$.resources[{i}].texts.{locale}", {"title": text.title, "url": text.url}
+            )
         problems += [
             CatalogProblem(f"$.resources[{i}].texts.{locale}", f"unsupported locale; use {LOCALES}")
             for locale in resource.texts
@@ -562,9 +586,12 @@ def _problem_from_validation(where: str, message: str) -> CatalogProblem:
 def check_plan(plan: Plan) -> list[CatalogProblem]:
     """Rules a schema cannot express. Paths are relative to the plan."""
     problems: list[CatalogProblem] = []
-    for locale in plan.texts:
+    for locale, text in plan.texts.items():
         if locale not in LOCALES:
             problems.append(CatalogProblem(f"texts.{locale}", f"unsupported locale; use {LOCALES}"))
+        problems += _unprintable(
+            f"texts.{locale}", {"name": text.name, "summary": text.summary, "terms": text.terms}
+        )
     if DEFAULT_LOCALE not in plan.texts:
         problems.append(CatalogProblem("texts", "an English (en) text is required as fallback"))
     kinds = [c.kind for c in plan.coverages]

@@ -304,3 +304,17 @@ def test_the_demo_catalogs_own_words_state_no_rule() -> None:
 
 # Devanagari and Arabic-Indic digits read as ASCII.
 DIGITS = str.maketrans("०१२३४५६७८९٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
+
+
+@pytest.mark.parametrize("text", ["Phone \\u0000Care", "\\u202eeraC enohP", "Phone\\u0007Care"])
+def test_a_text_with_control_characters_or_direction_overrides_is_a_problem(text: str) -> None:
+    """A NUL in a plan's name made its SSML unreadable and its letters unsendable; an override
+    makes one name read as another."""
+    _, problems = decode_catalog(VALID.replace(b'name = "', f'name = "{text}'.encode(), 1))
+    [problem] = problems
+    assert (problem.path, "no control characters" in problem.message) == ("$.plans[0].texts.en.name", True)
+
+
+def test_right_to_left_marks_stay_in_a_text() -> None:
+    marked = VALID.replace(b'name = "', 'name = "\u200f\u2067'.encode(), 1)
+    assert decode_catalog(marked)[1] == []
