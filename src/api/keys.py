@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.tables import ApiKeyRow
 from entitlements.errors import NotFound
+from entitlements.identifiers import clean_text
 from entitlements.store.base import utcnow
 
 
@@ -52,6 +53,7 @@ class IssuedKey(msgspec.Struct, frozen=True):
 
 
 # What `issue_key` makes (a prefix, then 43 URL-safe characters), with room for keys made by hand.
+KEY_NAME_LENGTH = 200
 WELL_FORMED_KEY = re.compile(r"^(?:pk|sk)_(?:test|live)_[A-Za-z0-9_-]{16,128}$")
 
 
@@ -68,6 +70,7 @@ async def issue_key(
     live: bool,
     servicer_id: str | None = None,
 ) -> IssuedKey:
+    name = clean_text(name, "name", KEY_NAME_LENGTH)  # shown in lists and the audit trail, as typed
     if kind is KeyKind.PUBLISHABLE and scopes:
         raise ValueError("publishable keys carry no scopes")
     if kind is KeyKind.SECRET and not scopes:

@@ -173,3 +173,10 @@ def test_a_servicer_is_created_with_the_categories_as_the_readme_writes_them(cli
     assert made.exit_code == 0, made.output
     listed = cli.invoke(main, ["servicers", "list"])
     assert "CLI Lab" in listed.output and "phone" in listed.output and "US" in listed.output
+
+
+@pytest.mark.parametrize("name", ["x" * 5000, "ops\u202edesk", "bell\u0007"])
+def test_a_key_name_is_checked_as_every_name_is_in_one_line(cli: CliRunner, name: str) -> None:
+    made = cli.invoke(main, ["keys", "create", "--name", name, "--scope", "support"])
+    assert made.exit_code == 1 and "name" in made.output and "Traceback" not in made.output
+    assert len(made.output.splitlines()) == 1, made.output
