@@ -91,6 +91,20 @@ def speech_language(locale: str, time_zone: str = UTC) -> str:
     return f"{locale}-{region}" if region else locale
 
 
+# How a contract can have ended, each the key of the sentence a check says of it.
+_ENDINGS = frozenset({"cancelled", "lapsed", "chargeback", "expired", "abandoned"})
+
+
+def how_it_ended(status: str, plan_name: str, ended_day: str, locale: str) -> str | None:
+    """What a check says of a contract that ended (`ended_day` formatted): for a page that still
+    shows the contract, such as the portal's proof of coverage. None while it has not ended."""
+    return (
+        _sentence(status, SENTENCES[status], locale, plan=plan_name, date=ended_day)
+        if status in _ENDINGS
+        else None
+    )
+
+
 def _sentence(key: str, source: str, locale: str, **values: str) -> str:
     template = translate(locale, key, source)
     incident = values.get("incident")

@@ -63,6 +63,11 @@ async def test_a_customer_opens_the_link_reads_the_proof_and_cancels_with_a_refu
     assert quoted > 0  # within the free look: the whole price back
     await quote.locator("button").click()
     await expect(page.locator("#cancelled")).to_be_visible()
+    # The proof still shows what was covered, and says, in Filipino, that the plan was cancelled.
+    ended = page.locator(f"#ended-{contract_id}")
+    await expect(ended).to_be_visible()
+    check = site.api("GET", f"/v1/entitlements?contract_id={contract_id}&locale=fil", "support")
+    assert (await ended.inner_text()).strip() in check["summary"]  # the words a check says
     contract = site.api("GET", f"/v1/contracts/{contract_id}", "support")
     assert contract["status"] == "cancelled"
     ledger = site.api("GET", f"/v1/finance/ledger?contract_id={contract_id}", "finance")["data"]

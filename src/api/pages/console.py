@@ -290,6 +290,10 @@ class ConsoleController(Controller):
             quote=quote,
             today=local_day(now, customer.time_zone or UTC).isoformat(),  # the customer's day
             zone=zone,
+            # Each date on the card is the customer's day, as the summary and the portal say it
+            # (a period ending 23:50 UTC ends the next day in Riyadh).
+            local_day=lambda at: local_day(at, customer.time_zone or UTC),
+            customer_zone=customer.time_zone or UTC,
         )
 
     @post("/contracts/{contract_id:str}/claims", status_code=303)

@@ -33,6 +33,7 @@ from entitlements.errors import NotFound
 from entitlements.localization import format_day, format_money
 from entitlements.money import Money
 from entitlements.products import service as products
+from entitlements.summaries import how_it_ended
 from entitlements.summary_texts import INCIDENTS
 from entitlements.translations import translate
 from entitlements.zones import UTC, local_day
@@ -78,12 +79,15 @@ async def _proofs(session: AsyncSession, customer: Any, locale: str) -> list[dic
         )
         periods = await use_cases.contract_periods(session, contract.id)
         ends = contract.ended_at or max((p.end for p in periods), default=None)
+        until = format_day(local_day(ends, customer.time_zone or UTC), locale) if ends else "—"
         proofs.append(
             {
                 "contract": contract,
                 "plan_name": plan.text(locale).name,
                 "product": product,
-                "until": format_day(local_day(ends, customer.time_zone or UTC), locale) if ends else "—",
+                "until": until,
+                # An ended contract still shows (and prints) what it covered, saying how it ended.
+                "ended": how_it_ended(contract.status, plan.text(locale).name, until, locale),
                 "terms": [c.text for c in clauses],
                 "incidents": [
                     (c.kind.value, translate(locale, "incident", INCIDENTS[c.kind])) for c in plan.coverages
