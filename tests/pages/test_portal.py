@@ -210,3 +210,27 @@ async def test_a_link_followed_from_another_site_opens_the_portal(
     await page.click("#open")
     await expect(page).to_have_url(site.base + "/portal")
     await expect(page.locator("article").first).to_contain_text(sold["contract"]["id"])
+
+
+async def test_an_error_on_a_portal_page_is_in_the_customers_language_not_the_browsers(
+    site: Site, watched: Watched
+) -> None:
+    sold = site.sell(
+        name="Nils Ek",
+        serial="LG" + secrets.token_hex(4).upper(),
+        locale="sv",
+        country="SE",
+        currency="SEK",
+        price=899000,
+    )
+    page = watched.page  # a browser asking for English
+    await page.goto(portal_url(site, sold["customer"]["id"]))
+    form = page.locator("form[action='/portal/claims']").first
+    answer = await form.evaluate(
+        """form => { const data = new FormData(form); data.set("incident_kind", "accidental_damage");
+        data.set("incident_date", "2999-01-01"); data.set("amount", "100"); data.set("description", "x");
+        return fetch(form.action, {method: "POST", body: new URLSearchParams(data), headers: {"accept-language": "en-US"}})
+            .then(r => r.text().then(t => [r.status, t])) }"""
+    )
+    status, html = answer
+    assert status == 422 and '<html lang="sv"' in html

@@ -29,6 +29,7 @@ from entitlements.summary_texts import PAGES
 from entitlements.translations import languages, translate
 
 RIGHT_TO_LEFT = frozenset({"ar"})
+PAGE_LOCALE = "page_locale"  # the request's state: the language of whoever the page is for
 # An HTML form's fields, as the browser posts them.
 FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 HTML = "text/html"
@@ -126,7 +127,9 @@ def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[str]
     """A problem, as a page: its status and what went wrong, in words a person reads, in the
     visitor's language."""
     problem = _problem(request, exc)
-    locale = visitor_locale(request, request.query_params.get("lang"))
+    # A page's own `?lang=`, else the language of whoever the page is for (a portal page is its
+    # customer's, once the session is read), else the browser's.
+    locale = visitor_locale(request, request.query_params.get("lang") or request.state.get(PAGE_LOCALE))
     title, detail = error_texts(problem.status, problem.detail, locale)
     html = render("error.html", locale, title=title, detail=detail)
     headers = {"cache-control": "no-store"}

@@ -18,7 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.dependencies import Injected, Services
 from api.links import PORTAL, subject_of
-from api.pages.common import PAGE_ERRORS, FormData, cancel_from_page, page, page_locale, visitor_locale, words
+from api.pages.common import (
+    PAGE_ERRORS,
+    PAGE_LOCALE,
+    FormData,
+    cancel_from_page,
+    page,
+    page_locale,
+    visitor_locale,
+    words,
+)
 from api.pages.forms import accepted_refund, claim_input
 from api.pages.security import check_csrf, close_session, current_session, open_session
 from api.pages.shop import hosted_page_url
@@ -50,7 +59,9 @@ async def _customer(session: AsyncSession, request: Request[Any, Any, Any]) -> A
     found = await current_session(session, request, "portal", utcnow())
     if found is None or found.customer_id is None:
         raise _refused(visitor_locale(request))  # no session says whose language: the browser's
-    return await customers.customer(session, found.customer_id)
+    customer = await customers.customer(session, found.customer_id)
+    request.state[PAGE_LOCALE] = _locale(customer)  # an error on this request is in theirs too
+    return customer
 
 
 async def _own_contract(session: AsyncSession, customer: Any, contract_id: str) -> Any:
