@@ -250,6 +250,9 @@ class StripeGateway:
             "success_url": success_url,
             "cancel_url": cancel_url,
             "metadata": {"contract_id": contract_id},
+            # The plan's price in the contract's currency, as quoted: Adaptive Pricing would charge
+            # a local currency instead, which the webhook takes for another payment and refunds.
+            "adaptive_pricing": {"enabled": False},
         }
         if expires_at is not None:
             params["expires_at"] = int(expires_at.timestamp())

@@ -853,3 +853,58 @@ async def test_a_refund_that_fails_is_booked_with_its_reversal_in_any_order(
     told = await shop.call("GET", "/v1/events", "admin", params={"contract_id": contract_id})
     refunds = sorted(e["type"] for e in told["data"] if e["type"].startswith("refund."))
     assert refunds == ["refund.created", "refund.failed"]  # each once: the endpoints know it failed
+
+
+async def test_a_mismatched_payment_does_not_become_the_contracts_payment_intent(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    """A contract with no PaymentIntent of its own yet (a subscription, a hosted page): the lock
+    names the event's one, and a mismatch takes that back, so the contract's own payment, its
+    refunds and disputes still find it."""
+    contract = await pending_subscription(shop, app)
+    foreign = {
+        "id": "pi_foreign_eur",
+        "object": "payment_intent",
+        "status": "succeeded",
+        "amount": 50,
+        "currency": "eur",
+        "metadata": {"contract_id": contract["id"]},
+    }
+    assert (
+        await deliver(client, event("evt_foreign_eur", "payment_intent.succeeded", foreign))
+    ).status_code == 200
+    async with app.state.db.sessions() as session:
+        named = await session.scalar(
+            select(ContractRow.stripe_payment_intent_id).where(ContractRow.id == contract["id"])
+        )
+    assert named is None
+
+
+async def test_an_open_invoice_paid_after_the_cancel_is_a_late_payment_however_early_its_period(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    """Its period began before the cancel (the past-due invoice, paid from its link afterwards):
+    paid after the end, it bought nothing, and goes back."""
+    result = await shop.checkout("test-monthly")
+    contract_id = result["contract"]["id"]
+    [invoice] = app.state.gateway.invoices.values()
+    quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support", json={})
+    await shop.call(
+        "POST", f"/v1/contracts/{contract_id}/cancel", "support", json={"refund": quote["refund"]}
+    )
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    span = {"start": int(start.timestamp()), "end": int((start + dt.timedelta(days=30)).timestamp())}
+    open_one = {
+        **msgspec.to_builtins(invoice),
+        "id": "in_paid_late",
+        "billing_reason": "subscription_cycle",
+        "period_start": span["start"],
+        "period_end": span["end"],
+        "lines": {"object": "list", "data": [{"amount": 7900, "period": span}]},
+    }
+    paid_at = int(time.time()) + 2
+    assert (
+        await deliver(client, event("evt_paid_late", "invoice.paid", open_one, paid_at))
+    ).status_code == 200
+    [(_, refund)] = await queued_jobs(app)
+    assert refund["reason"] == "late_payment"

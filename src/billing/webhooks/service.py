@@ -415,17 +415,18 @@ async def payment_succeeded(run: UnitOfWork, event: Event, pi: so.PaymentIntent,
 
 
 def _after_the_end(contract: ContractState, period: Period | None, paid_at: dt.datetime) -> bool:
-    """Whether a payment would buy cover only after its contract was cancelled or charged back:
-    a renewal Stripe took as the customer cancelled, a 3-D Secure payment finished after the
-    cancel. No cancellation's refund counted it. (A payment made before the end, reported after
-    it, buys its period cut at the end; a lapsed or expired contract takes what its events
-    report late the same way.)"""
+    """Whether a payment reached a contract cancelled or charged back after it ended, or would
+    buy cover only after that: a renewal Stripe took as the customer cancelled, 3-D Secure
+    finished after a cancel, an open invoice paid from its link once the plan was cancelled. No
+    cancellation's refund counted it. (A payment made before the end for cover before it,
+    reported after it, buys its period cut at the end; a lapsed or expired contract takes what
+    its events report late the same way.)"""
     if (
         contract.status not in (ContractStatus.CANCELLED, ContractStatus.CHARGEBACK)
         or contract.ended_at is None
     ):
         return False
-    return (period.start if period is not None else paid_at) >= contract.ended_at
+    return paid_at >= contract.ended_at or (period is not None and period.start >= contract.ended_at)
 
 
 async def _unwanted(
@@ -479,6 +480,8 @@ async def _unwanted(
         why["paid_already"] = [covered.start.isoformat(), covered.end.isoformat()]
     if reason is Unwanted.MISMATCHED_PAYMENT:
         why["price"] = {"amount": price.amount, "currency": price.currency}
+        if payment.payment_intent is not None and payment.invoice is None:
+            await record.unlink_payment_intent(contract.id, payment.payment_intent)
     if payment.payment_intent is not None:
         refund = UnwantedRefund(contract.id, payment.payment_intent, payment.amount, payment.currency, reason)
         run.enqueue(jobs.REFUND_UNWANTED, msgspec.json.encode(refund))

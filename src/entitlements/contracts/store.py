@@ -219,6 +219,14 @@ _PERIOD_BOUGHT = select(periods.c.starts_at, periods.c.ends_at).where(
     periods.c.source_ref == bindparam("reference")
 )
 _ADD_PERIOD = insert(periods)
+_UNLINK_INTENT = (
+    update(contracts)
+    .where(
+        contracts.c.id == bindparam("contract_id"),
+        contracts.c.stripe_payment_intent_id == bindparam("intent"),
+    )
+    .values(stripe_payment_intent_id=None)
+)
 # A cancellation cuts every period at its instant: what was paid before it stays.
 _CUT = (
     update(periods)
@@ -337,6 +345,11 @@ class LifecycleRecord:
         if plan is None:
             raise RuntimeError(f"contract {contract.id} pins a missing plan version")
         return plan
+
+    async def unlink_payment_intent(self, contract_id: str, payment_intent: str) -> None:
+        """The contract no longer names this PaymentIntent (its lock named it, and it turned out
+        not to be the contract's payment: one made elsewhere that names the contract)."""
+        await self.statements.run(_UNLINK_INTENT, contract_id=contract_id, intent=payment_intent)
 
     async def period_bought(self, reference: str) -> Period | None:
         row = await self.statements.row(_PERIOD_BOUGHT, reference=reference)
