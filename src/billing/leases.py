@@ -9,8 +9,10 @@ cancellation's refunds) is kept with the lease, so the taker asks Stripe the sam
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,6 +27,29 @@ from entitlements.store.unit_of_work import commit
 _ROW = GatewayLeaseRow
 
 
+# A holder may ask Stripe several times under one lease (a checkout: its customer, its price,
+# its PaymentIntent or subscription, the confirmation; a cancellation: a refund per payment), each
+# call within the lease setting (Stripe's timeout times its tries): a lease lasts this many.
+CALLS = 8
+
+
+class Waiting:
+    """A request waiting for the holder of a lease: it looks again after 50 ms, then less and
+    less often (at most every half second), for as long as one Stripe call may take; then it
+    gives up (the caller answers 409), while the holder may still be at work."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.turns = 0
+
+    async def another_turn(self) -> bool:
+        if time.monotonic() >= self.deadline:
+            return False
+        await asyncio.sleep(min(0.05 * 2**self.turns, 0.5, max(self.deadline - time.monotonic(), 0)))
+        self.turns += 1
+        return True
+
+
 class Lease(msgspec.Struct, frozen=True):
     key: str
     holder: str
@@ -36,10 +61,11 @@ def _mine(lease: Lease) -> ColumnElement[bool]:
 
 
 async def take(session: AsyncSession, key: str, seconds: float) -> Lease | None:
-    """The operation's lease, in the session's transaction (commit it before calling Stripe), or
-    None while another request holds it. Time is the database's, shared by every host."""
+    """The operation's lease, in the session's transaction (commit it before calling Stripe), for
+    `CALLS` Stripe calls of `seconds` each, or None while another request holds it. Time is the
+    database's, shared by every host."""
     holder = secrets.token_hex(8)
-    until = func.clock_timestamp() + dt.timedelta(seconds=seconds)
+    until = func.clock_timestamp() + dt.timedelta(seconds=seconds * CALLS)
     taken = insert(_ROW).values(key=key, holder=holder, until=until)
     statement = taken.on_conflict_do_update(
         index_elements=[_ROW.key],

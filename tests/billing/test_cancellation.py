@@ -327,3 +327,42 @@ async def test_a_free_look_cancel_after_two_invoices_refunds_each_within_its_cha
     assert len({intent for intent, _ in made}) == 2
     assert sorted(amount for _, amount in await refunds(app)) == [-7900, -7900]
     assert [r["amount"]["amount"] for r in done["refunds"]] == [7900, 7900]
+
+
+class SlowToDecline:
+    """The sandbox, but keeping no idempotency keys and slow to confirm: checkouts sent at once
+    all arrive while the first is at Stripe."""
+
+    def __init__(self, inner: SandboxGateway) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def create_payment_intent(self, **kwargs: Any) -> object:
+        return await self.inner.create_payment_intent(
+            **{**kwargs, "key": f"{kwargs['key']}:{secrets.token_hex(4)}"}
+        )
+
+    async def confirm_payment_intent(self, intent: str, *, key: str) -> object:
+        await asyncio.sleep(0.3)
+        return await self.inner.confirm_payment_intent(intent, key=f"{key}:{secrets.token_hex(4)}")
+
+
+async def test_checkouts_sent_at_once_with_a_declined_card_charge_it_once(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient, keys: Keys
+) -> None:
+    """The requests that waited answer the attempt they waited on, declined: the same card is not
+    charged again for each of them."""
+    body, _ = await shop.checkout_request("test-screen-guard", card="pm_card_chargeDeclined")
+    sandbox = app.state.gateway
+    app.state.gateway = SlowToDecline(sandbox)
+    try:
+        answers = await asyncio.gather(
+            *(client.post("/v1/checkouts", json=body, headers=keys.auth("checkout")) for _ in range(4))
+        )
+    finally:
+        app.state.gateway = sandbox
+    assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
+    assert {(a.json()["attempt"], a.json()["decline_code"]) for a in answers} == {(1, "card_declined")}
+    assert len(sandbox.payment_intents) == 1

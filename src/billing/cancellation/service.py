@@ -9,7 +9,6 @@ cancels at once are one.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 import msgspec
@@ -32,9 +31,6 @@ from entitlements.refunds import RefundQuote, refund_quote
 from entitlements.store.contracts import get_contract, periods_of, plan_of
 from entitlements.store.tables import ClaimRow, ContractRow
 from entitlements.store.unit_of_work import commit, unit_of_work
-
-# How often a cancel waiting for another on its contract looks again.
-WAIT_SECONDS = 0.05
 
 
 class Quoted(msgspec.Struct, frozen=True):
@@ -106,6 +102,7 @@ async def cancel_contract(
     contract is refused while the lease is held (or, with `wait`, waits for it: a page's double
     click then finds the contract cancelled); one that follows a failed cancel makes the refunds
     that one planned."""
+    waiting = leases.Waiting(lease_seconds if wait else 0)
     while True:
         quoted = await quote_refund(session, contract_id, at)
         contract = quoted.contract
@@ -115,9 +112,8 @@ async def cancel_contract(
         if lease is not None:
             break
         await session.rollback()
-        if not wait:
+        if not await waiting.another_turn():  # then read it again, as that request left it
             raise Conflict("another request is cancelling this contract now", field="contract_id")
-        await asyncio.sleep(WAIT_SECONDS)  # then read it again, as that request left it
     async with leases.held(session, lease):
         planned = _planned(lease, quoted, expected_refund)
         await leases.keep_planned(session, lease, msgspec.json.encode(planned))

@@ -12,7 +12,6 @@ idempotency keys of its own.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 import msgspec
@@ -90,18 +89,31 @@ async def start_checkout(
     if price is None or price.unit_amount != contract.price_amount:
         raise Conflict("the plan's price for this product has no catalog price", field="offer_token")
     mode = "hosted" if hosted else "payment" if plan.billing is Billing.UPFRONT else "subscription"
+    waiting, waited_on = leases.Waiting(lease_seconds), None
     while True:
-        attempt = await _attempt(session, contract, payment_method if not hosted else None, now)
+        attempt = await _attempt(session, contract, payment_method if not hosted else None, now, waited_on)
+        declined = waited_on == attempt.number and attempt.status == AttemptStatus.DECLINED.value
         settled = contract.status != ContractStatus.PENDING_PAYMENT.value or attempt.status in _SETTLED
-        lease = None if settled else await leases.take(session, f"checkout:{contract.id}", lease_seconds)
+        lease = (
+            None
+            if settled or declined
+            else await leases.take(session, f"checkout:{contract.id}", lease_seconds)
+        )
         # The intent commits before the gateway is called: no lock waits on the network.
         await commit(session)
-        if settled or lease is not None:
+        if settled or declined or lease is not None:
             break
         # Another request on this offer is asking Stripe (a double click, a retry racing the
-        # first): wait for it, then resume from what it recorded.
-        await asyncio.sleep(WAIT_SECONDS)
+        # first): wait for it, then answer what it recorded (its decline too: the same card is
+        # not charged again), or resume from there.
+        waited_on = attempt.number
+        if not await waiting.another_turn():
+            raise Conflict("a payment for this offer is under way: ask again shortly", field="offer_token")
         await session.refresh(contract)
+        await session.refresh(customer)
+    if declined:
+        status = "requires_payment_method" if mode == "payment" else "incomplete"
+        return _result(contract, mode, attempt, status, attempt.decline_code)
     if lease is None:
         # Paid (or being paid): nothing is asked of Stripe again.
         paid = "active" if mode == "subscription" else "succeeded"
@@ -178,8 +190,6 @@ def session_expiry(offer_expires_at: dt.datetime | None, now: dt.datetime) -> dt
     return min(max(offer_expires_at or latest, earliest), latest)
 
 
-# How often a checkout waiting for another on its offer looks again.
-WAIT_SECONDS = 0.05
 _SETTLED = frozenset({AttemptStatus.SUCCEEDED, AttemptStatus.PROCESSING})
 
 
@@ -232,10 +242,15 @@ async def _attach(gateway: Gateway, stripe_customer: str, payment_method: str, k
 
 
 async def _attempt(
-    session: AsyncSession, contract: ContractRow, payment_method: str | None, now: dt.datetime
+    session: AsyncSession,
+    contract: ContractRow,
+    payment_method: str | None,
+    now: dt.datetime,
+    waited_on: int | None = None,
 ) -> PaymentAttemptRow:
     """The contract's latest attempt to resume, or a new one (taken under the contract's row
-    lock, so two concurrent checkouts of one offer share an attempt)."""
+    lock, so two concurrent checkouts of one offer share an attempt). The attempt a request
+    waited on is its answer, declined or not."""
     await session.execute(select(ContractRow.id).where(ContractRow.id == contract.id).with_for_update())
     latest = await session.scalar(
         select(PaymentAttemptRow)
@@ -249,7 +264,9 @@ async def _attempt(
             raise Conflict(f"the contract is {contract.status}: there is nothing to pay", field="offer_token")
         return latest
     status = AttemptStatus(latest.status) if latest is not None else None
-    if latest is not None and not needs_new_attempt(status, latest.payment_method, payment_method):
+    if latest is not None and (
+        latest.number == waited_on or not needs_new_attempt(status, latest.payment_method, payment_method)
+    ):
         return latest
     number = (latest.number if latest is not None else 0) + 1
     attempt = PaymentAttemptRow(
