@@ -18,7 +18,9 @@ from entitlements.money import Money
 
 class GatewayError(Exception):
     """The gateway could not do it (declined card, Stripe down, timeout): the caller may retry.
-    `request_id` is Stripe's, for support; `decline_code` says why a card was refused."""
+    `request_id` is Stripe's, for support; `decline_code` says why a card was refused; `refused`:
+    Stripe answered that the request cannot be made as asked (a refund beyond what is left of a
+    charge, say), so it made nothing, and the same request would be refused again."""
 
     def __init__(
         self,
@@ -27,8 +29,10 @@ class GatewayError(Exception):
         declined: bool = False,
         decline_code: str | None = None,
         request_id: str | None = None,
+        refused: bool = False,
     ) -> None:
         super().__init__(message)
+        self.refused = refused
         self.declined = declined
         self.decline_code = decline_code or ("card_declined" if declined else None)
         self.request_id = request_id

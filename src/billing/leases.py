@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import msgspec
-from sqlalchemy import ColumnElement, delete, func, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,6 +74,16 @@ async def take(session: AsyncSession, key: str, seconds: float) -> Lease | None:
     ).returning(_ROW.planned)
     row = (await session.execute(statement)).first()
     return None if row is None else Lease(key, holder, row.planned)
+
+
+async def planned_of(session: AsyncSession, key: str) -> bytes | None:
+    """What the operation's last holder planned, whoever holds the lease now, if anyone."""
+    return await session.scalar(select(_ROW.planned).where(_ROW.key == key))
+
+
+async def forget_planned(session: AsyncSession, lease: Lease) -> None:
+    """Stripe refused what was planned, and made nothing: a retry plans afresh."""
+    await session.execute(update(_ROW).where(_mine(lease)).values(planned=None))
 
 
 async def keep_planned(session: AsyncSession, lease: Lease, planned: bytes) -> None:

@@ -434,7 +434,10 @@ _CANCELLABLE_INTENT = frozenset(
 
 def _gateway_error(exc: stripe.StripeError) -> GatewayError:
     """Stripe's error as the port's: one line, with Stripe's request id."""
-    return GatewayError(f"Stripe: {exc.user_message or exc.__class__.__name__}", request_id=exc.request_id)
+    refused = isinstance(exc, stripe.InvalidRequestError) and exc.http_status in (400, 404)
+    return GatewayError(
+        f"Stripe: {exc.user_message or exc.__class__.__name__}", request_id=exc.request_id, refused=refused
+    )
 
 
 def _decline_code(exc: stripe.StripeError) -> str | None:

@@ -366,3 +366,79 @@ async def test_checkouts_sent_at_once_with_a_declined_card_charge_it_once(
     assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
     assert {(a.json()["attempt"], a.json()["decline_code"]) for a in answers} == {(1, "card_declined")}
     assert len(sandbox.payment_intents) == 1
+
+
+async def test_the_quote_says_what_a_cancel_that_failed_half_way_will_refund(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient, keys: Keys
+) -> None:
+    """Stripe refunded, our commit failed; the quote has moved since (a claim was approved: no
+    free look any more). The quote says the refund under way, and a cancel with it completes,
+    refunding once; before, every cancel was refused for the moved quote."""
+    contract_id = await sold(shop)
+    quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support")
+    sandbox = app.state.gateway
+    app.state.gateway = Flaky(sandbox, after_refund=True)
+    try:
+        failed = await client.post(
+            f"/v1/contracts/{contract_id}/cancel",
+            json={"refund": quote["refund"]},
+            headers=keys.auth("support"),
+        )
+    finally:
+        app.state.gateway = sandbox
+    assert failed.status_code == 502
+    await shop.claim(contract_id=contract_id)  # approved: the policy alone would now say pro rata
+    again = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support")
+    assert again["refund"] == quote["refund"]
+    done = await shop.call(
+        "POST", f"/v1/contracts/{contract_id}/cancel", "support", json={"refund": again["refund"]}
+    )
+    assert done["contract"]["status"] == "cancelled"
+    assert len(sandbox.refunds) == 1 and [amount for _, amount in await refunds(app)] == [-7900]
+
+
+class Refusing:
+    """The sandbox, but Stripe refuses the first refund as asked (it makes nothing)."""
+
+    def __init__(self, inner: SandboxGateway) -> None:
+        self.inner = inner
+        self.refusals = 1
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def refund(self, **kwargs: Any) -> object:
+        if self.refusals:
+            self.refusals -= 1
+            raise GatewayError("Stripe: the charge has been refunded already", refused=True)
+        return await self.inner.refund(**kwargs)
+
+
+async def test_a_refund_stripe_refused_is_planned_afresh(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient, keys: Keys, database_url: str
+) -> None:
+    contract_id = await sold(shop)
+    quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support")
+    sandbox = app.state.gateway
+    app.state.gateway = Refusing(sandbox)
+    try:
+        failed = await client.post(
+            f"/v1/contracts/{contract_id}/cancel",
+            json={"refund": quote["refund"]},
+            headers=keys.auth("support"),
+        )
+        assert failed.status_code == 502
+        connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        try:
+            kept = await connection.fetchval(
+                "SELECT planned FROM gateway_leases WHERE key = $1", f"cancel:{contract_id}"
+            )
+        finally:
+            await connection.close()
+        assert kept is None  # nothing kept to replay
+        done = await shop.call(
+            "POST", f"/v1/contracts/{contract_id}/cancel", "support", json={"refund": quote["refund"]}
+        )
+    finally:
+        app.state.gateway = sandbox
+    assert done["contract"]["status"] == "cancelled" and len(sandbox.refunds) == 1

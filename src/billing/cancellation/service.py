@@ -41,10 +41,23 @@ class Quoted(msgspec.Struct, frozen=True):
 
 class PlannedRefunds(msgspec.Struct, frozen=True):
     """What a cancellation asks Stripe, kept with its lease before it asks: a request that takes
-    over a failed one refunds the same payments by the same amounts, under the same keys."""
+    over a failed one refunds the same payments by the same amounts, under the same keys, while
+    Stripe keeps those keys (`PLAN_LIFE`); the quote says its amount meanwhile. Past that, or
+    once Stripe refused it (it made nothing), a cancel plans afresh from the ledger, which by
+    then holds what the refunds' events booked."""
 
     amount: int  # the quoted refund, in the contract's currency
     refunds: list[tuple[str, int]]  # (PaymentIntent, amount)
+    planned_at: dt.datetime
+
+
+# Stripe keeps an idempotency key 24 hours; a plan is taken over a little less long.
+PLAN_LIFE = dt.timedelta(hours=23)
+
+
+def _pending(raw: bytes | None, at: dt.datetime) -> PlannedRefunds | None:
+    planned = None if raw is None else msgspec.json.decode(raw, type=PlannedRefunds)
+    return planned if planned is not None and at - planned.planned_at < PLAN_LIFE else None
 
 
 async def quote_refund(session: AsyncSession, contract_id: str, at: dt.datetime) -> Quoted:
@@ -78,6 +91,9 @@ async def quote_refund(session: AsyncSession, contract_id: str, at: dt.datetime)
         any_approved_claim=approved is not None,
         at=at,
     )
+    pending = _pending(await leases.planned_of(session, f"cancel:{contract.id}"), at)
+    if pending is not None:  # a cancellation that failed half-way refunds this, when it is retried
+        quote = msgspec.structs.replace(quote, amount=Money(pending.amount, currency))
     return Quoted(contract, quote, refundable(entries))
 
 
@@ -115,19 +131,26 @@ async def cancel_contract(
         if not await waiting.another_turn():  # then read it again, as that request left it
             raise Conflict("another request is cancelling this contract now", field="contract_id")
     async with leases.held(session, lease):
-        planned = _planned(lease, quoted, expected_refund)
+        planned = _planned(lease, quoted, expected_refund, at)
         await leases.keep_planned(session, lease, msgspec.json.encode(planned))
         subscription = contract.stripe_subscription_id
         await commit(session)  # the lease and the refunds planned; nothing held across the network
-        refunds = [
-            await gateway.refund(
-                payment_intent=intent,
-                amount=Money(amount, contract.currency),
-                contract_id=contract.id,
-                key=f"cancel:{contract.id}:refund:{intent}",
-            )
-            for intent, amount in planned.refunds
-        ]
+        try:
+            refunds = [
+                await gateway.refund(
+                    payment_intent=intent,
+                    amount=Money(amount, contract.currency),
+                    contract_id=contract.id,
+                    key=f"cancel:{contract.id}:refund:{intent}",
+                )
+                for intent, amount in planned.refunds
+            ]
+        except GatewayError as exc:
+            if exc.refused:  # Stripe made nothing of it: the retry plans afresh
+                await session.rollback()
+                await leases.forget_planned(session, lease)
+                await session.commit()
+            raise
         run = await unit_of_work(session)
         for refund, (intent, _) in zip(refunds, planned.refunds, strict=True):
             await record_once(
@@ -162,24 +185,16 @@ async def cancel_contract(
     return contract, refunds
 
 
-def _planned(lease: leases.Lease, quoted: Quoted, expected: Money) -> PlannedRefunds:
-    """The refunds to make: a failed cancellation's, taken over as they were planned (its quote
-    may have moved since, with the days), else the quote's, which the caller confirms."""
-    currency = quoted.contract.currency
-    if lease.planned is not None:
-        planned = msgspec.json.decode(lease.planned, type=PlannedRefunds)
-        if expected != Money(planned.amount, currency):
-            raise Conflict(
-                f"a cancellation begun before refunds {Money(planned.amount, currency)}: confirm that amount",
-                field="refund",
-            )
-        return planned
+def _planned(lease: leases.Lease, quoted: Quoted, expected: Money, at: dt.datetime) -> PlannedRefunds:
+    """The refunds to make: a failed cancellation's, taken over as they were planned (the quote
+    says their amount), else the quote's; the caller confirms the amount."""
     if expected != quoted.quote.amount:
         raise Conflict(
             f"the refund is now {quoted.quote.amount}, not {expected}: ask for a new quote",
             field="refund",
         )
-    return PlannedRefunds(expected.amount, allocate(expected.amount, quoted.refundable))
+    pending = _pending(lease.planned, at)
+    return pending or PlannedRefunds(expected.amount, allocate(expected.amount, quoted.refundable), at)
 
 
 class StopSubscription(msgspec.Struct, frozen=True):
