@@ -202,6 +202,9 @@ DATABASE_GONE: tuple[type[Exception], ...] = (
     ConnectionError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    # The server takes no more clients now, or is starting or stopping: unavailable, not broken.
+    asyncpg.TooManyConnectionsError,
+    asyncpg.CannotConnectNowError,
 )
 RETRY_AFTER = "5"
 
@@ -209,7 +212,10 @@ RETRY_AFTER = "5"
 def database_gone(exc: BaseException) -> bool:
     """Whether an error is the database being unreachable (SQLAlchemy's wrapping seen through)."""
     if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or isinstance(exc.orig, DATABASE_GONE)
+        # The driver's own error is the adapter's cause (asyncpg's, under SQLAlchemy's adapter).
+        return exc.connection_invalidated or any(
+            isinstance(error, DATABASE_GONE) for error in (exc.orig, getattr(exc.orig, "__cause__", None))
+        )
     return isinstance(exc, DATABASE_GONE)
 
 

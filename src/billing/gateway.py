@@ -196,6 +196,12 @@ class Gateway(Protocol):
         subscription we have not linked yet."""
         ...
 
+    async def invoice_payment_intent(self, invoice_id: str) -> str | None:
+        """The PaymentIntent that paid an invoice, asked where the event's invoice does not name
+        it (since API version 2025-03-31 an invoice's payments are a list of their own, which
+        events need not carry): a renewal's refund is made against it."""
+        ...
+
     async def invoice(self, invoice_id: str) -> so.Invoice | None:
         """The invoice as the gateway has it now: events arrive late and out of order, so where
         an event's copy could mislead, the current object decides."""

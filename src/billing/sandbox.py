@@ -562,6 +562,10 @@ class SandboxGateway:
         sub = self.subscriptions.get(subscription_id)
         return None if sub is None else sub.metadata.get("contract_id")
 
+    async def invoice_payment_intent(self, invoice_id: str) -> str | None:
+        found = self.invoices.get(invoice_id)
+        return None if found is None else found.paying_intent
+
     async def invoice(self, invoice_id: str) -> so.Invoice | None:
         found = self.invoices.get(invoice_id)
         # A copy, as Stripe's answer is: the sandbox's own goes on changing.

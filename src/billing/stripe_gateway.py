@@ -221,12 +221,8 @@ class StripeGateway:
         if invoice is None:
             return None
         intent = invoice.payment_intent
-        if intent is msgspec.UNSET:  # the current shape: in its payments
-            payments = await self._call(
-                self.client.v1.invoice_payments.list_async({"invoice": invoice.id, "limit": 1})
-            )
-            listed = [_read(p, so.InvoicePayment) for p in payments.data]
-            intent = next((p.payment.payment_intent for p in listed if p.payment), None)
+        if intent is msgspec.UNSET and invoice.id is not None:  # the current shape: in its payments
+            intent = await self.invoice_payment_intent(invoice.id)
         if not isinstance(intent, str):
             return None
         found = await self.payment_intent(intent)
@@ -416,6 +412,13 @@ class StripeGateway:
     async def subscription_contract(self, subscription_id: str) -> str | None:
         sub = await self._call(self.client.v1.subscriptions.retrieve_async(subscription_id))
         return _read(sub, so.Subscription).metadata.get("contract_id")
+
+    async def invoice_payment_intent(self, invoice_id: str) -> str | None:
+        payments = await self._call(
+            self.client.v1.invoice_payments.list_async({"invoice": invoice_id, "status": "paid", "limit": 1})
+        )
+        listed = [_read(p, so.InvoicePayment) for p in payments.data]
+        return next((so.ident(p.payment.payment_intent) for p in listed if p.payment), None)
 
     async def invoice(self, invoice_id: str) -> so.Invoice | None:
         try:

@@ -25,6 +25,8 @@ class Action(StrEnum):
     LATE_PAYMENT = "late_payment"
     MISMATCHED_PAYMENT = "mismatched_payment"
     REFUNDED = "refunded"
+    # A cancellation's refund that no Stripe payment could carry back (one recorded by hand).
+    REFUND_OUTSTANDING = "refund_outstanding"
     DISPUTED = "disputed"
     DISPUTE_WON = "dispute_won"
     DISPUTE_LOST = "dispute_lost"

@@ -2,9 +2,12 @@
 
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from litestar import get
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
+from sqlalchemy.exc import DBAPIError
 
 from api.app import create_app
 from api.auth import access_guard
@@ -103,6 +106,43 @@ async def test_unexpected_errors_leak_nothing(database_url: str, keys: Keys) -> 
     body = assert_problem(response, 500)
     assert "hunter2" not in response.text and "secret.py" not in response.text
     assert body["detail"] == "the server could not complete the request"
+
+
+def _refused_connection(error: Exception) -> DBAPIError:
+    """What SQLAlchemy raises when asyncpg cannot get a connection: its adapter's error, caused by
+    asyncpg's, wrapped."""
+    try:
+        try:
+            raise error
+        except Exception as driver:
+            raise AsyncAdapt_asyncpg_dbapi.Error(str(driver)) from driver
+    except Exception as adapted:
+        return DBAPIError(None, None, adapted)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.TooManyConnectionsError("sorry, too many clients already"),
+        asyncpg.CannotConnectNowError("starting"),
+    ],
+)
+async def test_a_database_that_takes_no_more_clients_is_a_503_to_retry(
+    database_url: str, keys: Keys, error: Exception
+) -> None:
+    """As PostgreSQL answers when every connection slot is taken, or while it starts: unavailable
+    for now, not a server error (under load, 'sorry, too many clients already' was a 500)."""
+
+    @get("/v1/full", guards=[access_guard], opt={"access": frozenset({"admin"})})
+    async def full() -> None:
+        raise _refused_connection(error)
+
+    app = create_app(make_settings(database_url))
+    app.register(full)
+    async with serving(app) as client:
+        response = await client.get("/v1/full", headers=keys.auth("admin"))
+    assert_problem(response, 503)
+    assert response.headers["retry-after"]
 
 
 @pytest.mark.parametrize("incoming", ["abc-123", "x" * 200, "bad id with spaces"])

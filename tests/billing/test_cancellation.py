@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 
 from api.app import CoverlineApp
 from api.routes.billing import deliver_sandbox_events
+from billing import stripe_objects as so
 from billing.gateway import GatewayError
 from billing.sandbox import SandboxGateway
 from billing.tables import LedgerEntryRow
@@ -442,3 +443,64 @@ async def test_a_refund_stripe_refused_is_planned_afresh(
     finally:
         app.state.gateway = sandbox
     assert done["contract"]["status"] == "cancelled" and len(sandbox.refunds) == 1
+
+
+def renewal_without_its_payments(invoice: Any, invoice_id: str) -> dict[str, Any]:
+    """The next month's invoice as a current API version's event carries it: its payments, a
+    list of their own, are not in it."""
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    span = {"start": int(start.timestamp()), "end": int((start + dt.timedelta(days=30)).timestamp())}
+    return {
+        **msgspec.to_builtins(invoice),
+        "id": invoice_id,
+        "billing_reason": "subscription_cycle",
+        "payments": None,
+        "payment_intent": None,
+        "period_start": span["start"],
+        "period_end": span["end"],
+        "lines": {"object": "list", "data": [{"amount": 7900, "period": span}]},
+    }
+
+
+async def test_a_renewal_is_booked_with_the_payment_intent_stripe_names_when_its_event_does_not(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    """So a cancel in the free look refunds it against its own payment."""
+    contract_id = await sold(shop, "test-monthly")
+    sandbox: SandboxGateway = app.state.gateway
+    [invoice] = sandbox.invoices.values()
+    renewal = renewal_without_its_payments(invoice, "in_month_two")
+    sandbox.invoices["in_month_two"] = msgspec.convert(
+        {**renewal, "payment_intent": "pi_month_two"}, so.Invoice
+    )
+    await deliver(client, event("evt_month_two", "invoice.paid", renewal))
+    async with app.state.db.sessions() as session:
+        booked = await session.scalar(
+            select(LedgerEntryRow).where(LedgerEntryRow.stripe_invoice == "in_month_two")
+        )
+    assert booked is not None and booked.stripe_payment_intent == "pi_month_two"
+    quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support")
+    done = await shop.call(
+        "POST", f"/v1/contracts/{contract_id}/cancel", "support", json={"refund": quote["refund"]}
+    )
+    assert sorted(r["amount"]["amount"] for r in done["refunds"]) == [7900, 7900]
+
+
+async def test_what_no_stripe_payment_can_carry_back_is_said_not_silently_dropped(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    contract_id = await sold(shop, "test-monthly")
+    sandbox: SandboxGateway = app.state.gateway
+    [invoice] = sandbox.invoices.values()
+    await deliver(
+        client, event("evt_unknown_pi", "invoice.paid", renewal_without_its_payments(invoice, "in_nowhere"))
+    )
+    quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support")
+    assert quote["refund"]["amount"] == 15800
+    done = await shop.call(
+        "POST", f"/v1/contracts/{contract_id}/cancel", "support", json={"refund": quote["refund"]}
+    )
+    assert [r["amount"]["amount"] for r in done["refunds"]] == [7900]
+    history = await shop.call("GET", f"/v1/contracts/{contract_id}/history", "support")
+    [left] = [h for h in history["data"] if h["action"] == "refund_outstanding"]
+    assert left["changes"] == {"amount": 7900, "currency": "USD"}

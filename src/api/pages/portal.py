@@ -31,7 +31,7 @@ from api.pages.common import (
 from api.pages.forms import accepted_refund, claim_input
 from api.pages.security import check_csrf, close_session, current_session, open_session
 from api.pages.shop import hosted_page_url
-from billing.cancellation.service import Quoted, quote_refund
+from billing.cancellation.service import Quoted, quote_refund, refunded
 from entitlements import published
 from entitlements.catalog import DEFAULT_LOCALE
 from entitlements.claims import service as claims
@@ -40,7 +40,6 @@ from entitlements.contracts import service as use_cases
 from entitlements.customers import service as customers
 from entitlements.errors import NotFound
 from entitlements.localization import format_day, format_money
-from entitlements.money import Money
 from entitlements.products import service as products
 from entitlements.summaries import how_it_ended
 from entitlements.summary_texts import INCIDENTS
@@ -130,15 +129,14 @@ class PortalController(Controller):
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
         notice: FromQuery[str | None] = None,
-        amount: FromQuery[int | None] = None,
         contract: FromQuery[str | None] = None,
     ) -> Response[str]:
         customer = await _customer(db_session, request)
-        refunded = None
-        if notice == "cancelled" and amount is not None and contract:
+        given_back = None
+        if notice == "cancelled" and contract:  # what the ledger holds as refunded, never a link's word
             ended = await _own_contract(db_session, customer, contract)
-            refunded = format_money(Money(amount, ended.currency), _locale(customer))
-        return await self._home(request, db_session, customer, notice, refunded=refunded)
+            given_back = format_money(await refunded(db_session, ended.id), _locale(customer))
+        return await self._home(request, db_session, customer, notice, refunded=given_back)
 
     async def _home(
         self,
@@ -237,7 +235,7 @@ class PortalController(Controller):
         contract = await _own_contract(db_session, customer, contract_id)
         expected = accepted_refund(data, contract.currency)
         await cancel_from_page(db_session, services, contract.id, expected, "portal")
-        return Redirect(f"/portal?notice=cancelled&amount={expected.amount}&contract={contract.id}")
+        return Redirect(f"/portal?notice=cancelled&contract={contract.id}")
 
     @post("/card", status_code=303)
     async def card(

@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 
 import msgspec
-from sqlalchemy import select
+import structlog
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import leases
@@ -22,12 +23,14 @@ from billing.ledger.rules import LedgerKind, net_paid
 from billing.ledger.service import record_once
 from billing.tables import LedgerEntryRow
 from entitlements import jobs
+from entitlements.audit_names import Action
 from entitlements.claims.rules import COUNTED
 from entitlements.contracts import service as services
 from entitlements.coverage import ContractStatus
 from entitlements.errors import Conflict
 from entitlements.money import Money
 from entitlements.refunds import RefundQuote, refund_quote
+from entitlements.store import audit
 from entitlements.store.contracts import get_contract, periods_of, plan_of
 from entitlements.store.tables import ClaimRow, ContractRow
 from entitlements.store.unit_of_work import commit, unit_of_work
@@ -51,6 +54,7 @@ class PlannedRefunds(msgspec.Struct, frozen=True):
     planned_at: dt.datetime
 
 
+log = structlog.get_logger("billing.cancellation")
 # Stripe keeps an idempotency key 24 hours; a plan is taken over a little less long.
 PLAN_LIFE = dt.timedelta(hours=23)
 
@@ -152,6 +156,12 @@ async def cancel_contract(
                 await session.commit()
             raise
         run = await unit_of_work(session)
+        if outstanding := planned.amount - sum(amount for _, amount in planned.refunds):
+            # Paid where no Stripe payment can carry it back (a payment recorded by hand): said in
+            # the history, for finance to pay back by hand.
+            left = {"amount": outstanding, "currency": contract.currency}
+            log.error("refund not made through Stripe", contract_id=contract.id, outstanding=outstanding)
+            await audit.append(run, "contract", contract.id, actor, [(Action.REFUND_OUTSTANDING, left)])
         for refund, (intent, _) in zip(refunds, planned.refunds, strict=True):
             await record_once(
                 run,
@@ -195,6 +205,19 @@ def _planned(lease: leases.Lease, quoted: Quoted, expected: Money, at: dt.dateti
         )
     pending = _pending(lease.planned, at)
     return pending or PlannedRefunds(expected.amount, allocate(expected.amount, quoted.refundable), at)
+
+
+async def refunded(session: AsyncSession, contract_id: str) -> Money:
+    """What went back to the customer of a contract, as the ledger has it (in its currency)."""
+    contract = await get_contract(session, contract_id)
+    total = await session.scalar(
+        select(func.coalesce(func.sum(LedgerEntryRow.amount), 0)).where(
+            LedgerEntryRow.contract_id == contract.id,
+            LedgerEntryRow.kind == LedgerKind.REFUND.value,
+            LedgerEntryRow.currency == contract.currency,
+        )
+    )
+    return Money(-int(total or 0), contract.currency)
 
 
 class StopSubscription(msgspec.Struct, frozen=True):

@@ -244,6 +244,7 @@ class Lookups:
         self.invoices: dict[str, so.Invoice | None] = {}
         self.subscription_contracts: dict[str, str | None] = {}
         self.balance_transactions: dict[str, BalanceTransaction | None] = {}
+        self.paying_intents: dict[str, str | None] = {}
 
     def invoice(self, invoice_id: str) -> so.Invoice | None:
         return self._get(self.invoices, invoice_id)
@@ -253,6 +254,11 @@ class Lookups:
 
     def balance_transaction(self, transaction_id: str) -> BalanceTransaction | None:
         return self._get(self.balance_transactions, transaction_id)
+
+    def paying_intent(self, invoice: so.Invoice) -> str | None:
+        """The PaymentIntent that paid it: named in the event's invoice, else asked."""
+        named = invoice.paying_intent
+        return named if named is not None or invoice.id is None else self.paying_intents.get(invoice.id)
 
     @staticmethod
     def _get(found: dict[str, T], key: str) -> T:
@@ -272,11 +278,15 @@ async def look_up(event_type: str, obj: msgspec.Struct | None, gateway: Gateway)
             return known
         invoice = await gateway.invoice(invoice_id)
         known.invoices[invoice_id] = invoice
+        known.paying_intents[invoice_id] = obj.id  # this very payment
         if invoice is not None:
             await _look_up_subscription(invoice, gateway, known)
     elif isinstance(obj, so.Invoice | so.UpcomingInvoice):
         if event_type == "invoice.payment_failed" and obj.id is not None:
             known.invoices[obj.id] = await gateway.invoice(obj.id)
+        if isinstance(obj, so.Invoice) and obj.is_paid and obj.id and obj.paying_intent is None:
+            # Booked without it, a renewal could not be refunded against its payment.
+            known.paying_intents[obj.id] = await gateway.invoice_payment_intent(obj.id)
         await _look_up_subscription(obj, gateway, known)
     elif (
         event_type in _FEE_EVENTS and isinstance(obj, so.Charge) and isinstance(obj.balance_transaction, str)
@@ -507,7 +517,7 @@ async def invoice_paid(run: UnitOfWork, event: Event, invoice: so.Invoice, known
         ledger_key=f"invoice:{invoice.id}",
         amount=invoice.amount_paid or invoice.amount_due,
         currency=invoice.currency.upper(),
-        payment_intent=invoice.paying_intent,
+        payment_intent=known.paying_intent(invoice),
         charge=so.ident(invoice.charge),
         invoice=invoice.id,
     )
