@@ -115,7 +115,7 @@ def _refused_connection(error: Exception) -> DBAPIError:
         try:
             raise error
         except Exception as driver:
-            raise AsyncAdapt_asyncpg_dbapi.Error(str(driver)) from driver
+            raise AsyncAdapt_asyncpg_dbapi.Error(str(driver)) from driver  # type: ignore[no-untyped-call]
     except Exception as adapted:
         return DBAPIError(None, None, adapted)
 
