@@ -81,6 +81,8 @@ async def _attach(
     claim_id: str,
     data: EvidenceForm,
     uploaded_by: str,
+    *,
+    by_link: bool = False,
 ) -> EvidenceView:
     content = await data.file.read(settings.evidence_max_bytes + 1)
     row = await evidence.attach(
@@ -91,6 +93,7 @@ async def _attach(
         kind=data.kind,
         filename=data.file.filename,
         uploaded_by=uploaded_by,
+        by_link=by_link,
         max_bytes=settings.evidence_max_bytes,
         max_files=settings.evidence_max_files,
         now=utcnow(),
@@ -187,5 +190,11 @@ class UploadController(Controller):
     ) -> EvidenceView:
         claim_id = claim_of_link(services.settings, token, utcnow())
         return await _attach(
-            services.settings, services.db, services.evidence_store, claim_id, data, evidence.CUSTOMER
+            services.settings,
+            services.db,
+            services.evidence_store,
+            claim_id,
+            data,
+            evidence.CUSTOMER,
+            by_link=True,
         )

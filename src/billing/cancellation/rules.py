@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from billing.ledger.rules import UNWANTED, LedgerKind, counts_as_revenue
+from billing.ledger.rules import UNWANTED, LedgerKind, counts_as_revenue, owed_back_intents
 
 PAYMENTS = frozenset({LedgerKind.SALE.value, LedgerKind.RENEWAL.value})
 
@@ -24,7 +24,7 @@ def own_money(entries: Iterable[Entry], currency: str) -> list[Entry]:
     (a duplicate, a late or mismatched payment: its job refunds it in full), nor what moved on
     such a payment since (its refund)."""
     rows = list(entries)
-    unwanted = {e.payment_intent for e in rows if e.kind in UNWANTED and e.payment_intent}
+    unwanted = owed_back_intents((e.kind, e.payment_intent) for e in rows)
     return [
         e
         for e in rows

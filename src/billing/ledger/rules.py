@@ -36,6 +36,12 @@ UNWANTED = frozenset(
 )
 
 
+def owed_back_intents(rows: Iterable[tuple[str, str | None]]) -> set[str]:
+    """The PaymentIntents of payments that bought nothing, among (kind, PaymentIntent) ledger
+    rows: what moves on them is owed back, never the contract's own money."""
+    return {intent for kind, intent in rows if kind in UNWANTED and intent}
+
+
 def counts_as_revenue(kind: str) -> bool:
     return kind not in (LedgerKind.FEE, LedgerKind.CLAIM_COST)
 

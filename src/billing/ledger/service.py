@@ -14,7 +14,7 @@ from sqlalchemy import Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.finance.rules import Movement, Position, positions
-from billing.ledger.rules import UNWANTED, LedgerKind, counts_as_revenue
+from billing.ledger.rules import UNWANTED, LedgerKind, counts_as_revenue, owed_back_intents
 from billing.tables import LedgerEntryRow
 from entitlements.money import Money
 from entitlements.store.base import utcnow
@@ -153,9 +153,7 @@ async def revenue_movements(session: AsyncSession, where: LedgerFilter) -> list[
     them: a payment that bought nothing (`Unwanted`: refunded by its job), and what moved on it
     since, is money owed back, never earned."""
     rows = [row async for row in ledger_rows(session, where) if counts_as_revenue(row.kind)]
-    unwanted = {
-        row.stripe_payment_intent for row in rows if row.kind in UNWANTED and row.stripe_payment_intent
-    }
+    unwanted = owed_back_intents((row.kind, row.stripe_payment_intent) for row in rows)
     return [
         Movement(
             row.contract_id,

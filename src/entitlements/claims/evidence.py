@@ -34,7 +34,7 @@ from entitlements.store.unit_of_work import commit, unit_of_work
 # What the bytes may be, and the extension a download is named with.
 ALLOWED = {"image/jpeg": "jpg", "image/png": "png", "image/heic": "heic", "application/pdf": "pdf"}
 ORPHAN_AGE = dt.timedelta(hours=1)  # a file this old with no row is an orphan
-CUSTOMER = "customer"  # who uploads through the customer's link
+CUSTOMER = "customer"  # who uploads through the customer's link, as the history says
 
 
 class EvidenceKind(StrEnum):
@@ -117,18 +117,18 @@ async def attach(
     kind: EvidenceKind,
     filename: str | None,
     uploaded_by: str,
+    by_link: bool,
     max_bytes: int,
     max_files: int,
     now: dt.datetime,
 ) -> EvidenceRow:
     """Check the claim and the bytes, write the file, then record it in a unit of work of its own.
-    `uploaded_by` "customer" is the customer's upload link."""
+    `by_link`: sent through the customer's upload link, not by an agent."""
     if not data:
         raise InvalidInput("the file is empty", field="file")
     if len(data) > max_bytes:
         raise InvalidInput(f"a file is at most {max_bytes} bytes", field="file")
     content_type = sniff(data)
-    by_link = uploaded_by == CUSTOMER
     async with sessions() as session:  # a read, committed at once: no transaction stays open
         await _claim_taking_evidence(session, claim_id, by_link=by_link, max_files=max_files)
     digest = hashlib.sha256(data).hexdigest()

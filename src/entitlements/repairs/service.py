@@ -417,9 +417,9 @@ async def report(
 
 
 def _approved_cost(order: ServiceOrderRow) -> int | None:
-    """What a claim's repair may cost, shipping included: the estimate a person approved, or
-    what the claim pays when no approval was needed. (A visit the plan includes has no claim to
-    pay from and no estimate: None, bounded by the currency's ceiling alone.)"""
+    """What a claim's repair may cost, shipping included: what the claim pays, or more where a
+    person approved an estimate above it (that estimate). (A visit the plan includes has no
+    claim to pay from and no estimate: None, bounded by the currency's ceiling alone.)"""
     if order.claim_id is None:
         return None
     if order.estimate is not None and order.estimate_approved_by is not None:
