@@ -234,3 +234,11 @@ async def test_an_error_on_a_portal_page_is_in_the_customers_language_not_the_br
     )
     status, html = answer
     assert status == 422 and '<html lang="sv"' in html
+
+
+async def test_a_page_that_sends_the_browser_on_says_see_other(site: Site) -> None:
+    """303, as every page route declares: after a form, the browser asks for the next page with
+    GET (a 302 leaves that to the browser)."""
+    sold = site.sell(name="Redirected", serial="RD" + secrets.token_hex(4).upper())
+    answer = site.http.get(portal_url(site, sold["customer"]["id"]), follow_redirects=False)
+    assert (answer.status_code, answer.headers["location"]) == (303, "/portal")

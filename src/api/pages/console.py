@@ -172,7 +172,7 @@ class ConsoleController(Controller):
                 request, "console/sign_in.html", status_code=401, error=error, error_field=field, typed=typed
             )
         agent = clean_text(typed, "your name", claims.AGENT_LENGTH)
-        response: Response[Any] = Redirect("/console")
+        response: Response[Any] = Redirect("/console", status_code=303)
         await open_session(
             db_session,
             response,
@@ -196,7 +196,7 @@ class ConsoleController(Controller):
         if agent is not None:
             await _agent_did(db_session, agent, "api_key", agent.key_id or "", "sign_out")
         await close_session(db_session, request, "console")
-        return Redirect(SIGN_IN)
+        return Redirect(SIGN_IN, status_code=303)
 
     @get()
     async def search(
@@ -209,7 +209,7 @@ class ConsoleController(Controller):
     ) -> Response[Any]:
         agent = await _signed_in(db_session, request)
         if agent is None:
-            return Redirect(SIGN_IN)
+            return Redirect(SIGN_IN, status_code=303)
         query = " ".join((q or "").split())[:128]
         asked = page_locale(locale) if locale else None
         results = await _search(services.db, db_session, query, asked) if query else []
@@ -239,7 +239,7 @@ class ConsoleController(Controller):
     ) -> Response[Any]:
         agent = await _signed_in(db_session, request)
         if agent is None:
-            return Redirect(SIGN_IN)
+            return Redirect(SIGN_IN, status_code=303)
         return await self._card(request, services.db, db_session, agent, product_id, locale, incident, notice)
 
     async def _card(
@@ -306,7 +306,7 @@ class ConsoleController(Controller):
     ) -> Response[Any]:
         agent = await _agent_form(db_session, request, data)
         if agent is None:
-            return Redirect(SIGN_IN)
+            return Redirect(SIGN_IN, status_code=303)
         contract = await use_cases.contract(db_session, contract_id)
         claim_in = claim_input(data, source="console", contract_id=contract.id, currency=contract.currency)
         now = utcnow()
@@ -314,7 +314,9 @@ class ConsoleController(Controller):
             db_session, claim_in, actor=agent.key_id or "", agent=agent.agent, now=now
         )
         await _agent_did(db_session, agent, "claim", claim.id, "file_claim")
-        return Redirect(f"/console/products/{contract.product_id}?notice=claim-{claim.status}")
+        return Redirect(
+            f"/console/products/{contract.product_id}?notice=claim-{claim.status}", status_code=303
+        )
 
     @post("/contracts/{contract_id:str}/refund-quote")
     async def refund_quote(
@@ -327,7 +329,7 @@ class ConsoleController(Controller):
     ) -> Response[Any]:
         agent = await _agent_form(db_session, request, data)
         if agent is None:
-            return Redirect(SIGN_IN)
+            return Redirect(SIGN_IN, status_code=303)
         quoted = await quote_refund(db_session, contract_id, utcnow())
         return await self._card(
             request,
@@ -352,7 +354,7 @@ class ConsoleController(Controller):
     ) -> Response[Any]:
         agent = await _agent_form(db_session, request, data)
         if agent is None:
-            return Redirect(SIGN_IN)
+            return Redirect(SIGN_IN, status_code=303)
         if data.get("confirm") != "yes":
             raise InvalidInput("tick the box to confirm the cancellation", field="confirm")
         contract = await use_cases.contract(db_session, contract_id)
@@ -360,7 +362,7 @@ class ConsoleController(Controller):
         assert agent.key_id is not None
         if await cancel_from_page(db_session, services, contract_id, expected, agent.key_id):
             await _agent_did(db_session, agent, "contract", contract_id, "cancel", refund=expected.amount)
-        return Redirect(f"/console/products/{contract.product_id}?notice=cancelled")
+        return Redirect(f"/console/products/{contract.product_id}?notice=cancelled", status_code=303)
 
     @post("/contracts/{contract_id:str}/transfer", status_code=303)
     async def transfer(
@@ -372,9 +374,9 @@ class ConsoleController(Controller):
     ) -> Response[Any]:
         agent = await _agent_form(db_session, request, data)
         if agent is None:
-            return Redirect(SIGN_IN)
+            return Redirect(SIGN_IN, status_code=303)
         assert agent.key_id is not None
         new_owner = data.get("customer_id", "").strip()
         moved = await transfer_contract(db_session, contract_id, customer_id=new_owner, actor=agent.key_id)
         await _agent_did(db_session, agent, "contract", contract_id, "transfer", customer_id=new_owner)
-        return Redirect(f"/console/products/{moved.product_id}?notice=transferred")
+        return Redirect(f"/console/products/{moved.product_id}?notice=transferred", status_code=303)

@@ -176,7 +176,7 @@ class PortalController(Controller):
         if customer_id is None:
             raise _refused(visitor_locale(request))
         customer = await customers.customer(db_session, customer_id)
-        response: Response[Any] = Redirect("/portal")
+        response: Response[Any] = Redirect("/portal", status_code=303)
         await open_session(
             db_session,
             response,
@@ -204,7 +204,7 @@ class PortalController(Controller):
             customer_id=customer.id,
         )
         await claims.file_claim(db_session, claim, actor="portal", agent="customer", now=utcnow())
-        return Redirect("/portal?notice=claim")
+        return Redirect("/portal?notice=claim", status_code=303)
 
     @post("/contracts/{contract_id:str}/quote")
     async def quote(
@@ -235,7 +235,7 @@ class PortalController(Controller):
         contract = await _own_contract(db_session, customer, contract_id)
         expected = accepted_refund(data, contract.currency)
         await cancel_from_page(db_session, services, contract.id, expected, "portal")
-        return Redirect(f"/portal?notice=cancelled&contract={contract.id}")
+        return Redirect(f"/portal?notice=cancelled&contract={contract.id}", status_code=303)
 
     @post("/card", status_code=303)
     async def card(
@@ -254,7 +254,7 @@ class PortalController(Controller):
         url = await services.gateway.card_page(
             stripe_customer, return_url=f"{str(request.base_url).rstrip('/')}/portal", locale=locale
         )
-        return Redirect(hosted_page_url(url, locale))
+        return Redirect(hosted_page_url(url, locale), status_code=303)
 
     @post("/sign-out", status_code=303)
     async def sign_out(

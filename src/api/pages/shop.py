@@ -204,7 +204,7 @@ class DemoCheckoutController(Controller):
             )
             token = data.get("offer_token", "")
             if not token:
-                return Redirect(f"/demo/checkout/done?lang={locale}")
+                return Redirect(f"/demo/checkout/done?lang={locale}", status_code=303)
             sale = await merchant.post(
                 http,
                 "/v1/checkouts",
@@ -218,7 +218,7 @@ class DemoCheckoutController(Controller):
                     },
                 },
             )
-        return Redirect(hosted_page_url(sale["checkout_url"], locale))
+        return Redirect(hosted_page_url(sale["checkout_url"], locale), status_code=303)
 
     @get("/done")
     async def done(
@@ -304,7 +304,7 @@ class SandboxPageController(Controller):
         await deliver_sandbox_events(sandbox, services.db, services.settings)
         if status != "complete":
             return self._checkout(request, sandbox, session_id, locale, declined=True)
-        return Redirect(sandbox.checkout_session(session_id).success_url or "/")
+        return Redirect(sandbox.checkout_session(session_id).success_url or "/", status_code=303)
 
     @get("/billing/{customer:str}")
     async def card_page(
@@ -340,4 +340,4 @@ class SandboxPageController(Controller):
         if customer not in sandbox.customers or data.get("card") not in TEST_CARDS:
             raise InvalidInput("choose one of the test cards", field="card")
         await sandbox.attach_payment_method(customer, data["card"], key=secrets.token_hex(8))
-        return Redirect(sandbox.card_return_urls.get(customer) or "/")
+        return Redirect(sandbox.card_return_urls.get(customer) or "/", status_code=303)
