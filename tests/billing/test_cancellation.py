@@ -17,7 +17,7 @@ from billing.sandbox import SandboxGateway
 from billing.tables import LedgerEntryRow
 from entitlements import jobs
 from tests.api.shop import Shop
-from tests.billing.test_webhooks import deliver, event
+from tests.billing.test_webhooks import deliver, event, pay_again
 from tests.conftest import Keys
 
 
@@ -274,16 +274,7 @@ async def test_a_duplicate_payment_awaiting_its_own_refund_is_not_refunded_by_a_
     payment, against that payment."""
     result = await shop.checkout("test-screen-guard")
     contract_id = result["contract"]["id"]
-    second = {
-        "id": "pi_second",
-        "object": "payment_intent",
-        "status": "succeeded",
-        "amount": 7900,
-        "currency": "usd",
-        "latest_charge": "ch_second",
-        "metadata": {"contract_id": contract_id},
-    }
-    await deliver(client, event("evt_second", "payment_intent.succeeded", second))
+    await pay_again(client, contract_id, "second")
     quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support")
     assert (quote["refund"]["amount"], quote["basis"]) == (7900, "free_look")
     done = await shop.call(

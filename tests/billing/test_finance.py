@@ -9,7 +9,7 @@ from api.app import CoverlineApp
 from billing.tables import LedgerEntryRow
 from billing.webhooks.unwanted import UnwantedRefund, refund_unwanted
 from tests.api.shop import Shop
-from tests.billing.test_webhooks import deliver, event, queued_jobs
+from tests.billing.test_webhooks import pay_again, queued_jobs
 from tests.conftest import Keys
 
 
@@ -94,16 +94,7 @@ async def test_a_duplicate_payment_and_its_refund_leave_the_sale_earned_day_by_d
 ) -> None:
     sold = await shop.checkout("test-screen-guard")
     contract_id = sold["contract"]["id"]
-    second = {
-        "id": "pi_twice",
-        "object": "payment_intent",
-        "status": "succeeded",
-        "amount": 7900,
-        "currency": "usd",
-        "latest_charge": "ch_twice",
-        "metadata": {"contract_id": contract_id},
-    }
-    await deliver(client, event("evt_twice", "payment_intent.succeeded", second))
+    await pay_again(client, contract_id, "twice")
     [(_, job)] = await queued_jobs(app)
     await refund_unwanted(app.state.db.unit_of_work, app.state.gateway, msgspec.convert(job, UnwantedRefund))
     start = dt.datetime.fromisoformat(sold["contract"]["coverage_periods"][0]["start"])

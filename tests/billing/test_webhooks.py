@@ -561,6 +561,22 @@ async def test_a_payment_that_reaches_a_cancelled_contract_books_the_coverage_it
     )
 
 
+async def pay_again(client: httpx.AsyncClient, contract_id: str, name: str, amount: int = 7900) -> None:
+    """A second PaymentIntent made for a contract, succeeded, as Stripe tells of it."""
+    intent = {
+        "id": f"pi_{name}",
+        "object": "payment_intent",
+        "status": "succeeded",
+        "amount": amount,
+        "currency": "usd",
+        "latest_charge": f"ch_{name}",
+        "metadata": {"contract_id": contract_id},
+    }
+    assert (
+        await deliver(client, event(f"evt_{name}", "payment_intent.succeeded", intent))
+    ).status_code == 200
+
+
 async def queued_jobs(app: CoverlineApp) -> list[tuple[str, dict[str, Any]]]:
     async with app.state.db.sessions() as session:
         rows = await session.execute(text("SELECT entrypoint, payload FROM pgqueuer ORDER BY id"))
