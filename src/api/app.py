@@ -256,7 +256,7 @@ def make_gateway(settings: Settings) -> Gateway:
         return StripeGateway(
             settings.stripe_api_key, api_base=settings.stripe_api_base, test_clock=settings.stripe_test_clock
         )
-    return SandboxGateway(settings.stripe_webhook_secrets[0])
+    return SandboxGateway(settings.stripe_webhook_secrets[0], public_url=settings.public_url)
 
 
 async def strict_body(request: Request[Any, Any, Any]) -> None:

@@ -69,8 +69,13 @@ class _Page(msgspec.Struct, frozen=True):
 class SandboxGateway:
     sandbox = True
 
-    def __init__(self, webhook_secret: str, now: Callable[[], dt.datetime] | None = None) -> None:
+    def __init__(
+        self, webhook_secret: str, now: Callable[[], dt.datetime] | None = None, public_url: str | None = None
+    ) -> None:
         self.webhook_secret = webhook_secret
+        # Where the sandbox's own pages (a hosted checkout, the card page) are served: the app's
+        # public address, so the URLs it hands out open in a browser as Stripe's do.
+        self.pages = f"{public_url.rstrip('/')}/sandbox/" if public_url else "sandbox://"
         self._real_now = now or (lambda: dt.datetime.now(dt.UTC))
         # Test clocks, as Stripe's: each customer lives on a clock of their own, which starts at
         # the real time when they are created. Advancing moves the customers there are, and
@@ -392,7 +397,7 @@ class SandboxGateway:
                 expires_at=so.timestamp(expires_at),
             )
             self._pages[session_id] = _Page(price, key)
-            return CheckoutSession(session_id, f"sandbox://checkout/{session_id}")
+            return CheckoutSession(session_id, f"{self.pages}checkout/{session_id}")
 
         result: CheckoutSession = self._once(key, make)
         return result
@@ -439,7 +444,7 @@ class SandboxGateway:
     async def card_page(self, customer: str, *, return_url: str, locale: str) -> str:
         self._customer(customer)
         self.card_return_urls[customer] = return_url
-        return f"sandbox://billing/{customer}"
+        return f"{self.pages}billing/{customer}"
 
     def card_of(self, customer: str) -> str | None:
         return self._card(customer) if customer in self.customers else None

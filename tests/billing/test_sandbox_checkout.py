@@ -222,7 +222,8 @@ async def test_the_hosted_page_alternative(
     }
     result = await shop.call("POST", "/v1/checkouts", "checkout", json=request)
     assert (result["mode"], result["payment_status"]) == ("hosted", "unpaid")
-    assert result["checkout_url"].startswith("sandbox://checkout/cs_")
+    # The sandbox's own page, at the app's public address: it opens in a browser as Stripe's does.
+    assert result["checkout_url"].startswith(f"{app.state.settings.public_url}/sandbox/checkout/cs_")
     assert (await shop.check(serial=serial))["reason"] == "pending_payment"
     session_id = result["checkout_url"].rsplit("/", 1)[1]
     paid = await shop.call("POST", f"/v1/sandbox/checkout-sessions/{session_id}/pay", "admin", json={})

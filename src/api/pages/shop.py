@@ -10,6 +10,7 @@ import json
 import secrets
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from litestar import Controller, Request, Response, get, post
@@ -130,13 +131,11 @@ def _cart(locale: str) -> dict[str, Any]:
 
 
 def hosted_page_url(checkout_url: str, locale: str) -> str:
-    """Stripe's page as it is; the sandbox's own page in its place."""
-    for scheme, path in (
-        ("sandbox://checkout/", "/sandbox/checkout/"),
-        ("sandbox://billing/", "/sandbox/billing/"),
-    ):
-        if checkout_url.startswith(scheme):
-            return f"{path}{checkout_url.removeprefix(scheme)}?lang={locale}"
+    """Stripe's page as it is; the sandbox's own page (`/sandbox/checkout/…`, `/sandbox/billing/…`)
+    in the visitor's language, here."""
+    path = urlsplit(checkout_url.replace("sandbox://", "sandbox:///sandbox/", 1)).path
+    if path.startswith(("/sandbox/checkout/", "/sandbox/billing/")):
+        return f"{path}?lang={locale}"
     return checkout_url
 
 
