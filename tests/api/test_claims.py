@@ -43,6 +43,19 @@ async def test_a_claim_is_idempotent_by_reference(shop: Shop) -> None:
     assert (await shop.check(contract_id=contract["id"]))["products"][0]["contracts"][0][
         "remaining_claims"
     ] == 1
+    # Another claim under the same reference is refused, not answered with the first.
+    other = await shop.client.post(
+        "/v1/claims",
+        json={
+            "reference": "ZD-1001",
+            "contract_id": contract["id"],
+            "incident_kind": first["incident_kind"],
+            "incident_date": first["incident_date"],
+            "amount": {"amount": first["amount"]["amount"] + 100, "currency": first["amount"]["currency"]},
+        },
+        headers=shop.keys.auth("support"),
+    )
+    assert other.status_code == 409 and other.json()["errors"][0]["field"] == "reference"
 
 
 async def test_last_months_incident_is_judged_by_last_months_coverage(shop: Shop) -> None:

@@ -79,6 +79,20 @@ def _person(name: str) -> str:
     return "".join(char for char in folded if not char.isspace() and unicodedata.category(char) != "Cf")
 
 
+def _same_claim(previous: ClaimRow, data: ClaimInput) -> ClaimRow:
+    """The claim a reference filed before, when this request is that claim sent again; a claim
+    with other facts under a reference in use is refused, never answered with the earlier one."""
+    facts = (previous.incident_kind, previous.incident_date, previous.amount, previous.currency)
+    asked = (data.incident_kind.value, data.incident_date, data.amount.amount, data.amount.currency)
+    if facts != asked or (data.contract_id is not None and data.contract_id != previous.contract_id):
+        raise Conflict(
+            f"the reference {data.reference!r} filed claim {previous.id}, with other facts: a new claim"
+            " needs a reference of its own",
+            field="reference",
+        )
+    return previous
+
+
 async def _contract_for_claim(session: AsyncSession, data: ClaimInput) -> ContractRow:
     if data.contract_id:
         return await get_contract(session, data.contract_id)
@@ -139,7 +153,7 @@ async def file_claim(
     data = msgspec.structs.replace(data, reference=clean_reference(data.reference))
     previous = await session.scalar(select(ClaimRow).where(ClaimRow.reference == data.reference))
     if previous is not None:
-        return previous
+        return _same_claim(previous, data)
     if data.incident_date > now.date() + dt.timedelta(days=1):  # tomorrow already, somewhere
         raise InvalidInput("the incident date is in the future", field="incident_date")
     if data.incident_date < EARLIEST_DAY:
@@ -153,7 +167,7 @@ async def file_claim(
     contract = await lock_contract(session, target.id)  # serialises claims on this contract
     previous = await session.scalar(select(ClaimRow).where(ClaimRow.reference == data.reference))
     if previous is not None:  # a concurrent twin won the race
-        return previous
+        return _same_claim(previous, data)
     if data.amount.currency != contract.currency:
         raise InvalidInput(f"the contract is in {contract.currency}", field="amount.currency")
     facts = await _facts(session, contract)
