@@ -122,19 +122,19 @@ async def cancel_contract(
     contract is refused while the lease is held (or, with `wait`, waits for it: a page's double
     click then finds the contract cancelled); one that follows a failed cancel makes the refunds
     that one planned."""
+    _not_cancelled(await get_contract(session, contract_id))  # a lease is only taken for a contract
     waiting = leases.Waiting(lease_seconds if wait else 0)
-    while True:
-        quoted = await quote_refund(session, contract_id, at)
-        contract = quoted.contract
-        if contract.status == ContractStatus.CANCELLED.value:
-            raise Conflict("the contract is cancelled already", field="contract_id")
-        lease = await leases.take(session, f"cancel:{contract.id}", lease_seconds)
-        if lease is not None:
-            break
+    while (lease := await leases.take(session, f"cancel:{contract_id}", lease_seconds)) is None:
         await session.rollback()
-        if not await waiting.another_turn():  # then read it again, as that request left it
+        if not await waiting.another_turn():
             raise Conflict("another request is cancelling this contract now", field="contract_id")
     async with leases.held(session, lease):
+        # Read under the lease, as the last holder left it: one that cancelled the contract
+        # committed that before it let the lease go.
+        contract = await get_contract(session, contract_id)
+        await session.refresh(contract)
+        _not_cancelled(contract)
+        quoted = await quote_refund(session, contract.id, at)
         planned = _planned(lease, quoted, expected_refund, at)
         await leases.keep_planned(session, lease, msgspec.json.encode(planned))
         subscription = contract.stripe_subscription_id
@@ -193,6 +193,11 @@ async def cancel_contract(
             await commit(session)
     await session.refresh(contract)  # as the cancellation left it
     return contract, refunds
+
+
+def _not_cancelled(contract: ContractRow) -> None:
+    if contract.status == ContractStatus.CANCELLED.value:
+        raise Conflict("the contract is cancelled already", field="contract_id")
 
 
 def _planned(lease: leases.Lease, quoted: Quoted, expected: Money, at: dt.datetime) -> PlannedRefunds:
