@@ -66,20 +66,21 @@ async def _agent_form(
     return await _signed_in(session, request)
 
 
-def _sign_in_refused(typed: str, principal: Principal | None) -> tuple[str, str] | None:
-    """Why a sign-in is refused, and the field at fault; None: it is not. The name is checked as
-    the API checks its Coverline-Agent header (no direction marks, no control characters)."""
+def _sign_in(typed: str, principal: Principal | None) -> tuple[str, Principal]:
+    """The agent's name as stored, checked as the API checks its Coverline-Agent header (no
+    direction marks, no control characters), and their desk key; else InvalidInput naming the
+    field at fault."""
     if not typed:
-        return "Give your own name: every action is recorded with it.", "agent"
+        raise InvalidInput("Give your own name: every action is recorded with it.", field="agent")
     try:
-        clean_text(typed, "your name", claims.AGENT_LENGTH)
+        agent = clean_text(typed, "your name", claims.AGENT_LENGTH)
     except InvalidInput as exc:
-        return exc.detail, "agent"
+        raise InvalidInput(exc.detail, field="agent") from None
     if principal is None:
-        return "That key is not valid.", "key"
+        raise InvalidInput("That key is not valid.", field="key")
     if not {s.value for s in principal.scopes} & DESK_SCOPES:
-        return "That key has no support scope.", "key"
-    return None
+        raise InvalidInput("That key has no support scope.", field="key")
+    return agent, principal
 
 
 async def _agent_did(
@@ -165,13 +166,17 @@ class ConsoleController(Controller):
         typed = " ".join(data.get("agent", "").split())
         raw_key = data.get("key", "").strip()
         principal = await authenticate(services.db, hash_key(raw_key)) if raw_key else None
-        refused = _sign_in_refused(typed, principal)
-        if refused is not None or principal is None:
-            error, field = refused or ("That key is not valid.", "key")
+        try:
+            agent, principal = _sign_in(typed, principal)
+        except InvalidInput as exc:
             return page(
-                request, "console/sign_in.html", status_code=401, error=error, error_field=field, typed=typed
+                request,
+                "console/sign_in.html",
+                status_code=401,
+                error=exc.detail,
+                error_field=exc.field,
+                typed=typed,
             )
-        agent = clean_text(typed, "your name", claims.AGENT_LENGTH)
         response: Response[Any] = Redirect("/console", status_code=303)
         await open_session(
             db_session,
