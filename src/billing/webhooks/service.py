@@ -424,17 +424,19 @@ async def payment_succeeded(run: UnitOfWork, event: Event, pi: so.PaymentIntent,
     return APPLIED
 
 
+_ENDED = frozenset(
+    {ContractStatus.CANCELLED, ContractStatus.CHARGEBACK, ContractStatus.LAPSED, ContractStatus.EXPIRED}
+)
+
+
 def _after_the_end(contract: ContractState, period: Period | None, paid_at: dt.datetime) -> bool:
-    """Whether a payment reached a contract cancelled or charged back after it ended, or would
-    buy cover only after that: a renewal Stripe took as the customer cancelled, 3-D Secure
-    finished after a cancel, an open invoice paid from its link once the plan was cancelled. No
-    cancellation's refund counted it. (A payment made before the end for cover before it,
-    reported after it, buys its period cut at the end; a lapsed or expired contract takes what
-    its events report late the same way.)"""
-    if (
-        contract.status not in (ContractStatus.CANCELLED, ContractStatus.CHARGEBACK)
-        or contract.ended_at is None
-    ):
+    """Whether a payment reached a contract that had ended (cancelled, charged back, lapsed or
+    expired) after it ended, or would buy cover only after that: a renewal Stripe took as the
+    customer cancelled, 3-D Secure finished after a cancel, an open invoice paid from its link
+    once the plan was cancelled or its subscription had lapsed unpaid. No cancellation's refund
+    counted it, and an ended contract is not revived. (A payment made before the end for cover
+    before it, reported after it, buys its period, cut at a cancellation or chargeback.)"""
+    if contract.status not in _ENDED or contract.ended_at is None:
         return False
     return paid_at >= contract.ended_at or (period is not None and period.start >= contract.ended_at)
 
