@@ -31,6 +31,8 @@ Id = Annotated[str, msgspec.Meta(min_length=1, max_length=ID_LENGTH)]
 MAX_AMOUNT = 10**12  # minor units: Stripe's own limit is far below; a million of them fit a bigint
 Amount = Annotated[int, msgspec.Meta(ge=0, le=MAX_AMOUNT)]
 Currency = Annotated[str, msgspec.Meta(min_length=3, max_length=3)]
+# An instant Coverline reads (a period's bounds, an end): 2010, before Stripe, to 2200.
+Instant = Annotated[int, msgspec.Meta(ge=1_262_304_000, le=7_258_118_400)]
 
 
 def known_currency(currency: str | None) -> None:
@@ -82,7 +84,7 @@ class Event(msgspec.Struct, kw_only=True):
     id: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
     object: str = "event"
     type: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    created: Annotated[int, msgspec.Meta(ge=1_262_304_000, le=7_258_118_400)]  # 2010 (before Stripe) to 2200
+    created: Instant
     data: EventData = EventData()
     api_version: str | None = None
     livemode: bool = False
@@ -255,8 +257,8 @@ class SubscriptionItem(msgspec.Struct, kw_only=True):
     id: str
     object: str = "subscription_item"
     # Where the current API keeps a subscription's period (older ones keep it on the subscription).
-    current_period_start: int | None = None
-    current_period_end: int | None = None
+    current_period_start: Instant | None = None
+    current_period_end: Instant | None = None
     price: Price | None = None
 
 
@@ -274,8 +276,8 @@ class Subscription(msgspec.Struct, kw_only=True):
     customer: str | None = None
     status: str
     metadata: Metadata = {}
-    cancel_at: int | None = None
-    ended_at: int | None = None
+    cancel_at: Instant | None = None
+    ended_at: Instant | None = None
     cancellation_details: CancellationDetails | None = None
     billing_mode: BillingMode | None = None
     items: StripeList[SubscriptionItem] | None = None
@@ -297,8 +299,8 @@ class InvoiceParent(msgspec.Struct, kw_only=True):
 
 
 class LinePeriod(msgspec.Struct, kw_only=True):
-    start: int | None = None
-    end: int | None = None
+    start: Instant | None = None
+    end: Instant | None = None
 
 
 class PriceDetails(msgspec.Struct, kw_only=True):
@@ -347,8 +349,8 @@ class _InvoiceFields(msgspec.Struct, kw_only=True):
     amount_due: Amount = 0
     amount_paid: Amount = 0
     currency: Currency | None = None
-    period_start: int | None = None
-    period_end: int | None = None
+    period_start: Instant | None = None
+    period_end: Instant | None = None
     parent: InvoiceParent | None = None
     subscription: str | SubscriptionRef | None = None  # before 2025-03-31 (and localstripe)
     # Older API versions (and localstripe) name it here, null until there is one; the current
@@ -426,7 +428,7 @@ class CheckoutSession(msgspec.Struct, kw_only=True):
     payment_intent: Expandable | None = None
     subscription: Expandable | None = None
     success_url: str | None = None
-    expires_at: int | None = None
+    expires_at: Instant | None = None
 
 
 # --- customers and endpoints (the sandbox keeps them; Coverline only writes them) ---------------

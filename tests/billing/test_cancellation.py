@@ -57,6 +57,43 @@ async def test_free_look_cancel_refunds_everything_once(
     ]  # the webhook's refund.created changed nothing
 
 
+@pytest.mark.parametrize("ending", ["lapse", "expire", "cancel-by-stripe", "chargeback"])
+async def test_a_contract_that_ended_otherwise_is_neither_quoted_a_refund_nor_cancelled(
+    shop: Shop, client: httpx.AsyncClient, keys: Keys, ending: str
+) -> None:
+    """A quote offered a refund (the free look's whole price) that the cancel then refused, and a
+    cancel turned a chargeback into `cancelled`: both answer 409 and the status stays as it ended."""
+    sale = await shop.checkout("test-screen-guard")
+    contract_id = sale["contract"]["id"]
+    if ending == "chargeback":
+        dispute = {
+            "id": "dp_ended",
+            "object": "dispute",
+            "amount": 7900,
+            "currency": "usd",
+            "status": "lost",
+            "payment_intent": sale["payment_intent"],
+            "charge": "ch_ended",
+        }
+        assert (
+            await deliver(client, event("evt_dp_ended", "charge.dispute.closed", dispute))
+        ).status_code == 200
+    elif ending == "cancel-by-stripe":
+        await shop.lifecycle(contract_id, "cancel", "sub_dashboard:ended")
+    else:
+        await shop.lifecycle(contract_id, ending, f"{ending}-{contract_id}")
+    ended = (await shop.call("GET", f"/v1/contracts/{contract_id}", "support"))["status"]
+    assert ended != "active"
+    support = keys.auth("support")
+    quote = await client.post(f"/v1/contracts/{contract_id}/refund-quote", headers=support)
+    assert quote.status_code == 409, quote.text
+    cancel = {"refund": {"amount": 0, "currency": "USD"}}
+    refused = await client.post(f"/v1/contracts/{contract_id}/cancel", json=cancel, headers=support)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["errors"][0]["field"] == "contract_id"
+    assert (await shop.call("GET", f"/v1/contracts/{contract_id}", "support"))["status"] == ended
+
+
 async def test_a_stale_quote_is_refused(shop: Shop, client: httpx.AsyncClient, keys: Keys) -> None:
     contract_id = await sold(shop)
     response = await client.post(

@@ -691,6 +691,70 @@ async def test_a_renewal_taken_as_the_customer_cancelled_is_refunded(
     assert all(p["start"] != start.isoformat() for p in contract["coverage_periods"])
 
 
+async def test_a_renewal_paid_after_the_contract_lapsed_is_refunded_and_covers_nothing(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    """The renewal failed, the subscription lapsed, then the customer paid the open invoice from
+    its link: the money goes back, and the lapsed contract does not cover the month it paid for
+    (it was booked as a renewal, its period added in full past the end)."""
+    result = await shop.checkout("test-monthly")
+    contract_id = result["contract"]["id"]
+    [invoice] = app.state.gateway.invoices.values()
+    await shop.lifecycle(contract_id, "lapse", "sub_x:ended")
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    next_period = {"start": int(start.timestamp()), "end": int((start + dt.timedelta(days=30)).timestamp())}
+    renewal = {
+        **msgspec.to_builtins(invoice),
+        "id": "in_after_lapse",
+        "billing_reason": "subscription_cycle",
+        "lines": {"object": "list", "data": [{"amount": 7900, "period": next_period}]},
+        "payments": {"data": [{"payment": {"payment_intent": "pi_after_lapse"}}]},
+    }
+    response = await deliver(client, event("evt_after_lapse", "invoice.paid", renewal, int(time.time()) + 1))
+    assert response.json()["outcome"] == "applied"
+    [(_, refund)] = await queued_jobs(app)
+    assert (refund["reason"], refund["payment_intent"]) == ("late_payment", "pi_after_lapse")
+    contract = await shop.call("GET", f"/v1/contracts/{contract_id}", "support")
+    assert contract["status"] == "lapsed"
+    assert len(contract["coverage_periods"]) == 1  # the month it paid at checkout
+    later = (start + dt.timedelta(days=10)).isoformat()
+    assert (await shop.check(contract_id=contract_id, at=later))["covered"] is False
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("ended_at", 10**15),
+        ("ended_at", -(10**15)),
+        ("ended_at", 2**63 - 1),
+        ("ended_at", 0),
+        ("cancel_at", 10**15),
+    ],
+)
+async def test_a_signed_subscription_with_an_instant_out_of_range_is_malformed_and_changes_nothing(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient, field: str, value: int
+) -> None:
+    """Stored as malformed and acknowledged, where the instant broke the handler (a 500 that
+    Stripe would send again for days), or ended the contract in 1970, before it was sold."""
+    result = await shop.checkout("test-monthly")
+    contract_id = result["contract"]["id"]
+    ended = {
+        "id": "sub_out_of_range",
+        "object": "subscription",
+        "status": "canceled",
+        "metadata": {"contract_id": contract_id},
+        "cancellation_details": {"reason": "cancellation_requested"},
+        "ended_at": int(time.time()),
+        field: value,
+    }
+    response = await deliver(
+        client, event(f"evt_range_{field}_{value}", "customer.subscription.deleted", ended)
+    )
+    assert (response.status_code, response.json()["outcome"]) == (200, "malformed")
+    contract = await shop.call("GET", f"/v1/contracts/{contract_id}", "support")
+    assert (contract["status"], contract["ended_at"]) == ("active", None)
+
+
 @pytest.mark.parametrize(("amount", "currency"), [(50, "eur"), (50, "usd"), (None, "eur")])
 async def test_a_payment_that_is_not_the_contracts_price_buys_nothing(
     shop: Shop, app: CoverlineApp, client: httpx.AsyncClient, amount: int | None, currency: str

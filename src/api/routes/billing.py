@@ -194,7 +194,7 @@ class CancellationController(Controller):
     @post(
         "/refund-quote",
         summary="What cancelling now would refund, by the plan's policy (free look, pro rata, fee)",
-        responses=problem_responses(404, 413, 415),
+        responses=problem_responses(404, 409, 413, 415),
         status_code=200,
     )
     async def refund_quote(

@@ -26,6 +26,7 @@ from entitlements import jobs
 from entitlements.audit_names import Action
 from entitlements.claims.rules import COUNTED
 from entitlements.contracts import service as services
+from entitlements.contracts.rules import ENDINGS
 from entitlements.coverage import ContractStatus
 from entitlements.errors import Conflict
 from entitlements.money import Money
@@ -59,6 +60,9 @@ log = structlog.get_logger("billing.cancellation")
 PLAN_LIFE = dt.timedelta(hours=23)
 
 
+_ENDED = frozenset(status.value for status in ENDINGS)
+
+
 def _pending(raw: bytes | None, at: dt.datetime) -> PlannedRefunds | None:
     planned = None if raw is None else msgspec.json.decode(raw, type=PlannedRefunds)
     return planned if planned is not None and at - planned.planned_at < PLAN_LIFE else None
@@ -66,6 +70,7 @@ def _pending(raw: bytes | None, at: dt.datetime) -> PlannedRefunds | None:
 
 async def quote_refund(session: AsyncSession, contract_id: str, at: dt.datetime) -> Quoted:
     contract = await get_contract(session, contract_id)
+    _not_cancelled(contract)
     plan = await plan_of(session, contract)
     rows = await session.execute(
         select(
@@ -133,8 +138,7 @@ async def cancel_contract(
         # committed that before it let the lease go.
         contract = await get_contract(session, contract_id)
         await session.refresh(contract)
-        _not_cancelled(contract)
-        quoted = await quote_refund(session, contract.id, at)
+        quoted = await quote_refund(session, contract.id, at)  # refused if it is cancelled by now
         planned = _planned(lease, quoted, expected_refund, at)
         await leases.keep_planned(session, lease, msgspec.json.encode(planned))
         subscription = contract.stripe_subscription_id
@@ -196,8 +200,15 @@ async def cancel_contract(
 
 
 def _not_cancelled(contract: ContractRow) -> None:
+    """Only a contract that has not ended is quoted or cancelled: one charged back, lapsed,
+    expired or abandoned keeps the status that says how it ended (a cancel overwrote a chargeback),
+    and has no refund to quote that no cancel could make."""
     if contract.status == ContractStatus.CANCELLED.value:
         raise Conflict("the contract is cancelled already", field="contract_id")
+    if contract.status in _ENDED:
+        raise Conflict(
+            f"the contract has ended ({contract.status}): there is nothing to cancel", field="contract_id"
+        )
 
 
 def _planned(lease: leases.Lease, quoted: Quoted, expected: Money, at: dt.datetime) -> PlannedRefunds:
