@@ -56,6 +56,9 @@ MULTIPART_OVERHEAD = 64 * 1024  # the parts' headers and boundaries around the f
 # and by the server's read timeouts alone: Stripe's events, a customer's signed upload link, the
 # one-click unsubscribe.
 AUTH_FIRST_BYTES = 8 * 1024
+# A page's form (the console's, the portal's, the rating page's: no key, no file) holds a few
+# fields, a claim's description of 2,000 characters at most: 9 bytes each, percent-encoded.
+PAGE_FORM_MAX_BYTES = 64 * 1024
 KEYLESS_POSTS = re.compile(r"^/v1/(?:stripe/webhooks|evidence-uploads/[^/]+|unsubscribe/[^/]+)$")
 
 
@@ -299,6 +302,24 @@ class Edge:
             per_minute, bucket = self.settings.rate_limit_per_minute, f"sk:{principal.key_id}"
         return await self.limits.take(bucket, per_minute) if per_minute > 0 else None
 
+    async def _page_form(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """A page's form, read here up to what a form holds (the app reads bodies unbounded), and
+        handed to the app as it came."""
+        body = await _bounded(scope, receive, send, PAGE_FORM_MAX_BYTES)
+        if body is None:
+            return
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                message: dict[str, Any] = await receive()  # the disconnect, when it comes
+                return message
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
     async def _post(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         request_id = scope["state"]["request_id"]
         path = scope["path"]
@@ -351,7 +372,11 @@ class Edge:
             ]:  # the app would also take `1e2` and `100.0` for 100
                 await send_problem(send, validation_problem(errors, instance=path, request_id=request_id))
                 return
-        if scope["method"] not in ("POST", "PUT", "PATCH") or (route is not None and known is None):
+        with_body = scope["method"] in ("POST", "PUT", "PATCH")
+        if with_body and route is not None and known is None and scope["method"] in route.methods:
+            await self._page_form(scope, receive, send)  # a page's form: no API operation
+            return
+        if not with_body or (route is not None and known is None):
             await self.app(scope, receive, send)  # the app's own 405 for a method the path lacks
             return
         declared = header(scope, b"content-length")
@@ -372,26 +397,9 @@ class Edge:
                 detail = "a valid API key is required before a body of this size is read"
                 await send_problem(send, make_problem(401, detail, instance=path, request_id=request_id))
                 return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await send_problem(
-                    send,
-                    make_problem(
-                        413, f"the body is over {limit} bytes", instance=path, request_id=request_id
-                    ),
-                )
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body = await _bounded(scope, receive, send, limit)
+        if body is None:
+            return
         content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
         is_json = content_type == "application/json" or content_type.endswith("+json")
         if body and not is_json and content_type == FORM and path.startswith(FORM_PATHS):
@@ -430,3 +438,28 @@ class Edge:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay_receive, send)
+
+
+async def _bounded(scope: dict[str, Any], receive: Any, send: Any, limit: int) -> bytes | None:
+    """The request's body, or None once it is answered: a 413 as soon as it is declared or sent
+    past `limit`, before the rest is read (or nothing, when the client went away)."""
+    path, request_id = scope["path"], scope["state"]["request_id"]
+    too_large = make_problem(413, f"the body is over {limit} bytes", instance=path, request_id=request_id)
+    declared = header(scope, b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        await send_problem(send, too_large)
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            await send_problem(send, too_large)
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

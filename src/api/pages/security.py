@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.settings import Settings
 from api.tables import PageSessionRow
+from entitlements.errors import InvalidInput
 
 CSRF_COOKIE = "coverline_csrf"
 CSRF_FIELD = "csrf"
@@ -89,6 +90,11 @@ def with_csrf_cookie(request: Request[Any, Any, Any], response: Response[Any]) -
 
 
 def check_csrf(request: Request[Any, Any, Any], form: dict[str, Any]) -> None:
+    """Every form's first check: it was sent from our page (403), and no field holds a NUL, which
+    no column can (a 422 page naming the field, where the database refused it with a 500)."""
+    if held := next((name for name, value in form.items() if "\x00" in f"{name}{value}"), None):
+        field = held.replace("\x00", "\\x00")
+        raise InvalidInput(f"the field {field} holds a NUL character", field=field)
     raw = request.cookies.get(CSRF_COOKIE)
     given = form.get(CSRF_FIELD)
     # Compared as bytes: `compare_digest` raises on a str that is not ASCII, and a form may send one.
