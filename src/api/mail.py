@@ -41,7 +41,7 @@ from api.upload_links import upload_link
 from entitlements.catalog import DEFAULT_LOCALE, BenefitKind, Plan
 from entitlements.clock import utcnow
 from entitlements.identifiers import mask_email
-from entitlements.localization import format_day, format_money
+from entitlements.localization import fill, format_day, format_money
 from entitlements.money import Money
 from entitlements.satisfaction.rules import Subject
 from entitlements.satisfaction.service import request_for
@@ -93,7 +93,7 @@ class Letter(msgspec.Struct, frozen=True):
 
 
 def _say(locale: str, key: str, **values: str) -> str:
-    return translate(locale, key, EMAILS[key]).format(**values)
+    return fill(translate(locale, key, EMAILS[key]), **values)
 
 
 def compose(

@@ -65,10 +65,25 @@ def summary_variants(currency: str, deductible: int | None = None) -> list[tuple
                 waiting_until=END,
                 grace_until=END,
                 warranty_until=END if reason is Reason.MANUFACTURER_WARRANTY else None,
+                remaining_claims=0 if reason is Reason.LIMIT_REACHED else None,
             ),
         )
         for reason in Reason
     ]
+    variants.append(
+        (
+            "limit_reached, the amount for repairs spent (claims of any number)",
+            Decision(
+                False,
+                Reason.LIMIT_REACHED,
+                "ctr_sample",
+                ACTIVE,
+                AT,
+                incident=CoverageKind.POWER_SURGE,
+                remaining_aggregate=Money(0, currency),
+            ),
+        )
+    )
     variants.append(
         (
             "manufacturer_warranty, for a kind it does not repair",
@@ -134,7 +149,12 @@ def summary_variants(currency: str, deductible: int | None = None) -> list[tuple
 
 def summaries_page(locale: str, plan_name: str) -> str:
     currency = CURRENCY.get(locale, "USD")
-    lines = [HEADER, f"# Summaries — {locale}\n", f"\nPlan: {plan_name} · currency {currency}\n"]
+    lines = [
+        HEADER,
+        f"# Summaries — {locale}\n",
+        f"\nPlan: {plan_name} (its name only: the amounts, counts and services below are samples, not"
+        f" that plan's terms) · currency {currency}\n",
+    ]
     for name, decision in summary_variants(currency):
         clock = CLOCK.get(locale, "UTC")
         screen = summarize(

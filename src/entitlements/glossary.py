@@ -81,6 +81,7 @@ SENTENCE_CONCEPTS: dict[str, tuple[str, ...]] = {
     "aggregate_left": ("plan",),
     "no_contract": ("covered",),
     "limit_reached": ("claim",),
+    "amount_reached": ("covered",),
     "terms_coverages": ("covered",),
     "terms_deductible": ("deductible", "claim"),
     "terms_no_deductible": ("deductible",),

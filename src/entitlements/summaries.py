@@ -143,6 +143,8 @@ def _sentences(
         key = reason.value
         if reason is Reason.MANUFACTURER_WARRANTY and decision.incident not in WARRANTY_KINDS:
             key = "after_warranty"  # the warranty does not repair it: the plan's cover begins later
+        if reason is Reason.LIMIT_REACHED and decision.remaining_claims != 0:
+            key = "amount_reached"  # its claims may have no limit: the amount for repairs is spent
         return [say(key, plan=plan, date=day(date), incident=incident)]
 
     parts = [say("covered", plan=plan, end=day(decision.period_end))]
@@ -257,10 +259,16 @@ def _spoken(
     """The spoken paragraph, and its SSML body, without the serial."""
     text = _paragraph(EAR, decision, locale, plan_name, starts_at, ended_at, time_zone)
     ssml = escape(text)
-    for instant in (decision.period_end, decision.waiting_until, decision.grace_until, starts_at, ended_at):
-        if instant is not None:
-            day = local_day(instant, time_zone)
-            ssml = ssml.replace(escape(format_day(day, locale)), _ssml_day(day))
+    instants = (
+        decision.period_end,
+        decision.waiting_until,
+        decision.grace_until,
+        decision.warranty_until,
+        starts_at,
+        ended_at,
+    )
+    for day in {local_day(instant, time_zone) for instant in instants if instant is not None}:
+        ssml = ssml.replace(escape(format_day(day, locale)), _ssml_day(day))
     return text, ssml
 
 

@@ -57,6 +57,7 @@ SENTENCES: dict[str, str] = dict(
             " warranty ends.",
         ),
         N_("limit_reached", "Not covered: {plan} has reached its claim limit."),
+        N_("amount_reached", "Not covered: {plan} has no amount left for repairs."),
     ]
 )
 

@@ -5,11 +5,15 @@ import re
 
 import pytest
 
+from api.pages import TEMPLATES
+from api.pages.common import environment, words
 from entitlements.catalog import LOCALES, CoverageKind
-from entitlements.coverage import Decision
+from entitlements.coverage import Decision, Reason
 from entitlements.localization import fill, format_day, format_money, say_money
 from entitlements.money import Money
 from entitlements.summaries import speak, summarize
+from entitlements.summary_texts import EMAILS, SENTENCES
+from entitlements.translations import translate
 
 CURRENCIES = ("USD", "PHP", "INR", "SEK", "SAR", "VND", "EUR")
 
@@ -120,3 +124,41 @@ def test_an_amount_with_cents_is_said_as_two_amounts(
     amount: int, currency: str, locale: str, said: str
 ) -> None:
     assert say_money(Money(amount, currency), locale) == said
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_spent_amount_for_repairs_is_not_called_a_limit_on_claims(locale: str) -> None:
+    """A plan with no limit on its number of claims whose amount for repairs is spent: said as
+    the amount (Swedish, Vietnamese and Arabic said a limit on the number of claims)."""
+    at = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
+    spent = Decision(False, Reason.LIMIT_REACHED, "ctr", None, at, remaining_aggregate=Money(0, "USD"))
+    counted = Decision(False, Reason.LIMIT_REACHED, "ctr", None, at, remaining_claims=0)
+    said_spent, said_counted = (summarize(d, locale, plan_name="P") for d in (spent, counted))
+    assert said_spent == fill(translate(locale, "amount_reached", SENTENCES["amount_reached"]), plan="P")
+    assert said_counted == fill(translate(locale, "limit_reached", SENTENCES["limit_reached"]), plan="P")
+    assert said_spent != said_counted
+    assert speak(spent, locale, plan_name="P").text.endswith(said_spent)
+
+
+def render_page(key: str, locale: str, **values: str) -> str:
+    """A page text as the templates write one, filled with `values`."""
+    fields = ", ".join(f"{name}={name}" for name in values)
+    return environment().from_string(f"{{{{ fill(t.{key}, {fields}) }}}}").render(t=words(locale), **values)
+
+
+def test_a_page_fills_an_amount_ending_in_a_stop_with_one_stop() -> None:
+    """The portal's quote in Arabic ended "ر.س.‏." (the page filled its text with `format`)."""
+    shown = format_money(Money(123450, "SAR"), "ar")
+    html = render_page("portal_cancel_quote", "ar", amount=shown)
+    assert shown.rstrip("\u200e\u200f") in html
+    assert not re.search("\\.[\u200e\u200f]?\\.", html), html
+    formatted = [p.name for p in TEMPLATES.rglob("*.html") if ".format(" in p.read_text()]
+    assert formatted == []  # every page text with a value is filled as this one
+
+
+def test_a_vietnamese_letter_says_its_day_once() -> None:
+    """Vietnamese days begin with "ngày"; the letters said "đến hết ngày ngày 5 tháng 3 năm 2028"."""
+    day = format_day(dt.date(2028, 3, 5), "vi")
+    for kind in ("email_satisfaction_ask", "email_info_link"):
+        text = fill(translate("vi", kind, EMAILS[kind]), date=day, link="https://x.example/r")
+        assert "ngày ngày" not in text and day in text, text

@@ -9,6 +9,7 @@ import subprocess
 import unicodedata
 import xml.etree.ElementTree as ET
 
+import msgspec
 import pytest
 from babel.numbers import get_decimal_symbol
 from hypothesis import given
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from entitlements.catalog import LOCALES
 from entitlements.corpus import COVERED_WITH_DEDUCTIBLE, summary_variants
-from entitlements.coverage import Decision
+from entitlements.coverage import Decision, Reason
 from entitlements.summaries import serial_groups, speak, speech_language, summarize
 
 AT = dt.datetime(2026, 11, 27, 15, tzinfo=dt.UTC)
@@ -89,6 +90,16 @@ def test_the_ssml_names_its_language_and_marks_serials_and_dates(locale: str) ->
         assert all(d == "2028-03-05" for d in dates)
     _, covered = said(with_deductible("INR"), locale)
     assert [e.get("format") for e in covered.iter("say-as") if e.get("interpret-as") == "date"] == ["ymd"]
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_manufacturers_warranty_end_is_marked_as_a_date(locale: str) -> None:
+    """Its day differs from every other in the summary: it was left as plain words in the SSML."""
+    warranty = next(d for d in variants("USD") if d.reason is Reason.MANUFACTURER_WARRANTY)
+    until = msgspec.structs.replace(warranty, warranty_until=dt.datetime(2027, 6, 1, 12, tzinfo=dt.UTC))
+    _, ssml = said(until, locale)
+    dates = [e.text for e in ssml.iter("say-as") if e.get("interpret-as") == "date"]
+    assert dates == ["2027-06-01"], ET.tostring(ssml, encoding="unicode")
 
 
 def test_voice_platform_tags_carry_a_region() -> None:

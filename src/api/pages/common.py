@@ -23,7 +23,7 @@ from entitlements.clock import utcnow
 from entitlements.contracts import service as use_cases
 from entitlements.coverage import ContractStatus
 from entitlements.errors import Conflict
-from entitlements.localization import negotiate_locale, normalize_locale
+from entitlements.localization import fill, negotiate_locale, normalize_locale
 from entitlements.money import Money
 from entitlements.summary_texts import PAGES
 from entitlements.translations import languages, translate
@@ -46,6 +46,7 @@ def environment() -> Environment:
     )
     templates.globals["asset"] = asset
     templates.globals["form_reference"] = form_reference
+    templates.globals["fill"] = fill  # one stop where an amount ends in one (ر.س.) before the sentence's
     return templates
 
 

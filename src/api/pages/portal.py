@@ -39,7 +39,7 @@ from entitlements.clock import utcnow
 from entitlements.contracts import service as use_cases
 from entitlements.customers import service as customers
 from entitlements.errors import NotFound
-from entitlements.localization import format_day, format_money
+from entitlements.localization import fill, format_day, format_money
 from entitlements.products import service as products
 from entitlements.summaries import how_it_ended
 from entitlements.summary_texts import INCIDENTS
@@ -105,7 +105,8 @@ async def _proofs(session: AsyncSession, customer: Any, locale: str) -> list[dic
                 "claims": [
                     (
                         row.reference,
-                        t["portal_claim_line"].format(
+                        fill(
+                            t["portal_claim_line"],
                             reference=row.reference,
                             status=t.get(f"claim_status_{row.status}", row.status),
                         ),
