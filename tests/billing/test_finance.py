@@ -1,6 +1,7 @@
 import csv
 import datetime as dt
 import io
+import time
 
 import httpx
 import msgspec
@@ -9,7 +10,7 @@ from api.app import CoverlineApp
 from billing.tables import LedgerEntryRow
 from billing.webhooks.unwanted import UnwantedRefund, refund_unwanted
 from tests.api.shop import Shop
-from tests.billing.test_webhooks import pay_again, queued_jobs
+from tests.billing.test_webhooks import deliver, event, pay_again, queued_jobs
 from tests.conftest import Keys
 
 
@@ -155,6 +156,36 @@ async def test_the_renewals_report_follows_each_renewal(
     assert csv_text.startswith(
         "month,currency,plan_code,due,renewed,renewed_amount,failed,failed_amount,recovered,in_grace,lapsed"
     )
+
+
+async def test_a_cancelled_subscription_is_counted_once_and_an_upfront_term_not_at_all(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    """Our cancel, then Stripe's `customer.subscription.deleted` for it: two facts of one ending,
+    counted twice; and an upfront term's cancellation was listed among the renewals."""
+    monthly = (await shop.checkout("test-monthly"))["contract"]["id"]
+    upfront = (await shop.checkout("test-screen-guard"))["contract"]["id"]
+    for contract_id in (monthly, upfront):
+        quote = await shop.call("POST", f"/v1/contracts/{contract_id}/refund-quote", "support")
+        await shop.call(
+            "POST", f"/v1/contracts/{contract_id}/cancel", "support", json={"refund": quote["refund"]}
+        )
+    [subscription] = app.state.gateway.subscriptions
+    ended = {
+        "id": subscription,
+        "object": "subscription",
+        "status": "canceled",
+        "metadata": {"contract_id": monthly},
+        "cancellation_details": {"reason": "cancellation_requested"},
+        "ended_at": int(time.time()),
+    }
+    told = await deliver(client, event("evt_sub_ended_after_cancel", "customer.subscription.deleted", ended))
+    assert told.json()["outcome"] == "applied"
+    history = await shop.call("GET", f"/v1/contracts/{monthly}/history", "support")
+    assert [h["action"] for h in history["data"]].count("cancelled") >= 1
+    report = await shop.call("GET", "/v1/finance/renewals", "finance")
+    [line] = report["data"]
+    assert (line["plan_code"], line["cancelled"], line["cancelled_amount"]) == ("test-monthly", 1, 7900)
 
 
 async def test_the_loss_ratio_matches_figures_worked_by_hand(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.ledger.rules import LedgerKind
 from billing.tables import LedgerEntryRow
-from entitlements.contracts.rules import PAYMENT
+from entitlements.contracts.rules import ENDINGS, PAYMENT
 from entitlements.coverage import ContractStatus
 from entitlements.store.tables import ContractEventRow, ContractRow
 
@@ -43,17 +43,21 @@ async def renewals_report(session: AsyncSession, since: dt.datetime, until: dt.d
     }
     events = list(
         await session.execute(
-            select(
-                ContractEventRow, ContractRow.plan_code, ContractRow.currency, ContractRow.price_amount
-            ).join(ContractRow, ContractRow.id == ContractEventRow.contract_id)
+            select(ContractEventRow, ContractRow.plan_code, ContractRow.currency, ContractRow.price_amount)
+            .join(ContractRow, ContractRow.id == ContractEventRow.contract_id)
+            .where(ContractRow.stripe_subscription_id.is_not(None))  # renewing: an upfront term does not
         )
     )
     paid = {event.reference for event, *_ in events if event.kind == PAYMENT}
-    ended = {
-        event.contract_id
-        for event, *_ in events
-        if event.kind in (ContractStatus.LAPSED, ContractStatus.CANCELLED)
-    }
+    # A contract ends once, by the ending that won (`settle`): a cancel is also told by Stripe's
+    # `customer.subscription.deleted` that follows it, a second fact of the same ending.
+    endings: dict[str, ContractEventRow] = {}
+    for event, *_ in events:
+        if event.kind in ENDINGS and (
+            (won := endings.get(event.contract_id)) is None or _first(event) < _first(won)
+        ):
+            endings[event.contract_id] = event
+    ended = set(endings)
     lines: dict[tuple[str, str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for event, plan_code, currency, price in events:
         if not (since <= event.applied_at < until):
@@ -72,6 +76,8 @@ async def renewals_report(session: AsyncSession, since: dt.datetime, until: dt.d
                 counts["recovered"] += 1
             elif event.contract_id not in ended:
                 counts["in_grace"] += 1
+        elif endings.get(event.contract_id) is not event:
+            continue  # another fact of its ending, or no ending
         elif event.kind == ContractStatus.LAPSED:
             counts["lapsed"] += 1
             counts["lapsed_amount"] += price
@@ -83,6 +89,10 @@ async def renewals_report(session: AsyncSession, since: dt.datetime, until: dt.d
         for (month, currency, plan), counts in sorted(lines.items())
         if any(counts.values())  # a month with only first sales has no renewals to report
     ]
+
+
+def _first(event: ContractEventRow) -> tuple[int, dt.datetime, str]:
+    return ENDINGS.index(ContractStatus(event.kind)), event.applied_at, event.reference
 
 
 _COUNTS = tuple(f for f in RenewalLine.__struct_fields__ if f not in ("month", "currency", "plan_code"))
