@@ -90,6 +90,23 @@ async def test_deferred_revenue_is_earned_over_the_term_and_released_by_a_refund
     assert (after["collected"]["amount"], after["deferred"]["amount"]) == (0, 0)  # free look: all back
 
 
+async def test_a_cancel_with_nothing_back_leaves_nothing_deferred(shop: Shop) -> None:
+    """A monthly plan cancelled after its free look: no refund, cover cut now; what it kept is
+    earned now, not over the rest of the month no one is covered for."""
+    sold = await shop.checkout("test-monthly")
+    contract_id = sold["contract"]["id"]
+    late = dt.datetime.now(dt.UTC) + dt.timedelta(days=20)  # past the free look
+    await shop.lifecycle(contract_id, "cancel", f"cancel-{contract_id}", at=late)
+    for as_of, deferred in ((late - dt.timedelta(days=1), True), (late + dt.timedelta(minutes=1), False)):
+        [position] = (
+            await shop.call(
+                "GET", "/v1/finance/deferred-revenue", "finance", params={"as_of": as_of.isoformat()}
+            )
+        )["data"]
+        assert (position["deferred"]["amount"] > 0) is deferred, (as_of, position)
+        assert position["collected"]["amount"] == 7900
+
+
 async def test_a_duplicate_payment_and_its_refund_leave_the_sale_earned_day_by_day(
     shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
 ) -> None:

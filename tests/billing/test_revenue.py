@@ -43,6 +43,18 @@ def test_a_refund_releases_what_was_not_yet_earned() -> None:
     assert positions([sale(1_500_000), full], T0 + YEAR) == [Position("VND", 0, 0, 0)]
 
 
+def test_a_contract_that_ended_without_a_refund_earns_what_it_kept_when_it_ended() -> None:
+    """Cancelled after its free look (nothing back), lapsed or charged back before a refund: no
+    cover is owed past the end, so nothing stays deferred (it went on earning for the rest of the
+    original period)."""
+    quarter = T0 + YEAR / 4
+    ended = Movement("c1", 0, "VND", quarter, ends_schedule=True)
+    assert positions([sale(1_500_000), ended], quarter - dt.timedelta(days=1))[0].deferred > 0
+    assert positions([sale(1_500_000), ended], quarter) == [Position("VND", 1_500_000, 1_500_000, 0)]
+    other = sale(7900, "c2", "USD")
+    assert positions([other, Movement("c1", 0, "USD", quarter, ends_schedule=True)], quarter)[0].deferred > 0
+
+
 def test_a_payment_that_bought_nothing_is_owed_back_and_leaves_the_schedule_alone() -> None:
     """A duplicate payment and its refund: deferred until refunded, never recognized, and the
     contract's own sale is still earned day by day (its refund once ended the schedule)."""

@@ -28,6 +28,9 @@ class Movement(msgspec.Struct, frozen=True):
     # Money that bought nothing (a duplicate, late or mismatched payment) and what moved on it:
     # held until its refund, never earned, and no part of the contract's own schedule.
     owed_back: bool = False
+    # The contract ended here (cancelled, charged back, lapsed, expired): no cover is owed past
+    # it, so what it kept is earned from then on, refund or none (amount 0).
+    ends_schedule: bool = False
 
 
 class Position(msgspec.Struct, frozen=True):
@@ -57,7 +60,7 @@ def recognized_by_contract(
     for (contract_id, currency), moves in by_contract.items():
         net = sum(m.amount for m in moves)
         own = [m for m in moves if not m.owed_back]
-        if contract_id is None or any(m.amount < 0 for m in own):
+        if contract_id is None or any(m.amount < 0 or m.ends_schedule for m in own):
             recognized = max(sum(m.amount for m in own), 0)  # the schedule ended: what is kept is earned
         else:
             recognized = sum(_earned(m.amount, m.period_start, m.period_end, as_of) for m in own)

@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing.finance.rules import Movement, Position, positions
 from billing.ledger.rules import UNWANTED, LedgerKind, counts_as_revenue, owed_back_intents
 from billing.tables import LedgerEntryRow
+from entitlements.coverage import ContractStatus
 from entitlements.money import Money
 from entitlements.store.base import utcnow
 from entitlements.store.statements import Statements
+from entitlements.store.tables import ContractRow
 from entitlements.store.unit_of_work import UnitOfWork
 
 ledger_entries: Table = LedgerEntryRow.__table__  # type: ignore[assignment]
@@ -148,13 +150,38 @@ def csv_header(bom: bool) -> str:
     return ("\ufeff" if bom else "") + ",".join(CSV_COLUMNS) + "\r\n"
 
 
+_SCHEDULE_ENDS = [
+    status.value
+    for status in (
+        ContractStatus.CANCELLED,
+        ContractStatus.CHARGEBACK,
+        ContractStatus.LAPSED,
+        ContractStatus.EXPIRED,
+    )
+]
+
+
 async def revenue_movements(session: AsyncSession, where: LedgerFilter) -> list[Movement]:
     """The ledger's rows that count as revenue (Stripe's fees do not), as the revenue rules read
     them: a payment that bought nothing (`Unwanted`: refunded by its job), and what moved on it
     since, is money owed back, never earned."""
     rows = [row async for row in ledger_rows(session, where) if counts_as_revenue(row.kind)]
     unwanted = owed_back_intents((row.kind, row.stripe_payment_intent) for row in rows)
-    return [
+    ended = select(ContractRow.id, ContractRow.currency, ContractRow.ended_at).where(
+        ContractRow.status.in_(_SCHEDULE_ENDS), ContractRow.ended_at.is_not(None)
+    )
+    if where.until is not None:
+        ended = ended.where(ContractRow.ended_at < where.until)
+    if where.currency is not None:
+        ended = ended.where(ContractRow.currency == where.currency)
+    if where.contract_id is not None:
+        ended = ended.where(ContractRow.id == where.contract_id)
+    ends = [
+        Movement(contract_id, 0, currency, ended_at, ends_schedule=True)
+        for contract_id, currency, ended_at in (await session.execute(ended)).all()
+        if ended_at is not None  # as the query asks: for the type checker
+    ]
+    return ends + [
         Movement(
             row.contract_id,
             row.amount,
