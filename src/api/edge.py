@@ -194,7 +194,7 @@ class Edge:
         incoming = header(scope, b"x-request-id")
         request_id = incoming if incoming and _REQUEST_ID.match(incoming) else "req_" + secrets.token_hex(12)
         scope.setdefault("state", {})["request_id"] = request_id
-        status = 500
+        status: int | None = None  # none sent: the client went away, or the server answered it
         started = False
         # Answers about customers, contracts and money are kept by no cache on the way; the
         # published catalog may be.

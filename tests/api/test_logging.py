@@ -83,3 +83,42 @@ def test_a_traceback_names_the_frames_never_their_local_values(
         out = capsys.readouterr().out
         assert "charge" in out and "declined" in out  # the frames and the error are there
         assert secret not in out
+
+
+async def test_a_request_the_client_left_is_not_logged_as_a_server_error(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A body never finished (the client went away, or the server answered the broken framing
+    itself): nothing was sent, and the access line said 500, a server error anyone could fake."""
+    app = create_app(make_settings(database_url, log_format="json", log_level="INFO"))
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/customers",
+        "raw_path": b"/v1/customers",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"10")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 8000),
+        "scheme": "http",
+        "http_version": "1.1",
+        "root_path": "",
+        "asgi": {"version": "3.0"},
+        "state": {},
+    }
+    async with serving(app):
+        await app(scope, receive, send)
+    assert sent == []
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    [access] = [
+        line for line in lines if line.get("event") == "request" and line.get("path") == "/v1/customers"
+    ]
+    assert access["status"] is None
