@@ -146,6 +146,17 @@ def _withheader(send: Any, extra: list[tuple[bytes, bytes]]) -> Any:
     return wrapped
 
 
+def _bodiless(send: Any) -> Any:
+    """A GET's answer as HEAD's (RFC 9110 §9.3.2): its status and headers, no body."""
+
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return wrapped
+
+
 class Edge:
     def __init__(
         self,
@@ -323,6 +334,11 @@ class Edge:
     async def _post(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         request_id = scope["state"]["request_id"]
         path = scope["path"]
+        if scope["method"] == "HEAD" and (found := self._route(path)) is not None and "GET" in found.methods:
+            # What a GET would answer, without its body: a load balancer's health check, a
+            # client asking a page's size. (The router has no HEAD of its own: it answered 405.)
+            await self._post({**scope, "method": "GET"}, receive, _bodiless(send))
+            return
         verdict = await self._rate_verdict(scope)
         if verdict is not None and not verdict.allowed:
             detail = f"over this API key's limit of {verdict.limit} requests a minute"
@@ -332,7 +348,9 @@ class Edge:
             return
         route = self._route(path)
         if route is not None and scope["method"] == "OPTIONS":
-            allow = ", ".join(sorted(route.methods)).encode()
+            allow = ", ".join(
+                sorted({*route.methods, *(["HEAD"] if "GET" in route.methods else [])})
+            ).encode()
             await send({"type": "http.response.start", "status": 204, "headers": [(b"allow", allow)]})
             await send({"type": "http.response.body", "body": b""})
             return

@@ -460,3 +460,31 @@ async def test_nothing_happens_to_a_contract_before_its_sale(shop: Shop, action:
     assert assert_problem(answer, 422)["errors"][0]["field"] == "at"
     after = await shop.call("GET", f"/v1/contracts/{contract['id']}", "support")
     assert (after["status"], after["ended_at"]) == ("pending_payment", None)
+
+
+@pytest.mark.parametrize(
+    ("path", "who"),
+    [
+        ("/health", None),
+        ("/v1/plans", "support"),
+        ("/console/sign-in", None),
+        ("/v1/entitlements?serial=X1", "support"),
+    ],
+)
+async def test_head_answers_what_get_would_without_a_body(
+    client: httpx.AsyncClient, keys: Keys, path: str, who: str | None
+) -> None:
+    """A load balancer checks health with HEAD: every path answered it 405."""
+    headers = keys.auth(who) if who else {}
+    got, head = [await client.request(method, path, headers=headers) for method in ("GET", "HEAD")]
+    assert (head.status_code, head.content) == (got.status_code, b"")
+    assert head.headers.get("content-type") == got.headers.get("content-type")
+    assert head.headers.get("content-length") == got.headers.get("content-length")
+
+
+async def test_head_on_a_path_with_no_get_is_405_and_options_names_head_beside_get(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await client.head("/v1/stripe/webhooks")).status_code == 405
+    allow = (await client.options("/health")).headers["allow"]
+    assert {"GET", "HEAD"} <= {method.strip() for method in allow.split(",")}
