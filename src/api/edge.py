@@ -334,7 +334,7 @@ class Edge:
     async def _post(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         request_id = scope["state"]["request_id"]
         path = scope["path"]
-        if scope["method"] == "HEAD" and (found := self._route(path)) is not None and "GET" in found.methods:
+        if scope["method"] == "HEAD" and "GET" in getattr(self._route(path), "methods", ()):
             # What a GET would answer, without its body: a load balancer's health check, a
             # client asking a page's size. (The router has no HEAD of its own: it answered 405.)
             await self._post({**scope, "method": "GET"}, receive, _bodiless(send))
