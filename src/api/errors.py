@@ -108,7 +108,20 @@ def _response(problem: Problem, headers: dict[str, str] | None = None) -> Respon
     return Response(problem, status_code=problem.status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _field_errors(exc: ValidationException) -> list[FieldError]:
+def _parameter_name(request: Request[Any, Any, Any], key: str) -> str:
+    """A parameter's name in the request (`to`), where Litestar names its argument (`until`)."""
+    try:
+        field = request.route_handler.parsed_fn_signature.parameters.get(key)
+    except Exception:  # no handler matched: nothing to look it up in
+        return key
+    return getattr(getattr(field, "kwarg_definition", None), "name", None) or key
+
+
+# The instants a query takes, as Litestar refuses one: its pattern, quoted as a repr.
+_INSTANT_REFUSED = "Expected `str` matching regex '^\\\\d{4}-"
+
+
+def _field_errors(exc: ValidationException, request: Request[Any, Any, Any]) -> list[FieldError]:
     errors: list[FieldError] = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if not isinstance(item, dict):
@@ -116,6 +129,10 @@ def _field_errors(exc: ValidationException) -> list[FieldError]:
         message = str(item.get("message", "invalid value"))
         source = getattr(item.get("source"), "value", item.get("source")) or "body"
         key = item.get("key")
+        if source == "query" and isinstance(key, str):
+            key = _parameter_name(request, key)
+            if message.startswith(_INSTANT_REFUSED):
+                message = f"`{key}` is not an instant with its offset (e.g. 2026-11-23T10:00:00Z)"
         if source == "body" and key == "data" and message == "'data'":  # no body at all
             errors.append(FieldError("body", "this operation takes a JSON body; none was sent"))
             continue
@@ -140,7 +157,7 @@ def validation_problem(errors: list[FieldError], *, instance: str, request_id: s
 
 
 def validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
-    errors = _field_errors(exc)
+    errors = _field_errors(exc, request)
     malformed = any("malformed" in e.message.lower() or "invalid json" in e.message.lower() for e in errors)
     if malformed or (not errors and "malformed" in exc.detail.lower()):
         status, slug, detail = 400, "malformed-body", "the request body is not valid JSON"

@@ -488,3 +488,24 @@ async def test_head_on_a_path_with_no_get_is_405_and_options_names_head_beside_g
     assert (await client.head("/v1/stripe/webhooks")).status_code == 405
     allow = (await client.options("/health")).headers["allow"]
     assert {"GET", "HEAD"} <= {method.strip() for method in allow.split(",")}
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/v1/finance/ledger?to=1899-12-31", "to"),
+        ("/v1/finance/renewals?from=yesterday", "from"),
+        ("/v1/finance/deferred-revenue?as_of=2026-11-29", "as_of"),
+        ("/v1/entitlements?serial=X1&at=2026-11-29", "at"),
+    ],
+)
+async def test_an_instant_that_does_not_read_is_named_as_the_caller_sent_it(
+    client: httpx.AsyncClient, keys: Keys, path: str, name: str
+) -> None:
+    """The problem named `query.until` for `to`, and quoted the pattern's regular expression."""
+    scope = "support" if path.startswith("/v1/entitlements") else "finance"
+    problem = (await client.get(path, headers=keys.auth(scope))).json()
+    assert problem["status"] == 422, problem
+    [error] = problem["errors"]
+    assert error["field"] == f"query.{name}"
+    assert "regex" not in error["message"] and f"`{name}`" in error["message"], error
