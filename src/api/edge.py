@@ -157,6 +157,10 @@ def _bodiless(send: Any) -> Any:
     return wrapped
 
 
+# Headers that hold one value (RFC 9110 lists may repeat: Accept-Language does).
+_SINGLE = frozenset({b"authorization", b"idempotency-key", b"content-type", b"stripe-signature"})
+
+
 class Edge:
     def __init__(
         self,
@@ -334,6 +338,13 @@ class Edge:
     async def _post(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         request_id = scope["state"]["request_id"]
         path = scope["path"]
+        sent = [name.lower() for name, _ in scope["headers"]]
+        if twice := sorted({name.decode() for name in sent if name in _SINGLE and sent.count(name) > 1}):
+            # Which one was meant would be a guess (the first won: a key checked, another replayed).
+            detail = f"header(s) given more than once: {', '.join(twice)}"
+            problem = make_problem(400, detail, slug="repeated-header", instance=path, request_id=request_id)
+            await send_problem(send, problem)
+            return
         if scope["method"] == "HEAD" and "GET" in getattr(self._route(path), "methods", ()):
             # What a GET would answer, without its body: a load balancer's health check, a
             # client asking a page's size. (The router has no HEAD of its own: it answered 405.)
@@ -418,8 +429,12 @@ class Edge:
         body = await _bounded(scope, receive, send, limit)
         if body is None:
             return
-        content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        media_type, _, parameters = (header(scope, b"content-type") or "").partition(";")
+        content_type = media_type.strip().lower()
         is_json = content_type == "application/json" or content_type.endswith("+json")
+        if body and (refused := _unread_coding(header(scope, b"content-encoding"), parameters)):
+            await send_problem(send, make_problem(415, refused, instance=path, request_id=request_id))
+            return
         if body and not is_json and content_type == FORM and path.startswith(FORM_PATHS):
             body = b""  # RFC 8058's one-click form: its one field says nothing the path does not
         if upload:
@@ -481,3 +496,17 @@ async def _bounded(scope: dict[str, Any], receive: Any, send: Any, limit: int) -
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _unread_coding(encoding: str | None, parameters: str) -> str | None:
+    """Why a body cannot be read as it says it is written, or None: a content coding (gzip,
+    br) Coverline does not undo, or a charset other than UTF-8 (RFC 8259 JSON is UTF-8; a form is
+    read as UTF-8). Either was read as plain UTF-8 all the same, and a body meant otherwise taken
+    for what it was not."""
+    if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+        return f"Content-Encoding {encoding.strip()[:40]!r} is not accepted: send the body as it is"
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            return f"charset {value.strip()[:40]!r} is not accepted: send the body in UTF-8"
+    return None

@@ -509,3 +509,52 @@ async def test_an_instant_that_does_not_read_is_named_as_the_caller_sent_it(
     [error] = problem["errors"]
     assert error["field"] == f"query.{name}"
     assert "regex" not in error["message"] and f"`{name}`" in error["message"], error
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Encoding": "br"},
+        {"Content-Encoding": "x-evil"},
+        {"Content-Encoding": "gzip"},
+        {"Content-Type": "application/json; charset=utf-16"},
+        {"Content-Type": "application/json; charset=latin-1"},
+    ],
+)
+async def test_a_body_in_a_coding_or_charset_not_read_is_415(
+    client: httpx.AsyncClient, keys: Keys, headers: dict[str, str]
+) -> None:
+    """It was read as plain UTF-8 whatever it said (a customer made from a body marked br)."""
+    body = b'{"name": "Coded Customer", "email": "coded@example.com", "country": "SE"}'
+    sent = {"Content-Type": "application/json", **headers, **keys.auth("support")}
+    answer = await client.post("/v1/customers", content=body, headers=sent)
+    assert answer.status_code == 415, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    plain = {
+        "Content-Type": "application/json; charset=UTF-8",
+        "Content-Encoding": "identity",
+        **keys.auth("support"),
+    }
+    assert (await client.post("/v1/customers", content=body, headers=plain)).status_code == 201
+
+
+@pytest.mark.parametrize("name", ["Idempotency-Key", "Authorization", "Content-Type"])
+async def test_a_header_of_one_value_sent_twice_is_400(
+    client: httpx.AsyncClient, keys: Keys, name: str
+) -> None:
+    """Two Idempotency-Keys: the first won, so one key replayed the request and the other made a
+    second customer."""
+    values = {
+        "Idempotency-Key": ("key-a", "key-b"),
+        "Authorization": (keys.auth("support")["Authorization"],) * 2,
+        "Content-Type": ("application/json",) * 2,
+    }[name]
+    headers = [(name, value) for value in values]
+    if name != "Authorization":
+        headers.append(("Authorization", keys.auth("support")["Authorization"]))
+    if name != "Content-Type":
+        headers.append(("Content-Type", "application/json"))
+    body = b'{"name": "Twice Told", "country": "SE"}'
+    answer = await client.post("/v1/customers", content=body, headers=headers)
+    assert answer.status_code == 400, answer.text
+    assert name.lower() in answer.json()["detail"]
