@@ -49,6 +49,10 @@ def normalize_serial(raw: str) -> str:
 
 
 _JOINERS = "\u200c\u200d"  # ZWNJ, ZWJ: Devanagari and Arabic script spell with them
+# Categories no typed text holds: private use, unassigned (noncharacters among them), lone
+# surrogates; and the format characters besides the joiners (tags, invisible operators), which
+# show nothing.
+_NOT_TEXT = frozenset({"Co", "Cn", "Cs", "Cf"})
 
 
 def _script(char: str) -> str | None:
@@ -78,12 +82,20 @@ def clean_text(raw: str, field: str, max_length: int) -> str:
         raise InvalidInput(f"{field} may not hold direction marks such as U+202E", field=field)
     if any(unicodedata.category(char) == "Cc" for char in text):
         raise InvalidInput(f"{field} may not hold control characters", field=field)
+    if "\ufffd" in text:  # what a decoder puts in place of bytes that were not UTF-8
+        raise InvalidInput(f"{field} holds U+FFFD: it was not sent as UTF-8", field=field)
+    if any(unicodedata.category(char) in _NOT_TEXT and char not in _JOINERS for char in text):
+        raise InvalidInput(
+            f"{field} may not hold invisible, private-use or unassigned characters (such as U+E0041"
+            " or U+FFFF)",
+            field=field,
+        )
     if not text.isascii() and not _joiners_inside_words(text):
         raise InvalidInput(
             f"{field} may hold a zero-width joiner (U+200C, U+200D) only inside a word of one script",
             field=field,
         )
-    if not text:
+    if not any(unicodedata.category(char)[0] in "LNPS" for char in text):  # marks alone show nothing
         raise InvalidInput(f"{field} may not be blank", field=field)
     if len(text) > max_length:  # normalizing can lengthen text (U+0958 is two characters in NFC)
         raise InvalidInput(f"{field} is over {max_length} characters", field=field)

@@ -91,6 +91,40 @@ def test_a_blank_name_is_refused(blank: str) -> None:
         clean_text(blank, "name", 200)
 
 
+@pytest.mark.parametrize("blank", ["\u0301\u0301", " \u0301 ", "\u20dd"])
+def test_marks_with_nothing_to_mark_are_a_blank_name(blank: str) -> None:
+    """Combining accents alone show nothing: they were taken for a name."""
+    with pytest.raises(InvalidInput, match="blank"):
+        clean_text(blank, "name", 200)
+
+
+@pytest.mark.parametrize(
+    "hidden", ["A\U000e0041B", "A\uffffB", "A\ue000B", "A\ud800B", "A\u00adB", "A\u2062B"]
+)
+def test_invisible_private_and_unassigned_characters_are_refused_in_names(hidden: str) -> None:
+    """A tag character, a noncharacter, a private-use one, a lone surrogate, a soft hyphen, an
+    invisible operator: each stored a name that shows other than it holds."""
+    with pytest.raises(InvalidInput, match="invisible"):
+        clean_text(hidden, "name", 200)
+
+
+@given(st.text(min_size=1, max_size=30))
+def test_a_kept_name_shows_something_and_holds_only_assigned_visible_characters(raw: str) -> None:
+    try:
+        kept = clean_text(raw, "name", 200)
+    except InvalidInput:
+        return
+    categories = {unicodedata.category(char) for char in kept if char not in "\u200c\u200d"}
+    assert not categories & {"Co", "Cn", "Cs", "Cf", "Cc"}
+    assert any(category[0] in "LNPS" for category in categories)
+
+
+def test_a_name_holding_what_replaced_bytes_that_were_not_utf8_is_refused() -> None:
+    """A console sign-in posted `agent=%FF%FE`: the agent "\ufffd\ufffd" then signed every action."""
+    with pytest.raises(InvalidInput, match="UTF-8"):
+        clean_text("\ufffd\ufffd", "agent", 200)
+
+
 def test_joiners_that_scripts_spell_with_are_kept() -> None:
     hindi = "क्\u200dष"  # a zero-width joiner inside a Devanagari conjunct
     persian = "می\u200cخواهم"  # a non-joiner inside an Arabic-script word
