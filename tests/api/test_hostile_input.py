@@ -558,3 +558,17 @@ async def test_a_header_of_one_value_sent_twice_is_400(
     answer = await client.post("/v1/customers", content=body, headers=headers)
     assert answer.status_code == 400, answer.text
     assert name.lower() in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("field", ["email", "phone", "locale", "country", "time_zone"])
+async def test_an_empty_field_in_a_customer_patch_is_named_not_taken_for_no_change(
+    shop: Shop, client: httpx.AsyncClient, keys: Keys, field: str
+) -> None:
+    """`{"phone": ""}` answered 200 and kept the old phone, as if the field were left out."""
+    customer = await shop.customer(country="SE", locale="sv", phone="+46701234567")
+    answer = await client.patch(
+        f"/v1/customers/{customer['id']}", json={field: ""}, headers=keys.auth("support")
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["field"].removeprefix("body.") == field
+    assert (await shop.call("GET", f"/v1/customers/{customer['id']}", "support"))[field] == customer[field]

@@ -29,7 +29,15 @@ def test_a_decimal_comma_is_a_decimal_point(typed: str, minor: int) -> None:
     assert read(amount=typed).amount.amount == minor  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("field", "typed"), [("incident_date", "28/11/2026"), ("incident_kind", "meteor")])
+@pytest.mark.parametrize(
+    ("field", "typed"),
+    [
+        ("incident_date", "28/11/2026"),
+        ("incident_date", "20261128"),  # Python reads it; the API does not
+        ("incident_date", "2026-W48-6"),
+        ("incident_kind", "meteor"),
+    ],
+)
 def test_each_field_that_does_not_read_is_named(field: str, typed: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         read(**{field: typed})

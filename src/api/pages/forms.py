@@ -41,8 +41,11 @@ def claim_input(
         kind = CoverageKind(form.get("incident_kind", ""))
     except ValueError:
         raise InvalidInput("choose what happened from the list", field="incident_kind") from None
+    typed_day = form.get("incident_date", "")
     try:
-        day = dt.date.fromisoformat(form.get("incident_date", ""))
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", typed_day):  # as the API reads one (not 20261128)
+            raise ValueError(typed_day)
+        day = dt.date.fromisoformat(typed_day)
     except ValueError:
         raise InvalidInput("the incident date is a day, as 2026-11-28", field="incident_date") from None
     try:

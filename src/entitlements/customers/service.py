@@ -65,6 +65,9 @@ async def update_customer(
     session: AsyncSession, customer_id: str, patch: CustomerPatch, actor: str
 ) -> CustomerRow:
     row = await live_customer(session, customer_id)
+    for field in ("email", "phone", "locale", "country", "time_zone"):
+        if getattr(patch, field) == "":  # it was taken for "no change": say which was meant
+            raise InvalidInput(f"{field} is empty: give a value, or leave the field out", field=field)
     changes: dict[str, object] = {}
     country = patch.country or row.country
     updates = {
