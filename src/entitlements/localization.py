@@ -91,10 +91,36 @@ def format_money(money: Money, locale: str) -> str:
 # سعوديًا". The forms of the currencies Arabic-speaking customers pay in, as CLDR writes the
 # pound's; "one" and "other" (100 and up, fractions) keep CLDR's name.
 _ARABIC_COUNTED: dict[str, dict[str, str]] = {
-    "SAR": {"two": "ريالان سعوديان", "few": "ريالات سعودية", "many": "ريالًا سعوديًا"},
-    "AED": {"two": "درهمان إماراتيان", "few": "دراهم إماراتية", "many": "درهمًا إماراتيًا"},
-    "USD": {"two": "دولاران أمريكيان", "few": "دولارات أمريكية", "many": "دولارًا أمريكيًا"},
+    "SAR": {
+        "one": "ريال سعودي واحد",
+        "two": "ريالان سعوديان",
+        "few": "ريالات سعودية",
+        "many": "ريالًا سعوديًا",
+    },
+    "AED": {
+        "one": "درهم إماراتي واحد",
+        "two": "درهمان إماراتيان",
+        "few": "دراهم إماراتية",
+        "many": "درهمًا إماراتيًا",
+    },
+    "USD": {
+        "one": "دولار أمريكي واحد",
+        "two": "دولاران أمريكيان",
+        "few": "دولارات أمريكية",
+        "many": "دولارًا أمريكيًا",
+    },
+    # The rupee is feminine: CLDR's "روبية هندي" does not agree with it.
+    "INR": {
+        "one": "روبية هندية واحدة",
+        "two": "روبيتان هنديتان",
+        "few": "روبيات هندية",
+        "many": "روبيةً هنديةً",
+        "other": "روبية هندية",
+    },
 }
+# Arabic says one and two by the noun alone, its number in its form ("ريالان سعوديان", "ريال
+# سعودي واحد"), never "2 ريالان".
+_SAID_ALONE = frozenset({"one", "two"})
 
 
 # A hundredth's name where a language has one for the currency, by the plural category its count
@@ -108,15 +134,16 @@ _HUNDREDTHS: dict[str, dict[str, dict[str, str]]] = {
         "INR": {"one": "paisa", "other": "paise"},
         "SEK": {"other": "öre"},
         "SAR": {"one": "halala", "other": "halalas"},
+        "GBP": {"one": "penny", "other": "pence"},
     },
     "sv": {"SEK": {"other": "öre"}, "USD": {"other": "cent"}, "EUR": {"other": "cent"}},
     "hi": {"INR": {"one": "पैसा", "other": "पैसे"}, "USD": {"other": "सेंट"}},
     "fil": {"PHP": {"other": "sentimo"}, "USD": {"other": "sentimo"}},
     "vi": {"USD": {"other": "xu"}},
     "ar": {
-        "SAR": {"one": "هللة", "two": "هللتان", "few": "هللات", "many": "هللةً", "other": "هللة"},
-        "USD": {"one": "سنت", "two": "سنتان", "few": "سنتات", "many": "سنتًا", "other": "سنت"},
-        "AED": {"one": "فلس", "two": "فلسان", "few": "فلوس", "many": "فلسًا", "other": "فلس"},
+        "SAR": {"one": "هللة واحدة", "two": "هللتان", "few": "هللات", "many": "هللةً", "other": "هللة"},
+        "USD": {"one": "سنت واحد", "two": "سنتان", "few": "سنتات", "many": "سنتًا", "other": "سنت"},
+        "AED": {"one": "فلس واحد", "two": "فلسان", "few": "فلوس", "many": "فلسًا", "other": "فلس"},
     },
 }
 # The two amounts said together: "49 US dollars and 50 cents".
@@ -137,8 +164,10 @@ def _spoken_money(amount: int, currency: str, locale: str) -> str:
     hundredths = _HUNDREDTHS.get(babel_locale.language, {}).get(currency)
     if hundredths is not None and exponent(currency) == 2 and amount % 100:
         whole, cents = divmod(amount, 100)
-        form = hundredths.get(babel_locale.plural_form(cents)) or hundredths["other"]
-        said = f"{format_decimal(cents, locale=babel_locale)} {form}"
+        category = babel_locale.plural_form(cents)
+        form = hundredths.get(category) or hundredths["other"]
+        alone = babel_locale.language == "ar" and category in _SAID_ALONE
+        said = form if alone else f"{format_decimal(cents, locale=babel_locale)} {form}"
         return (
             _AND[babel_locale.language].format(_spoken_money(whole * 100, currency, locale), said)
             if whole
@@ -152,7 +181,10 @@ def _spoken_money(amount: int, currency: str, locale: str) -> str:
         number = format_decimal(value, format="#,##0.00", locale=babel_locale)
     name = get_currency_name(currency, count=count, locale=babel_locale)
     if babel_locale.language == "ar" and currency in _ARABIC_COUNTED:
-        name = _ARABIC_COUNTED[currency].get(babel_locale.plural_form(count), name)
+        category = babel_locale.plural_form(count)
+        name = _ARABIC_COUNTED[currency].get(category, name)
+        if category in _SAID_ALONE and isinstance(count, int):
+            return name
     return get_currency_unit_pattern(currency, count=count, locale=babel_locale).format(number, name)
 
 

@@ -97,7 +97,12 @@ def test_q_values_are_read_in_any_case() -> None:
         (10300, "SAR", "103 ريالات سعودية"),
         (100000, "SAR", "1,000 ريال سعودي"),  # 100 and up: CLDR's own name
         (4950, "SAR", "49 ريالًا سعوديًا و50 هللةً"),  # riyals and halalas, each in its form
-        (200, "USD", "2 دولاران أمريكيان"),  # two: the dual, as CLDR writes the Egyptian pound's
+        (200, "USD", "دولاران أمريكيان"),  # two: the dual alone, its number in its form
+        (100, "SAR", "ريال سعودي واحد"),  # one: the noun, then واحد
+        (102, "SAR", "ريال سعودي واحد وهللتان"),  # never "1 ريال … و2 هللتان"
+        (101, "SAR", "ريال سعودي واحد وهللة واحدة"),
+        (150000, "INR", "1,500 روبية هندية"),  # the rupee is feminine: CLDR wrote هندي
+        (300, "INR", "3 روبيات هندية"),
         (5000, "EGP", "50 جنيهًا مصريًا"),  # CLDR's own forms
     ],
 )
@@ -116,7 +121,9 @@ def test_arabic_says_a_currency_in_the_form_its_number_takes(amount: int, curren
         (4950, "USD", "vi", "49 đô la Mỹ và 50 xu"),
         (310, "SAR", "ar", "3 ريالات سعودية و10 هللات"),
         (4950, "AED", "ar", "49 درهمًا إماراتيًا و50 فلسًا"),
-        (4950, "GBP", "en", "49.50 British pounds"),  # no hundredth's name known: as before
+        (4950, "GBP", "en", "49 British pounds and 50 pence"),  # was "49.50 British pounds"
+        (1, "GBP", "en", "1 penny"),
+        (4950, "CHF", "en", "49.50 Swiss francs"),  # no hundredth's name known: as before
         (9900, "USD", "en", "99 US dollars"),
     ],
 )
