@@ -356,6 +356,9 @@ async def test_a_free_look_cancel_after_two_invoices_refunds_each_within_its_cha
     assert len({intent for intent, _ in made}) == 2
     assert sorted(amount for _, amount in await refunds(app)) == [-7900, -7900]
     assert [r["amount"]["amount"] for r in done["refunds"]] == [7900, 7900]
+    # The month paid ahead, cut away whole, covered nothing: not shown as a period of no length.
+    [period] = done["contract"]["coverage_periods"]
+    assert dt.datetime.fromisoformat(period["end"]) > dt.datetime.fromisoformat(period["start"])
 
 
 class SlowToDecline:

@@ -64,7 +64,9 @@ class ContractView(msgspec.Struct, frozen=True):
             waiting_until=row.waiting_until,
             grace_until=row.grace_until,
             ended_at=row.ended_at,
-            coverage_periods=[PeriodView(p.start, p.end) for p in periods],
+            # A period paid for but cut away whole by an ending is kept (its payment's record)
+            # with no length: it covered nothing, so it is not shown as cover.
+            coverage_periods=[PeriodView(p.start, p.end) for p in periods if p.end > p.start],
         )
 
 
