@@ -933,6 +933,10 @@ async def test_a_refund_that_fails_is_booked_with_its_reversal_in_any_order(
     told = await shop.call("GET", "/v1/events", "admin", params={"contract_id": contract_id})
     refunds = sorted(e["type"] for e in told["data"] if e["type"].startswith("refund."))
     assert refunds == ["refund.created", "refund.failed"]  # each once: the endpoints know it failed
+    # The customer is still owed it: the contract's history says so, once, for finance.
+    history = await shop.call("GET", f"/v1/contracts/{contract_id}/history", "support")
+    owed = [h for h in history["data"] if h["action"] == "refund_outstanding"]
+    assert len(owed) == 1, history
 
 
 async def test_a_mismatched_payment_does_not_become_the_contracts_payment_intent(

@@ -686,7 +686,15 @@ async def _book_refunds(run: UnitOfWork, event: Event, refunds: list[so.Refund],
         await record_once(run, f"refund:{refund.id}", LedgerKind.REFUND, -amount, currency, event.at, **ids)
         if refund.status in ("failed", "canceled"):
             key = f"refund_reversal:{refund.id}"
-            await record_once(run, key, LedgerKind.REFUND_REVERSAL, amount, currency, event.at, **ids)
+            reversed_now = await record_once(
+                run, key, LedgerKind.REFUND_REVERSAL, amount, currency, event.at, **ids
+            )
+            if reversed_now and contract is not None:
+                # The customer is still owed it, and no cancel will pay it again (the contract is
+                # cancelled): said in the contract's history, for finance to pay back by hand.
+                owed = {"amount": amount, "currency": currency.upper(), "refund": refund.id}
+                log.error("refund failed", contract_id=contract.id, refund=refund.id, amount=amount)
+                await audit.append(run, "contract", contract.id, ACTOR, [(Action.REFUND_OUTSTANDING, owed)])
 
 
 _DISPUTE_CLOSED = {"won": Action.DISPUTE_WON, "lost": Action.DISPUTE_LOST}
