@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing.finance.rules import Movement, Position, positions
 from billing.ledger.rules import UNWANTED, LedgerKind, counts_as_revenue, owed_back_intents
 from billing.tables import LedgerEntryRow
-from entitlements.coverage import ContractStatus
+from entitlements.contracts.rules import AFTER_COVER
 from entitlements.money import Money
 from entitlements.store.base import utcnow
 from entitlements.store.statements import Statements
@@ -150,17 +150,6 @@ def csv_header(bom: bool) -> str:
     return ("\ufeff" if bom else "") + ",".join(CSV_COLUMNS) + "\r\n"
 
 
-_SCHEDULE_ENDS = [
-    status.value
-    for status in (
-        ContractStatus.CANCELLED,
-        ContractStatus.CHARGEBACK,
-        ContractStatus.LAPSED,
-        ContractStatus.EXPIRED,
-    )
-]
-
-
 async def revenue_movements(session: AsyncSession, where: LedgerFilter) -> list[Movement]:
     """The ledger's rows that count as revenue (Stripe's fees do not), as the revenue rules read
     them: a payment that bought nothing (`Unwanted`: refunded by its job), and what moved on it
@@ -168,7 +157,7 @@ async def revenue_movements(session: AsyncSession, where: LedgerFilter) -> list[
     rows = [row async for row in ledger_rows(session, where) if counts_as_revenue(row.kind)]
     unwanted = owed_back_intents((row.kind, row.stripe_payment_intent) for row in rows)
     ended = select(ContractRow.id, ContractRow.currency, ContractRow.ended_at).where(
-        ContractRow.status.in_(_SCHEDULE_ENDS), ContractRow.ended_at.is_not(None)
+        ContractRow.status.in_([status.value for status in AFTER_COVER]), ContractRow.ended_at.is_not(None)
     )
     if where.until is not None:
         ended = ended.where(ContractRow.ended_at < where.until)

@@ -37,7 +37,7 @@ from entitlements import jobs
 from entitlements.audit_names import Action
 from entitlements.catalog import Billing
 from entitlements.contracts import service as services
-from entitlements.contracts.rules import LifecycleEvent
+from entitlements.contracts.rules import AFTER_COVER, LifecycleEvent
 from entitlements.contracts.store import ContractState, LifecycleRecord, LockedContract
 from entitlements.coverage import ContractStatus, Period
 from entitlements.errors import DomainError
@@ -424,11 +424,6 @@ async def payment_succeeded(run: UnitOfWork, event: Event, pi: so.PaymentIntent,
     return APPLIED
 
 
-_ENDED = frozenset(
-    {ContractStatus.CANCELLED, ContractStatus.CHARGEBACK, ContractStatus.LAPSED, ContractStatus.EXPIRED}
-)
-
-
 def _after_the_end(contract: ContractState, period: Period | None, paid_at: dt.datetime) -> bool:
     """Whether a payment reached a contract that had ended (cancelled, charged back, lapsed or
     expired) after it ended, or would buy cover only after that: a renewal Stripe took as the
@@ -436,7 +431,7 @@ def _after_the_end(contract: ContractState, period: Period | None, paid_at: dt.d
     once the plan was cancelled or its subscription had lapsed unpaid. No cancellation's refund
     counted it, and an ended contract is not revived. (A payment made before the end for cover
     before it, reported after it, buys its period, cut at a cancellation or chargeback.)"""
-    if contract.status not in _ENDED or contract.ended_at is None:
+    if contract.status not in AFTER_COVER or contract.ended_at is None:
         return False
     return paid_at >= contract.ended_at or (period is not None and period.start >= contract.ended_at)
 

@@ -64,6 +64,9 @@ def next_period(
 
 # A contract's endings, the one that wins first: a cancellation over a lapse over an expiry.
 ENDINGS = (S.CANCELLED, S.CHARGEBACK, S.LAPSED, S.EXPIRED, S.ABANDONED)
+# The endings of a contract that was paid for (an abandoned one never was): no cover past them,
+# what it kept is earned, and a payment after them buys nothing.
+AFTER_COVER = frozenset({S.CANCELLED, S.CHARGEBACK, S.LAPSED, S.EXPIRED})
 PAYMENT = "payment"
 
 
