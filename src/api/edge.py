@@ -59,6 +59,7 @@ AUTH_FIRST_BYTES = 8 * 1024
 # A page's form (the console's, the portal's, the rating page's: no key, no file) holds a few
 # fields, a claim's description of 2,000 characters at most: 9 bytes each, percent-encoded.
 PAGE_FORM_MAX_BYTES = 64 * 1024
+STRIPE_EVENTS = "/v1/stripe/webhooks"
 KEYLESS_POSTS = re.compile(r"^/v1/(?:stripe/webhooks|evidence-uploads/[^/]+|unsubscribe/[^/]+)$")
 
 
@@ -95,14 +96,27 @@ def _vary_on_language(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, b
     return [*headers, (b"vary", b"Accept-Language")]
 
 
-def _unreadable(body: bytes) -> str | None:
-    """Why a JSON body cannot be read safely, or None."""
+# A `\uD800`–`\uDBFF` escape (an escape: after an even number of backslashes) that no low
+# surrogate's escape follows: no character, where msgspec says only "Input data was truncated".
+_LONE_SURROGATE = re.compile(rb"(?:^|[^\\])(?:\\\\)*\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])")
+
+
+def _unreadable(body: bytes, *, event: bool = False) -> str | None:
+    """Why a JSON body cannot be read safely, or None. (A Stripe event's body that reads but
+    is no event is kept as malformed and acknowledged by its handler: Stripe would send a 400'd
+    one again for days.)"""
     if _JSON_NUL.search(body):
         return NUL_DETAIL
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
         return "the body is not valid UTF-8"
+    if not event and not body.strip():
+        return "the body is blank: send a JSON document, or no body at all"
+    if not event and (b"\\ud" in body or b"\\uD" in body) and (lone := _LONE_SURROGATE.search(body)):
+        return (
+            f"the body holds half of a UTF-16 surrogate pair (\\u{lone[0][-4:].decode()}) with no other half"
+        )
     if nested_deeper_than(body, MAX_JSON_DEPTH):
         return f"the body nests arrays and objects more than {MAX_JSON_DEPTH} deep"
     return None
@@ -450,7 +464,7 @@ class Edge:
                 make_problem(415, "send the body as application/json", instance=path, request_id=request_id),
             )
             return
-        if body and not upload and (unreadable := _unreadable(body)) is not None:
+        if body and not upload and (unreadable := _unreadable(body, event=path == STRIPE_EVENTS)) is not None:
             problem = make_problem(
                 400, unreadable, slug="malformed-body", instance=path, request_id=request_id
             )

@@ -572,3 +572,34 @@ async def test_an_empty_field_in_a_customer_patch_is_named_not_taken_for_no_chan
     assert answer.status_code == 422, answer.text
     assert answer.json()["errors"][0]["field"].removeprefix("body.") == field
     assert (await shop.call("GET", f"/v1/customers/{customer['id']}", "support"))[field] == customer[field]
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b'{"lookups": [{"serial": "\\ud800"}]}', "surrogate"),
+        (b'{"lookups": [{"serial": "AB\\uDBFFx"}]}', "surrogate"),
+        (b"  \n ", "blank"),
+    ],
+)
+async def test_a_body_that_is_no_json_text_is_said_as_what_it_is(
+    client: httpx.AsyncClient, keys: Keys, body: bytes, said: str
+) -> None:
+    """Both were answered "Input data was truncated", naming nothing."""
+    answer = await client.post(
+        "/v1/entitlements/check",
+        content=body,
+        headers={"Content-Type": "application/json", **keys.auth("support")},
+    )
+    assert answer.status_code == 400, answer.text
+    assert said in answer.json()["detail"]
+
+
+async def test_an_escaped_backslash_before_u_d800_is_text_not_half_a_pair(shop: Shop) -> None:
+    response = await shop.client.post(
+        "/v1/customers",
+        content=b'{"name": "C:\\\\ud800 path", "country": "SE"}',
+        headers={"Content-Type": "application/json", **shop.keys.auth("support")},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "C:\\ud800 path"
