@@ -16,7 +16,7 @@ _SERIAL = re.compile(r"^[A-Z0-9]{3,40}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 # Characters that show nothing: a zero-width space, a word joiner, a byte-order mark. (Zero-width
 # joiners and non-joiners are left alone: Devanagari and Arabic script spell with them.)
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff"))
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad"))  # and a soft hyphen, pasted
 # Marks that reorder what follows on screen, which lets a name show other text than it holds.
 _DIRECTION = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -49,10 +49,18 @@ def normalize_serial(raw: str) -> str:
 
 
 _JOINERS = "\u200c\u200d"  # ZWNJ, ZWJ: Devanagari and Arabic script spell with them
-# Categories no typed text holds: private use, unassigned (noncharacters among them), lone
-# surrogates; and the format characters besides the joiners (tags, invisible operators), which
-# show nothing.
-_NOT_TEXT = frozenset({"Co", "Cn", "Cs", "Cf"})
+# What no typed text holds: private-use characters, lone surrogates, noncharacters (U+FDD0–FDEF,
+# U+xFFFE, U+xFFFF), and format characters besides the joiners (a tag character, an invisible
+# operator), which show nothing. Characters unassigned in this Python's Unicode are not refused:
+# a newer emoji (U+1FA77) is one of them. Tags are kept inside a flag's sequence (🏴 + tags + end).
+_HIDDEN = frozenset({"Co", "Cs", "Cf"})
+_FLAG = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
+
+
+def _hidden(char: str) -> bool:
+    code = ord(char)
+    noncharacter = 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE
+    return noncharacter or (unicodedata.category(char) in _HIDDEN and char not in _JOINERS)
 
 
 def _script(char: str) -> str | None:
@@ -84,9 +92,9 @@ def clean_text(raw: str, field: str, max_length: int) -> str:
         raise InvalidInput(f"{field} may not hold control characters", field=field)
     if "\ufffd" in text:  # what a decoder puts in place of bytes that were not UTF-8
         raise InvalidInput(f"{field} holds U+FFFD: it was not sent as UTF-8", field=field)
-    if any(unicodedata.category(char) in _NOT_TEXT and char not in _JOINERS for char in text):
+    if any(_hidden(char) for char in _FLAG.sub("", text)):
         raise InvalidInput(
-            f"{field} may not hold invisible, private-use or unassigned characters (such as U+E0041"
+            f"{field} may not hold invisible, private-use or noncharacter code points (such as U+E0041"
             " or U+FFFF)",
             field=field,
         )

@@ -286,3 +286,19 @@ async def test_a_malformed_multipart_part_is_a_problem_not_a_crash(shop: Shop, p
     )
     assert 400 <= response.status_code < 500, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("name", ["photo\u202egnp.exe", "scan\U000e0041.pdf", "\u0301"])
+async def test_a_file_whose_name_does_not_read_is_kept_without_its_name(
+    shop: Shop, client: httpx.AsyncClient, keys: Keys, app: CoverlineApp, name: str
+) -> None:
+    """The name was checked after the file was stored: the upload failed with a 422 and left the
+    file behind with no row."""
+    claim = await claim_in_review(shop)
+    url = f"/v1/claims/{claim['id']}/evidence"
+    sent = await upload(client, url, PNG, name, "image/png", keys.auth("support"))
+    assert sent.status_code == 201, sent.text
+    assert sent.json().get("filename") is None
+    stored = [f async for f in FolderStore(app.state.settings.var_dir / "evidence").files()]
+    listed = await shop.call("GET", url, "support")
+    assert len(listed["data"]) == 1 and len(stored) >= 1

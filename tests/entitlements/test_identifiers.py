@@ -99,24 +99,44 @@ def test_marks_with_nothing_to_mark_are_a_blank_name(blank: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "hidden", ["A\U000e0041B", "A\uffffB", "A\ue000B", "A\ud800B", "A\u00adB", "A\u2062B"]
+    "hidden", ["A\U000e0041B", "A\uffffB", "A\ufdd0B", "A\ue000B", "A\ud800B", "A\u2062B"]
 )
-def test_invisible_private_and_unassigned_characters_are_refused_in_names(hidden: str) -> None:
-    """A tag character, a noncharacter, a private-use one, a lone surrogate, a soft hyphen, an
+def test_invisible_private_and_noncharacters_are_refused_in_names(hidden: str) -> None:
+    """A tag character outside a flag, a noncharacter, a private-use one, a lone surrogate, an
     invisible operator: each stored a name that shows other than it holds."""
     with pytest.raises(InvalidInput, match="invisible"):
         clean_text(hidden, "name", 200)
 
 
 @given(st.text(min_size=1, max_size=30))
-def test_a_kept_name_shows_something_and_holds_only_assigned_visible_characters(raw: str) -> None:
+def test_a_kept_name_shows_something_and_holds_no_hidden_characters(raw: str) -> None:
     try:
         kept = clean_text(raw, "name", 200)
     except InvalidInput:
         return
     categories = {unicodedata.category(char) for char in kept if char not in "\u200c\u200d"}
-    assert not categories & {"Co", "Cn", "Cs", "Cf", "Cc"}
-    assert any(category[0] in "LNPS" for category in categories)
+    assert not categories & {"Co", "Cs", "Cf", "Cc"}
+    assert not any(0xFDD0 <= ord(char) <= 0xFDEF or ord(char) & 0xFFFE == 0xFFFE for char in kept)
+    assert any(category[0] in "LNPS" or category == "Cn" for category in categories)
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [
+        "Thanks \U0001fa77",  # an emoji newer than this Python's Unicode: unassigned to it
+        "\U0001fae8 broke",
+        "Go \U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f!",  # Scotland's flag
+        "\u2764\ufe0f \U0001f44d\U0001f3fd",
+        "Nguyễn Thị Minh Khai",
+        "ज्ञान",
+    ],
+)
+def test_emoji_flags_and_names_in_every_script_are_kept(kept: str) -> None:
+    assert clean_text(kept, "comment", 200) == kept
+
+
+def test_a_pasted_soft_hyphen_is_dropped_not_refused() -> None:
+    assert clean_text("Versicherungs\u00adschein", "name", 200) == "Versicherungsschein"
 
 
 def test_a_name_holding_what_replaced_bytes_that_were_not_utf8_is_refused() -> None:

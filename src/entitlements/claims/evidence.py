@@ -148,7 +148,7 @@ async def attach(
             size=len(data),
             sha256=digest,
             storage_key=key,
-            filename=clean_text(filename, "filename", 200)[:200] if filename and filename.strip() else None,
+            filename=_filename(filename),
             uploaded_by=uploaded_by,
             created_at=now,
         )
@@ -198,3 +198,13 @@ async def sweep_orphans(sessions: Sessions, store: EvidenceStore, now: dt.dateti
             await store.delete(stored.key)
             deleted += 1
     return deleted
+
+
+def _filename(raw: str | None) -> str | None:
+    """The name the file came with, as text a person typed; None where there is none, or where it
+    does not read as one (a tag character, a NUL): the file is kept all the same, where the upload
+    failed after the file was stored."""
+    try:
+        return clean_text(raw, "filename", 200) if raw and raw.strip() else None
+    except InvalidInput:
+        return None
