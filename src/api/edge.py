@@ -352,16 +352,22 @@ class Edge:
     async def _post(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         request_id = scope["state"]["request_id"]
         path = scope["path"]
-        sent = [name.lower() for name, _ in scope["headers"]]
-        if twice := sorted({name.decode() for name in sent if name in _SINGLE and sent.count(name) > 1}):
-            # Which one was meant would be a guess (the first won: a key checked, another replayed).
-            detail = f"header(s) given more than once: {', '.join(twice)}"
+        told: dict[bytes, set[bytes]] = {}
+        for name, value in scope["headers"]:
+            if name.lower() in _SINGLE:
+                told.setdefault(name.lower(), set()).add(value.strip())
+        if twice := sorted(name.decode() for name, values in told.items() if len(values) > 1):
+            # Which one was meant would be a guess (the first won: a key checked, another replayed);
+            # the same value twice, as a proxy may repeat it, says one thing.
+            detail = f"header(s) given more than once, with different values: {', '.join(twice)}"
             problem = make_problem(400, detail, slug="repeated-header", instance=path, request_id=request_id)
             await send_problem(send, problem)
             return
-        if scope["method"] == "HEAD" and "GET" in getattr(self._route(path), "methods", ()):
-            # What a GET would answer, without its body: a load balancer's health check, a
-            # client asking a page's size. (The router has no HEAD of its own: it answered 405.)
+        methods = getattr(self._route(path), "methods", {})
+        if scope["method"] == "HEAD" and "HEAD" not in methods and methods.get("GET") is not None:
+            # What an API GET would answer, without its body: a load balancer's health check, a
+            # client asking a size. (The router has no HEAD of its own: it answered 405.) Not a
+            # page's GET: opening the portal's link or a rating page starts a session.
             await self._post({**scope, "method": "GET"}, receive, _bodiless(send))
             return
         verdict = await self._rate_verdict(scope)
@@ -373,9 +379,8 @@ class Edge:
             return
         route = self._route(path)
         if route is not None and scope["method"] == "OPTIONS":
-            allow = ", ".join(
-                sorted({*route.methods, *(["HEAD"] if "GET" in route.methods else [])})
-            ).encode()
+            head = ["HEAD"] if route.methods.get("GET") is not None else []  # as `_post` answers it
+            allow = ", ".join(sorted({*route.methods, *head})).encode()
             await send({"type": "http.response.start", "status": 204, "headers": [(b"allow", allow)]})
             await send({"type": "http.response.body", "body": b""})
             return
@@ -512,6 +517,9 @@ async def _bounded(scope: dict[str, Any], receive: Any, send: Any, limit: int) -
             return b"".join(chunks)
 
 
+_UTF8 = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})  # ASCII is UTF-8's first half
+
+
 def _unread_coding(encoding: str | None, parameters: str) -> str | None:
     """Why a body cannot be read as it says it is written, or None: a content coding (gzip,
     br) Coverline does not undo, or a charset other than UTF-8 (RFC 8259 JSON is UTF-8; a form is
@@ -521,6 +529,6 @@ def _unread_coding(encoding: str | None, parameters: str) -> str | None:
         return f"Content-Encoding {encoding.strip()[:40]!r} is not accepted: send the body as it is"
     for parameter in parameters.split(";"):
         name, _, value = parameter.partition("=")
-        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in _UTF8:
             return f"charset {value.strip()[:40]!r} is not accepted: send the body in UTF-8"
     return None
