@@ -719,6 +719,43 @@ async def test_a_renewal_paid_after_the_contract_lapsed_is_refunded_and_covers_n
     assert len(contract["coverage_periods"]) == 1  # the month it paid at checkout
     later = (start + dt.timedelta(days=10)).isoformat()
     assert (await shop.check(contract_id=contract_id, at=later))["covered"] is False
+    # Lapsed here, not by Stripe: its subscription is stopped, or it would charge every month.
+    async with app.state.db.sessions() as session:
+        stops = [r[0] for r in await session.execute(text("SELECT entrypoint FROM pgqueuer"))]
+    assert jobs.STOP_SUBSCRIPTION in stops
+
+
+async def test_the_last_instalment_paid_after_the_term_expired_buys_its_period_up_to_the_end(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    """Its period began before the end: the customer was covered for it, so it is booked, not
+    refunded, and covers nothing past the end."""
+    result = await shop.checkout("test-monthly")
+    contract_id = result["contract"]["id"]
+    [invoice] = app.state.gateway.invoices.values()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    ended = now + dt.timedelta(days=45)
+    await shop.lifecycle(contract_id, "expire", f"term-{contract_id}", at=ended)
+    start = now + dt.timedelta(days=30)
+    span = {"start": int(start.timestamp()), "end": int((start + dt.timedelta(days=30)).timestamp())}
+    last = {
+        **msgspec.to_builtins(invoice),
+        "id": "in_last_instalment",
+        "billing_reason": "subscription_cycle",
+        "lines": {"object": "list", "data": [{"amount": 7900, "period": span}]},
+        "payments": {"data": [{"payment": {"payment_intent": "pi_last_instalment"}}]},
+    }
+    paid_after = int((ended + dt.timedelta(hours=1)).timestamp())
+    response = await deliver(client, event("evt_last_instalment", "invoice.paid", last, paid_after))
+    assert response.json()["outcome"] == "applied"
+    assert await queued_jobs(app) == []  # nothing to refund
+    contract = await shop.call("GET", f"/v1/contracts/{contract_id}", "support")
+    assert contract["status"] == "expired"
+    [_, bought] = contract["coverage_periods"]
+    assert (dt.datetime.fromisoformat(bought["start"]), dt.datetime.fromisoformat(bought["end"])) == (
+        start,
+        ended,
+    )
 
 
 @pytest.mark.parametrize(

@@ -425,15 +425,17 @@ async def payment_succeeded(run: UnitOfWork, event: Event, pi: so.PaymentIntent,
 
 
 def _after_the_end(contract: ContractState, period: Period | None, paid_at: dt.datetime) -> bool:
-    """Whether a payment reached a contract that had ended (cancelled, charged back, lapsed or
-    expired) after it ended, or would buy cover only after that: a renewal Stripe took as the
-    customer cancelled, 3-D Secure finished after a cancel, an open invoice paid from its link
-    once the plan was cancelled or its subscription had lapsed unpaid. No cancellation's refund
-    counted it, and an ended contract is not revived. (A payment made before the end for cover
-    before it, reported after it, buys its period, cut at a cancellation or chargeback.)"""
+    """Whether a payment reached a contract that had ended after cover (cancelled, charged back,
+    lapsed, expired) and buys nothing: cover only after the end (a renewal taken as the customer
+    cancelled), or any payment made after a cancellation, a chargeback or a lapse (3-D Secure
+    finished after a cancel: no cancellation's refund counted it; an open invoice paid from its
+    link once the subscription had lapsed: its grace, unpaid, covered nothing, and an ended
+    contract is not revived). The last instalment of a term that ran out, paid late, buys its
+    period up to the end: its expiry cuts it there."""
     if contract.status not in AFTER_COVER or contract.ended_at is None:
         return False
-    return paid_at >= contract.ended_at or (period is not None and period.start >= contract.ended_at)
+    after = period is not None and period.start >= contract.ended_at
+    return after or (contract.status is not ContractStatus.EXPIRED and paid_at >= contract.ended_at)
 
 
 async def _unwanted(
@@ -489,6 +491,15 @@ async def _unwanted(
         why["price"] = {"amount": price.amount, "currency": price.currency}
         if payment.payment_intent is not None and payment.invoice is None:
             await record.unlink_payment_intent(contract.id, payment.payment_intent)
+    subscription = contract.stripe_subscription_id
+    if (
+        reason is Unwanted.LATE_PAYMENT
+        and contract.status in (ContractStatus.LAPSED, ContractStatus.EXPIRED)
+        and subscription is not None
+        and not any(f.reference == f"{subscription}:ended" for f in facts)
+    ):  # ended here (by the lifecycle call), not by Stripe: its subscription would charge again
+        stop = StopSubscription(contract.id, subscription)
+        run.enqueue(jobs.STOP_SUBSCRIPTION, msgspec.json.encode(stop))
     if payment.payment_intent is not None:
         refund = UnwantedRefund(contract.id, payment.payment_intent, payment.amount, payment.currency, reason)
         run.enqueue(jobs.REFUND_UNWANTED, msgspec.json.encode(refund))

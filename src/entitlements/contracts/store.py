@@ -57,7 +57,9 @@ def lost_to_another_contract(error: BaseException) -> Conflict | None:
 
 
 # Endings that cut coverage at their instant (the paid past stays): a cancellation, a chargeback.
-_CUTS = frozenset({ContractStatus.CANCELLED, ContractStatus.CHARGEBACK})
+# No cover past these endings, whatever a payment reported late bought. (A lapse follows a grace
+# that covered nothing, and a payment after it is refunded: it cuts nothing.)
+_CUTS = frozenset({ContractStatus.CANCELLED, ContractStatus.CHARGEBACK, ContractStatus.EXPIRED})
 
 
 _STATUS_EVENTS = {
