@@ -102,6 +102,20 @@ def test_the_manufacturers_warranty_end_is_marked_as_a_date(locale: str) -> None
     assert dates == ["2027-06-01"], ET.tostring(ssml, encoding="unicode")
 
 
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_day_whose_words_hold_another_days_is_marked_whole(locale: str) -> None:
+    """Cover to 11 December with a waiting period that ended on the 1st: "1 december 2026" is
+    inside "11 december 2026", and some processes said the cover ended on the 1st."""
+    covered = msgspec.structs.replace(
+        with_deductible("SEK"),
+        period_end=dt.datetime(2026, 12, 11, 12, tzinfo=dt.UTC),
+        waiting_until=dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC),
+    )
+    _, ssml = said(covered, locale)
+    dates = [e.text for e in ssml.iter("say-as") if e.get("interpret-as") == "date"]
+    assert dates == ["2026-12-11"], ET.tostring(ssml, encoding="unicode")
+
+
 def test_voice_platform_tags_carry_a_region() -> None:
     tags = {
         locale: parse(speak(variants("USD")[0], locale, plan_name="x").ssml).get(XML_LANG)
