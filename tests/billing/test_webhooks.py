@@ -974,6 +974,9 @@ async def test_a_refund_that_fails_is_booked_with_its_reversal_in_any_order(
     history = await shop.call("GET", f"/v1/contracts/{contract_id}/history", "support")
     owed = [h for h in history["data"] if h["action"] == "refund_outstanding"]
     assert len(owed) == 1, history
+    # Held for the customer, never earned: what came back stays deferred until it is paid out.
+    [position] = (await shop.call("GET", "/v1/finance/deferred-revenue", "finance"))["data"]
+    assert position["deferred"]["amount"] >= 1000, position
 
 
 async def test_a_mismatched_payment_does_not_become_the_contracts_payment_intent(

@@ -36,6 +36,11 @@ UNWANTED = frozenset(
 )
 
 
+# What is held for the customer, never earned: a payment that bought nothing, and a refund that
+# failed (its reversal: the money came back, and is owed until finance pays it back by hand).
+HELD = UNWANTED | {LedgerKind.REFUND_REVERSAL.value}
+
+
 def owed_back_intents(rows: Iterable[tuple[str, str | None]]) -> set[str]:
     """The PaymentIntents of payments that bought nothing, among (kind, PaymentIntent) ledger
     rows: what moves on them is owed back, never the contract's own money."""

@@ -14,7 +14,7 @@ from sqlalchemy import Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.finance.rules import Movement, Position, positions
-from billing.ledger.rules import UNWANTED, LedgerKind, counts_as_revenue, owed_back_intents
+from billing.ledger.rules import HELD, LedgerKind, counts_as_revenue, owed_back_intents
 from billing.tables import LedgerEntryRow
 from entitlements.contracts.rules import AFTER_COVER
 from entitlements.money import Money
@@ -178,7 +178,7 @@ async def revenue_movements(session: AsyncSession, where: LedgerFilter) -> list[
             row.occurred_at,
             row.period_start,
             row.period_end,
-            owed_back=row.kind in UNWANTED or row.stripe_payment_intent in unwanted,
+            owed_back=row.kind in HELD or row.stripe_payment_intent in unwanted,
         )
         for row in rows
     ]

@@ -696,8 +696,9 @@ async def _book_refunds(run: UnitOfWork, event: Event, refunds: list[so.Refund],
                 run, key, LedgerKind.REFUND_REVERSAL, amount, currency, event.at, **ids
             )
             if reversed_now and contract is not None:
-                # The customer is still owed it, and no cancel will pay it again (the contract is
-                # cancelled): said in the contract's history, for finance to pay back by hand.
+                # The customer is still owed it, and nothing here will pay it again (a cancel's
+                # refund is made once; a late payment's job is done): said in the contract's
+                # history, for finance to pay back by hand; held, never earned, meanwhile.
                 owed = {"amount": amount, "currency": currency.upper(), "refund": refund.id}
                 log.error("refund failed", contract_id=contract.id, refund=refund.id, amount=amount)
                 await audit.append(run, "contract", contract.id, ACTOR, [(Action.REFUND_OUTSTANDING, owed)])
