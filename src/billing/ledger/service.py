@@ -157,14 +157,13 @@ async def revenue_movements(session: AsyncSession, where: LedgerFilter) -> list[
     rows = [row async for row in ledger_rows(session, where) if counts_as_revenue(row.kind)]
     unwanted = owed_back_intents((row.kind, row.stripe_payment_intent) for row in rows)
     ended = select(ContractRow.id, ContractRow.currency, ContractRow.ended_at).where(
-        ContractRow.status.in_([status.value for status in AFTER_COVER]), ContractRow.ended_at.is_not(None)
+        ContractRow.status.in_([status.value for status in AFTER_COVER]),
+        ContractRow.ended_at.is_not(None),
+        # Of the contracts these rows are about: not every contract that ever ended.
+        ContractRow.id.in_(where.query().with_only_columns(LedgerEntryRow.contract_id).distinct()),
     )
     if where.until is not None:
         ended = ended.where(ContractRow.ended_at < where.until)
-    if where.currency is not None:
-        ended = ended.where(ContractRow.currency == where.currency)
-    if where.contract_id is not None:
-        ended = ended.where(ContractRow.id == where.contract_id)
     ends = [
         Movement(contract_id, 0, currency, ended_at, ends_schedule=True)
         for contract_id, currency, ended_at in (await session.execute(ended)).all()
