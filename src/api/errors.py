@@ -16,6 +16,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import DBAPIError
 
+from api.views import INSTANT_PATTERN
 from billing.gateway import GatewayError, HostedPagesUnavailable
 from billing.webhooks.signatures import SignatureError
 from entitlements.benefits.rules import NotRedeemable
@@ -117,8 +118,8 @@ def _parameter_name(request: Request[Any, Any, Any], key: str) -> str:
     return getattr(getattr(field, "kwarg_definition", None), "name", None) or key
 
 
-# The instants a query takes, as Litestar refuses one: its pattern, quoted as a repr.
-_INSTANT_REFUSED = "Expected `str` matching regex '^\\\\d{4}-"
+# The instants a query takes, as Litestar refuses one: msgspec's words, the pattern as a repr.
+_INSTANT_REFUSED = f"Expected `str` matching regex {INSTANT_PATTERN!r}"
 
 
 def _field_errors(exc: ValidationException, request: Request[Any, Any, Any]) -> list[FieldError]:
