@@ -91,6 +91,10 @@ async def _forget_rate_buckets(db: Database, _gateway: Gateway, _payload: bytes,
     await db.forget_rate_buckets(IDLE_BUCKET)
 
 
+async def _forget_job_log(db: Database, _gateway: Gateway, _payload: bytes, _job: str) -> None:
+    log.info("job log forgotten", rows=await db.forget_job_log(JOB_LOG_KEPT))
+
+
 def _outreach(settings: Settings) -> JobHandler:
     async def sweep_outreach(db: Database, _gateway: Gateway, _payload: bytes, _job: str) -> None:
         report = await outreach.sweep(
@@ -118,6 +122,8 @@ JOBS: dict[str, JobHandler] = {
 # Jobs a worker takes from the queue at once (PgQueuer's default is 10): each take is a query, and
 # a backlog of deliveries drains faster in larger takes.
 JOB_BATCH = 50
+# How long the job queue's log is kept: enough to see what a job did today.
+JOB_LOG_KEPT = dt.timedelta(days=1)
 # Renewal reminders, term ends and leads: due by the day, looked for every quarter of an hour.
 OUTREACH_CRON = "*/15 * * * *"
 # (job, cron): run by whichever worker's scheduler takes it first.
@@ -125,6 +131,7 @@ SCHEDULES: tuple[tuple[str, str, JobHandler], ...] = (
     (jobs.PURGE_IDEMPOTENT_REPLIES, "17 * * * *", _purge),
     (jobs.ABANDON_CHECKOUTS, "* * * * *", _abandon),
     (jobs.FORGET_RATE_BUCKETS, "*/10 * * * *", _forget_rate_buckets),
+    (jobs.FORGET_JOB_LOG, "*/10 * * * *", _forget_job_log),
 )
 
 

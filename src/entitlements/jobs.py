@@ -12,6 +12,8 @@ PURGE_IDEMPOTENT_REPLIES = "idempotency.purge"
 # Rate-limit buckets untouched long enough to be full again, forgotten (a scheduled job): a
 # publishable key gets one per client address.
 FORGET_RATE_BUCKETS = "rate_limits.forget"
+# The job queue's log past a day, forgotten (a scheduled job).
+FORGET_JOB_LOG = "queue.log.forget"
 # A payment that buys nothing (a duplicate, or one for an abandoned contract), refunded in
 # full; payload: `billing.unwanted.UnwantedRefund`.
 REFUND_UNWANTED = "payment.refund_unwanted"

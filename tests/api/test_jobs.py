@@ -20,10 +20,11 @@ from api.app import CoverlineApp, create_app
 from api.idempotency import purge_expired
 from api.settings import Settings
 from api.tables import IdempotentRequestRow
-from api.worker import build_worker
+from api.worker import _forget_job_log, build_worker
 from billing.gateway import GatewayError
 from billing.sandbox import SandboxGateway
 from entitlements import jobs
+from entitlements.store import outbox
 from entitlements.store.tables import CustomerRow
 from tests.api.shop import Shop, publish_test_plans
 from tests.conftest import WEBHOOK_SECRETS, Keys, make_settings, serving
@@ -130,6 +131,42 @@ async def test_a_job_is_queued_with_its_unit_of_work_and_not_without_it(app: Cov
         async with app.state.db.unit_of_work() as run:
             run.enqueue(jobs.CUSTOMER_CHANGED, b"cus_committed")
         assert await queued(app) == [(jobs.CUSTOMER_CHANGED, "queued", b"cus_committed")]
+
+
+async def test_every_other_job_is_taken_before_an_events_deliveries(app: CoverlineApp) -> None:
+    """A receiver that refuses every delivery keeps thousands of them due: letters, refunds and
+    pushes to Stripe waited behind them for minutes (the queue took the oldest first)."""
+    async with serving(app):
+        async with app.state.db.unit_of_work() as run:
+            for n in range(5):
+                run.enqueue(outbox.DELIVER, f"delivery-{n}".encode())
+        async with app.state.db.unit_of_work() as run:
+            run.enqueue(jobs.CUSTOMER_CHANGED, b"cus_waiting")
+        async with app.state.db.sessions() as session:
+            # PgQueuer's order of taking due jobs: priority first, then age.
+            rows = await session.execute(text("SELECT entrypoint FROM pgqueuer ORDER BY priority DESC, id"))
+            order = [r[0] for r in rows]
+        assert order == [jobs.CUSTOMER_CHANGED] + [outbox.DELIVER] * 5
+
+
+async def test_the_job_log_is_forgotten_after_a_day(app: CoverlineApp) -> None:
+    """PgQueuer keeps a row (and a failure's traceback) per status change for ever: 300 MB in 20
+    minutes of deliveries to a receiver that refused them all."""
+    insert = (
+        "INSERT INTO pgqueuer_log (created, job_id, status, priority, entrypoint)"
+        " VALUES (now() - :age * interval '1 hour', 1, 'exception', 0, :name)"
+    )
+    async with serving(app):
+        async with app.state.db.sessions() as session, session.begin():
+            for name, hours in (("old", 25), ("today", 2)):
+                await session.execute(text(insert), {"age": hours, "name": f"log-{name}"})
+        await _forget_job_log(app.state.db, SandboxGateway(WEBHOOK_SECRETS[0]), b"", "test")
+        async with app.state.db.sessions() as session, session.begin():
+            rows = await session.execute(
+                text("SELECT entrypoint FROM pgqueuer_log WHERE entrypoint LIKE 'log-%'")
+            )
+            assert [r[0] for r in rows] == ["log-today"]
+            await session.execute(text("DELETE FROM pgqueuer_log WHERE entrypoint LIKE 'log-%'"))
 
 
 async def test_a_renamed_customer_reaches_the_gateway_through_a_job_retried_after_failures(

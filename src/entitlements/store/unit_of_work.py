@@ -173,7 +173,10 @@ class UnitOfWork(PgStatements):
 
         jobs, self.jobs = self.jobs, []
         queries = Queries(AsyncpgDriver(_JobsCarryHeld(self)))  # type: ignore[arg-type]  # it only fetches
-        await queries.enqueue([job for job, _ in jobs], [payload for _, payload in jobs], [0] * len(jobs))
+        # Every other job before an event's deliveries when both are due: a receiver that refuses
+        # them all keeps thousands due, and letters and refunds waited behind them for minutes.
+        priorities = [0 if job == outbox.DELIVER else 1 for job, _ in jobs]
+        await queries.enqueue([job for job, _ in jobs], [payload for _, payload in jobs], priorities)
 
     async def _plan(self, code: str, version: int) -> Plan | None:
         return await plan_version(self, code, version)
