@@ -89,3 +89,11 @@ def test_a_large_body_without_a_good_key_is_refused_before_it_is_read(address: t
         answer, _ = _held(address, head + authorization + b"Connection: close\r\n\r\n")
         assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]  # not 408: nothing was waited for
         assert time.monotonic() - started < TIMEOUT
+
+
+def test_a_connection_that_sends_nothing_is_closed_within_the_timeout(address: tuple[str, int]) -> None:
+    """The head's time ran from its first byte: a connection that never sent one was held for
+    ever (8,000 of them held 20 MB and as many descriptors)."""
+    answer, took = _held(address, b"")
+    assert answer == b""  # nothing was asked: nothing is answered
+    assert TIMEOUT * 0.9 < took < TIMEOUT + 3
