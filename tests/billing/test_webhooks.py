@@ -525,9 +525,7 @@ async def test_a_lost_dispute_ends_cover_when_it_closed_and_stops_the_subscripti
     after = await shop.check(serial=sold["serial"], at=(closed + dt.timedelta(hours=1)).isoformat())
     assert (before["covered"], after["covered"], after["reason"]) == (True, False, "chargeback")
     assert after["products"][0]["contracts"][0]["disputed"] is False
-    async with app.state.db.sessions() as session:
-        stops = [r[0] for r in await session.execute(text("SELECT entrypoint FROM pgqueuer"))]
-    assert jobs.STOP_SUBSCRIPTION in stops
+    assert jobs.STOP_SUBSCRIPTION in await queued_kinds(app)
 
 
 async def test_a_payment_that_reaches_a_cancelled_contract_books_the_coverage_it_bought(
@@ -575,6 +573,11 @@ async def pay_again(client: httpx.AsyncClient, contract_id: str, name: str, amou
     assert (
         await deliver(client, event(f"evt_{name}", "payment_intent.succeeded", intent))
     ).status_code == 200
+
+
+async def queued_kinds(app: CoverlineApp) -> list[str]:
+    async with app.state.db.sessions() as session:
+        return [r[0] for r in await session.execute(text("SELECT entrypoint FROM pgqueuer ORDER BY id"))]
 
 
 async def queued_jobs(app: CoverlineApp) -> list[tuple[str, dict[str, Any]]]:
@@ -720,9 +723,7 @@ async def test_a_renewal_paid_after_the_contract_lapsed_is_refunded_and_covers_n
     later = (start + dt.timedelta(days=10)).isoformat()
     assert (await shop.check(contract_id=contract_id, at=later))["covered"] is False
     # Lapsed here, not by Stripe: its subscription is stopped, or it would charge every month.
-    async with app.state.db.sessions() as session:
-        stops = [r[0] for r in await session.execute(text("SELECT entrypoint FROM pgqueuer"))]
-    assert jobs.STOP_SUBSCRIPTION in stops
+    assert jobs.STOP_SUBSCRIPTION in await queued_kinds(app)
 
 
 async def test_the_last_instalment_paid_after_the_term_expired_buys_its_period_up_to_the_end(
