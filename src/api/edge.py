@@ -363,7 +363,8 @@ class Edge:
             problem = make_problem(400, detail, slug="repeated-header", instance=path, request_id=request_id)
             await send_problem(send, problem)
             return
-        methods = getattr(self._route(path), "methods", {})
+        route = self._route(path)
+        methods = route.methods if route is not None else {}
         if scope["method"] == "HEAD" and "HEAD" not in methods and methods.get("GET") is not None:
             # What an API GET would answer, without its body: a load balancer's health check, a
             # client asking a size. (The router has no HEAD of its own: it answered 405.) Not a
@@ -377,7 +378,6 @@ class Edge:
                 send, make_problem(429, detail, instance=path, request_id=request_id), rate_headers(verdict)
             )
             return
-        route = self._route(path)
         if route is not None and scope["method"] == "OPTIONS":
             head = ["HEAD"] if route.methods.get("GET") is not None else []  # as `_post` answers it
             allow = ", ".join(sorted({*route.methods, *head})).encode()
