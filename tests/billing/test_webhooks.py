@@ -726,6 +726,54 @@ async def test_a_renewal_paid_after_the_contract_lapsed_is_refunded_and_covers_n
     assert jobs.STOP_SUBSCRIPTION in await queued_kinds(app)
 
 
+async def test_a_payment_intent_paid_after_the_term_expired_is_a_late_payment(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    """A PaymentIntent naming the expired contract, paid after its end, has no period to judge by:
+    it was kept, bought a period of no length, and was counted as earned at once."""
+    contract_id = (await shop.checkout("test-monthly"))["contract"]["id"]
+    ended = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=10)
+    await shop.lifecycle(contract_id, "expire", f"term-{contract_id}", at=ended)
+    await pay_again(client, contract_id, "after_expiry")  # its event: now, before the end
+    later = {
+        "id": "pi_after_expiry_late",
+        "object": "payment_intent",
+        "status": "succeeded",
+        "amount": 7900,
+        "currency": "usd",
+        "latest_charge": "ch_after_expiry_late",
+        "metadata": {"contract_id": contract_id},
+    }
+    paid = int((ended + dt.timedelta(hours=1)).timestamp())
+    answer = await deliver(client, event("evt_after_expiry_late", "payment_intent.succeeded", later, paid))
+    assert answer.json()["outcome"] == "applied"
+    refunds = [(r["reason"], r["payment_intent"]) for _, r in await queued_jobs(app)]
+    assert ("late_payment", "pi_after_expiry_late") in refunds
+
+
+async def test_stripe_ending_the_subscription_we_stopped_keeps_the_contract_as_it_ended(
+    shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
+) -> None:
+    """A contract lapsed here, its subscription stopped after: Stripe's deletion ("cancellation
+    requested") turned it into `cancelled`, moved its end and told every endpoint."""
+    result = await shop.checkout("test-monthly")
+    contract_id = result["contract"]["id"]
+    lapsed = await shop.lifecycle(contract_id, "lapse", f"lapse-{contract_id}")
+    [subscription] = app.state.gateway.subscriptions
+    deleted = {
+        "id": subscription,
+        "object": "subscription",
+        "status": "canceled",
+        "metadata": {"contract_id": contract_id},
+        "cancellation_details": {"reason": "cancellation_requested"},
+        "ended_at": int(time.time()) + 60,
+    }
+    told = await deliver(client, event("evt_stopped_after_lapse", "customer.subscription.deleted", deleted))
+    assert told.json()["outcome"] == "applied"
+    after = await shop.call("GET", f"/v1/contracts/{contract_id}", "support")
+    assert (after["status"], after["ended_at"]) == ("lapsed", lapsed["ended_at"])
+
+
 async def test_the_last_instalment_paid_after_the_term_expired_buys_its_period_up_to_the_end(
     shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
 ) -> None:

@@ -434,7 +434,9 @@ def _after_the_end(contract: ContractState, period: Period | None, paid_at: dt.d
     period up to the end: its expiry cuts it there."""
     if contract.status not in AFTER_COVER or contract.ended_at is None:
         return False
-    after = period is not None and period.start >= contract.ended_at
+    if period is None:  # a PaymentIntent of its own: judged by when it was paid
+        return paid_at >= contract.ended_at
+    after = period.start >= contract.ended_at
     return after or (contract.status is not ContractStatus.EXPIRED and paid_at >= contract.ended_at)
 
 
@@ -628,6 +630,10 @@ async def subscription_changed(
         if expired
         else subscription_ending(sub.end_reason, ended, so.instant(sub.cancel_at))
     )
+    if contract.status in AFTER_COVER:
+        # Ended already (lapsed, expired or charged back here, then its subscription stopped by
+        # us): Stripe's end is a fact of that ending, which a "cancelled" would have rewritten.
+        target = contract.status
     await services.end_contract(
         run,
         contract,
