@@ -13,6 +13,7 @@ from billing.finance.rules import (
     positions,
     recognized_by_contract,
 )
+from billing.ledger.rules import held_for_the_customer
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 YEAR = dt.timedelta(days=365)
@@ -148,3 +149,33 @@ def test_a_loss_ratio_is_cost_over_earned_and_none_without_revenue(earned: int, 
     lines = loss_ratios({(month, "p", "USD"): earned}, {(month, "p", "USD"): cost})
     assert [(x.earned, x.claim_cost) for x in lines] == [(earned, cost)]
     assert lines[0].loss_ratio == (round(cost / earned, 4) if earned else None)
+
+
+def test_a_failed_refund_is_held_until_it_is_paid_back_and_then_the_rest_is_earned() -> None:
+    """Sale 100, a refund of 60 that failed (the 60 came back), then 60 paid back through Stripe:
+    held meanwhile, never earned; once paid back, 40 was the contract's and is earned (holding
+    the reversal alone left the payback as the contract's own refund: 0 earned, 40 deferred)."""
+    t1, t2, t3 = T0 + dt.timedelta(days=1), T0 + dt.timedelta(days=2), T0 + dt.timedelta(days=3)
+    rows = [
+        ("sale", "pi_1", T0),
+        ("refund", "pi_1", t1),
+        ("refund_reversal", "pi_1", t2),
+        ("refund", "pi_1", t3),
+    ]
+    held = held_for_the_customer(rows)
+    assert held == [False, False, True, True]
+    amounts = [10_000, -6_000, 6_000, -6_000]
+    moves = [
+        Movement(
+            "c1",
+            amount,
+            "USD",
+            at,
+            at if kind == "sale" else None,
+            T0 + YEAR if kind == "sale" else None,
+            owed_back=h,
+        )
+        for (kind, _, at), amount, h in zip(rows, amounts, held, strict=True)
+    ]
+    assert positions(moves[:3], t2) == [Position("USD", 10_000, 4_000, 6_000)]  # 60 held
+    assert positions(moves, t3) == [Position("USD", 4_000, 4_000, 0)]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime as dt
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
 
@@ -36,9 +37,27 @@ UNWANTED = frozenset(
 )
 
 
-# What is held for the customer, never earned: a payment that bought nothing, and a refund that
-# failed (its reversal: the money came back, and is owed until finance pays it back by hand).
-HELD = UNWANTED | {LedgerKind.REFUND_REVERSAL.value}
+def held_for_the_customer(rows: Sequence[tuple[str, str | None, dt.datetime]]) -> list[bool]:
+    """For each (kind, PaymentIntent, when) ledger row: whether it is money held for the customer,
+    never earned. A payment that bought nothing (`UNWANTED`), and what moved on its PaymentIntent;
+    a refund that failed (its reversal: the money came back, owed until it is paid back), and a
+    refund made on that PaymentIntent after it (the paying back of what was held)."""
+    unwanted = owed_back_intents((kind, intent) for kind, intent, _ in rows)
+    reversed_at: dict[str, dt.datetime] = {}
+    for kind, intent, at in rows:
+        if (
+            kind == LedgerKind.REFUND_REVERSAL
+            and intent
+            and (intent not in reversed_at or at < reversed_at[intent])
+        ):
+            reversed_at[intent] = at
+    return [
+        kind in UNWANTED
+        or kind == LedgerKind.REFUND_REVERSAL
+        or intent in unwanted
+        or (kind == LedgerKind.REFUND and intent in reversed_at and at > reversed_at[intent])
+        for kind, intent, at in rows
+    ]
 
 
 def owed_back_intents(rows: Iterable[tuple[str, str | None]]) -> set[str]:

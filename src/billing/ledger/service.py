@@ -14,7 +14,7 @@ from sqlalchemy import Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.finance.rules import Movement, Position, positions
-from billing.ledger.rules import HELD, LedgerKind, counts_as_revenue, owed_back_intents
+from billing.ledger.rules import LedgerKind, counts_as_revenue, held_for_the_customer
 from billing.tables import LedgerEntryRow
 from entitlements.contracts.rules import AFTER_COVER
 from entitlements.money import Money
@@ -155,7 +155,7 @@ async def revenue_movements(session: AsyncSession, where: LedgerFilter) -> list[
     them: a payment that bought nothing (`Unwanted`: refunded by its job), and what moved on it
     since, is money owed back, never earned."""
     rows = [row async for row in ledger_rows(session, where) if counts_as_revenue(row.kind)]
-    unwanted = owed_back_intents((row.kind, row.stripe_payment_intent) for row in rows)
+    held = held_for_the_customer([(row.kind, row.stripe_payment_intent, row.occurred_at) for row in rows])
     ended = select(ContractRow.id, ContractRow.currency, ContractRow.ended_at).where(
         ContractRow.status.in_([status.value for status in AFTER_COVER]),
         ContractRow.ended_at.is_not(None),
@@ -177,9 +177,9 @@ async def revenue_movements(session: AsyncSession, where: LedgerFilter) -> list[
             row.occurred_at,
             row.period_start,
             row.period_end,
-            owed_back=row.kind in HELD or row.stripe_payment_intent in unwanted,
+            owed_back=owed_back,
         )
-        for row in rows
+        for row, owed_back in zip(rows, held, strict=True)
     ]
 
 
