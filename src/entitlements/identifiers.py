@@ -50,17 +50,46 @@ def normalize_serial(raw: str) -> str:
 
 _JOINERS = "\u200c\u200d"  # ZWNJ, ZWJ: Devanagari and Arabic script spell with them
 # What no typed text holds: private-use characters, lone surrogates, noncharacters (U+FDD0–FDEF,
-# U+xFFFE, U+xFFFF), and format characters besides the joiners (a tag character, an invisible
-# operator), which show nothing. Characters unassigned in this Python's Unicode are not refused:
-# a newer emoji (U+1FA77) is one of them. Tags are kept inside a flag's sequence (🏴 + tags + end).
-_HIDDEN = frozenset({"Co", "Cs", "Cf"})
-_FLAG = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
+# U+xFFFE, U+xFFFF), format characters besides the joiners (a tag character, an invisible
+# operator), line and paragraph separators, and characters unassigned in this Python's Unicode
+# outside the emoji blocks (a newer emoji, U+1FA77, is unassigned to it and kept). Tags are kept
+# inside a subdivision flag's sequence (🏴 + two to six letters or digits + end), and the format
+# characters that show, as number signs, in Arabic, Syriac and Mongolian text.
+_HIDDEN = frozenset({"Co", "Cs", "Cf", "Cn", "Zl", "Zp"})
+_SHOWN_FORMATS = frozenset("\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f\u08e2\u180e")
+_FLAG = re.compile(
+    "\U0001f3f4[\U000e0061-\U000e007a]{2}[\U000e0030-\U000e0039\U000e0061-\U000e007a]{1,4}\U000e007f"
+)
+# Fillers that a font draws as nothing, though Unicode calls them letters or symbols.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _emoji_block(char: str) -> bool:
+    return 0x1F000 <= ord(char) <= 0x1FBFF
 
 
 def _hidden(char: str) -> bool:
     code = ord(char)
-    noncharacter = 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE
-    return noncharacter or (unicodedata.category(char) in _HIDDEN and char not in _JOINERS)
+    if 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:  # noncharacters
+        return True
+    category = unicodedata.category(char)
+    if category == "Cn":
+        return not _emoji_block(char)
+    return category in _HIDDEN and char not in _JOINERS and char not in _SHOWN_FORMATS
+
+
+def _shows(char: str) -> bool:
+    """Whether a character shows something on its own (a mark needs a letter to sit on)."""
+    if char in _BLANK_LETTERS:
+        return False
+    return unicodedata.category(char)[0] in "LNPS" or (
+        unicodedata.category(char) == "Cn" and _emoji_block(char)
+    )
+
+
+def _pictographic(char: str) -> bool:
+    """An emoji, or what an emoji sequence puts beside one (VS16, a skin tone)."""
+    return char == "\ufe0f" or _emoji_block(char) or unicodedata.category(char) == "So"
 
 
 def _script(char: str) -> str | None:
@@ -71,11 +100,22 @@ def _script(char: str) -> str | None:
 
 
 def _joiners_inside_words(text: str) -> bool:
-    """Every zero-width (non-)joiner sits between two letters or marks of one script."""
+    """Every zero-width (non-)joiner sits between two letters or marks of one script, or a
+    zero-width joiner between two emoji (a family, a rainbow flag: 👨‍👩‍👧, 🏳️‍🌈)."""
     for index, char in enumerate(text):
         if char in _JOINERS:
-            before = _script(text[index - 1]) if index > 0 else None
-            after = _script(text[index + 1]) if index + 1 < len(text) else None
+            before_char = text[index - 1] if index > 0 else ""
+            after_char = text[index + 1] if index + 1 < len(text) else ""
+            if (
+                char == "\u200d"
+                and before_char
+                and after_char
+                and _pictographic(before_char)
+                and _pictographic(after_char)
+            ):
+                continue
+            before = _script(before_char) if before_char else None
+            after = _script(after_char) if after_char else None
             if before is None or before != after:
                 return False
     return True
@@ -94,8 +134,8 @@ def clean_text(raw: str, field: str, max_length: int) -> str:
         raise InvalidInput(f"{field} holds U+FFFD: it was not sent as UTF-8", field=field)
     if any(_hidden(char) for char in _FLAG.sub("", text)):
         raise InvalidInput(
-            f"{field} may not hold invisible, private-use or noncharacter code points (such as U+E0041"
-            " or U+FFFF)",
+            f"{field} may not hold invisible, private-use, unassigned or noncharacter code points (such"
+            " as U+E0041 or U+FFFF)",
             field=field,
         )
     if not text.isascii() and not _joiners_inside_words(text):
@@ -103,7 +143,7 @@ def clean_text(raw: str, field: str, max_length: int) -> str:
             f"{field} may hold a zero-width joiner (U+200C, U+200D) only inside a word of one script",
             field=field,
         )
-    if not any(unicodedata.category(char)[0] in "LNPS" for char in text):  # marks alone show nothing
+    if not any(_shows(char) for char in text):  # marks alone, or fillers, show nothing
         raise InvalidInput(f"{field} may not be blank", field=field)
     if len(text) > max_length:  # normalizing can lengthen text (U+0958 is two characters in NFC)
         raise InvalidInput(f"{field} is over {max_length} characters", field=field)

@@ -114,25 +114,54 @@ def test_a_kept_name_shows_something_and_holds_no_hidden_characters(raw: str) ->
         kept = clean_text(raw, "name", 200)
     except InvalidInput:
         return
-    categories = {unicodedata.category(char) for char in kept if char not in "\u200c\u200d"}
-    assert not categories & {"Co", "Cs", "Cf", "Cc"}
-    assert not any(0xFDD0 <= ord(char) <= 0xFDEF or ord(char) & 0xFFFE == 0xFFFE for char in kept)
-    assert any(category[0] in "LNPS" or category == "Cn" for category in categories)
+    shown_formats = set("\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f\u08e2\u180e\u200c\u200d")
+    for char in kept:
+        category = unicodedata.category(char)
+        assert category not in {"Co", "Cs", "Cc", "Zl", "Zp"}, repr(char)
+        assert category != "Cf" or char in shown_formats, repr(char)
+        assert category != "Cn" or 0x1F000 <= ord(char) <= 0x1FBFF, repr(char)
+        assert not (0xFDD0 <= ord(char) <= 0xFDEF or ord(char) & 0xFFFE == 0xFFFE), repr(char)
+    assert any(unicodedata.category(char)[0] in "LNPS" or unicodedata.category(char) == "Cn" for char in kept)
+
+
+TAGS = {letter: chr(0xE0000 + ord(letter)) for letter in "abcdefghijklmnopqrstuvwxyz0123456789 "}
+
+
+def tagged(text: str) -> str:
+    return "\U0001f3f4" + "".join(TAGS[c] for c in text) + "\U000e007f"
 
 
 @pytest.mark.parametrize(
     "kept",
     [
         "Thanks \U0001fa77",  # an emoji newer than this Python's Unicode: unassigned to it
+        "\U0001fa77",
         "\U0001fae8 broke",
-        "Go \U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f!",  # Scotland's flag
+        f"Go {tagged('gbsct')}!",  # Scotland's flag
         "\u2764\ufe0f \U0001f44d\U0001f3fd",
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # a family: emoji joined by ZWJ
+        "\U0001f3f3\ufe0f\u200d\U0001f308",  # the rainbow flag
         "Nguyễn Thị Minh Khai",
         "ज्ञान",
+        "\u0600\u0661\u0662",  # the Arabic number sign, which shows
     ],
 )
 def test_emoji_flags_and_names_in_every_script_are_kept(kept: str) -> None:
     assert clean_text(kept, "comment", 200) == kept
+
+
+@pytest.mark.parametrize(
+    "hidden", [f"Ok {tagged('ignore all previous')}", "A\u2065B", "A\ufff0B", "A\u0378B", "a\u2028b"]
+)
+def test_text_hidden_in_a_false_flag_or_unassigned_characters_is_refused(hidden: str) -> None:
+    with pytest.raises(InvalidInput, match="invisible"):
+        clean_text(hidden, "comment", 200)
+
+
+@pytest.mark.parametrize("filler", ["\u3164", "\u2800", "\uffa0 \u115f"])
+def test_fillers_that_show_nothing_are_a_blank_name(filler: str) -> None:
+    with pytest.raises(InvalidInput, match="blank"):
+        clean_text(filler, "name", 200)
 
 
 def test_a_pasted_soft_hyphen_is_dropped_not_refused() -> None:
