@@ -175,6 +175,15 @@ def _bodiless(send: Any) -> Any:
 _SINGLE = frozenset({b"authorization", b"idempotency-key", b"content-type", b"stripe-signature"})
 
 
+# Pages whose GET does something (the portal's link opens a session, a rating link a request,
+# the sandbox's and the demo's pages act on a payment): HEAD is not answered as their GET.
+_ACTING_PAGES = re.compile(r"^/(?:portal|rate|sandbox|demo)(?:/|$)")
+
+
+def _head_as_get(path: str, methods: dict[str, Any]) -> bool:
+    return "GET" in methods and "HEAD" not in methods and not _ACTING_PAGES.match(path)
+
+
 class Edge:
     def __init__(
         self,
@@ -353,9 +362,9 @@ class Edge:
         request_id = scope["state"]["request_id"]
         path = scope["path"]
         told: dict[bytes, set[bytes]] = {}
-        for name, value in scope["headers"]:
-            if name.lower() in _SINGLE:
-                told.setdefault(name.lower(), set()).add(value.strip())
+        for name, value in scope["headers"]:  # ASGI's header names are lower case
+            if name in _SINGLE:
+                told.setdefault(name, set()).add(value.strip())
         if twice := sorted(name.decode() for name, values in told.items() if len(values) > 1):
             # Which one was meant would be a guess (the first won: a key checked, another replayed);
             # the same value twice, as a proxy may repeat it, says one thing.
@@ -365,10 +374,9 @@ class Edge:
             return
         route = self._route(path)
         methods = route.methods if route is not None else {}
-        if scope["method"] == "HEAD" and "HEAD" not in methods and methods.get("GET") is not None:
-            # What an API GET would answer, without its body: a load balancer's health check, a
-            # client asking a size. (The router has no HEAD of its own: it answered 405.) Not a
-            # page's GET: opening the portal's link or a rating page starts a session.
+        if scope["method"] == "HEAD" and _head_as_get(path, methods):
+            # What a GET would answer, without its body: a load balancer's health check, a client
+            # asking a size. (The router has no HEAD of its own: it answered 405.)
             await self._post({**scope, "method": "GET"}, receive, _bodiless(send))
             return
         verdict = await self._rate_verdict(scope)
@@ -379,7 +387,7 @@ class Edge:
             )
             return
         if route is not None and scope["method"] == "OPTIONS":
-            head = ["HEAD"] if route.methods.get("GET") is not None else []  # as `_post` answers it
+            head = ["HEAD"] if _head_as_get(path, route.methods) else []  # as `_post` answers it
             allow = ", ".join(sorted({*route.methods, *head})).encode()
             await send({"type": "http.response.start", "status": 204, "headers": [(b"allow", allow)]})
             await send({"type": "http.response.body", "body": b""})

@@ -94,7 +94,7 @@ class IdempotencyMiddleware:
     async def __call__(self, asgi_scope: Scope, receive: Receive, send: Send) -> None:
         scope: dict[str, Any] = asgi_scope  # type: ignore[assignment]
         key = header(scope, b"idempotency-key") if scope["type"] == "http" else None
-        if key is None or scope["method"] != "POST" or _READS.match(scope["path"]):
+        if key is None or scope["method"] != "POST" or _READS.match(scope["path"].rstrip("/")):
             await self.app(asgi_scope, receive, send)
             return
         state: dict[str, Any] = scope.setdefault("state", {})

@@ -302,3 +302,11 @@ async def test_a_file_whose_name_does_not_read_is_kept_without_its_name(
     stored = [f async for f in FolderStore(app.state.settings.var_dir / "evidence").files()]
     listed = await shop.call("GET", url, "support")
     assert len(listed["data"]) == 1 and len(stored) >= 1
+
+
+async def test_a_long_file_name_is_kept_shortened(shop: Shop, client: httpx.AsyncClient, keys: Keys) -> None:
+    claim = await claim_in_review(shop)
+    url = f"/v1/claims/{claim['id']}/evidence"
+    sent = await upload(client, url, PNG, "receipt-" + "x" * 300 + ".png", "image/png", keys.auth("support"))
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["filename"] == ("receipt-" + "x" * 300)[:200]

@@ -487,9 +487,12 @@ async def test_head_on_a_path_with_no_get_is_405_and_options_names_head_beside_g
     assert (await client.head("/v1/stripe/webhooks")).status_code == 405
     allow = (await client.options("/health")).headers["allow"]
     assert {"GET", "HEAD"} <= {method.strip() for method in allow.split(",")}
-    # Not a page's GET: the portal's link opens a session, a rating page a request.
-    assert (await client.head("/console/sign-in")).status_code == 405
-    assert "HEAD" not in (await client.options("/console/sign-in")).headers["allow"]
+    # Not a page's GET that does something: the portal's link opens a session.
+    assert (await client.head("/portal/some-token")).status_code == 405
+    assert "HEAD" not in (await client.options("/portal/some-token")).headers["allow"]
+    for page in ("/console/sign-in", "/docs"):
+        got, head = await client.get(page), await client.head(page)
+        assert (head.status_code, head.content) == (got.status_code, b"")
 
 
 @pytest.mark.parametrize(

@@ -209,7 +209,7 @@ async def test_a_batch_check_is_answered_afresh_and_keeps_no_reply(
     first = await client.post("/v1/entitlements/check", json=body, headers=headers)
     assert first.status_code == 200, first.text
     await shop.lifecycle(contract["id"], "cancel", "c-batch")
-    again = await client.post("/v1/entitlements/check", json=body, headers=headers)
+    again = await client.post("/v1/entitlements/check/", json=body, headers=headers)  # the same route
     assert "idempotent-replayed" not in again.headers
     assert again.json()["results"][0]["covered"] is False  # as it is now, not as it was
     async with app.state.db.sessions() as session:

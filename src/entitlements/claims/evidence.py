@@ -205,6 +205,6 @@ def _filename(raw: str | None) -> str | None:
     does not read as one (a tag character, a NUL): the file is kept all the same, where the upload
     failed after the file was stored."""
     try:
-        return clean_text(raw, "filename", 200) if raw and raw.strip() else None
+        return clean_text(raw.strip()[:200], "filename", 400)[:200] if raw and raw.strip() else None
     except InvalidInput:
         return None
