@@ -223,11 +223,18 @@ class Database:
 
     async def forget_job_log(self, kept: dt.timedelta) -> int:
         """The job queue's log (a row per status change of each job, a failure's traceback with
-        it) older than `kept`, deleted; how many. PgQueuer keeps it for ever: a receiver that
-        refuses every delivery grew it by 300 MB in 20 minutes."""
+        it) and its per-second statistics older than `kept`, deleted; how many log rows. PgQueuer
+        keeps both for ever: a receiver that refuses every delivery grew the log by 300 MB in 20
+        minutes. A job kept as failed keeps its log, the traceback to look at before queueing it
+        again."""
         async with self._pools()[1].acquire() as connection:
             done = await connection.execute(
-                "DELETE FROM pgqueuer_log WHERE created < clock_timestamp() - $1::interval", kept
+                "DELETE FROM pgqueuer_log WHERE created < clock_timestamp() - $1::interval"
+                " AND job_id NOT IN (SELECT id FROM pgqueuer WHERE status = 'failed')",
+                kept,
+            )
+            await connection.execute(
+                "DELETE FROM pgqueuer_statistics WHERE created < clock_timestamp() - $1::interval", kept
             )
         return int(done.split()[-1])
 

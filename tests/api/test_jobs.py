@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,10 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from pgqueuer.domain.types import QueueExecutionMode
+from pgqueuer.adapters.drivers.asyncpg import AsyncpgDriver
+from pgqueuer.adapters.persistence.queries import Queries
+from pgqueuer.domain.types import QueueEntrypoint, QueueExecutionMode
+from pgqueuer.ports.repository import EntrypointExecutionParameter
 from sqlalchemy import select, text
 
 from api.app import CoverlineApp, create_app
@@ -142,11 +146,18 @@ async def test_every_other_job_is_taken_before_an_events_deliveries(app: Coverli
                 run.enqueue(outbox.DELIVER, f"delivery-{n}".encode())
         async with app.state.db.unit_of_work() as run:
             run.enqueue(jobs.CUSTOMER_CHANGED, b"cus_waiting")
-        async with app.state.db.sessions() as session:
-            # PgQueuer's order of taking due jobs: priority first, then age.
-            rows = await session.execute(text("SELECT entrypoint FROM pgqueuer ORDER BY priority DESC, id"))
-            order = [r[0] for r in rows]
-        assert order == [jobs.CUSTOMER_CHANGED] + [outbox.DELIVER] * 5
+        # The queue's own take, one job at a time, as a worker's would be.
+        connection = await asyncpg.connect(_plain(str(app.state.db.url)))
+        try:
+            queries = Queries(AsyncpgDriver(connection))
+            kinds = {
+                QueueEntrypoint(name): EntrypointExecutionParameter(0)
+                for name in (outbox.DELIVER, jobs.CUSTOMER_CHANGED)
+            }
+            taken = await queries.dequeue(1, kinds, uuid.uuid4(), None, dt.timedelta(seconds=30))
+        finally:
+            await connection.close()
+        assert [job.entrypoint for job in taken] == [jobs.CUSTOMER_CHANGED]
 
 
 async def test_the_job_log_is_forgotten_after_a_day(app: CoverlineApp) -> None:
@@ -154,19 +165,25 @@ async def test_the_job_log_is_forgotten_after_a_day(app: CoverlineApp) -> None:
     minutes of deliveries to a receiver that refused them all."""
     insert = (
         "INSERT INTO pgqueuer_log (created, job_id, status, priority, entrypoint)"
-        " VALUES (now() - :age * interval '1 hour', 1, 'exception', 0, :name)"
+        " VALUES (now() - :age * interval '1 hour', :job, 'exception', 0, :name)"
+    )
+    failed = (
+        "INSERT INTO pgqueuer (priority, status, entrypoint) VALUES (0, 'failed', 'log-kept') RETURNING id"
     )
     async with serving(app):
         async with app.state.db.sessions() as session, session.begin():
-            for name, hours in (("old", 25), ("today", 2)):
-                await session.execute(text(insert), {"age": hours, "name": f"log-{name}"})
+            kept_job = (await session.execute(text(failed))).scalar_one()
+            # A job kept as failed keeps its log: the traceback to read before queueing it again.
+            for name, hours, job in (("old", 25, -1), ("today", 2, -1), ("failed-job", 25, kept_job)):
+                await session.execute(text(insert), {"age": hours, "name": f"log-{name}", "job": job})
         await _forget_job_log(app.state.db, SandboxGateway(WEBHOOK_SECRETS[0]), b"", "test")
         async with app.state.db.sessions() as session, session.begin():
             rows = await session.execute(
-                text("SELECT entrypoint FROM pgqueuer_log WHERE entrypoint LIKE 'log-%'")
+                text("SELECT entrypoint FROM pgqueuer_log WHERE entrypoint LIKE 'log-%' ORDER BY entrypoint")
             )
-            assert [r[0] for r in rows] == ["log-today"]
+            assert [r[0] for r in rows] == ["log-failed-job", "log-today"]
             await session.execute(text("DELETE FROM pgqueuer_log WHERE entrypoint LIKE 'log-%'"))
+            await session.execute(text("DELETE FROM pgqueuer WHERE entrypoint = 'log-kept'"))
 
 
 async def test_a_renamed_customer_reaches_the_gateway_through_a_job_retried_after_failures(
