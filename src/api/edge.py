@@ -175,6 +175,16 @@ def _bodiless(send: Any) -> Any:
 _SINGLE = frozenset({b"authorization", b"idempotency-key", b"content-type", b"stripe-signature"})
 
 
+def _told_twice(headers: list[tuple[bytes, bytes]]) -> list[str]:
+    """The headers of one value given more than once with different values (ASGI's header names
+    are lower case). Looked for only when some name repeats: most requests repeat none."""
+    told: dict[bytes, set[bytes]] = {}
+    for name, value in headers:
+        if name in _SINGLE:
+            told.setdefault(name, set()).add(value.strip())
+    return sorted(name.decode() for name, values in told.items() if len(values) > 1)
+
+
 # Pages whose GET does something (the portal's link opens a session, a rating link a request,
 # the sandbox's and the demo's pages act on a payment): HEAD is not answered as their GET.
 _ACTING_PAGES = re.compile(r"^/(?:portal|rate|sandbox|demo)(?:/|$)")
@@ -361,11 +371,7 @@ class Edge:
     async def _post(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         request_id = scope["state"]["request_id"]
         path = scope["path"]
-        told: dict[bytes, set[bytes]] = {}
-        for name, value in scope["headers"]:  # ASGI's header names are lower case
-            if name in _SINGLE:
-                told.setdefault(name, set()).add(value.strip())
-        if twice := sorted(name.decode() for name, values in told.items() if len(values) > 1):
+        if len(dict(scope["headers"])) != len(scope["headers"]) and (twice := _told_twice(scope["headers"])):
             # Which one was meant would be a guess (the first won: a key checked, another replayed);
             # the same value twice, as a proxy may repeat it, says one thing.
             detail = f"header(s) given more than once, with different values: {', '.join(twice)}"

@@ -9,7 +9,6 @@ text, SSML for a voice platform (`xml:lang`, `say-as` for serials and dates).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from functools import lru_cache
 from xml.sax.saxutils import escape
@@ -268,14 +267,12 @@ def _spoken(
         starts_at,
         ended_at,
     )
-    # Each day as the text writes it, marked up in one pass, the longest first: "1 december 2026"
-    # is also inside "11 december 2026", which a replacement one day at a time turned into
-    # "1<say-as>2026-12-01</say-as>" (in an order that changed from process to process).
+    # Each day as the text writes it, marked up longest first: "1 december 2026" is also inside
+    # "11 december 2026", which a replacement in any order turned into "1<say-as>2026-12-01…" (in
+    # an order that changed from process to process). Every day the text holds is one of these.
     days = {escape(format_day(day, locale)): day for day in (local_day(i, time_zone) for i in instants if i)}
-    if days:
-        alternatives = "|".join(re.escape(text) for text in sorted(days, key=len, reverse=True))
-        written = re.compile(f"(?<![0-9])(?:{alternatives})")
-        ssml = written.sub(lambda found: _ssml_day(days[found[0]]), ssml)
+    for written in sorted(days, key=len, reverse=True):
+        ssml = ssml.replace(written, _ssml_day(days[written]))
     return text, ssml
 
 
