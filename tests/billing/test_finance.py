@@ -10,7 +10,7 @@ from api.app import CoverlineApp
 from billing.tables import LedgerEntryRow
 from billing.webhooks.unwanted import UnwantedRefund, refund_unwanted
 from tests.api.shop import Shop
-from tests.billing.test_webhooks import deliver, event, pay_again, queued_jobs
+from tests.billing.test_webhooks import deliver, event, pay_again, queued_jobs, subscription_ended
 from tests.conftest import Keys
 
 
@@ -188,14 +188,7 @@ async def test_a_cancelled_subscription_is_counted_once_and_an_upfront_term_not_
             "POST", f"/v1/contracts/{contract_id}/cancel", "support", json={"refund": quote["refund"]}
         )
     [subscription] = app.state.gateway.subscriptions
-    ended = {
-        "id": subscription,
-        "object": "subscription",
-        "status": "canceled",
-        "metadata": {"contract_id": monthly},
-        "cancellation_details": {"reason": "cancellation_requested"},
-        "ended_at": int(time.time()),
-    }
+    ended = subscription_ended(subscription, monthly, int(time.time()))
     told = await deliver(client, event("evt_sub_ended_after_cancel", "customer.subscription.deleted", ended))
     assert told.json()["outcome"] == "applied"
     history = await shop.call("GET", f"/v1/contracts/{monthly}/history", "support")

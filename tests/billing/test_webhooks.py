@@ -575,6 +575,19 @@ async def pay_again(client: httpx.AsyncClient, contract_id: str, name: str, amou
     ).status_code == 200
 
 
+def subscription_ended(subscription: str, contract_id: str, ended_at: int) -> dict[str, Any]:
+    """A subscription as `customer.subscription.deleted` carries it: ended at the customer's
+    request (or ours)."""
+    return {
+        "id": subscription,
+        "object": "subscription",
+        "status": "canceled",
+        "metadata": {"contract_id": contract_id},
+        "cancellation_details": {"reason": "cancellation_requested"},
+        "ended_at": ended_at,
+    }
+
+
 async def queued_kinds(app: CoverlineApp) -> list[str]:
     async with app.state.db.sessions() as session:
         return [r[0] for r in await session.execute(text("SELECT entrypoint FROM pgqueuer ORDER BY id"))]
@@ -760,14 +773,7 @@ async def test_stripe_ending_the_subscription_we_stopped_keeps_the_contract_as_i
     contract_id = result["contract"]["id"]
     lapsed = await shop.lifecycle(contract_id, "lapse", f"lapse-{contract_id}")
     [subscription] = app.state.gateway.subscriptions
-    deleted = {
-        "id": subscription,
-        "object": "subscription",
-        "status": "canceled",
-        "metadata": {"contract_id": contract_id},
-        "cancellation_details": {"reason": "cancellation_requested"},
-        "ended_at": int(time.time()) + 60,
-    }
+    deleted = subscription_ended(subscription, contract_id, int(time.time()) + 60)
     told = await deliver(client, event("evt_stopped_after_lapse", "customer.subscription.deleted", deleted))
     assert told.json()["outcome"] == "applied"
     after = await shop.call("GET", f"/v1/contracts/{contract_id}", "support")
@@ -824,15 +830,7 @@ async def test_a_signed_subscription_with_an_instant_out_of_range_is_malformed_a
     Stripe would send again for days), or ended the contract in 1970, before it was sold."""
     result = await shop.checkout("test-monthly")
     contract_id = result["contract"]["id"]
-    ended = {
-        "id": "sub_out_of_range",
-        "object": "subscription",
-        "status": "canceled",
-        "metadata": {"contract_id": contract_id},
-        "cancellation_details": {"reason": "cancellation_requested"},
-        "ended_at": int(time.time()),
-        field: value,
-    }
+    ended = {**subscription_ended("sub_out_of_range", contract_id, int(time.time())), field: value}
     response = await deliver(
         client, event(f"evt_range_{field}_{value}", "customer.subscription.deleted", ended)
     )
