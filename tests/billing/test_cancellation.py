@@ -17,7 +17,7 @@ from billing.sandbox import SandboxGateway
 from billing.tables import LedgerEntryRow
 from entitlements import jobs
 from tests.api.shop import Shop
-from tests.billing.test_webhooks import deliver, event, pay_again
+from tests.billing.test_webhooks import deliver, event, pay_again, renewal_invoice
 from tests.conftest import Keys
 
 
@@ -332,16 +332,10 @@ async def test_a_free_look_cancel_after_two_invoices_refunds_each_within_its_cha
     sandbox: SandboxGateway = app.state.gateway
     [invoice] = sandbox.invoices.values()
     start = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
-    span = {"start": int(start.timestamp()), "end": int((start + dt.timedelta(days=30)).timestamp())}
     renewal = {
-        **msgspec.to_builtins(invoice),
-        "id": "in_second_month",
-        "billing_reason": "subscription_cycle",
-        "payment_intent": "pi_second_month",
+        **renewal_invoice(invoice, "in_second_month", start),
+        "payment_intent": "pi_second_month",  # as older API versions name it
         "payments": None,
-        "period_start": span["start"],
-        "period_end": span["end"],
-        "lines": {"object": "list", "data": [{"amount": 7900, "period": span}]},
     }
     assert (await deliver(client, event("evt_second_month", "invoice.paid", renewal))).json()[
         "outcome"
@@ -480,17 +474,7 @@ def renewal_without_its_payments(invoice: Any, invoice_id: str) -> dict[str, Any
     """The next month's invoice as a current API version's event carries it: its payments, a
     list of their own, are not in it."""
     start = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
-    span = {"start": int(start.timestamp()), "end": int((start + dt.timedelta(days=30)).timestamp())}
-    return {
-        **msgspec.to_builtins(invoice),
-        "id": invoice_id,
-        "billing_reason": "subscription_cycle",
-        "payments": None,
-        "payment_intent": None,
-        "period_start": span["start"],
-        "period_end": span["end"],
-        "lines": {"object": "list", "data": [{"amount": 7900, "period": span}]},
-    }
+    return {**renewal_invoice(invoice, invoice_id, start), "payments": None, "payment_intent": None}
 
 
 async def test_a_renewal_is_booked_with_the_payment_intent_stripe_names_when_its_event_does_not(

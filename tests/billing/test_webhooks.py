@@ -677,6 +677,25 @@ async def test_a_payment_finished_after_a_cancel_is_a_late_payment_refunded(
     assert "sale" not in kinds and "late_payment" in kinds
 
 
+def renewal_invoice(
+    invoice: Any, invoice_id: str, start: dt.datetime, payment_intent: str | None = None
+) -> dict[str, Any]:
+    """`invoice`'s subscription billed again for the 30 days from `start`, paid by
+    `payment_intent` where given (as the current API version lists an invoice's payments)."""
+    span = {"start": int(start.timestamp()), "end": int((start + dt.timedelta(days=30)).timestamp())}
+    renewal = {
+        **msgspec.to_builtins(invoice),
+        "id": invoice_id,
+        "billing_reason": "subscription_cycle",
+        "period_start": span["start"],
+        "period_end": span["end"],
+        "lines": {"object": "list", "data": [{"amount": 7900, "period": span}]},
+    }
+    if payment_intent is not None:
+        renewal["payments"] = {"data": [{"payment": {"payment_intent": payment_intent}}]}
+    return renewal
+
+
 async def test_a_renewal_taken_as_the_customer_cancelled_is_refunded(
     shop: Shop, app: CoverlineApp, client: httpx.AsyncClient
 ) -> None:
@@ -688,15 +707,7 @@ async def test_a_renewal_taken_as_the_customer_cancelled_is_refunded(
         "POST", f"/v1/contracts/{contract_id}/cancel", "support", json={"refund": quote["refund"]}
     )
     start = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
-    next_period = {"start": int(start.timestamp()), "end": int((start + dt.timedelta(days=30)).timestamp())}
-    renewal = {
-        **msgspec.to_builtins(invoice),
-        "id": "in_next_month",
-        "billing_reason": "subscription_cycle",
-        "period_start": int(start.timestamp()),
-        "period_end": int((start + dt.timedelta(days=30)).timestamp()),
-        "lines": {"object": "list", "data": [{"amount": 7900, "period": next_period}]},
-    }
+    renewal = renewal_invoice(invoice, "in_next_month", start)
     created = int(time.time()) - 5  # charged just before the cancel; its event came after it
     response = await deliver(client, event("evt_next_month", "invoice.paid", renewal, created))
     assert response.json()["outcome"] == "applied"
@@ -718,14 +729,7 @@ async def test_a_renewal_paid_after_the_contract_lapsed_is_refunded_and_covers_n
     [invoice] = app.state.gateway.invoices.values()
     await shop.lifecycle(contract_id, "lapse", "sub_x:ended")
     start = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
-    next_period = {"start": int(start.timestamp()), "end": int((start + dt.timedelta(days=30)).timestamp())}
-    renewal = {
-        **msgspec.to_builtins(invoice),
-        "id": "in_after_lapse",
-        "billing_reason": "subscription_cycle",
-        "lines": {"object": "list", "data": [{"amount": 7900, "period": next_period}]},
-        "payments": {"data": [{"payment": {"payment_intent": "pi_after_lapse"}}]},
-    }
+    renewal = renewal_invoice(invoice, "in_after_lapse", start, "pi_after_lapse")
     response = await deliver(client, event("evt_after_lapse", "invoice.paid", renewal, int(time.time()) + 1))
     assert response.json()["outcome"] == "applied"
     [(_, refund)] = await queued_jobs(app)
@@ -792,14 +796,7 @@ async def test_the_last_instalment_paid_after_the_term_expired_buys_its_period_u
     ended = now + dt.timedelta(days=45)
     await shop.lifecycle(contract_id, "expire", f"term-{contract_id}", at=ended)
     start = now + dt.timedelta(days=30)
-    span = {"start": int(start.timestamp()), "end": int((start + dt.timedelta(days=30)).timestamp())}
-    last = {
-        **msgspec.to_builtins(invoice),
-        "id": "in_last_instalment",
-        "billing_reason": "subscription_cycle",
-        "lines": {"object": "list", "data": [{"amount": 7900, "period": span}]},
-        "payments": {"data": [{"payment": {"payment_intent": "pi_last_instalment"}}]},
-    }
+    last = renewal_invoice(invoice, "in_last_instalment", start, "pi_last_instalment")
     paid_after = int((ended + dt.timedelta(hours=1)).timestamp())
     response = await deliver(client, event("evt_last_instalment", "invoice.paid", last, paid_after))
     assert response.json()["outcome"] == "applied"
