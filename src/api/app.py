@@ -21,7 +21,7 @@ from litestar.routes import HTTPRoute
 from api.auth import KeyCache
 from api.database import ConnectionBudget, Database, provide_session
 from api.dependencies import provide_services
-from api.edge import Edge, Route
+from api.edge import STRIPE_EVENTS, Edge, Route
 from api.errors import EXCEPTION_HANDLERS
 from api.idempotency import IdempotencyMiddleware, ReplaySeal
 from api.logs import configure_logging
@@ -192,7 +192,7 @@ def create_app(settings: Settings | None = None, *, long_lived: bool = False) ->
         settings,
         _route_table(app),
         shortcuts={("GET", "/v1/entitlements"): DirectCheck(db, key_cache)},
-        body_shortcuts={("POST", "/v1/stripe/webhooks"): DirectWebhook(app.state)},
+        body_shortcuts={("POST", STRIPE_EVENTS): DirectWebhook(app.state)},
         keys=key_cache,
         limits=RateLimits(db.lease_tokens, batch=settings.rate_limit_batch),
     )
