@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.ledger.rules import LedgerKind
 from billing.tables import LedgerEntryRow
-from entitlements.contracts.rules import ENDINGS, PAYMENT
+from entitlements.contracts.rules import ENDINGS, PAYMENT, ending_rank
 from entitlements.coverage import ContractStatus
 from entitlements.store.tables import ContractEventRow, ContractRow
 
@@ -92,7 +92,7 @@ async def renewals_report(session: AsyncSession, since: dt.datetime, until: dt.d
 
 
 def _first(event: ContractEventRow) -> tuple[int, dt.datetime, str]:
-    return ENDINGS.index(ContractStatus(event.kind)), event.applied_at, event.reference
+    return ending_rank(event.kind, event.applied_at, event.reference)
 
 
 _COUNTS = tuple(f for f in RenewalLine.__struct_fields__ if f not in ("month", "currency", "plan_code"))

@@ -90,6 +90,11 @@ class Settlement(msgspec.Struct, frozen=True):
     ended_at: dt.datetime | None = None
 
 
+def ending_rank(kind: str, applied_at: dt.datetime, reference: str) -> tuple[int, dt.datetime, str]:
+    """Which of a contract's endings wins, the lowest first: by `ENDINGS`, then the earliest."""
+    return ENDINGS.index(S(kind)), applied_at, reference
+
+
 def settle(events: Iterable[LifecycleEvent], grace_days: int) -> Settlement:
     """What every lifecycle event applied so far adds up to, in whatever order they came: an
     ending wins (by `ENDINGS`, then the earliest); else a failed payment not paid since makes
@@ -98,7 +103,7 @@ def settle(events: Iterable[LifecycleEvent], grace_days: int) -> Settlement:
     events = list(events)
     endings = [e for e in events if e.kind in ENDINGS]
     if endings:
-        first = min(endings, key=lambda e: (ENDINGS.index(S(e.kind)), e.applied_at, e.reference))
+        first = min(endings, key=lambda e: ending_rank(e.kind, e.applied_at, e.reference))
         return Settlement(S(first.kind), ended_at=first.applied_at)
     paid = {e.reference for e in events if e.kind == PAYMENT}
     unpaid = [e.applied_at for e in events if e.kind == S.PAST_DUE and e.reference not in paid]
